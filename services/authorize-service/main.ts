@@ -1,0 +1,57 @@
+// authorize-service: wiring only.
+import { publicUrls } from '#shared/config.ts';
+import { systemClock } from '#shared/clock.ts';
+import { openServiceBase } from '#shared/service-base.ts';
+import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
+import { runMain, type Running } from '#shared/run-main.ts';
+import { loadAuthorizeConfig, type AuthorizeConfig } from './config.ts';
+import { createAuthorizeStore } from './store.ts';
+import { registerRoutes } from './http.ts';
+import { registerEndpoints } from './nats.ts';
+import { authorizationServerMetadata } from './metadata.ts';
+
+export const SERVICE_NAME = 'authorize-service';
+
+export type StartedAuthorizeService = Running & { port: number };
+
+export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeService> {
+  const base = await openServiceBase(SERVICE_NAME, config);
+  const { log, mongo } = base;
+  const urls = publicUrls(config);
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
+  await reference.start(base.nc);
+  const store = await createAuthorizeStore(mongo.db, log);
+  const clock = systemClock;
+
+  const service = await base.natsService('Authorization requests and decisions');
+  registerEndpoints(service, log, {
+    describe: { store, clock, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
+    decide: { store, clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS },
+  });
+
+  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  registerRoutes(app, {
+    issuer: config.OAUTH_ISSUER,
+    validate: { findClient: (id) => reference.findClient(id), scopeExists: (name) => reference.scope(name) !== undefined },
+    start: { store, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
+    metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
+  });
+  await app.listen({ host: config.HTTP_HOST, port: config.AUTHORIZE_SERVICE_PORT });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.AUTHORIZE_SERVICE_PORT;
+  log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
+
+  return {
+    port,
+    stop: async () => {
+      await app.close();
+      reference.stop();
+      await base.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  runMain(SERVICE_NAME, () => start(loadAuthorizeConfig()), () => 10_000);
+}

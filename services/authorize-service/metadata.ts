@@ -1,0 +1,23 @@
+// RFC 8414 authorization server metadata, with the real public URL of every endpoint.
+import type { PublicUrls } from '#shared/config.ts';
+
+export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) {
+  return {
+    issuer: urls.issuer,
+    authorization_endpoint: `${urls.authorizeService}/authorize`,
+    token_endpoint: `${urls.tokenService}/token`,
+    jwks_uri: `${urls.tokenService}/jwks.json`,
+    revocation_endpoint: `${urls.tokenService}/revoke`,
+    introspection_endpoint: `${urls.validationService}/introspect`,
+    scopes_supported: scopes,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    authorization_response_iss_parameter_supported: true,
+    service_documentation: `${urls.issuer}/.well-known/oauth-authorization-server`,
+  };
+}

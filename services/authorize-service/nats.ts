@@ -1,0 +1,35 @@
+// NATS endpoints of authorize-service: consent-ui describes a pending request and submits the decision.
+import type { Service } from '@nats-io/services';
+import type { Logger } from '#shared/logger.ts';
+import { addEndpoint } from '#shared/nats/add-endpoint.ts';
+import { Subjects } from '#shared/nats/subjects.ts';
+import { checker } from '#shared/contracts/checker.ts';
+import { AuthorizationDescribeRequestSchema, type AuthorizationDescribeReply } from '#shared/contracts/authorization-describe.ts';
+import { AuthorizationDecideRequestSchema, type AuthorizationDecideReply } from '#shared/contracts/authorization-decide.ts';
+import { describeAuthorization, type Deps as DescribeDeps } from './describe-authorization.ts';
+import { decideAuthorization, type Deps as DecideDeps } from './decide-authorization.ts';
+
+export function registerEndpoints(service: Service, log: Logger, deps: { describe: DescribeDeps; decide: DecideDeps }): void {
+  addEndpoint(service, log, {
+    name: 'describe',
+    subject: Subjects.authorizationDescribe,
+    schemaName: `${Subjects.authorizationDescribe}/1`,
+    request: checker(AuthorizationDescribeRequestSchema),
+    handle: async ({ handle }): Promise<AuthorizationDescribeReply> => {
+      const d = await describeAuthorization(deps.describe, handle);
+      return { client_id: d.clientId, client_name: d.clientName, scopes: d.scopes };
+    },
+  });
+  addEndpoint(service, log, {
+    name: 'decide',
+    subject: Subjects.authorizationDecide,
+    schemaName: `${Subjects.authorizationDecide}/1`,
+    request: checker(AuthorizationDecideRequestSchema),
+    handle: async (request): Promise<AuthorizationDecideReply> => {
+      const redirectTo = await decideAuthorization(deps.decide, {
+        handle: request.handle, approve: request.decision === 'approve', sub: request.sub, username: request.username, authTime: new Date(request.auth_time * 1000),
+      });
+      return { redirect_to: redirectTo };
+    },
+  });
+}

@@ -1,0 +1,96 @@
+// RFC 6749 §4.1.1 + RFC 7636 §4.3: checks an authorization request. client_id and redirect_uri are
+// checked first; until both are known good, errors are shown to the owner and never redirected
+// (§4.1.2.1: an open redirector otherwise). After that, errors go back to the client.
+import { OAuthError } from '#shared/oauth-error.ts';
+import type { ClientDoc } from '#shared/reference-data/clients.ts';
+import { SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
+import type { AuthorizationRequest } from './store.ts';
+
+export type RawQuery = Record<string, string | string[] | undefined>;
+
+export type Deps = {
+  findClient(id: string): Promise<ClientDoc | undefined>;
+  scopeExists(name: string): boolean;
+};
+
+export type ValidationResult =
+  | { kind: 'show-error'; description: string }
+  | { kind: 'redirect-error'; redirectUri: string; state: string | undefined; error: OAuthError }
+  | { kind: 'valid'; request: AuthorizationRequest; client: ClientDoc };
+
+const MAX_STATE_LENGTH = 2048;
+const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/; // base64url of a SHA-256 digest (RFC 7636 §4.2)
+
+export async function validateAuthorizationRequest(deps: Deps, query: RawQuery): Promise<ValidationResult> {
+  const clientId = query.client_id;
+  if (typeof clientId !== 'string' || clientId === '') return showError('The request does not name a client, or names more than one.');
+  const client = await deps.findClient(clientId);
+  if (!client) return showError('The client is not known.');
+
+  const sentRedirectUri = query.redirect_uri;
+  if (Array.isArray(sentRedirectUri)) return showError('The request has more than one redirect URI.');
+  let redirectUri: string;
+  if (sentRedirectUri === undefined) {
+    // RFC 6749 §3.1.2.3: may be left out only when exactly one URI is registered.
+    if (client.redirectUris.length !== 1) return showError('The request must name one of the client\u2019s redirect URIs.');
+    redirectUri = client.redirectUris[0]!;
+  } else if (client.redirectUris.includes(sentRedirectUri)) {
+    // Exact string comparison (RFC 9700 §4.1.3): no normalisation, no port or path variation.
+    redirectUri = sentRedirectUri;
+  } else {
+    return showError('The redirect URI is not registered for this client.');
+  }
+
+  const state = typeof query.state === 'string' && query.state.length <= MAX_STATE_LENGTH ? query.state : undefined;
+  const fail = (error: OAuthError): ValidationResult => ({ kind: 'redirect-error', redirectUri, state, error });
+
+  // RFC 6749 §3.1: request parameters must not be included more than once.
+  for (const [name, value] of Object.entries(query)) {
+    if (Array.isArray(value)) return fail(new OAuthError('invalid_request', 'A request parameter is repeated.', `repeated ${name}`));
+  }
+  if (typeof query.state === 'string' && state === undefined) return fail(new OAuthError('invalid_request', 'The state parameter is too long.'));
+
+  const responseType = query.response_type as string | undefined;
+  if (responseType === undefined) return fail(new OAuthError('invalid_request', 'The response_type parameter is missing.'));
+  if (responseType !== 'code') return fail(new OAuthError('unsupported_response_type', 'Only response_type=code is supported.'));
+  if (!client.grantTypes.includes('authorization_code')) {
+    return fail(new OAuthError('unauthorized_client', 'The client may not use the authorization code grant.'));
+  }
+
+  const codeChallenge = query.code_challenge as string | undefined;
+  const method = query.code_challenge_method as string | undefined;
+  if (codeChallenge === undefined) {
+    if (method !== undefined) return fail(new OAuthError('invalid_request', 'code_challenge_method was sent without code_challenge.'));
+    // RFC 9700 §2.1.1: public clients must use PKCE.
+    if (client.type === 'public') return fail(new OAuthError('invalid_request', 'Public clients must send a PKCE code_challenge.'));
+  } else {
+    // RFC 7636 §4.3 defaults the method to "plain"; plain is refused (RFC 9700 §2.1.1), so S256 must be named.
+    if (method !== 'S256') return fail(new OAuthError('invalid_request', 'code_challenge_method must be S256.'));
+    if (!CODE_CHALLENGE.test(codeChallenge)) return fail(new OAuthError('invalid_request', 'The code_challenge is malformed.'));
+  }
+
+  const scopes = parseScopes(query.scope as string | undefined);
+  if (scopes === 'invalid') return fail(new OAuthError('invalid_scope', 'The scope parameter is malformed.'));
+  if (scopes.length === 0) return fail(new OAuthError('invalid_scope', 'The request must name at least one scope.'));
+  for (const scope of scopes) {
+    if (!client.scopes.includes(scope) || !deps.scopeExists(scope)) {
+      return fail(new OAuthError('invalid_scope', 'The client may not ask for one of the requested scopes.', `scope not allowed: ${scope}`));
+    }
+  }
+
+  return {
+    kind: 'valid',
+    client,
+    request: { clientId: client._id, redirectUri, redirectUriSent: sentRedirectUri !== undefined, scopes, state, codeChallenge },
+  };
+}
+
+/** RFC 6749 §3.3: space-delimited scope tokens; duplicates collapse, order is kept. */
+export function parseScopes(scope: string | undefined): string[] | 'invalid' {
+  if (scope === undefined) return [];
+  const tokens = scope.split(' ');
+  if (tokens.some((t) => !SCOPE_TOKEN.test(t))) return 'invalid';
+  return [...new Set(tokens)];
+}
+
+const showError = (description: string): ValidationResult => ({ kind: 'show-error', description });

@@ -1,0 +1,48 @@
+// Audit events as CloudEvents 1.0 JSON. `data` is an allow-list of identifiers and scopes: it has
+// no field that could hold a token, code, secret or password.
+import { randomUUID } from 'node:crypto';
+
+export const AuditEventTypes = [
+  'oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.authorization.denied',
+  'oauth.code.issued', 'oauth.code.replayed',
+  'oauth.token.issued', 'oauth.token.refreshed', 'oauth.token.revoked', 'oauth.refresh_token.reused',
+  'oauth.login.succeeded', 'oauth.login.failed', 'oauth.login.locked', 'oauth.logout',
+  'oauth.consent.granted', 'oauth.consent.revoked',
+  'oauth.client.created', 'oauth.client.updated', 'oauth.client.deleted', 'oauth.client.secret_rotated',
+  'oauth.user.created', 'oauth.user.deleted',
+  'oauth.scope.created', 'oauth.scope.deleted', 'oauth.resource.created', 'oauth.resource.deleted',
+  'oauth.key.created', 'oauth.key.rotated',
+] as const;
+export type AuditEventType = (typeof AuditEventTypes)[number];
+
+export type AuditData = {
+  client_id?: string;
+  sub?: string;
+  username?: string;
+  scope?: string;
+  grant_id?: string;
+  jti?: string;
+  token_type?: 'access_token' | 'refresh_token';
+  reason?: string;
+  kid?: string;
+  count?: number;
+  ip?: string;
+};
+
+export type CloudEvent = {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: AuditEventType;
+  time: string;
+  subject: string;
+  datacontenttype: 'application/json';
+  data: AuditData;
+};
+
+export function cloudEvent(type: AuditEventType, source: string, subject: string, data: AuditData, now = new Date()): CloudEvent {
+  return { specversion: '1.0', id: randomUUID(), source, type, time: now.toISOString(), subject, datacontenttype: 'application/json', data };
+}
+
+/** `oauth.audit.<type without the "oauth." prefix>`, as the contract names it. */
+export const auditSubject = (type: AuditEventType): string => `oauth.audit.${type.slice('oauth.'.length)}`;

@@ -1,0 +1,145 @@
+// Environment configuration: one TypeBox schema per service, parsed once at start-up.
+// A bad or missing value stops the process with one line that names the variable.
+import { Type, type TObject, type TProperties, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export class ConfigError extends Error {}
+
+const Url = (description: string, fallback: string) =>
+  Type.String({ default: fallback, minLength: 1, description });
+
+const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback });
+
+/** Settings every service and the admin CLI read (see CONTRACT.md "Running it"). */
+export const CommonConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('production'), Type.Literal('development'), Type.Literal('test')], { default: 'development' }),
+  NATS_URL: Url('NATS server URL(s), comma separated', 'nats://127.0.0.1:4222'),
+  NATS_USER: Type.Optional(Type.String({ minLength: 1 })),
+  NATS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  MONGODB_URI: Url('MongoDB connection string; the database name is taken from it', 'mongodb://127.0.0.1:27017/oauth'),
+  OAUTH_ISSUER: Url('public issuer URL (RFC 8414)', 'http://localhost:8080'),
+  OAUTH_KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: '32 random bytes, base64url' })),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  HTTP_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  AUTHORIZE_SERVICE_PORT: Port(8080),
+  CONSENT_UI_PORT: Port(8081),
+  TOKEN_SERVICE_PORT: Port(8082),
+  VALIDATION_SERVICE_PORT: Port(8083),
+  // Public base URLs of the HTTP edges; by default derived from the issuer (see publicUrls).
+  CONSENT_UI_URL: Type.Optional(Type.String({ minLength: 1 })),
+  TOKEN_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  VALIDATION_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  NATS_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  DB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+});
+export type CommonConfig = Static<typeof CommonConfigSchema>;
+
+/** Extends the common schema with a service's own settings. */
+export function serviceConfigSchema<P extends TProperties>(own: P) {
+  return Type.Composite([CommonConfigSchema, Type.Object(own)]);
+}
+
+/**
+ * Parses `env` against `schema`: converts strings to numbers/booleans, applies defaults,
+ * ignores unrelated variables, and throws a ConfigError naming the first bad variable.
+ */
+export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv = process.env): Static<S> {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.properties)) {
+    const raw = env[key];
+    if (raw !== undefined && raw !== '') picked[key] = raw;
+  }
+  const value = Value.Convert(schema, Value.Default(schema, picked));
+  const firstError = Value.Errors(schema, value).First();
+  if (firstError) {
+    const name = firstError.path.replace(/^\//, '') || 'configuration';
+    const shown = env[name] === undefined ? 'missing' : 'invalid';
+    throw new ConfigError(`configuration error: ${name} is ${shown} (${firstError.message})`);
+  }
+  const config = value as Static<S>;
+  checkCommon(config as unknown as CommonConfig);
+  return config;
+}
+
+function checkCommon(config: CommonConfig): void {
+  const issuer = parseUrl('OAUTH_ISSUER', config.OAUTH_ISSUER);
+  // RFC 8414 §2: the issuer is https (plain http tolerated only outside production) with no query or fragment.
+  if (issuer.search || issuer.hash || issuer.username || issuer.password) {
+    throw new ConfigError('configuration error: OAUTH_ISSUER must have no query, fragment or credentials');
+  }
+  if (issuer.pathname !== '/' || config.OAUTH_ISSUER.endsWith('/')) {
+    throw new ConfigError('configuration error: OAUTH_ISSUER must be an origin without a path or trailing slash, e.g. https://id.example.com');
+  }
+  if (config.NODE_ENV === 'production' && issuer.protocol !== 'https:') {
+    throw new ConfigError('configuration error: OAUTH_ISSUER must be https in production');
+  }
+  if (issuer.protocol !== 'https:' && issuer.protocol !== 'http:') {
+    throw new ConfigError('configuration error: OAUTH_ISSUER must be an http(s) URL');
+  }
+  if (config.NODE_ENV === 'production' && !config.OAUTH_KEY_ENCRYPTION_KEY) {
+    throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing (required when NODE_ENV=production)');
+  }
+  for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL', 'VALIDATION_SERVICE_URL'] as const) {
+    const value = config[name];
+    if (value !== undefined) {
+      const url = parseUrl(name, value);
+      if (url.search || url.hash || value.endsWith('/')) throw new ConfigError(`configuration error: ${name} must be a base URL without query, fragment or trailing slash`);
+    }
+  }
+  if (!/^mongodb(\+srv)?:\/\//.test(config.MONGODB_URI)) {
+    throw new ConfigError('configuration error: MONGODB_URI must start with mongodb:// or mongodb+srv://');
+  }
+  if (!/^(nats|tls|wss?):\/\//.test(config.NATS_URL.split(',')[0]!.trim())) {
+    throw new ConfigError('configuration error: NATS_URL must start with nats://, tls:// or ws(s)://');
+  }
+}
+
+function parseUrl(name: string, value: string): URL {
+  try {
+    return new URL(value);
+  } catch {
+    throw new ConfigError(`configuration error: ${name} is not a valid URL`);
+  }
+}
+
+export type PublicUrls = {
+  issuer: string;
+  authorizeService: string;
+  consentUi: string;
+  tokenService: string;
+  validationService: string;
+};
+
+/**
+ * Where each HTTP edge is reachable from outside. With a local http issuer (services on their
+ * own ports of one machine) an edge defaults to the issuer's host on the edge's own port;
+ * anywhere else the edges default to the issuer itself (one ingress host routing by path).
+ */
+export function publicUrls(config: CommonConfig): PublicUrls {
+  const issuer = new URL(config.OAUTH_ISSUER);
+  const local = issuer.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(issuer.hostname);
+  const edge = (explicit: string | undefined, port: number) =>
+    explicit ?? (local ? `${issuer.protocol}//${issuer.hostname}:${port}` : config.OAUTH_ISSUER);
+  return {
+    issuer: config.OAUTH_ISSUER,
+    authorizeService: config.OAUTH_ISSUER,
+    consentUi: edge(config.CONSENT_UI_URL, config.CONSENT_UI_PORT),
+    tokenService: edge(config.TOKEN_SERVICE_URL, config.TOKEN_SERVICE_PORT),
+    validationService: edge(config.VALIDATION_SERVICE_URL, config.VALIDATION_SERVICE_PORT),
+  };
+}
+
+/** Runs `fn`, and on a ConfigError prints its one line and exits 78 (EX_CONFIG). */
+export function exitOnConfigError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,15 @@
+// oauth.revocation.recorded — broadcast to every validation-service instance when something is revoked.
+import { Type, type Static } from '@sinclair/typebox';
+
+export const RevocationKinds = ['jti', 'grant', 'subject_client'] as const;
+
+export const RevocationRecordedSchema = Type.Object({
+  kind: Type.Union(RevocationKinds.map((k) => Type.Literal(k))),
+  /** jti, grant id, or `${sub} ${client_id}`. */
+  key: Type.String({ minLength: 1, maxLength: 512 }),
+  /** Tokens issued at or before this time (epoch seconds) are revoked; for jti/grant every token. */
+  issued_before: Type.Integer({ minimum: 0 }),
+  /** When the record can be forgotten (epoch seconds): every token it covers has expired. */
+  expires_at: Type.Integer({ minimum: 0 }),
+});
+export type RevocationRecorded = Static<typeof RevocationRecordedSchema>;

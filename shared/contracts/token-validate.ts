@@ -1,0 +1,29 @@
+// oauth.token.validate/1 — the public request/reply subject resource servers call.
+import { Type, type Static } from '@sinclair/typebox';
+import { ScopeToken } from './common.ts';
+
+export const TokenValidateRequestSchema = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 8192 }),
+  scopes: Type.Optional(Type.Array(ScopeToken, { maxItems: 64 })),
+  resource: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+});
+export type TokenValidateRequest = Static<typeof TokenValidateRequestSchema>;
+
+export const TokenValidateErrors = ['invalid_request', 'invalid_token', 'insufficient_scope', 'access_denied'] as const;
+
+export const TokenValidateReplySchema = Type.Object({
+  active: Type.Boolean(),
+  allowed: Type.Boolean(),
+  error: Type.Optional(Type.Union(TokenValidateErrors.map((e) => Type.Literal(e)))),
+  sub: Type.Optional(Type.String()),
+  username: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
+  scope: Type.Optional(Type.String()),
+  exp: Type.Optional(Type.Integer()),
+  iat: Type.Optional(Type.Integer()),
+  jti: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+  iss: Type.Optional(Type.String()),
+  groups: Type.Optional(Type.Array(Type.String())),
+});
+export type TokenValidateReply = Static<typeof TokenValidateReplySchema>;

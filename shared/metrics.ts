@@ -1,0 +1,26 @@
+// Prometheus metrics: one registry per service instance, default process metrics included.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = {
+  contentType: string;
+  render(): Promise<string>;
+  observeHttp(route: string, method: string, status: number, seconds: number): void;
+  count(name: string, labels?: Record<string, string>): void;
+};
+
+export function createMetrics(service: string): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const http = new Histogram({
+    name: 'http_request_duration_seconds', help: 'HTTP requests by route and status',
+    labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  });
+  const events = new Counter({ name: 'oauth_events_total', help: 'Domain outcomes by name', labelNames: ['name', 'outcome'], registers: [registry] });
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    observeHttp: (route, method, status, seconds) => http.observe({ route, method, status: String(status) }, seconds),
+    count: (name, labels = {}) => events.inc({ name, outcome: labels.outcome ?? 'ok' }),
+  };
+}

@@ -1,0 +1,23 @@
+// Every NATS subject the system uses, in one place.
+export const Subjects = {
+  /** Public: resource servers ask whether a token is valid and allowed (request/reply, queue group). */
+  tokenValidate: 'oauth.token.validate',
+  /** Internal: consent-ui asks authorize-service what a pending authorization request is. */
+  authorizationDescribe: 'oauth.authorization.describe',
+  /** Internal: consent-ui submits the resource owner's decision to authorize-service. */
+  authorizationDecide: 'oauth.authorization.decide',
+  /** Internal: consent-ui asks token-service to end every grant of one client for one owner. */
+  consentRevoke: 'oauth.consent.revoke',
+  /** Internal broadcast (no queue group): a revocation every validation-service instance must learn. */
+  revocationRecorded: 'oauth.revocation.recorded',
+  /** Internal broadcast: reference data (clients, users, scopes, resources, keys) changed; caches reload. */
+  referenceDataChanged: 'oauth.reference_data.changed',
+  /** Audit events: `oauth.audit.<type without the "oauth." prefix>`. */
+  auditPrefix: 'oauth.audit.',
+  auditAll: 'oauth.audit.>',
+} as const;
+
+export const AUDIT_STREAM = 'OAUTH_AUDIT';
+
+/** The queue group of every service endpoint, so instances share the load. */
+export const QUEUE_GROUP = 'q';

@@ -1,0 +1,26 @@
+import type { Db } from 'mongodb';
+
+export const ClientTypes = ['confidential', 'public'] as const;
+export type ClientType = (typeof ClientTypes)[number];
+
+export type ClientDoc = {
+  _id: string;
+  name: string;
+  type: ClientType;
+  /** SHA-256 of the generated 256-bit secret; absent for public clients. */
+  secretHash?: string;
+  redirectUris: string[];
+  scopes: string[];
+  grantTypes: ('authorization_code' | 'refresh_token')[];
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export const clientsCollection = (db: Db) => db.collection<ClientDoc>('clients');
+
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 600;
+export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 86_400;
+
+export const clientGetsRefreshTokens = (client: ClientDoc): boolean => client.grantTypes.includes('refresh_token');

@@ -1,0 +1,126 @@
+// Reference data (clients, scopes, resources, users) held in memory: loaded at start, reloaded
+// when the admin CLI announces a change, and every `refreshMs` as a safety net. Hot paths read
+// maps, never the database.
+import type { Db } from 'mongodb';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { Logger } from '#shared/logger.ts';
+import { Subjects } from '#shared/nats/subjects.ts';
+import { parseJson } from '#shared/nats/add-endpoint.ts';
+import { checker } from '#shared/contracts/checker.ts';
+import { ReferenceDataChangedSchema, type ReferenceDataKind } from '#shared/contracts/reference-data-changed.ts';
+import { clientsCollection, type ClientDoc } from './clients.ts';
+import { scopesCollection, type ScopeDoc } from './scopes.ts';
+import { resourcesCollection, ruleFor, type ResourceDoc } from './resources.ts';
+import { usersCollection, type UserDoc } from './users.ts';
+
+export type CachedUser = Omit<UserDoc, 'passwordHash'>;
+
+export type ReferenceData = {
+  client(id: string): ClientDoc | undefined;
+  scope(name: string): ScopeDoc | undefined;
+  user(sub: string): CachedUser | undefined;
+  resources(): readonly ResourceDoc[];
+};
+
+const changed = checker(ReferenceDataChangedSchema);
+
+export class ReferenceCache implements ReferenceData {
+  readonly #db: Db;
+  readonly #log: Logger;
+  readonly #kinds: ReadonlySet<ReferenceDataKind>;
+  #clients = new Map<string, ClientDoc>();
+  #scopes = new Map<string, ScopeDoc>();
+  #users = new Map<string, CachedUser>();
+  #resources: ResourceDoc[] = [];
+  #resourcesLoadedAt = 0;
+  #subscription: Subscription | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(db: Db, log: Logger, kinds: ReferenceDataKind[]) {
+    this.#db = db;
+    this.#log = log;
+    this.#kinds = new Set(kinds);
+  }
+
+  /** Subscribes first, then loads, so a change announced during the load is not missed. */
+  async start(nc: NatsConnection, refreshMs = 30_000): Promise<void> {
+    this.#subscription = nc.subscribe(Subjects.referenceDataChanged, {
+      callback: (_error, msg) => {
+        const event = changed.parse(parseJson(msg.data));
+        if (event && this.#kinds.has(event.kind)) void this.reload(event.kind);
+      },
+    });
+    await Promise.all([...this.#kinds].map((kind) => this.reload(kind, true)));
+    this.#timer = setInterval(() => [...this.#kinds].forEach((kind) => void this.reload(kind)), refreshMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#subscription?.unsubscribe();
+  }
+
+  async reload(kind: ReferenceDataKind, throwOnError = false): Promise<void> {
+    try {
+      switch (kind) {
+        case 'clients':
+          this.#clients = new Map((await clientsCollection(this.#db).find().toArray()).map((c) => [c._id, c]));
+          break;
+        case 'scopes':
+          this.#scopes = new Map((await scopesCollection(this.#db).find().toArray()).map((s) => [s._id, s]));
+          break;
+        case 'resources':
+          this.#resourcesLoadedAt = Date.now();
+          this.#resources = await resourcesCollection(this.#db).find().toArray();
+          break;
+        case 'users':
+          this.#users = new Map((await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray()).map((u) => [u._id, u]));
+          break;
+        case 'keys':
+          break;
+      }
+    } catch (error) {
+      if (throwOnError) throw error;
+      this.#log.warn({ err: error, kind }, 'reference data reload failed; keeping the cached copy');
+    }
+  }
+
+  client(id: string) { return this.#clients.get(id); }
+  scope(name: string) { return this.#scopes.get(name); }
+  user(sub: string) { return this.#users.get(sub); }
+  resources() { return this.#resources; }
+  scopeNames() { return [...this.#scopes.keys()].sort(); }
+
+  /** A client from the cache, or from the database when it was created since the last load. */
+  async findClient(id: string): Promise<ClientDoc | undefined> {
+    const cached = this.#clients.get(id);
+    if (cached) return cached;
+    const found = await clientsCollection(this.#db).findOne({ _id: id });
+    if (found) this.#clients.set(id, found);
+    return found ?? undefined;
+  }
+
+  async findUser(sub: string): Promise<CachedUser | undefined> {
+    const cached = this.#users.get(sub);
+    if (cached) return cached;
+    const found = await usersCollection(this.#db).findOne({ _id: sub }, { projection: { passwordHash: 0 } });
+    if (found) this.#users.set(sub, found);
+    return found ?? undefined;
+  }
+
+  /**
+   * The rule covering `resource`. When none is cached, the rules are reloaded at most once a second
+   * before answering "none", so a rule created a moment ago is honoured without a database read per call.
+   */
+  async findResourceRule(resource: string): Promise<ResourceDoc | undefined> {
+    const rule = ruleFor(this.#resources, resource);
+    if (rule || Date.now() - this.#resourcesLoadedAt < 1000) return rule;
+    await this.reload('resources');
+    return ruleFor(this.#resources, resource);
+  }
+}
+
+/** Tells every service instance that reference data of `kind` changed (sent by the admin CLI). */
+export function announceReferenceDataChange(nc: NatsConnection, kind: ReferenceDataKind): void {
+  nc.publish(Subjects.referenceDataChanged, JSON.stringify({ kind }));
+}

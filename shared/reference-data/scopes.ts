@@ -1,0 +1,8 @@
+import type { Db } from 'mongodb';
+
+export type ScopeDoc = { _id: string; description: string; createdAt: Date };
+
+export const scopesCollection = (db: Db) => db.collection<ScopeDoc>('scopes');
+
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;

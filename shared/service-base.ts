@@ -1,0 +1,59 @@
+// What every service opens at start and closes at stop: logger, metrics, NATS, MongoDB, the
+// audit stream and publisher. Close order: audit in flight, then NATS drained, then MongoDB.
+import { Svcm, type Service } from '@nats-io/services';
+import type { CommonConfig } from '#shared/config.ts';
+import { createLogger, type Logger } from '#shared/logger.ts';
+import { createMetrics, type Metrics } from '#shared/metrics.ts';
+import { connectNats, natsReady, type NatsConnection } from '#shared/nats/connect.ts';
+import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
+import { connectMongo, ensureIndexes, mongoReady, type Mongo } from '#shared/mongo.ts';
+import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
+import { AuditPublisher, type OutboxDoc } from '#shared/audit/publish-audit-event.ts';
+import packageJson from '../package.json' with { type: 'json' };
+
+export type ServiceBase = {
+  name: string;
+  log: Logger;
+  metrics: Metrics;
+  nc: NatsConnection;
+  mongo: Mongo;
+  audit: AuditPublisher;
+  ready(): Promise<Record<string, boolean>>;
+  /** Declares this service on NATS ($SRV.INFO), queue group "q". */
+  natsService(description: string): Promise<Service>;
+  close(): Promise<void>;
+};
+
+export async function openServiceBase(name: string, config: CommonConfig, log = createLogger(name, config.LOG_LEVEL)): Promise<ServiceBase> {
+  const metrics = createMetrics(name);
+  const nc = await connectNats(config, name, log);
+  let mongo: Mongo;
+  try {
+    mongo = await connectMongo(config, name);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+  const outbox = mongo.db.collection<OutboxDoc>('audit_outbox');
+  await ensureIndexes(outbox, [{ key: { leaseUntil: 1, createdAt: 1 } }], log);
+  await ensureAuditStream(nc, config.AUDIT_RETENTION_DAYS);
+  const audit = new AuditPublisher(nc, outbox, log, `urn:oauth:${name}`);
+  audit.startRelay();
+  const services: Service[] = [];
+
+  return {
+    name, log, metrics, nc, mongo, audit,
+    ready: async () => ({ nats: natsReady(nc), mongodb: await mongoReady(mongo.db, 1000) }),
+    natsService: async (description) => {
+      const service = await new Svcm(nc).add({ name, version: packageJson.version, description, queue: QUEUE_GROUP });
+      services.push(service);
+      return service;
+    },
+    close: async () => {
+      await Promise.allSettled(services.map((s) => s.stop()));
+      await audit.flush();
+      await nc.drain().catch(() => nc.close());
+      await mongo.client.close();
+    },
+  };
+}
