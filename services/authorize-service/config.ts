@@ -10,4 +10,4 @@ export const AuthorizeConfigSchema = serviceConfigSchema({
 });
 export type AuthorizeConfig = Static<typeof AuthorizeConfigSchema>;
 
-export const loadAuthorizeConfig = (env: NodeJS.ProcessEnv = process.env): AuthorizeConfig => parseConfig(AuthorizeConfigSchema, env);
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): AuthorizeConfig => parseConfig(AuthorizeConfigSchema, env);

@@ -5,7 +5,9 @@ import { openServiceBase } from '#shared/service-base.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
-import { loadAuthorizeConfig, type AuthorizeConfig } from './config.ts';
+import { loadConfig, type AuthorizeConfig } from './config.ts';
+
+export { loadConfig };
 import { createAuthorizeStore } from './store.ts';
 import { registerRoutes } from './http.ts';
 import { registerEndpoints } from './nats.ts';
@@ -53,5 +55,5 @@ export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeSe
 }
 
 if (import.meta.main) {
-  runMain(SERVICE_NAME, () => start(loadAuthorizeConfig()), () => 10_000);
+  runMain(SERVICE_NAME, () => start(loadConfig()), () => 10_000);
 }

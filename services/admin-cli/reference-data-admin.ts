@@ -1,0 +1,145 @@
+// What the admin CLI does to reference data (clients, users, scopes, resources), as functions
+// the CLI front end and the tests call. Every function validates first and changes nothing on
+// bad input; each throws AdminError with a one-line reason.
+import type { Db } from 'mongodb';
+import { randomToken, sha256 } from '#shared/crypto.ts';
+import { isDuplicateKey, ensureIndexes } from '#shared/mongo.ts';
+import type { Logger } from '#shared/logger.ts';
+import { hashPassword } from '#shared/password.ts';
+import { clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc, type ClientType } from '#shared/reference-data/clients.ts';
+import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
+import { usersCollection, userIndexes, USERNAME, GROUP } from '#shared/reference-data/users.ts';
+import { resourcesCollection, RESOURCE_PATTERN } from '#shared/reference-data/resources.ts';
+
+export class AdminError extends Error {}
+
+export async function ensureReferenceIndexes(db: Db, log: Logger): Promise<void> {
+  await ensureIndexes(usersCollection(db), userIndexes, log);
+}
+
+export async function createScope(db: Db, name: string, description: string): Promise<void> {
+  if (!SCOPE_TOKEN.test(name)) throw new AdminError(`invalid scope name "${name}": use printable ASCII without spaces, quotes or backslashes`);
+  if (description.trim() === '' || description.length > 500) throw new AdminError('a scope needs a --description of 1 to 500 characters');
+  try {
+    await scopesCollection(db).insertOne({ _id: name, description: description.trim(), createdAt: new Date() });
+  } catch (error) {
+    if (isDuplicateKey(error)) throw new AdminError(`scope "${name}" already exists`);
+    throw error;
+  }
+}
+
+export type NewUser = { username: string; password: string; groups: string[] };
+
+export async function createUser(db: Db, user: NewUser): Promise<{ sub: string }> {
+  if (!USERNAME.test(user.username)) throw new AdminError('invalid username: 1 to 128 letters, digits or . _ @ + -');
+  if (user.password.length < 8 || user.password.length > 1024) throw new AdminError('the password must be 8 to 1024 characters long');
+  for (const group of user.groups) if (!GROUP.test(group)) throw new AdminError(`invalid group "${group}"`);
+  const sub = `u_${randomToken(12)}`;
+  try {
+    await usersCollection(db).insertOne({ _id: sub, username: user.username, passwordHash: await hashPassword(user.password), groups: [...new Set(user.groups)], createdAt: new Date() });
+  } catch (error) {
+    if (isDuplicateKey(error)) throw new AdminError(`user "${user.username}" already exists`);
+    throw error;
+  }
+  return { sub };
+}
+
+export type NewResource = { pattern: string; scopes: string[]; groups: string[] };
+
+export async function createResource(db: Db, resource: NewResource): Promise<void> {
+  if (!RESOURCE_PATTERN.test(resource.pattern) || resource.pattern.indexOf('*') !== -1 && resource.pattern.indexOf('*') !== resource.pattern.length - 1) {
+    throw new AdminError('invalid resource pattern: printable ASCII, exact or with one trailing *');
+  }
+  if (resource.scopes.length === 0) throw new AdminError('a resource rule needs at least one --scope');
+  await requireScopes(db, resource.scopes);
+  for (const group of resource.groups) if (!GROUP.test(group)) throw new AdminError(`invalid group "${group}"`);
+  try {
+    await resourcesCollection(db).insertOne({ _id: resource.pattern, scopes: [...new Set(resource.scopes)], groups: [...new Set(resource.groups)], createdAt: new Date() });
+  } catch (error) {
+    if (isDuplicateKey(error)) throw new AdminError(`resource rule "${resource.pattern}" already exists`);
+    throw error;
+  }
+}
+
+export type NewClient = {
+  name: string;
+  type: ClientType;
+  redirectUris: string[];
+  scopes: string[];
+  refreshTokens: boolean;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+};
+
+export async function createClient(db: Db, client: NewClient): Promise<{ clientId: string; clientSecret?: string }> {
+  if (client.name.trim() === '' || client.name.length > 200) throw new AdminError('a client needs a --name of 1 to 200 characters');
+  if (client.redirectUris.length === 0) throw new AdminError('a client needs at least one --redirect-uri');
+  for (const uri of client.redirectUris) checkRedirectUri(uri);
+  if (client.scopes.length === 0) throw new AdminError('a client needs at least one --scope');
+  await requireScopes(db, client.scopes);
+  const accessTtl = client.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
+  const refreshTtl = client.refreshTokenTtlSeconds ?? DEFAULT_REFRESH_TOKEN_TTL_SECONDS;
+  if (!Number.isInteger(accessTtl) || accessTtl < 60 || accessTtl > 86_400) throw new AdminError('--access-token-ttl must be a whole number of seconds from 60 to 86400');
+  if (!Number.isInteger(refreshTtl) || refreshTtl < 300 || refreshTtl > 365 * 86_400) throw new AdminError('--refresh-token-ttl must be a whole number of seconds from 300 to 31536000');
+
+  const clientId = `c_${randomToken(16)}`;
+  const clientSecret = client.type === 'confidential' ? randomToken(32) : undefined;
+  const now = new Date();
+  const doc: ClientDoc = {
+    _id: clientId,
+    name: client.name.trim(),
+    type: client.type,
+    ...(clientSecret ? { secretHash: sha256(clientSecret) } : {}),
+    redirectUris: [...new Set(client.redirectUris)],
+    scopes: [...new Set(client.scopes)],
+    grantTypes: client.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
+    accessTokenTtlSeconds: accessTtl,
+    refreshTokenTtlSeconds: refreshTtl,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await clientsCollection(db).insertOne(doc);
+  return clientSecret ? { clientId, clientSecret } : { clientId };
+}
+
+/** Generates a new secret and replaces the stored hash in one update; the old secret stops working. */
+export async function rotateClientSecret(db: Db, clientId: string): Promise<{ clientSecret: string }> {
+  const clientSecret = randomToken(32);
+  const updated = await clientsCollection(db).findOneAndUpdate(
+    { _id: clientId, type: 'confidential' },
+    { $set: { secretHash: sha256(clientSecret), updatedAt: new Date() } },
+  );
+  if (!updated) throw new AdminError(`no confidential client "${clientId}"`);
+  return { clientSecret };
+}
+
+/**
+ * RFC 6749 §3.1.2 and RFC 9700 §4.1: an absolute URI without a fragment; https, or http only for
+ * loopback (native apps, RFC 8252 §7.3), or a private-use scheme (RFC 8252 §7.1). No userinfo.
+ */
+export function checkRedirectUri(uri: string): void {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new AdminError(`invalid redirect URI "${uri}": not an absolute URI`);
+  }
+  if (uri.includes('#')) throw new AdminError(`invalid redirect URI "${uri}": it must not have a fragment`);
+  if (url.username || url.password) throw new AdminError(`invalid redirect URI "${uri}": it must not carry user information`);
+  if (uri.length > 2000 || /[\s<>"]/.test(uri)) throw new AdminError(`invalid redirect URI "${uri}"`);
+  const scheme = url.protocol.slice(0, -1);
+  if (['javascript', 'data', 'file', 'vbscript', 'blob', 'about'].includes(scheme)) throw new AdminError(`invalid redirect URI "${uri}": scheme ${scheme} is not allowed`);
+  if (scheme === 'http' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+    throw new AdminError(`invalid redirect URI "${uri}": http is allowed only for loopback addresses; use https`);
+  }
+  if (scheme !== 'https' && scheme !== 'http' && !scheme.includes('.')) {
+    throw new AdminError(`invalid redirect URI "${uri}": a private-use scheme must be a reversed domain name (RFC 8252 §7.1)`);
+  }
+}
+
+async function requireScopes(db: Db, scopes: string[]): Promise<void> {
+  const found = await scopesCollection(db).find({ _id: { $in: scopes } }, { projection: { _id: 1 } }).toArray();
+  const known = new Set(found.map((s) => s._id));
+  const unknown = scopes.find((s) => !known.has(s));
+  if (unknown !== undefined) throw new AdminError(`unknown scope "${unknown}" (create it first with: oauth-admin scopes create ${unknown} --description ...)`);
+}

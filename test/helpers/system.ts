@@ -1,0 +1,149 @@
+// Starts the real services in-process against real NATS and the database, each test file with a
+// database of its own, and seeds reference data with unique names. Nothing wipes a database.
+import { createServer } from 'node:net';
+import { MongoClient, type Db } from 'mongodb';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { randomToken } from '#shared/crypto.ts';
+import { publicUrls, type PublicUrls, parseConfig, CommonConfigSchema } from '#shared/config.ts';
+import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
+import type { ReferenceDataKind } from '#shared/contracts/reference-data-changed.ts';
+import * as admin from '../../services/admin-cli/reference-data-admin.ts';
+
+export const ServiceNames = ['authorize-service', 'consent-ui', 'token-service', 'validation-service'] as const;
+export type ServiceName = (typeof ServiceNames)[number];
+
+export const NATS_URL = process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const MONGO_BASE = process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth';
+
+/** A free TCP port on loopback (for services whose public URL must be known before they listen). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A MongoDB URI naming a database of its own (same server as the suite's). */
+export function uniqueMongoUri(label: string): string {
+  const url = new URL(MONGO_BASE);
+  url.pathname = `/t_${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
+  return url.toString();
+}
+
+/** Environment for one system under test: free ports, a unique database, quiet logs. */
+export async function testEnv(label: string, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
+  const [a, c, t, v] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  return {
+    NODE_ENV: 'test',
+    NATS_URL,
+    MONGODB_URI: uniqueMongoUri(label),
+    OAUTH_ISSUER: `http://localhost:${a}`,
+    AUTHORIZE_SERVICE_PORT: String(a),
+    CONSENT_UI_PORT: String(c),
+    TOKEN_SERVICE_PORT: String(t),
+    VALIDATION_SERVICE_PORT: String(v),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...overrides,
+  };
+}
+
+type ServiceModule = { loadConfig(env: NodeJS.ProcessEnv): unknown; start(config: unknown): Promise<{ stop(): Promise<void> }> };
+
+export async function startService(name: ServiceName, env: Record<string, string>): Promise<{ stop(): Promise<void> }> {
+  const module = (await import(`../../services/${name}/main.ts`)) as ServiceModule;
+  return module.start(module.loadConfig(env));
+}
+
+export type System = {
+  env: Record<string, string>;
+  urls: PublicUrls;
+  db: Db;
+  nc: NatsConnection;
+  seed: Seeder;
+  stopService(name: ServiceName): Promise<void>;
+  stop(): Promise<void>;
+};
+
+export async function startSystem(label: string, options: { services?: readonly ServiceName[]; env?: Record<string, string> } = {}): Promise<System> {
+  const env = await testEnv(label, options.env);
+  const mongo = await MongoClient.connect(env.MONGODB_URI!);
+  const db = mongo.db();
+  const nc = await connect({ servers: env.NATS_URL!, name: `test-${label}` });
+  const running = new Map<ServiceName, { stop(): Promise<void> }>();
+  try {
+    // Sequential: services create shared indexes and the audit stream idempotently, but not in a race.
+    for (const name of options.services ?? ServiceNames) running.set(name, await startService(name, env));
+  } catch (error) {
+    await Promise.allSettled([...running.values()].map((s) => s.stop()));
+    await nc.close();
+    await mongo.close();
+    throw error;
+  }
+  return {
+    env,
+    urls: publicUrls(parseConfig(CommonConfigSchema, env)),
+    db,
+    nc,
+    seed: seeder(db, nc),
+    stopService: async (name) => {
+      await running.get(name)?.stop();
+      running.delete(name);
+    },
+    stop: async () => {
+      await Promise.allSettled([...running.values()].map((s) => s.stop()));
+      running.clear();
+      await nc.close();
+      await mongo.close();
+    },
+  };
+}
+
+export type SeededClient = { clientId: string; clientSecret?: string; redirectUri: string; scopes: string[] };
+export type SeededUser = { username: string; password: string; sub: string };
+
+export type Seeder = ReturnType<typeof seeder>;
+
+/** Reference data with unique names, written as the admin CLI writes it and announced to the services. */
+export function seeder(db: Db, nc: NatsConnection) {
+  const announce = async (kind: ReferenceDataKind) => {
+    announceReferenceDataChange(nc, kind);
+    await nc.flush();
+  };
+  return {
+    async scope(prefix = 'read', description = `Read your ${prefix} data`): Promise<string> {
+      const name = `${prefix}.${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`;
+      await admin.createScope(db, name, description);
+      await announce('scopes');
+      return name;
+    },
+    async user(groups: string[] = []): Promise<SeededUser> {
+      const username = `user_${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
+      const password = `pw-${randomToken(12)}`;
+      const { sub } = await admin.createUser(db, { username, password, groups });
+      await announce('users');
+      return { username, password, sub };
+    },
+    async client(options: Partial<admin.NewClient> & { scopes: string[] }): Promise<SeededClient> {
+      const redirectUri = options.redirectUris?.[0] ?? `https://client-${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}.example.com/callback`;
+      const created = await admin.createClient(db, {
+        name: options.name ?? 'Test Client',
+        type: options.type ?? 'confidential',
+        redirectUris: options.redirectUris ?? [redirectUri],
+        scopes: options.scopes,
+        refreshTokens: options.refreshTokens ?? true,
+        ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+      });
+      await announce('clients');
+      return { ...created, redirectUri, scopes: options.scopes };
+    },
+    async resource(pattern: string, scopes: string[], groups: string[] = []): Promise<void> {
+      await admin.createResource(db, { pattern, scopes, groups });
+      await announce('resources');
+    },
+  };
+}
