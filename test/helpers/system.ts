@@ -129,7 +129,7 @@ export function seeder(db: Db, nc: NatsConnection) {
       return { username, password, sub };
     },
     async client(options: Partial<admin.NewClient> & { scopes: string[] }): Promise<SeededClient> {
-      const redirectUri = options.redirectUris?.[0] ?? `https://client-${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}.example.com/callback`;
+      const redirectUri = options.redirectUris?.[0] ?? `https://client-${randomToken(4).replace(/[^a-z0-9]/gi, 'x').toLowerCase()}.example.com/callback`;
       const created = await admin.createClient(db, {
         name: options.name ?? 'Test Client',
         type: options.type ?? 'confidential',
