@@ -55,5 +55,6 @@ export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeSe
 }
 
 if (import.meta.main) {
-  runMain(SERVICE_NAME, () => start(loadConfig()), () => 10_000);
+  let config: AuthorizeConfig | undefined;
+  runMain(SERVICE_NAME, () => start((config = loadConfig())), () => config?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
 }
