@@ -1,6 +1,7 @@
 // Starts the real services in-process against real NATS and the database, each test file with a
 // database of its own, and seeds reference data with unique names. Nothing wipes a database.
-import { createServer } from 'node:net';
+import { freePort } from './ports.ts';
+import { startPrivateNats, type PrivateNats } from './nats-server.ts';
 import { MongoClient, type Db } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -16,17 +17,7 @@ export type ServiceName = (typeof ServiceNames)[number];
 export const NATS_URL = process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const MONGO_BASE = process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth';
 
-/** A free TCP port on loopback (for services whose public URL must be known before they listen). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** A MongoDB URI naming a database of its own (same server as the suite's). */
 export function uniqueMongoUri(label: string): string {
@@ -69,8 +60,14 @@ export type System = {
   stop(): Promise<void>;
 };
 
+/**
+ * Starts the named services (all four by default) on a NATS server of this system's own: the
+ * services answer in queue groups, so systems of test files running side by side must not share
+ * one, or one file's request could be answered by another file's services.
+ */
 export async function startSystem(label: string, options: { services?: readonly ServiceName[]; env?: Record<string, string> } = {}): Promise<System> {
-  const env = await testEnv(label, options.env);
+  const privateNats: PrivateNats | undefined = options.env?.NATS_URL ? undefined : await startPrivateNats();
+  const env = await testEnv(label, { ...(privateNats ? { NATS_URL: privateNats.url } : {}), ...options.env });
   const mongo = await MongoClient.connect(env.MONGODB_URI!);
   const db = mongo.db();
   const nc = await connect({ servers: env.NATS_URL!, name: `test-${label}` });
@@ -82,6 +79,7 @@ export async function startSystem(label: string, options: { services?: readonly 
     await Promise.allSettled([...running.values()].map((s) => s.stop()));
     await nc.close();
     await mongo.close();
+    await privateNats?.stop();
     throw error;
   }
   return {
@@ -99,6 +97,7 @@ export async function startSystem(label: string, options: { services?: readonly 
       running.clear();
       await nc.close();
       await mongo.close();
+      await privateNats?.stop();
     },
   };
 }

@@ -1,0 +1,113 @@
+// HTTP edge of validation-service: RFC 7662 token introspection.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import { clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
+import { isOAuthError, OAuthError } from '#shared/oauth-error.ts';
+import { authenticateClient, invalidClient, type ClientCredentials, type Deps as AuthenticateDeps } from './authenticate-client.ts';
+import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
+
+export type HttpDeps = { authenticate: AuthenticateDeps; introspect: IntrospectDeps };
+
+/** Longer than any token this server issues: such a value is simply not an active token. */
+const MAX_TOKEN_LENGTH = 8192;
+const MAX_CREDENTIAL_LENGTH = 512;
+
+export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  void app.register(async (scope) => {
+    await scope.register(formbody);
+    scope.setErrorHandler(oauthErrorHandler);
+
+    scope.post('/introspect', async (request, reply) => {
+      noStore(reply);
+      // RFC 7662 §2.1: the request is application/x-www-form-urlencoded.
+      if (!isForm(request)) throw invalidRequest('The request must be application/x-www-form-urlencoded.');
+      const form = request.body as Record<string, unknown> | null | undefined ?? {};
+      // RFC 6749 §3.1: request parameters must not be included more than once.
+      for (const name of ['token', 'token_type_hint', 'client_id', 'client_secret']) {
+        if (Array.isArray(form[name])) throw invalidRequest('A request parameter is repeated.');
+      }
+      const client = await authenticateClient(deps.authenticate, clientCredentials(request, form));
+      const token = form.token;
+      if (typeof token !== 'string' || token === '') throw invalidRequest('The token parameter is missing.');
+      const hint = form.token_type_hint;
+      if (hint !== undefined && (typeof hint !== 'string' || hint.length > 64)) throw invalidRequest('The token_type_hint parameter is malformed.');
+      if (token.length > MAX_TOKEN_LENGTH) return reply.send(toJson({ active: false }));
+      const result = await introspectToken(deps.introspect, client, token);
+      request.log.debug({ active: result.active, client_id: client._id }, 'token introspected');
+      return reply.send(toJson(result));
+    });
+  });
+}
+
+/** RFC 7662 §2.2: an inactive token is exactly {"active": false}; nothing else is said about it. */
+function toJson(result: Introspection): Record<string, unknown> {
+  if (!result.active) return { active: false };
+  if (result.tokenType === 'access_token') {
+    const t = result.token;
+    return {
+      active: true, scope: t.scope, client_id: t.clientId, ...(result.username !== undefined ? { username: result.username } : {}),
+      token_type: 'Bearer', exp: t.exp, iat: t.iat, sub: t.sub, aud: t.aud, iss: t.iss, jti: t.jti,
+    };
+  }
+  return {
+    active: true, scope: result.scope, client_id: result.clientId, ...(result.username !== undefined ? { username: result.username } : {}),
+    token_type: 'refresh_token', exp: result.exp, ...(result.iat !== undefined ? { iat: result.iat } : {}), sub: result.sub,
+  };
+}
+
+/**
+ * client_secret_basic (RFC 6749 §2.3.1: id and secret form-urlencoded, then Basic) or
+ * client_secret_post. Using both at once is refused (§2.3: MUST NOT use more than one method).
+ */
+function clientCredentials(request: FastifyRequest, form: Record<string, unknown>): ClientCredentials | undefined {
+  const authorization = firstHeader(request.headers.authorization);
+  const postId = form.client_id;
+  const postSecret = form.client_secret;
+  const basic = authorization !== undefined && /^basic /i.test(authorization) ? authorization.slice(6).trim() : undefined;
+  if (basic !== undefined) {
+    if (postSecret !== undefined) throw invalidRequest('More than one client authentication method was used.');
+    return parseBasic(basic);
+  }
+  if (postId === undefined && postSecret === undefined) return undefined;
+  if (typeof postId !== 'string' || typeof postSecret !== 'string' || postId === '' || postId.length > MAX_CREDENTIAL_LENGTH || postSecret.length > MAX_CREDENTIAL_LENGTH) {
+    throw invalidClient('malformed client_secret_post credentials');
+  }
+  return { clientId: postId, clientSecret: postSecret };
+}
+
+function parseBasic(value: string): ClientCredentials {
+  if (value.length > 4 * MAX_CREDENTIAL_LENGTH || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) throw invalidClient('malformed Basic credentials');
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw invalidClient('malformed Basic credentials');
+  try {
+    return { clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), clientSecret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
+  } catch {
+    throw invalidClient('malformed Basic credentials');
+  }
+}
+
+function isForm(request: FastifyRequest): boolean {
+  const type = firstHeader(request.headers['content-type']);
+  return type !== undefined && type.split(';')[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+}
+
+const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
+
+function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+}
+
+/** RFC 6749 §5.2 JSON errors; invalid_client is a 401 with WWW-Authenticate; never a 5xx for bad input. */
+function oauthErrorHandler(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply) {
+  noStore(reply);
+  if (isOAuthError(error)) {
+    if (error.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="introspection", charset="UTF-8"');
+    else if (error.status >= 500) request.log.error({ err: error, detail: error.detail }, 'introspection failed');
+    else request.log.info({ error: error.code, detail: error.detail }, 'introspection refused');
+    return reply.code(error.status).send(error.toJSON());
+  }
+  if (clientErrorStatus(error)) return reply.code(400).send({ error: 'invalid_request', error_description: 'The request is malformed.' });
+  request.log.error({ err: error }, 'unexpected error');
+  return reply.code(500).send({ error: 'server_error', error_description: 'The server could not complete the request.' });
+}

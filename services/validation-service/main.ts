@@ -1,0 +1,115 @@
+// validation-service: wiring only.
+import { systemClock } from '#shared/clock.ts';
+import { openServiceBase } from '#shared/service-base.ts';
+import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
+import { runMain, type Running } from '#shared/run-main.ts';
+import { Subjects } from '#shared/nats/subjects.ts';
+import { parseJson } from '#shared/nats/add-endpoint.ts';
+import { checker } from '#shared/contracts/checker.ts';
+import { RevocationRecordedSchema } from '#shared/contracts/revocation-recorded.ts';
+import { ReferenceDataChangedSchema } from '#shared/contracts/reference-data-changed.ts';
+import { accessTokenAudience, loadConfig, type ValidationConfig } from './config.ts';
+import { createValidationStore } from './store.ts';
+import { RevocationSet } from './revocation-set.ts';
+import { VerificationKeys } from './verification-keys.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
+import type { AccessToken } from './verify-access-token.ts';
+import { ClientAuthFailures } from './authenticate-client.ts';
+import { registerEndpoints } from './nats.ts';
+import { registerRoutes } from './http.ts';
+
+export { loadConfig };
+
+export const SERVICE_NAME = 'validation-service';
+/** Safety net for key retirement and rotation announcements missed while NATS was down. */
+const KEY_REFRESH_MS = 60_000;
+
+export type StartedValidationService = Running & { port: number };
+
+const revocationRecorded = checker(RevocationRecordedSchema);
+const referenceDataChanged = checker(ReferenceDataChangedSchema);
+
+export async function start(config: ValidationConfig): Promise<StartedValidationService> {
+  const base = await openServiceBase(SERVICE_NAME, config);
+  const { log, mongo, nc } = base;
+  const clock = systemClock;
+  const store = createValidationStore(mongo.db);
+  const cleanups: (() => void)[] = [];
+  try {
+    const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resources']);
+    await reference.start(nc);
+    cleanups.push(() => reference.stop());
+
+    // Keys: loaded now, reloaded on a kid not yet known, on a `keys` change announcement, and every minute.
+    const keys = new VerificationKeys({ clock, log, loadKeys: (now) => store.publishedKeys(now) });
+    const keyChanges = nc.subscribe(Subjects.referenceDataChanged, {
+      callback: (_error, msg) => {
+        if (referenceDataChanged.parse(parseJson(msg.data))?.kind === 'keys') keys.reload().catch((err: unknown) => log.warn({ err }, 'signing key reload failed'));
+      },
+    });
+    cleanups.push(() => keyChanges.unsubscribe());
+    await keys.reload();
+    const keyTimer = setInterval(() => keys.reload().catch((err: unknown) => log.warn({ err }, 'signing key reload failed')), KEY_REFRESH_MS);
+    keyTimer.unref();
+    cleanups.push(() => clearInterval(keyTimer));
+    if (keys.size === 0) log.warn('no signing key published yet; tokens are refused until token-service creates one');
+
+    // Revocations: subscribe to the broadcast (no queue group: every instance hears every one) before the load.
+    const revocations = new RevocationSet({
+      clock, log, resyncMs: config.REVOCATION_RESYNC_MS,
+      subscribe: (onRecord) => nc.subscribe(Subjects.revocationRecorded, {
+        callback: (_error, msg) => {
+          const event = revocationRecorded.parse(parseJson(msg.data));
+          if (!event) return void log.warn('ignored a malformed revocation broadcast');
+          onRecord({ kind: event.kind, key: event.key, issuedBeforeSeconds: event.issued_before, expiresAtMs: event.expires_at * 1000 });
+        },
+      }),
+      loadActive: (now, graceMs) => store.activeRevocations(now, graceMs),
+      loadChangedSince: (since) => store.revocationsChangedSince(since),
+    });
+    await revocations.start();
+    cleanups.push(() => revocations.stop());
+    await nc.flush();
+
+    const verify = {
+      keys, revocations, clock,
+      cache: config.VERIFIED_TOKEN_CACHE_ENTRIES > 0 ? new VerifiedTokenCache<AccessToken>(config.VERIFIED_TOKEN_CACHE_ENTRIES) : undefined,
+      issuer: config.OAUTH_ISSUER,
+      audience: accessTokenAudience(config),
+    };
+    const users = { user: (sub: string) => reference.user(sub), findUser: (sub: string) => reference.findUser(sub) };
+
+    const service = await base.natsService('Access token validation for resource servers');
+    registerEndpoints(service, log, { ...verify, ...users, findResourceRule: (resource) => reference.findResourceRule(resource) });
+
+    const app = createHttpServer({
+      log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY,
+    });
+    registerRoutes(app, {
+      authenticate: { findClient: (id) => reference.findClient(id), clock, failures: new ClientAuthFailures() },
+      introspect: { ...verify, ...users, findRefreshFamily: (id, now) => store.findRefreshFamily(id, now) },
+    });
+    await app.listen({ host: config.HTTP_HOST, port: config.VALIDATION_SERVICE_PORT });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.VALIDATION_SERVICE_PORT;
+    log.info({ port, keys: keys.size, revocations: revocations.size }, 'validation-service ready');
+
+    return {
+      port,
+      stop: async () => {
+        await app.close();
+        cleanups.forEach((cleanup) => cleanup());
+        await base.close();
+      },
+    };
+  } catch (error) {
+    cleanups.forEach((cleanup) => cleanup());
+    await base.close();
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  runMain(SERVICE_NAME, () => start(loadConfig()), () => 10_000);
+}

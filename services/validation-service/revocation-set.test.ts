@@ -1,0 +1,125 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '#shared/logger.ts';
+import { RevocationSet, RESYNC_OVERLAP_MS, RETAIN_AFTER_EXPIRY_MS, type RevocationSetDeps } from './revocation-set.ts';
+import type { RevocationRecord } from './store.ts';
+
+const T0 = Date.parse('2030-01-01T00:00:00Z');
+const log = createLogger('test', 'silent');
+
+function harness(initial: RevocationRecord[] = []) {
+  let nowMs = T0;
+  const calls: string[] = [];
+  let onRecord: ((r: RevocationRecord) => void) | undefined;
+  const sinceAsked: Date[] = [];
+  let sinceResult: RevocationRecord[] | Error = [];
+  const deps: RevocationSetDeps = {
+    clock: { now: () => new Date(nowMs) },
+    log,
+    resyncMs: 60_000,
+    subscribe: (cb) => {
+      calls.push('subscribe');
+      onRecord = cb;
+      return { unsubscribe: () => calls.push('unsubscribe') };
+    },
+    loadActive: async () => {
+      calls.push('load');
+      return initial;
+    },
+    loadChangedSince: async (since) => {
+      sinceAsked.push(since);
+      if (sinceResult instanceof Error) throw sinceResult;
+      return sinceResult;
+    },
+  };
+  const set = new RevocationSet(deps);
+  return {
+    set, calls, sinceAsked,
+    broadcast: (r: RevocationRecord) => onRecord!(r),
+    setNow: (ms: number) => { nowMs = ms; },
+    setSinceResult: (r: RevocationRecord[] | Error) => { sinceResult = r; },
+  };
+}
+
+const token = (over: Partial<{ jti: string; grantId: string; sub: string; clientId: string; iat: number }> = {}) => ({
+  jti: 'j1', grantId: 'g1' as string | undefined, sub: 's1', clientId: 'c1', iat: T0 / 1000, ...over,
+});
+const rec = (kind: RevocationRecord['kind'], key: string, issuedBeforeSeconds = T0 / 1000, expiresAtMs = T0 + 600_000): RevocationRecord => ({ kind, key, issuedBeforeSeconds, expiresAtMs });
+
+describe('RevocationSet', () => {
+  it('subscribes to the broadcast before loading, so nothing recorded during the load is missed', async () => {
+    const h = harness([rec('jti', 'loaded')]);
+    await h.set.start();
+    h.set.stop();
+    assert.deepEqual(h.calls, ['subscribe', 'load', 'unsubscribe']);
+    assert.equal(h.set.isRevoked(token({ jti: 'loaded' })), true);
+  });
+
+  it('refuses a token by jti, by grant, and by subject and client up to issuedBefore', async () => {
+    const h = harness();
+    await h.set.start();
+    assert.equal(h.set.isRevoked(token()), false);
+    h.broadcast(rec('jti', 'j1'));
+    assert.equal(h.set.isRevoked(token()), true);
+    assert.equal(h.set.isRevoked(token({ jti: 'j2' })), false);
+    h.broadcast(rec('grant', 'g2'));
+    assert.equal(h.set.isRevoked(token({ jti: 'j2', grantId: 'g2' })), true);
+    assert.equal(h.set.isRevoked(token({ jti: 'j2', grantId: undefined })), false);
+    h.broadcast(rec('subject_client', 's1 c1', T0 / 1000));
+    assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', iat: T0 / 1000 })), true, 'issued at issuedBefore');
+    assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', iat: T0 / 1000 - 100 })), true, 'issued before');
+    assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', iat: T0 / 1000 + 1 })), false, 'issued after: a new grant');
+    assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', clientId: 'c2', iat: T0 / 1000 - 100 })), false, 'another client');
+    h.set.stop();
+  });
+
+  it('keeps the widest of two records for one key, whatever their order', async () => {
+    const h = harness();
+    await h.set.start();
+    h.broadcast(rec('subject_client', 's1 c1', T0 / 1000 + 50));
+    h.broadcast(rec('subject_client', 's1 c1', T0 / 1000));
+    assert.equal(h.set.isRevoked(token({ jti: 'x', grantId: undefined, iat: T0 / 1000 + 50 })), true);
+    h.set.stop();
+  });
+
+  it('drops a record only after its tokens expired and the exp leeway passed', async () => {
+    const h = harness([rec('jti', 'j1', 0, T0 + 1000)]);
+    await h.set.start();
+    h.setNow(T0 + 1000 + 5000);
+    h.set.sweep();
+    assert.equal(h.set.isRevoked(token()), true, 'still within the leeway after exp');
+    h.setNow(T0 + 1000 + RETAIN_AFTER_EXPIRY_MS);
+    h.set.sweep();
+    assert.equal(h.set.isRevoked(token()), false);
+    assert.equal(h.set.size, 0);
+    h.set.stop();
+  });
+
+  it('ignores a broadcast whose record has long expired', async () => {
+    const h = harness();
+    await h.set.start();
+    h.broadcast(rec('jti', 'old', 0, T0 - RETAIN_AFTER_EXPIRY_MS - 1));
+    assert.equal(h.set.size, 0);
+    h.set.stop();
+  });
+
+  it('resyncs records created since the previous sync minus an overlap, and retries from there after a failure', async () => {
+    const h = harness();
+    await h.set.start();
+    h.setNow(T0 + 5000);
+    h.setSinceResult([rec('jti', 'missed')]);
+    await h.set.resync();
+    assert.equal(h.sinceAsked[0]!.getTime(), T0 - RESYNC_OVERLAP_MS);
+    assert.equal(h.set.isRevoked(token({ jti: 'missed' })), true, 'a broadcast missed is picked up by the resync');
+
+    h.setNow(T0 + 10_000);
+    h.setSinceResult(new Error('db down'));
+    await h.set.resync();
+    assert.equal(h.sinceAsked[1]!.getTime(), T0 + 5000 - RESYNC_OVERLAP_MS);
+    h.setNow(T0 + 15_000);
+    h.setSinceResult([]);
+    await h.set.resync();
+    assert.equal(h.sinceAsked[2]!.getTime(), T0 + 5000 - RESYNC_OVERLAP_MS, 'the failed window is read again');
+    h.set.stop();
+  });
+});

@@ -1,0 +1,122 @@
+// The in-memory revocation set every validation answers from (no database round trip).
+// Start order matters: subscribe to the broadcast FIRST, then load every live record, so a
+// revocation recorded while the load runs is not missed (merging is idempotent, so one seen
+// twice is harmless). A resync every few seconds re-reads what was written recently, covering
+// broadcasts lost while NATS was down. Records are dropped once every token they cover has
+// expired, so memory is bounded by the tokens' lifetimes.
+import type { Clock } from '#shared/clock.ts';
+import type { Logger } from '#shared/logger.ts';
+import type { RevocationRecord } from './store.ts';
+
+/** The access token facts revocation depends on. */
+export type RevocableToken = { jti: string; grantId: string | undefined; sub: string; clientId: string; iat: number };
+
+export type RevocationSetDeps = {
+  clock: Clock;
+  log: Logger;
+  /** Calls `onRecord` for each broadcast revocation; returns how to stop listening. */
+  subscribe(onRecord: (record: RevocationRecord) => void): { unsubscribe(): void };
+  loadActive(now: Date, graceMs: number): Promise<RevocationRecord[]>;
+  loadChangedSince(since: Date): Promise<RevocationRecord[]>;
+  resyncMs: number;
+};
+
+/**
+ * A record is kept this long past its expiresAt: a token stays active up to 5 s after its `exp`
+ * (the contract's leeway), so dropping the record at `exp` would revive it for those seconds.
+ */
+export const RETAIN_AFTER_EXPIRY_MS = 10_000;
+/** A resync re-reads records written since the previous one minus this overlap (clock skew, slow writes). */
+export const RESYNC_OVERLAP_MS = 10_000;
+
+type Entry = { issuedBeforeSeconds: number; expiresAtMs: number };
+
+export class RevocationSet {
+  readonly #deps: RevocationSetDeps;
+  readonly #jtis = new Map<string, Entry>();
+  readonly #grants = new Map<string, Entry>();
+  readonly #subjectClients = new Map<string, Entry>();
+  #subscription: { unsubscribe(): void } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #lastSyncStartedAt: Date | undefined;
+  #syncing = false;
+
+  constructor(deps: RevocationSetDeps) {
+    this.#deps = deps;
+  }
+
+  /** Subscribes, loads, and schedules the resync; throws when the first load fails. */
+  async start(): Promise<void> {
+    this.#subscription = this.#deps.subscribe((record) => this.record(record));
+    const startedAt = this.#deps.clock.now();
+    const records = await this.#deps.loadActive(startedAt, RETAIN_AFTER_EXPIRY_MS);
+    for (const record of records) this.record(record);
+    this.#lastSyncStartedAt = startedAt;
+    this.#timer = setInterval(() => void this.resync(), this.#deps.resyncMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#subscription?.unsubscribe();
+  }
+
+  /** Adds a record; of two for the same key the wider one wins, so order and repetition do not matter. */
+  record(record: RevocationRecord): void {
+    if (record.expiresAtMs + RETAIN_AFTER_EXPIRY_MS <= this.#deps.clock.now().getTime()) return;
+    const map = this.#mapFor(record.kind);
+    const existing = map.get(record.key);
+    map.set(record.key, existing
+      ? { issuedBeforeSeconds: Math.max(existing.issuedBeforeSeconds, record.issuedBeforeSeconds), expiresAtMs: Math.max(existing.expiresAtMs, record.expiresAtMs) }
+      : { issuedBeforeSeconds: record.issuedBeforeSeconds, expiresAtMs: record.expiresAtMs });
+  }
+
+  /**
+   * True when the token is revoked: its jti, or its whole grant (every token of it, whenever
+   * issued), or its owner's grants to its client up to a point in time (`iat <= issuedBefore`).
+   */
+  isRevoked(token: RevocableToken): boolean {
+    if (this.#jtis.has(token.jti)) return true;
+    if (token.grantId !== undefined && this.#grants.has(token.grantId)) return true;
+    if (this.#subjectClients.size === 0) return false;
+    const entry = this.#subjectClients.get(`${token.sub} ${token.clientId}`);
+    return entry !== undefined && token.iat <= entry.issuedBeforeSeconds;
+  }
+
+  get size(): number {
+    return this.#jtis.size + this.#grants.size + this.#subjectClients.size;
+  }
+
+  /** Re-reads recently written records and drops expired ones; a failure is retried next time. */
+  async resync(): Promise<void> {
+    if (this.#syncing) return;
+    this.#syncing = true;
+    const startedAt = this.#deps.clock.now();
+    try {
+      const since = new Date((this.#lastSyncStartedAt ?? startedAt).getTime() - RESYNC_OVERLAP_MS);
+      for (const record of await this.#deps.loadChangedSince(since)) this.record(record);
+      this.#lastSyncStartedAt = startedAt;
+    } catch (error) {
+      this.#deps.log.warn({ err: error }, 'revocation resync failed; retrying on the next tick');
+    } finally {
+      this.#syncing = false;
+      this.sweep();
+    }
+  }
+
+  /** Forgets records whose tokens have all expired (and the leeway after them has passed). */
+  sweep(): void {
+    const cutoff = this.#deps.clock.now().getTime() - RETAIN_AFTER_EXPIRY_MS;
+    for (const map of [this.#jtis, this.#grants, this.#subjectClients]) {
+      for (const [key, entry] of map) if (entry.expiresAtMs <= cutoff) map.delete(key);
+    }
+  }
+
+  #mapFor(kind: RevocationRecord['kind']): Map<string, Entry> {
+    switch (kind) {
+      case 'jti': return this.#jtis;
+      case 'grant': return this.#grants;
+      case 'subject_client': return this.#subjectClients;
+    }
+  }
+}

@@ -1,0 +1,79 @@
+// Runs against the real database: the filters are what keep retired keys and old records out.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, type Db } from 'mongodb';
+import { randomToken } from '#shared/crypto.ts';
+import { signingKeysCollection } from '#shared/keys/signing-keys.ts';
+import { revocationsCollection, revocationId } from '#shared/revocations.ts';
+import { createValidationStore } from './store.ts';
+
+let mongo: MongoClient;
+let db: Db;
+const T0 = new Date('2030-01-01T00:00:00Z');
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+// A database of this file's own on the suite's server.
+function uniqueMongoUri(): string {
+  const url = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
+  url.pathname = `/t_validationstore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
+  return url.toString();
+}
+
+before(async () => {
+  mongo = await MongoClient.connect(uniqueMongoUri());
+  db = mongo.db();
+});
+after(async () => {
+  await db.dropDatabase();
+  await mongo.close();
+});
+
+describe('validation store', () => {
+  it('reads the published keys: not yet retired', async () => {
+    const blob = { iv: '', tag: '', data: '' };
+    const jwk = { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' };
+    await signingKeysCollection(db).insertMany([
+      { _id: 'live', alg: 'ES256', publicJwk: jwk, privateJwkEncrypted: blob, createdAt: T0, supersededAt: null, retireAt: null },
+      { _id: 'retiring', alg: 'ES256', publicJwk: jwk, privateJwkEncrypted: blob, createdAt: T0, supersededAt: T0, retireAt: at(60) },
+      { _id: 'retired', alg: 'ES256', publicJwk: jwk, privateJwkEncrypted: blob, createdAt: T0, supersededAt: T0, retireAt: at(-1) },
+    ]);
+    const keys = await createValidationStore(db).publishedKeys(T0);
+    assert.deepEqual(keys.map((k) => k.kid).sort(), ['live', 'retiring']);
+    assert.deepEqual(keys.find((k) => k.kid === 'live'), { kid: 'live', alg: 'ES256', publicJwk: jwk, retireAt: null });
+  });
+
+  it('loads live revocations (and those expired within the grace), and those written or widened since an instant', async () => {
+    const revocations = revocationsCollection(db);
+    const doc = (kind: 'jti' | 'grant' | 'subject_client', key: string, createdAt: Date, issuedBefore: Date, expiresAt: Date) =>
+      ({ _id: revocationId(kind, key), kind, key, createdAt, issuedBefore, expiresAt });
+    await revocations.insertMany([
+      doc('jti', 'live', at(-100), at(-100), at(500)),
+      doc('grant', 'just-expired', at(-700), at(-700), at(-5)),
+      doc('jti', 'long-gone', at(-900), at(-900), at(-60)),
+      doc('subject_client', 'u1 c1', at(-700), at(-2), at(600)),
+    ]);
+    const store = createValidationStore(db);
+    const active = await store.activeRevocations(T0, 10_000);
+    assert.deepEqual(active.map((r) => r.key).sort(), ['just-expired', 'live', 'u1 c1']);
+    assert.deepEqual(active.find((r) => r.key === 'u1 c1'), { kind: 'subject_client', key: 'u1 c1', issuedBeforeSeconds: at(-2).getTime() / 1000, expiresAtMs: at(600).getTime() });
+
+    const changed = await store.revocationsChangedSince(at(-10));
+    assert.deepEqual(changed.map((r) => r.key).sort(), ['u1 c1'], 'widened (issuedBefore raised) after the instant');
+    assert.deepEqual((await store.revocationsChangedSince(at(-200))).map((r) => r.key).sort(), ['live', 'u1 c1']);
+  });
+
+  it('finds a live refresh token family by id, never a revoked or expired one', async () => {
+    const families = db.collection('refresh_token_families');
+    const base = { clientId: 'c1', sub: 'u1', username: 'alice', scopes: ['a'], currentHash: 'h', createdAt: T0 };
+    await families.insertMany([
+      { _id: 'live', ...base, expiresAt: at(60), revokedAt: null },
+      { _id: 'revoked', ...base, expiresAt: at(60), revokedAt: T0 },
+      { _id: 'expired', ...base, expiresAt: T0, revokedAt: null },
+    ] as never[]);
+    const store = createValidationStore(db);
+    assert.equal((await store.findRefreshFamily('live', T0))?.clientId, 'c1');
+    assert.equal(await store.findRefreshFamily('revoked', T0), null);
+    assert.equal(await store.findRefreshFamily('expired', T0), null);
+    assert.equal(await store.findRefreshFamily('none', T0), null);
+  });
+});

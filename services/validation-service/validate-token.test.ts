@@ -1,0 +1,122 @@
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
+import { ruleFor, type ResourceDoc } from '#shared/reference-data/resources.ts';
+import { validateToken, type Deps } from './validate-token.ts';
+import { toReply } from './nats.ts';
+
+const ISSUER = 'https://id.example.com';
+const NOW_S = Math.floor(Date.parse('2030-01-01T00:00:00Z') / 1000);
+
+let signer: CryptoKey;
+let verifier: CryptoKey;
+before(async () => {
+  ({ privateKey: signer, publicKey: verifier } = await generateKeyPair('ES256'));
+});
+
+const alice: CachedUser = { _id: 'u1', username: 'alice', groups: ['staff'], createdAt: new Date(0) };
+const rules: ResourceDoc[] = [
+  { _id: '/orders/*', scopes: ['orders.read'], groups: [], createdAt: new Date(0) },
+  { _id: '/admin/*', scopes: ['orders.read'], groups: ['admins'], createdAt: new Date(0) },
+  { _id: '/staff/*', scopes: ['orders.read'], groups: ['admins', 'staff'], createdAt: new Date(0) },
+  { _id: '/billing', scopes: ['billing.read'], groups: [], createdAt: new Date(0) },
+];
+
+function deps(users: CachedUser[] = [alice]): Deps & { userLookups: string[] } {
+  const userLookups: string[] = [];
+  return {
+    userLookups,
+    keys: { current: (kid) => (kid === 'k1' ? verifier : undefined), find: async (kid) => (kid === 'k1' ? verifier : undefined) },
+    revocations: { isRevoked: () => false },
+    cache: undefined,
+    clock: { now: () => new Date(NOW_S * 1000) },
+    issuer: ISSUER,
+    audience: ISSUER,
+    user: () => undefined,
+    findUser: async (sub) => {
+      userLookups.push(sub);
+      return users.find((u) => u._id === sub);
+    },
+    findResourceRule: async (resource) => ruleFor(rules, resource),
+  };
+}
+
+const sign = (over: JWTPayload = {}) => new SignJWT({
+  iss: ISSUER, sub: 'u1', aud: ISSUER, client_id: 'c1', scope: 'orders.read profile', exp: NOW_S + 600, iat: NOW_S, jti: 'j1', gid: 'g1', ...over,
+}).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).sign(signer);
+
+describe('validateToken', () => {
+  it('allows an active token with no requirements, and names its owner', async () => {
+    const d = deps();
+    const result = await validateToken(d, { token: await sign() });
+    assert.equal(result.active && result.allowed, true);
+    assert.equal(result.active && result.user?.username, 'alice');
+    assert.deepEqual(d.userLookups, ['u1'], 'a user missing from the cache is looked up');
+  });
+
+  it('answers an inactive token with active false and nothing else', async () => {
+    assert.deepEqual(await validateToken(deps(), { token: 'not.a.token' }), { active: false });
+  });
+
+  it('allows when every requested scope was granted, else insufficient_scope', async () => {
+    const token = await sign();
+    const ok = await validateToken(deps(), { token, scopes: ['orders.read', 'profile'] });
+    assert.equal(ok.active && ok.allowed, true);
+    const missing = await validateToken(deps(), { token, scopes: ['orders.read', 'orders.write'] });
+    assert.ok(missing.active && !missing.allowed);
+    assert.equal(missing.error, 'insufficient_scope');
+  });
+
+  it('allows a resource whose rule lists a granted scope and no groups', async () => {
+    const result = await validateToken(deps(), { token: await sign(), scopes: ['orders.read'], resource: '/orders/42' });
+    assert.equal(result.active && result.allowed, true);
+  });
+
+  it('denies a resource no rule covers, or whose rule lists no granted scope', async () => {
+    const token = await sign();
+    for (const resource of ['/nothing/here', '/billing']) {
+      const result = await validateToken(deps(), { token, resource });
+      assert.ok(result.active && !result.allowed, resource);
+      assert.equal(result.error, 'access_denied', resource);
+    }
+  });
+
+  it('admits the owner only when the rule\u2019s groups include one of theirs', async () => {
+    const token = await sign();
+    const staff = await validateToken(deps(), { token, resource: '/staff/report' });
+    assert.equal(staff.active && staff.allowed, true);
+    const admin = await validateToken(deps(), { token, resource: '/admin/users' });
+    assert.ok(admin.active && !admin.allowed);
+    assert.equal(admin.error, 'access_denied');
+    const unknownOwner = await validateToken(deps([]), { token, resource: '/staff/report' });
+    assert.ok(unknownOwner.active && !unknownOwner.allowed, 'an owner no longer known is in no group');
+  });
+
+  it('checks scopes before the resource', async () => {
+    const result = await validateToken(deps(), { token: await sign(), scopes: ['orders.write'], resource: '/nothing' });
+    assert.ok(result.active && !result.allowed);
+    assert.equal(result.error, 'insufficient_scope');
+  });
+});
+
+describe('oauth.token.validate reply', () => {
+  it('carries every field for an active token', async () => {
+    const reply = toReply(await validateToken(deps(), { token: await sign() }));
+    assert.deepEqual(reply, {
+      active: true, allowed: true, sub: 'u1', username: 'alice', client_id: 'c1', scope: 'orders.read profile',
+      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', aud: ISSUER, iss: ISSUER, groups: ['staff'],
+    });
+  });
+
+  it('names the error when not allowed', async () => {
+    const reply = toReply(await validateToken(deps(), { token: await sign(), scopes: ['x'] }));
+    assert.equal(reply.allowed, false);
+    assert.equal(reply.error, 'insufficient_scope');
+    assert.equal(reply.active, true);
+  });
+
+  it('is exactly {active:false, allowed:false, error:invalid_token} for an inactive token', () => {
+    assert.deepEqual(toReply({ active: false }), { active: false, allowed: false, error: 'invalid_token' });
+  });
+});

@@ -1,0 +1,107 @@
+// Is this access token genuine, unexpired and not revoked? Answered from memory: the signature
+// is checked locally (jose, ES256 only) against cached public keys, the claims against RFC 9068,
+// and revocation against the in-memory set. Used by oauth.token.validate and introspection.
+import { jwtVerify, type JWTPayload, type JWTHeaderParameters, type CryptoKey } from 'jose';
+import { SIGNING_ALG } from '#shared/keys/signing-keys.ts';
+import { epochSeconds, type Clock } from '#shared/clock.ts';
+import type { VerifiedTokenCache } from './verified-token-cache.ts';
+import type { VerificationKeys } from './verification-keys.ts';
+import type { RevocationSet } from './revocation-set.ts';
+
+/** The contract's leeway: a token is active until at most 5 s after its `exp`. */
+export const EXP_LEEWAY_SECONDS = 5;
+
+export type AccessToken = {
+  kid: string;
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  clientId: string;
+  /** The scope claim as issued (space-separated, RFC 9068 §2.2.3). */
+  scope: string;
+  scopes: ReadonlySet<string>;
+  exp: number;
+  iat: number;
+  jti: string;
+  grantId: string | undefined;
+};
+
+export type Deps = {
+  keys: Pick<VerificationKeys, 'current' | 'find'>;
+  revocations: Pick<RevocationSet, 'isRevoked'>;
+  /** Verified tokens by their string; absent or size 0 to verify every time. */
+  cache: Pick<VerifiedTokenCache<AccessToken>, 'get' | 'set' | 'delete'> | undefined;
+  clock: Clock;
+  issuer: string;
+  audience: string;
+};
+
+// RFC 9068 §2.2: these claims are REQUIRED in a JWT access token.
+const REQUIRED_CLAIMS = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'];
+
+/** The verified token, or undefined when it is not active (forged, malformed, expired, retired key, revoked). */
+export async function verifyAccessToken(deps: Deps, token: string): Promise<AccessToken | undefined> {
+  const now = deps.clock.now();
+  let verified = deps.cache?.get(token);
+  if (verified === undefined) {
+    verified = await verifySignature(deps, token, now);
+    if (verified === undefined) return undefined;
+    deps.cache?.set(token, verified);
+  }
+  if (verified.exp <= epochSeconds(now) - EXP_LEEWAY_SECONDS) {
+    deps.cache?.delete(token);
+    return undefined;
+  }
+  // A key retired since the token was verified no longer vouches for it.
+  if (deps.keys.current(verified.kid) === undefined) return undefined;
+  if (deps.revocations.isRevoked(verified)) return undefined;
+  return verified;
+}
+
+async function verifySignature(deps: Deps, token: string, now: Date): Promise<AccessToken | undefined> {
+  let kid = '';
+  const getKey = async (header: JWTHeaderParameters): Promise<CryptoKey> => {
+    // RFC 8725 §3.1: the algorithm is the verifier's choice; `algorithms` below refuses any other
+    // (including "none"), and a token without a kid matches no key.
+    if (header.alg !== SIGNING_ALG || typeof header.kid !== 'string' || header.kid === '') throw new Error('no usable key');
+    kid = header.kid;
+    const key = deps.keys.current(kid) ?? (await deps.keys.find(kid));
+    if (!key) throw new Error('unknown kid');
+    return key;
+  };
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, getKey, {
+      algorithms: [SIGNING_ALG],
+      // RFC 9068 §4: the resource server MUST verify typ is "at+jwt" (jose accepts "application/at+jwt" too).
+      typ: 'at+jwt',
+      issuer: deps.issuer,
+      audience: deps.audience,
+      requiredClaims: REQUIRED_CLAIMS,
+      clockTolerance: EXP_LEEWAY_SECONDS,
+      currentDate: now,
+    }));
+  } catch {
+    return undefined;
+  }
+  return toAccessToken(kid, payload);
+}
+
+function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefined {
+  const { iss, sub, aud, exp, iat, jti } = payload;
+  const clientId = payload.client_id;
+  const scope = payload.scope;
+  const grantId = payload.gid;
+  if (typeof iss !== 'string' || typeof sub !== 'string' || sub === '' || typeof clientId !== 'string' || clientId === '') return undefined;
+  if (typeof jti !== 'string' || jti === '' || typeof scope !== 'string') return undefined;
+  if (!Number.isInteger(exp) || !Number.isInteger(iat) || aud === undefined) return undefined;
+  if (grantId !== undefined && typeof grantId !== 'string') return undefined;
+  return {
+    kid, iss, sub, aud, clientId, scope,
+    scopes: new Set(scope.split(' ').filter((s) => s !== '')),
+    exp: exp as number,
+    iat: iat as number,
+    jti,
+    grantId,
+  };
+}

@@ -1,0 +1,68 @@
+// Collects audit events from JetStream (stream OAUTH_AUDIT) for a test: start collecting *before*
+// acting, then wait for the events with a deadline. Only events published after the call
+// returns are seen (the consumer starts at the stream's next sequence number), so events of
+// earlier tests never leak in; the predicate narrows to this test (e.g. its client_id).
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { AUDIT_STREAM } from '#shared/nats/subjects.ts';
+import type { CloudEvent } from '#shared/audit/cloud-event.ts';
+
+export type AuditCollector = {
+  /** Every matching event seen so far, in stream order. */
+  events: CloudEvent[];
+  /** Resolves with the events of `type` once at least `count` were seen; rejects after `timeoutMs`. */
+  waitFor(type: string, count?: number, timeoutMs?: number): Promise<CloudEvent[]>;
+  /** Events of `type` seen so far. */
+  ofType(type: string): CloudEvent[];
+  stop(): Promise<void>;
+};
+
+export const forClient = (clientId: string) => (event: CloudEvent) => event.subject === clientId || event.data.client_id === clientId;
+
+export async function collectAuditEvents(nc: NatsConnection, predicate: (event: CloudEvent) => boolean = () => true): Promise<AuditCollector> {
+  const jsm = await jetstreamManager(nc);
+  const { state } = await jsm.streams.info(AUDIT_STREAM);
+  // No subject filter: the stream holds only oauth.audit.> (and NATS 2.9 has no filter_subjects).
+  const consumer = await jetstream(nc).consumers.get(AUDIT_STREAM, {
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: state.last_seq + 1,
+  });
+  const events: CloudEvent[] = [];
+  const waiters = new Set<() => void>();
+  const messages: ConsumerMessages = await consumer.consume();
+  const done = (async () => {
+    for await (const msg of messages) {
+      const event = msg.json<CloudEvent>();
+      if (predicate(event)) {
+        events.push(event);
+        for (const wake of [...waiters]) wake();
+      }
+    }
+  })();
+
+  const ofType = (type: string) => events.filter((e) => e.type === type);
+  return {
+    events,
+    ofType,
+    waitFor: (type, count = 1, timeoutMs = 5000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const found = ofType(type);
+          if (found.length < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`expected ${count} ${type} event(s) within ${timeoutMs} ms, saw ${ofType(type).length} (events: ${events.map((e) => e.type).join(', ') || 'none'})`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    stop: async () => {
+      await messages.close();
+      await done.catch(() => undefined);
+    },
+  };
+}

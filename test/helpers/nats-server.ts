@@ -1,0 +1,61 @@
+// A real nats-server with JetStream of a test's own, on a free loopback port with its store in a
+// temporary folder, stopped (and the folder removed) when the test is done.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.ts';
+
+export type PrivateNats = { url: string; port: number; process: ChildProcess; stop(): Promise<void>; restart(): Promise<void> };
+
+const projectBinary = fileURLToPath(new URL('../../.data/bin/nats-server', import.meta.url));
+
+/** The project's own nats-server when local-infra installed one, else the one on PATH. */
+export const natsServerBinary = (): string => process.env.NATS_SERVER_BIN ?? (existsSync(projectBinary) ? projectBinary : 'nats-server');
+
+export async function startPrivateNats(extraArgs: string[] = []): Promise<PrivateNats> {
+  const port = await freePort();
+  const storeDir = await mkdtemp(join(tmpdir(), 'oauth-test-nats-'));
+  const launch = () => spawn(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...extraArgs], { stdio: 'ignore' });
+  const handle: PrivateNats = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    process: launch(),
+    stop: async () => {
+      await stopProcess(handle.process);
+      await rm(storeDir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await stopProcess(handle.process);
+      handle.process = launch();
+      await waitForPort(port);
+    },
+  };
+  await waitForPort(port);
+  return handle;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`);
+}
