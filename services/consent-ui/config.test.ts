@@ -1,0 +1,28 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError } from '#shared/config.ts';
+import { loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('has safe defaults: 8 h sessions, lock after 10 failures for 60 s growing to 15 min, 50 per address', () => {
+    const config = loadConfig({});
+    assert.equal(config.SESSION_TTL_SECONDS, 8 * 3600);
+    assert.equal(config.LOGIN_MAX_FAILURES, 10);
+    assert.equal(config.LOGIN_LOCK_SECONDS, 60);
+    assert.equal(config.LOGIN_MAX_LOCK_SECONDS, 900);
+    assert.equal(config.LOGIN_IP_MAX_FAILURES, 50);
+    assert.equal(config.TRUST_PROXY, false);
+  });
+
+  it('reads the settings from the environment', () => {
+    const config = loadConfig({ SESSION_TTL_SECONDS: '600', LOGIN_MAX_FAILURES: '5', LOGIN_LOCK_SECONDS: '120', TRUST_PROXY: 'true' });
+    assert.deepEqual([config.SESSION_TTL_SECONDS, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCK_SECONDS, config.TRUST_PROXY], [600, 5, 120, true]);
+  });
+
+  it('refuses settings that would break the sign-in abuse contract (more than 10 failures, locks under 60 s)', () => {
+    assert.throws(() => loadConfig({ LOGIN_MAX_FAILURES: '11' }), (e: unknown) => e instanceof ConfigError && /LOGIN_MAX_FAILURES/.test(e.message));
+    assert.throws(() => loadConfig({ LOGIN_LOCK_SECONDS: '30' }), (e: unknown) => e instanceof ConfigError && /LOGIN_LOCK_SECONDS/.test(e.message));
+    assert.throws(() => loadConfig({ LOGIN_LOCK_SECONDS: '600', LOGIN_MAX_LOCK_SECONDS: '300' }), /LOGIN_MAX_LOCK_SECONDS/);
+    assert.throws(() => loadConfig({ SESSION_TTL_SECONDS: 'forever' }), /SESSION_TTL_SECONDS/);
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { OAuthError, unavailable } from '#shared/oauth-error.ts';
+import { decideConsent, type Deps } from './decide-consent.ts';
+import type { Decision } from './nats-client.ts';
+import type { Session } from './session.ts';
+import { memoryStore, testAudit, testClock } from './test-doubles.ts';
+
+const HANDLE = 'H'.repeat(43);
+const session: Session = { id: 'S'.repeat(43), sub: 'u_1', username: 'alice', authTime: new Date('2030-01-01T00:00:00Z'), expiresAt: new Date('2030-01-02T00:00:00Z') };
+
+function setup(decide: (d: Decision) => Promise<string> = async (d) => (d.approve ? 'https://shop.example/cb?code=abc' : 'https://shop.example/cb?error=access_denied')) {
+  const memory = memoryStore();
+  const audit = testAudit();
+  const decisions: Decision[] = [];
+  let described = 0;
+  const deps: Deps = {
+    store: memory.store,
+    clock: testClock(),
+    audit,
+    nats: {
+      describeAuthorization: async () => {
+        described++;
+        return { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }] };
+      },
+      decideAuthorization: async (d) => {
+        decisions.push(d);
+        return decide(d);
+      },
+    },
+  };
+  return { deps, memory, audit, decisions, described: () => described };
+}
+
+describe('decideConsent', () => {
+  it('Deny sends access_denied back and records nothing', async () => {
+    const { deps, memory, audit, decisions, described } = setup();
+    const to = await decideConsent(deps, { handle: HANDLE, session, approve: false, remember: true, reqId: 'r' });
+    assert.equal(to, 'https://shop.example/cb?error=access_denied');
+    assert.deepEqual(decisions, [{ handle: HANDLE, approve: false, sub: 'u_1', username: 'alice', authTime: session.authTime }]);
+    assert.equal(described(), 0);
+    assert.equal(memory.consents.size, 0);
+    assert.equal(audit.events.length, 0);
+  });
+
+  it('Allow approves and records the grant; without Remember nothing is remembered', async () => {
+    const { deps, memory, audit, decisions } = setup();
+    const to = await decideConsent(deps, { handle: HANDLE, session, approve: true, remember: false, reqId: 'r' });
+    assert.equal(to, 'https://shop.example/cb?code=abc');
+    assert.equal(decisions[0]?.approve, true);
+    const consent = await memory.store.findConsent('u_1', 'c_1');
+    assert.deepEqual(consent?.grantedScopes, ['orders', 'profile']);
+    assert.deepEqual(consent?.scopes, []);
+    assert.equal(audit.events.length, 0);
+  });
+
+  it('Allow with Remember remembers the requested scopes and reports the consent', async () => {
+    const { deps, memory, audit } = setup();
+    await decideConsent(deps, { handle: HANDLE, session, approve: true, remember: true, reqId: 'r' });
+    assert.deepEqual((await memory.store.findConsent('u_1', 'c_1'))?.scopes, ['orders', 'profile']);
+    assert.deepEqual(audit.events, [{
+      type: 'oauth.consent.granted', subject: 'c_1', data: { client_id: 'c_1', sub: 'u_1', username: 'alice', scope: 'orders profile' },
+    }]);
+  });
+
+  it('records nothing when the decision is not taken (expired request, service down)', async () => {
+    for (const error of [new OAuthError('invalid_request', 'expired'), unavailable('timeout')]) {
+      const { deps, memory, audit } = setup(async () => {
+        throw error;
+      });
+      await assert.rejects(decideConsent(deps, { handle: HANDLE, session, approve: true, remember: true, reqId: 'r' }), error);
+      assert.equal(memory.consents.size, 0);
+      assert.equal(audit.events.length, 0);
+    }
+  });
+});

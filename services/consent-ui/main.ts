@@ -1,0 +1,83 @@
+// consent-ui: wiring only.
+import { publicUrls } from '#shared/config.ts';
+import { systemClock } from '#shared/clock.ts';
+import { openServiceBase } from '#shared/service-base.ts';
+import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { decoyPasswordHash, verifyPassword } from '#shared/password.ts';
+import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
+import { runMain, type Running } from '#shared/run-main.ts';
+import { loadConfig, type ConsentUiConfig } from './config.ts';
+import { createConsentUiStore } from './store.ts';
+import { createNatsClient } from './nats-client.ts';
+import { registerRoutes } from './http.ts';
+
+export { loadConfig };
+
+export const SERVICE_NAME = 'consent-ui';
+
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+export type StartedConsentUi = Running & { port: number };
+
+export async function start(config: ConsentUiConfig): Promise<StartedConsentUi> {
+  const base = await openServiceBase(SERVICE_NAME, config);
+  const { log, mongo, audit } = base;
+  const urls = publicUrls(config);
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
+  await reference.start(base.nc);
+  const store = await createConsentUiStore(mongo.db, log);
+  const nats = createNatsClient(base.nc, config.NATS_REQUEST_TIMEOUT_MS);
+  const clock = systemClock;
+  // Computed once now, so the first unknown-user sign-in costs no more than any other.
+  await decoyPasswordHash();
+
+  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  await registerRoutes(app, {
+    nats,
+    session: { store, clock },
+    signIn: {
+      store, clock, audit,
+      passwords: { verify: verifyPassword, decoyHash: decoyPasswordHash },
+      policy: {
+        maxFailures: config.LOGIN_MAX_FAILURES,
+        addressMaxFailures: config.LOGIN_IP_MAX_FAILURES,
+        lockSeconds: config.LOGIN_LOCK_SECONDS,
+        maxLockSeconds: config.LOGIN_MAX_LOCK_SECONDS,
+        memorySeconds: config.LOGIN_FAILURE_MEMORY_SECONDS,
+      },
+      sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+    },
+    signOut: { store, audit },
+    show: { nats, store, clock },
+    decide: { nats, store, clock, audit },
+    list: { store, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
+    revoke: { nats, store, audit },
+    findClient: (id) => reference.findClient(id),
+    secureCookies: new URL(urls.consentUi).protocol === 'https:',
+    sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+  });
+  await app.listen({ host: config.HTTP_HOST, port: config.CONSENT_UI_PORT });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.CONSENT_UI_PORT;
+
+  // FerretDB has no TTL indexes: expired sessions and failure records are swept here too.
+  const sweep = setInterval(() => {
+    store.sweepExpired(clock.now()).catch((error: unknown) => log.debug({ err: error }, 'sweep of expired records skipped'));
+  }, SWEEP_INTERVAL_MS);
+  sweep.unref();
+  log.info({ port, url: urls.consentUi }, 'consent-ui ready');
+
+  return {
+    port,
+    stop: async () => {
+      clearInterval(sweep);
+      await app.close();
+      reference.stop();
+      await base.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  runMain(SERVICE_NAME, () => start(loadConfig()), () => 10_000);
+}

@@ -1,0 +1,155 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sha256 } from '#shared/crypto.ts';
+import { signIn, type Deps, type SignInInput } from './sign-in.ts';
+import { memoryStore, testAudit, testClock } from './test-doubles.ts';
+
+const alice = { sub: 'u_alice', username: 'alice', passwordHash: 'hash-of:correct horse' };
+const DECOY = 'decoy-hash';
+
+function setup(overrides: Partial<Deps['policy']> = {}) {
+  const memory = memoryStore([alice]);
+  const clock = testClock();
+  const audit = testAudit();
+  const verified: string[] = [];
+  const deps: Deps = {
+    store: memory.store,
+    clock,
+    audit,
+    passwords: {
+      verify: async (hash, password) => {
+        verified.push(hash);
+        await new Promise((resolve) => setImmediate(resolve));
+        return hash === `hash-of:${password}`;
+      },
+      decoyHash: async () => DECOY,
+    },
+    policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400, ...overrides },
+    sessionTtlSeconds: 3600,
+  };
+  const attempt = (input: Partial<SignInInput> = {}) => signIn(deps, { username: 'alice', password: 'wrong', ip: '192.0.2.1', ...input });
+  return { deps, memory, clock, audit, verified, attempt };
+}
+
+describe('signIn', () => {
+  it('starts a session with a fresh random id, stored only as its hash, and reports the sign-in', async () => {
+    const { memory, audit, clock, attempt } = setup();
+    const result = await attempt({ password: 'correct horse', clientId: 'c_1' });
+    assert.ok(result.ok);
+    assert.match(result.session.id, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(result.session.sub, 'u_alice');
+    assert.deepEqual(result.session.authTime, clock.now());
+    assert.equal(result.session.expiresAt.getTime() - clock.now().getTime(), 3600_000);
+    assert.deepEqual([...memory.sessions.keys()], [sha256(result.session.id)]);
+    assert.deepEqual(audit.events, [{
+      type: 'oauth.login.succeeded', subject: 'alice',
+      data: { username: 'alice', sub: 'u_alice', ip: '192.0.2.1', client_id: 'c_1' },
+    }]);
+    assert.equal(memory.failures.size, 0, 'a success leaves no attempt behind');
+  });
+
+  it('ends the session the browser had and never reuses its id', async () => {
+    const { memory, attempt } = setup();
+    const first = await attempt({ password: 'correct horse' });
+    assert.ok(first.ok);
+    const second = await attempt({ password: 'correct horse', previousSession: first.session });
+    assert.ok(second.ok);
+    assert.notEqual(second.session.id, first.session.id);
+    assert.deepEqual([...memory.sessions.keys()], [sha256(second.session.id)]);
+  });
+
+  it('gives an unknown user and a wrong password the same answer, checking the unknown one against the decoy hash', async () => {
+    const { attempt, verified, audit, memory } = setup();
+    const unknown = await attempt({ username: 'mallory', password: 'correct horse' });
+    const wrong = await attempt({ password: 'nope' });
+    assert.deepEqual(unknown, { ok: false });
+    assert.deepEqual(wrong, unknown);
+    assert.deepEqual(verified, [DECOY, alice.passwordHash]);
+    assert.deepEqual(audit.events.map((e) => [e.type, e.subject, e.data.reason]), [
+      ['oauth.login.failed', 'mallory', 'unknown_user'],
+      ['oauth.login.failed', 'alice', 'wrong_password'],
+    ]);
+    assert.equal(memory.sessions.size, 0);
+    assert.ok(!JSON.stringify(audit.events).includes('nope'), 'never the password');
+  });
+
+  it('locks the account for 60 s after 10 consecutive failures, refusing even the right password without checking it', async () => {
+    const { attempt, verified, audit, clock } = setup();
+    for (let i = 0; i < 10; i++) assert.deepEqual(await attempt(), { ok: false });
+    assert.equal(verified.length, 10);
+    const locked = audit.ofType('oauth.login.locked');
+    assert.deepEqual(locked, [{ type: 'oauth.login.locked', subject: 'alice', data: { username: 'alice', ip: '192.0.2.1', reason: 'account', count: 10 } }]);
+
+    clock.advance(59);
+    assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false });
+    assert.deepEqual(await attempt({ password: 'correct horse', ip: '198.51.100.9' }), { ok: false }, 'from anywhere');
+    assert.equal(verified.length, 10, 'no password checked while locked');
+    assert.deepEqual(audit.ofType('oauth.login.failed').slice(-2).map((e) => e.data.reason), ['account_locked', 'account_locked']);
+
+    clock.advance(1);
+    assert.ok((await attempt({ password: 'correct horse' })).ok, 'the lock ends after 60 s');
+  });
+
+  it('lets one attempt through after each lock and doubles the next lock, up to the cap', async () => {
+    const { attempt, clock, audit } = setup({ maxLockSeconds: 200 });
+    for (let i = 0; i < 10; i++) await attempt();
+    // 60 s, then 120 s, then 240 s capped at 200 s.
+    for (const wait of [60, 120, 200, 200]) {
+      clock.advance(wait - 1);
+      assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false }, 'still locked');
+      clock.advance(1);
+      const before = audit.ofType('oauth.login.locked').length;
+      await attempt();
+      assert.equal(audit.ofType('oauth.login.locked').length, before + 1, 'the one attempt after a lock locks again');
+    }
+  });
+
+  it('a success resets the count: ten more failures are needed for a lock', async () => {
+    const { attempt, audit } = setup();
+    for (let i = 0; i < 9; i++) await attempt();
+    assert.ok((await attempt({ password: 'correct horse' })).ok);
+    for (let i = 0; i < 9; i++) await attempt();
+    assert.ok((await attempt({ password: 'correct horse' })).ok);
+    assert.equal(audit.ofType('oauth.login.locked').length, 0);
+  });
+
+  it('treats an unknown username like a known one: it locks too', async () => {
+    const { attempt, audit, verified } = setup();
+    for (let i = 0; i < 11; i++) await attempt({ username: 'mallory' });
+    assert.equal(verified.length, 10);
+    assert.equal(audit.ofType('oauth.login.locked')[0]?.subject, 'mallory');
+  });
+
+  it('locks a client address after its failures across accounts, and only that address', async () => {
+    const { attempt, audit } = setup({ addressMaxFailures: 5 });
+    for (let i = 0; i < 5; i++) await attempt({ username: `user${i}`, ip: '2001:db8:1:1::1' });
+    const [locked] = audit.ofType('oauth.login.locked');
+    assert.deepEqual(locked, { type: 'oauth.login.locked', subject: '2001:db8:1:1::/64', data: { ip: '2001:db8:1:1::/64', reason: 'address', count: 5 } });
+    assert.deepEqual(await attempt({ password: 'correct horse', ip: '2001:db8:1:1::2' }), { ok: false }, 'the same /64');
+    assert.equal(audit.events.at(-1)?.data.reason, 'address_locked');
+    assert.ok((await attempt({ password: 'correct horse', ip: '2001:db8:1:2::2' })).ok, 'another network');
+  });
+
+  it('does not count successes against a client address', async () => {
+    const { attempt, audit } = setup({ addressMaxFailures: 3 });
+    for (let i = 0; i < 5; i++) assert.ok((await attempt({ password: 'correct horse' })).ok);
+    assert.equal(audit.ofType('oauth.login.locked').length, 0);
+  });
+
+  it('forgets failures after the memory period', async () => {
+    const { attempt, clock, audit } = setup({ memorySeconds: 3600 });
+    for (let i = 0; i < 9; i++) await attempt();
+    clock.advance(3600);
+    for (let i = 0; i < 9; i++) await attempt();
+    assert.equal(audit.ofType('oauth.login.locked').length, 0);
+  });
+
+  it('checks at most 10 passwords when 30 guesses arrive at once, and reports the lock once', async () => {
+    const { attempt, verified, audit } = setup();
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => attempt({ password: `guess-${i}`, ip: `192.0.2.${i + 10}` })));
+    assert.ok(results.every((r) => !r.ok));
+    assert.ok(verified.length <= 10, `${verified.length} passwords checked`);
+    assert.equal(audit.ofType('oauth.login.locked').length, 1);
+    assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false }, 'locked');
+  });
+});

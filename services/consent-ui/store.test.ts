@@ -1,0 +1,109 @@
+// The store against the real database: expiry in every read, and the sign-in counters exact under
+// concurrency (the property the throttle rests on), on FerretDB as on MongoDB.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, type Db } from 'mongodb';
+import { randomToken, sha256 } from '#shared/crypto.ts';
+import { createLogger } from '#shared/logger.ts';
+import { usersCollection } from '#shared/reference-data/users.ts';
+import { createConsentUiStore, type ConsentUiStore } from './store.ts';
+
+const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
+base.pathname = `/t_consentuistore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
+
+const at = (seconds: number) => new Date(Date.UTC(2030, 0, 1) + seconds * 1000);
+
+describe('consent-ui store', () => {
+  let client: MongoClient;
+  let db: Db;
+  let store: ConsentUiStore;
+
+  before(async () => {
+    client = await MongoClient.connect(base.toString());
+    db = client.db();
+    store = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'));
+  });
+  after(async () => {
+    await db?.dropDatabase();
+    await client?.close();
+  });
+
+  it('finds a user by username, with the password hash only for sign-in', async () => {
+    await usersCollection(db).insertOne({ _id: 'u_store', username: 'store_user', passwordHash: '$argon2id$x', groups: ['g'], createdAt: new Date() });
+    assert.deepEqual(await store.findUserByUsername('store_user'), { sub: 'u_store', username: 'store_user', passwordHash: '$argon2id$x' });
+    assert.equal(await store.findUserByUsername('nobody'), null);
+  });
+
+  it('finds a session by id hash until it expires, and not after it is deleted', async () => {
+    const idHash = sha256(randomToken(32));
+    await store.createSession({ _id: idHash, sub: 'u_1', username: 'alice', authTime: at(0), createdAt: at(0), expiresAt: at(60) });
+    assert.equal((await store.findSession(idHash, at(59)))?.sub, 'u_1');
+    assert.equal(await store.findSession(idHash, at(60)), null, 'expired');
+    await store.deleteSession(idHash);
+    assert.equal(await store.findSession(idHash, at(0)), null);
+  });
+
+  it('records grants, remembers scopes only when asked, lists newest first and deletes', async () => {
+    await store.recordGrant('u_c', 'c_a', ['orders', 'profile'], false, at(0));
+    await store.recordGrant('u_c', 'c_a', ['orders', 'payments'], true, at(10));
+    await store.recordGrant('u_c', 'c_b', ['orders'], true, at(5));
+    const a = await store.findConsent('u_c', 'c_a');
+    assert.deepEqual([...(a?.grantedScopes ?? [])].sort(), ['orders', 'payments', 'profile']);
+    assert.deepEqual([...(a?.scopes ?? [])].sort(), ['orders', 'payments']);
+    assert.deepEqual(a?.createdAt, at(0));
+    assert.deepEqual(a?.updatedAt, at(10));
+    assert.deepEqual((await store.listConsents('u_c')).map((c) => c.clientId), ['c_a', 'c_b']);
+    assert.equal(await store.deleteConsent('u_c', 'c_a'), true);
+    assert.equal(await store.deleteConsent('u_c', 'c_a'), false);
+    assert.deepEqual((await store.listConsents('u_c')).map((c) => c.clientId), ['c_b']);
+  });
+
+  it('counts sign-in attempts per key while they are remembered, and forgets one or all', async () => {
+    const key = `user:count_${randomToken(4)}`;
+    const first = await store.recordLoginAttempt(key, at(0), at(100));
+    assert.equal(first.count, 1);
+    assert.equal((await store.recordLoginAttempt(key, at(50), at(150))).count, 2);
+    assert.equal((await store.recordLoginAttempt(`${key}x`, at(50), at(150))).count, 1, 'keys are apart');
+    assert.equal((await store.recordLoginAttempt(key, at(100), at(200))).count, 2, 'the first is no longer remembered');
+    await store.forgetLoginAttempt(first.id);
+    await store.clearLoginFailures(key);
+    assert.equal((await store.recordLoginAttempt(key, at(100), at(200))).count, 1);
+  });
+
+  it('of concurrent attempts, at most k ever see a count of k or less', async () => {
+    const key = `user:race_${randomToken(4)}`;
+    const counts = (await Promise.all(Array.from({ length: 25 }, () => store.recordLoginAttempt(key, at(0), at(100))))).map((a) => a.count);
+    counts.sort((x, y) => x - y);
+    counts.forEach((count, i) => assert.ok(count >= i + 1, `sorted counts ${counts.join(',')}`));
+    assert.equal(counts.at(-1), 25);
+  });
+
+  it('sets each lock once, even when many try at once, and a forgotten lock can be set again', async () => {
+    const key = `user:lock_${randomToken(4)}`;
+    assert.equal(await store.latestLoginLock(key, at(0)), null);
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.addLoginLock(key, 1, at(0), at(60), at(100))));
+    assert.equal(results.filter(Boolean).length, 1);
+    assert.equal(await store.addLoginLock(key, 2, at(60), at(180), at(160)), true);
+    assert.deepEqual(await store.latestLoginLock(key, at(61)), { n: 2, until: at(180) });
+    assert.deepEqual(await store.latestLoginLock(key, at(170)), { n: 2, until: at(180) }, 'remembered at least until it ends');
+    assert.equal(await store.latestLoginLock(key, at(180)), null, 'forgotten');
+    assert.equal(await store.addLoginLock(key, 1, at(200), at(260), at(300)), true, 'a new series');
+    await store.clearLoginFailures(key);
+    assert.equal(await store.latestLoginLock(key, at(200)), null);
+  });
+
+  it('sweeps only what has expired', async () => {
+    const live = sha256(randomToken(32));
+    const dead = sha256(randomToken(32));
+    await store.createSession({ _id: live, sub: 'u', username: 'u', authTime: at(0), createdAt: at(0), expiresAt: at(1000) });
+    await store.createSession({ _id: dead, sub: 'u', username: 'u', authTime: at(0), createdAt: at(0), expiresAt: at(10) });
+    const key = `ip:sweep_${randomToken(4)}`;
+    await store.recordLoginAttempt(key, at(0), at(10));
+    await store.addLoginLock(key, 1, at(0), at(5), at(10));
+    assert.ok((await store.sweepExpired(at(10))) >= 3);
+    assert.ok(await store.findSession(live, at(20)));
+    assert.equal(await db.collection('sessions').countDocuments({ _id: dead as never }), 0);
+    assert.equal(await db.collection('login_failures').countDocuments({ key }), 0);
+    assert.equal(await db.collection('login_locks').countDocuments({ key }), 0);
+  });
+});

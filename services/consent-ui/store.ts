@@ -1,0 +1,147 @@
+// consent-ui's collections: sessions (by id hash), consents (one per owner and client),
+// login_failures and login_locks (sign-in throttling per account and per client address), plus the
+// read of a user by username for sign-in. Each operation is one call (the sweep aside); every read
+// filters on expiry. Where concurrency matters, correctness rests on inserts under a unique _id
+// and counts, never on read-modify-write updates: FerretDB 1.24 loses concurrent $inc updates and
+// lets several conditional findOneAndUpdate calls win.
+import type { Db } from 'mongodb';
+import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
+import type { Logger } from '#shared/logger.ts';
+import { usersCollection } from '#shared/reference-data/users.ts';
+import { randomToken } from '#shared/crypto.ts';
+
+export type SessionDoc = {
+  _id: string; // SHA-256 of the session id in the cookie
+  sub: string;
+  username: string;
+  authTime: Date;
+  createdAt: Date;
+  expiresAt: Date;
+};
+
+export type ConsentDoc = {
+  _id: string; // `${sub} ${clientId}`
+  sub: string;
+  clientId: string;
+  /** Scopes the owner asked us to remember: a request within them is approved without asking. */
+  scopes: string[];
+  /** Every scope the owner ever approved for the client (remembered or not): what "Your authorizations" lists. */
+  grantedScopes: string[];
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+/**
+ * One sign-in attempt against an account (`user:<username>`) or a client address (`ip:<address>`),
+ * recorded before its password is checked and kept until the account's next success (attempts from
+ * an address that succeed are taken back). Counting inserted documents rather than $inc-ing one
+ * counter keeps the count exact under concurrency on FerretDB too, whose updates are not atomic.
+ */
+export type LoginFailureDoc = { _id: string; key: string; at: Date; expiresAt: Date };
+
+/** The n-th lock of a key; the unique _id lets exactly one of several concurrent failures set it. */
+export type LoginLockDoc = { _id: string; key: string; n: number; until: Date; createdAt: Date; expiresAt: Date };
+
+export type LoginAttempt = { id: string; count: number };
+export type LoginLock = { n: number; until: Date };
+
+export type UserCredentials = { sub: string; username: string; passwordHash: string };
+
+export const consentId = (sub: string, clientId: string) => `${sub} ${clientId}`;
+
+export async function createConsentUiStore(db: Db, log: Logger) {
+  const sessions = db.collection<SessionDoc>('sessions');
+  const consents = db.collection<ConsentDoc>('consents');
+  const failures = db.collection<LoginFailureDoc>('login_failures');
+  const locks = db.collection<LoginLockDoc>('login_locks');
+  const users = usersCollection(db);
+  await ensureIndexes(sessions, [expiresAtTtl, { key: { sub: 1 } }], log);
+  await ensureIndexes(consents, [{ key: { sub: 1, updatedAt: -1 } }], log);
+  await ensureIndexes(failures, [expiresAtTtl, { key: { key: 1, expiresAt: 1 } }], log);
+  await ensureIndexes(locks, [expiresAtTtl, { key: { key: 1, n: -1 } }], log);
+
+  return {
+    async findUserByUsername(username: string): Promise<UserCredentials | null> {
+      const user = await users.findOne({ username }, { projection: { _id: 1, username: 1, passwordHash: 1 } });
+      return user ? { sub: user._id, username: user.username, passwordHash: user.passwordHash } : null;
+    },
+
+    async createSession(session: SessionDoc): Promise<void> {
+      await sessions.insertOne(session);
+    },
+    async findSession(idHash: string, now: Date): Promise<SessionDoc | null> {
+      return sessions.findOne({ _id: idHash, expiresAt: { $gt: now } });
+    },
+    async deleteSession(idHash: string): Promise<void> {
+      await sessions.deleteOne({ _id: idHash });
+    },
+
+    async findConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
+      return consents.findOne({ _id: consentId(sub, clientId) });
+    },
+    /** Records an approval; with `remember`, the scopes also join the remembered consent. */
+    async recordGrant(sub: string, clientId: string, scopes: string[], remember: boolean, now: Date): Promise<void> {
+      await consents.updateOne(
+        { _id: consentId(sub, clientId) },
+        {
+          $addToSet: { grantedScopes: { $each: scopes }, scopes: { $each: remember ? scopes : [] } },
+          $set: { updatedAt: now },
+          $setOnInsert: { sub, clientId, createdAt: now },
+        },
+        { upsert: true },
+      );
+    },
+    async listConsents(sub: string): Promise<ConsentDoc[]> {
+      return consents.find({ sub }).sort({ updatedAt: -1 }).limit(500).toArray();
+    },
+    async deleteConsent(sub: string, clientId: string): Promise<boolean> {
+      return (await consents.deleteOne({ _id: consentId(sub, clientId) })).deletedCount === 1;
+    },
+
+    /** The latest lock of `key` still remembered (it may have run out: compare `until`). */
+    async latestLoginLock(key: string, now: Date): Promise<LoginLock | null> {
+      const [lock] = await locks.find({ key, expiresAt: { $gt: now } }).sort({ n: -1 }).limit(1).toArray();
+      return lock ? { n: lock.n, until: lock.until } : null;
+    },
+    /**
+     * Records an attempt against `key` and returns it with the number of attempts remembered,
+     * itself included. Each insert is counted by every count that follows it, so of concurrent
+     * attempts at most k ever see a count of k or less.
+     */
+    async recordLoginAttempt(key: string, now: Date, rememberUntil: Date): Promise<LoginAttempt> {
+      const id = randomToken(16);
+      await failures.insertOne({ _id: id, key, at: now, expiresAt: rememberUntil });
+      return { id, count: await failures.countDocuments({ key, expiresAt: { $gt: now } }) };
+    },
+    /** Sets lock number `n` of `key`; false when it was already set (by a concurrent attempt). */
+    async addLoginLock(key: string, n: number, now: Date, until: Date, rememberUntil: Date): Promise<boolean> {
+      const _id = `${key}#${n}`;
+      // A forgotten lock of an earlier series must not block this one.
+      await locks.deleteOne({ _id, expiresAt: { $lte: now } });
+      try {
+        await locks.insertOne({ _id, key, n, until, createdAt: now, expiresAt: until > rememberUntil ? until : rememberUntil });
+        return true;
+      } catch (error) {
+        if (isDuplicateKey(error)) return false;
+        throw error;
+      }
+    },
+    /** Takes back one attempt (a success from a client address is not a failure). */
+    async forgetLoginAttempt(id: string): Promise<void> {
+      await failures.deleteOne({ _id: id });
+    },
+    /** A success forgets the account's attempts and locks. */
+    async clearLoginFailures(key: string): Promise<void> {
+      await failures.deleteMany({ key });
+      await locks.deleteMany({ key });
+    },
+
+    /** Removes expired sessions and failure records (the TTL index does this where the database has one). */
+    async sweepExpired(now: Date): Promise<number> {
+      const results = await Promise.all([sessions, failures, locks].map((c) => c.deleteMany({ expiresAt: { $lte: now } })));
+      return results.reduce((sum, r) => sum + r.deletedCount, 0);
+    },
+  };
+}
+
+export type ConsentUiStore = Awaited<ReturnType<typeof createConsentUiStore>>;

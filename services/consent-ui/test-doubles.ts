@@ -1,0 +1,94 @@
+// Hand-written deps for the unit tests of this service's domain modules: a clock the test moves,
+// an audit that records, and an in-memory store with the semantics of store.ts (expiry filters,
+// unique lock ids, counts that include the attempt just recorded).
+import type { Audit } from '#shared/audit/publish-audit-event.ts';
+import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
+import type { Clock } from '#shared/clock.ts';
+import { randomToken } from '#shared/crypto.ts';
+import { consentId, type ConsentDoc, type ConsentUiStore, type LoginFailureDoc, type LoginLockDoc, type SessionDoc, type UserCredentials } from './store.ts';
+
+export function testClock(start = new Date('2030-01-01T00:00:00Z')): Clock & { advance(seconds: number): void } {
+  let now = start.getTime();
+  return { now: () => new Date(now), advance: (seconds) => void (now += seconds * 1000) };
+}
+
+export type RecordedEvent = { type: AuditEventType; subject: string; data: AuditData };
+
+export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: AuditEventType): RecordedEvent[] } {
+  const events: RecordedEvent[] = [];
+  return { events, emit: (type, subject, data) => void events.push({ type, subject, data }), ofType: (type) => events.filter((e) => e.type === type) };
+}
+
+type StoreOps = Pick<ConsentUiStore,
+  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'recordGrant' | 'listConsents' | 'deleteConsent'
+  | 'latestLoginLock' | 'recordLoginAttempt' | 'addLoginLock' | 'forgetLoginAttempt' | 'clearLoginFailures'>;
+
+/** Lets pending promise callbacks run, so concurrent calls interleave as they would against a database. */
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export function memoryStore(users: UserCredentials[] = []) {
+  const sessions = new Map<string, SessionDoc>();
+  const consents = new Map<string, ConsentDoc>();
+  const failures = new Map<string, LoginFailureDoc>();
+  const locks = new Map<string, LoginLockDoc>();
+  const store: StoreOps = {
+    async findUserByUsername(username) {
+      await tick();
+      return users.find((u) => u.username === username) ?? null;
+    },
+    async createSession(session) {
+      sessions.set(session._id, session);
+    },
+    async findSession(idHash, now) {
+      const doc = sessions.get(idHash);
+      return doc && doc.expiresAt > now ? doc : null;
+    },
+    async deleteSession(idHash) {
+      sessions.delete(idHash);
+    },
+    async findConsent(sub, clientId) {
+      return consents.get(consentId(sub, clientId)) ?? null;
+    },
+    async recordGrant(sub, clientId, scopes, remember, now) {
+      const id = consentId(sub, clientId);
+      const doc = consents.get(id) ?? { _id: id, sub, clientId, scopes: [], grantedScopes: [], createdAt: now, updatedAt: now };
+      doc.grantedScopes = [...new Set([...doc.grantedScopes, ...scopes])];
+      if (remember) doc.scopes = [...new Set([...doc.scopes, ...scopes])];
+      doc.updatedAt = now;
+      consents.set(id, doc);
+    },
+    async listConsents(sub) {
+      return [...consents.values()].filter((c) => c.sub === sub).sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
+    },
+    async deleteConsent(sub, clientId) {
+      return consents.delete(consentId(sub, clientId));
+    },
+    async latestLoginLock(key, now) {
+      await tick();
+      const latest = [...locks.values()].filter((l) => l.key === key && l.expiresAt > now).sort((a, b) => b.n - a.n)[0];
+      return latest ? { n: latest.n, until: latest.until } : null;
+    },
+    async recordLoginAttempt(key, now, rememberUntil) {
+      const id = randomToken(16);
+      failures.set(id, { _id: id, key, at: now, expiresAt: rememberUntil });
+      await tick();
+      return { id, count: [...failures.values()].filter((f) => f.key === key && f.expiresAt > now).length };
+    },
+    async addLoginLock(key, n, now, until, rememberUntil) {
+      await tick();
+      const id = `${key}#${n}`;
+      const existing = locks.get(id);
+      if (existing && existing.expiresAt > now) return false;
+      locks.set(id, { _id: id, key, n, until, createdAt: now, expiresAt: until > rememberUntil ? until : rememberUntil });
+      return true;
+    },
+    async forgetLoginAttempt(id) {
+      failures.delete(id);
+    },
+    async clearLoginFailures(key) {
+      for (const [id, f] of failures) if (f.key === key) failures.delete(id);
+      for (const [id, l] of locks) if (l.key === key) locks.delete(id);
+    },
+  };
+  return { store, sessions, consents, failures, locks };
+}
