@@ -1,6 +1,6 @@
 // The resource owner's decision (RFC 6749 §4.1.2): on approval a single-use code bound to the
 // client, redirect URI, PKCE challenge, scopes, owner and sign-in time; on denial access_denied.
-// The pending request is taken atomically, so a request is decided once.
+// The pending request is claimed by a unique insert, so a request is decided once.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken, sha256 } from '#shared/crypto.ts';
@@ -9,7 +9,7 @@ import { authorizationResponseUrl } from './authorization-response.ts';
 import { expiredRequest } from './describe-authorization.ts';
 
 export type Deps = {
-  store: Pick<AuthorizeStore, 'takeRequest' | 'saveCode'>;
+  store: Pick<AuthorizeStore, 'claimRequest' | 'saveCode'>;
   clock: Clock;
   audit: Audit;
   issuer: string;
@@ -20,7 +20,7 @@ export type Decision = { handle: string; approve: boolean; sub: string; username
 
 export async function decideAuthorization(deps: Deps, decision: Decision): Promise<string> {
   const now = deps.clock.now();
-  const request = await deps.store.takeRequest(sha256(decision.handle), now);
+  const request = await deps.store.claimRequest(sha256(decision.handle), decision.approve, now);
   if (!request) throw expiredRequest();
   const who = { client_id: request.clientId, sub: decision.sub, username: decision.username, scope: request.scopes.join(' ') };
 

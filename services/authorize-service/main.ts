@@ -5,6 +5,7 @@ import { openServiceBase } from '#shared/service-base.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
+import { startPeriodic, SWEEP_INTERVAL_MS } from '#shared/periodic.ts';
 import { loadConfig, type AuthorizeConfig } from './config.ts';
 
 export { loadConfig };
@@ -39,6 +40,7 @@ export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeSe
     start: { store, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });
+  const sweep = startPeriodic('sweep expired authorization requests and codes', () => store.sweepExpired(clock.now()), SWEEP_INTERVAL_MS, log);
   await app.listen({ host: config.HTTP_HOST, port: config.AUTHORIZE_SERVICE_PORT });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.AUTHORIZE_SERVICE_PORT;
@@ -47,6 +49,7 @@ export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeSe
   return {
     port,
     stop: async () => {
+      sweep.stop();
       await app.close();
       reference.stop();
       await base.close();

@@ -1,0 +1,49 @@
+// oauth.authorization.decide: a pending authorization request gets exactly one decision, even
+// when decisions race (consent-ui instances, double clicks).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
+import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
+import { Subjects } from '#shared/nats/subjects.ts';
+
+let system: System;
+let client: SeededClient;
+let user: SeededUser;
+
+before(async () => {
+  system = await startSystem('decision', { services: ['authorize-service'] });
+  client = await system.seed.client({ scopes: [await system.seed.scope()] });
+  user = await system.seed.user();
+});
+after(() => system.stop());
+
+async function pendingHandle(): Promise<string> {
+  const res = await fetch(authorizeUrl(system, {
+    response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope: client.scopes.join(' '), state: 's',
+    code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+  }), { redirect: 'manual' });
+  return new URL(res.headers.get('location')!).searchParams.get('handle')!;
+}
+
+const decide = (handle: string, decision: 'approve' | 'deny') => system.nc.request(Subjects.authorizationDecide, JSON.stringify({
+  handle, decision, sub: user.sub, username: user.username, auth_time: Math.floor(Date.now() / 1000),
+}), { timeout: 5000 });
+
+describe(Subjects.authorizationDecide, () => {
+  it('decides a request exactly once when 20 decisions race', async () => {
+    for (let round = 0; round < 3; round++) {
+      const handle = await pendingHandle();
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => decide(handle, i % 2 ? 'approve' : 'deny')));
+      const answered = replies.filter((m) => !m.headers?.get('Nats-Service-Error'));
+      assert.equal(answered.length, 1, 'one decision');
+      for (const refused of replies.filter((m) => m.headers?.get('Nats-Service-Error'))) assert.equal(refused.json<{ error: string }>().error, 'invalid_request');
+    }
+  });
+
+  it('refuses a decision for an unknown handle, and a malformed one with a service error', async () => {
+    const unknown = await decide('x'.repeat(43), 'approve');
+    assert.equal(unknown.headers?.get('Nats-Service-Error-Code'), '400');
+    const malformed = await system.nc.request(Subjects.authorizationDecide, '{"handle": 1}', { timeout: 5000 });
+    assert.equal(malformed.headers?.get('Nats-Service-Error-Code'), '400');
+  });
+});
