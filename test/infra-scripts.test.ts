@@ -1,0 +1,101 @@
+// The helper scripts behind `npm start`, `npm test` and `npm run infra`: their pure parts, and
+// one real check that NATS and the database answer where the suite expects them.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ensureLocalInfra, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, stopStarted } from '../scripts/local-infra.ts';
+import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
+import { testRunnerArgs } from '../scripts/test.ts';
+
+describe('local-infra URL parsing', () => {
+  it('takes host and port from NATS_URL, defaulting the port to 4222', () => {
+    assert.deepEqual(parseNatsUrl('nats://127.0.0.1:4222'), { host: '127.0.0.1', port: 4222 });
+    assert.deepEqual(parseNatsUrl('nats://localhost'), { host: 'localhost', port: 4222 });
+    assert.deepEqual(parseNatsUrl('nats://user:secret@[::1]:14222'), { host: '::1', port: 14222 });
+  });
+
+  it('uses the first server of a comma-separated NATS_URL', () => {
+    assert.deepEqual(parseNatsUrl('nats://a.example:4001, nats://b.example:4002'), { host: 'a.example', port: 4001 });
+    assert.deepEqual(parseNatsUrl('127.0.0.1:5222'), { host: '127.0.0.1', port: 5222 });
+    assert.throws(() => parseNatsUrl('nats://bad host'), /NATS_URL is not a valid URL/);
+  });
+
+  it('takes host and port from MONGODB_URI, including host lists and credentials', () => {
+    assert.deepEqual(parseMongoUri('mongodb://127.0.0.1:27017/oauth'), { host: '127.0.0.1', port: 27017, srv: false });
+    assert.deepEqual(parseMongoUri('mongodb://u:p%40ss@db1:27018,db2:27019/oauth?replicaSet=rs0'), { host: 'db1', port: 27018, srv: false });
+    assert.deepEqual(parseMongoUri('mongodb://localhost/oauth'), { host: 'localhost', port: 27017, srv: false });
+    assert.deepEqual(parseMongoUri('mongodb://[::1]:27117/oauth'), { host: '::1', port: 27117, srv: false });
+    assert.deepEqual(parseMongoUri('mongodb+srv://cluster.example/oauth'), { host: 'cluster.example', port: 27017, srv: true });
+    assert.throws(() => parseMongoUri('postgres://127.0.0.1/oauth'), /mongodb:\/\//);
+  });
+
+  it('starts servers only for loopback addresses', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(isLoopback(host), true, host);
+    for (const host of ['10.0.0.1', 'db.example', '0.0.0.0']) assert.equal(isLoopback(host), false, host);
+  });
+
+  it('compares versions numerically', () => {
+    assert.equal(isAtLeast([2, 9, 10], [2, 10]), false);
+    assert.equal(isAtLeast([2, 10, 0], [2, 10]), true);
+    assert.equal(isAtLeast([2, 12, 15], [2, 10]), true);
+    assert.equal(isAtLeast([3, 0, 0], [2, 10]), true);
+  });
+});
+
+describe('npm start --instances', () => {
+  it('runs every service once unless told otherwise', () => {
+    assert.deepEqual(parseCommandLine([]).counts, { 'authorize-service': 1, 'consent-ui': 1, 'token-service': 1, 'validation-service': 1 });
+    assert.deepEqual(parseInstances('validation-service=2,token-service=3'), {
+      'authorize-service': 1, 'consent-ui': 1, 'token-service': 3, 'validation-service': 2,
+    });
+    assert.equal(parseCommandLine(['--instances=consent-ui=8']).counts['consent-ui'], 8);
+  });
+
+  it('refuses unknown services, counts outside 1–8 and malformed input', () => {
+    for (const bad of ['foo=2', 'token-service=0', 'token-service=9', 'token-service', 'token-service=2,token-service=3', '', 'token-service=-1']) {
+      assert.throws(() => parseInstances(bad), UsageError, bad);
+    }
+    assert.throws(() => parseCommandLine(['--bogus']), UsageError);
+    assert.throws(() => parseCommandLine(['stray']), UsageError);
+  });
+
+  it('puts authorize-service on the port of a local http issuer', () => {
+    assert.equal(localIssuerPort('http://localhost:9000'), 9000);
+    assert.equal(localIssuerPort('http://127.0.0.1'), 80);
+    assert.equal(localIssuerPort('https://id.example.com'), undefined);
+    const plan = planInstances(parseInstances('authorize-service=1'), { OAUTH_ISSUER: 'http://localhost:9000', AUTHORIZE_SERVICE_PORT: '7000' });
+    assert.equal(plan.find((i) => i.service === 'authorize-service')?.port, 9000);
+    assert.ok(plan.every((i) => i.env.AUTHORIZE_SERVICE_PORT === '9000'));
+  });
+
+  it('gives extra instances their own ports and keeps the public URL on the first', () => {
+    const plan = planInstances(parseInstances('token-service=3'), { OAUTH_ISSUER: 'http://localhost:8080' });
+    const tokens = plan.filter((i) => i.service === 'token-service');
+    assert.deepEqual(tokens.map((i) => [i.label, i.port]), [['token-service#1', 8082], ['token-service#2', 8092], ['token-service#3', 8102]]);
+    assert.deepEqual(tokens.map((i) => i.env.TOKEN_SERVICE_URL), [undefined, 'http://localhost:8082', 'http://localhost:8082']);
+    assert.equal(new Set(plan.map((i) => i.port)).size, plan.length);
+  });
+
+  it('refuses plans whose ports collide or cannot be polled', () => {
+    assert.throws(() => planInstances(parseInstances('consent-ui=2'), { CONSENT_UI_PORT: '8072' }), /both use port 8082/);
+    assert.throws(() => planInstances(parseInstances('consent-ui=1'), { CONSENT_UI_PORT: '0' }), /CONSENT_UI_PORT/);
+  });
+});
+
+describe('npm test arguments', () => {
+  it('runs every test file unless files are named, passing options through', () => {
+    assert.deepEqual(testRunnerArgs([]).slice(-3), ['services/**/*.test.ts', 'shared/**/*.test.ts', 'test/**/*.test.ts']);
+    const args = testRunnerArgs(['test/foo.test.ts', '--test-name-pattern=bar']);
+    assert.deepEqual(args.slice(-2), ['--test-name-pattern=bar', 'test/foo.test.ts']);
+    assert.ok(args.includes('--test-concurrency=2'));
+  });
+});
+
+describe('ensureLocalInfra', () => {
+  it('finds NATS and the database answering where the suite runs', async () => {
+    const infra = await ensureLocalInfra({ log: () => {} });
+    assert.match(infra.natsUrl, /^nats:\/\//);
+    assert.match(infra.mongodbUri, /^mongodb(\+srv)?:\/\//);
+    // `npm test` ensured both before this ran; if this test ran alone and started one, stop it.
+    await stopStarted(infra.started);
+  });
+});
