@@ -10,8 +10,11 @@ import { clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TO
 import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
 import { usersCollection, userIndexes, USERNAME, GROUP } from '#shared/reference-data/users.ts';
 import { resourcesCollection, RESOURCE_PATTERN } from '#shared/reference-data/resources.ts';
+import { AdminError } from './admin-error.ts';
 
-export class AdminError extends Error {}
+// Defined in a module of its own so the CLI can load it without the database driver; callers
+// (and test/helpers) keep importing it from here, with the functions that throw it.
+export { AdminError };
 
 export async function ensureReferenceIndexes(db: Db, log: Logger): Promise<void> {
   await ensureIndexes(usersCollection(db), userIndexes, log);

@@ -1,0 +1,174 @@
+// oauth-admin clients create|list|show|delete|rotate-secret
+import { ClientTypes, type ClientType } from '#shared/reference-data/clients.ts';
+import { flag, optionalSeconds, requiredString, stringList, UsageError } from './cli-args.ts';
+import { jsonOption, type CommandGroup } from './command.ts';
+import { printFields, printJson, printTable, type Io } from './output.ts';
+import { listClients, showClient, type ClientView } from './reference-data-inspect.ts';
+import { deleteClient } from './reference-data-delete.ts';
+
+const clientJson = (c: ClientView) => ({
+  client_id: c.clientId,
+  name: c.name,
+  type: c.type,
+  redirect_uris: c.redirectUris,
+  scopes: c.scopes,
+  refresh_tokens: c.refreshTokens,
+  access_token_ttl_seconds: c.accessTokenTtlSeconds,
+  refresh_token_ttl_seconds: c.refreshTokenTtlSeconds,
+  created_at: c.createdAt.toISOString(),
+  updated_at: c.updatedAt.toISOString(),
+});
+
+function printSecret(io: Io, clientId: string, clientSecret: string, heading: string): void {
+  io.out([
+    heading,
+    `  client_id:     ${clientId}`,
+    `  client_secret: ${clientSecret}`,
+    '',
+    'The client secret is shown only once: store it now. Only its hash is kept; if it is lost,',
+    `run: oauth-admin clients rotate-secret ${clientId}`,
+  ].join('\n'));
+}
+
+function clientType(value: string): ClientType {
+  if (!(ClientTypes as readonly string[]).includes(value)) throw new UsageError(`--type must be confidential or public, not "${value}"`);
+  return value as ClientType;
+}
+
+export const clientsCommands: CommandGroup = {
+  name: 'clients',
+  summary: 'OAuth clients (confidential clients get a secret, shown once and stored only as a hash)',
+  commands: [
+    {
+      name: 'create',
+      summary: 'register a client',
+      usage: '--name <n> --type confidential|public --redirect-uri <uri>... --scope <s>... [--refresh-tokens] [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>] [--json]',
+      description: [
+        'Registers a client and prints its client_id and, for a confidential client, its client_secret. The secret',
+        'is shown only once and stored only as a SHA-256 hash. Redirect URIs are matched exactly; each must be',
+        'absolute, without fragment or user information, https (http only for localhost, 127.0.0.1 or [::1]) or a',
+        'private-use scheme such as com.example.app:/cb. Scopes must exist (oauth-admin scopes create).',
+        'Public clients have no secret and must use PKCE. --refresh-tokens lets the client get refresh tokens.',
+        'TTLs: access tokens 60 to 86400 s (default 600), refresh tokens 300 to 31536000 s (default 2592000).',
+        'With --json, stdout is one JSON object: {"client_id": ..., "client_secret": ...}.',
+      ].join('\n'),
+      examples: [
+        'oauth-admin clients create --name "Photo app" --type confidential --redirect-uri https://app.example.com/cb --scope photos.read --refresh-tokens',
+        'oauth-admin clients create --name CLI --type public --redirect-uri http://127.0.0.1:8765/cb --scope photos.read --json',
+      ],
+      options: {
+        name: { type: 'string' },
+        type: { type: 'string' },
+        'redirect-uri': { type: 'string', multiple: true },
+        scope: { type: 'string', multiple: true },
+        'refresh-tokens': { type: 'boolean' },
+        'access-token-ttl': { type: 'string' },
+        'refresh-token-ttl': { type: 'string' },
+        ...jsonOption,
+      },
+      positionals: { names: [], min: 0 },
+      nats: 'optional',
+      prepare({ values }, commandLine) {
+        const name = requiredString(values, 'name', commandLine);
+        const type = clientType(requiredString(values, 'type', commandLine));
+        const redirectUris = stringList(values, 'redirect-uri');
+        const scopes = stringList(values, 'scope');
+        if (redirectUris.length === 0) throw new UsageError(`"${commandLine}" needs at least one --redirect-uri`);
+        if (scopes.length === 0) throw new UsageError(`"${commandLine}" needs at least one --scope`);
+        const accessTokenTtlSeconds = optionalSeconds(values, 'access-token-ttl');
+        const refreshTokenTtlSeconds = optionalSeconds(values, 'refresh-token-ttl');
+        return async (ctx) => {
+          const { createClient } = await import('./reference-data-admin.ts');
+          const created = await createClient(ctx.db, {
+            name, type, redirectUris, scopes, refreshTokens: flag(values, 'refresh-tokens'),
+            ...(accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds } : {}),
+            ...(refreshTokenTtlSeconds !== undefined ? { refreshTokenTtlSeconds } : {}),
+          });
+          ctx.changed('clients', 'oauth.client.created', created.clientId, { client_id: created.clientId, scope: [...new Set(scopes)].join(' ') });
+          if (flag(values, 'json')) {
+            printJson(ctx.io, { client_id: created.clientId, ...(created.clientSecret ? { client_secret: created.clientSecret } : {}) });
+          } else if (created.clientSecret) {
+            printSecret(ctx.io, created.clientId, created.clientSecret, `Created confidential client "${name}"`);
+          } else {
+            ctx.io.out(`Created public client "${name}"\n  client_id: ${created.clientId}\n\nPublic clients have no secret; they must use PKCE (S256).`);
+          }
+        };
+      },
+    },
+    {
+      name: 'list',
+      summary: 'list clients',
+      usage: '[--json]',
+      description: 'Lists every client (never a secret or its hash).',
+      examples: ['oauth-admin clients list', 'oauth-admin clients list --json'],
+      options: { ...jsonOption },
+      positionals: { names: [], min: 0 },
+      nats: 'none',
+      prepare: ({ values }) => async (ctx) => {
+        const clients = await listClients(ctx.db);
+        if (flag(values, 'json')) printJson(ctx.io, clients.map(clientJson));
+        else printTable(ctx.io, ['client_id', 'type', 'name', 'scopes'], clients.map((c) => [c.clientId, c.type, c.name, c.scopes]));
+      },
+    },
+    {
+      name: 'show',
+      summary: 'show one client',
+      usage: '<client_id> [--json]',
+      description: 'Shows a client\'s settings (never its secret or the secret\'s hash).',
+      examples: ['oauth-admin clients show c_AbC123 --json'],
+      options: { ...jsonOption },
+      positionals: { names: ['client_id'], min: 1 },
+      nats: 'none',
+      prepare: ({ values, positionals }) => async (ctx) => {
+        const c = await showClient(ctx.db, positionals[0]!);
+        if (flag(values, 'json')) {
+          printJson(ctx.io, clientJson(c));
+          return;
+        }
+        printFields(ctx.io, [
+          ['client_id', c.clientId], ['name', c.name], ['type', c.type], ['redirect_uris', c.redirectUris], ['scopes', c.scopes],
+          ['refresh_tokens', c.refreshTokens ? 'yes' : 'no'], ['access_token_ttl', `${c.accessTokenTtlSeconds} s`],
+          ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['created', c.createdAt], ['updated', c.updatedAt],
+        ]);
+      },
+    },
+    {
+      name: 'delete',
+      summary: 'delete a client',
+      usage: '<client_id>',
+      description: [
+        'Deletes the client. The services drop it from their caches on the announcement: its new authorization',
+        'requests, code exchanges and refresh tokens are refused from then on. Access tokens it already holds',
+        'are not revoked by this command and stay valid until they expire (at most the client\'s access token TTL).',
+      ].join('\n'),
+      examples: ['oauth-admin clients delete c_AbC123'],
+      options: {},
+      positionals: { names: ['client_id'], min: 1 },
+      nats: 'optional',
+      prepare: ({ positionals }) => async (ctx) => {
+        const clientId = positionals[0]!;
+        await deleteClient(ctx.db, clientId);
+        ctx.changed('clients', 'oauth.client.deleted', clientId, { client_id: clientId });
+        ctx.io.out(`Deleted client ${clientId}`);
+      },
+    },
+    {
+      name: 'rotate-secret',
+      summary: 'give a confidential client a new secret (the old one stops working)',
+      usage: '<client_id> [--json]',
+      description: 'Generates a new secret for a confidential client and replaces the stored hash; the old secret stops working at once. The new secret is shown only once.',
+      examples: ['oauth-admin clients rotate-secret c_AbC123 --json'],
+      options: { ...jsonOption },
+      positionals: { names: ['client_id'], min: 1 },
+      nats: 'optional',
+      prepare: ({ values, positionals }) => async (ctx) => {
+        const clientId = positionals[0]!;
+        const { rotateClientSecret } = await import('./reference-data-admin.ts');
+        const { clientSecret } = await rotateClientSecret(ctx.db, clientId);
+        ctx.changed('clients', 'oauth.client.secret_rotated', clientId, { client_id: clientId });
+        if (flag(values, 'json')) printJson(ctx.io, { client_id: clientId, client_secret: clientSecret });
+        else printSecret(ctx.io, clientId, clientSecret, `New secret for client ${clientId}`);
+      },
+    },
+  ],
+};

@@ -1,0 +1,65 @@
+// oauth-admin keys list|rotate
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { flag } from './cli-args.ts';
+import { jsonOption, type CommandGroup } from './command.ts';
+import { printJson, printTable } from './output.ts';
+import type { KeyView } from './signing-key-admin.ts';
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+const keyJson = (k: KeyView) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: iso(k.createdAt), superseded_at: iso(k.supersededAt), retire_at: iso(k.retireAt) });
+
+export const keysCommands: CommandGroup = {
+  name: 'keys',
+  summary: 'access-token signing keys (ES256; private parts encrypted under OAUTH_KEY_ENCRYPTION_KEY)',
+  commands: [
+    {
+      name: 'list',
+      summary: 'list signing keys and their status',
+      usage: '[--json]',
+      description: [
+        'Lists the signing keys, newest first. Status: signing (signs new access tokens), published (superseded,',
+        'still in JWKS until every token it signed has expired: see retire_at), retired (no longer published).',
+        'Private keys are never shown.',
+      ].join('\n'),
+      examples: ['oauth-admin keys list'],
+      options: { ...jsonOption },
+      positionals: { names: [], min: 0 },
+      nats: 'none',
+      prepare: ({ values }) => async (ctx) => {
+        const { listSigningKeys } = await import('./signing-key-admin.ts');
+        const keys = await listSigningKeys(ctx.db, new Date());
+        if (flag(values, 'json')) printJson(ctx.io, keys.map(keyJson));
+        else printTable(ctx.io, ['kid', 'alg', 'status', 'created', 'retire_at'], keys.map((k) => [k.kid, k.alg, k.status, k.createdAt, k.retireAt]));
+      },
+    },
+    {
+      name: 'rotate',
+      summary: 'make a new signing key; the old one stays published until its tokens expire',
+      usage: '[--json]',
+      description: [
+        'Generates a new ES256 key that signs every access token from now on. The previous key stays in JWKS',
+        '(validation keeps accepting its tokens) until the longest access-token lifetime of any client plus a',
+        'margin has passed, then it is retired. Services switch on the announcement, or at their next reload.',
+        'The private key is encrypted under OAUTH_KEY_ENCRYPTION_KEY: run this with the same value the services use.',
+      ].join('\n'),
+      examples: ['OAUTH_KEY_ENCRYPTION_KEY=... oauth-admin keys rotate'],
+      options: { ...jsonOption },
+      positionals: { names: [], min: 0 },
+      nats: 'optional',
+      prepare: ({ values }) => async (ctx) => {
+        const [{ rotateKeys }, { warningLogger }] = await Promise.all([import('./signing-key-admin.ts'), import('./cli-context.ts')]);
+        const kek = keyEncryptionKey(ctx.config, warningLogger(ctx.io));
+        const rotation = await rotateKeys(ctx.db, kek, new Date());
+        const type = rotation.superseded.length > 0 ? 'oauth.key.rotated' : 'oauth.key.created';
+        ctx.changed('keys', type, rotation.kid, { kid: rotation.kid, count: rotation.superseded.length });
+        if (flag(values, 'json')) {
+          printJson(ctx.io, { kid: rotation.kid, superseded: rotation.superseded, retire_at: rotation.superseded.length > 0 ? rotation.retireAt.toISOString() : null });
+        } else if (rotation.superseded.length > 0) {
+          ctx.io.out(`New signing key ${rotation.kid}\nSuperseded ${rotation.superseded.join(', ')}: still published until ${rotation.retireAt.toISOString()}, then retired`);
+        } else {
+          ctx.io.out(`New signing key ${rotation.kid} (there was no key before)`);
+        }
+      },
+    },
+  ],
+};

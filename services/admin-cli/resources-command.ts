@@ -1,0 +1,91 @@
+// oauth-admin resources create|list|show|delete
+import { flag, stringList, UsageError } from './cli-args.ts';
+import { jsonOption, type CommandGroup } from './command.ts';
+import { printFields, printJson, printTable } from './output.ts';
+import { listResources, showResource, type ResourceView } from './reference-data-inspect.ts';
+import { deleteResource } from './reference-data-delete.ts';
+
+const resourceJson = (r: ResourceView) => ({ pattern: r.pattern, scopes: r.scopes, groups: r.groups, created_at: r.createdAt.toISOString() });
+
+export const resourcesCommands: CommandGroup = {
+  name: 'resources',
+  summary: 'resource rules: which scopes and groups admit a token to a resource (oauth.token.validate)',
+  commands: [
+    {
+      name: 'create',
+      summary: 'create a resource rule',
+      usage: '<pattern> --scope <s>... [--group <g>]... [--json]',
+      description: [
+        'Creates a resource rule. The pattern is an exact resource name, or a prefix ending in one trailing *.',
+        'A token is allowed on a covered resource when it was granted one of the --scope values and, when',
+        '--group is given, its resource owner is in one of the groups. The most specific rule wins.',
+      ].join('\n'),
+      examples: [
+        'oauth-admin resources create "https://api.example.com/photos/*" --scope photos.read',
+        'oauth-admin resources create /admin --scope admin --group staff --group ops',
+      ],
+      options: { scope: { type: 'string', multiple: true }, group: { type: 'string', multiple: true }, ...jsonOption },
+      positionals: { names: ['pattern'], min: 1 },
+      nats: 'optional',
+      prepare({ values, positionals }, commandLine) {
+        const pattern = positionals[0]!;
+        const scopes = stringList(values, 'scope');
+        if (scopes.length === 0) throw new UsageError(`"${commandLine}" needs at least one --scope`);
+        const groups = stringList(values, 'group');
+        return async (ctx) => {
+          const { createResource } = await import('./reference-data-admin.ts');
+          await createResource(ctx.db, { pattern, scopes, groups });
+          ctx.changed('resources', 'oauth.resource.created', pattern, { scope: [...new Set(scopes)].join(' ') });
+          if (flag(values, 'json')) printJson(ctx.io, { pattern, scopes: [...new Set(scopes)], groups: [...new Set(groups)] });
+          else ctx.io.out(`Created resource rule ${pattern}`);
+        };
+      },
+    },
+    {
+      name: 'list',
+      summary: 'list resource rules',
+      usage: '[--json]',
+      description: 'Lists every resource rule.',
+      examples: ['oauth-admin resources list'],
+      options: { ...jsonOption },
+      positionals: { names: [], min: 0 },
+      nats: 'none',
+      prepare: ({ values }) => async (ctx) => {
+        const rules = await listResources(ctx.db);
+        if (flag(values, 'json')) printJson(ctx.io, rules.map(resourceJson));
+        else printTable(ctx.io, ['pattern', 'scopes', 'groups'], rules.map((r) => [r.pattern, r.scopes, r.groups]));
+      },
+    },
+    {
+      name: 'show',
+      summary: 'show one resource rule',
+      usage: '<pattern> [--json]',
+      description: 'Shows the resource rule with exactly this pattern.',
+      examples: ['oauth-admin resources show "https://api.example.com/photos/*"'],
+      options: { ...jsonOption },
+      positionals: { names: ['pattern'], min: 1 },
+      nats: 'none',
+      prepare: ({ values, positionals }) => async (ctx) => {
+        const rule = await showResource(ctx.db, positionals[0]!);
+        if (flag(values, 'json')) printJson(ctx.io, resourceJson(rule));
+        else printFields(ctx.io, [['pattern', rule.pattern], ['scopes', rule.scopes], ['groups', rule.groups], ['created', rule.createdAt]]);
+      },
+    },
+    {
+      name: 'delete',
+      summary: 'delete a resource rule',
+      usage: '<pattern>',
+      description: 'Deletes the resource rule with exactly this pattern; validation-service stops applying it on the announcement.',
+      examples: ['oauth-admin resources delete "https://api.example.com/photos/*"'],
+      options: {},
+      positionals: { names: ['pattern'], min: 1 },
+      nats: 'optional',
+      prepare: ({ positionals }) => async (ctx) => {
+        const pattern = positionals[0]!;
+        await deleteResource(ctx.db, pattern);
+        ctx.changed('resources', 'oauth.resource.deleted', pattern, {});
+        ctx.io.out(`Deleted resource rule ${pattern}`);
+      },
+    },
+  ],
+};

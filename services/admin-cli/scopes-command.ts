@@ -1,0 +1,90 @@
+// oauth-admin scopes create|list|show|delete
+// (Modules that load the database driver or argon2 are imported when a command runs, so --help and
+// usage mistakes answer without loading them; the same holds in every *-command.ts.)
+import { flag, requiredString } from './cli-args.ts';
+import { jsonOption, type CommandGroup } from './command.ts';
+import { printFields, printJson, printTable } from './output.ts';
+import { listScopes, showScope, type ScopeView } from './reference-data-inspect.ts';
+import { deleteScope } from './reference-data-delete.ts';
+
+const scopeJson = (s: ScopeView) => ({ name: s.name, description: s.description, created_at: s.createdAt.toISOString() });
+
+export const scopesCommands: CommandGroup = {
+  name: 'scopes',
+  summary: 'scopes clients may ask for (each with the description the consent page shows)',
+  commands: [
+    {
+      name: 'create',
+      summary: 'create a scope',
+      usage: '<name> --description <text> [--json]',
+      description: 'Creates a scope. The name is an RFC 6749 scope token (printable ASCII, no spaces, quotes or backslashes); the description is what the consent page shows the resource owner.',
+      examples: ['oauth-admin scopes create photos.read --description "See your photos"'],
+      options: { description: { type: 'string' }, ...jsonOption },
+      positionals: { names: ['name'], min: 1 },
+      nats: 'optional',
+      prepare({ values, positionals }, commandLine) {
+        const name = positionals[0]!;
+        const description = requiredString(values, 'description', commandLine);
+        return async (ctx) => {
+          const { createScope } = await import('./reference-data-admin.ts');
+          await createScope(ctx.db, name, description);
+          ctx.changed('scopes', 'oauth.scope.created', name, { scope: name });
+          if (flag(values, 'json')) printJson(ctx.io, { name });
+          else ctx.io.out(`Created scope ${name}`);
+        };
+      },
+    },
+    {
+      name: 'list',
+      summary: 'list scopes',
+      usage: '[--json]',
+      description: 'Lists every scope with its description.',
+      examples: ['oauth-admin scopes list', 'oauth-admin scopes list --json'],
+      options: { ...jsonOption },
+      positionals: { names: [], min: 0 },
+      nats: 'none',
+      prepare: ({ values }) => async (ctx) => {
+        const scopes = await listScopes(ctx.db);
+        if (flag(values, 'json')) printJson(ctx.io, scopes.map(scopeJson));
+        else printTable(ctx.io, ['name', 'description'], scopes.map((s) => [s.name, s.description]));
+      },
+    },
+    {
+      name: 'show',
+      summary: 'show one scope and what uses it',
+      usage: '<name> [--json]',
+      description: 'Shows a scope, and the clients and resource rules that name it.',
+      examples: ['oauth-admin scopes show photos.read'],
+      options: { ...jsonOption },
+      positionals: { names: ['name'], min: 1 },
+      nats: 'none',
+      prepare: ({ values, positionals }) => async (ctx) => {
+        const scope = await showScope(ctx.db, positionals[0]!);
+        if (flag(values, 'json')) {
+          printJson(ctx.io, { ...scopeJson(scope), used_by: { clients: scope.usedBy.clients, resources: scope.usedBy.resources } });
+          return;
+        }
+        printFields(ctx.io, [
+          ['name', scope.name], ['description', scope.description], ['created', scope.createdAt],
+          ['clients', scope.usedBy.clients], ['resources', scope.usedBy.resources],
+        ]);
+      },
+    },
+    {
+      name: 'delete',
+      summary: 'delete a scope no client or resource rule uses',
+      usage: '<name>',
+      description: 'Deletes a scope. Refused while a client or a resource rule still names it (see "scopes show").',
+      examples: ['oauth-admin scopes delete photos.read'],
+      options: {},
+      positionals: { names: ['name'], min: 1 },
+      nats: 'optional',
+      prepare: ({ positionals }) => async (ctx) => {
+        const name = positionals[0]!;
+        await deleteScope(ctx.db, name);
+        ctx.changed('scopes', 'oauth.scope.deleted', name, { scope: name });
+        ctx.io.out(`Deleted scope ${name}`);
+      },
+    },
+  ],
+};

@@ -1,0 +1,98 @@
+// oauth-admin users create|list|show|delete
+import { flag, stringList, UsageError } from './cli-args.ts';
+import { jsonOption, type CommandGroup } from './command.ts';
+import { printFields, printJson, printTable } from './output.ts';
+import { listUsers, showUser, type UserView } from './reference-data-inspect.ts';
+import { deleteUser } from './reference-data-delete.ts';
+import { readPassword } from './read-password.ts';
+
+const userJson = (u: UserView) => ({ sub: u.sub, username: u.username, groups: u.groups, created_at: u.createdAt.toISOString() });
+
+export const usersCommands: CommandGroup = {
+  name: 'users',
+  summary: 'resource owners who sign in (passwords stored only as argon2id hashes)',
+  commands: [
+    {
+      name: 'create',
+      summary: 'create a user; the password is read from standard input',
+      usage: '<username> --password-stdin [--group <g>]... [--json]',
+      description: [
+        'Creates a user. The password is read from standard input (one trailing newline is removed), never from',
+        'the command line or the environment; at a terminal it is asked for twice without echo. It is stored only as',
+        'an argon2id hash. Groups (repeat --group) are matched by resource rules.',
+      ].join('\n'),
+      examples: [
+        'printf %s "$NEW_PASSWORD" | oauth-admin users create alice --password-stdin --group staff',
+        'oauth-admin users create bob --password-stdin < password.txt',
+      ],
+      options: { 'password-stdin': { type: 'boolean' }, group: { type: 'string', multiple: true }, ...jsonOption },
+      positionals: { names: ['username'], min: 1 },
+      nats: 'optional',
+      async prepare({ values, positionals }) {
+        if (!flag(values, 'password-stdin')) {
+          throw new UsageError('"users create" needs --password-stdin: the password is read from standard input, never from the command line');
+        }
+        const username = positionals[0]!;
+        const groups = stringList(values, 'group');
+        const password = await readPassword();
+        return async (ctx) => {
+          const [{ createUser, ensureReferenceIndexes }, { createLogger }] = await Promise.all([import('./reference-data-admin.ts'), import('#shared/logger.ts')]);
+          await ensureReferenceIndexes(ctx.db, createLogger('oauth-admin', 'silent'));
+          const { sub } = await createUser(ctx.db, { username, password, groups });
+          ctx.changed('users', 'oauth.user.created', username, { sub, username });
+          if (flag(values, 'json')) printJson(ctx.io, { sub, username, groups: [...new Set(groups)] });
+          else ctx.io.out(`Created user ${username} (sub ${sub})`);
+        };
+      },
+    },
+    {
+      name: 'list',
+      summary: 'list users',
+      usage: '[--json]',
+      description: 'Lists every user with subject identifier and groups (never a password hash).',
+      examples: ['oauth-admin users list'],
+      options: { ...jsonOption },
+      positionals: { names: [], min: 0 },
+      nats: 'none',
+      prepare: ({ values }) => async (ctx) => {
+        const users = await listUsers(ctx.db);
+        if (flag(values, 'json')) printJson(ctx.io, users.map(userJson));
+        else printTable(ctx.io, ['username', 'sub', 'groups'], users.map((u) => [u.username, u.sub, u.groups]));
+      },
+    },
+    {
+      name: 'show',
+      summary: 'show one user',
+      usage: '<username> [--json]',
+      description: 'Shows a user (never the password hash).',
+      examples: ['oauth-admin users show alice --json'],
+      options: { ...jsonOption },
+      positionals: { names: ['username'], min: 1 },
+      nats: 'none',
+      prepare: ({ values, positionals }) => async (ctx) => {
+        const user = await showUser(ctx.db, positionals[0]!);
+        if (flag(values, 'json')) printJson(ctx.io, userJson(user));
+        else printFields(ctx.io, [['username', user.username], ['sub', user.sub], ['groups', user.groups], ['created', user.createdAt]]);
+      },
+    },
+    {
+      name: 'delete',
+      summary: 'delete a user',
+      usage: '<username>',
+      description: [
+        'Deletes a user: they can no longer sign in. Grants they already gave are not revoked by this command;',
+        'access tokens run out at their expiry.',
+      ].join('\n'),
+      examples: ['oauth-admin users delete alice'],
+      options: {},
+      positionals: { names: ['username'], min: 1 },
+      nats: 'optional',
+      prepare: ({ positionals }) => async (ctx) => {
+        const username = positionals[0]!;
+        const { sub } = await deleteUser(ctx.db, username);
+        ctx.changed('users', 'oauth.user.deleted', username, { sub, username });
+        ctx.io.out(`Deleted user ${username}`);
+      },
+    },
+  ],
+};
