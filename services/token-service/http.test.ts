@@ -1,0 +1,127 @@
+// The HTTP mapping of /token, /revoke and /jwks.json, driven with fastify's inject and hand-written deps.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import { sha256 } from '#shared/crypto.ts';
+import { createLogger } from '#shared/logger.ts';
+import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { unavailable } from '#shared/oauth-error.ts';
+import type { ClientDoc } from '#shared/reference-data/clients.ts';
+import { registerRoutes } from './http.ts';
+import { AuditRecorder, MemoryStore, TestClock, testClient, testKeys } from './test-doubles.ts';
+
+const SECRET = 'the-secret';
+const client = testClient({ _id: 'c_http', secretHash: sha256(SECRET) });
+const basic = `Basic ${Buffer.from(`c_http:${SECRET}`).toString('base64')}`;
+
+let app: FastifyInstance;
+
+before(async () => {
+  const store = new MemoryStore();
+  const clock = new TestClock();
+  const audit = new AuditRecorder();
+  const keys = await testKeys();
+  const log = createLogger('test', 'silent');
+  const findClient = async (id: string): Promise<ClientDoc | undefined> => {
+    if (id === 'c_boom') throw new Error('unexpected');
+    if (id === 'c_down') throw unavailable('database down');
+    return id === client._id ? client : undefined;
+  };
+  const recordRevocation = async () => undefined;
+  const tokens = { keys, issuer: 'https://as.example.com', audience: 'https://as.example.com' };
+  app = createHttpServer({ log, metrics: { contentType: 'text/plain', render: async () => '', observeHttp: () => undefined, count: () => undefined }, ready: async () => ({}) });
+  registerRoutes(app, {
+    authenticate: { findClient, store, clock, log, metrics: { count: () => undefined }, maxFailures: 10, lockSeconds: 60 },
+    redeem: { store, clock, audit, tokens, recordRevocation },
+    rotate: { store, clock, audit, tokens, recordRevocation },
+    revoke: { store, clock, audit, keys, issuer: 'https://as.example.com', recordRevocation },
+    jwks: () => ({ keys: [{ kty: 'EC', kid: 'test-kid' }] }),
+  });
+  await app.ready();
+});
+after(() => app.close());
+
+const form = (body: string, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: body });
+
+function assertOAuthError(res: Awaited<ReturnType<typeof form>>, status: number, error: string) {
+  assert.equal(res.statusCode, status, res.body);
+  assert.equal(res.json().error, error);
+  assert.equal(typeof res.json().error_description, 'string');
+  assert.equal(res.headers['cache-control'], 'no-store');
+  assert.equal(res.headers.pragma, 'no-cache');
+}
+
+describe('POST /token (HTTP mapping)', () => {
+  it('refuses anything but a form body with invalid_request', async () => {
+    const json = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': 'application/json', authorization: basic }, payload: '{"grant_type":"authorization_code"}' });
+    assertOAuthError(json, 400, 'invalid_request');
+    const text = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': 'text/plain' }, payload: 'grant_type=authorization_code' });
+    assertOAuthError(text, 400, 'invalid_request');
+    assertOAuthError(await app.inject({ method: 'POST', url: '/token' }), 400, 'invalid_request');
+  });
+
+  it('refuses a repeated parameter with invalid_request (RFC 6749 §3.2)', async () => {
+    assertOAuthError(await form('grant_type=authorization_code&code=a&code=b', { authorization: basic }), 400, 'invalid_request');
+    assertOAuthError(await form('grant_type=authorization_code&grant_type=refresh_token', { authorization: basic }), 400, 'invalid_request');
+  });
+
+  it('refuses an over-long parameter with invalid_request and an over-large body with 413', async () => {
+    assertOAuthError(await form(`grant_type=authorization_code&code=${'a'.repeat(600)}`, { authorization: basic }), 400, 'invalid_request');
+    assertOAuthError(await form(`grant_type=authorization_code&x=${'a'.repeat(20_000)}`, { authorization: basic }), 413, 'invalid_request');
+  });
+
+  it('treats a parameter without a value as omitted', async () => {
+    assertOAuthError(await form('grant_type=', { authorization: basic }), 400, 'invalid_request');
+    assertOAuthError(await form('grant_type=authorization_code&code=', { authorization: basic }), 400, 'invalid_request');
+  });
+
+  it('answers an unknown grant type with unsupported_grant_type', async () => {
+    assertOAuthError(await form('grant_type=password&username=a&password=b', { authorization: basic }), 400, 'unsupported_grant_type');
+  });
+
+  it('answers invalid_client with 401 and a Basic challenge', async () => {
+    const res = await form('grant_type=authorization_code&code=x', { authorization: `Basic ${Buffer.from('c_http:wrong').toString('base64')}` });
+    assertOAuthError(res, 401, 'invalid_client');
+    assert.equal(res.headers['www-authenticate'], 'Basic realm="oauth"');
+    const none = await form('grant_type=authorization_code&code=x');
+    assertOAuthError(none, 401, 'invalid_client');
+    assert.equal(none.headers['www-authenticate'], 'Basic realm="oauth"');
+  });
+
+  it('maps an unavailable dependency to 503 and anything unexpected to a 500 that says nothing', async () => {
+    const down = await form('grant_type=authorization_code&code=x&client_id=c_down');
+    assertOAuthError(down, 503, 'temporarily_unavailable');
+    const boom = await form('grant_type=authorization_code&code=x&client_id=c_boom');
+    assertOAuthError(boom, 500, 'server_error');
+    assert.ok(!boom.body.includes('unexpected'));
+  });
+});
+
+describe('POST /revoke (HTTP mapping)', () => {
+  it('answers 200 with an empty body for an unknown token, and invalid_request without a token', async () => {
+    const ok = await app.inject({ method: 'POST', url: '/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: 'token=unknown&token_type_hint=whatever' });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(ok.body, '');
+    assert.equal(ok.headers['cache-control'], 'no-store');
+    const missing = await app.inject({ method: 'POST', url: '/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: 'token_type_hint=access_token' });
+    assertOAuthError(missing, 400, 'invalid_request');
+  });
+});
+
+describe('GET /jwks.json', () => {
+  it('serves the key set, cacheable for a minute', async () => {
+    const res = await app.inject({ method: 'GET', url: '/jwks.json' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['cache-control'], 'public, max-age=60');
+    assert.deepEqual(res.json(), { keys: [{ kty: 'EC', kid: 'test-kid' }] });
+  });
+});
+
+describe('readForm', () => {
+  it('ignores unknown parameters, prototype keys included', async () => {
+    const res = await form('grant_type=authorization_code&__proto__=x&constructor=y&unknown=z&code=c', { authorization: basic });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error, 'invalid_grant');
+  });
+});

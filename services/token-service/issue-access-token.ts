@@ -1,0 +1,76 @@
+// Access tokens: JWTs per RFC 9068, signed with the key ring's current ES256 key.
+import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
+import { epochSeconds } from '#shared/clock.ts';
+import { randomToken } from '#shared/crypto.ts';
+import { SIGNING_ALG } from '#shared/keys/signing-keys.ts';
+import type { SigningKeySource, VerificationKeySource } from './signing-keys.ts';
+
+/** RFC 9068 §2.1: the `typ` header of a JWT access token. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+export type AccessTokenDeps = {
+  keys: SigningKeySource;
+  issuer: string;
+  audience: string;
+};
+
+export type AccessTokenGrant = {
+  sub: string;
+  clientId: string;
+  scopes: string[];
+  authTime: Date;
+  grantId: string;
+  ttlSeconds: number;
+};
+
+export type IssuedAccessToken = { token: string; jti: string; expiresIn: number };
+
+export type AccessTokenClaims = JWTPayload & {
+  iss: string; sub: string; aud: string; client_id: string; scope: string;
+  exp: number; iat: number; jti: string; auth_time: number; gid: string;
+};
+
+export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): Promise<IssuedAccessToken> {
+  const { kid, privateKey } = deps.keys.signingKey();
+  const iat = epochSeconds(now);
+  const jti = randomToken(16);
+  const claims: AccessTokenClaims = {
+    iss: deps.issuer,
+    sub: grant.sub,
+    aud: deps.audience,
+    client_id: grant.clientId,
+    scope: grant.scopes.join(' '),
+    iat,
+    exp: iat + grant.ttlSeconds,
+    jti,
+    auth_time: epochSeconds(grant.authTime),
+    gid: grant.grantId,
+  };
+  const token = await new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }).sign(privateKey);
+  return { token, jti, expiresIn: grant.ttlSeconds };
+}
+
+/**
+ * One of our own unexpired access tokens, verified (signature with a published key, issuer,
+ * `typ`), or undefined for anything else: revocation treats a token it does not recognise as
+ * unknown (RFC 7009 §2.2).
+ */
+export async function verifyOwnAccessToken(deps: { keys: VerificationKeySource; issuer: string }, token: string, now: Date): Promise<AccessTokenClaims | undefined> {
+  try {
+    const { payload } = await jwtVerify(token, deps.keys.verificationKey, {
+      issuer: deps.issuer,
+      typ: ACCESS_TOKEN_TYP,
+      algorithms: [SIGNING_ALG],
+      currentDate: now,
+      requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat'],
+    });
+    if (typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') return undefined;
+    return payload as AccessTokenClaims;
+  } catch {
+    // Bad signature, unknown kid, expired, another issuer, not a JWT: not one of ours to revoke.
+    return undefined;
+  }
+}
+
+/** What a successful token request returns (mapped to RFC 6749 §5.1 in http.ts). */
+export type TokenResult = { accessToken: string; expiresIn: number; scopes: string[]; refreshToken?: string };

@@ -1,0 +1,84 @@
+// token-service: wiring only.
+import { systemClock } from '#shared/clock.ts';
+import { openServiceBase } from '#shared/service-base.ts';
+import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { ReferenceCache, announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
+import { runMain, type Running } from '#shared/run-main.ts';
+import { loadConfig, type TokenConfig } from './config.ts';
+
+export { loadConfig };
+import { createTokenStore } from './store.ts';
+import { KeyRing } from './signing-keys.ts';
+import { registerRoutes } from './http.ts';
+import { onSigningKeysChanged, registerEndpoints, revocationRecorder } from './nats.ts';
+
+export const SERVICE_NAME = 'token-service';
+
+/** How often expired families and revocation records are removed (where TTL indexes are missing). */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+export type StartedTokenService = Running & { port: number };
+
+export async function start(config: TokenConfig): Promise<StartedTokenService> {
+  const base = await openServiceBase(SERVICE_NAME, config);
+  const { log, mongo, nc } = base;
+  const clock = systemClock;
+  const reference = new ReferenceCache(mongo.db, log, ['clients']);
+  await reference.start(nc);
+  const store = await createTokenStore(mongo.db, log);
+
+  const keys = new KeyRing({ store, kek: keyEncryptionKey(config, log), clock, log });
+  const keySubscription = onSigningKeysChanged(nc, () => void keys.reload());
+  // A first key made here is announced, so every other instance (and validation-service) loads it.
+  if (await keys.start()) announceReferenceDataChange(nc, 'keys');
+  keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000);
+
+  const findClient = (id: string) => reference.findClient(id);
+  const recordRevocation = revocationRecorder(store, nc, log, () => clock.now());
+  const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER };
+
+  const service = await base.natsService('Token endpoint state: refresh token families and revocations');
+  registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
+
+  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  registerRoutes(app, {
+    authenticate: {
+      findClient, store, clock, log, metrics: base.metrics,
+      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS,
+    },
+    redeem: { store, clock, audit: base.audit, tokens, recordRevocation, log },
+    rotate: { store, clock, audit: base.audit, tokens, recordRevocation },
+    revoke: { store, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
+    jwks: () => keys.jwks(),
+  });
+  await app.listen({ host: config.HTTP_HOST, port: config.TOKEN_SERVICE_PORT });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.TOKEN_SERVICE_PORT;
+
+  const sweep = setInterval(() => {
+    store.sweepExpired(clock.now()).then(
+      (removed) => removed > 0 && log.debug({ removed }, 'expired grant state removed'),
+      (error: unknown) => log.warn({ err: error }, 'sweep of expired grant state failed'),
+    );
+  }, SWEEP_INTERVAL_MS);
+  sweep.unref();
+  log.info({ port }, 'token-service ready');
+
+  return {
+    port,
+    stop: async () => {
+      clearInterval(sweep);
+      await app.close();
+      keys.stop();
+      keySubscription.unsubscribe();
+      reference.stop();
+      await base.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  let config: TokenConfig | undefined;
+  runMain(SERVICE_NAME, () => start((config = loadConfig())), () => config?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+}

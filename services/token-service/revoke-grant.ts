@@ -1,0 +1,20 @@
+// Revocation records: what validation-service must refuse from now on. Recording one stores it
+// and broadcasts it to every validation-service instance (wired in main.ts).
+import { addSeconds } from '#shared/clock.ts';
+import type { Revocation } from './store.ts';
+
+export type RecordRevocation = (revocation: Revocation) => Promise<void>;
+
+/** Beyond a token's `exp`: validation accepts 5 s of leeway, and clocks drift. */
+export const REVOCATION_MARGIN_SECONDS = 60;
+
+/** Longest access-token lifetime a client can be given (the admin CLI's upper bound). */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+
+/** When a record covering tokens issued until `now` with lifetime `ttlSeconds` may be forgotten. */
+export const revocationExpiry = (now: Date, ttlSeconds: number): Date => addSeconds(now, ttlSeconds + REVOCATION_MARGIN_SECONDS);
+
+/** Every access token of the grant (claim `gid`) is revoked until the last one could have expired. */
+export function recordGrantRevocation(record: RecordRevocation, grantId: string, accessTokenTtlSeconds: number, now: Date): Promise<void> {
+  return record({ kind: 'grant', key: grantId, issuedBefore: now, expiresAt: revocationExpiry(now, accessTokenTtlSeconds) });
+}

@@ -1,0 +1,132 @@
+// The signing keys this instance holds in memory: the newest current key signs, every published
+// key verifies and appears in JWKS. A private key is decrypted and imported once per kid, never
+// per request. Reloaded on the `keys` announcement and on a timer, so a rotation written by
+// `oauth-admin keys rotate` (or another instance's first key) takes effect everywhere.
+import { importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import type { Clock } from '#shared/clock.ts';
+import type { Logger } from '#shared/logger.ts';
+import { decrypt } from '#shared/keys/key-encryption.ts';
+import { SIGNING_ALG, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
+import type { TokenStore } from './store.ts';
+
+export type SigningKey = { kid: string; privateKey: CryptoKey };
+
+/** What issuing and verifying access tokens need from the key ring. */
+export type SigningKeySource = { signingKey(): SigningKey };
+export type VerificationKeySource = { verificationKey: JWTVerifyGetKey };
+
+export type KeyRingDeps = {
+  store: Pick<TokenStore, 'publishedSigningKeys' | 'createSigningKey'>;
+  kek: Buffer;
+  clock: Clock;
+  log: Logger;
+};
+
+type PublishedKey = { kid: string; publicJwk: JWK; retireAt: Date | null };
+
+export class KeyRing implements SigningKeySource, VerificationKeySource {
+  readonly #deps: KeyRingDeps;
+  #signing: SigningKey | undefined;
+  #published: PublishedKey[] = [];
+  readonly #privateKeys = new Map<string, CryptoKey>();
+  readonly #publicKeys = new Map<string, Promise<CryptoKey>>();
+  #loading: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: KeyRingDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Loads the keys; when no current key exists, generates one (a concurrent instance may do the
+   * same: both keys are valid and the newest signs). Returns true when this call created a key.
+   */
+  async start(): Promise<boolean> {
+    await this.reload(true);
+    if (this.#signing) return false;
+    const key = await this.#deps.store.createSigningKey(this.#deps.kek, this.#deps.clock.now());
+    this.#deps.log.info({ kid: key._id }, 'generated the first signing key');
+    await this.reload(true);
+    if (!this.#signing) throw new Error('no usable signing key after generating one');
+    return true;
+  }
+
+  /** Reloads every `intervalMs` as a safety net for a missed announcement. */
+  startReloading(intervalMs: number): void {
+    this.#timer = setInterval(() => void this.reload(), intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Reloads from the database; on failure keeps what it has (and throws only when asked to). */
+  async reload(throwOnError = false): Promise<void> {
+    // Coalesce concurrent reloads (timer and announcements).
+    this.#loading ??= this.#load().finally(() => {
+      this.#loading = undefined;
+    });
+    try {
+      await this.#loading;
+    } catch (error) {
+      if (throwOnError) throw error;
+      this.#deps.log.warn({ err: error }, 'signing key reload failed; keeping the keys held');
+    }
+  }
+
+  async #load(): Promise<void> {
+    const now = this.#deps.clock.now();
+    const docs = await this.#deps.store.publishedSigningKeys(now);
+    let signing: SigningKey | undefined;
+    // Newest first: the newest current key this instance can decrypt signs.
+    for (const doc of docs) {
+      if (doc.supersededAt !== null || doc.alg !== SIGNING_ALG) continue;
+      try {
+        signing = { kid: doc._id, privateKey: await this.#privateKey(doc) };
+        break;
+      } catch (error) {
+        this.#deps.log.error({ err: error, kid: doc._id }, 'cannot decrypt a signing key (is OAUTH_KEY_ENCRYPTION_KEY the one it was made with?); skipping it');
+      }
+    }
+    if (signing?.kid !== this.#signing?.kid && signing) this.#deps.log.info({ kid: signing.kid }, 'signing with key');
+    this.#signing = signing ?? this.#signing;
+    this.#published = docs.map((doc) => ({ kid: doc._id, publicJwk: doc.publicJwk, retireAt: doc.retireAt }));
+    const live = new Set(docs.map((d) => d._id));
+    for (const kid of this.#privateKeys.keys()) if (!live.has(kid) && kid !== this.#signing?.kid) this.#privateKeys.delete(kid);
+    for (const kid of this.#publicKeys.keys()) if (!live.has(kid)) this.#publicKeys.delete(kid);
+  }
+
+  async #privateKey(doc: SigningKeyDoc): Promise<CryptoKey> {
+    const cached = this.#privateKeys.get(doc._id);
+    if (cached) return cached;
+    const jwk = JSON.parse(decrypt(this.#deps.kek, doc.privateJwkEncrypted, doc._id)) as JWK;
+    const key = (await importJWK(jwk, SIGNING_ALG)) as CryptoKey;
+    this.#privateKeys.set(doc._id, key);
+    return key;
+  }
+
+  signingKey(): SigningKey {
+    if (!this.#signing) throw new Error('the key ring has no signing key (start() was not awaited)');
+    return this.#signing;
+  }
+
+  /** Public JWKs of every key not yet retired (RFC 7517 JWK Set). */
+  jwks(): { keys: JWK[] } {
+    const now = this.#deps.clock.now();
+    return { keys: this.#published.filter((k) => k.retireAt === null || k.retireAt > now).map((k) => k.publicJwk) };
+  }
+
+  /** A jose key resolver over the published keys: an unknown or retired kid verifies nothing. */
+  readonly verificationKey: JWTVerifyGetKey = async (header) => {
+    const now = this.#deps.clock.now();
+    const key = this.#published.find((k) => k.kid === header.kid && (k.retireAt === null || k.retireAt > now));
+    if (!key || header.alg !== SIGNING_ALG) throw new Error('unknown signing key');
+    let imported = this.#publicKeys.get(key.kid);
+    if (!imported) {
+      imported = importJWK(key.publicJwk, SIGNING_ALG) as Promise<CryptoKey>;
+      this.#publicKeys.set(key.kid, imported);
+    }
+    return imported;
+  };
+}

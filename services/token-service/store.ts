@@ -1,0 +1,309 @@
+// token-service's collections: authorization_codes (redeem side; authorize-service writes them),
+// refresh_token_families, refresh_tokens, grant_claims, revocations, client_auth_failures and
+// signing_keys. Operations are named for what they do; reads filter on expiry; only hashes are
+// stored. A database that does not answer becomes temporarily_unavailable (503), never a 500.
+//
+// Exactly-once decisions rest on unique-key inserts, the one write both MongoDB 7 and FerretDB
+// v1.24 make atomic. FerretDB 1.x runs findAndModify/update as read-then-write without a
+// transaction (FerretDB/FerretDB#3040): measured here, 10 concurrent findOneAndUpdate calls with
+// the same filter let 1-10 of them "win", and concurrent $set on different fields of one document
+// lose each other's writes. So each decision is an insert into grant_claims (`code:<hash>`,
+// `code_replay:<hash>`, `refresh:<hash>`, `revoked:<grant id>`), and token-service takes a family
+// as revoked when either its `revokedAt` or its `revoked:` claim says so (a rotation racing a
+// revocation could write `revokedAt` back to null on FerretDB; the claim cannot be undone).
+// Failed client authentications are insert-only events for the same reason.
+import {
+  MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError, ObjectId,
+  type Db,
+} from 'mongodb';
+import { addSeconds } from '#shared/clock.ts';
+import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
+import type { Logger } from '#shared/logger.ts';
+import { unavailable } from '#shared/oauth-error.ts';
+import { revocationId, revocationsCollection, type RevocationKind } from '#shared/revocations.ts';
+import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
+import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
+
+/**
+ * An authorization code as authorize-service stores it (its AuthorizationCodeDoc, re-declared:
+ * a service never imports another's files).
+ */
+type AuthorizationCodeDoc = {
+  _id: string; // SHA-256 of the code
+  clientId: string;
+  redirectUri: string;
+  redirectUriSent: boolean;
+  codeChallenge: string | null;
+  scopes: string[];
+  sub: string;
+  username: string;
+  authTime: Date;
+  grantId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  consumedAt: Date | null;
+};
+
+export type AuthorizationCode = Omit<AuthorizationCodeDoc, '_id'> & { codeHash: string };
+
+/** What a code must be bound to for a token request to redeem it (RFC 6749 §4.1.3, RFC 7636 §4.6). */
+export type CodeBinding = {
+  clientId: string;
+  /** The code's challenge must equal this: BASE64URL(SHA256(code_verifier)), or null when no verifier was sent. */
+  codeChallenge: string | null;
+  /** The redirect_uri of the token request; when absent the authorization request must not have sent one. */
+  redirectUri: string | undefined;
+};
+
+/**
+ * One grant (refresh token family). `currentHash` is the one refresh token usable now; spending it
+ * (claim `refresh:<hash>`) is what rotation decides on, and any other presentation of a spent
+ * token is reuse. validation-service reads these documents for introspection.
+ */
+type RefreshTokenFamilyDoc = {
+  _id: string; // grant id
+  clientId: string;
+  sub: string;
+  username: string;
+  /** The scopes of the original grant; a refresh may narrow an access token, never the family. */
+  scopes: string[];
+  authTime: Date;
+  /** SHA-256 of the refresh token usable now; null for a family revoked before one was issued. */
+  currentHash: string | null;
+  /** Access-token lifetime when the grant began (revocations are remembered at least this long). */
+  accessTokenTtlSeconds: number;
+  createdAt: Date;
+  rotatedAt: Date | null;
+  expiresAt: Date;
+  revokedAt: Date | null;
+};
+
+export type RefreshTokenFamily = Omit<RefreshTokenFamilyDoc, '_id'> & { grantId: string };
+
+type GrantClaimDoc = { _id: string; createdAt: Date; expiresAt: Date };
+
+export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date; expiresAt: Date };
+
+export const ClientAuthEventKinds = ['failure', 'lock', 'reset'] as const;
+export type ClientAuthEventKind = (typeof ClientAuthEventKinds)[number];
+type ClientAuthEventDoc = { _id: ObjectId; clientId: string; kind: ClientAuthEventKind; createdAt: Date; expiresAt: Date };
+export type ClientAuthEvent = { kind: ClientAuthEventKind; createdAt: Date };
+
+/** Failed client authentications older than this are forgotten. */
+export const CLIENT_AUTH_EVENT_TTL_SECONDS = 86_400;
+
+export async function createTokenStore(db: Db, log: Logger) {
+  const codes = db.collection<AuthorizationCodeDoc>('authorization_codes');
+  const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
+  const claims = db.collection<GrantClaimDoc>('grant_claims');
+  const revocations = revocationsCollection(db);
+  const authEvents = db.collection<ClientAuthEventDoc>('client_auth_failures');
+  const keys = signingKeysCollection(db);
+  await ensureIndexes(codes, [expiresAtTtl], log);
+  await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
+  await ensureIndexes(claims, [expiresAtTtl], log);
+  await ensureIndexes(revocations, [expiresAtTtl], log);
+  await ensureIndexes(authEvents, [expiresAtTtl, { key: { clientId: 1, createdAt: -1 } }], log);
+  await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
+
+  /** True for the one caller whose insert of `id` succeeds. */
+  async function claim(id: string, expiresAt: Date, now: Date): Promise<boolean> {
+    try {
+      await claims.insertOne({ _id: id, createdAt: now, expiresAt });
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  const store = {
+    /**
+     * Redeems the code: only while it is unconsumed, unexpired and bound to `binding` (a request
+     * that fails the binding consumes nothing), and only for the one caller whose claim
+     * `code:<hash>` lands, so of concurrent redemptions exactly one gets the code.
+     */
+    async claimCode(codeHash: string, binding: CodeBinding, now: Date): Promise<AuthorizationCode | null> {
+      const doc = await codes.findOneAndUpdate(
+        {
+          _id: codeHash,
+          clientId: binding.clientId,
+          consumedAt: null,
+          expiresAt: { $gt: now },
+          codeChallenge: binding.codeChallenge,
+          ...(binding.redirectUri === undefined ? { redirectUriSent: false } : { redirectUri: binding.redirectUri }),
+        },
+        { $set: { consumedAt: now } },
+        { returnDocument: 'after' },
+      );
+      if (!doc || !(await claim(`code:${codeHash}`, doc.expiresAt, now))) return null;
+      return toCode(doc);
+    },
+
+    /**
+     * The code whatever its state, to explain a failed claim. Deliberately not filtered on expiry:
+     * a consumed code presented again after it expired is still a replay, and RFC 6749 §4.1.2 says
+     * the server SHOULD revoke what it issued. Nothing here treats an expired code as usable.
+     */
+    async findCode(codeHash: string): Promise<AuthorizationCode | null> {
+      const doc = await codes.findOne({ _id: codeHash });
+      return doc ? toCode(doc) : null;
+    },
+
+    /** True for the one caller that first handles the replay of a code. */
+    async claimCodeReplay(codeHash: string, codeExpiresAt: Date, now: Date): Promise<boolean> {
+      const until = addSeconds(codeExpiresAt > now ? codeExpiresAt : now, 86_400);
+      return claim(`code_replay:${codeHash}`, until, now);
+    },
+
+    /** Creates the family of a newly redeemed code; false when it exists (a replay blocked it first). */
+    async createFamily(family: RefreshTokenFamily): Promise<boolean> {
+      const { grantId, ...fields } = family;
+      try {
+        await families.insertOne({ _id: grantId, ...fields });
+        return true;
+      } catch (error) {
+        if (isDuplicateKey(error)) return false;
+        throw error;
+      }
+    },
+
+    /** An unexpired family (revoked or not, as far as `revokedAt` tells). */
+    async findFamily(grantId: string, now: Date): Promise<RefreshTokenFamily | null> {
+      const doc = await families.findOne({ _id: grantId, expiresAt: { $gt: now } });
+      return doc ? toFamily(doc) : null;
+    },
+
+    /** True when the family's revocation was claimed (the record of it that cannot be lost). */
+    async familyRevocationClaimed(grantId: string, now: Date): Promise<boolean> {
+      return (await claims.findOne({ _id: `revoked:${grantId}`, expiresAt: { $gt: now } }, { projection: { _id: 1 } })) !== null;
+    },
+
+    /**
+     * Spends a refresh token: true for exactly one caller, however many present it at once; false
+     * when it was spent before.
+     */
+    async spendRefreshToken(tokenHash: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
+      return claim(`refresh:${tokenHash}`, familyExpiresAt, now);
+    },
+
+    /** True when this refresh token was spent (rotated out) before. */
+    async refreshTokenSpent(tokenHash: string, now: Date): Promise<boolean> {
+      return (await claims.findOne({ _id: `refresh:${tokenHash}`, expiresAt: { $gt: now } }, { projection: { _id: 1 } })) !== null;
+    },
+
+    /** Makes `nextHash` the family's usable token; called only by the one caller that spent `currentHash`. */
+    async setCurrentRefreshToken(grantId: string, currentHash: string, nextHash: string, now: Date): Promise<void> {
+      await families.updateOne({ _id: grantId, currentHash }, { $set: { currentHash: nextHash, rotatedAt: now } });
+    },
+
+    /** Revokes a family; true only for the one caller that reports the revocation. */
+    async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
+      const reports = await claim(`revoked:${grantId}`, familyExpiresAt, now);
+      await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
+      return reports;
+    },
+
+    /**
+     * Revokes the family of a grant, or, when it does not exist yet (a replayed code whose winning
+     * redemption has not stored it), stores it revoked so that it can never become live.
+     */
+    async revokeOrBlockFamily(family: RefreshTokenFamily, now: Date): Promise<boolean> {
+      const { grantId, ...fields } = family;
+      const reports = await claim(`revoked:${grantId}`, fields.expiresAt, now);
+      try {
+        await families.insertOne({ _id: grantId, ...fields, currentHash: null, revokedAt: fields.revokedAt ?? now });
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
+      }
+      return reports;
+    },
+
+    /** Revokes every live family of one resource owner with one client; returns how many. */
+    async revokeFamiliesOf(sub: string, clientId: string, now: Date): Promise<number> {
+      const live = await families.find({ sub, clientId, revokedAt: null, expiresAt: { $gt: now } }, { projection: { _id: 1, expiresAt: 1 } }).toArray();
+      await Promise.all(live.map((f) => claim(`revoked:${f._id}`, f.expiresAt, now)));
+      if (live.length > 0) await families.updateMany({ _id: { $in: live.map((f) => f._id) }, revokedAt: null }, { $set: { revokedAt: now } });
+      return live.length;
+    },
+
+    /** Records (or extends) a revocation; recording one twice keeps the later instants. */
+    async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
+      const _id = revocationId(revocation.kind, revocation.key);
+      try {
+        await revocations.insertOne({ _id, kind: revocation.kind, key: revocation.key, issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt, createdAt: now });
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        await revocations.updateOne({ _id }, { $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt } });
+      }
+    },
+
+    /** The client's latest authentication events (failures, locks, resets), newest first. */
+    async recentClientAuthEvents(clientId: string, limit: number, now: Date): Promise<ClientAuthEvent[]> {
+      const docs = await authEvents.find({ clientId, expiresAt: { $gt: now } }, { projection: { kind: 1, createdAt: 1 } })
+        .sort({ createdAt: -1, _id: -1 }).limit(limit).toArray();
+      return docs.map((d) => ({ kind: d.kind, createdAt: d.createdAt }));
+    },
+
+    async recordClientAuthEvent(clientId: string, kind: ClientAuthEventKind, now: Date): Promise<void> {
+      // ObjectIds of one process increase, so events of the same instant keep their order.
+      await authEvents.insertOne({ _id: new ObjectId(), clientId, kind, createdAt: now, expiresAt: addSeconds(now, CLIENT_AUTH_EVENT_TTL_SECONDS) });
+    },
+
+    /** Keys that verify tokens now (not retired), newest first. */
+    async publishedSigningKeys(now: Date): Promise<SigningKeyDoc[]> {
+      return keys.find(publishedKeysFilter(now)).sort({ createdAt: -1, _id: -1 }).toArray();
+    },
+
+    async createSigningKey(kek: Buffer, now: Date): Promise<SigningKeyDoc> {
+      return insertSigningKey(db, kek, now);
+    },
+
+    /** Removes what has expired (where the database has no TTL indexes, e.g. FerretDB). */
+    async sweepExpired(now: Date): Promise<number> {
+      const expired = { expiresAt: { $lte: now } };
+      const results = await Promise.all([
+        families.deleteMany(expired), claims.deleteMany(expired),
+        revocations.deleteMany(expired), authEvents.deleteMany(expired),
+      ]);
+      return results.reduce((sum, r) => sum + r.deletedCount, 0);
+    },
+  };
+  return guardAvailability(store);
+}
+
+export type TokenStore = Awaited<ReturnType<typeof createTokenStore>>;
+
+// FerretDB drops null fields in some writes: absent and null mean the same here.
+function toCode({ _id, ...rest }: AuthorizationCodeDoc): AuthorizationCode {
+  return { ...rest, codeHash: _id, codeChallenge: rest.codeChallenge ?? null, consumedAt: rest.consumedAt ?? null };
+}
+
+function toFamily({ _id, ...rest }: RefreshTokenFamilyDoc): RefreshTokenFamily {
+  return { ...rest, grantId: _id, currentHash: rest.currentHash ?? null, rotatedAt: rest.rotatedAt ?? null, revokedAt: rest.revokedAt ?? null };
+}
+
+/** True for errors that mean the database is not reachable now, rather than a bug. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return error instanceof MongoNetworkError || error instanceof MongoServerSelectionError
+    || error instanceof MongoTopologyClosedError || error instanceof MongoNotConnectedError;
+}
+
+type AsyncMethods = Record<string, (...args: never[]) => Promise<unknown>>;
+
+/** Wraps every operation so that an unreachable database surfaces as temporarily_unavailable. */
+function guardAvailability<T extends AsyncMethods>(operations: T): T {
+  const guarded: Record<string, unknown> = {};
+  for (const [name, operation] of Object.entries(operations)) {
+    guarded[name] = async (...args: never[]) => {
+      try {
+        return await operation(...args);
+      } catch (error) {
+        if (isDatabaseUnavailable(error)) throw unavailable(`database unavailable during ${name}: ${(error as Error).message}`);
+        throw error;
+      }
+    };
+  }
+  return guarded as T;
+}
