@@ -27,6 +27,8 @@ export async function start(config: ConsentUiConfig): Promise<StartedConsentUi> 
   await reference.start(base.nc);
   const store = await createConsentUiStore(mongo.db, log);
   const nats = createNatsClient(base.nc, config.NATS_REQUEST_TIMEOUT_MS);
+  // No endpoints of its own, but declared like every service so $SRV.INFO/PING/STATS find it.
+  await base.natsService('Sign-in and consent pages; asks authorize-service and token-service over NATS');
   const clock = systemClock;
   // Computed once now, so the first unknown-user sign-in costs no more than any other.
   await decoyPasswordHash();
