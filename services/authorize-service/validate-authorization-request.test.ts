@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { validateAuthorizationRequest, parseScopes, type RawQuery } from './validate-authorization-request.ts';
+import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
+import { validateAuthorizationRequest, type RawQuery } from './validate-authorization-request.ts';
 
 const client: ClientDoc = {
   _id: 'c1', name: 'App', type: 'confidential', secretHash: 'x', redirectUris: ['https://app.example.com/cb', 'https://app.example.com/cb2'],
@@ -103,10 +104,11 @@ describe('validateAuthorizationRequest', () => {
   });
 });
 
-describe('parseScopes', () => {
+describe('parseScopeParameter', () => {
   it('splits on single spaces and collapses duplicates', () => {
-    assert.deepEqual(parseScopes('a b a'), ['a', 'b']);
-    assert.equal(parseScopes('a\tb'), 'invalid');
-    assert.deepEqual(parseScopes(undefined), []);
+    assert.deepEqual(parseScopeParameter('a b a'), ['a', 'b']);
+    assert.equal(parseScopeParameter('a\tb'), 'invalid');
+    assert.equal(parseScopeParameter(''), 'invalid');
+    assert.equal(parseScopeParameter(undefined), undefined);
   });
 });

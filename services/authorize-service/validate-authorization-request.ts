@@ -3,7 +3,7 @@
 // (§4.1.2.1: an open redirector otherwise). After that, errors go back to the client.
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
+import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import type { AuthorizationRequest } from './store.ts';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
@@ -69,7 +69,7 @@ export async function validateAuthorizationRequest(deps: Deps, query: RawQuery):
     if (!CODE_CHALLENGE.test(codeChallenge)) return fail(new OAuthError('invalid_request', 'The code_challenge is malformed.'));
   }
 
-  const scopes = parseScopes(query.scope as string | undefined);
+  const scopes = parseScopeParameter(query.scope as string | undefined) ?? [];
   if (scopes === 'invalid') return fail(new OAuthError('invalid_scope', 'The scope parameter is malformed.'));
   if (scopes.length === 0) return fail(new OAuthError('invalid_scope', 'The request must name at least one scope.'));
   for (const scope of scopes) {
@@ -83,14 +83,6 @@ export async function validateAuthorizationRequest(deps: Deps, query: RawQuery):
     client,
     request: { clientId: client._id, redirectUri, redirectUriSent: sentRedirectUri !== undefined, scopes, state, codeChallenge },
   };
-}
-
-/** RFC 6749 §3.3: space-delimited scope tokens; duplicates collapse, order is kept. */
-export function parseScopes(scope: string | undefined): string[] | 'invalid' {
-  if (scope === undefined) return [];
-  const tokens = scope.split(' ');
-  if (tokens.some((t) => !SCOPE_TOKEN.test(t))) return 'invalid';
-  return [...new Set(tokens)];
 }
 
 const showError = (description: string): ValidationResult => ({ kind: 'show-error', description });

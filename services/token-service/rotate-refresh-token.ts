@@ -8,7 +8,7 @@ import type { Clock } from '#shared/clock.ts';
 import { safeEqual, sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
+import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import { newRefreshToken, refreshTokenGrantId } from './refresh-token-format.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
@@ -98,8 +98,7 @@ async function revokeReusedFamily(deps: Deps, client: ClientDoc, family: Refresh
 
 /** RFC 6749 §3.3 scope parameter; undefined when absent. An empty or malformed one is invalid_scope. */
 export function parseRequestedScope(scope: string | undefined): string[] | undefined {
-  if (scope === undefined) return undefined;
-  const tokens = scope.split(' ');
-  if (tokens.some((t) => !SCOPE_TOKEN.test(t))) throw invalidScope('malformed scope parameter');
-  return [...new Set(tokens)];
+  const parsed = parseScopeParameter(scope);
+  if (parsed === 'invalid') throw invalidScope('malformed scope parameter');
+  return parsed;
 }
