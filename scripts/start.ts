@@ -140,7 +140,7 @@ const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
   'process.stdin.on("end", () => process.kill(process.pid, "SIGTERM")).resume().unref();',
 )}`;
 
-type Running = Instance & { child: ChildProcess; lastLines: string[]; exited: Promise<void> };
+export type Running = Instance & { child: ChildProcess; lastLines: string[]; exited: Promise<void> };
 
 function say(line: string): void {
   process.stdout.write(`[start] ${line}\n`);
@@ -150,10 +150,10 @@ function fail(line: string): void {
   process.stderr.write(`[start] ${line}\n`);
 }
 
-/** Starts one service with its output prefixed by its label. */
-function startInstance(instance: Instance, infra: LocalInfra): Running {
+/** Starts one service with its output prefixed by its label; `nodeArgs` go to Node (the benchmark's --cpu-prof). */
+export function startInstance(instance: Instance, infra: Pick<LocalInfra, 'natsUrl' | 'mongodbUri'>, nodeArgs: readonly string[] = []): Running {
   const main = path.join('services', instance.service, 'main.ts');
-  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, main], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', EXIT_WITH_PARENT, main], {
     cwd: PROJECT_DIR,
     env: { ...process.env, NATS_URL: infra.natsUrl, MONGODB_URI: infra.mongodbUri, ...instance.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -175,7 +175,7 @@ function startInstance(instance: Instance, infra: LocalInfra): Running {
 }
 
 /** Polls GET /readyz until it answers 200; rejects naming the instance after READY_TIMEOUT_MS. */
-async function waitReady(running: Running, host: string, stop: AbortSignal): Promise<void> {
+export async function waitReady(running: Running, host: string, stop: AbortSignal): Promise<void> {
   const url = `http://${host}:${running.port}/readyz`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!stop.aborted && Date.now() < deadline) {
@@ -192,7 +192,7 @@ async function waitReady(running: Running, host: string, stop: AbortSignal): Pro
   throw new Error(`${running.label} did not get ready: ${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s; its last log lines:\n${running.lastLines.join('\n')}`);
 }
 
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
     process.kill(-child.pid, signal);

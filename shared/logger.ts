@@ -1,13 +1,14 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
-export type { Logger };
+export type { DestinationStream, Logger };
 
 // Secrets never reach a log line, whatever object they hide in.
 const secretKeys = ['authorization', 'cookie', 'set-cookie', 'client_secret', 'code', 'code_verifier', 'refresh_token',
   'access_token', 'password', 'token', 'handle', '_csrf'];
 const redactPaths = secretKeys.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `req.headers.${key}`]);
 
-export function createLogger(service: string, level: string): Logger {
+/** `destination`: where the JSON lines go (stdout by default; tests capture them). */
+export function createLogger(service: string, level: string, destination?: DestinationStream): Logger {
   return pino({
     level,
     base: { service },
@@ -19,5 +20,5 @@ export function createLogger(service: string, level: string): Logger {
       // Only the path, never the query string: authorization requests and redirects carry codes and state.
       req: (req: { id?: string; method?: string; url?: string }) => ({ id: req.id, method: req.method, path: req.url?.split('?')[0] }),
     },
-  });
+  }, destination);
 }

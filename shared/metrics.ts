@@ -8,7 +8,12 @@ export type Metrics = {
   count(name: string, labels?: Record<string, string>): void;
 };
 
-export function createMetrics(service: string): Metrics {
+export type ServiceMetrics = Metrics & {
+  /** Counts one MongoDB command by name (`mongodb_commands_total`); the counter appears at its first use. */
+  countDbCommand(command: string): void;
+};
+
+export function createMetrics(service: string): ServiceMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
@@ -17,10 +22,15 @@ export function createMetrics(service: string): Metrics {
     labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
   });
   const events = new Counter({ name: 'oauth_events_total', help: 'Domain outcomes by name', labelNames: ['name', 'outcome'], registers: [registry] });
+  let dbCommands: Counter<'command'> | undefined;
   return {
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp: (route, method, status, seconds) => http.observe({ route, method, status: String(status) }, seconds),
     count: (name, labels = {}) => events.inc({ name, outcome: labels.outcome ?? 'ok' }),
+    countDbCommand: (command) => {
+      dbCommands ??= new Counter({ name: 'mongodb_commands_total', help: 'MongoDB commands sent, by command name (only with BENCH_COUNT_DB_COMMANDS)', labelNames: ['command'], registers: [registry] });
+      dbCommands.inc({ command });
+    },
   };
 }

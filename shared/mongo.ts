@@ -1,12 +1,21 @@
 // MongoDB connection and idempotent index creation, kept within what both MongoDB 7 and
 // FerretDB v1.24 support (FerretDB has no TTL or partial indexes: a sweep cleans up there).
-import { MongoClient, MongoServerError, type Collection, type Db, type Document, type IndexSpecification, type CreateIndexesOptions } from 'mongodb';
+import {
+  MongoClient, MongoNetworkError, MongoNotConnectedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError,
+  type Collection, type Db, type Document, type IndexSpecification, type CreateIndexesOptions,
+} from 'mongodb';
 import type { CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
 
 export type Mongo = { client: MongoClient; db: Db };
 
-export async function connectMongo(config: CommonConfig, appName: string): Promise<Mongo> {
+export type ConnectOptions = {
+  /** Called with the name of every command the driver sends (driver command monitoring, for the benchmark's counts). */
+  onCommand?: (commandName: string) => void;
+};
+
+export async function connectMongo(config: CommonConfig, appName: string, options: ConnectOptions = {}): Promise<Mongo> {
+  const { onCommand } = options;
   const client = new MongoClient(config.MONGODB_URI, {
     appName,
     serverSelectionTimeoutMS: config.DB_TIMEOUT_MS,
@@ -14,7 +23,9 @@ export async function connectMongo(config: CommonConfig, appName: string): Promi
     socketTimeoutMS: config.DB_TIMEOUT_MS * 2,
     maxPoolSize: 50,
     retryWrites: false,
+    monitorCommands: onCommand !== undefined,
   });
+  if (onCommand) client.on('commandStarted', (event) => onCommand(event.commandName));
   await client.connect();
   return { client, db: client.db() };
 }
@@ -52,3 +63,12 @@ export async function ensureIndexes<T extends Document>(collection: Collection<T
 export const expiresAtTtl: IndexDefinition = { key: { expiresAt: 1 }, options: { expireAfterSeconds: 0, name: 'expiresAt_ttl' } };
 
 export const isDuplicateKey = (error: unknown): boolean => error instanceof MongoServerError && error.code === 11000;
+
+/**
+ * True for errors that mean the database is not reachable now or did not answer in time (no server
+ * to select, a connection refused, reset or timed out), rather than a bug: callers answer
+ * temporarily_unavailable (503), never a 500.
+ */
+export const isDatabaseUnavailable = (error: unknown): boolean =>
+  error instanceof MongoNetworkError || error instanceof MongoServerSelectionError
+  || error instanceof MongoTopologyClosedError || error instanceof MongoNotConnectedError;

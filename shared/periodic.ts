@@ -2,8 +2,6 @@
 // expired records where the database has no TTL indexes. Failures are logged, never thrown.
 import type { Logger } from '#shared/logger.ts';
 
-export const SWEEP_INTERVAL_MS = 60_000;
-
 export function startPeriodic(name: string, task: () => Promise<unknown>, intervalMs: number, log: Logger): { stop(): void } {
   let running = false;
   const timer = setInterval(() => {

@@ -2,7 +2,7 @@
 // audit stream and publisher. Close order: audit in flight, then NATS drained, then MongoDB.
 import { Svcm, type Service } from '@nats-io/services';
 import type { CommonConfig } from '#shared/config.ts';
-import { createLogger, type Logger } from '#shared/logger.ts';
+import { createLogger, type DestinationStream, type Logger } from '#shared/logger.ts';
 import { createMetrics, type Metrics } from '#shared/metrics.ts';
 import { connectNats, natsReady, type NatsConnection } from '#shared/nats/connect.ts';
 import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
@@ -24,12 +24,19 @@ export type ServiceBase = {
   close(): Promise<void>;
 };
 
-export async function openServiceBase(name: string, config: CommonConfig, log = createLogger(name, config.LOG_LEVEL)): Promise<ServiceBase> {
+/** What a caller of a service's `start(config, options)` may add (tests capture the logs). */
+export type StartOptions = {
+  /** Where the service's log lines go; stdout by default. */
+  logStream?: DestinationStream;
+};
+
+export async function openServiceBase(name: string, config: CommonConfig, options: StartOptions = {}): Promise<ServiceBase> {
+  const log = createLogger(name, config.LOG_LEVEL, options.logStream);
   const metrics = createMetrics(name);
   const nc = await connectNats(config, name, log);
   let mongo: Mongo;
   try {
-    mongo = await connectMongo(config, name);
+    mongo = await connectMongo(config, name, config.BENCH_COUNT_DB_COMMANDS ? { onCommand: (command) => metrics.countDbCommand(command) } : {});
   } catch (error) {
     await nc.close();
     throw error;

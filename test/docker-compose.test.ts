@@ -63,6 +63,23 @@ describe('docker-compose.yml', () => {
     });
   }
 
+  it('connects every service to NATS as its own user, with a password that must be set, as deploy/nats.conf defines them', async () => {
+    const natsConf = await read('deploy/nats.conf');
+    const natsEnv = compose.services.nats!.environment ?? {};
+    const users = [...natsConf.matchAll(/user:\s*"([^"]+)"\s*\n\s*password:\s*\$([A-Z_]+)/g)].map((m) => ({ user: m[1]!, variable: m[2]! }));
+    assert.deepEqual(users.map((u) => u.user).sort(), [...Object.keys(httpServices), 'admin-cli', 'resource-server', 'auditor'].sort(), 'one user per service and per outside role');
+    for (const { user, variable } of users) {
+      assert.equal(variable, `${user.toUpperCase().replaceAll('-', '_')}_NATS_PASSWORD`);
+      assert.match(natsEnv[variable] ?? '', new RegExp(`^\\$\\{${variable}:\\?.+\\}$`), `nats gets ${variable}, and a missing one fails loudly`);
+    }
+    for (const service of Object.keys(httpServices)) {
+      const env = compose.services[service]!.environment!;
+      assert.equal(env.NATS_USER, service, `${service} connects as ${service}`);
+      assert.equal(env.NATS_PASSWORD, natsEnv[`${service.toUpperCase().replaceAll('-', '_')}_NATS_PASSWORD`], `${service} gets the password NATS checks`);
+      assert.ok(env.NATS_PASSWORD, `${service} has NATS_PASSWORD`);
+    }
+  });
+
   it('routes every public endpoint path of the metadata to a service at the edge', () => {
     const env = { OAUTH_ISSUER: 'https://id.example.com', NODE_ENV: 'test' };
     const meta = authorizationServerMetadata(publicUrls(parseConfig(CommonConfigSchema, env)), []);

@@ -134,8 +134,10 @@ describe('POST /introspect', () => {
       ['invalid percent-encoding and bytes', await send('token=%E0%A4%A&token_type_hint=%ff%fe')],
     ];
     for (const [label, res] of cases) {
-      assert.ok(res.status === 400 || (label === 'invalid percent-encoding and bytes' && res.status === 200), `${label}: ${res.status}`);
-      if (res.status === 400) assert.equal(res.body.error, 'invalid_request', label);
+      // Over the body limit is 413, as on every other edge (issue 5); the rest 400.
+      const status = label === 'a body over the limit' ? 413 : 400;
+      assert.ok(res.status === status || (label === 'invalid percent-encoding and bytes' && res.status === 200), `${label}: ${res.status}`);
+      if (res.status === status) assert.equal(res.body.error, 'invalid_request', label);
       assert.equal(res.cacheControl, 'no-store', label);
     }
   });

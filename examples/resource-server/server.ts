@@ -6,6 +6,7 @@
 //
 // It depends only on fastify and the NATS client, as a resource server of your own would.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 
@@ -13,6 +14,9 @@ export type ResourceServerOptions = {
   port?: number;
   host?: string;
   natsUrl?: string;
+  /** NATS credentials where the server requires them (deploy/nats.conf: the `resource-server` user). */
+  natsUser?: string;
+  natsPassword?: string;
   /** The scope a token needs to read orders. */
   scope?: string;
   /** How long to wait for validation before answering 503. */
@@ -37,7 +41,12 @@ const REALM = 'orders';
 export async function startResourceServer(options: ResourceServerOptions = {}): Promise<{ port: number; stop(): Promise<void> }> {
   const scope = options.scope ?? 'orders.read';
   const timeout = options.validateTimeoutMs ?? 2000;
-  const nc = await connect({ servers: options.natsUrl ?? 'nats://127.0.0.1:4222', name: 'example-resource-server', maxReconnectAttempts: -1 });
+  const nc = await connect({
+    servers: options.natsUrl ?? 'nats://127.0.0.1:4222', name: 'example-resource-server', maxReconnectAttempts: -1,
+    ...(options.natsUser ? { user: options.natsUser, pass: options.natsPassword } : {}),
+    // Replies on an inbox of the resource-server role: deploy/nats.conf lets that user read nothing else.
+    inboxPrefix: `_INBOX.resource-server.${randomUUID()}`,
+  });
   const app = Fastify({ logger: false });
 
   // Every route answers only after the authorization server said yes for this token and resource.
@@ -114,7 +123,9 @@ function refuse(reply: FastifyReply, status: number, challenge: string, body: { 
 
 if (import.meta.main) {
   const port = Number(process.env.PORT ?? 9090);
-  const server = await startResourceServer({ port, natsUrl: process.env.NATS_URL, scope: process.env.ORDERS_SCOPE, host: process.env.HOST });
+  const server = await startResourceServer({
+    port, natsUrl: process.env.NATS_URL, natsUser: process.env.NATS_USER, natsPassword: process.env.NATS_PASSWORD, scope: process.env.ORDERS_SCOPE, host: process.env.HOST,
+  });
   process.stdout.write(`example resource server on http://127.0.0.1:${server.port} (GET /orders, GET /orders/:id)\n`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void server.stop().then(() => process.exit(0)));
 }

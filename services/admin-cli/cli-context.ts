@@ -18,6 +18,8 @@ import { oneLine, type Io } from './output.ts';
 
 export const CLI_NAME = 'oauth-admin';
 export const AUDIT_SOURCE = 'urn:oauth:admin-cli';
+/** The CLI's NATS user name in deploy/nats.conf, and its inbox prefix. */
+export const NATS_INBOX_NAME = 'admin-cli';
 const NATS_CONNECT_TIMEOUT_MS = 3000;
 
 /** none: the command reads only; optional: it changes data (NATS for announcements and audit); required: it cannot work without NATS. */
@@ -127,7 +129,8 @@ export function connectCliNats(config: CommonConfig, follow = false): Promise<Na
     waitOnFirstConnect: false,
     reconnect: follow,
     maxReconnectAttempts: follow ? -1 : 0,
-    inboxPrefix: `_INBOX.${CLI_NAME}.${randomToken(8)}`,
+    // Replies come to an inbox of the admin CLI's own: deploy/nats.conf lets the admin-cli user read only `_INBOX.admin-cli.>`.
+    inboxPrefix: `_INBOX.${NATS_INBOX_NAME}.${randomToken(8)}`,
   });
 }
 

@@ -22,7 +22,14 @@ export async function readPassword(stdin: NodeJS.ReadStream = process.stdin, std
     if (size > MAX_INPUT_BYTES) throw new AdminError('the password on standard input is too long');
     chunks.push(buffer);
   }
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(Buffer.concat(chunks));
+  } catch {
+    // Decoding with replacement characters would store a password nobody can type at the sign-in form.
+    throw new AdminError('the password on standard input is not valid UTF-8');
+  }
+  const password = text.replace(/\r?\n$/, '');
   if (password === '') throw new AdminError('no password on standard input (pipe it in, e.g. printf %s "$PW" | oauth-admin users create alice --password-stdin)');
   return password;
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
-import { isOAuthError } from '#shared/oauth-error.ts';
+import { isUnavailable } from '#shared/http/create-http-server.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { validateAuthorizationRequest, type Deps as ValidateDeps, type RawQuery } from './validate-authorization-request.ts';
 import { startAuthorization, type Deps as StartDeps } from './start-authorization.ts';
@@ -47,7 +47,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     } catch (error) {
       // The client and redirect URI are verified: tell the client rather than strand the owner (RFC 6749 §4.1.2.1).
       request.log.error({ err: error }, 'could not store the authorization request');
-      const code = isOAuthError(error) && error.code === 'temporarily_unavailable' ? 'temporarily_unavailable' : 'server_error';
+      const code = isUnavailable(error) ? 'temporarily_unavailable' : 'server_error';
       return reply.redirect(authorizationResponseUrl(result.request.redirectUri, {
         error: code, error_description: 'The authorization server could not take the request, try again later.', state: result.request.state, iss: deps.issuer,
       }), 302);

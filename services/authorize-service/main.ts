@@ -1,11 +1,11 @@
 // authorize-service: wiring only.
 import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase } from '#shared/service-base.ts';
+import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
-import { startPeriodic, SWEEP_INTERVAL_MS } from '#shared/periodic.ts';
+import { startPeriodic } from '#shared/periodic.ts';
 import { loadConfig, type AuthorizeConfig } from './config.ts';
 
 export { loadConfig };
@@ -18,8 +18,8 @@ export const SERVICE_NAME = 'authorize-service';
 
 export type StartedAuthorizeService = Running & { port: number };
 
-export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeService> {
-  const base = await openServiceBase(SERVICE_NAME, config);
+export async function start(config: AuthorizeConfig, options: StartOptions = {}): Promise<StartedAuthorizeService> {
+  const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo } = base;
   const urls = publicUrls(config);
   const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
@@ -40,7 +40,7 @@ export async function start(config: AuthorizeConfig): Promise<StartedAuthorizeSe
     start: { store, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });
-  const sweep = startPeriodic('sweep expired authorization requests and codes', () => store.sweepExpired(clock.now()), SWEEP_INTERVAL_MS, log);
+  const sweep = startPeriodic('sweep expired authorization requests and codes', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
   await app.listen({ host: config.HTTP_HOST, port: config.AUTHORIZE_SERVICE_PORT });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.AUTHORIZE_SERVICE_PORT;

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ClientId, Handle } from '#shared/contracts/common.ts';
 import { checker } from '#shared/contracts/checker.ts';
-import { BODY_LIMIT_BYTES, clientErrorStatus } from '#shared/http/create-http-server.ts';
+import { BODY_LIMIT_BYTES, clientErrorStatus, isUnavailable } from '#shared/http/create-http-server.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { AuthorizationDescription, NatsClient } from './nats-client.ts';
@@ -146,6 +146,10 @@ function registerPages(ui: FastifyInstance, deps: HttpDeps, cookieNames: CookieN
       return errorPage(reply, { status: 403, heading: 'This form has expired', message: 'The page you sent it from is no longer valid.', hint: 'Go back, reload the page and try again.' });
     }
     if (status) return errorPage(reply, { status, heading: 'This request cannot be handled', message: 'The request is malformed.', hint: 'Go back and try again.' });
+    if (isUnavailable(error)) {
+      request.log.warn({ detail: error.message, reqId: request.id }, 'a dependency is unavailable');
+      return errorPage(reply, UNAVAILABLE);
+    }
     request.log.error({ err: error, reqId: request.id }, 'unexpected error');
     return errorPage(reply, FAILED);
   });
@@ -197,8 +201,8 @@ function registerPages(ui: FastifyInstance, deps: HttpDeps, cookieNames: CookieN
   /** Errors from NATS calls: an expired request, a service that did not answer, or a failure. */
   const failurePage = (request: FastifyRequest, reply: FastifyReply, error: unknown, about: 'authorization request' | 'other' = 'authorization request') => {
     if (about === 'authorization request' && isOAuthError(error) && error.code === 'invalid_request') return errorPage(reply, EXPIRED);
-    if (isOAuthError(error) && error.code === 'temporarily_unavailable') {
-      request.log.warn({ detail: error.detail }, 'a service did not answer');
+    if (isUnavailable(error)) {
+      request.log.warn({ detail: isOAuthError(error) ? error.detail : (error as Error).message }, 'a service or the database did not answer');
       return errorPage(reply, UNAVAILABLE);
     }
     request.log.error({ err: error, reqId: request.id }, 'request failed');

@@ -1,11 +1,12 @@
 // consent-ui: wiring only.
 import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase } from '#shared/service-base.ts';
+import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { decoyPasswordHash, verifyPassword } from '#shared/password.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
+import { startPeriodic } from '#shared/periodic.ts';
 import { loadConfig, type ConsentUiConfig } from './config.ts';
 import { createConsentUiStore } from './store.ts';
 import { createNatsClient } from './nats-client.ts';
@@ -15,12 +16,10 @@ export { loadConfig };
 
 export const SERVICE_NAME = 'consent-ui';
 
-const SWEEP_INTERVAL_MS = 10 * 60_000;
-
 export type StartedConsentUi = Running & { port: number };
 
-export async function start(config: ConsentUiConfig): Promise<StartedConsentUi> {
-  const base = await openServiceBase(SERVICE_NAME, config);
+export async function start(config: ConsentUiConfig, options: StartOptions = {}): Promise<StartedConsentUi> {
+  const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, audit } = base;
   const urls = publicUrls(config);
   const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
@@ -63,16 +62,13 @@ export async function start(config: ConsentUiConfig): Promise<StartedConsentUi> 
   const port = typeof address === 'object' && address ? address.port : config.CONSENT_UI_PORT;
 
   // FerretDB has no TTL indexes: expired sessions and failure records are swept here too.
-  const sweep = setInterval(() => {
-    store.sweepExpired(clock.now()).catch((error: unknown) => log.debug({ err: error }, 'sweep of expired records skipped'));
-  }, SWEEP_INTERVAL_MS);
-  sweep.unref();
+  const sweep = startPeriodic('sweep expired sessions and sign-in failures', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
   log.info({ port, url: urls.consentUi }, 'consent-ui ready');
 
   return {
     port,
     stop: async () => {
-      clearInterval(sweep);
+      sweep.stop();
       await app.close();
       reference.stop();
       await base.close();

@@ -60,6 +60,16 @@ describe('showAuthorization', () => {
     assert.deepEqual(decisions, [{ handle: HANDLE, approve: true, sub: 'u_1', username: 'alice', authTime: session.authTime }]);
   });
 
+  it('records the grant for Your authorizations only when it adds a scope', async () => {
+    const { deps, memory } = setup();
+    const writes: string[][] = [];
+    const record = memory.store.recordGrant.bind(memory.store);
+    deps.store = { ...memory.store, recordGrant: async (sub, clientId, scopes, remember, now) => { writes.push(scopes); await record(sub, clientId, scopes, remember, now); } };
+    await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile'], true, new Date());
+    assert.equal((await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' })).kind, 'redirect');
+    assert.deepEqual(writes, [], 'every requested scope was granted before: nothing to write');
+  });
+
   it('passes on the error of an unknown or expired request', async () => {
     const { deps } = setup();
     await assert.rejects(showAuthorization(deps, { handle: 'X'.repeat(43), session, reqId: 'r' }), (e: unknown) => e instanceof OAuthError && e.code === 'invalid_request');

@@ -28,6 +28,11 @@ export async function showAuthorization(deps: Deps, input: { handle: string; ses
     { handle: input.handle, approve: true, sub: session.sub, username: session.username, authTime: session.authTime },
     input.reqId,
   );
-  await deps.store.recordGrant(session.sub, request.clientId, request.scopes.map((s) => s.name), false, deps.clock.now());
+  // The grant is recorded for "Your authorizations"; a remembered consent usually has it already,
+  // and then there is nothing to write.
+  const granted = new Set(consent?.grantedScopes ?? []);
+  if (!request.scopes.every((scope) => granted.has(scope.name))) {
+    await deps.store.recordGrant(session.sub, request.clientId, request.scopes.map((s) => s.name), false, deps.clock.now());
+  }
   return { kind: 'redirect', redirectTo };
 }

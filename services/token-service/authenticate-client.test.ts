@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { authenticateClient, lockoutState, parseBasic, type ClientCredentials, type Deps } from './authenticate-client.ts';
+import { authenticateClient, CleanAuthStates, lockoutState, parseBasic, type ClientCredentials, type Deps } from './authenticate-client.ts';
 import { MemoryStore, TestClock, testClient } from './test-doubles.ts';
 
 const SECRET = 'secret-with/special:chars+and spaces%';
@@ -132,6 +132,52 @@ describe('authenticateClient', () => {
     await authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET }));
     for (let i = 0; i < 10; i++) await refusal(authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: 'wrong' })));
     await refusal(authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET })));
+  });
+});
+
+describe('authenticateClient with CleanAuthStates', () => {
+  function cachedSetup() {
+    const context = setup();
+    const reads = { count: 0 };
+    const read = context.store.recentClientAuthEvents.bind(context.store);
+    context.store.recentClientAuthEvents = async (...args) => {
+      reads.count++;
+      return read(...args);
+    };
+    context.deps.cleanStates = new CleanAuthStates(1000);
+    return { ...context, reads };
+  }
+
+  it('reads a clean client\u2019s events at most once a second', async () => {
+    const { deps, clock, reads } = cachedSetup();
+    for (let i = 0; i < 5; i++) await authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET }));
+    assert.equal(reads.count, 1);
+    clock.advance(1);
+    await authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET }));
+    assert.equal(reads.count, 2);
+  });
+
+  it('forgets the client at a failure: the next attempt reads again, and 10 failures still lock it', async () => {
+    const { deps, reads } = cachedSetup();
+    await authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET }));
+    await refusal(authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: 'wrong' })));
+    const before = reads.count;
+    await authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET }));
+    assert.ok(reads.count > before, 'read again after a failure');
+    for (let i = 0; i < 10; i++) await refusal(authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: 'wrong' })));
+    assert.equal((await refusal(authenticateClient(deps, creds({ clientId: confidential._id, clientSecret: SECRET })))).code, 'invalid_client');
+  });
+
+  it('does not take a success that raced a failure as clean', () => {
+    const states = new CleanAuthStates(1000);
+    const now = new Date('2030-01-01T00:00:00Z');
+    const seen = states.generation('c');
+    states.forget('c'); // a failure lands while the success is in flight
+    states.remember('c', seen, now);
+    assert.equal(states.isClean('c', now), false);
+    states.remember('c', states.generation('c'), now);
+    assert.equal(states.isClean('c', now), true);
+    assert.equal(states.isClean('c', new Date(now.getTime() + 1000)), false, 'only for the cache time');
   });
 });
 

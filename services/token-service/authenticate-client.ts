@@ -3,7 +3,8 @@
 // hashes in constant time. After `maxFailures` consecutive failures a client's authentication is
 // refused for `lockSeconds`, with the same answer as any failure (CONTRACT "Sign-in abuse").
 // Failures, locks and resets are insert-only events (exact under concurrency on every database);
-// the usual successful authentication reads them once and writes nothing.
+// the usual successful authentication writes nothing, and reads them at most once a second per
+// client (CleanAuthStates), since a client with no recent failure is the common case by far.
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { safeEqual, sha256 } from '#shared/crypto.ts';
 import type { Logger } from '#shared/logger.ts';
@@ -31,6 +32,8 @@ export type Deps = {
   metrics: Pick<Metrics, 'count'>;
   maxFailures: number;
   lockSeconds: number;
+  /** Clients known to have no failures or lock, so their events need not be read again at once. */
+  cleanStates?: CleanAuthStates;
 };
 
 // One public sentence for every failure: the answer never tells which part was wrong.
@@ -49,18 +52,68 @@ export async function authenticateClient(deps: Deps, credentials: ClientCredenti
   if (presented.method === 'none') throw clientAuthFailed('confidential client sent no secret');
 
   const now = deps.clock.now();
-  const state = lockoutState(await deps.store.recentClientAuthEvents(client._id, deps.maxFailures + 1, now), now, deps.lockSeconds);
+  const generation = deps.cleanStates?.generation(client._id);
+  const state = deps.cleanStates?.isClean(client._id, now)
+    ? { failures: 0, lockedUntil: null }
+    : lockoutState(await deps.store.recentClientAuthEvents(client._id, deps.maxFailures + 1, now), now, deps.lockSeconds);
   if (state.lockedUntil || state.failures >= deps.maxFailures) {
     deps.metrics.count('client_auth', { outcome: 'locked' });
     throw clientAuthFailed('client authentication is locked after repeated failures');
   }
   if (!client.secretHash || !safeEqual(sha256(presented.secret), client.secretHash)) {
+    deps.cleanStates?.forget(client._id);
     await recordFailure(deps, client._id, now);
     throw clientAuthFailed('wrong client secret');
   }
   // Only a run of failures needs a write on success; the usual path writes nothing.
   if (state.failures > 0) await deps.store.recordClientAuthEvent(client._id, 'reset', now);
+  if (generation !== undefined) deps.cleanStates?.remember(client._id, generation, now);
   return { client, method: presented.method };
+}
+
+/**
+ * Clients whose last authentication here succeeded with no failure or lock on record, for up to
+ * `ttlMs`: their events are not read again within that time. A failure seen here forgets the
+ * client at once (and a success that raced it cannot bring it back: each failure starts a new
+ * generation). Failures seen only by another instance reach this one within `ttlMs`.
+ */
+export class CleanAuthStates {
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #cleanUntil = new Map<string, number>();
+  readonly #generations = new Map<string, number>();
+  /** Bumped when the generations are dropped (bounded memory), so no older generation matches again. */
+  #epoch = 0;
+
+  constructor(ttlMs = 1000, maxEntries = 10_000) {
+    this.#ttlMs = ttlMs;
+    this.#maxEntries = maxEntries;
+  }
+
+  isClean(clientId: string, now: Date): boolean {
+    return (this.#cleanUntil.get(clientId) ?? 0) > now.getTime();
+  }
+
+  generation(clientId: string): number {
+    return this.#epoch * 1e9 + (this.#generations.get(clientId) ?? 0);
+  }
+
+  /** Remembers a clean state observed while the client's generation was `generation`. */
+  remember(clientId: string, generation: number, now: Date): void {
+    if (this.generation(clientId) !== generation) return;
+    if (this.#cleanUntil.size >= this.#maxEntries && !this.#cleanUntil.has(clientId)) this.#cleanUntil.clear();
+    this.#cleanUntil.set(clientId, now.getTime() + this.#ttlMs);
+  }
+
+  forget(clientId: string): void {
+    this.#cleanUntil.delete(clientId);
+    if (this.#generations.size >= this.#maxEntries && !this.#generations.has(clientId)) {
+      this.#generations.clear();
+      this.#cleanUntil.clear();
+      this.#epoch++;
+    }
+    this.#generations.set(clientId, (this.#generations.get(clientId) ?? 0) + 1);
+  }
 }
 
 async function recordFailure(deps: Deps, clientId: string, now: Date): Promise<void> {

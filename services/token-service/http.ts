@@ -6,7 +6,8 @@ import formbody from '@fastify/formbody';
 import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { checker, type Checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES, clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
-import { OAuthError, isOAuthError } from '#shared/oauth-error.ts';
+import { isDatabaseUnavailable } from '#shared/mongo.ts';
+import { OAuthError, isOAuthError, unavailable } from '#shared/oauth-error.ts';
 import { authenticateClient, type Deps as AuthenticateDeps } from './authenticate-client.ts';
 import { redeemCode, type Deps as RedeemDeps } from './redeem-code.ts';
 import { rotateRefreshToken, type Deps as RotateDeps } from './rotate-refresh-token.ts';
@@ -120,7 +121,9 @@ export function readForm<S extends TObject>(body: unknown, form: Checker<S>): St
  * RFC 6749 §5.2 errors for /token and /revoke. invalid_client is always 401 with a Basic challenge
  * (CONTRACT: whenever the client tried to authenticate, or sent no credentials where it must).
  */
-export function oauthErrorHandler(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply) {
+export function oauthErrorHandler(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  // The database away (e.g. a client not in the cache looked up) is a 503, as the store's own operations answer.
+  if (isDatabaseUnavailable(error)) return oauthErrorHandler(unavailable(`database unavailable: ${error.message}`), request, reply);
   if (isOAuthError(error)) {
     if (error.code === 'server_error') request.log.error({ err: error, reqId: request.id }, 'token endpoint failed');
     else if (error.code === 'temporarily_unavailable') request.log.warn({ detail: error.detail, reqId: request.id }, 'token endpoint unavailable');

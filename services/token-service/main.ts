@@ -1,27 +1,27 @@
 // token-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase } from '#shared/service-base.ts';
+import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { ReferenceCache, announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
+import { startPeriodic } from '#shared/periodic.ts';
 import { loadConfig, type TokenConfig } from './config.ts';
 
 export { loadConfig };
 import { createTokenStore } from './store.ts';
 import { KeyRing } from './signing-keys.ts';
 import { registerRoutes } from './http.ts';
+import { CleanAuthStates } from './authenticate-client.ts';
 import { onSigningKeysChanged, registerEndpoints, revocationRecorder } from './nats.ts';
+import { sweepExpiredGrants } from './sweep-expired-grants.ts';
 
 export const SERVICE_NAME = 'token-service';
 
-/** How often expired families and revocation records are removed (where TTL indexes are missing). */
-const SWEEP_INTERVAL_MS = 10 * 60_000;
-
 export type StartedTokenService = Running & { port: number };
 
-export async function start(config: TokenConfig): Promise<StartedTokenService> {
-  const base = await openServiceBase(SERVICE_NAME, config);
+export async function start(config: TokenConfig, options: StartOptions = {}): Promise<StartedTokenService> {
+  const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, nc } = base;
   const clock = systemClock;
   const reference = new ReferenceCache(mongo.db, log, ['clients']);
@@ -45,7 +45,7 @@ export async function start(config: TokenConfig): Promise<StartedTokenService> {
   registerRoutes(app, {
     authenticate: {
       findClient, store, clock, log, metrics: base.metrics,
-      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS,
+      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
     },
     redeem: { store, clock, audit: base.audit, tokens, recordRevocation, log },
     rotate: { store, clock, audit: base.audit, tokens, recordRevocation },
@@ -56,19 +56,17 @@ export async function start(config: TokenConfig): Promise<StartedTokenService> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.TOKEN_SERVICE_PORT;
 
-  const sweep = setInterval(() => {
-    store.sweepExpired(clock.now()).then(
-      (removed) => removed > 0 && log.debug({ removed }, 'expired grant state removed'),
-      (error: unknown) => log.warn({ err: error }, 'sweep of expired grant state failed'),
-    );
-  }, SWEEP_INTERVAL_MS);
-  sweep.unref();
+  // Where TTL indexes are missing (FerretDB), and for dead families, which no TTL index finds.
+  const sweep = startPeriodic('sweep expired grant state', async () => {
+    const removed = await sweepExpiredGrants({ store, clock });
+    if (removed > 0) log.debug({ removed }, 'expired grant state removed');
+  }, config.SWEEP_INTERVAL_SECONDS * 1000, log);
   log.info({ port }, 'token-service ready');
 
   return {
     port,
     stop: async () => {
-      clearInterval(sweep);
+      sweep.stop();
       await app.close();
       keys.stop();
       keySubscription.unsubscribe();

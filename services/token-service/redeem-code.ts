@@ -14,7 +14,7 @@ import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts'
 import type { AuthorizationCode, RefreshTokenFamily, TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'claimCode' | 'findCode' | 'claimCodeReplay' | 'createFamily' | 'revokeOrBlockFamily'>;
+  store: Pick<TokenStore, 'claimCode' | 'findCode' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
   clock: Clock;
   audit: Audit;
   tokens: AccessTokenDeps;
@@ -49,34 +49,30 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   const codeHash = sha256(input.code);
   // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge; sha256() is base64url.
   const codeChallenge = input.codeVerifier === undefined ? null : sha256(input.codeVerifier);
-  const code = await deps.store.claimCode(codeHash, { clientId: client._id, codeChallenge, redirectUri: input.redirectUri }, now);
-  if (!code) throw await refusal(deps, input, codeHash, codeChallenge, now);
-
+  // A client that gets refresh tokens has the code's family stored by the claim itself (one insert).
   let refreshToken: string | undefined;
-  if (clientGetsRefreshTokens(client)) {
-    const next = newRefreshToken(code.grantId);
-    const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
-    const created = await deps.store.createFamily({
-      grantId: code.grantId,
-      clientId: client._id,
-      sub: code.sub,
-      username: code.username,
-      scopes: code.scopes,
-      authTime: code.authTime,
-      currentHash: next.hash,
-      accessTokenTtlSeconds: client.accessTokenTtlSeconds,
-      createdAt: now,
-      rotatedAt: null,
-      expiresAt,
-      revokedAt: null,
-    });
-    if (!created) {
-      // A concurrent replay revoked the grant first: the family stays revoked and the tokens below
-      // are born revoked (the grant's revocation covers them). The answer stays the same.
-      deps.log?.info({ client_id: client._id, grant_id: code.grantId }, 'code redeemed while its replay revoked the grant');
+  const familyFor = clientGetsRefreshTokens(client)
+    ? (redeemed: AuthorizationCode): RefreshTokenFamily => {
+      const next = newRefreshToken(redeemed.grantId);
+      refreshToken = next.token;
+      return {
+        grantId: redeemed.grantId,
+        clientId: client._id,
+        sub: redeemed.sub,
+        username: redeemed.username,
+        scopes: redeemed.scopes,
+        authTime: redeemed.authTime,
+        currentHash: next.hash,
+        accessTokenTtlSeconds: client.accessTokenTtlSeconds,
+        createdAt: now,
+        rotatedAt: null,
+        expiresAt: addSeconds(now, client.refreshTokenTtlSeconds),
+        revokedAt: null,
+      };
     }
-    refreshToken = next.token;
-  }
+    : undefined;
+  const code = await deps.store.claimCode(codeHash, { clientId: client._id, codeChallenge, redirectUri: input.redirectUri }, now, familyFor);
+  if (!code) throw await refusal(deps, input, codeHash, codeChallenge, now);
 
   const accessToken = await issueAccessToken(deps.tokens, {
     sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: code.authTime, grantId: code.grantId, ttlSeconds: client.accessTokenTtlSeconds,

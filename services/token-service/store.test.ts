@@ -173,4 +173,16 @@ describe('token store: revocations and client authentication events', () => {
     assert.ok(await store.sweepExpired(now) >= 1);
     assert.equal(await db.collection('refresh_token_families').countDocuments({ _id: f.grantId as never }), 0);
   });
+
+  it('sweeps families revoked before the cutoff, though unexpired, and keeps live and lately revoked ones', async () => {
+    const dead = family({ revokedAt: addSeconds(now, -7200) });
+    const lately = family({ revokedAt: addSeconds(now, -60) });
+    const live = family();
+    for (const f of [dead, lately, live]) await store.createFamily(f);
+    await store.sweepExpired(now, addSeconds(now, -3600));
+    const left = await db.collection('refresh_token_families').find({ _id: { $in: [dead, lately, live].map((f) => f.grantId) } as never }).toArray();
+    assert.deepEqual(left.map((d) => d._id).sort(), [lately.grantId, live.grantId].sort());
+    await store.sweepExpired(now);
+    assert.equal(await db.collection('refresh_token_families').countDocuments({ _id: { $in: [lately.grantId, live.grantId] } as never }), 2, 'no cutoff: revoked families wait for expiry');
+  });
 });

@@ -12,12 +12,9 @@
 // as revoked when either its `revokedAt` or its `revoked:` claim says so (a rotation racing a
 // revocation could write `revokedAt` back to null on FerretDB; the claim cannot be undone).
 // Failed client authentications are insert-only events for the same reason.
-import {
-  MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError, ObjectId,
-  type Db,
-} from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
-import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
+import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { unavailable } from '#shared/oauth-error.ts';
 import { revocationId, revocationsCollection, type RevocationKind } from '#shared/revocations.ts';
@@ -106,6 +103,18 @@ export async function createTokenStore(db: Db, log: Logger) {
   await ensureIndexes(authEvents, [expiresAtTtl, { key: { clientId: 1, createdAt: -1 } }], log);
   await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
 
+  /** True for the one caller whose insert of the family succeeds. */
+  async function insertFamily(family: RefreshTokenFamily): Promise<boolean> {
+    const { grantId, ...fields } = family;
+    try {
+      await families.insertOne({ _id: grantId, ...fields });
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
   /** True for the one caller whose insert of `id` succeeds. */
   async function claim(id: string, expiresAt: Date, now: Date): Promise<boolean> {
     try {
@@ -120,34 +129,46 @@ export async function createTokenStore(db: Db, log: Logger) {
   const store = {
     /**
      * Redeems the code: only while it is unconsumed, unexpired and bound to `binding` (a request
-     * that fails the binding consumes nothing), and only for the one caller whose claim
-     * `code:<hash>` lands, so of concurrent redemptions exactly one gets the code.
+     * that fails the binding consumes nothing), and only for the one caller whose claim lands, so
+     * of concurrent redemptions exactly one gets the code. With `familyFor` (a client that gets
+     * refresh tokens) the claim is the insert of the grant's refresh token family itself, keyed by
+     * the code's grant id: one insert both consumes the code and stores the family. Otherwise it
+     * is the insert of `code:<hash>`.
      */
-    async claimCode(codeHash: string, binding: CodeBinding, now: Date): Promise<AuthorizationCode | null> {
-      const doc = await codes.findOneAndUpdate(
-        {
-          _id: codeHash,
-          clientId: binding.clientId,
-          consumedAt: null,
-          expiresAt: { $gt: now },
-          codeChallenge: binding.codeChallenge,
-          ...(binding.redirectUri === undefined ? { redirectUriSent: false } : { redirectUri: binding.redirectUri }),
-        },
-        { $set: { consumedAt: now } },
-        { returnDocument: 'after' },
-      );
-      if (!doc || !(await claim(`code:${codeHash}`, doc.expiresAt, now))) return null;
-      return toCode(doc);
+    async claimCode(codeHash: string, binding: CodeBinding, now: Date, familyFor?: (code: AuthorizationCode) => RefreshTokenFamily): Promise<AuthorizationCode | null> {
+      // A read, not findOneAndUpdate: the insert below is what consumes the code (on FerretDB a
+      // findAndModify is a read-then-write that decides nothing, at about twice an insert's cost).
+      const doc = await codes.findOne({
+        _id: codeHash,
+        clientId: binding.clientId,
+        consumedAt: null,
+        expiresAt: { $gt: now },
+        codeChallenge: binding.codeChallenge,
+        ...(binding.redirectUri === undefined ? { redirectUriSent: false } : { redirectUri: binding.redirectUri }),
+      });
+      if (!doc) return null;
+      const code = toCode(doc);
+      // A code claim outlives the code, so that while the code is stored its claim says it was used.
+      const claimed = familyFor ? await insertFamily(familyFor(code)) : await claim(`code:${codeHash}`, addSeconds(doc.expiresAt, 86_400), now);
+      return claimed ? { ...code, consumedAt: now } : null;
     },
 
     /**
-     * The code whatever its state, to explain a failed claim. Deliberately not filtered on expiry:
-     * a consumed code presented again after it expired is still a replay, and RFC 6749 §4.1.2 says
-     * the server SHOULD revoke what it issued. Nothing here treats an expired code as usable.
+     * The code whatever its state, to explain a failed claim: consumed when its claim or its
+     * grant's family exists. Deliberately not filtered on expiry: a consumed code presented again
+     * after it expired is still a replay, and RFC 6749 §4.1.2 says the server SHOULD revoke what
+     * it issued. Nothing here treats an expired code as usable.
      */
     async findCode(codeHash: string): Promise<AuthorizationCode | null> {
-      const doc = await codes.findOne({ _id: codeHash });
-      return doc ? toCode(doc) : null;
+      const [doc, claimed] = await Promise.all([
+        codes.findOne({ _id: codeHash }),
+        claims.findOne({ _id: `code:${codeHash}` }, { projection: { createdAt: 1 } }),
+      ]);
+      if (!doc) return null;
+      const code = toCode(doc);
+      let consumedAt = code.consumedAt ?? claimed?.createdAt ?? null;
+      if (consumedAt === null) consumedAt = (await families.findOne({ _id: code.grantId }, { projection: { createdAt: 1 } }))?.createdAt ?? null;
+      return { ...code, consumedAt };
     },
 
     /** True for the one caller that first handles the replay of a code. */
@@ -157,16 +178,7 @@ export async function createTokenStore(db: Db, log: Logger) {
     },
 
     /** Creates the family of a newly redeemed code; false when it exists (a replay blocked it first). */
-    async createFamily(family: RefreshTokenFamily): Promise<boolean> {
-      const { grantId, ...fields } = family;
-      try {
-        await families.insertOne({ _id: grantId, ...fields });
-        return true;
-      } catch (error) {
-        if (isDuplicateKey(error)) return false;
-        throw error;
-      }
-    },
+    createFamily: (family: RefreshTokenFamily): Promise<boolean> => insertFamily(family),
 
     /** An unexpired family (revoked or not, as far as `revokedAt` tells). */
     async findFamily(grantId: string, now: Date): Promise<RefreshTokenFamily | null> {
@@ -260,11 +272,15 @@ export async function createTokenStore(db: Db, log: Logger) {
       return insertSigningKey(db, kek, now);
     },
 
-    /** Removes what has expired (where the database has no TTL indexes, e.g. FerretDB). */
-    async sweepExpired(now: Date): Promise<number> {
+    /**
+     * Removes what has expired (where the database has no TTL indexes, e.g. FerretDB), and with
+     * `revokedFamiliesBefore` the families revoked before it: dead, though not yet expired.
+     */
+    async sweepExpired(now: Date, revokedFamiliesBefore?: Date): Promise<number> {
       const expired = { expiresAt: { $lte: now } };
+      const deadFamilies = revokedFamiliesBefore ? { $or: [expired, { revokedAt: { $lte: revokedFamiliesBefore } }] } : expired;
       const results = await Promise.all([
-        families.deleteMany(expired), claims.deleteMany(expired),
+        families.deleteMany(deadFamilies), claims.deleteMany(expired),
         revocations.deleteMany(expired), authEvents.deleteMany(expired),
       ]);
       return results.reduce((sum, r) => sum + r.deletedCount, 0);
@@ -282,12 +298,6 @@ function toCode({ _id, ...rest }: AuthorizationCodeDoc): AuthorizationCode {
 
 function toFamily({ _id, ...rest }: RefreshTokenFamilyDoc): RefreshTokenFamily {
   return { ...rest, grantId: _id, currentHash: rest.currentHash ?? null, rotatedAt: rest.rotatedAt ?? null, revokedAt: rest.revokedAt ?? null };
-}
-
-/** True for errors that mean the database is not reachable now, rather than a bug. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  return error instanceof MongoNetworkError || error instanceof MongoServerSelectionError
-    || error instanceof MongoTopologyClosedError || error instanceof MongoNotConnectedError;
 }
 
 type AsyncMethods = Record<string, (...args: never[]) => Promise<unknown>>;

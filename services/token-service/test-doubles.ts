@@ -75,13 +75,15 @@ export class MemoryStore implements Store {
     this.claims.add(id);
     return true;
   }
-  async claimCode(codeHash: string, binding: CodeBinding, now: Date) {
+  async claimCode(codeHash: string, binding: CodeBinding, now: Date, familyFor?: (code: AuthorizationCode) => RefreshTokenFamily) {
     const code = this.codes.get(codeHash);
     if (!code || code.clientId !== binding.clientId || code.consumedAt !== null || code.expiresAt <= now) return null;
     if (code.codeChallenge !== binding.codeChallenge) return null;
     if (binding.redirectUri === undefined ? code.redirectUriSent : code.redirectUri !== binding.redirectUri) return null;
     code.consumedAt = now;
-    return this.#claim(`code:${codeHash}`) ? { ...code } : null;
+    // As in the real store: for a client with refresh tokens the family's insert is the claim.
+    const claimed = familyFor ? await this.createFamily(familyFor({ ...code })) : this.#claim(`code:${codeHash}`);
+    return claimed ? { ...code } : null;
   }
   async findCode(codeHash: string) {
     const code = this.codes.get(codeHash);

@@ -2,7 +2,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
-import { isOAuthError, OAuthError } from '#shared/oauth-error.ts';
+import { isDatabaseUnavailable } from '#shared/mongo.ts';
+import { isOAuthError, OAuthError, unavailable } from '#shared/oauth-error.ts';
 import { authenticateClient, invalidClient, type ClientCredentials, type Deps as AuthenticateDeps } from './authenticate-client.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 
@@ -99,15 +100,20 @@ function noStore(reply: FastifyReply): FastifyReply {
 }
 
 /** RFC 6749 §5.2 JSON errors; invalid_client is a 401 with WWW-Authenticate; never a 5xx for bad input. */
-function oauthErrorHandler(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply) {
+function oauthErrorHandler(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   noStore(reply);
+  // The database away (a refresh family or a client read) is a 503, not a 500.
+  if (isDatabaseUnavailable(error)) return oauthErrorHandler(unavailable(`database unavailable: ${error.message}`), request, reply);
   if (isOAuthError(error)) {
     if (error.code === 'invalid_client') reply.header('www-authenticate', 'Basic realm="introspection", charset="UTF-8"');
     else if (error.status >= 500) request.log.error({ err: error, detail: error.detail }, 'introspection failed');
     else request.log.info({ error: error.code, detail: error.detail }, 'introspection refused');
     return reply.code(error.status).send(error.toJSON());
   }
-  if (clientErrorStatus(error)) return reply.code(400).send({ error: 'invalid_request', error_description: 'The request is malformed.' });
+  const status = clientErrorStatus(error);
+  // Over the body limit: 413, as on every other edge; any other malformed request is a 400.
+  if (status === 413) return reply.code(413).send({ error: 'invalid_request', error_description: 'The request body is too large.' });
+  if (status) return reply.code(400).send({ error: 'invalid_request', error_description: 'The request is malformed.' });
   request.log.error({ err: error }, 'unexpected error');
   return reply.code(500).send({ error: 'server_error', error_description: 'The server could not complete the request.' });
 }

@@ -1,6 +1,6 @@
 // validation-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase } from '#shared/service-base.ts';
+import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
@@ -30,8 +30,8 @@ export type StartedValidationService = Running & { port: number };
 const revocationRecorded = checker(RevocationRecordedSchema);
 const referenceDataChanged = checker(ReferenceDataChangedSchema);
 
-export async function start(config: ValidationConfig): Promise<StartedValidationService> {
-  const base = await openServiceBase(SERVICE_NAME, config);
+export async function start(config: ValidationConfig, options: StartOptions = {}): Promise<StartedValidationService> {
+  const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, nc } = base;
   const clock = systemClock;
   const store = createValidationStore(mongo.db);

@@ -63,6 +63,7 @@ export class AuditPublisher implements Audit {
     if (this.#relaying) return 0;
     this.#relaying = true;
     let sent = 0;
+    let leased: string | undefined;
     try {
       for (let i = 0; i < RELAY_BATCH; i++) {
         const now = new Date();
@@ -72,12 +73,17 @@ export class AuditPublisher implements Audit {
           { sort: { createdAt: 1 }, returnDocument: 'after' },
         );
         if (!doc) break;
+        leased = doc._id;
         await this.#js.publish(doc.subject, JSON.stringify(doc.event), { msgID: doc._id, timeout: PUBLISH_TIMEOUT_MS });
         await this.#outbox.deleteOne({ _id: doc._id });
+        leased = undefined;
         sent++;
       }
     } catch (error) {
       this.#log.debug({ err: error }, 'audit outbox relay paused');
+      // Give the lease back, so the next round retries the event rather than waiting out the lease
+      // (the lease only keeps instances from sending one event at once; a crash still ends it).
+      if (leased !== undefined) await this.#outbox.updateOne({ _id: leased }, { $set: { leaseUntil: new Date(0) } }).catch(() => undefined);
     } finally {
       this.#relaying = false;
     }

@@ -1,11 +1,15 @@
 // The fastify instance every HTTP edge starts from: request ids (taken from `Request-Id` when
 // plausible, passed on over NATS), pino logging, body limits, health, readiness and metrics,
 // and an error handler that never leaks internals.
-import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type ConnectionError, type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from '#shared/logger.ts';
 import { readRequestId } from '#shared/nats/headers.ts';
 import type { Metrics } from '#shared/metrics.ts';
+import { isDatabaseUnavailable } from '#shared/mongo.ts';
+import { isOAuthError } from '#shared/oauth-error.ts';
 
 export type ReadinessCheck = () => Promise<Record<string, boolean>>;
 
@@ -25,18 +29,33 @@ export function createHttpServer({ log, metrics, ready, trustProxy = false }: Ht
     // One line per request is written by the onResponse hook below, at debug (error for 5xx).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: BODY_LIMIT_BYTES,
-    http: { maxHeaderSize: 16 * 1024 },
+    // Host is required below rather than by Node, whose refusal has no body.
+    http: { maxHeaderSize: 16 * 1024, requireHostHeader: false },
     trustProxy,
     requestTimeout: 30_000,
     connectionTimeout: 30_000,
     genReqId: (req) => readRequestId(firstHeader(req.headers['request-id'])) ?? randomUUID(),
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     return503OnClosing: true,
+    // Refused before any route: the same plain error as any malformed request, never fastify's
+    // own bodies (one of which echoes the path).
+    clientErrorHandler: refuseUnparsableRequest,
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).code(clientErrorStatus(error) ?? 400).header('cache-control', 'no-store').send(MALFORMED);
+    },
   }) as unknown as FastifyInstance;
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
+    // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return reply.code(400).send(MALFORMED);
+  });
+  // Node answers an Expect it does not support with a bare 417 (RFC 9110 §10.1.1); say it like any refusal.
+  app.server.on('checkExpectation', (_request, response) => {
+    const body = JSON.stringify({ error: 'invalid_request', error_description: 'The Expect header is not supported.' });
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', connection: 'close' });
+    response.end(body);
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeHttp(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
@@ -58,13 +77,45 @@ export function createHttpServer({ log, metrics, ready, trustProxy = false }: Ht
   return app;
 }
 
-/** Maps fastify's own client errors to their 4xx; anything else is a logged 500 with no detail. */
+const MALFORMED = { error: 'invalid_request', error_description: 'The request is malformed.' };
+
+/**
+ * A request Node's HTTP parser refused (broken framing, bytes not allowed in a request line or
+ * header, headers over maxHeaderSize, too slow): a JSON invalid_request with the fitting status
+ * (400, 431, 408), then the connection is closed, as Node itself does.
+ */
+export function refuseUnparsableRequest(error: ConnectionError, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const description = status === 431 ? 'The request headers are too large.' : status === 408 ? 'The request took too long.' : MALFORMED.error_description;
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`;
+  // Closed once the answer is flushed; nothing more is read from a connection in this state.
+  socket.write(`${head}${body}`, () => socket.destroy());
+}
+
+/**
+ * Maps fastify's own client errors to their 4xx, and a database or NATS that is away to 503
+ * temporarily_unavailable; anything else is a logged 500 with no detail.
+ */
 export function genericErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = clientErrorStatus(error);
   if (status) return reply.code(status).send({ error: 'invalid_request', error_description: 'The request is malformed.' });
+  if (isUnavailable(error)) {
+    request.log.warn({ reqId: request.id, detail: error.message }, 'a dependency is unavailable');
+    return reply.code(503).header('retry-after', '1').send({ error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable, try again later.' });
+  }
   request.log.error({ err: error, reqId: request.id }, 'unexpected error');
   return reply.code(500).send({ error: 'server_error', error_description: 'The server could not complete the request.' });
 }
+
+/** True when `error` says a dependency (the database, or NATS as an OAuthError) is away for now, not a bug. */
+export const isUnavailable = (error: unknown): boolean =>
+  isDatabaseUnavailable(error) || (isOAuthError(error) && error.code === 'temporarily_unavailable');
 
 /** The 4xx status of an error fastify raised about the request itself, if it is one. */
 export function clientErrorStatus(error: FastifyError): number | undefined {

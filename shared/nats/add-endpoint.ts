@@ -5,7 +5,8 @@ import type { TSchema, Static } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import type { Checker } from '#shared/contracts/checker.ts';
 import type { Logger } from '#shared/logger.ts';
-import { isOAuthError } from '#shared/oauth-error.ts';
+import { isDatabaseUnavailable } from '#shared/mongo.ts';
+import { isOAuthError, unavailable } from '#shared/oauth-error.ts';
 import { readRequestId, REQUEST_ID } from './headers.ts';
 
 export type EndpointContext = { reqId: string; log: Logger };
@@ -25,6 +26,13 @@ export type EndpointDefinition<S extends TSchema, R> = {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The largest request any endpoint takes (a validate request with an 8 KiB token and 64 scopes is
+ * under 20 KiB). NATS itself allows up to max_payload (1 MB); anything larger than this is refused
+ * before it is decoded or parsed, so no request costs more than a small one to turn away.
+ */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
   service.addEndpoint(definition.name, {
     subject: definition.subject,
@@ -34,18 +42,27 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
         log.error({ err: error, endpoint: definition.name }, 'nats endpoint stopped');
         return;
       }
-      void serve(definition, msg, log);
+      // serve answers every failure itself; this catch is for one it did not foresee, so that no
+      // message can end in an unhandled rejection (which stops the process) or in silence.
+      serve(definition, msg, log).catch((failure: unknown) => {
+        log.error({ err: failure, endpoint: definition.name }, 'nats request failed');
+        try {
+          msg.respondError(500, 'internal error');
+        } catch {
+          // nothing more can be done for this message
+        }
+      });
     },
   });
 }
 
 async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<void> {
-  const reqId = readRequestId(msg.headers?.get(REQUEST_ID)) ?? randomUUID();
+  const reqId = requestIdOf(msg) ?? randomUUID();
   // The child logger is made only when something is logged: building one per message (with
   // redaction of its bindings) costs more than a cached token validation.
   let child: Logger | undefined;
   const context: EndpointContext = { reqId, get log() { return (child ??= log.child({ reqId, subject: definition.subject })); } };
-  const request = definition.request.parse(parseJson(msg.data));
+  const request = msg.data.length > MAX_REQUEST_BYTES ? undefined : definition.request.parse(parseJson(msg.data));
   if (request === undefined) {
     context.log.info('nats request refused: does not match the schema');
     const body = definition.invalidRequestReply ?? { error: 'invalid_request', error_description: 'The request does not match the schema.' };
@@ -55,7 +72,9 @@ async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>,
   try {
     const reply = await definition.handle(request, context);
     msg.respond(encoder.encode(JSON.stringify(reply)));
-  } catch (error) {
+  } catch (caught) {
+    // A database that is away is temporarily_unavailable to the caller (a 503), not an internal error.
+    const error = isDatabaseUnavailable(caught) ? unavailable(`database unavailable: ${(caught as Error).message}`) : caught;
     if (isOAuthError(error)) {
       context.log.info({ error: error.code, detail: error.detail }, 'nats request refused');
       msg.respondError(error.status, error.code, encoder.encode(JSON.stringify(error.toJSON())));
@@ -63,6 +82,19 @@ async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>,
     }
     context.log.error({ err: error }, 'nats request failed');
     msg.respondError(500, 'internal error');
+  }
+}
+
+/**
+ * The caller's request id, when it sent a plausible one. Headers are advisory: the client library
+ * throws while decoding a malformed header block (a space in a header name), and such a message is
+ * still answered, as if it had no headers.
+ */
+function requestIdOf(msg: ServiceMsg): string | undefined {
+  try {
+    return readRequestId(msg.headers?.get(REQUEST_ID));
+  } catch {
+    return undefined;
   }
 }
 

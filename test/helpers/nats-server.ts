@@ -2,10 +2,10 @@
 // temporary folder, stopped (and the folder removed) when the test is done.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.ts';
 
@@ -16,10 +16,35 @@ const projectBinary = fileURLToPath(new URL('../../.data/bin/nats-server', impor
 /** The project's own nats-server when local-infra installed one, else the one on PATH. */
 export const natsServerBinary = (): string => process.env.NATS_SERVER_BIN ?? (existsSync(projectBinary) ? projectBinary : 'nats-server');
 
-export async function startPrivateNats(extraArgs: string[] = []): Promise<PrivateNats> {
+export type PrivateNatsOptions = {
+  /**
+   * A configuration file to run (e.g. deploy/nats.conf): it is included by a generated one that
+   * puts the server on this test's loopback port and store, with a monitoring port of its own.
+   */
+  config?: string;
+  /** Environment of the server process (a config's `$VAR` references read it). */
+  env?: Record<string, string>;
+};
+
+export async function startPrivateNats(extraArgs: string[] = [], options: PrivateNatsOptions = {}): Promise<PrivateNats> {
   const port = await freePort();
   const storeDir = await mkdtemp(join(tmpdir(), 'oauth-test-nats-'));
-  const launch = () => spawn(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...extraArgs], { stdio: 'ignore' });
+  let args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir];
+  if (options.config) {
+    // An include path is relative to the including file; the store_dir of the included file is replaced.
+    const wrapper = join(storeDir, 'test.conf');
+    await writeFile(wrapper, [
+      `include ${JSON.stringify(relative(storeDir, resolve(options.config)))}`,
+      'host: 127.0.0.1',
+      `port: ${port}`,
+      'http_port: -1',
+      `jetstream { store_dir: ${JSON.stringify(join(storeDir, 'js'))}, max_memory_store: 64MB, max_file_store: 1GB }`,
+      '',
+    ].join('\n'));
+    args = ['-c', wrapper];
+  }
+  const env = options.env ? { ...process.env, ...options.env } : process.env;
+  const launch = () => spawn(natsServerBinary(), [...args, ...extraArgs], { stdio: 'ignore', env });
   const handle: PrivateNats = {
     url: `nats://127.0.0.1:${port}`,
     port,

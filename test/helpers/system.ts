@@ -4,7 +4,8 @@ import { freePort } from './ports.ts';
 import { startPrivateNats, type PrivateNats } from './nats-server.ts';
 import { MongoClient, type Db } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
+import type { StartOptions } from '#shared/service-base.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { publicUrls, type PublicUrls, parseConfig, CommonConfigSchema } from '#shared/config.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
@@ -43,12 +44,23 @@ export async function testEnv(label: string, overrides: Record<string, string> =
   };
 }
 
-type ServiceModule = { loadConfig(env: NodeJS.ProcessEnv): unknown; start(config: unknown): Promise<{ stop(): Promise<void> }> };
+type ServiceModule = { loadConfig(env: NodeJS.ProcessEnv): unknown; start(config: unknown, options?: StartOptions): Promise<{ stop(): Promise<void> }> };
 
-export async function startService(name: ServiceName, env: Record<string, string>): Promise<{ stop(): Promise<void> }> {
+export async function startService(name: ServiceName, env: Record<string, string>, options: StartOptions = {}): Promise<{ stop(): Promise<void> }> {
   const module = (await import(`../../services/${name}/main.ts`)) as ServiceModule;
-  return module.start(module.loadConfig(env));
+  return module.start(module.loadConfig(env), options);
 }
+
+export type SystemOptions = {
+  services?: readonly ServiceName[];
+  env?: Record<string, string>;
+  /** Settings for one service only, on top of `env` (e.g. its own NATS_USER and NATS_PASSWORD). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Options of the test's own NATS connection `nc` (e.g. user, pass and inboxPrefix on a server that requires them). */
+  natsConnect?: Partial<ConnectionOptions>;
+  /** Where the services' log lines go (every service's into the one stream); stdout by default. */
+  logStream?: StartOptions['logStream'];
+};
 
 export type System = {
   env: Record<string, string>;
@@ -65,16 +77,18 @@ export type System = {
  * services answer in queue groups, so systems of test files running side by side must not share
  * one, or one file's request could be answered by another file's services.
  */
-export async function startSystem(label: string, options: { services?: readonly ServiceName[]; env?: Record<string, string> } = {}): Promise<System> {
+export async function startSystem(label: string, options: SystemOptions = {}): Promise<System> {
   const privateNats: PrivateNats | undefined = options.env?.NATS_URL ? undefined : await startPrivateNats();
   const env = await testEnv(label, { ...(privateNats ? { NATS_URL: privateNats.url } : {}), ...options.env });
   const mongo = await MongoClient.connect(env.MONGODB_URI!);
   const db = mongo.db();
-  const nc = await connect({ servers: env.NATS_URL!, name: `test-${label}` });
+  const nc = await connect({ servers: env.NATS_URL!, name: `test-${label}`, ...options.natsConnect });
   const running = new Map<ServiceName, { stop(): Promise<void> }>();
   try {
     // Sequential: services create shared indexes and the audit stream idempotently, but not in a race.
-    for (const name of options.services ?? ServiceNames) running.set(name, await startService(name, env));
+    for (const name of options.services ?? ServiceNames) {
+      running.set(name, await startService(name, { ...env, ...options.serviceEnv?.[name] }, { logStream: options.logStream }));
+    }
   } catch (error) {
     await Promise.allSettled([...running.values()].map((s) => s.stop()));
     await nc.close();

@@ -1,0 +1,67 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Type } from '@sinclair/typebox';
+import type { Service, ServiceMsg } from '@nats-io/services';
+import { checker } from '#shared/contracts/checker.ts';
+import { createLogger } from '#shared/logger.ts';
+import { addEndpoint, MAX_REQUEST_BYTES } from './add-endpoint.ts';
+
+type Answer = { kind: 'reply'; body: unknown } | { kind: 'error'; code: number; description: string; body: unknown };
+
+/** One endpoint registered on a stand-in Service; `ask` delivers a message and resolves with its answer. */
+function endpoint(handle: (request: { token: string }) => Promise<unknown>, parse?: (value: unknown) => unknown) {
+  let handler: ((error: Error | null, msg: ServiceMsg) => void) | undefined;
+  const service = { addEndpoint: (_name: string, options: { handler: typeof handler }) => void (handler = options.handler) } as unknown as Service;
+  const request = checker(Type.Object({ token: Type.String({ maxLength: 8192 }) }));
+  addEndpoint(service, createLogger('test', 'silent'), {
+    name: 'validate', subject: 'test.validate', schemaName: 'test.validate/1',
+    request: parse ? { schema: request.schema, parse: parse as typeof request.parse } : request,
+    invalidRequestReply: { active: false, allowed: false, error: 'invalid_request' },
+    handle,
+  });
+  const ask = (data: Uint8Array, headers: () => unknown = () => undefined) => new Promise<Answer>((resolve) => {
+    const msg = {
+      data,
+      get headers() { return headers(); },
+      respond: (body: Uint8Array) => resolve({ kind: 'reply', body: JSON.parse(Buffer.from(body).toString()) }),
+      respondError: (code: number, description: string, body?: Uint8Array) =>
+        resolve({ kind: 'error', code, description, body: body ? JSON.parse(Buffer.from(body).toString()) : undefined }),
+    } as unknown as ServiceMsg;
+    handler!(null, msg);
+  });
+  return { ask };
+}
+
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+describe('addEndpoint', () => {
+  it('refuses a request over MAX_REQUEST_BYTES with 400 invalid_request, without parsing it', async () => {
+    let parsed = 0;
+    const { ask } = endpoint(async () => ({ ok: true }), (value) => { parsed++; return value; });
+    const answer = await ask(Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x20));
+    assert.deepEqual(answer, { kind: 'error', code: 400, description: 'invalid_request', body: { active: false, allowed: false, error: 'invalid_request' } });
+    assert.equal(parsed, 0, 'an oversized payload is never parsed');
+    assert.equal((await ask(json({ token: 'x' }))).kind, 'reply', 'a request within the limit is served');
+  });
+
+  it('answers a message whose header block the client library cannot decode, as if it had no headers', async () => {
+    const { ask } = endpoint(async ({ token }) => ({ token }));
+    // What @nats-io/nats-core throws for a header name with a space in it.
+    const answer = await ask(json({ token: 'x' }), () => { throw new Error("'header' ' ' is not a valid character in a header name"); });
+    assert.deepEqual(answer, { kind: 'reply', body: { token: 'x' } });
+  });
+
+  it('still answers (500) when something it did not foresee throws before the handler', async () => {
+    const { ask } = endpoint(async () => ({}), () => { throw new Error('schema check blew up'); });
+    const answer = await ask(json({ token: 'x' }));
+    assert.equal(answer.kind, 'error');
+    assert.equal((answer as { code: number }).code, 500);
+  });
+
+  it('refuses invalid UTF-8, invalid JSON, an empty payload and a schema mismatch with the endpoint\'s invalid_request reply', async () => {
+    const { ask } = endpoint(async () => ({}));
+    for (const data of [Buffer.from([0x7b, 0xff, 0x7d]), Buffer.from('{"token":'), Buffer.alloc(0), json({ token: 1 }), Buffer.from('['.repeat(30_000))]) {
+      assert.deepEqual(await ask(data), { kind: 'error', code: 400, description: 'invalid_request', body: { active: false, allowed: false, error: 'invalid_request' } });
+    }
+  });
+});
