@@ -1,0 +1,19 @@
+// Removes grant state token-service no longer needs, where the database has no TTL indexes
+// (FerretDB): expired refresh token families, claims, revocation records and client
+// authentication events, and families that are dead though not yet expired — revoked, and past
+// the expiry of every access token they could have issued. Deleting a dead family changes no
+// answer: its refresh tokens were refused as revoked and are now refused as unknown
+// (invalid_grant either way), and its access tokens stay refused by the grant's own revocation
+// record until they expire. The day of margin also outlives any code that could still name the
+// grant (a code lives 10 minutes at most).
+import { addSeconds, type Clock } from '#shared/clock.ts';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS, REVOCATION_MARGIN_SECONDS } from './revoke-grant.ts';
+import type { TokenStore } from './store.ts';
+
+export type Deps = { store: Pick<TokenStore, 'sweepExpired'>; clock: Clock };
+
+/** Returns how many records were removed. */
+export async function sweepExpiredGrants(deps: Deps): Promise<number> {
+  const now = deps.clock.now();
+  return deps.store.sweepExpired(now, addSeconds(now, -(MAX_ACCESS_TOKEN_TTL_SECONDS + REVOCATION_MARGIN_SECONDS)));
+}
