@@ -40,6 +40,14 @@ export const CommonConfigSchema = Type.Object({
 });
 export type CommonConfig = Static<typeof CommonConfigSchema>;
 
+/** Client authentication throttling, for every edge that authenticates clients (token, revocation, introspection). */
+export const ClientAuthConfig = {
+  /** CONTRACT "Sign-in abuse": at most 10 consecutive failed client authentications… */
+  CLIENT_AUTH_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 10, default: 10 }),
+  /** …then the client's authentication is refused for at least 60 s. */
+  CLIENT_AUTH_LOCK_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 60 }),
+};
+
 /** Extends the common schema with a service's own settings. */
 export function serviceConfigSchema<P extends TProperties>(own: P) {
   return Type.Composite([CommonConfigSchema, Type.Object(own)]);

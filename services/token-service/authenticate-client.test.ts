@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { authenticateClient, CleanAuthStates, lockoutState, parseBasic, type ClientCredentials, type Deps } from './authenticate-client.ts';
+import { authenticateClient, CleanAuthStates, lockoutState, parseBasic, type ClientCredentials, type Deps } from '#shared/client-auth/authenticate-client.ts';
 import { MemoryStore, TestClock, testClient } from './test-doubles.ts';
 
 const SECRET = 'secret-with/special:chars+and spaces%';

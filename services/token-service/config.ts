@@ -1,14 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { ClientAuthConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
 
 export const TokenConfigSchema = serviceConfigSchema({
   /** The `aud` of access tokens (RFC 9068 §2.2); the issuer when not set. */
   ACCESS_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   TRUST_PROXY: Type.Boolean({ default: false }),
-  /** CONTRACT "Sign-in abuse": at most 10 consecutive failed client authentications… */
-  CLIENT_AUTH_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 10, default: 10 }),
-  /** …then the client's authentication is refused for at least 60 s. */
-  CLIENT_AUTH_LOCK_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 60 }),
+  ...ClientAuthConfig,
   /** How often signing keys are reloaded from the database (besides the `keys` announcement). */
   SIGNING_KEY_RELOAD_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
 });

@@ -8,7 +8,7 @@ import { checker, type Checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES, clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { OAuthError, isOAuthError, unavailable } from '#shared/oauth-error.ts';
-import { authenticateClient, type Deps as AuthenticateDeps } from './authenticate-client.ts';
+import { authenticateClient, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
 import { redeemCode, type Deps as RedeemDeps } from './redeem-code.ts';
 import { rotateRefreshToken, type Deps as RotateDeps } from './rotate-refresh-token.ts';
 import { revokeToken, type Deps as RevokeDeps } from './revoke-token.ts';

@@ -12,7 +12,7 @@ export { loadConfig };
 import { createTokenStore } from './store.ts';
 import { KeyRing } from './signing-keys.ts';
 import { registerRoutes } from './http.ts';
-import { CleanAuthStates } from './authenticate-client.ts';
+import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
 import { onSigningKeysChanged, registerEndpoints, revocationRecorder } from './nats.ts';
 import { sweepExpiredGrants } from './sweep-expired-grants.ts';
 

@@ -12,7 +12,7 @@
 // as revoked when either its `revokedAt` or its `revoked:` claim says so (a rotation racing a
 // revocation could write `revokedAt` back to null on FerretDB; the claim cannot be undone).
 // Failed client authentications are insert-only events for the same reason.
-import { ObjectId, type Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
@@ -20,6 +20,7 @@ import { unavailable } from '#shared/oauth-error.ts';
 import { revocationId, revocationsCollection, type RevocationKind } from '#shared/revocations.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
+import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
 
 /**
  * An authorization code as authorize-service stores it (its AuthorizationCodeDoc, re-declared:
@@ -81,26 +82,19 @@ type GrantClaimDoc = { _id: string; createdAt: Date; expiresAt: Date };
 
 export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date; expiresAt: Date };
 
-export const ClientAuthEventKinds = ['failure', 'lock', 'reset'] as const;
-export type ClientAuthEventKind = (typeof ClientAuthEventKinds)[number];
-type ClientAuthEventDoc = { _id: ObjectId; clientId: string; kind: ClientAuthEventKind; createdAt: Date; expiresAt: Date };
-export type ClientAuthEvent = { kind: ClientAuthEventKind; createdAt: Date };
-
-/** Failed client authentications older than this are forgotten. */
-export const CLIENT_AUTH_EVENT_TTL_SECONDS = 86_400;
+export type { ClientAuthEvent, ClientAuthEventKind } from '#shared/client-auth/client-auth-events.ts';
 
 export async function createTokenStore(db: Db, log: Logger) {
   const codes = db.collection<AuthorizationCodeDoc>('authorization_codes');
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
   const claims = db.collection<GrantClaimDoc>('grant_claims');
   const revocations = revocationsCollection(db);
-  const authEvents = db.collection<ClientAuthEventDoc>('client_auth_failures');
+  const authEvents = await createClientAuthEventStore(db, log);
   const keys = signingKeysCollection(db);
   await ensureIndexes(codes, [expiresAtTtl], log);
   await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
   await ensureIndexes(claims, [expiresAtTtl], log);
   await ensureIndexes(revocations, [expiresAtTtl], log);
-  await ensureIndexes(authEvents, [expiresAtTtl, { key: { clientId: 1, createdAt: -1 } }], log);
   await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
 
   /** True for the one caller whose insert of the family succeeds. */
@@ -251,17 +245,8 @@ export async function createTokenStore(db: Db, log: Logger) {
       }
     },
 
-    /** The client's latest authentication events (failures, locks, resets), newest first. */
-    async recentClientAuthEvents(clientId: string, limit: number, now: Date): Promise<ClientAuthEvent[]> {
-      const docs = await authEvents.find({ clientId, expiresAt: { $gt: now } }, { projection: { kind: 1, createdAt: 1 } })
-        .sort({ createdAt: -1, _id: -1 }).limit(limit).toArray();
-      return docs.map((d) => ({ kind: d.kind, createdAt: d.createdAt }));
-    },
-
-    async recordClientAuthEvent(clientId: string, kind: ClientAuthEventKind, now: Date): Promise<void> {
-      // ObjectIds of one process increase, so events of the same instant keep their order.
-      await authEvents.insertOne({ _id: new ObjectId(), clientId, kind, createdAt: now, expiresAt: addSeconds(now, CLIENT_AUTH_EVENT_TTL_SECONDS) });
-    },
+    recentClientAuthEvents: authEvents.recentClientAuthEvents,
+    recordClientAuthEvent: authEvents.recordClientAuthEvent,
 
     /** Keys that verify tokens now (not retired), newest first. */
     async publishedSigningKeys(now: Date): Promise<SigningKeyDoc[]> {
@@ -281,7 +266,7 @@ export async function createTokenStore(db: Db, log: Logger) {
       const deadFamilies = revokedFamiliesBefore ? { $or: [expired, { revokedAt: { $lte: revokedFamiliesBefore } }] } : expired;
       const results = await Promise.all([
         families.deleteMany(deadFamilies), claims.deleteMany(expired),
-        revocations.deleteMany(expired), authEvents.deleteMany(expired),
+        revocations.deleteMany(expired), authEvents.sweepExpired(now),
       ]);
       return results.reduce((sum, r) => sum + r.deletedCount, 0);
     },

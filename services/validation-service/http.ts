@@ -4,14 +4,13 @@ import formbody from '@fastify/formbody';
 import { clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { isOAuthError, OAuthError, unavailable } from '#shared/oauth-error.ts';
-import { authenticateClient, invalidClient, type ClientCredentials, type Deps as AuthenticateDeps } from './authenticate-client.ts';
+import { authenticateClient, clientAuthFailed, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 
 export type HttpDeps = { authenticate: AuthenticateDeps; introspect: IntrospectDeps };
 
 /** Longer than any token this server issues: such a value is simply not an active token. */
 const MAX_TOKEN_LENGTH = 8192;
-const MAX_CREDENTIAL_LENGTH = 512;
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   void app.register(async (scope) => {
@@ -27,7 +26,11 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       for (const name of ['token', 'token_type_hint', 'client_id', 'client_secret']) {
         if (Array.isArray(form[name])) throw invalidRequest('A request parameter is repeated.');
       }
-      const client = await authenticateClient(deps.authenticate, clientCredentials(request, form));
+      const { client, method } = await authenticateClient(deps.authenticate, {
+        authorization: firstHeader(request.headers.authorization), clientId: stringParam(form.client_id), clientSecret: stringParam(form.client_secret),
+      });
+      // RFC 7662 §2.1: the caller must authenticate; a public client (no secret) cannot.
+      if (method === 'none') throw clientAuthFailed('public clients may not introspect');
       const token = form.token;
       if (typeof token !== 'string' || token === '') throw invalidRequest('The token parameter is missing.');
       const hint = form.token_type_hint;
@@ -56,37 +59,7 @@ function toJson(result: Introspection): Record<string, unknown> {
   };
 }
 
-/**
- * client_secret_basic (RFC 6749 §2.3.1: id and secret form-urlencoded, then Basic) or
- * client_secret_post. Using both at once is refused (§2.3: MUST NOT use more than one method).
- */
-function clientCredentials(request: FastifyRequest, form: Record<string, unknown>): ClientCredentials | undefined {
-  const authorization = firstHeader(request.headers.authorization);
-  const postId = form.client_id;
-  const postSecret = form.client_secret;
-  const basic = authorization !== undefined && /^basic /i.test(authorization) ? authorization.slice(6).trim() : undefined;
-  if (basic !== undefined) {
-    if (postSecret !== undefined) throw invalidRequest('More than one client authentication method was used.');
-    return parseBasic(basic);
-  }
-  if (postId === undefined && postSecret === undefined) return undefined;
-  if (typeof postId !== 'string' || typeof postSecret !== 'string' || postId === '' || postId.length > MAX_CREDENTIAL_LENGTH || postSecret.length > MAX_CREDENTIAL_LENGTH) {
-    throw invalidClient('malformed client_secret_post credentials');
-  }
-  return { clientId: postId, clientSecret: postSecret };
-}
-
-function parseBasic(value: string): ClientCredentials {
-  if (value.length > 4 * MAX_CREDENTIAL_LENGTH || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) throw invalidClient('malformed Basic credentials');
-  const decoded = Buffer.from(value, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) throw invalidClient('malformed Basic credentials');
-  try {
-    return { clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), clientSecret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
-  } catch {
-    throw invalidClient('malformed Basic credentials');
-  }
-}
+const stringParam = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
 function isForm(request: FastifyRequest): boolean {
   const type = firstHeader(request.headers['content-type']);

@@ -15,7 +15,8 @@ import { RevocationSet } from './revocation-set.ts';
 import { VerificationKeys } from './verification-keys.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 import type { AccessToken } from './verify-access-token.ts';
-import { ClientAuthFailures } from './authenticate-client.ts';
+import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
+import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
 import { registerEndpoints } from './nats.ts';
 import { registerRoutes } from './http.ts';
 
@@ -35,6 +36,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
   const { log, mongo, nc } = base;
   const clock = systemClock;
   const store = createValidationStore(mongo.db);
+  const clientAuthEvents = await createClientAuthEventStore(mongo.db, log);
   const cleanups: (() => void)[] = [];
   try {
     const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resources']);
@@ -87,7 +89,10 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY,
     });
     registerRoutes(app, {
-      authenticate: { findClient: (id) => reference.findClient(id), clock, failures: new ClientAuthFailures() },
+      authenticate: {
+        findClient: (id) => reference.findClient(id), store: clientAuthEvents, clock, log, metrics: base.metrics,
+        maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
+      },
       introspect: { ...verify, ...users, findRefreshFamily: (id, now) => store.findRefreshFamily(id, now) },
     });
     await app.listen({ host: config.HTTP_HOST, port: config.VALIDATION_SERVICE_PORT });

@@ -1,4 +1,4 @@
-// Client authentication at the token and revocation endpoints (RFC 6749 §2.3): client_secret_basic,
+// Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3): client_secret_basic,
 // client_secret_post, or none for public clients (client_id only). Secrets are compared as SHA-256
 // hashes in constant time. After `maxFailures` consecutive failures a client's authentication is
 // refused for `lockSeconds`, with the same answer as any failure (CONTRACT "Sign-in abuse").
@@ -11,7 +11,7 @@ import type { Logger } from '#shared/logger.ts';
 import type { Metrics } from '#shared/metrics.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import type { ClientAuthEvent, TokenStore } from './store.ts';
+import type { ClientAuthEvent, ClientAuthEventStore } from './client-auth-events.ts';
 
 export type ClientCredentials = {
   /** The raw Authorization header, if any. */
@@ -26,7 +26,7 @@ export type AuthenticatedClient = { client: ClientDoc; method: ClientAuthMethod 
 
 export type Deps = {
   findClient(id: string): Promise<ClientDoc | undefined>;
-  store: Pick<TokenStore, 'recentClientAuthEvents' | 'recordClientAuthEvent'>;
+  store: ClientAuthEventStore;
   clock: Clock;
   log: Pick<Logger, 'info' | 'warn'>;
   metrics: Pick<Metrics, 'count'>;
