@@ -222,10 +222,13 @@ function registerPages(ui: FastifyInstance, deps: HttpDeps, cookieNames: CookieN
   ui.get('/authorize', async (request, reply) => {
     const query = handleQuery.parse(request.query);
     if (!query) return errorPage(reply, EXPIRED);
+    // The request is described while the session is read (one round trip, not two in a row).
+    const described = deps.nats.describeAuthorization(query.handle, request.id);
+    described.catch(() => undefined); // answered below, once the session is read
     const session = await currentSession(request, reply);
     let result;
     try {
-      result = await showAuthorization(deps.show, { handle: query.handle, session, reqId: request.id });
+      result = await showAuthorization(deps.show, { handle: query.handle, session, reqId: request.id, request: await described });
     } catch (error) {
       return failurePage(request, reply, error);
     }
@@ -257,6 +260,14 @@ function registerPages(ui: FastifyInstance, deps: HttpDeps, cookieNames: CookieN
     // One answer for an unknown user, a wrong password and a locked account or address.
     if (!result.ok) return signInPage(reply, { handle, request: authorization, username, error: SIGN_IN_FAILED });
     reply.setCookie(cookieNames.session, result.session.id, { ...cookieOptions, maxAge: deps.sessionTtlSeconds });
+    if (handle !== undefined && authorization) {
+      // A remembered consent that covers the request approves it now: straight back to the client
+      // (a 303, RFC 9700 §4.12) instead of a round trip through GET /ui/authorize. Anything else
+      // (consent needed, or a failure) goes there, and that page shows it.
+      const shown = await showAuthorization(deps.show, { handle, session: result.session, reqId: request.id, request: authorization })
+        .catch((error: unknown) => void request.log.warn({ err: error }, 'approving with a remembered consent after sign-in failed'));
+      if (shown?.kind === 'redirect') return redirectToClient(reply, shown.redirectTo, 303);
+    }
     return reply.redirect(handle !== undefined ? `/ui/authorize?handle=${handle}` : '/ui/authorizations', 303);
   });
 

@@ -47,3 +47,33 @@ export function clientAddress(ip: string): string {
   const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(Math.max(missing, 0)).fill('0'), ...tailGroups];
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
+
+/**
+ * Keys (accounts, client addresses) seen with no lock on record, for a moment: their locks need not
+ * be read again at once. Only stricter, never laxer: were a lock set meanwhile (by another
+ * instance), the failures that set it are still counted, so the next attempt is over the
+ * allowance and refused all the same. A lock set here forgets the key at once.
+ */
+export class UnlockedKeys {
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #until = new Map<string, number>();
+
+  constructor(ttlMs = 1000, maxEntries = 10_000) {
+    this.#ttlMs = ttlMs;
+    this.#maxEntries = maxEntries;
+  }
+
+  has(key: string, now: Date): boolean {
+    return (this.#until.get(key) ?? 0) > now.getTime();
+  }
+
+  add(key: string, now: Date): void {
+    if (this.#until.size >= this.#maxEntries && !this.#until.has(key)) this.#until.clear();
+    this.#until.set(key, now.getTime() + this.#ttlMs);
+  }
+
+  delete(key: string): void {
+    this.#until.delete(key);
+  }
+}

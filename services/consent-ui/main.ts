@@ -11,6 +11,7 @@ import { loadConfig, type ConsentUiConfig } from './config.ts';
 import { createConsentUiStore } from './store.ts';
 import { createNatsClient } from './nats-client.ts';
 import { registerRoutes } from './http.ts';
+import { UnlockedKeys } from './login-throttle.ts';
 
 export { loadConfig };
 
@@ -47,6 +48,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
         memorySeconds: config.LOGIN_FAILURE_MEMORY_SECONDS,
       },
       sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+      unlocked: new UnlockedKeys(),
     },
     signOut: { store, audit },
     show: { nats, store, clock },

@@ -17,8 +17,12 @@ export type ShowResult =
   | { kind: 'consent'; request: AuthorizationDescription }
   | { kind: 'redirect'; redirectTo: string };
 
-export async function showAuthorization(deps: Deps, input: { handle: string; session: Session | undefined; reqId: string }): Promise<ShowResult> {
-  const request = await deps.nats.describeAuthorization(input.handle, input.reqId);
+/** `request`: the pending request when the caller has just described it (sign-in does). */
+export async function showAuthorization(
+  deps: Deps,
+  input: { handle: string; session: Session | undefined; reqId: string; request?: AuthorizationDescription },
+): Promise<ShowResult> {
+  const request = input.request ?? (await deps.nats.describeAuthorization(input.handle, input.reqId));
   const session = input.session;
   if (!session) return { kind: 'sign-in', request };
   const consent = await deps.store.findConsent(session.sub, request.clientId);

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sha256 } from '#shared/crypto.ts';
 import { signIn, type Deps, type SignInInput } from './sign-in.ts';
+import { UnlockedKeys } from './login-throttle.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const alice = { sub: 'u_alice', username: 'alice', passwordHash: 'hash-of:correct horse' };
@@ -46,6 +47,56 @@ describe('signIn', () => {
       data: { username: 'alice', sub: 'u_alice', ip: '192.0.2.1', client_id: 'c_1' },
     }]);
     assert.equal(memory.failures.size, 0, 'a success leaves no attempt behind');
+  });
+
+  it('forgets the attempts of a usual sign-in by their ids, and clears the account only when it had failures', async () => {
+    const { memory, attempt } = setup();
+    const cleared: string[] = [];
+    const clear = memory.store.clearLoginFailures.bind(memory.store);
+    memory.store.clearLoginFailures = async (key) => {
+      cleared.push(key);
+      await clear(key);
+    };
+    assert.ok((await attempt({ password: 'correct horse' })).ok);
+    assert.deepEqual(cleared, [], 'nothing but this attempt to forget');
+    assert.equal(memory.failures.size, 0);
+    assert.equal((await attempt()).ok, false);
+    assert.ok((await attempt({ password: 'correct horse' })).ok);
+    assert.deepEqual(cleared, ['user:alice'], 'a failure before: the account is cleared');
+    assert.deepEqual([...memory.failures.values()].map((f) => f.key), ['ip:192.0.2.1'], 'only the address keeps its failure');
+  });
+
+  it('with UnlockedKeys, reads locks it just saw absent at most once a second, and still refuses while locked', async () => {
+    const { deps, memory, clock, verified, attempt } = setup();
+    deps.unlocked = new UnlockedKeys(1000);
+    let reads = 0;
+    const read = memory.store.latestLoginLock.bind(memory.store);
+    memory.store.latestLoginLock = async (key, now) => {
+      reads++;
+      return read(key, now);
+    };
+    assert.ok((await attempt({ password: 'correct horse' })).ok);
+    assert.ok((await attempt({ password: 'correct horse' })).ok);
+    assert.equal(reads, 2, 'the address and the account, once each');
+
+    // Another instance sees ten failures and locks the account: this one has not read the lock yet.
+    const now = clock.now();
+    const later = new Date(now.getTime() + 86_400_000);
+    for (let i = 0; i < 10; i++) await memory.store.recordLoginAttempt('user:alice', now, later);
+    await memory.store.addLoginLock('user:alice', 1, now, new Date(now.getTime() + 60_000), later);
+    const checked = verified.length;
+    assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false }, 'over the allowance all the same');
+    assert.equal(verified.length, checked, 'no password checked');
+    clock.advance(1);
+    assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false }, 'and locked once the lock is read');
+    assert.equal(verified.length, checked);
+
+    // A lock set here is read at once.
+    const own = setup();
+    own.deps.unlocked = new UnlockedKeys(1000);
+    for (let i = 0; i < 10; i++) await own.attempt();
+    assert.deepEqual(await own.attempt({ password: 'correct horse' }), { ok: false });
+    assert.equal(own.verified.length, 10);
   });
 
   it('ends the session the browser had and never reuses its id', async () => {

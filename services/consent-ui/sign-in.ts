@@ -10,7 +10,7 @@ import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken, sha256 } from '#shared/crypto.ts';
 import type { ConsentUiStore } from './store.ts';
 import type { Session } from './session.ts';
-import { accountKey, addressKey, allowance, clientAddress, lockSeconds, type LoginPolicy } from './login-throttle.ts';
+import { accountKey, addressKey, allowance, clientAddress, lockSeconds, type LoginPolicy, type UnlockedKeys } from './login-throttle.ts';
 
 export type Passwords = {
   verify(passwordHash: string, password: string): Promise<boolean>;
@@ -26,6 +26,8 @@ export type Deps = {
   passwords: Passwords;
   policy: LoginPolicy;
   sessionTtlSeconds: number;
+  /** Keys just seen without a lock, whose locks are not read again for a moment. */
+  unlocked?: UnlockedKeys;
 };
 
 export type SignInInput = {
@@ -74,8 +76,12 @@ export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResu
     return result;
   }
 
-  await deps.store.clearLoginFailures(account.key);
-  await deps.store.forgetLoginAttempt(fromAddress.id);
+  // A success forgets the account's failures and locks. When this attempt was all the account had
+  // on record (no failure, no lock: the usual sign-in), forgetting it is enough, by its key.
+  await Promise.all([
+    forAccount.count === 1 && forAccount.locks === 0 ? deps.store.forgetLoginAttempt(forAccount.id) : deps.store.clearLoginFailures(account.key),
+    deps.store.forgetLoginAttempt(fromAddress.id),
+  ]);
   if (input.previousSession) await deps.store.deleteSession(sha256(input.previousSession.id));
   const id = randomToken(32);
   const session: Session = { id, sub: user.sub, username: user.username, authTime: now, expiresAt: addSeconds(now, deps.sessionTtlSeconds) };
@@ -93,7 +99,8 @@ type Gate = { key: string; max: number; subject: string; data: AuditData };
  * before the lock landed (that attempt sets the lock).
  */
 async function admit(deps: Deps, gate: Gate, now: Date): Promise<Admitted | undefined> {
-  const latest = await deps.store.latestLoginLock(gate.key, now);
+  const latest = deps.unlocked?.has(gate.key, now) ? null : await deps.store.latestLoginLock(gate.key, now);
+  if (latest === null) deps.unlocked?.add(gate.key, now);
   if (latest && latest.until > now) return undefined;
   const locks = latest?.n ?? 0;
   const attempt = await deps.store.recordLoginAttempt(gate.key, now, addSeconds(now, deps.policy.memorySeconds));
@@ -106,6 +113,7 @@ async function admit(deps: Deps, gate: Gate, now: Date): Promise<Admitted | unde
 }
 
 async function lock(deps: Deps, gate: Gate, attempt: Admitted, now: Date): Promise<void> {
+  deps.unlocked?.delete(gate.key);
   const until = addSeconds(now, lockSeconds(deps.policy, attempt.locks));
   // Lock n+1 has one _id: only the attempt whose insert wins reports it, so it is reported once.
   if (await deps.store.addLoginLock(gate.key, attempt.locks + 1, now, until, addSeconds(now, deps.policy.memorySeconds))) {

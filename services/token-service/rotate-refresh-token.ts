@@ -73,13 +73,15 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
     throw invalidGrant('rotated refresh token reused; family revoked');
   }
   const next = newRefreshToken(grantId);
-  await deps.store.setCurrentRefreshToken(grantId, tokenHash, next.hash, now);
-
   // Without `scope`, the whole original grant (still within what the client may have).
   const scopes = requested ?? family.scopes.filter((s) => client.scopes.includes(s));
-  const accessToken = await issueAccessToken(deps.tokens, {
-    sub: family.sub, clientId: client._id, scopes, authTime: family.authTime, grantId, ttlSeconds: client.accessTokenTtlSeconds,
-  }, now);
+  // The new token is made current while the access token is signed; both before anything is returned.
+  const [, accessToken] = await Promise.all([
+    deps.store.setCurrentRefreshToken(grantId, tokenHash, next.hash, now),
+    issueAccessToken(deps.tokens, {
+      sub: family.sub, clientId: client._id, scopes, authTime: family.authTime, grantId, ttlSeconds: client.accessTokenTtlSeconds,
+    }, now),
+  ]);
   deps.audit.emit('oauth.token.refreshed', client._id, {
     client_id: client._id, sub: family.sub, username: family.username, scope: scopes.join(' '), grant_id: grantId, jti: accessToken.jti,
   });

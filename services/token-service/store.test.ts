@@ -61,6 +61,20 @@ describe('token store: authorization codes', () => {
     }
   });
 
+  it('redeems a code for a client with refresh tokens by inserting its family: exactly one of concurrent claims, and the code then reads as used', async () => {
+    for (let round = 0; round < 3; round++) {
+      const { codeHash, challenge } = await insertCode();
+      const binding = { clientId: 'c_a', codeChallenge: challenge, redirectUri: 'https://a.example.com/cb' };
+      const familyFor = (code: { grantId: string }) => family({ grantId: code.grantId });
+      const results = await race(() => store.claimCode(codeHash, binding, now, familyFor));
+      const winners = results.filter((r) => r !== null);
+      assert.equal(winners.length, 1);
+      assert.ok(await store.findFamily(winners[0]!.grantId, now), 'the family is stored');
+      assert.ok((await store.findCode(codeHash))?.consumedAt, 'used, by its family');
+      assert.equal(await store.claimCode(codeHash, binding, now, familyFor), null, 'and never again');
+    }
+  });
+
   it('consumes nothing when the binding does not match, and nothing expired', async () => {
     const { codeHash, challenge } = await insertCode();
     for (const binding of [

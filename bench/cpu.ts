@@ -1,0 +1,91 @@
+// CPU time per process during a scenario, read from /proc (Linux): where the machine's time went
+// (each service, the database, NATS, the load generator itself, and everything else running on
+// the machine), so a figure can be told apart from a busy neighbour.
+import fs from 'node:fs';
+
+export type Watched = { label: string; pid: number };
+
+type Snapshot = { at: number; machineBusy: number; machineTotal: number; byLabel: Map<string, number> };
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function processTicks(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every process whose command name is `comm` (e.g. all PostgreSQL backends). */
+function pidsNamed(comm: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+function machineTicks(): { busy: number; total: number } {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((sum, v) => sum + v, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+export const cpuAccountingAvailable = (): boolean => fs.existsSync('/proc/stat') && fs.existsSync(`/proc/${process.pid}/stat`);
+
+function snapshot(watched: readonly Watched[], groups: readonly string[]): Snapshot {
+  const byLabel = new Map<string, number>();
+  for (const { label, pid } of watched) byLabel.set(label, (byLabel.get(label) ?? 0) + (processTicks(pid) ?? 0));
+  for (const comm of groups) byLabel.set(`${comm} (all)`, pidsNamed(comm).reduce((sum, pid) => sum + (processTicks(pid) ?? 0), 0));
+  const machine = machineTicks();
+  return { at: Date.now(), machineBusy: machine.busy, machineTotal: machine.total, byLabel };
+}
+
+export type CpuUse = {
+  /** Share of the whole machine that was busy (1 = every CPU all the time). */
+  machineBusy: number;
+  /** CPU seconds per wall-clock second, per process (1 = one CPU fully used). */
+  cpusByProcess: Record<string, number>;
+  /** Busy CPU not accounted for by the processes above: anything else on the machine. */
+  cpusElsewhere: number;
+  /** CPU milliseconds per completed operation, per process. */
+  msPerOperation: Record<string, number>;
+};
+
+/** Measures CPU use of `watched` processes (and of every process named in `groups`) around `run`. */
+export async function measureCpu<T extends { completed: number }>(watched: readonly Watched[], groups: readonly string[], run: () => Promise<T>): Promise<{ result: T; cpu: CpuUse | undefined }> {
+  if (!cpuAccountingAvailable()) return { result: await run(), cpu: undefined };
+  const before = snapshot(watched, groups);
+  const result = await run();
+  const after = snapshot(watched, groups);
+  const seconds = (after.at - before.at) / 1000;
+  const cpusByProcess: Record<string, number> = {};
+  const msPerOperation: Record<string, number> = {};
+  let accounted = 0;
+  for (const [label, ticks] of after.byLabel) {
+    const used = (ticks - (before.byLabel.get(label) ?? 0)) / TICKS_PER_SECOND;
+    accounted += used;
+    cpusByProcess[label] = Number((used / seconds).toFixed(2));
+    msPerOperation[label] = result.completed > 0 ? Number(((used * 1000) / result.completed).toFixed(2)) : 0;
+  }
+  const busySeconds = (after.machineBusy - before.machineBusy) / TICKS_PER_SECOND;
+  const totalTicks = after.machineTotal - before.machineTotal;
+  return {
+    result,
+    cpu: {
+      machineBusy: totalTicks > 0 ? Number(((after.machineBusy - before.machineBusy) / totalTicks).toFixed(2)) : 0,
+      cpusByProcess,
+      cpusElsewhere: Number((Math.max(0, busySeconds - accounted) / seconds).toFixed(2)),
+      msPerOperation,
+    },
+  };
+}

@@ -1,0 +1,318 @@
+// `npm run bench`: measures the system on this machine (see docs/performance.md).
+//
+//   npm run bench                         own system on local infrastructure, then the yardstick
+//                                         against the product and the reference peer
+//   npm run bench -- --seconds 5 --no-peer
+//   npm run bench -- --only code,validate --cpu-prof     CPU profiles of every service
+//   npm run bench -- --issuer http://127.0.0.1:8080      a running system (its MONGODB_URI and
+//                                                        NATS_URL must be set for the registration)
+//
+// Scenarios: 1. the signed-in code flow (authorize → code → token, with the owner's session and
+// remembered consent), 2. refresh token rotation, 3. oauth.token.validate over NATS (throughput
+// with 128 in flight, latency with 8), 4. the full flow with sign-in. Results: a table on stdout
+// and JSON under bench/results/ (git-ignored).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { measureCpu, type CpuUse } from './cpu.ts';
+import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
+import { closeConnections, request } from './http.ts';
+import type { LoadResult } from './load.ts';
+import { fullFlowWithSignIn, prepareWorkers, refreshRotation, signedInCodeFlow, validateOverNats } from './scenarios.ts';
+import { registerFixture, startOwnSystem, targetRunningSystem, type Fixture, type Target } from './system.ts';
+import { DEFAULT_YARDSTICK_DIR, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
+
+const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CONCURRENCY = 16;
+const VALIDATE_THROUGHPUT_IN_FLIGHT = 128;
+const VALIDATE_LATENCY_IN_FLIGHT = 8;
+
+export const ScenarioKeys = ['code', 'refresh', 'validate', 'signin'] as const;
+export type ScenarioKey = (typeof ScenarioKeys)[number];
+
+export type Options = {
+  seconds: number;
+  issuer: string | undefined;
+  peer: boolean | undefined;
+  cpuProf: boolean;
+  only: ScenarioKey[];
+  resultsDir: string;
+  yardstickDir: string;
+};
+
+export class UsageError extends Error {}
+
+const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,validate,signin] [--results-dir DIR] [--yardstick DIR]';
+
+export function parseOptions(args: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        seconds: { type: 'string', default: '15' },
+        issuer: { type: 'string' },
+        'with-peer': { type: 'boolean' },
+        'no-peer': { type: 'boolean' },
+        'cpu-prof': { type: 'boolean', default: false },
+        only: { type: 'string' },
+        'results-dir': { type: 'string', default: path.join(PROJECT_DIR, 'bench', 'results') },
+        yardstick: { type: 'string', default: DEFAULT_YARDSTICK_DIR },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.help) throw new UsageError(USAGE);
+  const seconds = Number(values.seconds);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new UsageError(`--seconds must be a number of seconds from 0 to 3600 (got ${values.seconds})`);
+  if (values['with-peer'] && values['no-peer']) throw new UsageError('--with-peer and --no-peer exclude each other');
+  const only = values.only === undefined ? [...ScenarioKeys] : values.only.split(',').map((s) => s.trim());
+  for (const key of only) if (!(ScenarioKeys as readonly string[]).includes(key)) throw new UsageError(`--only: unknown scenario "${key}" (one of ${ScenarioKeys.join(', ')})`);
+  if (values.issuer !== undefined && !/^https?:\/\/[^/]+$/.test(values.issuer)) throw new UsageError('--issuer must be an origin such as http://127.0.0.1:8080');
+  return {
+    seconds,
+    issuer: values.issuer,
+    peer: values['with-peer'] ? true : values['no-peer'] ? false : undefined,
+    cpuProf: values['cpu-prof'],
+    only: only as ScenarioKey[],
+    resultsDir: path.resolve(values['results-dir']),
+    yardstickDir: values.yardstick,
+  };
+}
+
+export type ScenarioResult = LoadResult & {
+  name: string;
+  key: ScenarioKey;
+  dbCommandsPerOperation: number | null;
+  dbCommands: CommandDelta['byService'];
+  cpu: CpuUse | undefined;
+};
+
+export type SideBySide = { phase: string; product: YardstickPhase; peer: YardstickPhase; ratio: number };
+
+export type BenchReport = {
+  startedAt: string;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string; loadAverageAtStart: number[] };
+  database: string;
+  target: string;
+  settings: { seconds: number; concurrency: number; validateInFlight: { throughput: number; latency: number }; cpuProfiles?: string };
+  scenarios: ScenarioResult[];
+  yardstick?: { product: YardstickPhase[]; peer: YardstickPhase[]; sideBySide: SideBySide[] } | { skipped: string; error?: string };
+};
+
+/** Stops what the run started, when a signal ends it early (services, NATS and a database of our own). */
+let stopOnSignal: (() => Promise<void>) | undefined;
+
+const say = (line: string) => process.stdout.write(`[bench] ${line}\n`);
+
+export async function runBench(options: Options): Promise<{ report: BenchReport; file: string }> {
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  fs.mkdirSync(options.resultsDir, { recursive: true });
+  const profileDir = options.cpuProf ? path.join(options.resultsDir, `profiles-${stamp}`) : undefined;
+  if (options.cpuProf && options.issuer) throw new UsageError('--cpu-prof profiles the services the benchmark starts; it cannot be used with --issuer');
+  const withPeer = options.peer ?? yardstickAvailable(options.yardstickDir);
+  if (withPeer && !yardstickAvailable(options.yardstickDir)) throw new UsageError(`--with-peer: no run-flows.sh and run-peer.sh in ${options.yardstickDir}`);
+
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+    loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
+  };
+  say(`${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(' ')}`);
+
+  const target: Target = options.issuer
+    ? await targetRunningSystem(options.issuer, process.env)
+    : await startOwnSystem({
+      log: say,
+      nodeArgs: profileDir ? (service) => ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${service}.cpuprofile`] : undefined,
+    });
+  const report: BenchReport = {
+    startedAt: startedAt.toISOString(),
+    machine,
+    database: target.database,
+    target: options.issuer ? `running system at ${options.issuer}` : `own system at ${target.issuer} (services as child processes, private nats-server)`,
+    settings: {
+      seconds: options.seconds,
+      concurrency: CONCURRENCY,
+      validateInFlight: { throughput: VALIDATE_THROUGHPUT_IN_FLIGHT, latency: VALIDATE_LATENCY_IN_FLIGHT },
+      ...(profileDir ? { cpuProfiles: profileDir } : {}),
+    },
+    scenarios: [],
+  };
+  stopOnSignal = () => target.stop();
+  say(`database: ${target.database}; system: ${report.target}`);
+  try {
+    const fixture = await registerFixture(target, CONCURRENCY, say);
+    const workers = await prepareWorkers(fixture);
+    say(`${workers.length} owners signed in with a remembered consent`);
+    await learnConsentUi(target, fixture);
+
+    const measure = async (key: ScenarioKey, name: string, run: () => Promise<LoadResult>) => {
+      say(`${name}: ${options.seconds} s …`);
+      const before = await readCommandCounts(target.metricsUrls);
+      const { result, cpu } = await measureCpu(target.processes, target.processGroups, run);
+      const after = await readCommandCounts(target.metricsUrls);
+      const db = commandDelta(before, after, result.completed);
+      report.scenarios.push({ name, key, ...result, dbCommandsPerOperation: db.perOperation, dbCommands: db.byService, cpu });
+    };
+    const s = options.seconds;
+    if (options.only.includes('code')) await measure('code', 'code flow, signed in', () => signedInCodeFlow(fixture, workers, s));
+    if (options.only.includes('refresh')) await measure('refresh', 'refresh rotation', () => refreshRotation(fixture, workers, s));
+    if (options.only.includes('validate')) {
+      await measure('validate', `validate, ${VALIDATE_THROUGHPUT_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_THROUGHPUT_IN_FLIGHT, s));
+      await measure('validate', `validate, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s));
+    }
+    if (options.only.includes('signin')) await measure('signin', 'full flow with sign-in', () => fullFlowWithSignIn(fixture, workers, s));
+
+    if (!withPeer) {
+      report.yardstick = { skipped: options.peer === false ? '--no-peer' : `no yardstick in ${options.yardstickDir}` };
+    } else {
+      try {
+        report.yardstick = await sideBySide(options, fixture);
+      } catch (error) {
+        // The product's figures above still stand; the run is marked failed (exit 1) below.
+        report.yardstick = { skipped: 'failed', error: (error as Error).message };
+      }
+    }
+  } finally {
+    say('stopping');
+    stopOnSignal = undefined;
+    await target.stop();
+    closeConnections();
+  }
+  const file = path.join(options.resultsDir, `bench-${stamp}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  return { report, file };
+}
+
+/** consent-ui's /metrics, for a running system: its origin is where the authorization endpoint sends the browser. */
+async function learnConsentUi(target: Target, fixture: Fixture): Promise<void> {
+  const url = new URL(fixture.meta.authorization_endpoint);
+  url.search = new URLSearchParams({ response_type: 'code', client_id: fixture.clientId, redirect_uri: fixture.redirectUri, scope: fixture.scope, state: 'x' }).toString();
+  const location = (await request(url.toString())).headers.location;
+  if (!location) return;
+  const origin = new URL(location, url).origin;
+  if (![...target.metricsUrls.values()].some((u) => u.startsWith(`${origin}/`))) target.metricsUrls.set(origin, `${origin}/metrics`);
+}
+
+/** The yardstick against the product, then against the peer, on the same Node. */
+async function sideBySide(options: Options, fixture: Fixture): Promise<NonNullable<BenchReport['yardstick']>> {
+  const user = fixture.users[0]!;
+  say(`yardstick against the product: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
+  const product = await runFlows(options.yardstickDir, {
+    issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
+    scope: fixture.scope, user: user.username, password: user.password,
+  }, options.seconds, CONCURRENCY);
+  say('starting the reference peer (run-peer.sh) …');
+  const peer = await startPeer(options.yardstickDir);
+  let peerPhases: YardstickPhase[];
+  try {
+    say(`yardstick against the peer: ${options.seconds} s per phase …`);
+    peerPhases = await runFlows(options.yardstickDir, peer.target, options.seconds, CONCURRENCY);
+  } finally {
+    await peer.stop();
+  }
+  const rows: SideBySide[] = [];
+  for (const mine of product) {
+    const theirs = peerPhases.find((p) => p.phase === mine.phase);
+    if (theirs) rows.push({ phase: mine.phase, product: mine, peer: theirs, ratio: Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2)) });
+  }
+  return { product, peer: peerPhases, sideBySide: rows };
+}
+
+export function formatReport(report: BenchReport): string {
+  const lines: string[] = [];
+  lines.push(`machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; database: ${report.database}`);
+  const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'db cmds/op'];
+  const rows = report.scenarios.map((s) => [
+    s.name, String(s.concurrency), s.opsPerSecond.toFixed(1), s.p50Ms.toFixed(2), s.p99Ms.toFixed(2), String(s.errors),
+    s.dbCommandsPerOperation === null ? 'n/a' : s.dbCommandsPerOperation.toFixed(2),
+  ]);
+  lines.push(...table(header, rows));
+  for (const s of report.scenarios) if (s.firstError) lines.push(`  ${s.name}: first error: ${s.firstError}`);
+  if (report.scenarios.some((s) => s.cpu)) {
+    lines.push('', 'CPU per operation (ms) by process, their total, the machine\'s busy share, and CPUs used by anything else on the machine:');
+    const labels = [...new Set(report.scenarios.flatMap((s) => Object.keys(s.cpu?.msPerOperation ?? {})))];
+    lines.push(...table(
+      ['scenario', ...labels.map(shortLabel), 'total', 'busy', 'elsewhere'],
+      report.scenarios.map((s) => [
+        s.name,
+        ...labels.map((l) => (s.cpu?.msPerOperation[l] ?? 0).toFixed(2)),
+        s.cpu ? totalCpuMs(s.cpu).toFixed(2) : 'n/a',
+        s.cpu ? `${Math.round(s.cpu.machineBusy * 100)}%` : 'n/a',
+        s.cpu ? s.cpu.cpusElsewhere.toFixed(2) : 'n/a',
+      ]),
+    ));
+  }
+  const y = report.yardstick;
+  if (y && 'sideBySide' in y) {
+    lines.push('', 'yardstick (run-flows.sh, same Node, same run): product vs reference peer (oidc-provider, in memory)');
+    lines.push(...table(
+      ['phase', 'product ops/s', 'p50/p99 ms', 'errors', 'peer ops/s', 'p50/p99 ms', 'errors', 'product/peer'],
+      y.sideBySide.map((r) => [
+        r.phase, r.product.ops_per_s.toFixed(1), `${r.product.p50_ms}/${r.product.p99_ms}`, String(r.product.errors),
+        r.peer.ops_per_s.toFixed(1), `${r.peer.p50_ms}/${r.peer.p99_ms}`, String(r.peer.errors), `${r.ratio.toFixed(2)}x`,
+      ]),
+    ));
+  } else if (y) {
+    lines.push('', y.error ? `yardstick failed: ${y.error}` : `yardstick skipped (${y.skipped})`);
+  }
+  return lines.join('\n');
+}
+
+/** CPU milliseconds one operation costs the whole system under test (load generator included). */
+export const totalCpuMs = (cpu: CpuUse): number => Object.values(cpu.msPerOperation).reduce((sum, ms) => sum + ms, 0);
+
+const shortLabel = (label: string) => ({
+  'authorize-service': 'authorize', 'consent-ui': 'consent', 'token-service': 'token', 'validation-service': 'validation',
+  'nats-server': 'nats', 'load generator (bench)': 'bench', 'postgres (all)': 'postgres',
+} as Record<string, string>)[label] ?? label;
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+}
+
+export const hasErrors = (report: BenchReport): boolean =>
+  report.scenarios.some((s) => s.errors > 0)
+  || (report.yardstick !== undefined && 'sideBySide' in report.yardstick && report.yardstick.product.some((p) => p.errors > 0))
+  || (report.yardstick !== undefined && 'error' in report.yardstick);
+
+async function main(): Promise<void> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`[bench] ${signal}: stopping what this run started\n`);
+      void Promise.resolve(stopOnSignal?.()).finally(() => process.exit(130));
+    });
+  }
+  const { report, file } = await runBench(options);
+  process.stdout.write(`\n${formatReport(report)}\n\nresults: ${path.relative(process.cwd(), file)}\n`);
+  if (report.settings.cpuProfiles) process.stdout.write(`CPU profiles: ${path.relative(process.cwd(), report.settings.cpuProfiles)}\n`);
+  // A run with errors measured something other than the flows: say so in the exit code.
+  process.exit(hasErrors(report) ? 1 : 0);
+}
+
+if (import.meta.main) {
+  main().catch((error: Error) => {
+    process.stderr.write(`[bench] ${error instanceof UsageError ? error.message : error.stack ?? String(error)}\n`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  });
+}

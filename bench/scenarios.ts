@@ -1,0 +1,146 @@
+// The four measured scenarios. Each worker is one browser (cookie jar) of one resource owner;
+// every operation checks what it gets back (state, iss, a token response, an allowed validation),
+// and anything else counts as an error.
+import { createHash, randomBytes } from 'node:crypto';
+import { Subjects } from '#shared/nats/subjects.ts';
+import { browse, CookieJar, hiddenField, location, request, type Response } from './http.ts';
+import { runLoad, type LoadResult } from './load.ts';
+import type { BenchUser, Fixture } from './system.ts';
+
+export type Worker = { user: BenchUser; jar: CookieJar; refreshToken: string; accessToken: string };
+
+type Tokens = { access_token: string; refresh_token?: string; scope: string };
+
+const b64 = (bytes: Buffer) => bytes.toString('base64url');
+
+/** A fresh authorization request with PKCE (S256) and state. */
+function authorizationRequest(fx: Fixture): { url: string; verifier: string; state: string } {
+  const verifier = b64(randomBytes(32));
+  const state = b64(randomBytes(12));
+  const url = new URL(fx.meta.authorization_endpoint);
+  url.search = new URLSearchParams({
+    response_type: 'code', client_id: fx.clientId, redirect_uri: fx.redirectUri, scope: fx.scope, state,
+    code_challenge: b64(createHash('sha256').update(verifier).digest()), code_challenge_method: 'S256',
+  }).toString();
+  return { url: url.toString(), verifier, state };
+}
+
+/** The code from the redirect back to the client, after checking state and iss (RFC 9207). */
+function codeFrom(redirect: string, fx: Fixture, state: string): string {
+  if (!redirect.startsWith(fx.redirectUri)) throw new Error(`redirected elsewhere: ${new URL(redirect).pathname}`);
+  const params = new URL(redirect).searchParams;
+  const code = params.get('code');
+  if (!code) throw new Error(`redirect without code: error=${params.get('error')}`);
+  if (params.get('state') !== state) throw new Error('state mismatch');
+  if (params.get('iss') !== fx.issuer) throw new Error('iss mismatch');
+  return code;
+}
+
+const basicAuth = (fx: Fixture) => `Basic ${Buffer.from(`${encodeURIComponent(fx.clientId)}:${encodeURIComponent(fx.clientSecret)}`).toString('base64')}`;
+
+async function tokenRequest(fx: Fixture, form: Record<string, string>): Promise<Tokens> {
+  const response = await request(fx.meta.token_endpoint, { method: 'POST', form, headers: { authorization: basicAuth(fx) } });
+  if (response.status !== 200) throw new Error(`token endpoint answered ${response.status} ${response.body.slice(0, 200)}`);
+  const tokens = JSON.parse(response.body) as Tokens;
+  if (typeof tokens.access_token !== 'string') throw new Error('token response without access_token');
+  return tokens;
+}
+
+const exchange = (fx: Fixture, code: string, verifier: string) =>
+  tokenRequest(fx, { grant_type: 'authorization_code', code, redirect_uri: fx.redirectUri, code_verifier: verifier });
+
+/**
+ * The sign-in page's form, filled in and sent: returns the response to the POST. Our pages are
+ * known, so fields are read by name (the yardstick finds them by label instead).
+ */
+async function signIn(jar: CookieJar, page: Response, pageUrl: string, user: BenchUser): Promise<{ response: Response; url: string }> {
+  if (page.status !== 200 || !page.body.includes('name="password"')) throw new Error(`expected the sign-in page, got ${page.status}`);
+  const url = new URL('/ui/login', pageUrl).toString();
+  const handle = new URL(pageUrl).searchParams.get('handle') ?? '';
+  const response = await browse(jar, url, { method: 'POST', form: { _csrf: hiddenField(page.body, '_csrf'), handle, username: user.username, password: user.password } });
+  return { response, url };
+}
+
+/**
+ * One complete flow through the pages: sign in when there is no session, consent (remembered)
+ * when asked, and the code exchanged for tokens. Used to set up each worker and, with a fresh
+ * browser each time, as scenario 4.
+ */
+export async function interactiveFlow(fx: Fixture, jar: CookieJar, user: BenchUser): Promise<Tokens> {
+  const { url, verifier, state } = authorizationRequest(fx);
+  let from = location(await browse(jar, url), url, 'authorization endpoint');
+  let page = await browse(jar, from);
+  for (let step = 0; step < 3 && page.status === 200; step++) {
+    if (page.body.includes('name="password"')) {
+      const sent = await signIn(jar, page, from, user);
+      // With a remembered consent, signing in answers with the redirect to the client itself.
+      const next = location(sent.response, sent.url, 'sign-in');
+      if (next.startsWith(fx.redirectUri)) return exchange(fx, codeFrom(next, fx, state), verifier);
+      from = next;
+      page = await browse(jar, from);
+    } else if (page.body.includes('value="allow"')) {
+      const consentUrl = new URL('/ui/consent', from).toString();
+      page = await browse(jar, consentUrl, {
+        method: 'POST',
+        form: { _csrf: hiddenField(page.body, '_csrf'), handle: new URL(from).searchParams.get('handle') ?? '', decision: 'allow', remember: 'on' },
+      });
+      from = consentUrl;
+    } else {
+      throw new Error(`unexpected page at ${new URL(from).pathname}: ${page.body.slice(0, 120).replace(/\s+/g, ' ')}`);
+    }
+  }
+  const redirect = location(page, from, 'consent');
+  return exchange(fx, codeFrom(redirect, fx, state), verifier);
+}
+
+/** Signs each user in once, with a remembered consent, and keeps their browser and tokens. */
+export async function prepareWorkers(fx: Fixture): Promise<Worker[]> {
+  return Promise.all(fx.users.map(async (user) => {
+    const jar = new CookieJar();
+    const tokens = await interactiveFlow(fx, jar, user);
+    if (!tokens.refresh_token) throw new Error('the client got no refresh token');
+    return { user, jar, refreshToken: tokens.refresh_token, accessToken: tokens.access_token };
+  }));
+}
+
+/** 1. The signed-in hot path: authorize → consent-ui (session, remembered consent) → code → token. */
+export function signedInCodeFlow(fx: Fixture, workers: Worker[], seconds: number): Promise<LoadResult> {
+  return runLoad(workers, seconds, async (worker) => {
+    const { url, verifier, state } = authorizationRequest(fx);
+    const toConsentUi = location(await browse(worker.jar, url), url, 'authorization endpoint');
+    const back = location(await browse(worker.jar, toConsentUi), toConsentUi, 'consent-ui with a remembered consent');
+    const tokens = await exchange(fx, codeFrom(back, fx, state), verifier);
+    worker.accessToken = tokens.access_token;
+  });
+}
+
+/** 2. Refresh token rotation: each worker refreshes its own family, keeping the rotated-in token. */
+export function refreshRotation(fx: Fixture, workers: Worker[], seconds: number): Promise<LoadResult> {
+  return runLoad(workers, seconds, async (worker) => {
+    const tokens = await tokenRequest(fx, { grant_type: 'refresh_token', refresh_token: worker.refreshToken });
+    if (!tokens.refresh_token) throw new Error('refresh without a rotated refresh token');
+    worker.refreshToken = tokens.refresh_token;
+    worker.accessToken = tokens.access_token;
+  });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** 3. oauth.token.validate with scopes and a resource rule, `inFlight` requests at a time. */
+export function validateOverNats(fx: Fixture, workers: Worker[], inFlight: number, seconds: number): Promise<LoadResult> {
+  const payloads = workers.map((w) => encoder.encode(JSON.stringify({ token: w.accessToken, scopes: [fx.scope], resource: fx.resource })));
+  const slots = Array.from({ length: inFlight }, (_, i) => payloads[i % payloads.length]!);
+  return runLoad(slots, seconds, async (payload) => {
+    const reply = await fx.nc.request(Subjects.tokenValidate, payload, { timeout: 5000 });
+    const answer = JSON.parse(decoder.decode(reply.data)) as { active?: boolean; allowed?: boolean; error?: string };
+    if (answer.allowed !== true) throw new Error(`validation answered ${JSON.stringify(answer).slice(0, 120)}`);
+  });
+}
+
+/** 4. The full flow with sign-in (argon2id check included): a new browser every time. */
+export function fullFlowWithSignIn(fx: Fixture, workers: Worker[], seconds: number): Promise<LoadResult> {
+  return runLoad(workers, seconds, async (worker) => {
+    await interactiveFlow(fx, new CookieJar(), worker.user);
+  });
+}

@@ -1,0 +1,98 @@
+// The yardstick (/work/shared/bench, read-only): run-flows.sh drives any RFC 8414 server through the
+// signed-in code flow and refresh rotation; run-peer.sh starts the reference peer (oidc-provider,
+// in memory). Both run on the project's Node 24 (node_modules/.bin first on PATH), so the product
+// and the peer are measured on the same Node, one after the other, in the same run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/ports.ts';
+import { request } from './http.ts';
+
+const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DEFAULT_YARDSTICK_DIR = '/work/shared/bench';
+
+/** The peer's bench client, as run-peer.sh's header lists it. */
+const PEER_CLIENT = { client: 'bench', secret: 'bench-secret-0123456789abcdef', redirect: 'http://127.0.0.1:9/cb', scope: 'orders.read', user: 'any', password: 'any' };
+const PEER_META_PATH = '/.well-known/openid-configuration';
+
+export type YardstickPhase = { phase: string; ops_per_s: number; p50_ms: number; p99_ms: number; errors: number; firstError?: string };
+
+export type FlowsTarget = { issuer: string; client: string; secret: string; redirect: string; scope: string; user: string; password: string; metaPath?: string };
+
+export function yardstickAvailable(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'run-flows.sh')) && fs.existsSync(path.join(dir, 'run-peer.sh'));
+}
+
+/** PATH with the project's pinned Node first. */
+function sameNodeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: `${path.join(PROJECT_DIR, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`, ...extra };
+}
+
+/** Runs run-flows.sh against `target`; returns its JSON lines (refresh, code_flow). */
+export async function runFlows(dir: string, target: FlowsTarget, seconds: number, concurrency: number): Promise<YardstickPhase[]> {
+  const args = [
+    path.join(dir, 'run-flows.sh'),
+    '--issuer', target.issuer, '--client', target.client, '--secret', target.secret, '--redirect', target.redirect,
+    '--scope', target.scope, '--user', target.user, '--password', target.password,
+    '--seconds', String(seconds), '--concurrency', String(concurrency),
+    ...(target.metaPath ? ['--meta-path', target.metaPath] : []),
+  ];
+  const child = spawn('bash', args, { env: sameNodeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const phases = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as YardstickPhase);
+  if (code !== 0 || phases.length === 0) {
+    throw new Error(`run-flows.sh against ${target.issuer} failed (exit ${code}): ${(stderr || stdout).trim().split('\n').slice(-5).join(' | ')}`);
+  }
+  return phases;
+}
+
+export type Peer = { issuer: string; target: FlowsTarget; stop(): Promise<void> };
+
+/** Starts the reference peer on a free port and waits for its metadata. */
+export async function startPeer(dir: string): Promise<Peer> {
+  const port = await freePort();
+  const child = spawn('bash', [path.join(dir, 'run-peer.sh')], { env: sameNodeEnv({ PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const issuer = `http://localhost:${port}`;
+  const stop = () => stopGroup(child);
+  // The first run installs the peer's packages (npm ci) into its private copy.
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`run-peer.sh exited (${child.exitCode}): ${output.trim().split('\n').slice(-5).join(' | ')}`);
+    try {
+      const response = await request(`${issuer}${PEER_META_PATH}`);
+      if (response.status === 200) return { issuer, target: { issuer, ...PEER_CLIENT, metaPath: PEER_META_PATH }, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  await stop();
+  throw new Error(`the peer did not answer at ${issuer} within 180 s: ${output.trim().split('\n').slice(-5).join(' | ')}`);
+}
+
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM');
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,102 @@
+// `npm run bench` must keep working: run it for a moment (its own services, private NATS, a fresh
+// database), and check that every scenario completed operations without an error, that database
+// commands were counted, and that the JSON was written. No figure is asserted: timing is the
+// benchmark's business, not the test suite's. Plus the benchmark's small parsers.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from './helpers/process.ts';
+import { parseOptions, type BenchReport } from '../bench/run.ts';
+import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
+import { percentile } from '../bench/load.ts';
+
+const RUN_TIMEOUT_MS = 60_000;
+
+function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bench/run.ts', ...args], { cwd: projectRoot, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`bench did not finish within ${RUN_TIMEOUT_MS / 1000} s:\n${output}`));
+    }, RUN_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('npm run bench', () => {
+  it('runs every scenario without an error, counts database commands, and writes its JSON', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oauth-bench-'));
+    try {
+      const { code, output } = await runBench(['--seconds', '0.5', '--no-peer', '--results-dir', dir]);
+      assert.equal(code, 0, output);
+      const files = (await readdir(dir)).filter((f) => /^bench-.*\.json$/.test(f));
+      assert.equal(files.length, 1, `one results file in ${dir}`);
+      const report = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as BenchReport;
+
+      assert.deepEqual(report.scenarios.map((s) => s.key), ['code', 'refresh', 'validate', 'validate', 'signin']);
+      for (const s of report.scenarios) {
+        assert.equal(s.errors, 0, `${s.name}: ${s.firstError}`);
+        assert.ok(s.completed > 0, `${s.name} completed operations`);
+        assert.ok(s.p50Ms > 0 && s.p99Ms >= s.p50Ms, `${s.name} has latencies`);
+      }
+      const byKey = (key: string) => report.scenarios.find((s) => s.key === key)!;
+      // Every service counts its commands (BENCH_COUNT_DB_COMMANDS), so the flows show theirs...
+      for (const key of ['code', 'refresh', 'signin']) assert.ok((byKey(key).dbCommandsPerOperation ?? 0) >= 1, `${key} counted database commands`);
+      assert.ok(byKey('code').dbCommands['token-service'], 'token-service reported its commands');
+      // ...and validation answers from memory (background reloads aside).
+      for (const s of report.scenarios.filter((r) => r.key === 'validate')) assert.ok((s.dbCommandsPerOperation ?? 1) < 0.1, `${s.name}: ${s.dbCommandsPerOperation}`);
+      assert.match(report.database, /MongoDB|FerretDB/);
+      assert.deepEqual(report.yardstick, { skipped: '--no-peer' });
+      assert.match(output, /code flow, signed in/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses bad options with a usage line', () => {
+    assert.throws(() => parseOptions(['--seconds', '0']), /--seconds/);
+    assert.throws(() => parseOptions(['--only', 'code,nope']), /unknown scenario "nope"/);
+    assert.throws(() => parseOptions(['--with-peer', '--no-peer']), /exclude each other/);
+    assert.throws(() => parseOptions(['--issuer', 'http://127.0.0.1:8080/path']), /--issuer/);
+    assert.throws(() => parseOptions(['--bogus']), /usage: npm run bench/);
+    const defaults = parseOptions([]);
+    assert.equal(defaults.seconds, 15);
+    assert.deepEqual(defaults.only, ['code', 'refresh', 'validate', 'signin']);
+    assert.equal(defaults.peer, undefined, 'the peer runs when the yardstick is there');
+  });
+});
+
+describe('bench helpers', () => {
+  it('reads mongodb_commands_total from a Prometheus exposition and divides the difference', () => {
+    const before = new Map([['token-service', parseCommandCounts('mongodb_commands_total{command="find",service="token-service"} 10\n')]]);
+    const after = new Map([['token-service', parseCommandCounts([
+      '# HELP mongodb_commands_total MongoDB commands sent',
+      '# TYPE mongodb_commands_total counter',
+      'mongodb_commands_total{command="find",service="token-service"} 30',
+      'mongodb_commands_total{command="insert",service="token-service"} 20',
+      'http_request_duration_seconds_count{route="/token"} 99',
+    ].join('\n'))]]);
+    const delta = commandDelta(before, after, 20);
+    assert.deepEqual(delta.byService, { 'token-service': { find: 20, insert: 20 } });
+    assert.equal(delta.perOperation, 2);
+    assert.equal(commandDelta(new Map(), new Map(), 5).perOperation, null, 'no service could be read');
+  });
+
+  it('takes nearest-rank percentiles', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.equal(percentile(values, 0.5), 50);
+    assert.equal(percentile(values, 0.99), 99);
+    assert.equal(percentile([7], 0.99), 7);
+    assert.ok(Number.isNaN(percentile([], 0.5)));
+  });
+});
