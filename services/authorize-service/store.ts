@@ -8,6 +8,7 @@
 import type { Db } from 'mongodb';
 import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
+import type { AuthorizationCodeDoc } from '#shared/authorization-codes.ts';
 
 export type AuthorizationRequest = {
   clientId: string;
@@ -22,22 +23,7 @@ export type AuthorizationRequest = {
 type AuthorizationRequestDoc = AuthorizationRequest & { _id: string; createdAt: Date; expiresAt: Date };
 type AuthorizationDecisionDoc = { _id: string; approved: boolean; createdAt: Date; expiresAt: Date };
 
-export type AuthorizationCodeDoc = {
-  _id: string; // SHA-256 of the code
-  clientId: string;
-  redirectUri: string;
-  redirectUriSent: boolean;
-  codeChallenge: string | null;
-  scopes: string[];
-  sub: string;
-  username: string;
-  authTime: Date;
-  /** The grant (refresh token family) the code starts; revoked as a whole on code replay. */
-  grantId: string;
-  createdAt: Date;
-  expiresAt: Date;
-  consumedAt: Date | null;
-};
+export type { AuthorizationCodeDoc };
 
 /**
  * Pending requests this instance stored or read lately, and those it saw decided. A request never

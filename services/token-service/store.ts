@@ -16,31 +16,13 @@ import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
+import type { AuthorizationCodeDoc } from '#shared/authorization-codes.ts';
 import { unavailable } from '#shared/oauth-error.ts';
 import { revocationId, revocationsCollection, type RevocationKind } from '#shared/revocations.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
 
-/**
- * An authorization code as authorize-service stores it (its AuthorizationCodeDoc, re-declared:
- * a service never imports another's files).
- */
-type AuthorizationCodeDoc = {
-  _id: string; // SHA-256 of the code
-  clientId: string;
-  redirectUri: string;
-  redirectUriSent: boolean;
-  codeChallenge: string | null;
-  scopes: string[];
-  sub: string;
-  username: string;
-  authTime: Date;
-  grantId: string;
-  createdAt: Date;
-  expiresAt: Date;
-  consumedAt: Date | null;
-};
 
 export type AuthorizationCode = Omit<AuthorizationCodeDoc, '_id'> & { codeHash: string };
 
