@@ -276,7 +276,7 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint): Promise<Starting
   const bin = await findOrBuildFerretDb(ctx);
   const stateDir = path.join(ctx.dataDir, 'ferretdb');
   fs.mkdirSync(stateDir, { recursive: true });
-  const backend = await chooseFerretDbBackend(ctx, stateDir);
+  const backend = await chooseFerretDbBackend(ctx, stateDir, endpoint.port);
   ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}`);
   const logFile = path.join(ctx.dataDir, 'ferretdb.log');
   const child = startDetached(bin, [
@@ -296,14 +296,14 @@ type Backend = { label: string; args: string[] };
  * PostgreSQL when a local one lets us in (about twice as fast as SQLite for concurrent writes),
  * else SQLite files in .data/. LOCAL_DB_BACKEND=sqlite|postgresql forces one.
  */
-async function chooseFerretDbBackend(ctx: Context, stateDir: string): Promise<Backend> {
+async function chooseFerretDbBackend(ctx: Context, stateDir: string, port: number): Promise<Backend> {
   const forced = ctx.env.LOCAL_DB_BACKEND;
   if (forced && forced !== 'sqlite' && forced !== 'postgresql') {
     throw new InfraError(`LOCAL_DB_BACKEND must be sqlite or postgresql (got ${JSON.stringify(forced)})`);
   }
   const sqlite: Backend = { label: 'SQLite in .data/ferretdb', args: ['--handler=sqlite', `--sqlite-url=file:${stateDir}/`] };
   if (forced === 'sqlite') return sqlite;
-  const postgresUrl = await preparePostgres(ctx);
+  const postgresUrl = await preparePostgres(ctx, `ferretdb_${port}`);
   if (postgresUrl) return { label: `PostgreSQL (${postgresUrl})`, args: ['--handler=postgresql', `--postgresql-url=${postgresUrl}`] };
   if (forced === 'postgresql') {
     throw new InfraError('LOCAL_DB_BACKEND=postgresql but no PostgreSQL on 127.0.0.1:5432 lets user postgres in via psql');
@@ -311,23 +311,27 @@ async function chooseFerretDbBackend(ctx: Context, stateDir: string): Promise<Ba
   return sqlite;
 }
 
-/** The FerretDB URL of a local PostgreSQL we can use, creating database `ferretdb` if needed. */
-async function preparePostgres(ctx: Context): Promise<string | undefined> {
+/**
+ * The FerretDB URL of a local PostgreSQL we can use, creating `database` if needed. Each FerretDB
+ * port gets a PostgreSQL database of its own: two FerretDB processes sharing one corrupt each
+ * other's cached metadata and can hang.
+ */
+async function preparePostgres(ctx: Context, database: string): Promise<string | undefined> {
   const psql = pathCandidates(ctx.env, 'psql').find(isExecutable);
   if (!psql || !(await probeTcp({ host: '127.0.0.1', port: 5432 }))) return undefined;
   // -w: never prompt for a password (there may be no terminal).
   const query = (sql: string, database = 'postgres') =>
     run(psql, ['-h', '127.0.0.1', '-U', 'postgres', '-d', database, '-w', '-tAc', sql], { env: ctx.env, timeoutMs: 10_000 });
-  const exists = await query("select 1 from pg_database where datname = 'ferretdb'");
+  const exists = await query(`select 1 from pg_database where datname = '${database}'`);
   if (exists.code !== 0) return undefined;
   if (exists.output.trim() !== '1') {
-    const created = await query('create database ferretdb');
+    const created = await query(`create database ${database}`);
     if (created.code !== 0) {
-      ctx.log(`warning: could not create PostgreSQL database ferretdb (${lastLines(created.output, 1)}); using SQLite`);
+      ctx.log(`warning: could not create PostgreSQL database ${database} (${lastLines(created.output, 1)}); using SQLite`);
       return undefined;
     }
   }
-  return 'postgres://postgres@127.0.0.1:5432/ferretdb';
+  return `postgres://postgres@127.0.0.1:5432/${database}`;
 }
 
 async function findOrBuildFerretDb(ctx: Context): Promise<string> {
