@@ -80,6 +80,8 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: nats.url };
     if (!process.env.MONGODB_URI) env.MONGODB_URI = `mongodb://127.0.0.1:${await freePort()}/bench`;
+    // The benchmark's own FerretDB runs on PostgreSQL where one answers (the faster backend here).
+    env.LOCAL_DB_BACKEND ??= 'postgresql';
     const infra: LocalInfra = await ensureLocalInfra({ env, log: (line) => options.log(`[infra] ${line}`) });
     cleanups.push(() => stopStarted(infra.started));
     const mongodbUri = databaseUri(infra.mongodbUri, `bench_${Date.now().toString(36)}_${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`);

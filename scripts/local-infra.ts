@@ -293,22 +293,21 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint): Promise<Starting
 type Backend = { label: string; args: string[] };
 
 /**
- * PostgreSQL when a local one lets us in (about twice as fast as SQLite for concurrent writes),
- * else SQLite files in .data/. LOCAL_DB_BACKEND=sqlite|postgresql forces one.
+ * SQLite files in .data/ by default: the suite runs green on it. LOCAL_DB_BACKEND=postgresql puts
+ * FerretDB on a local PostgreSQL instead (about twice as fast for concurrent writes, used by the
+ * benchmark), but FerretDB 1.24 on PostgreSQL hung in some system tests here (the soak test's
+ * batched updates, client-authentication tests under load), so it is not the default.
  */
 async function chooseFerretDbBackend(ctx: Context, stateDir: string, port: number): Promise<Backend> {
-  const forced = ctx.env.LOCAL_DB_BACKEND;
-  if (forced && forced !== 'sqlite' && forced !== 'postgresql') {
-    throw new InfraError(`LOCAL_DB_BACKEND must be sqlite or postgresql (got ${JSON.stringify(forced)})`);
+  const chosen = ctx.env.LOCAL_DB_BACKEND ?? 'sqlite';
+  if (chosen !== 'sqlite' && chosen !== 'postgresql') {
+    throw new InfraError(`LOCAL_DB_BACKEND must be sqlite or postgresql (got ${JSON.stringify(chosen)})`);
   }
   const sqlite: Backend = { label: 'SQLite in .data/ferretdb', args: ['--handler=sqlite', `--sqlite-url=file:${stateDir}/`] };
-  if (forced === 'sqlite') return sqlite;
+  if (chosen === 'sqlite') return sqlite;
   const postgresUrl = await preparePostgres(ctx, `ferretdb_${port}`);
   if (postgresUrl) return { label: `PostgreSQL (${postgresUrl})`, args: ['--handler=postgresql', `--postgresql-url=${postgresUrl}`] };
-  if (forced === 'postgresql') {
-    throw new InfraError('LOCAL_DB_BACKEND=postgresql but no PostgreSQL on 127.0.0.1:5432 lets user postgres in via psql');
-  }
-  return sqlite;
+  throw new InfraError('LOCAL_DB_BACKEND=postgresql but no PostgreSQL on 127.0.0.1:5432 lets user postgres in via psql');
 }
 
 /**
