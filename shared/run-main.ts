@@ -3,7 +3,10 @@ import { ConfigError } from '#shared/config.ts';
 
 export type Running = { stop(): Promise<void> };
 
-export function runMain(name: string, start: () => Promise<Running>, shutdownTimeoutMs: () => number): void {
+/** Loads the configuration (a ConfigError is one line and exit 78), starts, and stops within SHUTDOWN_TIMEOUT_MS. */
+export function runMain<C extends { SHUTDOWN_TIMEOUT_MS: number }>(name: string, loadConfig: () => C, start: (config: C) => Promise<Running>): void {
+  let config: C | undefined;
+  const shutdownTimeoutMs = () => config?.SHUTDOWN_TIMEOUT_MS ?? 10_000;
   let running: Running | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
@@ -24,7 +27,7 @@ export function runMain(name: string, start: () => Promise<Running>, shutdownTim
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
-  Promise.resolve().then(start).then(
+  Promise.resolve().then(() => start((config = loadConfig()))).then(
     (r) => {
       running = r;
       if (stopping) void r.stop();

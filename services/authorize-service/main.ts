@@ -2,7 +2,7 @@
 import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
-import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
 import { startPeriodic } from '#shared/periodic.ts';
@@ -41,9 +41,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });
   const sweep = startPeriodic('sweep expired authorization requests and codes', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
-  await app.listen({ host: config.HTTP_HOST, port: config.AUTHORIZE_SERVICE_PORT });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.AUTHORIZE_SERVICE_PORT;
+  const port = await listen(app, config.HTTP_HOST, config.AUTHORIZE_SERVICE_PORT);
   log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
 
   return {
@@ -58,6 +56,5 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
 }
 
 if (import.meta.main) {
-  let config: AuthorizeConfig | undefined;
-  runMain(SERVICE_NAME, () => start((config = loadConfig())), () => config?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+  runMain(SERVICE_NAME, () => loadConfig(), (config) => start(config));
 }

@@ -2,7 +2,7 @@
 import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
-import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { decoyPasswordHash, verifyPassword } from '#shared/password.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
@@ -59,9 +59,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
     secureCookies: new URL(urls.consentUi).protocol === 'https:',
     sessionTtlSeconds: config.SESSION_TTL_SECONDS,
   });
-  await app.listen({ host: config.HTTP_HOST, port: config.CONSENT_UI_PORT });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.CONSENT_UI_PORT;
+  const port = await listen(app, config.HTTP_HOST, config.CONSENT_UI_PORT);
 
   // FerretDB has no TTL indexes: expired sessions and failure records are swept here too.
   const sweep = startPeriodic('sweep expired sessions and sign-in failures', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
@@ -79,5 +77,5 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
 }
 
 if (import.meta.main) {
-  runMain(SERVICE_NAME, () => start(loadConfig()), () => 10_000);
+  runMain(SERVICE_NAME, () => loadConfig(), (config) => start(config));
 }

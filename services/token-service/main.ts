@@ -1,7 +1,7 @@
 // token-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
-import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { ReferenceCache, announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
@@ -52,9 +52,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     revoke: { store, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
     jwks: () => keys.jwks(),
   });
-  await app.listen({ host: config.HTTP_HOST, port: config.TOKEN_SERVICE_PORT });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.TOKEN_SERVICE_PORT;
+  const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
 
   // Where TTL indexes are missing (FerretDB), and for dead families, which no TTL index finds.
   const sweep = startPeriodic('sweep expired grant state', async () => {
@@ -77,6 +75,5 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
 }
 
 if (import.meta.main) {
-  let config: TokenConfig | undefined;
-  runMain(SERVICE_NAME, () => start((config = loadConfig())), () => config?.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+  runMain(SERVICE_NAME, () => loadConfig(), (config) => start(config));
 }

@@ -1,7 +1,7 @@
 // validation-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
-import { createHttpServer } from '#shared/http/create-http-server.ts';
+import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
@@ -95,9 +95,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       },
       introspect: { ...verify, ...users, findRefreshFamily: (id, now) => store.findRefreshFamily(id, now) },
     });
-    await app.listen({ host: config.HTTP_HOST, port: config.VALIDATION_SERVICE_PORT });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.VALIDATION_SERVICE_PORT;
+    const port = await listen(app, config.HTTP_HOST, config.VALIDATION_SERVICE_PORT);
     log.info({ port, keys: keys.size, revocations: revocations.size }, 'validation-service ready');
 
     return {
@@ -116,5 +114,5 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
 }
 
 if (import.meta.main) {
-  runMain(SERVICE_NAME, () => start(loadConfig()), () => 10_000);
+  runMain(SERVICE_NAME, () => loadConfig(), (config) => start(config));
 }

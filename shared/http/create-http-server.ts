@@ -128,3 +128,10 @@ export function clientErrorStatus(error: FastifyError): number | undefined {
 export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+/** Starts listening and returns the port actually bound (the configured one, or the one picked for 0). */
+export async function listen(app: FastifyInstance, host: string, port: number): Promise<number> {
+  await app.listen({ host, port });
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
