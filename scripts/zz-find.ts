@@ -1,0 +1,11 @@
+import { MongoClient } from 'mongodb';
+const c = await MongoClient.connect('mongodb://127.0.0.1:27099/bt');
+const col = c.db('bt').collection('claims');
+await col.findOne({ _id: 'warm' } as any);
+let t0 = performance.now();
+for (let i = 0; i < 3; i++) await col.findOne({ _id: 'warm' } as any);
+console.log('findOne seq ms/op', ((performance.now() - t0) / 200).toFixed(2));
+t0 = performance.now();
+for (let i = 0; i < 3; i++) await col.insertOne({ _id: `x${Math.random()}` } as any);
+console.log('insertOne seq ms/op', ((performance.now() - t0) / 200).toFixed(2));
+await c.close();
