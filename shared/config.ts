@@ -48,6 +48,12 @@ export const ClientAuthConfig = {
   CLIENT_AUTH_LOCK_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 60 }),
 };
 
+/** Settings of services that keep a RevocationSet (validation-service, token-service). */
+export const RevocationSetConfig = {
+  /** How often the revocation set is re-read from the database to cover missed broadcasts. */
+  REVOCATION_RESYNC_MS: Type.Integer({ minimum: 200, maximum: 60_000, default: 5000 }),
+};
+
 /** Extends the common schema with a service's own settings. */
 export function serviceConfigSchema<P extends TProperties>(own: P) {
   return Type.Composite([CommonConfigSchema, Type.Object(own)]);

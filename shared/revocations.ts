@@ -1,7 +1,16 @@
-// The revocations collection: what validation-service must refuse. Written by token-service,
-// loaded by every validation-service instance at start and kept current by broadcasts.
+// The revocations collection: what must be refused from now on (access tokens by jti, whole
+// grants, an owner's grants to a client up to an instant). Written by token-service; loaded by
+// every validation-service and token-service instance into its in-memory RevocationSet at start,
+// and kept current there by the oauth.revocation.recorded broadcast.
 import type { Db } from 'mongodb';
-import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { RevocationRecordedSchema, type RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
+import { checker } from '#shared/contracts/checker.ts';
+import { parseJson } from '#shared/nats/add-endpoint.ts';
+import { Subjects } from '#shared/nats/subjects.ts';
+import type { Clock } from '#shared/clock.ts';
+import type { Logger } from '#shared/logger.ts';
+import { RevocationSet } from '#shared/revocation-set.ts';
 
 export type RevocationKind = RevocationRecorded['kind'];
 
@@ -17,7 +26,68 @@ export type RevocationDoc = {
   createdAt: Date;
 };
 
+/** A revocation as a RevocationSet keeps it (from a document or a broadcast). */
+export type RevocationRecord = Pick<RevocationDoc, 'kind' | 'key'> & {
+  /** Tokens whose `iat` (epoch seconds) is at or before this are covered (subject_client only). */
+  issuedBeforeSeconds: number;
+  /** When every token the record covers has expired (epoch ms). */
+  expiresAtMs: number;
+};
+
 export const revocationsCollection = (db: Db) => db.collection<RevocationDoc>('revocations');
 
 export const revocationId = (kind: RevocationKind, key: string) => `${kind}:${key}`;
 export const subjectClientKey = (sub: string, clientId: string) => `${sub} ${clientId}`;
+
+export const toRevocationRecord = (doc: Pick<RevocationDoc, 'kind' | 'key' | 'issuedBefore' | 'expiresAt'>): RevocationRecord => ({
+  kind: doc.kind,
+  key: doc.key,
+  issuedBeforeSeconds: Math.floor(doc.issuedBefore.getTime() / 1000),
+  expiresAtMs: doc.expiresAt.getTime(),
+});
+
+const revocationProjection = { _id: 0, kind: 1, key: 1, issuedBefore: 1, expiresAt: 1 } as const;
+
+/** Every revocation that still covers a token that may be presented (expired ones too, within `graceMs`). */
+export async function activeRevocations(db: Db, now: Date, graceMs: number): Promise<RevocationRecord[]> {
+  const docs = await revocationsCollection(db).find({ expiresAt: { $gt: new Date(now.getTime() - graceMs) } }, { projection: revocationProjection }).toArray();
+  return docs.map(toRevocationRecord);
+}
+
+/**
+ * Revocations written or widened after `since` (a resync that covers broadcasts an instance
+ * missed). token-service records a revocation again by raising `issuedBefore` to the new instant
+ * (createdAt stays), so both are read.
+ */
+export async function revocationsChangedSince(db: Db, since: Date): Promise<RevocationRecord[]> {
+  const docs = await revocationsCollection(db).find({ $or: [{ createdAt: { $gt: since } }, { issuedBefore: { $gt: since } }] }, { projection: revocationProjection }).toArray();
+  return docs.map(toRevocationRecord);
+}
+
+const revocationRecorded = checker(RevocationRecordedSchema);
+
+/** The record a broadcast carries. */
+export const fromBroadcast = (event: RevocationRecorded): RevocationRecord =>
+  ({ kind: event.kind, key: event.key, issuedBeforeSeconds: event.issued_before, expiresAtMs: event.expires_at * 1000 });
+
+/**
+ * A RevocationSet fed by this database and the broadcast (no queue group: every instance hears
+ * every revocation), started: subscribed first, then loaded.
+ */
+export async function startRevocationSet(deps: { nc: NatsConnection; db: Db; clock: Clock; log: Logger; resyncMs: number }): Promise<RevocationSet> {
+  const { nc, db, log } = deps;
+  const revocations = new RevocationSet({
+    clock: deps.clock, log, resyncMs: deps.resyncMs,
+    subscribe: (onRecord) => nc.subscribe(Subjects.revocationRecorded, {
+      callback: (_error, msg) => {
+        const event = revocationRecorded.parse(parseJson(msg.data));
+        if (!event) return void log.warn('ignored a malformed revocation broadcast');
+        onRecord(fromBroadcast(event));
+      },
+    }),
+    loadActive: (now, graceMs) => activeRevocations(db, now, graceMs),
+    loadChangedSince: (since) => revocationsChangedSince(db, since),
+  });
+  await revocations.start();
+  return revocations;
+}

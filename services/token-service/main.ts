@@ -15,6 +15,8 @@ import { registerRoutes } from './http.ts';
 import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
 import { onSigningKeysChanged, registerEndpoints, revocationRecorder } from './nats.ts';
 import { sweepExpiredGrants } from './sweep-expired-grants.ts';
+import { refreshTokenSealer } from '#shared/refresh-tokens.ts';
+import { startRevocationSet } from '#shared/revocations.ts';
 
 export const SERVICE_NAME = 'token-service';
 
@@ -28,14 +30,18 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   await reference.start(nc);
   const store = await createTokenStore(mongo.db, log);
 
-  const keys = new KeyRing({ store, kek: keyEncryptionKey(config, log), clock, log });
+  const kek = keyEncryptionKey(config, log);
+  const keys = new KeyRing({ store, kek, clock, log });
   const keySubscription = onSigningKeysChanged(nc, () => void keys.reload());
   // A first key made here is announced, so every other instance (and validation-service) loads it.
   if (await keys.start()) announceReferenceDataChange(nc, 'keys');
   keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000);
 
   const findClient = (id: string) => reference.findClient(id);
-  const recordRevocation = revocationRecorder(store, nc, log, () => clock.now());
+  // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
+  const refreshTokens = refreshTokenSealer(kek);
+  const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS });
+  const recordRevocation = revocationRecorder(store, nc, log, () => clock.now(), revocations);
   const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER };
 
   const service = await base.natsService('Token endpoint state: refresh token families and revocations');
@@ -47,9 +53,9 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       findClient, store, clock, log, metrics: base.metrics,
       maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
     },
-    redeem: { store, clock, audit: base.audit, tokens, recordRevocation, log },
-    rotate: { store, clock, audit: base.audit, tokens, recordRevocation },
-    revoke: { store, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
+    redeem: { store, refreshTokens, clock, audit: base.audit, tokens, recordRevocation, log },
+    rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation },
+    revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
     jwks: () => keys.jwks(),
   });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
@@ -67,6 +73,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       sweep.stop();
       await app.close();
       keys.stop();
+      revocations.stop();
       keySubscription.unsubscribe();
       reference.stop();
       await base.close();

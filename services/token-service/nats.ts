@@ -13,6 +13,8 @@ import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.t
 import { revokeConsent, type Deps as RevokeConsentDeps } from './revoke-consent.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
 import type { Revocation, TokenStore } from './store.ts';
+import type { RevocationSet } from '#shared/revocation-set.ts';
+import { fromBroadcast } from '#shared/revocations.ts';
 
 export function registerEndpoints(service: Service, log: Logger, deps: { revokeConsent: RevokeConsentDeps }): void {
   addEndpoint(service, log, {
@@ -33,12 +35,14 @@ export const revocationRecorded = (r: Revocation): RevocationRecorded => ({
 });
 
 /**
- * Stores a revocation, then broadcasts it to every validation-service instance (no queue group).
- * The store comes first: an instance that starts later loads it from there.
+ * Stores a revocation, applies it to this instance's own RevocationSet at once, then broadcasts
+ * it to every instance of validation-service and token-service (no queue group). The store comes
+ * first: an instance that starts later loads it from there.
  */
-export function revocationRecorder(store: Pick<TokenStore, 'recordRevocation'>, nc: NatsConnection, log: Logger, now: () => Date): RecordRevocation {
+export function revocationRecorder(store: Pick<TokenStore, 'recordRevocation'>, nc: NatsConnection, log: Logger, now: () => Date, local?: RevocationSet): RecordRevocation {
   return async (revocation) => {
     await store.recordRevocation(revocation, now());
+    local?.record(fromBroadcast(revocationRecorded(revocation)));
     try {
       nc.publish(Subjects.revocationRecorded, JSON.stringify(revocationRecorded(revocation)));
     } catch (error) {

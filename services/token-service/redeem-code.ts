@@ -4,17 +4,19 @@
 // presentation of a consumed code (the losers of a concurrent race included) is a replay: the
 // grant it started is revoked (RFC 6749 §4.1.2), once, and the request refused.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import { addSeconds, type Clock } from '#shared/clock.ts';
+import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import { newRefreshToken } from './refresh-token-format.ts';
+import type { RefreshTokens } from '#shared/refresh-tokens.ts';
+import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { AuthorizationCode, RefreshTokenFamily, TokenStore } from './store.ts';
 
 export type Deps = {
   store: Pick<TokenStore, 'claimCode' | 'findCode' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
+  refreshTokens: RefreshTokens;
   clock: Clock;
   audit: Audit;
   tokens: AccessTokenDeps;
@@ -53,8 +55,10 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   let refreshToken: string | undefined;
   const familyFor = clientGetsRefreshTokens(client)
     ? (redeemed: AuthorizationCode): RefreshTokenFamily => {
-      const next = newRefreshToken(redeemed.grantId);
-      refreshToken = next.token;
+      const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
+      refreshToken = firstRefreshToken(deps.refreshTokens, {
+        g: redeemed.grantId, c: client._id, sub: redeemed.sub, u: redeemed.username, s: redeemed.scopes, at: epochSeconds(redeemed.authTime),
+      }, now, expiresAt);
       return {
         grantId: redeemed.grantId,
         clientId: client._id,
@@ -62,11 +66,9 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
         username: redeemed.username,
         scopes: redeemed.scopes,
         authTime: redeemed.authTime,
-        currentHash: next.hash,
         accessTokenTtlSeconds: client.accessTokenTtlSeconds,
         createdAt: now,
-        rotatedAt: null,
-        expiresAt: addSeconds(now, client.refreshTokenTtlSeconds),
+        expiresAt,
         revokedAt: null,
       };
     }
@@ -120,15 +122,14 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
     username: code.username,
     scopes: code.scopes,
     authTime: code.authTime,
-    currentHash: null,
     accessTokenTtlSeconds: client.accessTokenTtlSeconds,
     createdAt: now,
-    rotatedAt: null,
+    // As long as any refresh token the winning redemption issued could live.
     expiresAt: addSeconds(now, client.refreshTokenTtlSeconds),
     revokedAt: now,
   };
   await deps.store.revokeOrBlockFamily(blocked, now);
-  await recordGrantRevocation(deps.recordRevocation, code.grantId, client.accessTokenTtlSeconds, now);
+  await recordGrantRevocation(deps.recordRevocation, code.grantId, client.accessTokenTtlSeconds, now, clientGetsRefreshTokens(client) ? blocked.expiresAt : undefined);
   deps.audit.emit('oauth.code.replayed', client._id, {
     client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, reason: 'authorization code presented again',
   });

@@ -14,7 +14,12 @@ export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 /** When a record covering tokens issued until `now` with lifetime `ttlSeconds` may be forgotten. */
 export const revocationExpiry = (now: Date, ttlSeconds: number): Date => addSeconds(now, ttlSeconds + REVOCATION_MARGIN_SECONDS);
 
-/** Every access token of the grant (claim `gid`) is revoked until the last one could have expired. */
-export function recordGrantRevocation(record: RecordRevocation, grantId: string, accessTokenTtlSeconds: number, now: Date): Promise<void> {
-  return record({ kind: 'grant', key: grantId, issuedBefore: now, expiresAt: revocationExpiry(now, accessTokenTtlSeconds) });
+/**
+ * Every access token of the grant (claim `gid`) is revoked until the last one could have expired,
+ * and with `familyExpiresAt` (a grant with refresh tokens) its refresh tokens too: they are sealed,
+ * so this record (in every instance's RevocationSet) is what refuses them until they expire.
+ */
+export function recordGrantRevocation(record: RecordRevocation, grantId: string, accessTokenTtlSeconds: number, now: Date, familyExpiresAt?: Date): Promise<void> {
+  const lastIssue = familyExpiresAt && familyExpiresAt > now ? familyExpiresAt : now;
+  return record({ kind: 'grant', key: grantId, issuedBefore: now, expiresAt: revocationExpiry(lastIssue, accessTokenTtlSeconds) });
 }

@@ -4,17 +4,17 @@
 // changes nothing and is answered like success (§2.2), so the endpoint tells nobody what exists.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
-import { safeEqual, sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { VerificationKeySource } from './signing-keys.ts';
 import { verifyOwnAccessToken } from './issue-access-token.ts';
-import { refreshTokenGrantId } from './refresh-token-format.ts';
+import type { RefreshTokens } from '#shared/refresh-tokens.ts';
 import { REVOCATION_MARGIN_SECONDS, recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'findFamily' | 'revokeFamily'>;
+  store: Pick<TokenStore, 'revokeFamily'>;
+  refreshTokens: RefreshTokens;
   clock: Clock;
   audit: Audit;
   keys: VerificationKeySource;
@@ -44,22 +44,22 @@ export async function revokeToken(deps: Deps, input: RevokeTokenInput): Promise<
 }
 
 async function revokeRefreshToken(deps: Deps, client: ClientDoc, token: string, now: Date): Promise<RevokeOutcome> {
-  const grantId = refreshTokenGrantId(token);
-  if (!grantId) return 'nothing';
-  const family = await deps.store.findFamily(grantId, now);
-  // Only the current token of this client's live family; a rotated-out token is already invalid.
-  if (!family || family.clientId !== client._id || family.revokedAt !== null) return 'nothing';
-  if (family.currentHash === null || !safeEqual(family.currentHash, sha256(token))) return 'nothing';
-  await deps.store.revokeFamily(grantId, family.expiresAt, now);
-  await recordGrantRevocation(deps.recordRevocation, grantId, Math.max(family.accessTokenTtlSeconds, client.accessTokenTtlSeconds), now);
+  const opened = deps.refreshTokens.open(token);
+  // Any token of this client's unexpired grant ends the grant (a rotated-out one included: its
+  // holder is the client, and RFC 7009 §2.1 lets the server revoke the whole grant).
+  if (!opened || opened.payload.c !== client._id || opened.expiresAt <= now) return 'nothing';
+  const { payload: grant, expiresAt } = opened;
+  const reportsIt = await deps.store.revokeFamily(grant.g, expiresAt, now);
+  await recordGrantRevocation(deps.recordRevocation, grant.g, client.accessTokenTtlSeconds, now, expiresAt);
+  if (!reportsIt) return 'nothing';
   deps.audit.emit('oauth.token.revoked', client._id, {
-    client_id: client._id, sub: family.sub, username: family.username, grant_id: grantId, token_type: 'refresh_token',
+    client_id: client._id, sub: grant.sub, username: grant.u, grant_id: grant.g, token_type: 'refresh_token',
   });
   return 'refresh_token';
 }
 
 async function revokeAccessToken(deps: Deps, client: ClientDoc, token: string, now: Date): Promise<RevokeOutcome> {
-  // A JWS compact serialization has exactly two dots; a refresh token has one.
+  // A JWS compact serialization has exactly two dots; a (sealed) refresh token has none.
   if (token.split('.').length !== 3) return 'nothing';
   const claims = await verifyOwnAccessToken(deps, token, now);
   if (!claims || claims.client_id !== client._id) return 'nothing';

@@ -1,21 +1,24 @@
-// grant_type=refresh_token (RFC 6749 §6, RFC 9700 §4.14.2). The refresh token rotates on every
-// use: only the family's current token is accepted, and spending it is one atomic claim, so of
-// concurrent refreshes with one token exactly one wins. Any other presentation of a spent token
-// (the losers of that race, or a later reuse) is reuse: the whole family is revoked, with every
-// access token of the grant.
+// grant_type=refresh_token (RFC 6749 §6, RFC 9700 §4.14.2). Refresh tokens are sealed
+// (shared/refresh-tokens.ts) and rotate on every use: spending one is the unique insert of its
+// claim, so of concurrent refreshes with one token exactly one wins, and the winner gets the
+// grant's next token. Any other presentation of a spent token (the losers of that race, or a
+// later reuse) is reuse: the whole grant is revoked, with every access token of it. Nothing is
+// read: revocation is answered by the in-memory RevocationSet.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import type { Clock } from '#shared/clock.ts';
-import { safeEqual, sha256 } from '#shared/crypto.ts';
+import { epochSeconds, type Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
+import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/refresh-tokens.ts';
+import type { RevocableToken } from '#shared/revocation-set.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import { newRefreshToken, refreshTokenGrantId } from './refresh-token-format.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
-import type { RefreshTokenFamily, TokenStore } from './store.ts';
+import type { TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'findFamily' | 'familyRevocationClaimed' | 'refreshTokenSpent' | 'spendRefreshToken' | 'setCurrentRefreshToken' | 'revokeFamily'>;
+  store: Pick<TokenStore, 'spendRefreshToken' | 'revokeFamily'>;
+  refreshTokens: RefreshTokens;
+  revocations: { isRevoked(token: RevocableToken): boolean };
   clock: Clock;
   audit: Audit;
   tokens: AccessTokenDeps;
@@ -41,60 +44,46 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
     throw new OAuthError('unauthorized_client', 'The client may not use the refresh token grant.');
   }
   if (input.refreshToken === undefined) throw new OAuthError('invalid_request', 'The refresh_token parameter is missing.');
-  const grantId = refreshTokenGrantId(input.refreshToken);
-  if (!grantId) throw invalidGrant('malformed refresh token');
   const requested = parseRequestedScope(input.scope);
-
+  const opened = deps.refreshTokens.open(input.refreshToken);
+  if (!opened) throw invalidGrant('not a refresh token issued here');
+  const { payload: grant, expiresAt } = opened;
   const now = deps.clock.now();
-  const tokenHash = sha256(input.refreshToken);
-  const [family, revocationClaimed] = await Promise.all([deps.store.findFamily(grantId, now), deps.store.familyRevocationClaimed(grantId, now)]);
-  if (!family) throw invalidGrant('unknown or expired refresh token family');
-  // Another client's token is refused without spending it: the owner's family is left alone.
-  if (family.clientId !== client._id) throw invalidGrant('refresh token issued to another client');
-  if (family.revokedAt !== null || revocationClaimed) throw invalidGrant('refresh token family revoked');
-  if (family.currentHash === null || !safeEqual(family.currentHash, tokenHash)) {
-    // RFC 9700 §4.14.2: a rotated-out token presented again means it leaked; end the family.
-    if (await deps.store.refreshTokenSpent(tokenHash, now)) {
-      await revokeReusedFamily(deps, client, family, now);
-      throw invalidGrant('rotated refresh token reused; family revoked');
-    }
-    throw invalidGrant('refresh token not known to its family');
-  }
+  if (expiresAt <= now) throw invalidGrant('refresh token expired');
+  // Another client's token is refused without spending it: the owner's grant is left alone.
+  if (grant.c !== client._id) throw invalidGrant('refresh token issued to another client');
+  if (deps.revocations.isRevoked(revocableRefreshToken(opened))) throw invalidGrant('refresh token family revoked');
   // RFC 6749 §6: the scope must not include any scope not originally granted. Checked before the
   // token is spent, so a refused scope leaves the refresh token usable.
-  if (requested && requested.some((s) => !family.scopes.includes(s) || !client.scopes.includes(s))) {
+  if (requested && requested.some((s) => !grant.s.includes(s) || !client.scopes.includes(s))) {
     throw invalidScope('scope beyond the original grant');
   }
 
   // Of every request presenting this token exactly one spends it. The others (the losers of a
-  // concurrent race) presented a token that is now rotated out: reuse, as above.
-  if (!(await deps.store.spendRefreshToken(tokenHash, family.expiresAt, now))) {
-    await revokeReusedFamily(deps, client, family, now);
+  // concurrent race, or a later reuse) presented a token that is rotated out: reuse.
+  if (!(await deps.store.spendRefreshToken(grant, expiresAt, now))) {
+    await revokeReusedGrant(deps, client, grant, expiresAt, now);
     throw invalidGrant('rotated refresh token reused; family revoked');
   }
-  const next = newRefreshToken(grantId);
+  const next = deps.refreshTokens.seal({ ...grant, n: grant.n + 1 }, expiresAt);
   // Without `scope`, the whole original grant (still within what the client may have).
-  const scopes = requested ?? family.scopes.filter((s) => client.scopes.includes(s));
-  // The new token is made current while the access token is signed; both before anything is returned.
-  const [, accessToken] = await Promise.all([
-    deps.store.setCurrentRefreshToken(grantId, tokenHash, next.hash, now),
-    issueAccessToken(deps.tokens, {
-      sub: family.sub, clientId: client._id, scopes, authTime: family.authTime, grantId, ttlSeconds: client.accessTokenTtlSeconds,
-    }, now),
-  ]);
+  const scopes = requested ?? grant.s.filter((s) => client.scopes.includes(s));
+  const accessToken = await issueAccessToken(deps.tokens, {
+    sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.at * 1000), grantId: grant.g, ttlSeconds: client.accessTokenTtlSeconds,
+  }, now);
   deps.audit.emit('oauth.token.refreshed', client._id, {
-    client_id: client._id, sub: family.sub, username: family.username, scope: scopes.join(' '), grant_id: grantId, jti: accessToken.jti,
+    client_id: client._id, sub: grant.sub, username: grant.u, scope: scopes.join(' '), grant_id: grant.g, jti: accessToken.jti,
   });
-  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next.token };
+  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next };
 }
 
-async function revokeReusedFamily(deps: Deps, client: ClientDoc, family: RefreshTokenFamily, now: Date): Promise<void> {
+async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<void> {
   // Only the request that revokes the family reports it, so a burst of reuses is one event.
-  const reportsIt = await deps.store.revokeFamily(family.grantId, family.expiresAt, now);
-  await recordGrantRevocation(deps.recordRevocation, family.grantId, Math.max(family.accessTokenTtlSeconds, client.accessTokenTtlSeconds), now);
+  const reportsIt = await deps.store.revokeFamily(grant.g, familyExpiresAt, now);
+  await recordGrantRevocation(deps.recordRevocation, grant.g, client.accessTokenTtlSeconds, now, familyExpiresAt);
   if (!reportsIt) return;
   deps.audit.emit('oauth.refresh_token.reused', client._id, {
-    client_id: client._id, sub: family.sub, username: family.username, scope: family.scopes.join(' '), grant_id: family.grantId, reason: 'rotated refresh token presented again',
+    client_id: client._id, sub: grant.sub, username: grant.u, scope: grant.s.join(' '), grant_id: grant.g, reason: 'rotated refresh token presented again',
   });
 }
 
@@ -103,4 +92,9 @@ export function parseRequestedScope(scope: string | undefined): string[] | undef
   const parsed = parseScopeParameter(scope);
   if (parsed === 'invalid') throw invalidScope('malformed scope parameter');
   return parsed;
+}
+
+/** The first refresh token of a grant that begins now (the code exchange). */
+export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'n' | 'ia'>, now: Date, expiresAt: Date): string {
+  return refreshTokens.seal({ ...grant, n: 0, ia: epochSeconds(now) }, expiresAt);
 }

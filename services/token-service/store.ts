@@ -1,5 +1,5 @@
 // token-service's collections: authorization_codes (redeem side; authorize-service writes them),
-// refresh_token_families, refresh_tokens, grant_claims, revocations, client_auth_failures and
+// refresh_token_families, grant_claims, revocations, client_auth_failures and
 // signing_keys. Operations are named for what they do; reads filter on expiry; only hashes are
 // stored. A database that does not answer becomes temporarily_unavailable (503), never a 500.
 //
@@ -8,7 +8,7 @@
 // transaction (FerretDB/FerretDB#3040): measured here, 10 concurrent findOneAndUpdate calls with
 // the same filter let 1-10 of them "win", and concurrent $set on different fields of one document
 // lose each other's writes. So each decision is an insert into grant_claims (`code:<hash>`,
-// `code_replay:<hash>`, `refresh:<hash>`, `revoked:<grant id>`), and token-service takes a family
+// `code_replay:<hash>`, `refresh:<grant id>:<n>`, `revoked:<grant id>`), and token-service takes a family
 // as revoked when either its `revokedAt` or its `revoked:` claim says so (a rotation racing a
 // revocation could write `revokedAt` back to null on FerretDB; the claim cannot be undone).
 // Failed client authentications are insert-only events for the same reason.
@@ -22,6 +22,8 @@ import { revocationId, revocationsCollection, type RevocationKind } from '#share
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
+import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
+import { UniqueInserts } from '#shared/unique-inserts.ts';
 
 
 export type AuthorizationCode = Omit<AuthorizationCodeDoc, '_id'> & { codeHash: string };
@@ -36,9 +38,9 @@ export type CodeBinding = {
 };
 
 /**
- * One grant (refresh token family). `currentHash` is the one refresh token usable now; spending it
- * (claim `refresh:<hash>`) is what rotation decides on, and any other presentation of a spent
- * token is reuse. validation-service reads these documents for introspection.
+ * One grant (refresh token family), stored when its code is redeemed. Its refresh tokens are
+ * sealed (shared/refresh-tokens.ts) and spent by claims `refresh:<grant id>:<generation>`; this
+ * record is what consent revocation finds by owner and client, and what a code replay blocks.
  */
 type RefreshTokenFamilyDoc = {
   _id: string; // grant id
@@ -48,12 +50,9 @@ type RefreshTokenFamilyDoc = {
   /** The scopes of the original grant; a refresh may narrow an access token, never the family. */
   scopes: string[];
   authTime: Date;
-  /** SHA-256 of the refresh token usable now; null for a family revoked before one was issued. */
-  currentHash: string | null;
   /** Access-token lifetime when the grant began (revocations are remembered at least this long). */
   accessTokenTtlSeconds: number;
   createdAt: Date;
-  rotatedAt: Date | null;
   expiresAt: Date;
   revokedAt: Date | null;
 };
@@ -70,6 +69,9 @@ export async function createTokenStore(db: Db, log: Logger) {
   const codes = db.collection<AuthorizationCodeDoc>('authorization_codes');
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
   const claims = db.collection<GrantClaimDoc>('grant_claims');
+  // Grouped: under load many codes redeemed and tokens spent go out as one insert.
+  const familyInserts = new UniqueInserts(families);
+  const claimInserts = new UniqueInserts(claims);
   const revocations = revocationsCollection(db);
   const authEvents = await createClientAuthEventStore(db, log);
   const keys = signingKeysCollection(db);
@@ -82,24 +84,12 @@ export async function createTokenStore(db: Db, log: Logger) {
   /** True for the one caller whose insert of the family succeeds. */
   async function insertFamily(family: RefreshTokenFamily): Promise<boolean> {
     const { grantId, ...fields } = family;
-    try {
-      await families.insertOne({ _id: grantId, ...fields });
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
+    return familyInserts.insert({ _id: grantId, ...fields });
   }
 
   /** True for the one caller whose insert of `id` succeeds. */
   async function claim(id: string, expiresAt: Date, now: Date): Promise<boolean> {
-    try {
-      await claims.insertOne({ _id: id, createdAt: now, expiresAt });
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
+    return claimInserts.insert({ _id: id, createdAt: now, expiresAt });
   }
 
   const store = {
@@ -156,33 +146,12 @@ export async function createTokenStore(db: Db, log: Logger) {
     /** Creates the family of a newly redeemed code; false when it exists (a replay blocked it first). */
     createFamily: (family: RefreshTokenFamily): Promise<boolean> => insertFamily(family),
 
-    /** An unexpired family (revoked or not, as far as `revokedAt` tells). */
-    async findFamily(grantId: string, now: Date): Promise<RefreshTokenFamily | null> {
-      const doc = await families.findOne({ _id: grantId, expiresAt: { $gt: now } });
-      return doc ? toFamily(doc) : null;
-    },
-
-    /** True when the family's revocation was claimed (the record of it that cannot be lost). */
-    async familyRevocationClaimed(grantId: string, now: Date): Promise<boolean> {
-      return (await claims.findOne({ _id: `revoked:${grantId}`, expiresAt: { $gt: now } }, { projection: { _id: 1 } })) !== null;
-    },
-
     /**
      * Spends a refresh token: true for exactly one caller, however many present it at once; false
-     * when it was spent before.
+     * when it was spent before. The claim lasts as long as the token could be presented.
      */
-    async spendRefreshToken(tokenHash: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
-      return claim(`refresh:${tokenHash}`, familyExpiresAt, now);
-    },
-
-    /** True when this refresh token was spent (rotated out) before. */
-    async refreshTokenSpent(tokenHash: string, now: Date): Promise<boolean> {
-      return (await claims.findOne({ _id: `refresh:${tokenHash}`, expiresAt: { $gt: now } }, { projection: { _id: 1 } })) !== null;
-    },
-
-    /** Makes `nextHash` the family's usable token; called only by the one caller that spent `currentHash`. */
-    async setCurrentRefreshToken(grantId: string, currentHash: string, nextHash: string, now: Date): Promise<void> {
-      await families.updateOne({ _id: grantId, currentHash }, { $set: { currentHash: nextHash, rotatedAt: now } });
+    async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date, now: Date): Promise<boolean> {
+      return claim(refreshTokenClaimId(token), familyExpiresAt, now);
     },
 
     /** Revokes a family; true only for the one caller that reports the revocation. */
@@ -200,7 +169,7 @@ export async function createTokenStore(db: Db, log: Logger) {
       const { grantId, ...fields } = family;
       const reports = await claim(`revoked:${grantId}`, fields.expiresAt, now);
       try {
-        await families.insertOne({ _id: grantId, ...fields, currentHash: null, revokedAt: fields.revokedAt ?? now });
+        await families.insertOne({ _id: grantId, ...fields, revokedAt: fields.revokedAt ?? now });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
         await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
@@ -261,10 +230,6 @@ export type TokenStore = Awaited<ReturnType<typeof createTokenStore>>;
 // FerretDB drops null fields in some writes: absent and null mean the same here.
 function toCode({ _id, ...rest }: AuthorizationCodeDoc): AuthorizationCode {
   return { ...rest, codeHash: _id, codeChallenge: rest.codeChallenge ?? null, consumedAt: rest.consumedAt ?? null };
-}
-
-function toFamily({ _id, ...rest }: RefreshTokenFamilyDoc): RefreshTokenFamily {
-  return { ...rest, grantId: _id, currentHash: rest.currentHash ?? null, rotatedAt: rest.rotatedAt ?? null, revokedAt: rest.revokedAt ?? null };
 }
 
 type AsyncMethods = Record<string, (...args: never[]) => Promise<unknown>>;

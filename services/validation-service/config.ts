@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientAuthConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { ClientAuthConfig, RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
 
 export const ValidationConfigSchema = serviceConfigSchema({
   /** The `aud` every access token must carry (RFC 9068 §4); defaults to the issuer. */
@@ -8,8 +8,7 @@ export const ValidationConfigSchema = serviceConfigSchema({
   ...ClientAuthConfig,
   /** Verified access tokens remembered by their exact string, so a repeated token skips the signature check. */
   VERIFIED_TOKEN_CACHE_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
-  /** How often the revocation set is re-read from the database to cover missed broadcasts. */
-  REVOCATION_RESYNC_MS: Type.Integer({ minimum: 200, maximum: 60_000, default: 5000 }),
+  ...RevocationSetConfig,
 });
 export type ValidationConfig = Static<typeof ValidationConfigSchema>;
 

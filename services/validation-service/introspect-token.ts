@@ -1,20 +1,21 @@
 // RFC 7662 token introspection. Access tokens (JWTs) are checked exactly as oauth.token.validate
-// checks them. Refresh tokens are opaque `<family id>.<secret>` strings: the family is read by
-// id and the whole token compared by SHA-256 with the family's current token (introspection is
+// checks them. Refresh tokens are sealed (shared/refresh-tokens.ts): opened, checked against the
+// revocation set, and looked up once for the claim that would mark them spent (introspection is
 // not the validate hot path, so one read is acceptable). Anything else is inactive, and an
 // inactive answer says nothing more (§2.2).
 import type { Clock } from '#shared/clock.ts';
-import { safeEqual, sha256 } from '#shared/crypto.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from './verify-access-token.ts';
-import type { RefreshFamilyView } from './store.ts';
+import { refreshTokenClaimId, revocableRefreshToken, type RefreshTokens } from '#shared/refresh-tokens.ts';
 
 export type Deps = VerifyDeps & {
   clock: Clock;
   user(sub: string): CachedUser | undefined;
   findUser(sub: string): Promise<CachedUser | undefined>;
-  findRefreshFamily(familyId: string, now: Date): Promise<RefreshFamilyView | null>;
+  refreshTokens: RefreshTokens;
+  /** True when the grant_claims record spending this refresh token exists. */
+  refreshTokenSpent(claimId: string): Promise<boolean>;
 };
 
 export type Introspection =
@@ -24,7 +25,6 @@ export type Introspection =
 
 const INACTIVE = { active: false } as const;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-const FAMILY_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * `caller` is the authenticated client. Any client may introspect an access token (resource
@@ -43,25 +43,22 @@ export async function introspectToken(deps: Deps, caller: ClientDoc, token: stri
 }
 
 async function introspectRefreshToken(deps: Deps, caller: ClientDoc, token: string): Promise<Introspection> {
-  const dot = token.indexOf('.');
-  const familyId = dot > 0 ? token.slice(0, dot) : '';
-  if (!FAMILY_ID.test(familyId)) return INACTIVE;
+  const opened = deps.refreshTokens.open(token);
   const now = deps.clock.now();
-  const family = await deps.findRefreshFamily(familyId, now);
-  // Only the family's current token is live: a rotated-out one is not (RFC 6749 §10.4).
-  // Fields token-service leaves unset are absent, not null: test for truthiness.
-  if (!family || family.revokedAt || family.expiresAt <= now || !family.currentHash) return INACTIVE;
-  if (!safeEqual(family.currentHash, sha256(token))) return INACTIVE;
-  if (family.clientId !== caller._id) return INACTIVE;
-  const user = deps.user(family.sub) ?? (await deps.findUser(family.sub));
+  // Only the client's own, unexpired, unrevoked token that was not rotated out (RFC 6749 §10.4).
+  if (!opened || opened.expiresAt <= now || opened.payload.c !== caller._id) return INACTIVE;
+  if (deps.revocations.isRevoked(revocableRefreshToken(opened))) return INACTIVE;
+  const { payload: grant } = opened;
+  if (await deps.refreshTokenSpent(refreshTokenClaimId(grant))) return INACTIVE;
+  const user = deps.user(grant.sub) ?? (await deps.findUser(grant.sub));
   return {
     active: true,
     tokenType: 'refresh_token',
-    clientId: family.clientId,
-    sub: family.sub,
-    username: family.username ?? user?.username,
-    scope: family.scopes.join(' '),
-    exp: Math.floor(family.expiresAt.getTime() / 1000),
-    iat: family.createdAt ? Math.floor(family.createdAt.getTime() / 1000) : undefined,
+    clientId: grant.c,
+    sub: grant.sub,
+    username: grant.u || user?.username,
+    scope: grant.s.join(' '),
+    exp: Math.floor(opened.expiresAt.getTime() / 1000),
+    iat: grant.ia,
   };
 }

@@ -7,11 +7,12 @@ import { runMain, type Running } from '#shared/run-main.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { parseJson } from '#shared/nats/add-endpoint.ts';
 import { checker } from '#shared/contracts/checker.ts';
-import { RevocationRecordedSchema } from '#shared/contracts/revocation-recorded.ts';
 import { ReferenceDataChangedSchema } from '#shared/contracts/reference-data-changed.ts';
 import { accessTokenAudience, loadConfig, type ValidationConfig } from './config.ts';
 import { createValidationStore } from './store.ts';
-import { RevocationSet } from './revocation-set.ts';
+import { startRevocationSet } from '#shared/revocations.ts';
+import { refreshTokenSealer } from '#shared/refresh-tokens.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { VerificationKeys } from './verification-keys.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 import type { AccessToken } from './verify-access-token.ts';
@@ -28,7 +29,6 @@ const KEY_REFRESH_MS = 60_000;
 
 export type StartedValidationService = Running & { port: number };
 
-const revocationRecorded = checker(RevocationRecordedSchema);
 const referenceDataChanged = checker(ReferenceDataChangedSchema);
 
 export async function start(config: ValidationConfig, options: StartOptions = {}): Promise<StartedValidationService> {
@@ -58,19 +58,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     if (keys.size === 0) log.warn('no signing key published yet; tokens are refused until token-service creates one');
 
     // Revocations: subscribe to the broadcast (no queue group: every instance hears every one) before the load.
-    const revocations = new RevocationSet({
-      clock, log, resyncMs: config.REVOCATION_RESYNC_MS,
-      subscribe: (onRecord) => nc.subscribe(Subjects.revocationRecorded, {
-        callback: (_error, msg) => {
-          const event = revocationRecorded.parse(parseJson(msg.data));
-          if (!event) return void log.warn('ignored a malformed revocation broadcast');
-          onRecord({ kind: event.kind, key: event.key, issuedBeforeSeconds: event.issued_before, expiresAtMs: event.expires_at * 1000 });
-        },
-      }),
-      loadActive: (now, graceMs) => store.activeRevocations(now, graceMs),
-      loadChangedSince: (since) => store.revocationsChangedSince(since),
-    });
-    await revocations.start();
+    const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS });
     cleanups.push(() => revocations.stop());
     await nc.flush();
 
@@ -93,7 +81,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
         findClient: (id) => reference.findClient(id), store: clientAuthEvents, clock, log, metrics: base.metrics,
         maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
       },
-      introspect: { ...verify, ...users, findRefreshFamily: (id, now) => store.findRefreshFamily(id, now) },
+      introspect: { ...verify, ...users, refreshTokens: refreshTokenSealer(keyEncryptionKey(config, log)), refreshTokenSpent: (id) => store.claimExists(id) },
     });
     const port = await listen(app, config.HTTP_HOST, config.VALIDATION_SERVICE_PORT);
     log.info({ port, keys: keys.size, revocations: revocations.size }, 'validation-service ready');

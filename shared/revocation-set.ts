@@ -1,4 +1,5 @@
-// The in-memory revocation set every validation answers from (no database round trip).
+// The in-memory revocation set every validation and every refresh answers from (no database
+// round trip).
 // Start order matters: subscribe to the broadcast FIRST, then load every live record, so a
 // revocation recorded while the load runs is not missed (merging is idempotent, so one seen
 // twice is harmless). A resync every few seconds re-reads what was written recently, covering
@@ -6,10 +7,10 @@
 // expired, so memory is bounded by the tokens' lifetimes.
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
-import type { RevocationRecord } from './store.ts';
+import type { RevocationRecord } from '#shared/revocations.ts';
 
-/** The access token facts revocation depends on. */
-export type RevocableToken = { jti: string; grantId: string | undefined; sub: string; clientId: string; iat: number };
+/** The token facts revocation depends on (a refresh token has no jti; its `iat` is its grant's start). */
+export type RevocableToken = { jti?: string; grantId: string | undefined; sub: string; clientId: string; iat: number };
 
 export type RevocationSetDeps = {
   clock: Clock;
@@ -76,7 +77,7 @@ export class RevocationSet {
    * issued), or its owner's grants to its client up to a point in time (`iat <= issuedBefore`).
    */
   isRevoked(token: RevocableToken): boolean {
-    if (this.#jtis.has(token.jti)) return true;
+    if (token.jti !== undefined && this.#jtis.has(token.jti)) return true;
     if (token.grantId !== undefined && this.#grants.has(token.grantId)) return true;
     if (this.#subjectClients.size === 0) return false;
     const entry = this.#subjectClients.get(`${token.sub} ${token.clientId}`);
