@@ -1,21 +1,26 @@
-// authorization_codes: written by authorize-service when the owner approves, redeemed by
-// token-service. The document shape both sides rely on.
-export type AuthorizationCodeDoc = {
-  _id: string; // SHA-256 of the code
+// Authorization codes are sealed (shared/sealed/sealed-state.ts): authorize-service seals one when
+// the owner approves, token-service opens it at the token endpoint. The code carries everything it
+// is bound to (RFC 6749 §4.1.3, RFC 7636 §4.6), so issuing one writes nothing and redeeming one
+// reads nothing; what makes it single-use is token-service's unique insert keyed by its grant id.
+import { createSealer, type Sealer } from '#shared/sealed/sealed-state.ts';
+
+export type AuthorizationCodePayload = {
+  /** The grant (refresh token family) the code starts; its id keys the code's single use. */
+  grantId: string;
   clientId: string;
   redirectUri: string;
   /** True when the authorization request sent redirect_uri: the token request must repeat it (RFC 6749 §4.1.3). */
   redirectUriSent: boolean;
+  /** BASE64URL(SHA256(code_verifier)) the token request must match; null without PKCE. */
   codeChallenge: string | null;
   scopes: string[];
   sub: string;
   username: string;
-  authTime: Date;
-  /** The grant (refresh token family) the code starts; revoked as a whole on code replay. */
-  grantId: string;
-  createdAt: Date;
-  expiresAt: Date;
-  consumedAt: Date | null;
+  /** The owner's sign-in time, epoch seconds. */
+  authTime: number;
 };
 
-export const AUTHORIZATION_CODES = 'authorization_codes';
+export type AuthorizationCodes = Sealer<AuthorizationCodePayload>;
+
+export const authorizationCodeSealer = (keyEncryptionKey: Buffer): AuthorizationCodes =>
+  createSealer<AuthorizationCodePayload>(keyEncryptionKey, 'authorization-code');

@@ -1,13 +1,12 @@
 // Tells consent-ui which client asks for which scopes, for the consent page.
 import type { Clock } from '#shared/clock.ts';
-import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { ScopeDoc } from '#shared/reference-data/scopes.ts';
-import type { AuthorizeStore } from './store.ts';
+import type { AuthorizationRequests, PendingRequest } from './authorization-requests.ts';
 
 export type Deps = {
-  store: Pick<AuthorizeStore, 'findRequest'>;
+  requests: AuthorizationRequests;
   clock: Clock;
   findClient(id: string): Promise<ClientDoc | undefined>;
   scope(name: string): ScopeDoc | undefined;
@@ -15,9 +14,12 @@ export type Deps = {
 
 export type AuthorizationDescription = { clientId: string; clientName: string; scopes: { name: string; description: string }[] };
 
+/**
+ * A request already decided is still described (that would take a read); its decision is
+ * refused all the same.
+ */
 export async function describeAuthorization(deps: Deps, handle: string): Promise<AuthorizationDescription> {
-  const request = await deps.store.findRequest(sha256(handle), deps.clock.now());
-  if (!request) throw expiredRequest();
+  const request = openRequest(deps, handle);
   const client = await deps.findClient(request.clientId);
   if (!client) throw expiredRequest();
   return {
@@ -25,6 +27,13 @@ export async function describeAuthorization(deps: Deps, handle: string): Promise
     clientName: client.name,
     scopes: request.scopes.map((name) => ({ name, description: deps.scope(name)?.description ?? name })),
   };
+}
+
+/** The request a handle carries, with its expiry; unknown, tampered and expired handles are refused alike. */
+export function openRequest(deps: Pick<Deps, 'requests' | 'clock'>, handle: string): PendingRequest & { expiresAt: Date } {
+  const opened = deps.requests.open(handle);
+  if (!opened || opened.expiresAt <= deps.clock.now()) throw expiredRequest();
+  return { ...opened.payload, expiresAt: opened.expiresAt };
 }
 
 export const expiredRequest = () =>

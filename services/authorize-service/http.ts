@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
 import { isUnavailable } from '#shared/http/create-http-server.ts';
+import { isOAuthError } from '#shared/oauth-error.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { validateAuthorizationRequest, type Deps as ValidateDeps, type RawQuery } from './validate-authorization-request.ts';
 import { startAuthorization, type Deps as StartDeps } from './start-authorization.ts';
@@ -46,7 +47,13 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       return reply.redirect(await startAuthorization(deps.start, result.request), 302);
     } catch (error) {
       // The client and redirect URI are verified: tell the client rather than strand the owner (RFC 6749 §4.1.2.1).
-      request.log.error({ err: error }, 'could not store the authorization request');
+      if (isOAuthError(error)) {
+        request.log.info({ error: error.code }, 'authorization request refused');
+        return reply.redirect(authorizationResponseUrl(result.request.redirectUri, {
+          error: error.code, error_description: error.description, state: result.request.state, iss: deps.issuer,
+        }), 302);
+      }
+      request.log.error({ err: error }, 'could not take the authorization request');
       const code = isUnavailable(error) ? 'temporarily_unavailable' : 'server_error';
       return reply.redirect(authorizationResponseUrl(result.request.redirectUri, {
         error: code, error_description: 'The authorization server could not take the request, try again later.', state: result.request.state, iss: deps.issuer,

@@ -13,6 +13,9 @@ import { createAuthorizeStore } from './store.ts';
 import { registerRoutes } from './http.ts';
 import { registerEndpoints } from './nats.ts';
 import { authorizationServerMetadata } from './metadata.ts';
+import { authorizationRequestSealer } from './authorization-requests.ts';
+import { authorizationCodeSealer } from '#shared/authorization-codes.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 
 export const SERVICE_NAME = 'authorize-service';
 
@@ -26,21 +29,23 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   await reference.start(base.nc);
   const store = await createAuthorizeStore(mongo.db, log);
   const clock = systemClock;
+  const kek = keyEncryptionKey(config, log);
+  const requests = authorizationRequestSealer(kek);
 
   const service = await base.natsService('Authorization requests and decisions');
   registerEndpoints(service, log, {
-    describe: { store, clock, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
-    decide: { store, clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS },
+    describe: { requests, clock, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
+    decide: { store, requests, codes: authorizationCodeSealer(kek), clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS },
   });
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
   registerRoutes(app, {
     issuer: config.OAUTH_ISSUER,
     validate: { findClient: (id) => reference.findClient(id), scopeExists: (name) => reference.scope(name) !== undefined },
-    start: { store, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
+    start: { requests, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });
-  const sweep = startPeriodic('sweep expired authorization requests and codes', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
+  const sweep = startPeriodic('sweep expired authorization decisions', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
   const port = await listen(app, config.HTTP_HOST, config.AUTHORIZE_SERVICE_PORT);
   log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
 

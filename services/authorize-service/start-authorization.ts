@@ -1,12 +1,14 @@
-// Stores a valid authorization request and returns the consent-ui address that carries its handle.
+// Seals a valid authorization request into its handle and returns the consent-ui address that carries it.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import { addSeconds } from '#shared/clock.ts';
-import { randomToken, sha256 } from '#shared/crypto.ts';
-import type { AuthorizationRequest, AuthorizeStore } from './store.ts';
+import { randomToken } from '#shared/crypto.ts';
+import { OAuthError } from '#shared/oauth-error.ts';
+import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
+import type { AuthorizationRequest, AuthorizationRequests } from './authorization-requests.ts';
 
 export type Deps = {
-  store: Pick<AuthorizeStore, 'saveRequest'>;
+  requests: AuthorizationRequests;
   clock: Clock;
   audit: Audit;
   requestTtlSeconds: number;
@@ -14,9 +16,10 @@ export type Deps = {
 };
 
 export async function startAuthorization(deps: Deps, request: AuthorizationRequest): Promise<string> {
-  const handle = randomToken(32);
   const now = deps.clock.now();
-  await deps.store.saveRequest(sha256(handle), request, now, addSeconds(now, deps.requestTtlSeconds));
+  const handle = deps.requests.seal({ id: randomToken(16), ...request }, addSeconds(now, deps.requestTtlSeconds));
+  // Only a request near every parameter's ceiling at once comes close.
+  if (handle.length > MAX_SEALED_LENGTH) throw new OAuthError('invalid_request', 'The authorization request is too large.');
   deps.audit.emit('oauth.authorization.requested', request.clientId, { client_id: request.clientId, scope: request.scopes.join(' ') });
   return `${deps.consentUiUrl}/ui/authorize?handle=${handle}`;
 }

@@ -4,7 +4,7 @@
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
-import type { AuthorizationRequest } from './store.ts';
+import type { AuthorizationRequest } from './authorization-requests.ts';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
 

@@ -1,21 +1,24 @@
-// grant_type=authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6). The code is claimed atomically
-// (store.claimCode), with its client, redirect URI and PKCE binding checked in the same step, so a
-// code is redeemed at most once and a request that fails a check consumes nothing. Any other
+// grant_type=authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6). The code is sealed
+// (shared/authorization-codes.ts): it is opened and its client, expiry, redirect URI and PKCE
+// binding checked without a read, so a request that fails a check consumes nothing; then it is
+// claimed by one unique insert (store.claimCode), so it is redeemed at most once. Any other
 // presentation of a consumed code (the losers of a concurrent race included) is a replay: the
 // grant it started is revoked (RFC 6749 §4.1.2), once, and the request refused.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
-import { sha256 } from '#shared/crypto.ts';
+import { addSeconds, type Clock } from '#shared/clock.ts';
+import { safeEqual, sha256 } from '#shared/crypto.ts';
+import type { AuthorizationCodePayload, AuthorizationCodes } from '#shared/authorization-codes.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import type { RefreshTokens } from '#shared/refresh-tokens.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
-import type { AuthorizationCode, RefreshTokenFamily, TokenStore } from './store.ts';
+import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'claimCode' | 'findCode' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
+  store: Pick<TokenStore, 'claimCode' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
+  codes: AuthorizationCodes;
   refreshTokens: RefreshTokens;
   clock: Clock;
   audit: Audit;
@@ -47,37 +50,43 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   // RFC 9700 §2.1.1: public clients must use PKCE.
   if (client.type === 'public' && input.codeVerifier === undefined) throw invalidGrant('public client sent no code_verifier');
 
+  const opened = deps.codes.open(input.code);
+  if (!opened) throw invalidGrant('unknown code');
+  const { payload: code, expiresAt: codeExpiresAt } = opened;
+  // Another client's code is refused without touching it: the code stays usable by its client.
+  if (code.clientId !== client._id) throw invalidGrant('code issued to another client');
   const now = deps.clock.now();
-  const codeHash = sha256(input.code);
-  // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge; sha256() is base64url.
-  const codeChallenge = input.codeVerifier === undefined ? null : sha256(input.codeVerifier);
+  const problem = bindingProblem(code, codeExpiresAt, input, now);
+  if (problem) {
+    // A request that fails a check consumes nothing, but a used code presented again is a replay however it is presented.
+    if (await deps.store.codeConsumed(code.grantId)) {
+      await handleReplay(deps, client, code, codeExpiresAt, now);
+      throw invalidGrant('code already used (replay)');
+    }
+    throw invalidGrant(problem);
+  }
+
   // A client that gets refresh tokens has the code's family stored by the claim itself (one insert).
   let refreshToken: string | undefined;
-  const familyFor = clientGetsRefreshTokens(client)
-    ? (redeemed: AuthorizationCode): RefreshTokenFamily => {
-      const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
-      refreshToken = firstRefreshToken(deps.refreshTokens, {
-        g: redeemed.grantId, c: client._id, sub: redeemed.sub, u: redeemed.username, s: redeemed.scopes, at: epochSeconds(redeemed.authTime),
-      }, now, expiresAt);
-      return {
-        grantId: redeemed.grantId,
-        clientId: client._id,
-        sub: redeemed.sub,
-        username: redeemed.username,
-        scopes: redeemed.scopes,
-        authTime: redeemed.authTime,
-        accessTokenTtlSeconds: client.accessTokenTtlSeconds,
-        createdAt: now,
-        expiresAt,
-        revokedAt: null,
-      };
-    }
-    : undefined;
-  const code = await deps.store.claimCode(codeHash, { clientId: client._id, codeChallenge, redirectUri: input.redirectUri }, now, familyFor);
-  if (!code) throw await refusal(deps, input, codeHash, codeChallenge, now);
+  let family: RefreshTokenFamily | undefined;
+  if (clientGetsRefreshTokens(client)) {
+    const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
+    refreshToken = firstRefreshToken(deps.refreshTokens, {
+      g: code.grantId, c: client._id, sub: code.sub, u: code.username, s: code.scopes, at: code.authTime,
+    }, now, expiresAt);
+    family = {
+      grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
+      accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt, revokedAt: null,
+    };
+  }
+  // Of concurrent redemptions exactly one claim lands; every other presentation is a replay.
+  if (!(await deps.store.claimCode(code.grantId, codeExpiresAt, now, family))) {
+    await handleReplay(deps, client, code, codeExpiresAt, now);
+    throw invalidGrant('code already used (replay)');
+  }
 
   const accessToken = await issueAccessToken(deps.tokens, {
-    sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: code.authTime, grantId: code.grantId, ttlSeconds: client.accessTokenTtlSeconds,
+    sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId, ttlSeconds: client.accessTokenTtlSeconds,
   }, now);
   deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,
@@ -85,43 +94,36 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: code.scopes, ...(refreshToken ? { refreshToken } : {}) };
 }
 
-/** Why the claim failed; a replay is handled (once) before the refusal is returned. */
-async function refusal(deps: Deps, input: RedeemCodeInput, codeHash: string, codeChallenge: string | null, now: Date): Promise<OAuthError> {
-  const code = await deps.store.findCode(codeHash);
-  if (!code) return invalidGrant('unknown code');
-  // Another client's code is refused without touching it: the code stays usable by its client.
-  if (code.clientId !== input.client._id) return invalidGrant('code issued to another client');
-  if (code.consumedAt !== null) {
-    await handleReplay(deps, input.client, code, now);
-    return invalidGrant('code already used (replay)');
-  }
-  if (code.expiresAt <= now) return invalidGrant('code expired');
+/** Why the token request may not redeem this code (RFC 6749 §4.1.3, RFC 7636 §4.6), or undefined. */
+function bindingProblem(code: AuthorizationCodePayload, expiresAt: Date, input: RedeemCodeInput, now: Date): string | undefined {
+  if (expiresAt <= now) return 'code expired';
   // RFC 6749 §4.1.3: redirect_uri is required when the authorization request included it, and must be identical.
   if (input.redirectUri === undefined) {
-    if (code.redirectUriSent) return invalidGrant('redirect_uri missing; the authorization request included it');
+    if (code.redirectUriSent) return 'redirect_uri missing; the authorization request included it';
   } else if (input.redirectUri !== code.redirectUri) {
-    return invalidGrant('redirect_uri does not match the authorization request');
+    return 'redirect_uri does not match the authorization request';
   }
-  if (code.codeChallenge === null) return invalidGrant('code_verifier sent for a code issued without a code_challenge (PKCE downgrade)');
-  if (codeChallenge === null) return invalidGrant('code_verifier missing');
-  if (codeChallenge !== code.codeChallenge) return invalidGrant('code_verifier does not match the code_challenge');
-  return invalidGrant('code could not be claimed');
+  if (input.codeVerifier === undefined) return code.codeChallenge === null ? undefined : 'code_verifier missing';
+  if (code.codeChallenge === null) return 'code_verifier sent for a code issued without a code_challenge (PKCE downgrade)';
+  // RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge; sha256() is base64url.
+  return safeEqual(sha256(input.codeVerifier), code.codeChallenge) ? undefined : 'code_verifier does not match the code_challenge';
 }
 
 /**
  * Revokes everything the code produced: the refresh token family (stored revoked if the winning
- * redemption has not stored it yet) and, through a grant revocation, every access token of the
- * grant. Only the first request to see the replay does it, so a burst of replays is one event.
+ * redemption has not stored it yet) and, through a grant revocation, every access token and
+ * refresh token of the grant. Only the first request to see the replay does it, so a burst of
+ * replays is one event.
  */
-async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCode, now: Date): Promise<void> {
-  if (!(await deps.store.claimCodeReplay(code.codeHash, code.expiresAt, now))) return;
+async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCodePayload, codeExpiresAt: Date, now: Date): Promise<void> {
+  if (!(await deps.store.claimCodeReplay(code.grantId, codeExpiresAt, now))) return;
   const blocked: RefreshTokenFamily = {
     grantId: code.grantId,
     clientId: code.clientId,
     sub: code.sub,
     username: code.username,
     scopes: code.scopes,
-    authTime: code.authTime,
+    authTime: new Date(code.authTime * 1000),
     accessTokenTtlSeconds: client.accessTokenTtlSeconds,
     createdAt: now,
     // As long as any refresh token the winning redemption issued could live.

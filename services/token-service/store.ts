@@ -1,22 +1,20 @@
-// token-service's collections: authorization_codes (redeem side; authorize-service writes them),
-// refresh_token_families, grant_claims, revocations, client_auth_failures and
-// signing_keys. Operations are named for what they do; reads filter on expiry; only hashes are
-// stored. A database that does not answer becomes temporarily_unavailable (503), never a 500.
+// token-service's collections: refresh_token_families, grant_claims, revocations,
+// client_auth_failures and signing_keys. Operations are named for what they do; only hashes are
+// stored (codes and refresh tokens are sealed, not stored at all). A database that does not answer
+// becomes temporarily_unavailable (503), never a 500.
 //
 // Exactly-once decisions rest on unique-key inserts, the one write both MongoDB 7 and FerretDB
 // v1.24 make atomic. FerretDB 1.x runs findAndModify/update as read-then-write without a
 // transaction (FerretDB/FerretDB#3040): measured here, 10 concurrent findOneAndUpdate calls with
 // the same filter let 1-10 of them "win", and concurrent $set on different fields of one document
-// lose each other's writes. So each decision is an insert into grant_claims (`code:<hash>`,
-// `code_replay:<hash>`, `refresh:<grant id>:<n>`, `revoked:<grant id>`), and token-service takes a family
-// as revoked when either its `revokedAt` or its `revoked:` claim says so (a rotation racing a
-// revocation could write `revokedAt` back to null on FerretDB; the claim cannot be undone).
+// lose each other's writes. So each decision is an insert: of the grant's family (a code redeemed
+// by a client with refresh tokens) or into grant_claims (`code:<grant id>`, `code_replay:<grant
+// id>`, `refresh:<grant id>:<n>`, `revoked:<grant id>`). Inserts go out grouped (UniqueInserts).
 // Failed client authentications are insert-only events for the same reason.
 import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
-import type { AuthorizationCodeDoc } from '#shared/authorization-codes.ts';
 import { unavailable } from '#shared/oauth-error.ts';
 import { revocationId, revocationsCollection, type RevocationKind } from '#shared/revocations.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
@@ -25,17 +23,6 @@ import { createClientAuthEventStore } from '#shared/client-auth/client-auth-even
 import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
 import { UniqueInserts } from '#shared/unique-inserts.ts';
 
-
-export type AuthorizationCode = Omit<AuthorizationCodeDoc, '_id'> & { codeHash: string };
-
-/** What a code must be bound to for a token request to redeem it (RFC 6749 §4.1.3, RFC 7636 §4.6). */
-export type CodeBinding = {
-  clientId: string;
-  /** The code's challenge must equal this: BASE64URL(SHA256(code_verifier)), or null when no verifier was sent. */
-  codeChallenge: string | null;
-  /** The redirect_uri of the token request; when absent the authorization request must not have sent one. */
-  redirectUri: string | undefined;
-};
 
 /**
  * One grant (refresh token family), stored when its code is redeemed. Its refresh tokens are
@@ -66,7 +53,6 @@ export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date
 export type { ClientAuthEvent, ClientAuthEventKind } from '#shared/client-auth/client-auth-events.ts';
 
 export async function createTokenStore(db: Db, log: Logger) {
-  const codes = db.collection<AuthorizationCodeDoc>('authorization_codes');
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
   const claims = db.collection<GrantClaimDoc>('grant_claims');
   // Grouped: under load many codes redeemed and tokens spent go out as one insert.
@@ -75,7 +61,6 @@ export async function createTokenStore(db: Db, log: Logger) {
   const revocations = revocationsCollection(db);
   const authEvents = await createClientAuthEventStore(db, log);
   const keys = signingKeysCollection(db);
-  await ensureIndexes(codes, [expiresAtTtl], log);
   await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
   await ensureIndexes(claims, [expiresAtTtl], log);
   await ensureIndexes(revocations, [expiresAtTtl], log);
@@ -94,53 +79,29 @@ export async function createTokenStore(db: Db, log: Logger) {
 
   const store = {
     /**
-     * Redeems the code: only while it is unconsumed, unexpired and bound to `binding` (a request
-     * that fails the binding consumes nothing), and only for the one caller whose claim lands, so
-     * of concurrent redemptions exactly one gets the code. With `familyFor` (a client that gets
-     * refresh tokens) the claim is the insert of the grant's refresh token family itself, keyed by
-     * the code's grant id: one insert both consumes the code and stores the family. Otherwise it
-     * is the insert of `code:<hash>`.
+     * Redeems a code (already opened and checked against the token request): true for exactly one
+     * caller however many present it at once. With `family` (a client that gets refresh tokens) the
+     * claim is the insert of the grant's refresh token family itself: one insert both consumes the
+     * code and stores the family. Otherwise it is the insert of `code:<grant id>`, kept a day past
+     * the code's expiry so that a late replay is still recognised.
      */
-    async claimCode(codeHash: string, binding: CodeBinding, now: Date, familyFor?: (code: AuthorizationCode) => RefreshTokenFamily): Promise<AuthorizationCode | null> {
-      // A read, not findOneAndUpdate: the insert below is what consumes the code (on FerretDB a
-      // findAndModify is a read-then-write that decides nothing, at about twice an insert's cost).
-      const doc = await codes.findOne({
-        _id: codeHash,
-        clientId: binding.clientId,
-        consumedAt: null,
-        expiresAt: { $gt: now },
-        codeChallenge: binding.codeChallenge,
-        ...(binding.redirectUri === undefined ? { redirectUriSent: false } : { redirectUri: binding.redirectUri }),
-      });
-      if (!doc) return null;
-      const code = toCode(doc);
-      // A code claim outlives the code, so that while the code is stored its claim says it was used.
-      const claimed = familyFor ? await insertFamily(familyFor(code)) : await claim(`code:${codeHash}`, addSeconds(doc.expiresAt, 86_400), now);
-      return claimed ? { ...code, consumedAt: now } : null;
+    async claimCode(grantId: string, codeExpiresAt: Date, now: Date, family?: RefreshTokenFamily): Promise<boolean> {
+      return family ? insertFamily(family) : claim(`code:${grantId}`, addSeconds(codeExpiresAt, 86_400), now);
     },
 
-    /**
-     * The code whatever its state, to explain a failed claim: consumed when its claim or its
-     * grant's family exists. Deliberately not filtered on expiry: a consumed code presented again
-     * after it expired is still a replay, and RFC 6749 §4.1.2 says the server SHOULD revoke what
-     * it issued. Nothing here treats an expired code as usable.
-     */
-    async findCode(codeHash: string): Promise<AuthorizationCode | null> {
-      const [doc, claimed] = await Promise.all([
-        codes.findOne({ _id: codeHash }),
-        claims.findOne({ _id: `code:${codeHash}` }, { projection: { createdAt: 1 } }),
+    /** True when the code of this grant was redeemed (its claim or its family exists). Only on refusals, to tell a replay. */
+    async codeConsumed(grantId: string): Promise<boolean> {
+      const [claimed, family] = await Promise.all([
+        claims.findOne({ _id: `code:${grantId}` }, { projection: { _id: 1 } }),
+        families.findOne({ _id: grantId }, { projection: { _id: 1 } }),
       ]);
-      if (!doc) return null;
-      const code = toCode(doc);
-      let consumedAt = code.consumedAt ?? claimed?.createdAt ?? null;
-      if (consumedAt === null) consumedAt = (await families.findOne({ _id: code.grantId }, { projection: { createdAt: 1 } }))?.createdAt ?? null;
-      return { ...code, consumedAt };
+      return claimed !== null || family !== null;
     },
 
-    /** True for the one caller that first handles the replay of a code. */
-    async claimCodeReplay(codeHash: string, codeExpiresAt: Date, now: Date): Promise<boolean> {
+    /** True for the one caller that first handles the replay of the code of this grant. */
+    async claimCodeReplay(grantId: string, codeExpiresAt: Date, now: Date): Promise<boolean> {
       const until = addSeconds(codeExpiresAt > now ? codeExpiresAt : now, 86_400);
-      return claim(`code_replay:${codeHash}`, until, now);
+      return claim(`code_replay:${grantId}`, until, now);
     },
 
     /** Creates the family of a newly redeemed code; false when it exists (a replay blocked it first). */
@@ -226,11 +187,6 @@ export async function createTokenStore(db: Db, log: Logger) {
 }
 
 export type TokenStore = Awaited<ReturnType<typeof createTokenStore>>;
-
-// FerretDB drops null fields in some writes: absent and null mean the same here.
-function toCode({ _id, ...rest }: AuthorizationCodeDoc): AuthorizationCode {
-  return { ...rest, codeHash: _id, codeChallenge: rest.codeChallenge ?? null, consumedAt: rest.consumedAt ?? null };
-}
 
 type AsyncMethods = Record<string, (...args: never[]) => Promise<unknown>>;
 

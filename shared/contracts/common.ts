@@ -1,8 +1,10 @@
 import { Type } from '@sinclair/typebox';
+import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
 
 // Bounds shared by the wire schemas: every string has a ceiling, so no message can be unbounded.
 export const ScopeToken = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' });
 export const ClientId = Type.String({ minLength: 1, maxLength: 128 });
-export const Handle = Type.String({ minLength: 32, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+/** A sealed authorization request (services/authorize-service/authorization-requests.ts). */
+export const Handle = Type.String({ minLength: 32, maxLength: MAX_SEALED_LENGTH, pattern: '^[A-Za-z0-9_-]+$' });
 export const Username = Type.String({ minLength: 1, maxLength: 128 });
 export const Subject = Type.String({ minLength: 1, maxLength: 128 });

@@ -16,7 +16,7 @@ const VERSION = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Longest sealed value accepted for opening (before any decoding); sealed requests are the biggest. */
-export const MAX_SEALED_LENGTH = 8192;
+export const MAX_SEALED_LENGTH = 12_288;
 const SEALED = /^[A-Za-z0-9_-]+$/;
 
 export type Opened<T> = { payload: T; expiresAt: Date };
