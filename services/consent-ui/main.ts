@@ -9,6 +9,7 @@ import { runMain, type Running } from '#shared/run-main.ts';
 import { startPeriodic } from '#shared/periodic.ts';
 import { loadConfig, type ConsentUiConfig } from './config.ts';
 import { createConsentUiStore } from './store.ts';
+import { cacheHotReads } from './cached-store.ts';
 import { createNatsClient } from './nats-client.ts';
 import { registerRoutes } from './http.ts';
 import { UnlockedKeys } from './login-throttle.ts';
@@ -25,7 +26,9 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const urls = publicUrls(config);
   const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
   await reference.start(base.nc);
-  const store = await createConsentUiStore(mongo.db, log);
+  const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), base.nc, log, {
+    maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000,
+  });
   const nats = createNatsClient(base.nc, config.NATS_REQUEST_TIMEOUT_MS);
   // No endpoints of its own, but declared like every service so $SRV.INFO/PING/STATS find it.
   await base.natsService('Sign-in and consent pages; asks authorize-service and token-service over NATS');
@@ -71,6 +74,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
       sweep.stop();
       await app.close();
       reference.stop();
+      changes.unsubscribe();
       await base.close();
     },
   };

@@ -8,8 +8,10 @@ export const Subjects = {
   authorizationDecide: 'oauth.authorization.decide',
   /** Internal: consent-ui asks token-service to end every grant of one client for one owner. */
   consentRevoke: 'oauth.consent.revoke',
-  /** Internal broadcast (no queue group): a revocation every validation-service instance must learn. */
+  /** Internal broadcast (no queue group): a revocation every validation-service and token-service instance must learn. */
   revocationRecorded: 'oauth.revocation.recorded',
+  /** Internal broadcast among consent-ui instances: a session ended or a consent changed; recent reads of it go. */
+  consentUiChanged: 'oauth.consent_ui.changed',
   /** Internal broadcast: reference data (clients, users, scopes, resources, keys) changed; caches reload. */
   referenceDataChanged: 'oauth.reference_data.changed',
   /** Audit events: `oauth.audit.<type without the "oauth." prefix>`. */
