@@ -3,6 +3,7 @@
 // (RFC 6749 §3.1/§3.2), answer errors as RFC 6749 §5.2 JSON, and are never cached.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
+import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
 import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { checker, type Checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES, clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
@@ -28,14 +29,15 @@ const ClientAuthParams = { client_id: Param(128), client_secret: Param(512) };
 // Unknown parameters are ignored (RFC 6749 §3.2); every known one has a ceiling.
 const TokenFormSchema = Type.Object({
   grant_type: Param(64),
-  code: Param(512),
+  // Codes and refresh tokens are sealed: their length follows what they carry (typically 300-600).
+  code: Param(MAX_SEALED_LENGTH),
   redirect_uri: Param(2048),
   code_verifier: Param(512),
-  refresh_token: Param(1024),
+  refresh_token: Param(MAX_SEALED_LENGTH),
   scope: Param(4096),
   ...ClientAuthParams,
 });
-const RevokeFormSchema = Type.Object({ token: Param(8192), token_type_hint: Param(64), ...ClientAuthParams });
+const RevokeFormSchema = Type.Object({ token: Param(MAX_SEALED_LENGTH), token_type_hint: Param(64), ...ClientAuthParams });
 
 const tokenForm = checker(TokenFormSchema);
 const revokeForm = checker(RevokeFormSchema);

@@ -1,12 +1,21 @@
 // Hand-written dependencies for this service's unit tests: an in-memory store with the same
-// semantics as store.ts (store.test.ts checks those against the real database), a settable
-// clock, an audit recorder and an in-memory key pair. Not used outside tests.
+// semantics as store.ts (store.test.ts checks those against the real database), sealers under a
+// fresh key, a RevocationSet fed the way main.ts feeds it, a settable clock, an audit recorder
+// and an in-memory key pair. Not used outside tests.
+import { randomBytes } from 'node:crypto';
 import { generateKeyPair, type CryptoKey } from 'jose';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
-import type { Clock } from '#shared/clock.ts';
+import { authorizationCodeSealer, type AuthorizationCodes } from '#shared/authorization-codes.ts';
+import { addSeconds, type Clock } from '#shared/clock.ts';
+import { createLogger } from '#shared/logger.ts';
 import { DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc } from '#shared/reference-data/clients.ts';
-import type { AuthorizationCode, ClientAuthEvent, ClientAuthEventKind, CodeBinding, RefreshTokenFamily, Revocation, TokenStore } from './store.ts';
+import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/refresh-tokens.ts';
+import { RevocationSet } from '#shared/revocation-set.ts';
+import { fromBroadcast } from '#shared/revocations.ts';
+import { revocationRecorded } from './nats.ts';
+import type { RecordRevocation } from './revoke-grant.ts';
+import type { ClientAuthEvent, ClientAuthEventKind, RefreshTokenFamily, Revocation, TokenStore } from './store.ts';
 import type { SigningKeySource, VerificationKeySource } from './signing-keys.ts';
 
 export class TestClock implements Clock {
@@ -60,82 +69,97 @@ export async function testKeys(): Promise<SigningKeySource & VerificationKeySour
   };
 }
 
+/** Code and refresh token sealers under one fresh key, as authorize-service and token-service share the KEK. */
+export function testSealers(kek: Buffer = randomBytes(32)): { codes: AuthorizationCodes; refreshTokens: RefreshTokens } {
+  return { codes: authorizationCodeSealer(kek), refreshTokens: refreshTokenSealer(kek) };
+}
+
+/** A RevocationSet that is never started: tests feed it through `recordRevocationInto`. */
+export function testRevocations(clock: Clock): RevocationSet {
+  return new RevocationSet({
+    clock, log: createLogger('test', 'silent'), resyncMs: 60_000,
+    subscribe: () => ({ unsubscribe: () => undefined }),
+    loadActive: async () => [],
+    loadChangedSince: async () => [],
+  });
+}
+
+/** As main.ts records a revocation: stored, then applied to this instance's set as the broadcast carries it. */
+export function recordRevocationInto(store: MemoryStore, revocations: RevocationSet, clock: Clock): RecordRevocation {
+  return async (revocation) => {
+    await store.recordRevocation(revocation, clock.now());
+    revocations.record(fromBroadcast(revocationRecorded(revocation)));
+  };
+}
+
+/** The family a code exchange at `now` stores for this token's grant. */
+export function familyOf(token: Omit<RefreshTokenPayload, 'n' | 'ia'>, now: Date, expiresAt: Date): RefreshTokenFamily {
+  return {
+    grantId: token.g, clientId: token.c, sub: token.sub, username: token.u, scopes: token.s, authTime: new Date(token.at * 1000),
+    accessTokenTtlSeconds: 600, createdAt: now, expiresAt, revokedAt: null,
+  };
+}
+
 type Store = Omit<TokenStore, 'publishedSigningKeys' | 'createSigningKey' | 'sweepExpired'>;
+
+const CODE_CLAIM_MARGIN_SECONDS = 86_400;
 
 /** An in-memory TokenStore: each method is one synchronous step, as each claim is one atomic insert. */
 export class MemoryStore implements Store {
-  readonly codes = new Map<string, AuthorizationCode>();
   readonly families = new Map<string, RefreshTokenFamily>();
-  readonly claims = new Set<string>();
+  /** grant_claims: `_id` → expiresAt. */
+  readonly claims = new Map<string, Date>();
   readonly revocations: Revocation[] = [];
   readonly authEvents: (ClientAuthEvent & { clientId: string })[] = [];
 
-  #claim(id: string): boolean {
+  #claim(id: string, expiresAt: Date): boolean {
     if (this.claims.has(id)) return false;
-    this.claims.add(id);
+    this.claims.set(id, expiresAt);
     return true;
   }
-  async claimCode(codeHash: string, binding: CodeBinding, now: Date, familyFor?: (code: AuthorizationCode) => RefreshTokenFamily) {
-    const code = this.codes.get(codeHash);
-    if (!code || code.clientId !== binding.clientId || code.consumedAt !== null || code.expiresAt <= now) return null;
-    if (code.codeChallenge !== binding.codeChallenge) return null;
-    if (binding.redirectUri === undefined ? code.redirectUriSent : code.redirectUri !== binding.redirectUri) return null;
-    code.consumedAt = now;
-    // As in the real store: for a client with refresh tokens the family's insert is the claim.
-    const claimed = familyFor ? await this.createFamily(familyFor({ ...code })) : this.#claim(`code:${codeHash}`);
-    return claimed ? { ...code } : null;
-  }
-  async findCode(codeHash: string) {
-    const code = this.codes.get(codeHash);
-    return code ? { ...code } : null;
-  }
-  async claimCodeReplay(codeHash: string) {
-    return this.#claim(`code_replay:${codeHash}`);
-  }
-  async createFamily(family: RefreshTokenFamily) {
+  #insertFamily(family: RefreshTokenFamily): boolean {
     if (this.families.has(family.grantId)) return false;
     this.families.set(family.grantId, structuredClone(family));
     return true;
   }
-  async findFamily(grantId: string, now: Date) {
-    const f = this.families.get(grantId);
-    return f && f.expiresAt > now ? structuredClone(f) : null;
+  async claimCode(grantId: string, codeExpiresAt: Date, _now: Date, family?: RefreshTokenFamily) {
+    // As in the real store: for a client with refresh tokens the family's insert is the claim.
+    return family ? this.#insertFamily(family) : this.#claim(`code:${grantId}`, addSeconds(codeExpiresAt, CODE_CLAIM_MARGIN_SECONDS));
   }
-  async familyRevocationClaimed(grantId: string) {
-    return this.claims.has(`revoked:${grantId}`);
+  async codeConsumed(grantId: string) {
+    return this.claims.has(`code:${grantId}`) || this.families.has(grantId);
   }
-  async spendRefreshToken(tokenHash: string) {
-    return this.#claim(`refresh:${tokenHash}`);
+  async claimCodeReplay(grantId: string, codeExpiresAt: Date, now: Date) {
+    return this.#claim(`code_replay:${grantId}`, addSeconds(codeExpiresAt > now ? codeExpiresAt : now, CODE_CLAIM_MARGIN_SECONDS));
   }
-  async refreshTokenSpent(tokenHash: string) {
-    return this.claims.has(`refresh:${tokenHash}`);
+  async createFamily(family: RefreshTokenFamily) {
+    return this.#insertFamily(family);
   }
-  async setCurrentRefreshToken(grantId: string, currentHash: string, nextHash: string, now: Date) {
-    const f = this.families.get(grantId);
-    if (f && f.currentHash === currentHash) Object.assign(f, { currentHash: nextHash, rotatedAt: now });
+  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date) {
+    return this.#claim(refreshTokenClaimId(token), familyExpiresAt);
   }
-  async revokeFamily(grantId: string, _expiresAt: Date, now: Date) {
-    const reports = this.#claim(`revoked:${grantId}`);
+  async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date) {
+    const reports = this.#claim(`revoked:${grantId}`, familyExpiresAt);
     const f = this.families.get(grantId);
     if (f && f.revokedAt === null) f.revokedAt = now;
     return reports;
   }
   async revokeOrBlockFamily(family: RefreshTokenFamily, now: Date) {
-    if (!this.families.has(family.grantId)) this.families.set(family.grantId, { ...structuredClone(family), currentHash: null, revokedAt: family.revokedAt ?? now });
+    this.#insertFamily({ ...family, revokedAt: family.revokedAt ?? now });
     return this.revokeFamily(family.grantId, family.expiresAt, now);
   }
   async revokeFamiliesOf(sub: string, clientId: string, now: Date) {
     let n = 0;
     for (const f of this.families.values()) {
       if (f.sub === sub && f.clientId === clientId && f.revokedAt === null && f.expiresAt > now) {
-        this.#claim(`revoked:${f.grantId}`);
+        this.#claim(`revoked:${f.grantId}`, f.expiresAt);
         f.revokedAt = now;
         n++;
       }
     }
     return n;
   }
-  async recordRevocation(revocation: Revocation) {
+  async recordRevocation(revocation: Revocation, _now?: Date) {
     this.revocations.push(revocation);
   }
   async recentClientAuthEvents(clientId: string, limit: number) {

@@ -1,4 +1,5 @@
 // HTTP edge of validation-service: RFC 7662 token introspection.
+import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';
@@ -9,8 +10,8 @@ import { introspectToken, type Deps as IntrospectDeps, type Introspection } from
 
 export type HttpDeps = { authenticate: AuthenticateDeps; introspect: IntrospectDeps };
 
-/** Longer than any token this server issues: such a value is simply not an active token. */
-const MAX_TOKEN_LENGTH = 8192;
+/** Longer than any token this server issues (a sealed refresh token's ceiling): such a value is simply not an active token. */
+const MAX_TOKEN_LENGTH = MAX_SEALED_LENGTH;
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   void app.register(async (scope) => {

@@ -1,10 +1,10 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, generateKeyPair, type CryptoKey } from 'jose';
-import { sha256 } from '#shared/crypto.ts';
+import { randomBytes } from 'node:crypto';
+import { refreshTokenSealer, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { introspectToken, type Deps } from './introspect-token.ts';
-import type { RefreshFamilyView } from './store.ts';
 
 const ISSUER = 'https://id.example.com';
 const T0 = Date.parse('2030-01-01T00:00:00Z');
@@ -17,23 +17,23 @@ before(async () => {
 });
 
 const caller = { _id: 'c1' } as ClientDoc;
-const refreshToken = 'fam1.secretpart';
-const family = (over: Partial<RefreshFamilyView> = {}): RefreshFamilyView => ({
-  _id: 'fam1', currentHash: sha256(refreshToken), clientId: 'c1', sub: 'u1', username: 'alice', scopes: ['orders.read', 'profile'],
-  createdAt: new Date(T0 - 1000), expiresAt: new Date(T0 + 3600_000), revokedAt: null, ...over,
-});
+const refreshTokens = refreshTokenSealer(randomBytes(32));
+const grant: RefreshTokenPayload = { g: 'fam1', n: 3, c: 'c1', sub: 'u1', u: 'alice', s: ['orders.read', 'profile'], at: NOW_S - 5, ia: NOW_S - 1 };
+const sealRefresh = (over: Partial<RefreshTokenPayload> = {}, expiresAt = new Date(T0 + 3600_000)) => refreshTokens.seal({ ...grant, ...over }, expiresAt);
+const refreshToken = sealRefresh();
 
-function deps(families: RefreshFamilyView[] = [family()]): Deps {
+function deps(options: { spent?: string[]; revokedGrants?: string[] } = {}): Deps {
   return {
     keys: { current: () => verifier, find: async () => verifier },
-    revocations: { isRevoked: () => false },
+    revocations: { isRevoked: (t) => t.grantId !== undefined && (options.revokedGrants ?? []).includes(t.grantId) },
     cache: undefined,
     clock: { now: () => new Date(T0) },
     issuer: ISSUER,
     audience: ISSUER,
     user: (sub) => (sub === 'u1' ? { _id: 'u1', username: 'alice', groups: [], createdAt: new Date(0) } : undefined),
     findUser: async () => undefined,
-    findRefreshFamily: async (id) => families.find((f) => f._id === id) ?? null,
+    refreshTokens,
+    refreshTokenSpent: async (claimId) => (options.spent ?? []).includes(claimId),
   };
 }
 
@@ -47,25 +47,22 @@ describe('introspectToken', () => {
     assert.equal(result.token.clientId, 'c2', 'any authenticated client may introspect an access token');
   });
 
-  it('reports the family\u2019s current refresh token to the client it was issued to', async () => {
-    const { revokedAt: _absent, ...asStored } = family();
-    assert.equal((await introspectToken(deps([asStored]), caller, refreshToken)).active, true, 'revokedAt may be absent rather than null');
-    assert.deepEqual(await introspectToken(deps(), caller, refreshToken), {
+  it('reports an unspent refresh token to the client it was issued to', async () => {
+    assert.deepEqual(await introspectToken(deps({ spent: ['refresh:fam1:2'] }), caller, refreshToken), {
       active: true, tokenType: 'refresh_token', clientId: 'c1', sub: 'u1', username: 'alice', scope: 'orders.read profile', exp: NOW_S + 3600, iat: NOW_S - 1,
     });
   });
 
-  it('reports inactive: a rotated-out, revoked, expired, unknown or another client\u2019s refresh token, and garbage', async () => {
+  it('reports inactive: a rotated-out, revoked, expired, forged or another client\u2019s refresh token, and garbage', async () => {
     const inactive = { active: false };
-    assert.deepEqual(await introspectToken(deps([family({ currentHash: sha256('fam1.newer') })]), caller, refreshToken), inactive);
-    assert.deepEqual(await introspectToken(deps([family({ revokedAt: new Date(T0) })]), caller, refreshToken), inactive);
-    assert.deepEqual(await introspectToken(deps([family({ currentHash: null })]), caller, refreshToken), inactive);
-    assert.deepEqual(await introspectToken(deps([family({ currentHash: undefined })]), caller, refreshToken), inactive);
-    assert.deepEqual(await introspectToken(deps([family({ expiresAt: new Date(T0) })]), caller, refreshToken), inactive);
-    assert.deepEqual(await introspectToken(deps([]), caller, refreshToken), inactive);
-    assert.deepEqual(await introspectToken(deps(), { _id: 'c2' } as ClientDoc, refreshToken), inactive);
-    for (const garbage of ['garbage', '.x', 'a.b.c', 'fam1', 'a b.c', 'fam1.secretpart2']) {
-      assert.deepEqual(await introspectToken(deps(), caller, garbage), inactive, garbage);
+    assert.deepEqual(await introspectToken(deps({ spent: ['refresh:fam1:3'] }), caller, refreshToken), inactive, 'spent (rotated out)');
+    assert.deepEqual(await introspectToken(deps({ revokedGrants: ['fam1'] }), caller, refreshToken), inactive, 'grant revoked');
+    assert.deepEqual(await introspectToken(deps(), caller, sealRefresh({}, new Date(T0))), inactive, 'expired');
+    assert.deepEqual(await introspectToken(deps(), { _id: 'c2' } as ClientDoc, refreshToken), inactive, 'another client');
+    const forged = refreshTokenSealer(randomBytes(32)).seal(grant, new Date(T0 + 3600_000));
+    assert.deepEqual(await introspectToken(deps(), caller, forged), inactive, 'sealed under another key');
+    for (const garbage of ['garbage', '.x', 'a.b.c', 'fam1', 'a b.c', `${refreshToken}x`, refreshToken.slice(0, -2)]) {
+      assert.deepEqual(await introspectToken(deps(), caller, garbage), inactive, garbage.slice(0, 20));
     }
   });
 });

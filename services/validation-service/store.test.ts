@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { MongoClient, type Db } from 'mongodb';
 import { randomToken } from '#shared/crypto.ts';
 import { signingKeysCollection } from '#shared/keys/signing-keys.ts';
-import { revocationsCollection, revocationId } from '#shared/revocations.ts';
+import { activeRevocations, revocationsCollection, revocationId, revocationsChangedSince } from '#shared/revocations.ts';
 import { createValidationStore } from './store.ts';
 
 let mongo: MongoClient;
@@ -52,28 +52,19 @@ describe('validation store', () => {
       doc('jti', 'long-gone', at(-900), at(-900), at(-60)),
       doc('subject_client', 'u1 c1', at(-700), at(-2), at(600)),
     ]);
-    const store = createValidationStore(db);
-    const active = await store.activeRevocations(T0, 10_000);
+    const active = await activeRevocations(db, T0, 10_000);
     assert.deepEqual(active.map((r) => r.key).sort(), ['just-expired', 'live', 'u1 c1']);
     assert.deepEqual(active.find((r) => r.key === 'u1 c1'), { kind: 'subject_client', key: 'u1 c1', issuedBeforeSeconds: at(-2).getTime() / 1000, expiresAtMs: at(600).getTime() });
 
-    const changed = await store.revocationsChangedSince(at(-10));
+    const changed = await revocationsChangedSince(db, at(-10));
     assert.deepEqual(changed.map((r) => r.key).sort(), ['u1 c1'], 'widened (issuedBefore raised) after the instant');
-    assert.deepEqual((await store.revocationsChangedSince(at(-200))).map((r) => r.key).sort(), ['live', 'u1 c1']);
+    assert.deepEqual((await revocationsChangedSince(db, at(-200))).map((r) => r.key).sort(), ['live', 'u1 c1']);
   });
 
-  it('finds a live refresh token family by id, never a revoked or expired one', async () => {
-    const families = db.collection('refresh_token_families');
-    const base = { clientId: 'c1', sub: 'u1', username: 'alice', scopes: ['a'], currentHash: 'h', createdAt: T0 };
-    await families.insertMany([
-      { _id: 'live', ...base, expiresAt: at(60), revokedAt: null },
-      { _id: 'revoked', ...base, expiresAt: at(60), revokedAt: T0 },
-      { _id: 'expired', ...base, expiresAt: T0, revokedAt: null },
-    ] as never[]);
+  it('tells whether a grant claim exists (a spent refresh token)', async () => {
+    await db.collection<{ _id: string }>('grant_claims').insertOne({ _id: 'refresh:g1:0' });
     const store = createValidationStore(db);
-    assert.equal((await store.findRefreshFamily('live', T0))?.clientId, 'c1');
-    assert.equal(await store.findRefreshFamily('revoked', T0), null);
-    assert.equal(await store.findRefreshFamily('expired', T0), null);
-    assert.equal(await store.findRefreshFamily('none', T0), null);
+    assert.equal(await store.claimExists('refresh:g1:0'), true);
+    assert.equal(await store.claimExists('refresh:g1:1'), false);
   });
 });

@@ -22,7 +22,7 @@ function deps(over: Partial<Deps> & { revoked?: Set<string>; nowS?: number } = {
   const revoked = over.revoked ?? new Set<string>();
   return {
     keys: { current: (kid) => keys.get(kid), find: async (kid) => keys.get(kid) },
-    revocations: { isRevoked: (t) => revoked.has(t.jti) },
+    revocations: { isRevoked: (t) => t.jti !== undefined && revoked.has(t.jti) },
     cache: undefined,
     clock: { now: () => new Date(nowS * 1000) },
     issuer: ISSUER,

@@ -43,6 +43,8 @@ export function createSealer<T>(keyEncryptionKey: Buffer, kind: SealedKind): Sea
       if (sealed.length > MAX_SEALED_LENGTH || !SEALED.test(sealed)) return undefined;
       const bytes = Buffer.from(sealed, 'base64url');
       if (bytes.length < 1 + IV_BYTES + TAG_BYTES + 2 || bytes[0] !== VERSION) return undefined;
+      // Only the canonical spelling: base64url decoding ignores trailing bits, so `<value>x` would decode alike.
+      if (bytes.toString('base64url') !== sealed) return undefined;
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(1, 1 + IV_BYTES));
         decipher.setAAD(aad);
