@@ -22,7 +22,7 @@ export type RefreshTokenPayload = {
   s: string[];
   /** the owner's sign-in time, epoch seconds */
   at: number;
-  /** when the grant began (code exchange), epoch seconds */
+  /** when the grant began (code exchange), epoch milliseconds */
   ia: number;
 };
 
@@ -35,4 +35,4 @@ export const refreshTokenClaimId = (payload: Pick<RefreshTokenPayload, 'g' | 'n'
 
 /** What the RevocationSet checks for a refresh token: its grant, and its owner's grants to its client. */
 export const revocableRefreshToken = ({ payload }: Opened<RefreshTokenPayload>): RevocableToken =>
-  ({ grantId: payload.g, sub: payload.sub, clientId: payload.c, iat: payload.ia });
+  ({ grantId: payload.g, sub: payload.sub, clientId: payload.c, iat: Math.floor(payload.ia / 1000), iatMs: payload.ia });

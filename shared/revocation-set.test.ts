@@ -44,7 +44,7 @@ function harness(initial: RevocationRecord[] = []) {
 const token = (over: Partial<{ jti: string; grantId: string; sub: string; clientId: string; iat: number }> = {}) => ({
   jti: 'j1', grantId: 'g1' as string | undefined, sub: 's1', clientId: 'c1', iat: T0 / 1000, ...over,
 });
-const rec = (kind: RevocationRecord['kind'], key: string, issuedBeforeSeconds = T0 / 1000, expiresAtMs = T0 + 600_000): RevocationRecord => ({ kind, key, issuedBeforeSeconds, expiresAtMs });
+const rec = (kind: RevocationRecord['kind'], key: string, issuedBeforeSeconds = T0 / 1000, expiresAtMs = T0 + 600_000): RevocationRecord => ({ kind, key, issuedBeforeMs: issuedBeforeSeconds * 1000, expiresAtMs });
 
 describe('RevocationSet', () => {
   it('subscribes to the broadcast before loading, so nothing recorded during the load is missed', async () => {
@@ -70,6 +70,17 @@ describe('RevocationSet', () => {
     assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', iat: T0 / 1000 - 100 })), true, 'issued before');
     assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', iat: T0 / 1000 + 1 })), false, 'issued after: a new grant');
     assert.equal(h.set.isRevoked(token({ jti: 'j3', grantId: 'g3', clientId: 'c2', iat: T0 / 1000 - 100 })), false, 'another client');
+    h.set.stop();
+  });
+
+  it('compares a refresh token\u2019s grant start to the millisecond: a grant begun just after the withdrawal stays', async () => {
+    const h = harness();
+    await h.set.start();
+    h.broadcast({ kind: 'subject_client', key: 's1 c1', issuedBeforeMs: T0 + 400, expiresAtMs: T0 + 600_000 });
+    const grant = (iatMs: number) => ({ grantId: 'g9', sub: 's1', clientId: 'c1', iat: Math.floor(iatMs / 1000), iatMs });
+    assert.equal(h.set.isRevoked(grant(T0 + 400)), true, 'begun at the withdrawal');
+    assert.equal(h.set.isRevoked(grant(T0 + 401)), false, 'begun 1 ms after, in the same second');
+    assert.equal(h.set.isRevoked(token({ jti: 'j9', grantId: undefined, iat: T0 / 1000 })), true, 'an access token of that second: the strict side');
     h.set.stop();
   });
 

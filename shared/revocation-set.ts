@@ -9,8 +9,12 @@ import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RevocationRecord } from '#shared/revocations.ts';
 
-/** The token facts revocation depends on (a refresh token has no jti; its `iat` is its grant's start). */
-export type RevocableToken = { jti?: string; grantId: string | undefined; sub: string; clientId: string; iat: number };
+/**
+ * The token facts revocation depends on. An access token has `iat` in seconds (a revocation in the
+ * same second covers it: the strict side); a refresh token has no jti, and its grant's start in
+ * milliseconds, so a grant that begins just after its owner withdrew consent is not caught by it.
+ */
+export type RevocableToken = { jti?: string; grantId: string | undefined; sub: string; clientId: string; iat: number; iatMs?: number };
 
 export type RevocationSetDeps = {
   clock: Clock;
@@ -30,7 +34,7 @@ export const RETAIN_AFTER_EXPIRY_MS = 10_000;
 /** A resync re-reads records written since the previous one minus this overlap (clock skew, slow writes). */
 export const RESYNC_OVERLAP_MS = 10_000;
 
-type Entry = { issuedBeforeSeconds: number; expiresAtMs: number };
+type Entry = { issuedBeforeMs: number; expiresAtMs: number };
 
 export class RevocationSet {
   readonly #deps: RevocationSetDeps;
@@ -68,8 +72,8 @@ export class RevocationSet {
     const map = this.#mapFor(record.kind);
     const existing = map.get(record.key);
     map.set(record.key, existing
-      ? { issuedBeforeSeconds: Math.max(existing.issuedBeforeSeconds, record.issuedBeforeSeconds), expiresAtMs: Math.max(existing.expiresAtMs, record.expiresAtMs) }
-      : { issuedBeforeSeconds: record.issuedBeforeSeconds, expiresAtMs: record.expiresAtMs });
+      ? { issuedBeforeMs: Math.max(existing.issuedBeforeMs, record.issuedBeforeMs), expiresAtMs: Math.max(existing.expiresAtMs, record.expiresAtMs) }
+      : { issuedBeforeMs: record.issuedBeforeMs, expiresAtMs: record.expiresAtMs });
   }
 
   /**
@@ -81,7 +85,7 @@ export class RevocationSet {
     if (token.grantId !== undefined && this.#grants.has(token.grantId)) return true;
     if (this.#subjectClients.size === 0) return false;
     const entry = this.#subjectClients.get(`${token.sub} ${token.clientId}`);
-    return entry !== undefined && token.iat <= entry.issuedBeforeSeconds;
+    return entry !== undefined && (token.iatMs ?? token.iat * 1000) <= entry.issuedBeforeMs;
   }
 
   get size(): number {

@@ -28,8 +28,8 @@ export type RevocationDoc = {
 
 /** A revocation as a RevocationSet keeps it (from a document or a broadcast). */
 export type RevocationRecord = Pick<RevocationDoc, 'kind' | 'key'> & {
-  /** Tokens whose `iat` (epoch seconds) is at or before this are covered (subject_client only). */
-  issuedBeforeSeconds: number;
+  /** Tokens issued at or before this (epoch ms) are covered (subject_client only). */
+  issuedBeforeMs: number;
   /** When every token the record covers has expired (epoch ms). */
   expiresAtMs: number;
 };
@@ -42,7 +42,7 @@ export const subjectClientKey = (sub: string, clientId: string) => `${sub} ${cli
 export const toRevocationRecord = (doc: Pick<RevocationDoc, 'kind' | 'key' | 'issuedBefore' | 'expiresAt'>): RevocationRecord => ({
   kind: doc.kind,
   key: doc.key,
-  issuedBeforeSeconds: Math.floor(doc.issuedBefore.getTime() / 1000),
+  issuedBeforeMs: doc.issuedBefore.getTime(),
   expiresAtMs: doc.expiresAt.getTime(),
 });
 
@@ -66,9 +66,10 @@ export async function revocationsChangedSince(db: Db, since: Date): Promise<Revo
 
 const revocationRecorded = checker(RevocationRecordedSchema);
 
-/** The record a broadcast carries. */
-export const fromBroadcast = (event: RevocationRecorded): RevocationRecord =>
-  ({ kind: event.kind, key: event.key, issuedBeforeSeconds: event.issued_before, expiresAtMs: event.expires_at * 1000 });
+/** The record a broadcast carries; without milliseconds, the whole second counts (the strict side). */
+export const fromBroadcast = (event: RevocationRecorded): RevocationRecord => ({
+  kind: event.kind, key: event.key, issuedBeforeMs: event.issued_before_ms ?? event.issued_before * 1000 + 999, expiresAtMs: event.expires_at * 1000,
+});
 
 /**
  * A RevocationSet fed by this database and the broadcast (no queue group: every instance hears

@@ -46,8 +46,11 @@ describe('GET /authorize', () => {
     const location = new URL(res.headers.get('location')!);
     assert.equal(location.origin, `http://localhost:${system.env.CONSENT_UI_PORT}`);
     assert.equal(location.pathname, '/ui/authorize');
-    assert.match(location.searchParams.get('handle')!, /^[A-Za-z0-9_-]{43}$/);
-    assert.equal(await system.db.collection('authorization_requests').countDocuments({ _id: location.searchParams.get('handle') as never }), 0, 'only the hash is stored');
+    // The request is sealed into the handle (authenticated encryption): opaque, and nothing stored.
+    const handle = location.searchParams.get('handle')!;
+    assert.match(handle, /^[A-Za-z0-9_-]{100,}$/);
+    assert.ok(!Buffer.from(handle, 'base64url').toString('latin1').includes(valid().state), 'the state cannot be read from the handle');
+    assert.deepEqual((await system.db.listCollections({ name: /^authorization_/ }).toArray()).map((c) => c.name).filter((n) => n !== 'authorization_decisions'), []);
   });
 
   for (const [name, change] of [

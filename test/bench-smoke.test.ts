@@ -51,7 +51,8 @@ describe('npm run bench', () => {
       }
       const byKey = (key: string) => report.scenarios.find((s) => s.key === key)!;
       // Every service counts its commands (BENCH_COUNT_DB_COMMANDS), so the flows show theirs...
-      for (const key of ['code', 'refresh', 'signin']) assert.ok((byKey(key).dbCommandsPerOperation ?? 0) >= 1, `${key} counted database commands`);
+      // (inserts from concurrent operations go out grouped, so a flow may cost less than one command)
+      for (const key of ['code', 'refresh', 'signin']) assert.ok((byKey(key).dbCommandsPerOperation ?? 0) > 0, `${key} counted database commands`);
       assert.ok(byKey('code').dbCommands['token-service'], 'token-service reported its commands');
       // ...and validation answers from memory (background reloads aside).
       for (const s of report.scenarios.filter((r) => r.key === 'validate')) assert.ok((s.dbCommandsPerOperation ?? 1) < 0.1, `${s.name}: ${s.dbCommandsPerOperation}`);

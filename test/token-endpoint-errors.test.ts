@@ -1,9 +1,10 @@
 // Every refusal of the token endpoint (RFC 6749 §5.2, RFC 7636 §4.6, CONTRACT "Token endpoint"
 // and "Sign-in abuse") against the real services: the status, the error code, the headers, and
 // that a refused request consumed nothing it should not have.
+import { authorizationCodeSealer } from '#shared/authorization-codes.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sha256 } from '#shared/crypto.ts';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode, tokenRequest, type TokenResponse } from './helpers/oauth.ts';
 import { refreshRequest } from './helpers/token-requests.ts';
@@ -178,8 +179,11 @@ describe('POST /token grant_type=authorization_code refusals', () => {
   it('refuses an expired code', async () => {
     const client = await newClient();
     const { code, verifier } = await codeViaNats(system, client, user);
-    await system.db.collection('authorization_codes').updateOne({ _id: sha256(code) as never }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
-    assertError(await exchangeCode(system, client, code, verifier), 400, 'invalid_grant');
+    // The same code as it is a second after its expiry: sealed again, unchanged, with the expiry passed.
+    const codes = authorizationCodeSealer(keyEncryptionKey({} as never)) // the suite's services run on the development key;
+    const expired = codes.seal(codes.open(code)!.payload, new Date(Date.now() - 1000));
+    assertError(await exchangeCode(system, client, expired, verifier), 400, 'invalid_grant');
+    await assertStillRedeemable(client, code, verifier);
   });
 
   it('refuses an unknown code and a missing code', async () => {

@@ -1,38 +1,42 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { addSeconds } from '#shared/clock.ts';
+import type { AuthorizationCodePayload } from '#shared/authorization-codes.ts';
+import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
+import { revocableRefreshToken } from '#shared/refresh-tokens.ts';
 import { redeemCode, type Deps, type RedeemCodeInput } from './redeem-code.ts';
-import { AuditRecorder, MemoryStore, TestClock, testClient, testKeys } from './test-doubles.ts';
-import type { AuthorizationCode } from './store.ts';
+import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
 
-const CODE = 'c'.repeat(43);
+const GRANT = 'g'.repeat(22);
 const VERIFIER = 'v'.repeat(43);
 const REDIRECT = 'https://client.example.com/cb';
+const CODE_TTL = 60;
 
-async function setup(codeOverrides: Partial<AuthorizationCode> = {}) {
+async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
   const store = new MemoryStore();
   const clock = new TestClock();
   const audit = new AuditRecorder();
+  const revocations = testRevocations(clock);
+  const { codes, refreshTokens } = testSealers();
   const now = clock.now();
-  store.codes.set(sha256(CODE), {
-    codeHash: sha256(CODE), clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
-    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: now, grantId: 'g'.repeat(22),
-    createdAt: now, expiresAt: addSeconds(now, 60), consumedAt: null, ...codeOverrides,
-  });
+  const code = codes.seal({
+    grantId: GRANT, clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
+    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now) - 30, ...codeOverrides,
+  }, addSeconds(now, CODE_TTL));
   const deps: Deps = {
-    store, clock, audit,
+    store, codes, refreshTokens, clock, audit,
     tokens: { keys: await testKeys(), issuer: 'https://as.example.com', audience: 'https://as.example.com' },
-    recordRevocation: async (r) => store.recordRevocation(r),
+    recordRevocation: recordRevocationInto(store, revocations, clock),
   };
-  return { deps, store, clock, audit };
+  const input = (overrides: Partial<RedeemCodeInput> = {}): RedeemCodeInput =>
+    ({ client: testClient(), code, redirectUri: REDIRECT, codeVerifier: VERIFIER, ...overrides });
+  return { deps, store, clock, audit, revocations, codes, refreshTokens, code, input };
 }
 
-const input = (overrides: Partial<RedeemCodeInput> = {}): RedeemCodeInput =>
-  ({ client: testClient(), code: CODE, redirectUri: REDIRECT, codeVerifier: VERIFIER, ...overrides });
+const noRefresh = () => testClient({ grantTypes: ['authorization_code'] });
 
 async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
   const error = await promise.then(() => undefined, (e: unknown) => e);
@@ -40,110 +44,188 @@ async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
   return error;
 }
 
+/** True when nothing records the code as redeemed, replayed or revoked. */
+function untouched(store: MemoryStore): boolean {
+  return store.claims.size === 0 && store.families.size === 0 && store.revocations.length === 0;
+}
+
 describe('redeemCode', () => {
-  it('issues an RFC 9068 access token and a refresh token, and stores the family by hash', async () => {
-    const { deps, store, audit } = await setup();
+  it('issues an RFC 9068 access token and the grant\u2019s first sealed refresh token, and stores the family', async () => {
+    const { deps, store, clock, audit, refreshTokens, input } = await setup();
+    const now = clock.now();
     const result = await redeemCode(deps, input());
     assert.deepEqual(decodeProtectedHeader(result.accessToken), { alg: 'ES256', typ: 'at+jwt', kid: 'test-kid' });
     const claims = decodeJwt(result.accessToken);
     assert.equal(claims.sub, 'u_1');
     assert.equal(claims.client_id, 'c_test');
     assert.equal(claims.scope, 'read');
-    assert.equal(claims.gid, 'g'.repeat(22));
+    assert.equal(claims.gid, GRANT);
+    assert.equal(claims.auth_time, epochSeconds(now) - 30);
     assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 600);
     assert.deepEqual(result.scopes, ['read']);
-    assert.ok(result.refreshToken?.startsWith(`${'g'.repeat(22)}.`));
-    const family = store.families.get('g'.repeat(22))!;
-    assert.equal(family.currentHash, sha256(result.refreshToken!));
+    // Generation 0 of the grant, carrying what the grant allows; it expires with the family.
+    const familyExpiresAt = addSeconds(now, testClient().refreshTokenTtlSeconds);
+    const opened = refreshTokens.open(result.refreshToken!)!;
+    const { ia: _ia, ...payload } = opened.payload;
+    assert.deepEqual(payload, { g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now) - 30 });
+    assert.equal(opened.expiresAt.getTime(), familyExpiresAt.getTime());
+    // The grant begins now: what a later consent withdrawal is compared with.
+    assert.equal(revocableRefreshToken(opened).iat, epochSeconds(now));
+    const family = store.families.get(GRANT)!;
+    assert.equal(family.expiresAt.getTime(), familyExpiresAt.getTime());
     assert.equal(family.revokedAt, null);
+    assert.deepEqual([family.sub, family.clientId, family.scopes], ['u_1', 'c_test', ['read']]);
+    assert.equal(store.claims.size, 0, 'the family insert is the code\u2019s claim');
     assert.equal(audit.ofType('oauth.token.issued').length, 1);
     assert.equal(audit.ofType('oauth.token.issued')[0]!.data.jti, claims.jti);
   });
 
-  it('gives no refresh token to a client not set to get them', async () => {
-    const { deps, store } = await setup();
-    const result = await redeemCode(deps, input({ client: testClient({ grantTypes: ['authorization_code'] }) }));
+  it('gives no refresh token to a client not set to get them, and claims the code by its grant id for a day past its expiry', async () => {
+    const { deps, store, clock, input } = await setup();
+    const result = await redeemCode(deps, input({ client: noRefresh() }));
     assert.equal(result.refreshToken, undefined);
     assert.equal(store.families.size, 0);
+    // Kept past the code's expiry so that a late replay is still recognised.
+    assert.equal(store.claims.get(`code:${GRANT}`)?.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
   });
 
   it('refuses a client without the authorization_code grant with unauthorized_client', async () => {
-    const { deps } = await setup();
+    const { deps, input } = await setup();
     const error = await refusal(redeemCode(deps, input({ client: testClient({ grantTypes: ['refresh_token'] as ClientDoc['grantTypes'] }) })));
     assert.equal(error.code, 'unauthorized_client');
   });
 
-  it('refuses a replayed code, revokes the grant once, and reports it once', async () => {
-    const { deps, store, audit } = await setup();
+  it('refuses a replayed code, revokes the grant once (its refresh tokens included), and reports it once', async () => {
+    const { deps, store, audit, revocations, refreshTokens, input } = await setup();
     const first = await redeemCode(deps, input());
     for (let i = 0; i < 3; i++) assert.equal((await refusal(redeemCode(deps, input()))).code, 'invalid_grant');
-    const family = store.families.get('g'.repeat(22))!;
+    const family = store.families.get(GRANT)!;
     assert.notEqual(family.revokedAt, null);
-    assert.equal(family.currentHash, sha256(first.refreshToken!), 'the family is revoked, not replaced');
-    assert.equal(store.revocations.filter((r) => r.kind === 'grant' && r.key === 'g'.repeat(22)).length, 1);
+    const records = store.revocations.filter((r) => r.kind === 'grant' && r.key === GRANT);
+    assert.equal(records.length, 1);
+    // Refresh tokens are sealed: the grant record refuses them, so it must outlive the family.
+    assert.ok(records[0]!.expiresAt >= family.expiresAt);
+    assert.equal(revocations.isRevoked(revocableRefreshToken(refreshTokens.open(first.refreshToken!)!)), true);
+    assert.equal(audit.ofType('oauth.code.replayed').length, 1);
+    assert.equal(audit.ofType('oauth.code.replayed')[0]!.data.grant_id, GRANT);
+  });
+
+  it('lets exactly one of concurrent redemptions succeed; the others are replays that revoke the grant once', async () => {
+    const { deps, store, audit, input } = await setup();
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => redeemCode(deps, input())));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as OAuthError).code, 'invalid_grant');
+    assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(audit.ofType('oauth.token.issued').length, 1);
     assert.equal(audit.ofType('oauth.code.replayed').length, 1);
   });
 
-  it('blocks the family when the replay is handled before the winner stores it', async () => {
-    const { deps, store } = await setup({ consumedAt: new Date('2030-01-01T00:00:00Z') });
-    await refusal(redeemCode(deps, input()));
-    assert.notEqual(store.families.get('g'.repeat(22))?.revokedAt, null);
-    assert.equal(await store.createFamily({ ...store.families.get('g'.repeat(22))!, revokedAt: null }), false);
+  it('revokes the access tokens of a grant without refresh tokens on replay, and blocks its family so it can never become live', async () => {
+    const { deps, store, clock, audit, input } = await setup();
+    await redeemCode(deps, input({ client: noRefresh() }));
+    await refusal(redeemCode(deps, input({ client: noRefresh() })));
+    const [record] = store.revocations;
+    assert.deepEqual([record?.kind, record?.key], ['grant', GRANT]);
+    assert.ok(record!.expiresAt > addSeconds(clock.now(), 600), 'until its last access token has expired');
+    assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(await store.claimCode(GRANT, clock.now(), clock.now(), { ...store.families.get(GRANT)!, revokedAt: null }), false);
+    assert.equal(audit.ofType('oauth.code.replayed').length, 1);
   });
 
-  it('refuses an expired code', async () => {
-    const { deps, clock } = await setup();
-    clock.advance(60);
+  it('treats a used code as a replay even when the new request also fails a check', async () => {
+    const { deps, store, audit, input } = await setup();
+    await redeemCode(deps, input());
+    assert.equal((await refusal(redeemCode(deps, input({ codeVerifier: 'w'.repeat(43) })))).code, 'invalid_grant');
+    assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(audit.ofType('oauth.code.replayed').length, 1);
+  });
+
+  it('treats a used code presented after its expiry as a replay', async () => {
+    const { deps, store, clock, audit, input } = await setup();
+    await redeemCode(deps, input());
+    clock.advance(CODE_TTL);
     assert.equal((await refusal(redeemCode(deps, input()))).code, 'invalid_grant');
+    assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(audit.ofType('oauth.code.replayed').length, 1);
   });
 
-  it('refuses an unknown code', async () => {
-    const { deps } = await setup();
-    assert.equal((await refusal(redeemCode(deps, input({ code: 'x'.repeat(43) })))).code, 'invalid_grant');
+  it('refuses an expired code without consuming it', async () => {
+    const { deps, store, clock, input } = await setup();
+    clock.advance(CODE_TTL);
+    assert.equal((await refusal(redeemCode(deps, input()))).code, 'invalid_grant');
+    assert.ok(untouched(store));
   });
 
-  it('refuses another client\u2019s code without consuming it', async () => {
-    const { deps } = await setup();
-    assert.equal((await refusal(redeemCode(deps, input({ client: testClient({ _id: 'c_other' }) })))).code, 'invalid_grant');
+  it('refuses anything that is not a code sealed here: garbage, tampered, another key\u2019s, a refresh token', async () => {
+    const { deps, store, code, refreshTokens, clock, input } = await setup();
+    const tampered = `${code.slice(0, 20)}${code[20] === 'A' ? 'B' : 'A'}${code.slice(21)}`;
+    const foreign = testSealers().codes.seal({
+      grantId: GRANT, clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
+      scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0,
+    }, addSeconds(clock.now(), CODE_TTL));
+    // Same key, other kind: a refresh token never opens as a code.
+    const refreshToken = refreshTokens.seal({ g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: 0, ia: 0 }, addSeconds(clock.now(), 60));
+    for (const unknown of ['x'.repeat(43), tampered, code.slice(0, -2), foreign, refreshToken]) {
+      assert.equal((await refusal(redeemCode(deps, input({ code: unknown })))).code, 'invalid_grant');
+    }
+    assert.ok(untouched(store));
     await redeemCode(deps, input());
   });
 
+  it('refuses another client\u2019s code without consuming it', async () => {
+    const { deps, store, input } = await setup();
+    assert.equal((await refusal(redeemCode(deps, input({ client: testClient({ _id: 'c_other' }) })))).code, 'invalid_grant');
+    assert.ok(untouched(store));
+    await redeemCode(deps, input());
+  });
+
+  it('leaves the grant alone when another client presents a used code: only its own client can replay it', async () => {
+    const { deps, store, audit, input } = await setup();
+    await redeemCode(deps, input());
+    await refusal(redeemCode(deps, input({ client: testClient({ _id: 'c_other' }) })));
+    assert.equal(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(audit.ofType('oauth.code.replayed').length, 0);
+  });
+
   it('refuses PKCE failures without consuming the code', async () => {
-    const { deps } = await setup();
+    const { deps, store, input } = await setup();
     for (const codeVerifier of ['w'.repeat(43), undefined, 'short', 'v'.repeat(42) + '!']) {
       assert.equal((await refusal(redeemCode(deps, input({ codeVerifier })))).code, 'invalid_grant');
     }
+    assert.ok(untouched(store));
     await redeemCode(deps, input());
   });
 
   it('refuses a code_verifier for a code issued without a challenge (PKCE downgrade)', async () => {
-    const { deps } = await setup({ codeChallenge: null });
+    const { deps, store, input } = await setup({ codeChallenge: null });
     assert.equal((await refusal(redeemCode(deps, input()))).code, 'invalid_grant');
+    assert.ok(untouched(store));
     await redeemCode(deps, input({ codeVerifier: undefined }));
   });
 
   it('requires PKCE from public clients', async () => {
-    const { deps } = await setup({ codeChallenge: null });
+    const { deps, input } = await setup({ codeChallenge: null });
     const error = await refusal(redeemCode(deps, input({ client: testClient({ type: 'public' }), codeVerifier: undefined })));
     assert.equal(error.code, 'invalid_grant');
   });
 
   it('requires the identical redirect_uri when the authorization request sent one', async () => {
-    const { deps } = await setup();
+    const { deps, store, input } = await setup();
     for (const redirectUri of [undefined, `${REDIRECT}/`, REDIRECT.toUpperCase()]) {
       assert.equal((await refusal(redeemCode(deps, input({ redirectUri })))).code, 'invalid_grant');
     }
+    assert.ok(untouched(store));
     await redeemCode(deps, input());
   });
 
   it('accepts a missing redirect_uri when the authorization request left it out, but checks one that is sent', async () => {
-    const { deps } = await setup({ redirectUriSent: false });
+    const { deps, input } = await setup({ redirectUriSent: false });
     assert.equal((await refusal(redeemCode(deps, input({ redirectUri: 'https://evil.example.com/cb' })))).code, 'invalid_grant');
     await redeemCode(deps, input({ redirectUri: undefined }));
   });
 
   it('requires the code parameter', async () => {
-    const { deps } = await setup();
+    const { deps, input } = await setup();
     assert.equal((await refusal(redeemCode(deps, input({ code: undefined })))).code, 'invalid_request');
   });
 });

@@ -1,31 +1,35 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
-import { addSeconds } from '#shared/clock.ts';
+import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
-import { rotateRefreshToken, parseRequestedScope, type Deps, type RotateRefreshTokenInput } from './rotate-refresh-token.ts';
-import { newRefreshToken, refreshTokenGrantId } from './refresh-token-format.ts';
-import { AuditRecorder, MemoryStore, TestClock, testClient, testKeys } from './test-doubles.ts';
+import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
+import { subjectClientKey } from '#shared/revocations.ts';
+import { firstRefreshToken, parseRequestedScope, rotateRefreshToken, type Deps, type RotateRefreshTokenInput } from './rotate-refresh-token.ts';
+import { revocationExpiry } from './revoke-grant.ts';
+import { AuditRecorder, MemoryStore, TestClock, familyOf, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
 
 const GRANT = 'G'.repeat(22);
+const FAMILY_TTL = 3600;
 
-async function setup() {
+async function setup(grantOverrides: Partial<RefreshTokenPayload> = {}) {
   const store = new MemoryStore();
   const clock = new TestClock();
   const audit = new AuditRecorder();
+  const revocations = testRevocations(clock);
+  const { codes, refreshTokens } = testSealers();
   const now = clock.now();
-  const first = newRefreshToken(GRANT);
-  await store.createFamily({
-    grantId: GRANT, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read', 'write'], authTime: now,
-    currentHash: first.hash, accessTokenTtlSeconds: 600, createdAt: now, rotatedAt: null,
-    expiresAt: addSeconds(now, 3600), revokedAt: null,
-  });
+  const familyExpiresAt = addSeconds(now, FAMILY_TTL);
+  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read', 'write'], at: epochSeconds(now) - 30, ...grantOverrides };
+  // As the code exchange leaves it: the family stored, generation 0 handed out.
+  await store.createFamily(familyOf(grant, now, familyExpiresAt));
+  const token = firstRefreshToken(refreshTokens, grant, now, familyExpiresAt);
+  const recordRevocation = recordRevocationInto(store, revocations, clock);
   const deps: Deps = {
-    store, clock, audit,
+    store, refreshTokens, revocations, clock, audit, recordRevocation,
     tokens: { keys: await testKeys(), issuer: 'https://as.example.com', audience: 'https://as.example.com' },
-    recordRevocation: async (r) => store.recordRevocation(r),
   };
-  return { deps, store, clock, audit, token: first.token };
+  return { deps, store, clock, audit, revocations, codes, refreshTokens, recordRevocation, token, familyExpiresAt };
 }
 
 const input = (refreshToken: string, overrides: Partial<RotateRefreshTokenInput> = {}): RotateRefreshTokenInput =>
@@ -42,22 +46,52 @@ describe('rotateRefreshToken', () => {
     const { deps, audit, token } = await setup();
     const second = await rotateRefreshToken(deps, input(token));
     assert.deepEqual(second.scopes, ['read', 'write']);
-    assert.equal(decodeJwt(second.accessToken).scope, 'read write');
+    const claims = decodeJwt(second.accessToken);
+    assert.equal(claims.scope, 'read write');
+    assert.equal(claims.gid, GRANT);
+    assert.equal(claims.sub, 'u_1');
     assert.notEqual(second.refreshToken, token);
     const third = await rotateRefreshToken(deps, input(second.refreshToken!));
     assert.ok(third.refreshToken);
     assert.equal(audit.ofType('oauth.token.refreshed').length, 2);
   });
 
-  it('revokes the whole family when a rotated-out token is reused, and reports it once', async () => {
-    const { deps, store, audit, token } = await setup();
+  it('hands out the next generation of the same grant, expiring with the family', async () => {
+    const { deps, refreshTokens, token, familyExpiresAt } = await setup();
+    const first = refreshTokens.open(token)!;
+    const next = refreshTokens.open((await rotateRefreshToken(deps, input(token))).refreshToken!)!;
+    assert.deepEqual(next.payload, { ...first.payload, n: 1 });
+    assert.equal(next.expiresAt.getTime(), familyExpiresAt.getTime(), 'rotation never extends the grant');
+  });
+
+  it('spends a token with its claim, kept until the family expires (validation-service looks for it)', async () => {
+    const { deps, store, token, familyExpiresAt } = await setup();
+    const second = await rotateRefreshToken(deps, input(token));
+    assert.equal(store.claims.get(refreshTokenClaimId({ g: GRANT, n: 0 }))?.getTime(), familyExpiresAt.getTime());
+    assert.equal(store.claims.has(refreshTokenClaimId({ g: GRANT, n: 1 })), false, 'the new token is unspent');
+    await rotateRefreshToken(deps, input(second.refreshToken!));
+    assert.ok(store.claims.has(refreshTokenClaimId({ g: GRANT, n: 1 })));
+  });
+
+  it('revokes the whole grant when a rotated-out token is reused, and reports it once', async () => {
+    const { deps, store, audit, revocations, refreshTokens, clock, token, familyExpiresAt } = await setup();
     const second = await rotateRefreshToken(deps, input(token));
     assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
+    // The current token dies with its grant.
     assert.equal((await refusal(rotateRefreshToken(deps, input(second.refreshToken!)))).code, 'invalid_grant');
     assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
     assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
     assert.deepEqual(store.revocations.map((r) => [r.kind, r.key]), [['grant', GRANT]]);
+    // Sealed tokens are refused by this record alone, so it lasts as long as any of them could.
+    assert.equal(store.revocations[0]!.expiresAt.getTime(), revocationExpiry(familyExpiresAt, 600).getTime());
+    assert.ok(store.revocations[0]!.expiresAt > addSeconds(clock.now(), FAMILY_TTL));
+    assert.equal(revocations.isRevoked({ grantId: GRANT, sub: 'u_1', clientId: 'c_test', iat: 0 }), true);
+    assert.equal(store.claims.has(refreshTokenClaimId({ g: GRANT, n: 1 })), false, 'the current token was refused, not spent');
+    assert.equal(refreshTokens.open(second.refreshToken!)?.payload.n, 1);
+    const [event] = audit.ofType('oauth.refresh_token.reused');
     assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1);
+    assert.equal(event?.data.grant_id, GRANT);
+    assert.ok(!JSON.stringify(event).includes(token));
   });
 
   it('lets exactly one of concurrent refreshes with one token succeed; the rest are reuse', async () => {
@@ -66,10 +100,11 @@ describe('rotateRefreshToken', () => {
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as OAuthError).code, 'invalid_grant');
     assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(audit.ofType('oauth.token.refreshed').length, 1);
     assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1);
   });
 
-  it('narrows the access token scope on request; the family keeps the grant', async () => {
+  it('narrows the access token scope on request; the next token keeps the whole grant', async () => {
     const { deps, token } = await setup();
     const narrowed = await rotateRefreshToken(deps, input(token, { scope: 'read' }));
     assert.deepEqual(narrowed.scopes, ['read']);
@@ -78,30 +113,77 @@ describe('rotateRefreshToken', () => {
     assert.deepEqual(full.scopes, ['read', 'write']);
   });
 
-  it('refuses a wider scope with invalid_scope and leaves the refresh token usable', async () => {
-    const { deps, store, token } = await setup();
-    store.families.get(GRANT)!.scopes = ['read'];
+  it('refuses a wider scope with invalid_scope and leaves the refresh token unspent', async () => {
+    const { deps, store, token } = await setup({ s: ['read'] });
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { scope: 'read write' })))).code, 'invalid_scope');
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { scope: 'admin' })))).code, 'invalid_scope');
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { scope: 'bad"scope' })))).code, 'invalid_scope');
+    assert.equal(store.claims.size, 0);
     const next = await rotateRefreshToken(deps, input(token));
     assert.deepEqual(next.scopes, ['read']);
   });
 
-  it('refuses another client\u2019s refresh token without revoking the family', async () => {
+  it('never grants a scope the client no longer has, though the grant had it', async () => {
+    const { deps, token } = await setup();
+    const client = testClient({ scopes: ['read'] });
+    assert.equal((await refusal(rotateRefreshToken(deps, input(token, { client, scope: 'write' })))).code, 'invalid_scope');
+    const next = await rotateRefreshToken(deps, input(token, { client }));
+    assert.deepEqual(next.scopes, ['read']);
+  });
+
+  it('refuses another client\u2019s refresh token without spending it or revoking the grant', async () => {
     const { deps, store, token } = await setup();
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { client: testClient({ _id: 'c_other' }) })))).code, 'invalid_grant');
+    assert.equal(store.claims.size, 0);
     assert.equal(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal(store.revocations.length, 0);
     await rotateRefreshToken(deps, input(token));
   });
 
-  it('refuses an expired family, a malformed token and a guessed token without revoking', async () => {
-    const { deps, store, clock, token } = await setup();
-    assert.equal((await refusal(rotateRefreshToken(deps, input('not-a-token')))).code, 'invalid_grant');
-    assert.equal((await refusal(rotateRefreshToken(deps, input(newRefreshToken(GRANT).token)))).code, 'invalid_grant');
+  it('refuses malformed, tampered, foreign and wrong-kind tokens without spending or revoking anything', async () => {
+    const { deps, store, clock, codes, token } = await setup();
+    const tampered = `${token.slice(0, 20)}${token[20] === 'A' ? 'B' : 'A'}${token.slice(21)}`;
+    const payload = { g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read', 'write'], at: 0, ia: 0 };
+    const later = addSeconds(clock.now(), 60);
+    const foreign = testSealers().refreshTokens.seal(payload, later);
+    // A value of another kind sealed under this very key (a code) does not open as a refresh token.
+    const sameKeyOtherKind = codes.seal({
+      grantId: GRANT, clientId: 'c_test', redirectUri: 'https://client.example.com/cb', redirectUriSent: true, codeChallenge: null,
+      scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0,
+    }, later);
+    for (const bad of ['not-a-token', tampered, token.slice(0, -3), foreign, sameKeyOtherKind, `${token}.x`]) {
+      assert.equal((await refusal(rotateRefreshToken(deps, input(bad)))).code, 'invalid_grant');
+    }
+    assert.equal(store.claims.size, 0);
     assert.equal(store.families.get(GRANT)?.revokedAt, null);
-    clock.advance(3600);
+    assert.equal(store.revocations.length, 0);
+  });
+
+  it('refuses a token of an expired family without spending it', async () => {
+    const { deps, store, clock, token } = await setup();
+    clock.advance(FAMILY_TTL);
     assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
+    assert.equal(store.claims.size, 0);
+    assert.equal(store.revocations.length, 0);
+  });
+
+  it('refuses a token of a revoked grant without spending it', async () => {
+    const { deps, store, clock, recordRevocation, token } = await setup();
+    await recordRevocation({ kind: 'grant', key: GRANT, issuedBefore: clock.now(), expiresAt: addSeconds(clock.now(), 7200) });
+    assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
+    assert.equal(store.claims.size, 0);
+  });
+
+  it('refuses grants the owner withdrew from the client before the cut-off, not a grant begun after it', async () => {
+    const { deps, refreshTokens, clock, recordRevocation, token } = await setup();
+    clock.advance(5);
+    await recordRevocation({ kind: 'subject_client', key: subjectClientKey('u_1', 'c_test'), issuedBefore: clock.now(), expiresAt: addSeconds(clock.now(), 7200) });
+    assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
+    // The owner approves the client again: a new grant, begun after the cut-off.
+    clock.advance(5);
+    const now = clock.now();
+    const regranted = firstRefreshToken(refreshTokens, { g: 'H'.repeat(22), c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now) }, now, addSeconds(now, FAMILY_TTL));
+    assert.deepEqual((await rotateRefreshToken(deps, input(regranted))).scopes, ['read']);
   });
 
   it('refuses a client without the refresh_token grant with unauthorized_client', async () => {
@@ -109,17 +191,14 @@ describe('rotateRefreshToken', () => {
     const error = await refusal(rotateRefreshToken(deps, input(token, { client: testClient({ grantTypes: ['authorization_code'] }) })));
     assert.equal(error.code, 'unauthorized_client');
   });
+
+  it('requires the refresh_token parameter', async () => {
+    const { deps } = await setup();
+    assert.equal((await refusal(rotateRefreshToken(deps, { client: testClient(), refreshToken: undefined, scope: undefined }))).code, 'invalid_request');
+  });
 });
 
-describe('refresh token format', () => {
-  it('carries the grant id and 256 random bits', () => {
-    const { token } = newRefreshToken(GRANT);
-    assert.equal(refreshTokenGrantId(token), GRANT);
-    assert.equal(refreshTokenGrantId(`${GRANT}.short`), undefined);
-    assert.equal(refreshTokenGrantId('nodot'), undefined);
-    assert.equal(refreshTokenGrantId(`bad grant.${'a'.repeat(43)}`), undefined);
-  });
-
+describe('parseRequestedScope', () => {
   it('parses the scope parameter per RFC 6749 §3.3', () => {
     assert.equal(parseRequestedScope(undefined), undefined);
     assert.deepEqual(parseRequestedScope('a b a'), ['a', 'b']);

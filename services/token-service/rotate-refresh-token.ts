@@ -5,7 +5,7 @@
 // later reuse) is reuse: the whole grant is revoked, with every access token of it. Nothing is
 // read: revocation is answered by the in-memory RevocationSet.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import { epochSeconds, type Clock } from '#shared/clock.ts';
+import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
@@ -96,5 +96,5 @@ export function parseRequestedScope(scope: string | undefined): string[] | undef
 
 /** The first refresh token of a grant that begins now (the code exchange). */
 export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'n' | 'ia'>, now: Date, expiresAt: Date): string {
-  return refreshTokens.seal({ ...grant, n: 0, ia: epochSeconds(now) }, expiresAt);
+  return refreshTokens.seal({ ...grant, n: 0, ia: now.getTime() }, expiresAt);
 }

@@ -135,7 +135,7 @@ export class MemoryStore implements Store {
   async createFamily(family: RefreshTokenFamily) {
     return this.#insertFamily(family);
   }
-  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date) {
+  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date, _now: Date) {
     return this.#claim(refreshTokenClaimId(token), familyExpiresAt);
   }
   async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date) {

@@ -18,7 +18,7 @@ before(async () => {
 
 const caller = { _id: 'c1' } as ClientDoc;
 const refreshTokens = refreshTokenSealer(randomBytes(32));
-const grant: RefreshTokenPayload = { g: 'fam1', n: 3, c: 'c1', sub: 'u1', u: 'alice', s: ['orders.read', 'profile'], at: NOW_S - 5, ia: NOW_S - 1 };
+const grant: RefreshTokenPayload = { g: 'fam1', n: 3, c: 'c1', sub: 'u1', u: 'alice', s: ['orders.read', 'profile'], at: NOW_S - 5, ia: T0 - 1000 };
 const sealRefresh = (over: Partial<RefreshTokenPayload> = {}, expiresAt = new Date(T0 + 3600_000)) => refreshTokens.seal({ ...grant, ...over }, expiresAt);
 const refreshToken = sealRefresh();
 

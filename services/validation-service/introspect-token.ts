@@ -59,6 +59,6 @@ async function introspectRefreshToken(deps: Deps, caller: ClientDoc, token: stri
     username: grant.u || user?.username,
     scope: grant.s.join(' '),
     exp: Math.floor(opened.expiresAt.getTime() / 1000),
-    iat: grant.ia,
+    iat: Math.floor(grant.ia / 1000),
   };
 }

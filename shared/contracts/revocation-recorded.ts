@@ -1,4 +1,4 @@
-// oauth.revocation.recorded — broadcast to every validation-service instance when something is revoked.
+// oauth.revocation.recorded — broadcast to every validation-service and token-service instance when something is revoked.
 import { Type, type Static } from '@sinclair/typebox';
 
 export const RevocationKinds = ['jti', 'grant', 'subject_client'] as const;
@@ -9,6 +9,8 @@ export const RevocationRecordedSchema = Type.Object({
   key: Type.String({ minLength: 1, maxLength: 512 }),
   /** Tokens issued at or before this time (epoch seconds) are revoked; for jti/grant every token. */
   issued_before: Type.Integer({ minimum: 0 }),
+  /** The same instant in epoch milliseconds (refresh tokens carry their grant's start that precisely). */
+  issued_before_ms: Type.Optional(Type.Integer({ minimum: 0 })),
   /** When the record can be forgotten (epoch seconds): every token it covers has expired. */
   expires_at: Type.Integer({ minimum: 0 }),
 });
