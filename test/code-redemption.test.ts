@@ -3,7 +3,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
-import { sha256 } from '#shared/crypto.ts';
 import { startSystem, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode, tokenRequest } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';

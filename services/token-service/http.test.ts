@@ -2,23 +2,28 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
+import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { sha256 } from '#shared/crypto.ts';
+import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
+import type { AuthorizationCodes } from '#shared/authorization-codes.ts';
 import { createLogger } from '#shared/logger.ts';
 import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { unavailable } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { registerRoutes } from './http.ts';
-import { AuditRecorder, MemoryStore, TestClock, testClient, testKeys } from './test-doubles.ts';
+import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
 
 const SECRET = 'the-secret';
 const client = testClient({ _id: 'c_http', secretHash: sha256(SECRET) });
 const basic = `Basic ${Buffer.from(`c_http:${SECRET}`).toString('base64')}`;
 
 let app: FastifyInstance;
+let codes: AuthorizationCodes;
+let clock: TestClock;
 
 before(async () => {
   const store = new MemoryStore();
-  const clock = new TestClock();
+  clock = new TestClock();
   const audit = new AuditRecorder();
   const keys = await testKeys();
   const log = createLogger('test', 'silent');
@@ -27,14 +32,18 @@ before(async () => {
     if (id === 'c_down') throw unavailable('database down');
     return id === client._id ? client : undefined;
   };
-  const recordRevocation = async () => undefined;
+  const revocations = testRevocations(clock);
+  const recordRevocation = recordRevocationInto(store, revocations, clock);
+  const sealers = testSealers();
+  codes = sealers.codes;
+  const { refreshTokens } = sealers;
   const tokens = { keys, issuer: 'https://as.example.com', audience: 'https://as.example.com' };
   app = createHttpServer({ log, metrics: { contentType: 'text/plain', render: async () => '', observeHttp: () => undefined, count: () => undefined }, ready: async () => ({}) });
   registerRoutes(app, {
     authenticate: { findClient, store, clock, log, metrics: { count: () => undefined }, maxFailures: 10, lockSeconds: 60 },
-    redeem: { store, clock, audit, tokens, recordRevocation },
-    rotate: { store, clock, audit, tokens, recordRevocation },
-    revoke: { store, clock, audit, keys, issuer: 'https://as.example.com', recordRevocation },
+    redeem: { store, codes, refreshTokens, clock, audit, tokens, recordRevocation },
+    rotate: { store, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
+    revoke: { store, refreshTokens, clock, audit, keys, issuer: 'https://as.example.com', recordRevocation },
     jwks: () => ({ keys: [{ kty: 'EC', kid: 'test-kid' }] }),
   });
   await app.ready();
@@ -52,7 +61,58 @@ function assertOAuthError(res: Awaited<ReturnType<typeof form>>, status: number,
   assert.equal(res.headers.pragma, 'no-cache');
 }
 
+const VERIFIER = 'v'.repeat(43);
+const REDIRECT = 'https://client.example.com/cb';
+
+/** A code as authorize-service seals it for c_http. */
+function sealCode(grantId: string, redirectUri = REDIRECT): string {
+  const now = clock.now();
+  return codes.seal({
+    grantId, clientId: 'c_http', redirectUri, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
+    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now),
+  }, addSeconds(now, 60));
+}
+
+const exchange = (code: string, redirectUri = REDIRECT) =>
+  form(new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: VERIFIER }).toString(), { authorization: basic });
+const refresh = (token: string) =>
+  form(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }).toString(), { authorization: basic });
+const revoke = (token: string) =>
+  app.inject({ method: 'POST', url: '/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: new URLSearchParams({ token }).toString() });
+
 describe('POST /token (HTTP mapping)', () => {
+  it('answers a code exchange and a refresh with an RFC 6749 §5.1 response, never cached', async () => {
+    const issued = await exchange(sealCode('h'.repeat(22)));
+    assert.equal(issued.statusCode, 200, issued.body);
+    assert.equal(issued.headers['cache-control'], 'no-store');
+    assert.equal(issued.headers.pragma, 'no-cache');
+    const body = issued.json();
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+    assert.deepEqual([body.token_type, body.expires_in, body.scope], ['Bearer', 600, 'read']);
+    const refreshed = await refresh(body.refresh_token);
+    assert.equal(refreshed.statusCode, 200, refreshed.body);
+    assert.notEqual(refreshed.json().refresh_token, body.refresh_token);
+  });
+
+  it('accepts the code of a long redirect URI: a sealed code grows with what it carries', async () => {
+    const redirectUri = `https://client.example.com/cb/${'p'.repeat(1500)}`;
+    const res = await exchange(sealCode('l'.repeat(22), redirectUri), redirectUri);
+    assert.equal(res.statusCode, 200, res.body);
+  });
+
+  it('answers a replayed code and a reused refresh token with invalid_grant', async () => {
+    const code = sealCode('i'.repeat(22));
+    const { refresh_token: first } = (await exchange(code)).json();
+    assertOAuthError(await exchange(code), 400, 'invalid_grant');
+    // The replay revoked the grant, so even its unspent refresh token is refused.
+    assertOAuthError(await refresh(first), 400, 'invalid_grant');
+
+    const { refresh_token: token } = (await exchange(sealCode('j'.repeat(22)))).json();
+    assert.equal((await refresh(token)).statusCode, 200);
+    assertOAuthError(await refresh(token), 400, 'invalid_grant');
+  });
+
+
   it('refuses anything but a form body with invalid_request', async () => {
     const json = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': 'application/json', authorization: basic }, payload: '{"grant_type":"authorization_code"}' });
     assertOAuthError(json, 400, 'invalid_request');
@@ -67,7 +127,10 @@ describe('POST /token (HTTP mapping)', () => {
   });
 
   it('refuses an over-long parameter with invalid_request and an over-large body with 413', async () => {
-    assertOAuthError(await form(`grant_type=authorization_code&code=${'a'.repeat(600)}`, { authorization: basic }), 400, 'invalid_request');
+    // Sealed codes and tokens may be long, but not longer than anything sealed here can be.
+    assertOAuthError(await form(`grant_type=authorization_code&code=${'a'.repeat(MAX_SEALED_LENGTH + 1)}`, { authorization: basic }), 400, 'invalid_request');
+    assertOAuthError(await form(`grant_type=refresh_token&refresh_token=${'a'.repeat(MAX_SEALED_LENGTH + 1)}`, { authorization: basic }), 400, 'invalid_request');
+    assertOAuthError(await form(`grant_type=authorization_code&code=x&code_verifier=${'a'.repeat(513)}`, { authorization: basic }), 400, 'invalid_request');
     assertOAuthError(await form(`grant_type=authorization_code&x=${'a'.repeat(20_000)}`, { authorization: basic }), 413, 'invalid_request');
   });
 
@@ -99,6 +162,15 @@ describe('POST /token (HTTP mapping)', () => {
 });
 
 describe('POST /revoke (HTTP mapping)', () => {
+  it('answers 200 with an empty body for a revoked refresh token, which no longer refreshes', async () => {
+    const { refresh_token: token } = (await exchange(sealCode('k'.repeat(22)))).json();
+    const res = await revoke(token);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.body, '');
+    assert.equal((await revoke(token)).statusCode, 200, 'and again, though nothing is left to revoke');
+    assertOAuthError(await refresh(token), 400, 'invalid_grant');
+  });
+
   it('answers 200 with an empty body for an unknown token, and invalid_request without a token', async () => {
     const ok = await app.inject({ method: 'POST', url: '/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: 'token=unknown&token_type_hint=whatever' });
     assert.equal(ok.statusCode, 200);

@@ -17,7 +17,7 @@ import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts'
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'claimCode' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
+  store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
   codes: AuthorizationCodes;
   refreshTokens: RefreshTokens;
   clock: Clock;
@@ -66,7 +66,6 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     throw invalidGrant(problem);
   }
 
-  // A client that gets refresh tokens has the code's family stored by the claim itself (one insert).
   let refreshToken: string | undefined;
   let family: RefreshTokenFamily | undefined;
   if (clientGetsRefreshTokens(client)) {
@@ -79,8 +78,10 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
       accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt, revokedAt: null,
     };
   }
-  // Of concurrent redemptions exactly one claim lands; every other presentation is a replay.
-  if (!(await deps.store.claimCode(code.grantId, codeExpiresAt, now, family))) {
+  // Of concurrent redemptions exactly one claim lands; every other presentation is a replay. The
+  // claim is the same whatever the client's settings (which an administrator may change while a
+  // code is out); the family is stored after it, and is found blocked only when a replay got there first.
+  if (!(await deps.store.claimCode(code.grantId, codeExpiresAt, now)) || (family && !(await deps.store.createFamily(family)))) {
     await handleReplay(deps, client, code, codeExpiresAt, now);
     throw invalidGrant('code already used (replay)');
   }
@@ -116,7 +117,13 @@ function bindingProblem(code: AuthorizationCodePayload, expiresAt: Date, input: 
  * replays is one event.
  */
 async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCodePayload, codeExpiresAt: Date, now: Date): Promise<void> {
-  if (!(await deps.store.claimCodeReplay(code.grantId, codeExpiresAt, now))) return;
+  // Reported once, first: a replay is a fact even if revoking is cut short. Every replay revokes
+  // (idempotent), so a revocation cut short by a failure is completed by the next one.
+  if (await deps.store.claimCodeReplay(code.grantId, codeExpiresAt, now)) {
+    deps.audit.emit('oauth.code.replayed', client._id, {
+      client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, reason: 'authorization code presented again',
+    });
+  }
   const blocked: RefreshTokenFamily = {
     grantId: code.grantId,
     clientId: code.clientId,
@@ -132,7 +139,4 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
   };
   await deps.store.revokeOrBlockFamily(blocked, now);
   await recordGrantRevocation(deps.recordRevocation, code.grantId, client.accessTokenTtlSeconds, now, clientGetsRefreshTokens(client) ? blocked.expiresAt : undefined);
-  deps.audit.emit('oauth.code.replayed', client._id, {
-    client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, reason: 'authorization code presented again',
-  });
 }

@@ -4,8 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, type Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
-import { randomToken, sha256 } from '#shared/crypto.ts';
+import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
+import { refreshTokenClaimId } from '#shared/refresh-tokens.ts';
 import { revocationsCollection } from '#shared/revocations.ts';
 import { createTokenStore, type RefreshTokenFamily, type TokenStore } from './store.ts';
 
@@ -15,146 +16,149 @@ base.pathname = `/t_tokenstore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
 let mongo: MongoClient;
 let db: Db;
 let store: TokenStore;
+/** Several stores on one database, as several token-service instances are: each groups its own inserts. */
+let instances: TokenStore[];
 const now = new Date();
+const codeExpiresAt = addSeconds(now, 60);
 const RACE = 10;
+const INSTANCES = 5;
 
 before(async () => {
   mongo = await MongoClient.connect(base.toString());
   db = mongo.db();
-  store = await createTokenStore(db, createLogger('test', 'silent'));
+  const log = createLogger('test', 'silent');
+  store = await createTokenStore(db, log);
+  instances = [store, ...await Promise.all(Array.from({ length: INSTANCES - 1 }, () => createTokenStore(db, log)))];
 });
 after(async () => {
   await db.dropDatabase();
   await mongo.close();
 });
 
-const race = <T>(fn: () => Promise<T>) => Promise.all(Array.from({ length: RACE }, fn));
-
-async function insertCode(overrides: Record<string, unknown> = {}) {
-  const code = randomToken(32);
-  const verifier = randomToken(32);
-  await db.collection('authorization_codes').insertOne({
-    _id: sha256(code) as never, clientId: 'c_a', redirectUri: 'https://a.example.com/cb', redirectUriSent: true, codeChallenge: sha256(verifier),
-    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: now, grantId: randomToken(16),
-    createdAt: now, expiresAt: addSeconds(now, 60), consumedAt: null, ...overrides,
-  });
-  return { codeHash: sha256(code), challenge: sha256(verifier) };
-}
+/** RACE concurrent calls, spread over the instances: grouped into one insert within each, separate inserts across them. */
+const race = <T>(fn: (s: TokenStore) => Promise<T>) => Promise.all(Array.from({ length: RACE }, (_, i) => fn(instances[i % INSTANCES]!)));
+const winners = (results: boolean[]) => results.filter(Boolean).length;
 
 function family(overrides: Partial<RefreshTokenFamily> = {}): RefreshTokenFamily {
   return {
     grantId: randomToken(16), clientId: 'c_a', sub: 'u_1', username: 'alice', scopes: ['read', 'write'], authTime: now,
-    currentHash: sha256(randomToken()), accessTokenTtlSeconds: 600, createdAt: now, rotatedAt: null,
-    expiresAt: addSeconds(now, 3600), revokedAt: null, ...overrides,
+    accessTokenTtlSeconds: 600, createdAt: now, expiresAt: addSeconds(now, 3600), revokedAt: null, ...overrides,
   };
 }
 
+const familyDoc = (grantId: string) =>
+  db.collection<{ _id: string; revokedAt: Date | null; expiresAt: Date }>('refresh_token_families').findOne({ _id: grantId });
+const claimDoc = (id: string) => db.collection<{ _id: string; expiresAt: Date }>('grant_claims').findOne({ _id: id });
+
 describe('token store: authorization codes', () => {
-  it('lets exactly one of concurrent claims redeem a code', async () => {
+  it('lets exactly one of concurrent claims redeem a code, and the code then reads as used', async () => {
     for (let round = 0; round < 3; round++) {
-      const { codeHash, challenge } = await insertCode();
-      const binding = { clientId: 'c_a', codeChallenge: challenge, redirectUri: 'https://a.example.com/cb' };
-      const results = await race(() => store.claimCode(codeHash, binding, now));
-      assert.equal(results.filter(Boolean).length, 1);
-      assert.ok((await store.findCode(codeHash))?.consumedAt);
-      assert.equal(await store.claimCode(codeHash, binding, now), null, 'and never again');
+      const grantId = randomToken(16);
+      assert.equal(await store.codeConsumed(grantId), false);
+      assert.equal(winners(await race((s) => s.claimCode(grantId, codeExpiresAt, now))), 1);
+      assert.equal(await store.claimCode(grantId, codeExpiresAt, now), false, 'and never again');
+      assert.equal(await store.codeConsumed(grantId), true);
     }
   });
 
-  it('redeems a code for a client with refresh tokens by inserting its family: exactly one of concurrent claims, and the code then reads as used', async () => {
+  it('keeps a code\u2019s claim a day past the code\u2019s expiry, so a late replay is still recognised', async () => {
+    const grantId = randomToken(16);
+    await store.claimCode(grantId, codeExpiresAt, now);
+    assert.equal((await claimDoc(`code:${grantId}`))?.expiresAt.getTime(), addSeconds(codeExpiresAt, 86_400).getTime());
+  });
+
+  it('answers concurrent reads of a code alike: unused before its claim, used after it', async () => {
+    const grantId = randomToken(16);
+    assert.deepEqual(await race((s) => s.codeConsumed(grantId)), Array(RACE).fill(false));
+    await store.claimCode(grantId, codeExpiresAt, now);
+    assert.deepEqual(await race((s) => s.codeConsumed(grantId)), Array(RACE).fill(true));
+  });
+
+  it('lets one caller handle a replay, and remembers it a day past the later of the code\u2019s expiry and now', async () => {
+    const grantId = randomToken(16);
+    assert.equal(winners(await race((s) => s.claimCodeReplay(grantId, codeExpiresAt, now))), 1);
+    assert.equal(await store.claimCodeReplay(grantId, codeExpiresAt, now), false);
+    assert.equal((await claimDoc(`code_replay:${grantId}`))?.expiresAt.getTime(), addSeconds(codeExpiresAt, 86_400).getTime());
+    const late = randomToken(16);
+    await store.claimCodeReplay(late, addSeconds(now, -60), now);
+    assert.equal((await claimDoc(`code_replay:${late}`))?.expiresAt.getTime(), addSeconds(now, 86_400).getTime());
+  });
+
+  it('leaves the family revoked when a replay is handled while the redemption lands, whichever insert comes first', async () => {
     for (let round = 0; round < 3; round++) {
-      const { codeHash, challenge } = await insertCode();
-      const binding = { clientId: 'c_a', codeChallenge: challenge, redirectUri: 'https://a.example.com/cb' };
-      const familyFor = (code: { grantId: string }) => family({ grantId: code.grantId });
-      const results = await race(() => store.claimCode(codeHash, binding, now, familyFor));
-      const winners = results.filter((r) => r !== null);
-      assert.equal(winners.length, 1);
-      assert.ok(await store.findFamily(winners[0]!.grantId, now), 'the family is stored');
-      assert.ok((await store.findCode(codeHash))?.consumedAt, 'used, by its family');
-      assert.equal(await store.claimCode(codeHash, binding, now, familyFor), null, 'and never again');
+      const f = family();
+      // Either the redemption lands first and the replay revokes it, or the block lands first and the redemption fails.
+      await Promise.all([instances[1]!.createFamily(f), instances[2]!.revokeOrBlockFamily({ ...f, revokedAt: now }, now)]);
+      assert.notEqual((await familyDoc(f.grantId))?.revokedAt, null);
+    }
+  });
+});
+
+describe('token store: refresh tokens', () => {
+  it('lets exactly one of concurrent spends of a refresh token win, and none later', async () => {
+    for (let round = 0; round < 3; round++) {
+      const f = family();
+      await store.createFamily(f);
+      const token = { g: f.grantId, n: round };
+      assert.equal(winners(await race((s) => s.spendRefreshToken(token, f.expiresAt, now))), 1);
+      assert.equal(await store.spendRefreshToken(token, f.expiresAt, now), false);
     }
   });
 
-  it('consumes nothing when the binding does not match, and nothing expired', async () => {
-    const { codeHash, challenge } = await insertCode();
-    for (const binding of [
-      { clientId: 'c_b', codeChallenge: challenge, redirectUri: 'https://a.example.com/cb' },
-      { clientId: 'c_a', codeChallenge: sha256('other'), redirectUri: 'https://a.example.com/cb' },
-      { clientId: 'c_a', codeChallenge: null, redirectUri: 'https://a.example.com/cb' },
-      { clientId: 'c_a', codeChallenge: challenge, redirectUri: undefined },
-      { clientId: 'c_a', codeChallenge: challenge, redirectUri: 'https://a.example.com/cb/' },
-    ]) assert.equal(await store.claimCode(codeHash, binding, now), null);
-    assert.equal(await store.claimCode(codeHash, { clientId: 'c_a', codeChallenge: challenge, redirectUri: 'https://a.example.com/cb' }, addSeconds(now, 60)), null);
-    assert.equal((await store.findCode(codeHash))?.consumedAt, null);
-  });
-
-  it('accepts a missing redirect_uri only when the authorization request left it out', async () => {
-    const { codeHash } = await insertCode({ redirectUriSent: false, codeChallenge: null });
-    assert.ok(await store.claimCode(codeHash, { clientId: 'c_a', codeChallenge: null, redirectUri: undefined }, now));
-  });
-
-  it('lets one caller handle a replay', async () => {
-    const { codeHash } = await insertCode();
-    const marks = await race(() => store.claimCodeReplay(codeHash, addSeconds(now, 60), now));
-    assert.equal(marks.filter(Boolean).length, 1);
+  it('spends each generation by its own claim, kept until the family expires (validation-service looks for it)', async () => {
+    const f = family();
+    assert.equal(await store.spendRefreshToken({ g: f.grantId, n: 0 }, f.expiresAt, now), true);
+    assert.equal(winners(await race((s) => s.spendRefreshToken({ g: f.grantId, n: 1 }, f.expiresAt, now))), 1, 'the next generation is unspent');
+    const claim = await claimDoc(refreshTokenClaimId({ g: f.grantId, n: 0 }));
+    assert.equal(claim?._id, `refresh:${f.grantId}:0`);
+    assert.equal(claim?.expiresAt.getTime(), f.expiresAt.getTime());
+    assert.equal(await store.spendRefreshToken({ g: randomToken(16), n: 0 }, f.expiresAt, now), true, 'another grant\u2019s token is another claim');
   });
 });
 
 describe('token store: refresh token families', () => {
-  it('lets exactly one of concurrent spends of a refresh token win, and none later; the winner moves the current token', async () => {
-    const f = family();
-    assert.equal(await store.createFamily(f), true);
-    const hash = f.currentHash!;
-    assert.equal(await store.refreshTokenSpent(hash, now), false);
-    const spends = await race(() => store.spendRefreshToken(hash, f.expiresAt, now));
-    assert.equal(spends.filter(Boolean).length, 1);
-    assert.equal(await store.spendRefreshToken(hash, f.expiresAt, now), false);
-    assert.equal(await store.refreshTokenSpent(hash, now), true);
-    await store.setCurrentRefreshToken(f.grantId, hash, 'next', now);
-    const stored = await store.findFamily(f.grantId, now);
-    assert.equal(stored?.currentHash, 'next');
-    assert.equal(stored?.rotatedAt?.getTime(), now.getTime());
-    await store.setCurrentRefreshToken(f.grantId, hash, 'stale', now);
-    assert.equal((await store.findFamily(f.grantId, now))?.currentHash, 'next', 'only from the token that was current');
-  });
-
   it('creates a family once; one blocked by a replay stays revoked', async () => {
     const f = family();
-    const created = await race(() => store.createFamily(f));
-    assert.equal(created.filter(Boolean).length, 1);
+    assert.equal(winners(await race((s) => s.createFamily(f))), 1);
 
     const blocked = family({ revokedAt: now });
     assert.equal(await store.revokeOrBlockFamily(blocked, now), true);
     assert.equal(await store.createFamily({ ...blocked, revokedAt: null }), false);
-    const stored = await store.findFamily(blocked.grantId, now);
-    assert.notEqual(stored?.revokedAt, null);
-    assert.equal(stored?.currentHash, null);
+    assert.notEqual((await familyDoc(blocked.grantId))?.revokedAt, null);
   });
 
-  it('revokes a family and reports it to exactly one caller; a blocked live family is revoked', async () => {
+  it('revokes a family and reports it to exactly one caller; a live family blocked by a replay is revoked', async () => {
     const f = family();
     await store.createFamily(f);
-    assert.equal(await store.familyRevocationClaimed(f.grantId, now), false);
-    const reports = await race(() => store.revokeFamily(f.grantId, f.expiresAt, now));
-    assert.equal(reports.filter(Boolean).length, 1);
-    assert.notEqual((await store.findFamily(f.grantId, now))?.revokedAt, null);
-    assert.equal(await store.familyRevocationClaimed(f.grantId, now), true);
+    assert.equal(winners(await race((s) => s.revokeFamily(f.grantId, f.expiresAt, now))), 1);
+    assert.equal(await store.revokeFamily(f.grantId, f.expiresAt, now), false, 'nor later');
+    assert.equal((await familyDoc(f.grantId))?.revokedAt?.getTime(), now.getTime());
+    assert.equal((await claimDoc(`revoked:${f.grantId}`))?.expiresAt.getTime(), f.expiresAt.getTime());
 
     const live = family();
     await store.createFamily(live);
-    await store.revokeOrBlockFamily({ ...live, revokedAt: now }, now);
-    assert.notEqual((await store.findFamily(live.grantId, now))?.revokedAt, null);
-    assert.equal(await store.findFamily(live.grantId, live.expiresAt), null, 'expired families are not found');
+    assert.equal(await store.revokeOrBlockFamily({ ...live, revokedAt: now }, now), true);
+    assert.notEqual((await familyDoc(live.grantId))?.revokedAt, null);
+    assert.equal(await store.revokeFamily(live.grantId, live.expiresAt, now), false, 'reported once, by whichever revoked it first');
   });
 
-  it('revokes every live family of an owner with a client', async () => {
+  it('reports the revocation of a grant whose family is not stored (e.g. swept) once', async () => {
+    const grantId = randomToken(16);
+    assert.equal(winners(await race((s) => s.revokeFamily(grantId, addSeconds(now, 60), now))), 1);
+    assert.equal(await familyDoc(grantId), null, 'nothing is created');
+  });
+
+  it('revokes every live family of an owner with a client, and takes their revocation claims', async () => {
     const sub = `u_${randomToken(4)}`;
-    const [a, b, other] = [family({ sub }), family({ sub }), family({ sub, clientId: 'c_b' })];
-    for (const x of [a, b, other]) await store.createFamily(x);
+    const [a, b, other, expired] = [family({ sub }), family({ sub }), family({ sub, clientId: 'c_b' }), family({ sub, expiresAt: now })];
+    for (const x of [a, b, other, expired]) await store.createFamily(x);
     assert.equal(await store.revokeFamiliesOf(sub, 'c_a', now), 2);
-    assert.equal(await store.familyRevocationClaimed(a.grantId, now), true);
-    assert.notEqual((await store.findFamily(b.grantId, now))?.revokedAt, null);
-    assert.equal((await store.findFamily(other.grantId, now))?.revokedAt, null);
+    assert.notEqual((await familyDoc(a.grantId))?.revokedAt, null);
+    assert.notEqual((await familyDoc(b.grantId))?.revokedAt, null);
+    assert.equal((await familyDoc(other.grantId))?.revokedAt, null);
+    assert.equal((await familyDoc(expired.grantId))?.revokedAt, null);
+    assert.equal(await store.revokeFamily(a.grantId, a.expiresAt, now), false, 'already revoked');
+    assert.equal(await store.revokeFamiliesOf(sub, 'c_a', now), 0);
   });
 });
 
@@ -172,7 +176,7 @@ describe('token store: revocations and client authentication events', () => {
 
   it('keeps every concurrent failure and returns events newest first', async () => {
     const id = `c_${randomToken(6)}`;
-    await race(() => store.recordClientAuthEvent(id, 'failure', now));
+    await race((s) => s.recordClientAuthEvent(id, 'failure', now));
     await store.recordClientAuthEvent(id, 'lock', now);
     const events = await store.recentClientAuthEvents(id, 20, now);
     assert.equal(events.length, RACE + 1);
@@ -181,11 +185,16 @@ describe('token store: revocations and client authentication events', () => {
     assert.deepEqual(await store.recentClientAuthEvents('c_never_failed', 5, now), []);
   });
 
-  it('sweeps what has expired', async () => {
+  it('sweeps what has expired: families and claims', async () => {
     const f = family({ expiresAt: addSeconds(now, -1) });
     await store.createFamily(f);
-    assert.ok(await store.sweepExpired(now) >= 1);
-    assert.equal(await db.collection('refresh_token_families').countDocuments({ _id: f.grantId as never }), 0);
+    await store.spendRefreshToken({ g: f.grantId, n: 0 }, f.expiresAt, now);
+    const live = family();
+    await store.spendRefreshToken({ g: live.grantId, n: 0 }, live.expiresAt, now);
+    assert.ok(await store.sweepExpired(now) >= 2);
+    assert.equal(await familyDoc(f.grantId), null);
+    assert.equal(await claimDoc(refreshTokenClaimId({ g: f.grantId, n: 0 })), null);
+    assert.ok(await claimDoc(refreshTokenClaimId({ g: live.grantId, n: 0 })), 'a spent token of a live family stays spent');
   });
 
   it('sweeps families revoked before the cutoff, though unexpired, and keeps live and lately revoked ones', async () => {

@@ -80,13 +80,11 @@ export async function createTokenStore(db: Db, log: Logger) {
   const store = {
     /**
      * Redeems a code (already opened and checked against the token request): true for exactly one
-     * caller however many present it at once. With `family` (a client that gets refresh tokens) the
-     * claim is the insert of the grant's refresh token family itself: one insert both consumes the
-     * code and stores the family. Otherwise it is the insert of `code:<grant id>`, kept a day past
-     * the code's expiry so that a late replay is still recognised.
+     * caller however many present it at once. The claim `code:<grant id>` is kept a day past the
+     * code's expiry, so that a late replay is still recognised.
      */
-    async claimCode(grantId: string, codeExpiresAt: Date, now: Date, family?: RefreshTokenFamily): Promise<boolean> {
-      return family ? insertFamily(family) : claim(`code:${grantId}`, addSeconds(codeExpiresAt, 86_400), now);
+    async claimCode(grantId: string, codeExpiresAt: Date, now: Date): Promise<boolean> {
+      return claim(`code:${grantId}`, addSeconds(codeExpiresAt, 86_400), now);
     },
 
     /** True when the code of this grant was redeemed (its claim or its family exists). Only on refusals, to tell a replay. */
@@ -104,7 +102,7 @@ export async function createTokenStore(db: Db, log: Logger) {
       return claim(`code_replay:${grantId}`, until, now);
     },
 
-    /** Creates the family of a newly redeemed code; false when it exists (a replay blocked it first). */
+    /** Stores the family of a newly redeemed code; false when it exists (a replay blocked it first). */
     createFamily: (family: RefreshTokenFamily): Promise<boolean> => insertFamily(family),
 
     /**

@@ -122,9 +122,8 @@ export class MemoryStore implements Store {
     this.families.set(family.grantId, structuredClone(family));
     return true;
   }
-  async claimCode(grantId: string, codeExpiresAt: Date, _now: Date, family?: RefreshTokenFamily) {
-    // As in the real store: for a client with refresh tokens the family's insert is the claim.
-    return family ? this.#insertFamily(family) : this.#claim(`code:${grantId}`, addSeconds(codeExpiresAt, CODE_CLAIM_MARGIN_SECONDS));
+  async claimCode(grantId: string, codeExpiresAt: Date, _now: Date) {
+    return this.#claim(`code:${grantId}`, addSeconds(codeExpiresAt, CODE_CLAIM_MARGIN_SECONDS));
   }
   async codeConsumed(grantId: string) {
     return this.claims.has(`code:${grantId}`) || this.families.has(grantId);
