@@ -183,15 +183,18 @@ export function jwtLike(known: { accessToken: string; kid: string; claims: Recor
   return fc.oneof(crafted, mutant, odd);
 }
 
-/** A refresh token of the known family with a different secret part, or the known one with one character changed. */
+/**
+ * Near misses of a known (sealed) refresh token: one character changed, cut short, extended, or
+ * re-spelled; none of them is a token this server sealed.
+ */
 export function refreshTokenLike(known: { refreshToken: string }): fc.Arbitrary<string> {
-  const [grantId, secret] = known.refreshToken.split('.') as [string, string];
+  const token = known.refreshToken;
   return fc.oneof(
-    fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => `${grantId}.${Buffer.from(b).toString('base64url')}`).filter((t) => t !== known.refreshToken),
-    fc.tuple(fc.integer({ min: 0, max: secret.length - 2 }), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'))
-      .filter(([at, c]) => secret[at] !== c)
-      .map(([at, c]) => `${grantId}.${secret.slice(0, at)}${c}${secret.slice(at + 1)}`),
-    fc.constantFrom(`${grantId}.`, `.${secret}`, `${grantId}.${secret}.`, `${grantId}..${secret}`, `${grantId}`, `${known.refreshToken} `, known.refreshToken.toLowerCase()),
+    fc.tuple(fc.integer({ min: 0, max: token.length - 1 }), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'))
+      .filter(([at, c]) => token[at] !== c)
+      .map(([at, c]) => `${token.slice(0, at)}${c}${token.slice(at + 1)}`),
+    fc.integer({ min: 1, max: token.length - 1 }).map((length) => token.slice(0, length)),
+    fc.constantFrom(`${token}A`, `${token}AA`, `${token}.`, `.${token}`, `${token}=`, `${token} `, token.toLowerCase(), token.toUpperCase(), `${token}${token}`),
   );
 }
 
