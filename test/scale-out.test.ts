@@ -2,13 +2,19 @@
 // as `npm start -- --instances validation-service=2,token-service=2` or docker-compose --scale runs
 // them. Both validation instances share the oauth.token.validate load (queue group); a revocation
 // made at either token-service edge reaches both validation instances within 1 s; and the two
-// token-service edges racing over one code still give exactly one success and one replay.
+// token-service edges racing over one code still give exactly one success and one replay. Refresh
+// tokens are sealed and checked against each token-service instance's own revocation set: one
+// revoked at either edge is refused at the other within 1 s. Two consent-ui instances reuse session
+// and consent reads, and a sign-out or a revoked consent at one reaches the other at once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Svcm } from '@nats-io/services';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { freePort, startService, startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
-import { codeViaNats } from './helpers/oauth.ts';
+import { authorizeUrl, codeViaNats, pkcePair } from './helpers/oauth.ts';
+import { Browser } from './helpers/browser.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { refreshTokenClaimId, refreshTokenSealer } from '#shared/refresh-tokens.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { grantIdOf } from './helpers/token-requests.ts';
 
@@ -168,6 +174,115 @@ describe('POST /token at two token-service edges', () => {
       const results = await Promise.all(tokenEdges.map((edge) => post(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken })));
       assert.equal(results.filter((r) => r.status === 200).length, 1, JSON.stringify(results.map((r) => [r.status, r.body.error])));
       assert.equal(results.find((r) => r.status !== 200)?.body.error, 'invalid_grant');
+    }
+  });
+});
+
+describe('refresh tokens with two token-service edges', () => {
+  /** True when the refresh token's spending claim exists: a refusal that spent nothing was not a reuse. */
+  const spent = async (refreshToken: string) => {
+    const grant = refreshTokenSealer(keyEncryptionKey({} as never)).open(refreshToken)!.payload; // the suite runs on the development key
+    return (await system.db.collection('grant_claims').countDocuments({ _id: refreshTokenClaimId(grant) as never })) > 0;
+  };
+
+  for (const [label, revokeAt, refreshAt] of [['first', 0, 1], ['second', 1, 0]] as const) {
+    it(`a refresh token revoked at the ${label} edge is refused at the other within 1 s, unspent`, async () => {
+      const { refreshToken } = await tokensAt(tokenEdges[refreshAt]);
+      assert.equal((await post(`${tokenEdges[revokeAt]}/revoke`, client, { token: refreshToken })).status, 200);
+      await new Promise((r) => setTimeout(r, 1000));
+      const refused = await post(`${tokenEdges[refreshAt]}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.error, 'invalid_grant');
+      assert.equal(await spent(refreshToken), false, 'refused as revoked, before spending');
+    });
+  }
+
+  it('refuses the refresh tokens of a withdrawn consent at both edges within 1 s, and honours a grant begun after it', async () => {
+    const held = [await tokensAt(tokenEdges[0]), await tokensAt(tokenEdges[1])];
+    const reply = await system.nc.request(Subjects.consentRevoke, JSON.stringify({ sub: user.sub, client_id: client.clientId }), { timeout: 5000 });
+    assert.ok((reply.json() as { revoked_families: number }).revoked_families >= 2);
+    const after = await tokensAt(tokenEdges[0]);
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const [i, edge] of tokenEdges.entries()) {
+      const refused = await post(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: held[i]!.refreshToken });
+      assert.equal(refused.body.error, 'invalid_grant', `edge ${i}`);
+      assert.equal(await spent(held[i]!.refreshToken), false, 'refused as revoked, before spending');
+    }
+    const fresh = await post(`${tokenEdges[1]}/token`, client, { grant_type: 'refresh_token', refresh_token: after.refreshToken });
+    assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+  });
+});
+
+describe('consent-ui with two instances', () => {
+  // A long read reuse, so that only the change broadcast can explain a change seen at the other instance.
+  const REUSE_MS = '10000';
+  let ui: [string, string];
+  let uiInstances: { stop(): Promise<void> }[] = [];
+
+  before(async () => {
+    const otherPort = await freePort();
+    const env = { ...system.env, HOT_READ_CACHE_MS: REUSE_MS };
+    uiInstances = [await startService('consent-ui', env), await startService('consent-ui', { ...env, CONSENT_UI_PORT: String(otherPort) })];
+    ui = [system.urls.consentUi, `http://localhost:${otherPort}`];
+  });
+  after(async () => {
+    await Promise.allSettled(uiInstances.map((s) => s.stop()));
+  });
+
+  async function signedIn(): Promise<{ browser: Browser; session: string }> {
+    const browser = new Browser([...ui, system.urls.authorizeService]);
+    const page = await browser.get(`${ui[0]}/ui/`);
+    const res = await browser.form(page, 'Sign in').fill('Username', user.username).fill('Password', user.password).submit('Sign in');
+    assert.equal(res.status, 303);
+    return { browser, session: browser.jar.get(ui[0], 'session')!.value };
+  }
+
+  /** Whether the instance at `base` takes this session cookie as signed in. */
+  const signedInAt = async (base: string, session: string) => {
+    const res = await fetch(`${base}/ui/authorizations`, { headers: { cookie: `session=${session}` }, redirect: 'manual' });
+    return /Sign out/.test(await res.text());
+  };
+
+  /** A new authorization request for the client, shown by the instance at `base`: the consent page, or straight back with a code. */
+  async function authorizeAt(browser: Browser, base: string): Promise<'consent' | 'code'> {
+    const started = await fetch(authorizeUrl(system, {
+      response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope: client.scopes.join(' '), state: 's',
+      code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+    }), { redirect: 'manual' });
+    const consentUrl = new URL(started.headers.get('location')!);
+    const page = await browser.get(`${base}${consentUrl.pathname}${consentUrl.search}`);
+    if (page.status === 302 && new URL(page.location!).searchParams.get('code')) return 'code';
+    assert.ok(browser.form(page, 'Allow'), `consent page at ${base}`);
+    return 'consent';
+  }
+
+  it('a sign-out at one instance ends the session at the other at once, well within its read reuse', async () => {
+    const { browser, session } = await signedIn();
+    assert.equal(await signedInAt(ui[1], session), true, 'the other instance has read the session');
+    const page = await browser.get(`${ui[0]}/ui/authorizations`);
+    assert.equal((await browser.form(page, 'Sign out').submit('Sign out')).status, 303);
+    const since = Date.now();
+    while (await signedInAt(ui[1], session)) {
+      assert.ok(Date.now() - since < 1000, 'the other instance still takes the signed-out session after 1 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await signedInAt(ui[0], session), false);
+  });
+
+  it('a consent revoked at one instance is asked for again at the other at once', async () => {
+    const { browser } = await signedIn();
+    const page = await browser.get((await fetch(authorizeUrl(system, {
+      response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope: client.scopes.join(' '), state: 's',
+      code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+    }), { redirect: 'manual' })).headers.get('location')!);
+    const approved = await browser.form(page, 'Allow').check('Remember this decision').submit('Allow');
+    assert.equal(approved.status, 303);
+    assert.equal(await authorizeAt(browser, ui[1]), 'code', 'remembered, as read by the other instance');
+    const list = await browser.get(`${ui[0]}/ui/authorizations`);
+    assert.equal((await browser.form(list, 'Revoke').submit('Revoke')).status, 303);
+    const since = Date.now();
+    while ((await authorizeAt(browser, ui[1])) === 'code') {
+      assert.ok(Date.now() - since < 1000, 'the other instance still honours the withdrawn consent after 1 s');
     }
   });
 });
