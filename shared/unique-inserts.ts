@@ -1,24 +1,32 @@
 // Group commit for the unique-key inserts every exactly-once decision rests on (a code redeemed,
 // a refresh token spent, an authorization request decided). Inserts that arrive while one write
-// is in flight go out together as one unordered insertMany when it returns: at rest that is one
-// insert per call with no added wait, under load one database command (and one transaction on
+// is in flight go out together as one unordered `insert` command when it returns: at rest that is
+// one insert per call with no added wait, under load one database command (and one transaction on
 // FerretDB) for many. Each caller still learns for its own document whether it was the one that
 // landed: a duplicate key in the batch fails only that document.
-import { MongoBulkWriteError, type Collection, type OptionalUnlessRequiredId } from 'mongodb';
-import { isDuplicateKey } from '#shared/mongo.ts';
+//
+// The command is sent as is, not through insertMany: the driver wraps a failure of the whole
+// command (a lost connection, a timeout) in a MongoBulkWriteError with no write errors, which
+// would read as "every document inserted". Here only the server's own per-document answer counts;
+// anything else fails every caller with the original error (so unavailability stays a 503).
+import type { Db, Document } from 'mongodb';
 
 type Pending<T> = { doc: T; resolve(inserted: boolean): void; reject(error: unknown): void };
 
+type InsertReply = { n?: number; writeErrors?: { index: number; code?: number; errmsg?: string }[]; writeConcernError?: unknown };
+
 const DUPLICATE_KEY = 11000;
 
-export class UniqueInserts<T extends { _id: string }> {
-  readonly #collection: Collection<T>;
+export class UniqueInserts<T extends { _id: string } & Document> {
+  readonly #db: Db;
+  readonly #collectionName: string;
   readonly #maxBatch: number;
   #queue: Pending<T>[] = [];
   #writing = false;
 
-  constructor(collection: Collection<T>, options: { maxBatch?: number } = {}) {
-    this.#collection = collection;
+  constructor(db: Db, collectionName: string, options: { maxBatch?: number } = {}) {
+    this.#db = db;
+    this.#collectionName = collectionName;
     this.#maxBatch = options.maxBatch ?? 100;
   }
 
@@ -40,26 +48,26 @@ export class UniqueInserts<T extends { _id: string }> {
   }
 
   async #write(batch: Pending<T>[]): Promise<void> {
-    const docs = batch.map((p) => p.doc as OptionalUnlessRequiredId<T>);
+    let reply: InsertReply;
     try {
-      if (docs.length === 1) await this.#collection.insertOne(docs[0]!);
-      else await this.#collection.insertMany(docs, { ordered: false });
-      for (const p of batch) p.resolve(true);
+      reply = await this.#db.command({ insert: this.#collectionName, documents: batch.map((p) => p.doc), ordered: false }) as InsertReply;
     } catch (error) {
-      if (docs.length === 1 && isDuplicateKey(error)) return batch[0]!.resolve(false);
-      if (!(error instanceof MongoBulkWriteError)) {
-        for (const p of batch) p.reject(error);
-        return;
-      }
-      // Unordered: every document without a write error of its own was inserted.
-      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      const failed = new Map(writeErrors.map((e) => [e.index, e]));
-      batch.forEach((p, index) => {
-        const writeError = failed.get(index);
-        if (!writeError) p.resolve(true);
-        else if (writeError.code === DUPLICATE_KEY) p.resolve(false);
-        else p.reject(new Error(`insert failed: ${writeError.errmsg ?? writeError.code}`));
-      });
+      for (const p of batch) p.reject(error);
+      return;
     }
+    const writeErrors = reply.writeErrors ?? [];
+    if (reply.writeConcernError || (reply.n ?? 0) + writeErrors.length !== batch.length) {
+      const error = new Error(`insert into ${this.#collectionName}: the database did not account for every document`);
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    // Unordered: every document without a write error of its own was inserted.
+    const failed = new Map(writeErrors.map((e) => [e.index, e]));
+    batch.forEach((p, index) => {
+      const writeError = failed.get(index);
+      if (!writeError) p.resolve(true);
+      else if (writeError.code === DUPLICATE_KEY) p.resolve(false);
+      else p.reject(new Error(`insert into ${this.#collectionName} failed: ${writeError.errmsg ?? writeError.code}`));
+    });
   }
 }

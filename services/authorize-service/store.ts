@@ -16,7 +16,7 @@ export async function createAuthorizeStore(db: Db, log: Logger) {
   const decisions = db.collection<AuthorizationDecisionDoc>('authorization_decisions');
   await ensureIndexes(decisions, [expiresAtTtl], log);
   // Grouped: under load many decisions go out as one insert.
-  const decisionInserts = new UniqueInserts(decisions);
+  const decisionInserts = new UniqueInserts<AuthorizationDecisionDoc>(db, decisions.collectionName);
 
   return {
     /**

@@ -56,8 +56,8 @@ export async function createTokenStore(db: Db, log: Logger) {
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
   const claims = db.collection<GrantClaimDoc>('grant_claims');
   // Grouped: under load many codes redeemed and tokens spent go out as one insert.
-  const familyInserts = new UniqueInserts(families);
-  const claimInserts = new UniqueInserts(claims);
+  const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName);
+  const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName);
   const revocations = revocationsCollection(db);
   const authEvents = await createClientAuthEventStore(db, log);
   const keys = signingKeysCollection(db);
