@@ -18,6 +18,8 @@ export type AuthorizationCodePayload = {
   username: string;
   /** The owner's sign-in time, epoch seconds. */
   authTime: number;
+  /** When the owner approved (epoch ms): where the grant begins, for the owner's later withdrawal of consent. */
+  issuedAt: number;
 };
 
 export type AuthorizationCodes = Sealer<AuthorizationCodePayload>;

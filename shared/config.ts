@@ -81,6 +81,8 @@ export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv
   return config;
 }
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
 function checkCommon(config: CommonConfig): void {
   const issuer = parseUrl('OAUTH_ISSUER', config.OAUTH_ISSUER);
   // RFC 8414 §2: the issuer is https (plain http tolerated only outside production) with no query or fragment.
@@ -98,6 +100,11 @@ function checkCommon(config: CommonConfig): void {
   }
   if (config.NODE_ENV === 'production' && !config.OAUTH_KEY_ENCRYPTION_KEY) {
     throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing (required when NODE_ENV=production)');
+  }
+  // The development key is public, and codes and refresh tokens are sealed under keys derived from
+  // it: anyone could forge them. So without a key of one's own, the edges stay on this machine.
+  if (!config.OAUTH_KEY_ENCRYPTION_KEY && !LOOPBACK_HOSTS.has(config.HTTP_HOST)) {
+    throw new ConfigError(`configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; without it (the development key is public) HTTP_HOST must be a loopback address, not ${config.HTTP_HOST}`);
   }
   for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL', 'VALIDATION_SERVICE_URL'] as const) {
     const value = config[name];

@@ -19,6 +19,7 @@ describe('start-up configuration', () => {
     ['an issuer with a path', { OAUTH_ISSUER: 'http://localhost:8080/oauth' }, /OAUTH_ISSUER/],
     ['production without a key-encryption key', { NODE_ENV: 'production', OAUTH_ISSUER: 'https://id.example.com' }, /OAUTH_KEY_ENCRYPTION_KEY/],
     ['a malformed key-encryption key', { OAUTH_KEY_ENCRYPTION_KEY: 'short' }, /OAUTH_KEY_ENCRYPTION_KEY/],
+    ['the public development key with the edges off loopback', { HTTP_HOST: '0.0.0.0' }, /OAUTH_KEY_ENCRYPTION_KEY.*HTTP_HOST/],
     ['an unknown log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
   ];
   for (const service of ServiceNames) {

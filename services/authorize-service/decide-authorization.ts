@@ -46,6 +46,7 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
     sub: decision.sub,
     username: decision.username,
     authTime: epochSeconds(decision.authTime),
+    issuedAt: now.getTime(),
   }, addSeconds(now, deps.codeTtlSeconds));
   deps.audit.emit('oauth.authorization.approved', request.clientId, who);
   deps.audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });

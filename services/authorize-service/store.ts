@@ -6,11 +6,16 @@
 // FerretDB (the local and CI database) does not apply those atomically under concurrency, while
 // a duplicate-key insert fails for all but one writer on every MongoDB-protocol database.
 import type { Db } from 'mongodb';
+import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { UniqueInserts } from '#shared/unique-inserts.ts';
 
 type AuthorizationDecisionDoc = { _id: string; approved: boolean; createdAt: Date; expiresAt: Date };
+
+const DECISION_MARGIN_SECONDS = 3600;
+/** Collections of earlier versions (requests and codes were stored then), swept until empty. */
+const LEGACY_COLLECTIONS = ['authorization_requests', 'authorization_codes'];
 
 export async function createAuthorizeStore(db: Db, log: Logger) {
   const decisions = db.collection<AuthorizationDecisionDoc>('authorization_decisions');
@@ -22,14 +27,16 @@ export async function createAuthorizeStore(db: Db, log: Logger) {
     /**
      * Records the decision on request `requestId`: of any number of concurrent calls for one
      * request exactly one gets true, the others false (as for one decided before). Kept until the
-     * request expires, after which its handle is refused anyway.
+     * request has expired, after which its handle is refused anyway.
      */
     async claimDecision(requestId: string, approved: boolean, now: Date, requestExpiresAt: Date): Promise<boolean> {
-      return decisionInserts.insert({ _id: requestId, approved, createdAt: now, expiresAt: requestExpiresAt });
+      // Kept a while past the request: a sweep on a clock running ahead must not free a handle another instance still accepts.
+      return decisionInserts.insert({ _id: requestId, approved, createdAt: now, expiresAt: addSeconds(requestExpiresAt, DECISION_MARGIN_SECONDS) });
     },
-    /** Removes expired decisions (where the database has no TTL indexes). */
+    /** Removes expired decisions (where the database has no TTL indexes), and what an earlier version left. */
     async sweepExpired(now: Date): Promise<void> {
       await decisions.deleteMany({ expiresAt: { $lte: now } });
+      for (const name of LEGACY_COLLECTIONS) await db.collection(name).deleteMany({ expiresAt: { $lte: now } });
     },
   };
 }

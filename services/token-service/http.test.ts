@@ -69,7 +69,7 @@ function sealCode(grantId: string, redirectUri = REDIRECT): string {
   const now = clock.now();
   return codes.seal({
     grantId, clientId: 'c_http', redirectUri, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
-    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now),
+    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now), issuedAt: now.getTime(),
   }, addSeconds(now, 60));
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { AuthorizationCodePayload } from '#shared/authorization-codes.ts';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
+import { subjectClientKey } from '#shared/revocations.ts';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
@@ -24,7 +25,7 @@ async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
   const now = clock.now();
   const code = codes.seal({
     grantId: GRANT, clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
-    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now) - 30, ...codeOverrides,
+    scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now) - 30, issuedAt: now.getTime() - 2000, ...codeOverrides,
   }, addSeconds(now, CODE_TTL));
   const deps: Deps = {
     store, codes, refreshTokens, clock, audit,
@@ -69,8 +70,9 @@ describe('redeemCode', () => {
     const { ia: _ia, ...payload } = opened.payload;
     assert.deepEqual(payload, { g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now) - 30 });
     assert.equal(opened.expiresAt.getTime(), familyExpiresAt.getTime());
-    // The grant begins now: what a later consent withdrawal is compared with.
-    assert.equal(revocableRefreshToken(opened).iat, epochSeconds(now));
+    // The grant begins when the owner approved it (not when the code is redeemed): what a later
+    // withdrawal of consent is compared with, so a code approved before it is covered by it.
+    assert.equal(revocableRefreshToken(opened).iatMs, now.getTime() - 2000);
     const family = store.families.get(GRANT)!;
     assert.equal(family.expiresAt.getTime(), familyExpiresAt.getTime());
     assert.equal(family.revokedAt, null);
@@ -133,6 +135,23 @@ describe('redeemCode', () => {
     assert.equal(audit.ofType('oauth.code.replayed').length, 1);
   });
 
+  it('starts the grant at the approval: an owner who withdrew consent between approval and redemption is honoured', async () => {
+    const { deps, clock, revocations, input } = await setup();
+    // The cut-off falls after the approval (2 s before now) and before the redemption.
+    await deps.recordRevocation({ kind: 'subject_client', key: subjectClientKey('u_1', 'c_test'), issuedBefore: addSeconds(clock.now(), -1), expiresAt: addSeconds(clock.now(), 86_400) });
+    const result = await redeemCode(deps, input());
+    assert.equal(revocations.isRevoked(revocableRefreshToken(deps.refreshTokens.open(result.refreshToken!)!)), true);
+  });
+
+  it('revokes a replayed grant for as long as its stored family lives, whatever the client\u2019s settings are now', async () => {
+    const { deps, store, input } = await setup();
+    await redeemCode(deps, input());
+    const familyExpiresAt = store.families.get(GRANT)!.expiresAt;
+    await refusal(redeemCode(deps, input({ client: testClient({ grantTypes: ['authorization_code'], refreshTokenTtlSeconds: 60 }) })));
+    const record = store.revocations.find((r) => r.kind === 'grant' && r.key === GRANT);
+    assert.ok(record && record.expiresAt >= familyExpiresAt, 'the grant record outlives the family stored at redemption');
+  });
+
   it('redeems a code once even when the client\u2019s refresh token setting changes while it is out', async () => {
     const { deps, input } = await setup();
     await redeemCode(deps, input({ client: noRefresh() }));
@@ -184,7 +203,7 @@ describe('redeemCode', () => {
     const tampered = `${code.slice(0, 20)}${code[20] === 'A' ? 'B' : 'A'}${code.slice(21)}`;
     const foreign = testSealers().codes.seal({
       grantId: GRANT, clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
-      scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0,
+      scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0, issuedAt: 0,
     }, addSeconds(clock.now(), CODE_TTL));
     // Same key, other kind: a refresh token never opens as a code.
     const refreshToken = refreshTokens.seal({ g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: 0, ia: 0 }, addSeconds(clock.now(), 60));

@@ -17,7 +17,7 @@ import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts'
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily'>;
+  store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily' | 'familyExpiresAt'>;
   codes: AuthorizationCodes;
   refreshTokens: RefreshTokens;
   clock: Clock;
@@ -71,8 +71,8 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   if (clientGetsRefreshTokens(client)) {
     const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
     refreshToken = firstRefreshToken(deps.refreshTokens, {
-      g: code.grantId, c: client._id, sub: code.sub, u: code.username, s: code.scopes, at: code.authTime,
-    }, now, expiresAt);
+      g: code.grantId, c: client._id, sub: code.sub, u: code.username, s: code.scopes, at: code.authTime, ia: code.issuedAt,
+    }, expiresAt);
     family = {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
       accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt, revokedAt: null,
@@ -137,6 +137,9 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
     expiresAt: addSeconds(now, client.refreshTokenTtlSeconds),
     revokedAt: now,
   };
+  // Sized by the stored family when there is one: the client's settings may have changed since.
+  const stored = await deps.store.familyExpiresAt(code.grantId);
   await deps.store.revokeOrBlockFamily(blocked, now);
-  await recordGrantRevocation(deps.recordRevocation, code.grantId, client.accessTokenTtlSeconds, now, clientGetsRefreshTokens(client) ? blocked.expiresAt : undefined);
+  const familyExpiresAt = [stored, clientGetsRefreshTokens(client) ? blocked.expiresAt : null].reduce<Date | undefined>((a, b) => (b && (!a || b > a) ? b : a), undefined);
+  await recordGrantRevocation(deps.recordRevocation, code.grantId, client.accessTokenTtlSeconds, now, familyExpiresAt);
 }

@@ -34,10 +34,14 @@ describe('revokeConsent', () => {
     assert.deepEqual([...store.families.values()].filter((f) => f.revokedAt).map((f) => f.grantId), ['g1', 'g2']);
     // Each revoked family's claim is taken, so a later revocation of it is not reported again.
     assert.deepEqual([...store.claims.keys()].sort(), ['revoked:g1', 'revoked:g2']);
-    const [record] = store.revocations;
-    assert.equal(record?.kind, 'subject_client');
+    // Each grant is revoked for as long as its sealed refresh tokens live...
+    const grants = store.revocations.filter((r) => r.kind === 'grant');
+    assert.deepEqual(grants.map((r) => r.key).sort(), ['g1', 'g2']);
+    for (const r of grants) assert.ok(r.expiresAt >= store.families.get(r.key)!.expiresAt);
+    // ...and the owner's cut-off for the client as long as any grant approved before it could live.
+    const record = store.revocations.find((r) => r.kind === 'subject_client');
     assert.equal(record?.key, subjectClientKey('u_1', 'c_test'));
-    assert.ok(record!.expiresAt >= addSeconds(now, 300));
+    assert.ok(record!.expiresAt >= addSeconds(now, testClient().refreshTokenTtlSeconds));
     assert.equal(audit.ofType('oauth.consent.revoked')[0]?.data.count, 2);
   });
 

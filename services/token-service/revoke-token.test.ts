@@ -22,9 +22,9 @@ async function setup() {
   const keys = await testKeys();
   const now = clock.now();
   const familyExpiresAt = addSeconds(now, FAMILY_TTL);
-  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now) };
+  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now), ia: now.getTime() };
   await store.createFamily(familyOf(grant, now, familyExpiresAt));
-  const refreshToken = firstRefreshToken(refreshTokens, grant, now, familyExpiresAt);
+  const refreshToken = firstRefreshToken(refreshTokens, grant, familyExpiresAt);
   const access = await issueAccessToken({ keys, issuer: ISSUER, audience: ISSUER }, {
     sub: 'u_1', clientId: 'c_test', scopes: ['read'], authTime: now, grantId: GRANT, ttlSeconds: 600,
   }, now);

@@ -20,10 +20,10 @@ async function setup(grantOverrides: Partial<RefreshTokenPayload> = {}) {
   const { codes, refreshTokens } = testSealers();
   const now = clock.now();
   const familyExpiresAt = addSeconds(now, FAMILY_TTL);
-  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read', 'write'], at: epochSeconds(now) - 30, ...grantOverrides };
+  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read', 'write'], at: epochSeconds(now) - 30, ia: now.getTime(), ...grantOverrides };
   // As the code exchange leaves it: the family stored, generation 0 handed out.
   await store.createFamily(familyOf(grant, now, familyExpiresAt));
-  const token = firstRefreshToken(refreshTokens, grant, now, familyExpiresAt);
+  const token = firstRefreshToken(refreshTokens, grant, familyExpiresAt);
   const recordRevocation = recordRevocationInto(store, revocations, clock);
   const deps: Deps = {
     store, refreshTokens, revocations, clock, audit, recordRevocation,
@@ -149,7 +149,7 @@ describe('rotateRefreshToken', () => {
     // A value of another kind sealed under this very key (a code) does not open as a refresh token.
     const sameKeyOtherKind = codes.seal({
       grantId: GRANT, clientId: 'c_test', redirectUri: 'https://client.example.com/cb', redirectUriSent: true, codeChallenge: null,
-      scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0,
+      scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0, issuedAt: 0,
     }, later);
     for (const bad of ['not-a-token', tampered, token.slice(0, -3), foreign, sameKeyOtherKind, `${token}.x`]) {
       assert.equal((await refusal(rotateRefreshToken(deps, input(bad)))).code, 'invalid_grant');
@@ -182,7 +182,7 @@ describe('rotateRefreshToken', () => {
     // The owner approves the client again: a new grant, begun after the cut-off.
     clock.advance(5);
     const now = clock.now();
-    const regranted = firstRefreshToken(refreshTokens, { g: 'H'.repeat(22), c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now) }, now, addSeconds(now, FAMILY_TTL));
+    const regranted = firstRefreshToken(refreshTokens, { g: 'H'.repeat(22), c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now), ia: now.getTime() }, addSeconds(now, FAMILY_TTL));
     assert.deepEqual((await rotateRefreshToken(deps, input(regranted))).scopes, ['read']);
   });
 

@@ -94,7 +94,7 @@ export function parseRequestedScope(scope: string | undefined): string[] | undef
   return parsed;
 }
 
-/** The first refresh token of a grant that begins now (the code exchange). */
-export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'n' | 'ia'>, now: Date, expiresAt: Date): string {
-  return refreshTokens.seal({ ...grant, n: 0, ia: now.getTime() }, expiresAt);
+/** The first refresh token of a grant (the code exchange); `ia` is when the owner approved it. */
+export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'n'>, expiresAt: Date): string {
+  return refreshTokens.seal({ ...grant, n: 0 }, expiresAt);
 }

@@ -48,6 +48,9 @@ export type RefreshTokenFamily = Omit<RefreshTokenFamilyDoc, '_id'> & { grantId:
 
 type GrantClaimDoc = { _id: string; createdAt: Date; expiresAt: Date };
 
+/** How long a claim outlives what it guards: late replays are still recognised, and clock skew frees nothing early. */
+const CLAIM_MARGIN_SECONDS = 86_400;
+
 export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date; expiresAt: Date };
 
 export type { ClientAuthEvent, ClientAuthEventKind } from '#shared/client-auth/client-auth-events.ts';
@@ -84,7 +87,7 @@ export async function createTokenStore(db: Db, log: Logger) {
      * code's expiry, so that a late replay is still recognised.
      */
     async claimCode(grantId: string, codeExpiresAt: Date, now: Date): Promise<boolean> {
-      return claim(`code:${grantId}`, addSeconds(codeExpiresAt, 86_400), now);
+      return claim(`code:${grantId}`, addSeconds(codeExpiresAt, CLAIM_MARGIN_SECONDS), now);
     },
 
     /** True when the code of this grant was redeemed (its claim or its family exists). Only on refusals, to tell a replay. */
@@ -98,7 +101,7 @@ export async function createTokenStore(db: Db, log: Logger) {
 
     /** True for the one caller that first handles the replay of the code of this grant. */
     async claimCodeReplay(grantId: string, codeExpiresAt: Date, now: Date): Promise<boolean> {
-      const until = addSeconds(codeExpiresAt > now ? codeExpiresAt : now, 86_400);
+      const until = addSeconds(codeExpiresAt > now ? codeExpiresAt : now, CLAIM_MARGIN_SECONDS);
       return claim(`code_replay:${grantId}`, until, now);
     },
 
@@ -110,7 +113,8 @@ export async function createTokenStore(db: Db, log: Logger) {
      * when it was spent before. The claim lasts as long as the token could be presented.
      */
     async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date, now: Date): Promise<boolean> {
-      return claim(refreshTokenClaimId(token), familyExpiresAt, now);
+      // A day past the token's expiry: a sweep on a clock running ahead must not free it for a second spending.
+      return claim(refreshTokenClaimId(token), addSeconds(familyExpiresAt, CLAIM_MARGIN_SECONDS), now);
     },
 
     /** Revokes a family; true only for the one caller that reports the revocation. */
@@ -136,12 +140,17 @@ export async function createTokenStore(db: Db, log: Logger) {
       return reports;
     },
 
-    /** Revokes every live family of one resource owner with one client; returns how many. */
-    async revokeFamiliesOf(sub: string, clientId: string, now: Date): Promise<number> {
+    /** Revokes every live family of one resource owner with one client; returns them. */
+    async revokeFamiliesOf(sub: string, clientId: string, now: Date): Promise<{ grantId: string; expiresAt: Date }[]> {
       const live = await families.find({ sub, clientId, revokedAt: null, expiresAt: { $gt: now } }, { projection: { _id: 1, expiresAt: 1 } }).toArray();
       await Promise.all(live.map((f) => claim(`revoked:${f._id}`, f.expiresAt, now)));
       if (live.length > 0) await families.updateMany({ _id: { $in: live.map((f) => f._id) }, revokedAt: null }, { $set: { revokedAt: now } });
-      return live.length;
+      return live.map((f) => ({ grantId: f._id, expiresAt: f.expiresAt }));
+    },
+
+    /** When the grant's stored family expires (null without one): a replay's revocation must outlive it. */
+    async familyExpiresAt(grantId: string): Promise<Date | null> {
+      return (await families.findOne({ _id: grantId }, { projection: { expiresAt: 1 } }))?.expiresAt ?? null;
     },
 
     /** Records (or extends) a revocation; recording one twice keeps the later instants. */

@@ -2,10 +2,10 @@
 // (FerretDB): expired refresh token families, claims, revocation records and client
 // authentication events, and families that are dead though not yet expired — revoked, and past
 // the expiry of every access token they could have issued. Deleting a dead family changes no
-// answer: its refresh tokens were refused as revoked and are now refused as unknown
-// (invalid_grant either way), and its access tokens stay refused by the grant's own revocation
-// record until they expire. The day of margin also outlives any code that could still name the
-// grant (a code lives 10 minutes at most).
+// answer: its (sealed) refresh tokens and its access tokens are refused by the grant's own
+// revocation record, which lasts as long as the family would have, and its code's claim still
+// marks the code used. The day of margin also outlives any code that could still name the grant
+// (a code lives 10 minutes at most).
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS, REVOCATION_MARGIN_SECONDS } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';

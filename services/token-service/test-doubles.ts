@@ -148,15 +148,18 @@ export class MemoryStore implements Store {
     return this.revokeFamily(family.grantId, family.expiresAt, now);
   }
   async revokeFamiliesOf(sub: string, clientId: string, now: Date) {
-    let n = 0;
+    const revoked: { grantId: string; expiresAt: Date }[] = [];
     for (const f of this.families.values()) {
       if (f.sub === sub && f.clientId === clientId && f.revokedAt === null && f.expiresAt > now) {
         this.#claim(`revoked:${f.grantId}`, f.expiresAt);
         f.revokedAt = now;
-        n++;
+        revoked.push({ grantId: f.grantId, expiresAt: f.expiresAt });
       }
     }
-    return n;
+    return revoked;
+  }
+  async familyExpiresAt(grantId: string) {
+    return this.families.get(grantId)?.expiresAt ?? null;
   }
   async recordRevocation(revocation: Revocation, _now?: Date) {
     this.revocations.push(revocation);

@@ -1,7 +1,9 @@
 // Private signing keys are stored encrypted (AES-256-GCM) under the key-encryption key from
-// OAUTH_KEY_ENCRYPTION_KEY. Outside production a fixed, publicly known development key stands in,
-// with a loud warning: it keeps instances and restarts able to read each other's keys, and it
-// is obviously not a secret.
+// OAUTH_KEY_ENCRYPTION_KEY, and the keys that seal requests, codes and refresh tokens are derived
+// from it (shared/sealed/sealed-state.ts). Outside production, and only with the HTTP edges on
+// loopback (shared/config.ts), a fixed, publicly known development key stands in, with a loud
+// warning: it keeps instances and restarts able to read each other's keys and sealed values, and
+// it is obviously not a secret.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
@@ -13,7 +15,7 @@ const DEVELOPMENT_KEK = createHash('sha256').update('oauth-authorization-server 
 export function keyEncryptionKey(config: CommonConfig, log?: Logger): Buffer {
   if (config.OAUTH_KEY_ENCRYPTION_KEY) return Buffer.from(config.OAUTH_KEY_ENCRYPTION_KEY, 'base64url');
   // Config parsing already refuses production without a key; this is development or test.
-  log?.warn('OAUTH_KEY_ENCRYPTION_KEY is not set: signing keys are encrypted with the public DEVELOPMENT key. Never run like this in production.');
+  log?.warn('OAUTH_KEY_ENCRYPTION_KEY is not set: signing keys are encrypted, and codes and refresh tokens sealed, with the public DEVELOPMENT key (anyone can forge them). Loopback only; never run like this in production.');
   return DEVELOPMENT_KEK;
 }
 
