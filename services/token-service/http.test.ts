@@ -41,7 +41,7 @@ before(async () => {
   app = createHttpServer({ log, metrics: { contentType: 'text/plain', render: async () => '', observeHttp: () => undefined, count: () => undefined }, ready: async () => ({}) });
   registerRoutes(app, {
     authenticate: { findClient, store, clock, log, metrics: { count: () => undefined }, maxFailures: 10, lockSeconds: 60 },
-    redeem: { store, codes, refreshTokens, clock, audit, tokens, recordRevocation },
+    redeem: { store, codes, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
     rotate: { store, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
     revoke: { store, refreshTokens, clock, audit, keys, issuer: 'https://as.example.com', recordRevocation },
     jwks: () => ({ keys: [{ kty: 'EC', kid: 'test-kid' }] }),

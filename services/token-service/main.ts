@@ -54,7 +54,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       findClient, store, clock, log, metrics: base.metrics,
       maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
     },
-    redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, clock, audit: base.audit, tokens, recordRevocation, log },
+    redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log },
     rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation },
     revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
     jwks: () => keys.jwks(),

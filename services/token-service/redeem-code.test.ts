@@ -28,7 +28,7 @@ async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
     scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now) - 30, issuedAt: now.getTime() - 2000, ...codeOverrides,
   }, addSeconds(now, CODE_TTL));
   const deps: Deps = {
-    store, codes, refreshTokens, clock, audit,
+    store, codes, refreshTokens, revocations, clock, audit,
     tokens: { keys: await testKeys(), issuer: 'https://as.example.com', audience: 'https://as.example.com' },
     recordRevocation: recordRevocationInto(store, revocations, clock),
   };
@@ -135,12 +135,22 @@ describe('redeemCode', () => {
     assert.equal(audit.ofType('oauth.code.replayed').length, 1);
   });
 
-  it('starts the grant at the approval: an owner who withdrew consent between approval and redemption is honoured', async () => {
-    const { deps, clock, revocations, input } = await setup();
+  it('honours an owner who withdrew consent between approval and redemption: nothing issued, nothing consumed', async () => {
+    const { deps, store, clock, input } = await setup();
     // The cut-off falls after the approval (2 s before now) and before the redemption.
     await deps.recordRevocation({ kind: 'subject_client', key: subjectClientKey('u_1', 'c_test'), issuedBefore: addSeconds(clock.now(), -1), expiresAt: addSeconds(clock.now(), 86_400) });
+    const recorded = store.revocations.length;
+    assert.equal((await refusal(redeemCode(deps, input()))).code, 'invalid_grant');
+    assert.equal(store.claims.size + store.families.size, 0);
+    assert.equal(store.revocations.length, recorded);
+  });
+
+  it('starts the grant at the approval, so a later cut-off covers its refresh tokens', async () => {
+    const { deps, clock, revocations, input } = await setup();
     const result = await redeemCode(deps, input());
-    assert.equal(revocations.isRevoked(revocableRefreshToken(deps.refreshTokens.open(result.refreshToken!)!)), true);
+    const opened = deps.refreshTokens.open(result.refreshToken!)!;
+    await deps.recordRevocation({ kind: 'subject_client', key: subjectClientKey('u_1', 'c_test'), issuedBefore: addSeconds(clock.now(), -1), expiresAt: addSeconds(clock.now(), 86_400) });
+    assert.equal(revocations.isRevoked(revocableRefreshToken(opened)), true, 'approved 2 s ago, before the cut-off');
   });
 
   it('revokes a replayed grant for as long as its stored family lives, whatever the client\u2019s settings are now', async () => {

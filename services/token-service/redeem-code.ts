@@ -12,6 +12,7 @@ import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import type { RefreshTokens } from '#shared/refresh-tokens.ts';
+import type { RevocableToken } from '#shared/revocation-set.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
@@ -20,6 +21,7 @@ export type Deps = {
   store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily' | 'familyExpiresAt'>;
   codes: AuthorizationCodes;
   refreshTokens: RefreshTokens;
+  revocations: { isRevoked(token: RevocableToken): boolean };
   clock: Clock;
   audit: Audit;
   tokens: AccessTokenDeps;
@@ -64,6 +66,10 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
       throw invalidGrant('code already used (replay)');
     }
     throw invalidGrant(problem);
+  }
+  // The owner may have withdrawn consent (or the grant been revoked) since approving.
+  if (deps.revocations.isRevoked({ grantId: code.grantId, sub: code.sub, clientId: client._id, iat: Math.floor(code.issuedAt / 1000), iatMs: code.issuedAt })) {
+    throw invalidGrant('consent withdrawn since the approval');
   }
 
   let refreshToken: string | undefined;
