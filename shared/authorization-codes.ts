@@ -4,6 +4,9 @@
 // reads nothing; what makes it single-use is token-service's unique insert keyed by its grant id.
 import { createSealer, type Sealer } from '#shared/sealed/sealed-state.ts';
 
+/** Longest code lifetime (CODE_TTL_SECONDS' ceiling; RFC 6749 §4.1.2: 10 minutes at most). */
+export const MAX_CODE_TTL_SECONDS = 600;
+
 export type AuthorizationCodePayload = {
   /** The grant (refresh token family) the code starts; its id keys the code's single use. */
   grantId: string;

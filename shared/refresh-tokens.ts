@@ -33,6 +33,10 @@ export const refreshTokenSealer = (keyEncryptionKey: Buffer): RefreshTokens => c
 /** The claim that spends this token (grant_claims `_id`). */
 export const refreshTokenClaimId = (payload: Pick<RefreshTokenPayload, 'g' | 'n'>): string => `refresh:${payload.g}:${payload.n}`;
 
-/** What the RevocationSet checks for a refresh token: its grant, and its owner's grants to its client. */
+/** What the RevocationSet checks for a grant begun at `startedAtMs`: the grant, and its owner's grants to its client. */
+export const revocableGrant = (grantId: string, sub: string, clientId: string, startedAtMs: number): RevocableToken =>
+  ({ grantId, sub, clientId, iat: Math.floor(startedAtMs / 1000), iatMs: startedAtMs });
+
+/** What the RevocationSet checks for a refresh token: its grant. */
 export const revocableRefreshToken = ({ payload }: Opened<RefreshTokenPayload>): RevocableToken =>
-  ({ grantId: payload.g, sub: payload.sub, clientId: payload.c, iat: Math.floor(payload.ia / 1000), iatMs: payload.ia });
+  revocableGrant(payload.g, payload.sub, payload.c, payload.ia);

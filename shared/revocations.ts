@@ -67,7 +67,7 @@ export async function revocationsChangedSince(db: Db, since: Date): Promise<Revo
 const revocationRecorded = checker(RevocationRecordedSchema);
 
 /** The record a broadcast carries; without milliseconds, the whole second counts (the strict side). */
-export const fromBroadcast = (event: RevocationRecorded): RevocationRecord => ({
+const fromBroadcast = (event: RevocationRecorded): RevocationRecord => ({
   kind: event.kind, key: event.key, issuedBeforeMs: event.issued_before_ms ?? event.issued_before * 1000 + 999, expiresAtMs: event.expires_at * 1000,
 });
 

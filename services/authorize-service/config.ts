@@ -1,11 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { MAX_CODE_TTL_SECONDS } from '#shared/authorization-codes.ts';
 
 export const AuthorizeConfigSchema = serviceConfigSchema({
   /** How long a pending authorization request waits for sign-in and consent. */
   AUTHORIZATION_REQUEST_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 3600, default: 600 }),
   /** Authorization code lifetime (RFC 6749 §4.1.2: short; 10 minutes at most). */
-  CODE_TTL_SECONDS: Type.Integer({ minimum: 5, maximum: 600, default: 60 }),
+  CODE_TTL_SECONDS: Type.Integer({ minimum: 5, maximum: MAX_CODE_TTL_SECONDS, default: 60 }),
   TRUST_PROXY: Type.Boolean({ default: false }),
 });
 export type AuthorizeConfig = Static<typeof AuthorizeConfigSchema>;

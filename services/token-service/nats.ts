@@ -14,7 +14,7 @@ import { revokeConsent, type Deps as RevokeConsentDeps } from './revoke-consent.
 import type { RecordRevocation } from './revoke-grant.ts';
 import type { Revocation, TokenStore } from './store.ts';
 import type { RevocationSet } from '#shared/revocation-set.ts';
-import { fromBroadcast } from '#shared/revocations.ts';
+import { toRevocationRecord } from '#shared/revocations.ts';
 
 export function registerEndpoints(service: Service, log: Logger, deps: { revokeConsent: RevokeConsentDeps }): void {
   addEndpoint(service, log, {
@@ -42,7 +42,7 @@ export const revocationRecorded = (r: Revocation): RevocationRecorded => ({
 export function revocationRecorder(store: Pick<TokenStore, 'recordRevocation'>, nc: NatsConnection, log: Logger, now: () => Date, local?: RevocationSet): RecordRevocation {
   return async (revocation) => {
     await store.recordRevocation(revocation, now());
-    local?.record(fromBroadcast(revocationRecorded(revocation)));
+    local?.record(toRevocationRecord(revocation));
     try {
       nc.publish(Subjects.revocationRecorded, JSON.stringify(revocationRecorded(revocation)));
     } catch (error) {

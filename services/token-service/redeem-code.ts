@@ -11,7 +11,7 @@ import type { AuthorizationCodePayload, AuthorizationCodes } from '#shared/autho
 import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import type { RefreshTokens } from '#shared/refresh-tokens.ts';
+import { revocableGrant, type RefreshTokens } from '#shared/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/revocation-set.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
@@ -68,7 +68,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     throw invalidGrant(problem);
   }
   // The owner may have withdrawn consent (or the grant been revoked) since approving.
-  if (deps.revocations.isRevoked({ grantId: code.grantId, sub: code.sub, clientId: client._id, iat: Math.floor(code.issuedAt / 1000), iatMs: code.issuedAt })) {
+  if (deps.revocations.isRevoked(revocableGrant(code.grantId, code.sub, client._id, code.issuedAt))) {
     throw invalidGrant('consent withdrawn since the approval');
   }
 
@@ -143,9 +143,10 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
     expiresAt: addSeconds(now, client.refreshTokenTtlSeconds),
     revokedAt: now,
   };
-  // Sized by the stored family when there is one: the client's settings may have changed since.
+  // As long as the stored family lives, when there is one (the client's settings may have changed
+  // since), else as long as one stored now would.
   const stored = await deps.store.familyExpiresAt(code.grantId);
   await deps.store.revokeOrBlockFamily(blocked, now);
-  const familyExpiresAt = [stored, clientGetsRefreshTokens(client) ? blocked.expiresAt : null].reduce<Date | undefined>((a, b) => (b && (!a || b > a) ? b : a), undefined);
+  const familyExpiresAt = stored ?? (clientGetsRefreshTokens(client) ? blocked.expiresAt : undefined);
   await recordGrantRevocation(deps.recordRevocation, code.grantId, client.accessTokenTtlSeconds, now, familyExpiresAt);
 }

@@ -6,7 +6,8 @@ import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import { subjectClientKey } from '#shared/revocations.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { MAX_ACCESS_TOKEN_TTL_SECONDS, MAX_CODE_TTL_SECONDS, recordGrantRevocation, revocationExpiry, type RecordRevocation } from './revoke-grant.ts';
+import { MAX_CODE_TTL_SECONDS } from '#shared/authorization-codes.ts';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS, recordGrantRevocation, revocationExpiry, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = {

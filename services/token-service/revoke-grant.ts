@@ -8,9 +8,6 @@ export type RecordRevocation = (revocation: Revocation) => Promise<void>;
 /** Beyond a token's `exp`: validation accepts 5 s of leeway, and clocks drift. */
 export const REVOCATION_MARGIN_SECONDS = 60;
 
-/** Longest authorization code lifetime (CODE_TTL_SECONDS' upper bound): a code approved before a cut-off may be redeemed this long after it. */
-export const MAX_CODE_TTL_SECONDS = 600;
-
 /** Longest access-token lifetime a client can be given (the admin CLI's upper bound). */
 export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 

@@ -69,12 +69,6 @@ export async function createTokenStore(db: Db, log: Logger) {
   await ensureIndexes(revocations, [expiresAtTtl], log);
   await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
 
-  /** True for the one caller whose insert of the family succeeds. */
-  async function insertFamily(family: RefreshTokenFamily): Promise<boolean> {
-    const { grantId, ...fields } = family;
-    return familyInserts.insert({ _id: grantId, ...fields });
-  }
-
   /** True for the one caller whose insert of `id` succeeds. */
   async function claim(id: string, expiresAt: Date, now: Date): Promise<boolean> {
     return claimInserts.insert({ _id: id, createdAt: now, expiresAt });
@@ -106,7 +100,9 @@ export async function createTokenStore(db: Db, log: Logger) {
     },
 
     /** Stores the family of a newly redeemed code; false when it exists (a replay blocked it first). */
-    createFamily: (family: RefreshTokenFamily): Promise<boolean> => insertFamily(family),
+    async createFamily({ grantId, ...fields }: RefreshTokenFamily): Promise<boolean> {
+      return familyInserts.insert({ _id: grantId, ...fields });
+    },
 
     /**
      * Spends a refresh token: true for exactly one caller, however many present it at once; false

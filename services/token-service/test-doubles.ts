@@ -12,8 +12,7 @@ import { createLogger } from '#shared/logger.ts';
 import { DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/refresh-tokens.ts';
 import { RevocationSet } from '#shared/revocation-set.ts';
-import { fromBroadcast } from '#shared/revocations.ts';
-import { revocationRecorded } from './nats.ts';
+import { toRevocationRecord } from '#shared/revocations.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
 import type { ClientAuthEvent, ClientAuthEventKind, RefreshTokenFamily, Revocation, TokenStore } from './store.ts';
 import type { SigningKeySource, VerificationKeySource } from './signing-keys.ts';
@@ -88,7 +87,7 @@ export function testRevocations(clock: Clock): RevocationSet {
 export function recordRevocationInto(store: MemoryStore, revocations: RevocationSet, clock: Clock): RecordRevocation {
   return async (revocation) => {
     await store.recordRevocation(revocation, clock.now());
-    revocations.record(fromBroadcast(revocationRecorded(revocation)));
+    revocations.record(toRevocationRecord(revocation));
   };
 }
 
