@@ -12,10 +12,12 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_ISSUER_URL, DEFAULT_PORTS } from '#shared/config.ts';
+import { UsageError } from '#shared/usage-error.ts';
 import { ensureLocalInfra, InfraError, probeTcp, stopStarted, type LocalInfra } from './local-infra.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_ISSUER = 'http://localhost:8080';
+const DEFAULT_ISSUER = DEFAULT_ISSUER_URL;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const MAX_INSTANCES = 8;
@@ -23,16 +25,15 @@ const LOG_LINES_KEPT = 20;
 
 /** Each service's HTTP port setting (shared/config.ts) and the setting naming its public URL. */
 export const SERVICES = {
-  'authorize-service': { portVar: 'AUTHORIZE_SERVICE_PORT', defaultPort: 8080, urlVar: undefined },
-  'consent-ui': { portVar: 'CONSENT_UI_PORT', defaultPort: 8081, urlVar: 'CONSENT_UI_URL' },
-  'token-service': { portVar: 'TOKEN_SERVICE_PORT', defaultPort: 8082, urlVar: 'TOKEN_SERVICE_URL' },
-  'validation-service': { portVar: 'VALIDATION_SERVICE_PORT', defaultPort: 8083, urlVar: 'VALIDATION_SERVICE_URL' },
+  'authorize-service': { portVar: 'AUTHORIZE_SERVICE_PORT', defaultPort: DEFAULT_PORTS.AUTHORIZE_SERVICE_PORT, urlVar: undefined },
+  'consent-ui': { portVar: 'CONSENT_UI_PORT', defaultPort: DEFAULT_PORTS.CONSENT_UI_PORT, urlVar: 'CONSENT_UI_URL' },
+  'token-service': { portVar: 'TOKEN_SERVICE_PORT', defaultPort: DEFAULT_PORTS.TOKEN_SERVICE_PORT, urlVar: 'TOKEN_SERVICE_URL' },
+  'validation-service': { portVar: 'VALIDATION_SERVICE_PORT', defaultPort: DEFAULT_PORTS.VALIDATION_SERVICE_PORT, urlVar: 'VALIDATION_SERVICE_URL' },
 } as const;
 export type ServiceName = keyof typeof SERVICES;
 const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
 
-/** Bad command line or settings; exits 2 with its one-line message. */
-export class UsageError extends Error {}
+export { UsageError };
 
 export type InstanceCounts = Record<ServiceName, number>;
 

@@ -10,6 +10,10 @@ const Url = (description: string, fallback: string) =>
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback });
 
+/** Where a laptop finds the system: the issuer on authorize-service's port, each edge on its own. */
+export const DEFAULT_ISSUER_URL = 'http://localhost:8080';
+export const DEFAULT_PORTS = { AUTHORIZE_SERVICE_PORT: 8080, CONSENT_UI_PORT: 8081, TOKEN_SERVICE_PORT: 8082, VALIDATION_SERVICE_PORT: 8083 } as const;
+
 /** Settings every service and the admin CLI read (see CONTRACT.md "Running it"). */
 export const CommonConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('production'), Type.Literal('development'), Type.Literal('test')], { default: 'development' }),
@@ -17,14 +21,14 @@ export const CommonConfigSchema = Type.Object({
   NATS_USER: Type.Optional(Type.String({ minLength: 1 })),
   NATS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   MONGODB_URI: Url('MongoDB connection string; the database name is taken from it', 'mongodb://127.0.0.1:27017/oauth'),
-  OAUTH_ISSUER: Url('public issuer URL (RFC 8414)', 'http://localhost:8080'),
+  OAUTH_ISSUER: Url('public issuer URL (RFC 8414)', DEFAULT_ISSUER_URL),
   OAUTH_KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: '32 random bytes, base64url' })),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   HTTP_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
-  AUTHORIZE_SERVICE_PORT: Port(8080),
-  CONSENT_UI_PORT: Port(8081),
-  TOKEN_SERVICE_PORT: Port(8082),
-  VALIDATION_SERVICE_PORT: Port(8083),
+  AUTHORIZE_SERVICE_PORT: Port(DEFAULT_PORTS.AUTHORIZE_SERVICE_PORT),
+  CONSENT_UI_PORT: Port(DEFAULT_PORTS.CONSENT_UI_PORT),
+  TOKEN_SERVICE_PORT: Port(DEFAULT_PORTS.TOKEN_SERVICE_PORT),
+  VALIDATION_SERVICE_PORT: Port(DEFAULT_PORTS.VALIDATION_SERVICE_PORT),
   // Public base URLs of the HTTP edges; by default derived from the issuer (see publicUrls).
   CONSENT_UI_URL: Type.Optional(Type.String({ minLength: 1 })),
   TOKEN_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),

@@ -3,9 +3,9 @@
 // Every request the test makes has a client-side deadline that must never be hit: a fault is a
 // clean 503 temporarily_unavailable (JSON on the token endpoints, a page on consent-ui) or the
 // request succeeds; never a 500, never a hang. The services recover without being restarted.
-import { authorizationCodeSealer } from '#shared/authorization-codes.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
-import { refreshTokenClaimId, refreshTokenSealer } from '#shared/refresh-tokens.ts';
+import { refreshTokenClaimId, refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';

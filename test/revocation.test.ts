@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subjects } from '#shared/nats/subjects.ts';
-import { subjectClientKey } from '#shared/revocations.ts';
+import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';

@@ -14,7 +14,7 @@ import { freePort, startService, startSystem, type SeededClient, type SeededUser
 import { authorizeUrl, codeViaNats, pkcePair } from './helpers/oauth.ts';
 import { Browser } from './helpers/browser.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
-import { refreshTokenClaimId, refreshTokenSealer } from '#shared/refresh-tokens.ts';
+import { refreshTokenClaimId, refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { grantIdOf } from './helpers/token-requests.ts';
 

@@ -1,7 +1,7 @@
 // Every refusal of the token endpoint (RFC 6749 §5.2, RFC 7636 §4.6, CONTRACT "Token endpoint"
 // and "Sign-in abuse") against the real services: the status, the error code, the headers, and
 // that a refused request consumed nothing it should not have.
-import { authorizationCodeSealer } from '#shared/authorization-codes.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

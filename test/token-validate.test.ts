@@ -6,7 +6,7 @@ import { Svcm } from '@nats-io/services';
 import type { Msg } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
-import { revocationsCollection, revocationId, subjectClientKey } from '#shared/revocations.ts';
+import { revocationsCollection, revocationId, subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { freePort, startService, startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';

@@ -3,8 +3,9 @@
 // database or NATS, so every usage mistake is found before anything changes.
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 
-/** A mistake in the command line: exit code 2. */
-export class UsageError extends Error {}
+import { UsageError } from '#shared/usage-error.ts';
+
+export { UsageError };
 
 export type OptionSpec = ParseArgsOptionsConfig;
 export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;

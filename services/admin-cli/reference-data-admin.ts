@@ -6,7 +6,9 @@ import { randomToken, sha256 } from '#shared/crypto.ts';
 import { isDuplicateKey, ensureIndexes } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { hashPassword } from '#shared/password.ts';
-import { clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc, type ClientType } from '#shared/reference-data/clients.ts';
+import {
+  clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc, type ClientType,
+} from '#shared/reference-data/clients.ts';
 import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
 import { usersCollection, userIndexes, USERNAME, GROUP } from '#shared/reference-data/users.ts';
 import { resourcesCollection, RESOURCE_PATTERN } from '#shared/reference-data/resources.ts';
@@ -82,7 +84,9 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
   await requireScopes(db, client.scopes);
   const accessTtl = client.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
   const refreshTtl = client.refreshTokenTtlSeconds ?? DEFAULT_REFRESH_TOKEN_TTL_SECONDS;
-  if (!Number.isInteger(accessTtl) || accessTtl < 60 || accessTtl > 86_400) throw new AdminError('--access-token-ttl must be a whole number of seconds from 60 to 86400');
+  if (!Number.isInteger(accessTtl) || accessTtl < MIN_ACCESS_TOKEN_TTL_SECONDS || accessTtl > MAX_ACCESS_TOKEN_TTL_SECONDS) {
+    throw new AdminError(`--access-token-ttl must be a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_TTL_SECONDS}`);
+  }
   if (!Number.isInteger(refreshTtl) || refreshTtl < 300 || refreshTtl > 365 * 86_400) throw new AdminError('--refresh-token-ttl must be a whole number of seconds from 300 to 31536000');
 
   const clientId = `c_${randomToken(16)}`;

@@ -1,7 +1,7 @@
-// A validated authorization request travels sealed (shared/sealed/sealed-state.ts) as the handle
+// A validated authorization request travels sealed (shared/grants/sealed-state.ts) as the handle
 // consent-ui carries: describing it and deciding it read nothing. Its random `id` keys the one
 // decision it may get (store.ts).
-import { createSealer, type Sealer } from '#shared/sealed/sealed-state.ts';
+import { createSealer, type Sealer } from '#shared/grants/sealed-state.ts';
 
 export type AuthorizationRequest = {
   clientId: string;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { parseConfig, serviceConfigSchema } from '#shared/config.ts';
-import { MAX_CODE_TTL_SECONDS } from '#shared/authorization-codes.ts';
+import { MAX_CODE_TTL_SECONDS } from '#shared/grants/authorization-codes.ts';
 
 export const AuthorizeConfigSchema = serviceConfigSchema({
   /** How long a pending authorization request waits for sign-in and consent. */

@@ -4,7 +4,7 @@
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
-import type { AuthorizationCodes } from '#shared/authorization-codes.ts';
+import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import type { AuthorizeStore } from './store.ts';
 import type { AuthorizationRequests, PendingRequest } from './authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';

@@ -14,7 +14,7 @@ import { registerRoutes } from './http.ts';
 import { registerEndpoints } from './nats.ts';
 import { authorizationServerMetadata } from './metadata.ts';
 import { authorizationRequestSealer } from './authorization-requests.ts';
-import { authorizationCodeSealer } from '#shared/authorization-codes.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 
 export const SERVICE_NAME = 'authorize-service';

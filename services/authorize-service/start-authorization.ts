@@ -4,7 +4,7 @@ import type { Clock } from '#shared/clock.ts';
 import { addSeconds } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
-import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
+import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import type { AuthorizationRequest, AuthorizationRequests } from './authorization-requests.ts';
 
 export type Deps = {

@@ -1,6 +1,6 @@
 // authorization_decisions: the one decision each authorization request may get. The request
 // itself is sealed into its handle (authorization-requests.ts) and the code into itself
-// (shared/authorization-codes.ts), so this is the only record authorize-service writes.
+// (shared/grants/authorization-codes.ts), so this is the only record authorize-service writes.
 //
 // Single use rests on a unique-key insert, not on findOneAndUpdate/findOneAndDelete filters:
 // FerretDB (the local and CI database) does not apply those atomically under concurrency, while

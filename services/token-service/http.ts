@@ -3,7 +3,7 @@
 // (RFC 6749 §3.1/§3.2), answer errors as RFC 6749 §5.2 JSON, and are never cached.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
-import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
+import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { checker, type Checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES, clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';

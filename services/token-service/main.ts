@@ -15,9 +15,9 @@ import { registerRoutes } from './http.ts';
 import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
 import { onSigningKeysChanged, registerEndpoints, revocationRecorder } from './nats.ts';
 import { sweepExpiredGrants } from './sweep-expired-grants.ts';
-import { refreshTokenSealer } from '#shared/refresh-tokens.ts';
-import { authorizationCodeSealer } from '#shared/authorization-codes.ts';
-import { startRevocationSet } from '#shared/revocations.ts';
+import { refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
+import { startRevocationSet } from '#shared/grants/revocation-feed.ts';
 
 export const SERVICE_NAME = 'token-service';
 

@@ -13,8 +13,8 @@ import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.t
 import { revokeConsent, type Deps as RevokeConsentDeps } from './revoke-consent.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
 import type { Revocation, TokenStore } from './store.ts';
-import type { RevocationSet } from '#shared/revocation-set.ts';
-import { toRevocationRecord } from '#shared/revocations.ts';
+import type { RevocationSet } from '#shared/grants/revocation-set.ts';
+import { toRevocationRecord } from '#shared/grants/revocation-feed.ts';
 
 export function registerEndpoints(service: Service, log: Logger, deps: { revokeConsent: RevokeConsentDeps }): void {
   addEndpoint(service, log, {

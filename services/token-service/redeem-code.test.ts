@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { AuthorizationCodePayload } from '#shared/authorization-codes.ts';
+import type { AuthorizationCodePayload } from '#shared/grants/authorization-codes.ts';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
-import { subjectClientKey } from '#shared/revocations.ts';
+import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { revocableRefreshToken } from '#shared/refresh-tokens.ts';
+import { revocableRefreshToken } from '#shared/grants/refresh-tokens.ts';
 import { redeemCode, type Deps, type RedeemCodeInput } from './redeem-code.ts';
 import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
 
@@ -67,8 +67,8 @@ describe('redeemCode', () => {
     // Generation 0 of the grant, carrying what the grant allows; it expires with the family.
     const familyExpiresAt = addSeconds(now, testClient().refreshTokenTtlSeconds);
     const opened = refreshTokens.open(result.refreshToken!)!;
-    const { ia: _ia, ...payload } = opened.payload;
-    assert.deepEqual(payload, { g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now) - 30 });
+    const { grantStartedAtMs: _startedAt, ...payload } = opened.payload;
+    assert.deepEqual(payload, { grantId: GRANT, generation: 0, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read'], authTime: epochSeconds(now) - 30 });
     assert.equal(opened.expiresAt.getTime(), familyExpiresAt.getTime());
     // The grant begins when the owner approved it (not when the code is redeemed): what a later
     // withdrawal of consent is compared with, so a code approved before it is covered by it.
@@ -216,7 +216,7 @@ describe('redeemCode', () => {
       scopes: ['read'], sub: 'u_1', username: 'alice', authTime: 0, issuedAt: 0,
     }, addSeconds(clock.now(), CODE_TTL));
     // Same key, other kind: a refresh token never opens as a code.
-    const refreshToken = refreshTokens.seal({ g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: 0, ia: 0 }, addSeconds(clock.now(), 60));
+    const refreshToken = refreshTokens.seal({ grantId: GRANT, generation: 0, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read'], authTime: 0, grantStartedAtMs: 0 }, addSeconds(clock.now(), 60));
     for (const unknown of ['x'.repeat(43), tampered, code.slice(0, -2), foreign, refreshToken]) {
       assert.equal((await refusal(redeemCode(deps, input({ code: unknown })))).code, 'invalid_grant');
     }

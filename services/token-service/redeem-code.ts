@@ -1,5 +1,5 @@
 // grant_type=authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6). The code is sealed
-// (shared/authorization-codes.ts): it is opened and its client, expiry, redirect URI and PKCE
+// (shared/grants/authorization-codes.ts): it is opened and its client, expiry, redirect URI and PKCE
 // binding checked without a read, so a request that fails a check consumes nothing; then it is
 // claimed by one unique insert (store.claimCode), so it is redeemed at most once. Any other
 // presentation of a consumed code (the losers of a concurrent race included) is a replay: the
@@ -7,12 +7,12 @@
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { safeEqual, sha256 } from '#shared/crypto.ts';
-import type { AuthorizationCodePayload, AuthorizationCodes } from '#shared/authorization-codes.ts';
+import type { AuthorizationCodePayload, AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import { revocableGrant, type RefreshTokens } from '#shared/refresh-tokens.ts';
-import type { RevocableToken } from '#shared/revocation-set.ts';
+import { revocableGrant, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
+import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
@@ -77,7 +77,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   if (clientGetsRefreshTokens(client)) {
     const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
     refreshToken = firstRefreshToken(deps.refreshTokens, {
-      g: code.grantId, c: client._id, sub: code.sub, u: code.username, s: code.scopes, at: code.authTime, ia: code.issuedAt,
+      grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: code.authTime, grantStartedAtMs: code.issuedAt,
     }, expiresAt);
     family = {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),

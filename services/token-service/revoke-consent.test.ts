@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { addSeconds } from '#shared/clock.ts';
-import { subjectClientKey } from '#shared/revocations.ts';
+import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { revokeConsent, type Deps } from './revoke-consent.ts';
-import { MAX_ACCESS_TOKEN_TTL_SECONDS } from './revoke-grant.ts';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';
 import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testRevocations } from './test-doubles.ts';
 import type { RefreshTokenFamily } from './store.ts';
 

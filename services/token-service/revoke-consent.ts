@@ -4,10 +4,11 @@
 // revocation).
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
-import { subjectClientKey } from '#shared/revocations.ts';
+import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { MAX_CODE_TTL_SECONDS } from '#shared/authorization-codes.ts';
-import { MAX_ACCESS_TOKEN_TTL_SECONDS, recordGrantRevocation, revocationExpiry, type RecordRevocation } from './revoke-grant.ts';
+import { MAX_CODE_TTL_SECONDS } from '#shared/grants/authorization-codes.ts';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';
+import { recordGrantRevocation, revocationExpiry, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = {
@@ -28,7 +29,7 @@ export async function revokeConsent(deps: Deps, request: { sub: string; clientId
   const families = await deps.store.revokeFamiliesOf(request.sub, request.clientId, now);
   await Promise.all(families.map((f) => recordGrantRevocation(deps.recordRevocation, f.grantId, ttl, now, f.expiresAt)));
   // And everything issued to the client for the owner until now, including grants whose code was
-  // approved before and is redeemed after: they start at their approval (shared/refresh-tokens.ts).
+  // approved before and is redeemed after: they start at their approval (shared/grants/refresh-tokens.ts).
   const cutOff = deps.clock.now();
   const coveredSeconds = Math.max(ttl, client ? client.refreshTokenTtlSeconds + MAX_CODE_TTL_SECONDS : 0);
   await deps.recordRevocation({ kind: 'subject_client', key: subjectClientKey(request.sub, request.clientId), issuedBefore: cutOff, expiresAt: revocationExpiry(cutOff, coveredSeconds) });

@@ -8,8 +8,6 @@ export type RecordRevocation = (revocation: Revocation) => Promise<void>;
 /** Beyond a token's `exp`: validation accepts 5 s of leeway, and clocks drift. */
 export const REVOCATION_MARGIN_SECONDS = 60;
 
-/** Longest access-token lifetime a client can be given (the admin CLI's upper bound). */
-export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 
 /** When a record covering tokens issued until `now` with lifetime `ttlSeconds` may be forgotten. */
 export const revocationExpiry = (now: Date, ttlSeconds: number): Date => addSeconds(now, ttlSeconds + REVOCATION_MARGIN_SECONDS);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
-import { revocableRefreshToken } from '#shared/refresh-tokens.ts';
+import { revocableRefreshToken } from '#shared/grants/refresh-tokens.ts';
 import { revokeToken, type Deps } from './revoke-token.ts';
 import { issueAccessToken } from './issue-access-token.ts';
 import { revocationExpiry } from './revoke-grant.ts';
@@ -22,7 +22,7 @@ async function setup() {
   const keys = await testKeys();
   const now = clock.now();
   const familyExpiresAt = addSeconds(now, FAMILY_TTL);
-  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now), ia: now.getTime() };
+  const grant = { grantId: GRANT, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read'], authTime: epochSeconds(now), grantStartedAtMs: now.getTime() };
   await store.createFamily(familyOf(grant, now, familyExpiresAt));
   const refreshToken = firstRefreshToken(refreshTokens, grant, familyExpiresAt);
   const access = await issueAccessToken({ keys, issuer: ISSUER, audience: ISSUER }, {
@@ -53,7 +53,7 @@ describe('revokeToken', () => {
   it('revokes the grant from a rotated-out token of the client too', async () => {
     const { deps, store, clock, refreshTokens, refreshToken, familyExpiresAt } = await setup();
     // Generation 0 was spent by a rotation; its holder is still the client.
-    assert.ok(await store.spendRefreshToken({ g: GRANT, n: 0 }, familyExpiresAt, clock.now()));
+    assert.ok(await store.spendRefreshToken({ grantId: GRANT, generation: 0 }, familyExpiresAt, clock.now()));
     assert.ok(refreshTokens.open(refreshToken));
     assert.equal(await revokeToken(deps, { client, token: refreshToken, tokenTypeHint: undefined }), 'refresh_token');
     assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
@@ -96,7 +96,7 @@ describe('revokeToken', () => {
       sub: 'u_1', clientId: 'c_test', scopes: [], authTime: clock.now(), grantId: GRANT, ttlSeconds: 600,
     }, clock.now());
     // Sealed under another key: what a refresh token of another deployment (or a forgery) looks like.
-    const foreignRefresh = testSealers().refreshTokens.seal({ g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: [], at: 0, ia: 0 }, addSeconds(clock.now(), 60));
+    const foreignRefresh = testSealers().refreshTokens.seal({ grantId: GRANT, generation: 0, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: [], authTime: 0, grantStartedAtMs: 0 }, addSeconds(clock.now(), 60));
     const tampered = `${refreshToken.slice(0, 20)}${refreshToken[20] === 'A' ? 'B' : 'A'}${refreshToken.slice(21)}`;
     for (const token of ['garbage', 'a.b.c', foreignRefresh, tampered, foreignAccess.token, 'x'.repeat(5000), 'unknown-hint']) {
       assert.equal(await revokeToken(deps, { client, token, tokenTypeHint: 'whatever' }), 'nothing');

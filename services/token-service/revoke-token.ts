@@ -8,7 +8,7 @@ import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { VerificationKeySource } from './signing-keys.ts';
 import { verifyOwnAccessToken } from './issue-access-token.ts';
-import type { RefreshTokens } from '#shared/refresh-tokens.ts';
+import type { RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import { REVOCATION_MARGIN_SECONDS, recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
@@ -47,13 +47,13 @@ async function revokeRefreshToken(deps: Deps, client: ClientDoc, token: string, 
   const opened = deps.refreshTokens.open(token);
   // Any token of this client's unexpired grant ends the grant (a rotated-out one included: its
   // holder is the client, and RFC 7009 §2.1 lets the server revoke the whole grant).
-  if (!opened || opened.payload.c !== client._id || opened.expiresAt <= now) return 'nothing';
+  if (!opened || opened.payload.clientId !== client._id || opened.expiresAt <= now) return 'nothing';
   const { payload: grant, expiresAt } = opened;
-  const reportsIt = await deps.store.revokeFamily(grant.g, expiresAt, now);
-  await recordGrantRevocation(deps.recordRevocation, grant.g, client.accessTokenTtlSeconds, now, expiresAt);
+  const reportsIt = await deps.store.revokeFamily(grant.grantId, expiresAt, now);
+  await recordGrantRevocation(deps.recordRevocation, grant.grantId, client.accessTokenTtlSeconds, now, expiresAt);
   if (!reportsIt) return 'nothing';
   deps.audit.emit('oauth.token.revoked', client._id, {
-    client_id: client._id, sub: grant.sub, username: grant.u, grant_id: grant.g, token_type: 'refresh_token',
+    client_id: client._id, sub: grant.sub, username: grant.username, grant_id: grant.grantId, token_type: 'refresh_token',
   });
   return 'refresh_token';
 }

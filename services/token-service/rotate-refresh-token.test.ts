@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
-import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
-import { subjectClientKey } from '#shared/revocations.ts';
+import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
+import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { firstRefreshToken, parseRequestedScope, rotateRefreshToken, type Deps, type RotateRefreshTokenInput } from './rotate-refresh-token.ts';
 import { revocationExpiry } from './revoke-grant.ts';
 import { AuditRecorder, MemoryStore, TestClock, familyOf, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
@@ -20,7 +20,7 @@ async function setup(grantOverrides: Partial<RefreshTokenPayload> = {}) {
   const { codes, refreshTokens } = testSealers();
   const now = clock.now();
   const familyExpiresAt = addSeconds(now, FAMILY_TTL);
-  const grant = { g: GRANT, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read', 'write'], at: epochSeconds(now) - 30, ia: now.getTime(), ...grantOverrides };
+  const grant = { grantId: GRANT, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read', 'write'], authTime: epochSeconds(now) - 30, grantStartedAtMs: now.getTime(), ...grantOverrides };
   // As the code exchange leaves it: the family stored, generation 0 handed out.
   await store.createFamily(familyOf(grant, now, familyExpiresAt));
   const token = firstRefreshToken(refreshTokens, grant, familyExpiresAt);
@@ -60,17 +60,17 @@ describe('rotateRefreshToken', () => {
     const { deps, refreshTokens, token, familyExpiresAt } = await setup();
     const first = refreshTokens.open(token)!;
     const next = refreshTokens.open((await rotateRefreshToken(deps, input(token))).refreshToken!)!;
-    assert.deepEqual(next.payload, { ...first.payload, n: 1 });
+    assert.deepEqual(next.payload, { ...first.payload, generation: 1 });
     assert.equal(next.expiresAt.getTime(), familyExpiresAt.getTime(), 'rotation never extends the grant');
   });
 
   it('spends a token with its claim, kept until the family expires (validation-service looks for it)', async () => {
     const { deps, store, token, familyExpiresAt } = await setup();
     const second = await rotateRefreshToken(deps, input(token));
-    assert.equal(store.claims.get(refreshTokenClaimId({ g: GRANT, n: 0 }))?.getTime(), familyExpiresAt.getTime());
-    assert.equal(store.claims.has(refreshTokenClaimId({ g: GRANT, n: 1 })), false, 'the new token is unspent');
+    assert.equal(store.claims.get(refreshTokenClaimId({ grantId: GRANT, generation: 0 }))?.getTime(), familyExpiresAt.getTime());
+    assert.equal(store.claims.has(refreshTokenClaimId({ grantId: GRANT, generation: 1 })), false, 'the new token is unspent');
     await rotateRefreshToken(deps, input(second.refreshToken!));
-    assert.ok(store.claims.has(refreshTokenClaimId({ g: GRANT, n: 1 })));
+    assert.ok(store.claims.has(refreshTokenClaimId({ grantId: GRANT, generation: 1 })));
   });
 
   it('revokes the whole grant when a rotated-out token is reused, and reports it once', async () => {
@@ -86,8 +86,8 @@ describe('rotateRefreshToken', () => {
     assert.equal(store.revocations[0]!.expiresAt.getTime(), revocationExpiry(familyExpiresAt, 600).getTime());
     assert.ok(store.revocations[0]!.expiresAt > addSeconds(clock.now(), FAMILY_TTL));
     assert.equal(revocations.isRevoked({ grantId: GRANT, sub: 'u_1', clientId: 'c_test', iat: 0 }), true);
-    assert.equal(store.claims.has(refreshTokenClaimId({ g: GRANT, n: 1 })), false, 'the current token was refused, not spent');
-    assert.equal(refreshTokens.open(second.refreshToken!)?.payload.n, 1);
+    assert.equal(store.claims.has(refreshTokenClaimId({ grantId: GRANT, generation: 1 })), false, 'the current token was refused, not spent');
+    assert.equal(refreshTokens.open(second.refreshToken!)?.payload.generation, 1);
     const [event] = audit.ofType('oauth.refresh_token.reused');
     assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1);
     assert.equal(event?.data.grant_id, GRANT);
@@ -114,7 +114,7 @@ describe('rotateRefreshToken', () => {
   });
 
   it('refuses a wider scope with invalid_scope and leaves the refresh token unspent', async () => {
-    const { deps, store, token } = await setup({ s: ['read'] });
+    const { deps, store, token } = await setup({ scopes: ['read'] });
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { scope: 'read write' })))).code, 'invalid_scope');
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { scope: 'admin' })))).code, 'invalid_scope');
     assert.equal((await refusal(rotateRefreshToken(deps, input(token, { scope: 'bad"scope' })))).code, 'invalid_scope');
@@ -143,7 +143,7 @@ describe('rotateRefreshToken', () => {
   it('refuses malformed, tampered, foreign and wrong-kind tokens without spending or revoking anything', async () => {
     const { deps, store, clock, codes, token } = await setup();
     const tampered = `${token.slice(0, 20)}${token[20] === 'A' ? 'B' : 'A'}${token.slice(21)}`;
-    const payload = { g: GRANT, n: 0, c: 'c_test', sub: 'u_1', u: 'alice', s: ['read', 'write'], at: 0, ia: 0 };
+    const payload = { grantId: GRANT, generation: 0, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read', 'write'], authTime: 0, grantStartedAtMs: 0 };
     const later = addSeconds(clock.now(), 60);
     const foreign = testSealers().refreshTokens.seal(payload, later);
     // A value of another kind sealed under this very key (a code) does not open as a refresh token.
@@ -182,7 +182,7 @@ describe('rotateRefreshToken', () => {
     // The owner approves the client again: a new grant, begun after the cut-off.
     clock.advance(5);
     const now = clock.now();
-    const regranted = firstRefreshToken(refreshTokens, { g: 'H'.repeat(22), c: 'c_test', sub: 'u_1', u: 'alice', s: ['read'], at: epochSeconds(now), ia: now.getTime() }, addSeconds(now, FAMILY_TTL));
+    const regranted = firstRefreshToken(refreshTokens, { grantId: 'H'.repeat(22), clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read'], authTime: epochSeconds(now), grantStartedAtMs: now.getTime() }, addSeconds(now, FAMILY_TTL));
     assert.deepEqual((await rotateRefreshToken(deps, input(regranted))).scopes, ['read']);
   });
 

@@ -1,5 +1,5 @@
 // grant_type=refresh_token (RFC 6749 §6, RFC 9700 §4.14.2). Refresh tokens are sealed
-// (shared/refresh-tokens.ts) and rotate on every use: spending one is the unique insert of its
+// (shared/grants/refresh-tokens.ts) and rotate on every use: spending one is the unique insert of its
 // claim, so of concurrent refreshes with one token exactly one wins, and the winner gets the
 // grant's next token. Any other presentation of a spent token (the losers of that race, or a
 // later reuse) is reuse: the whole grant is revoked, with every access token of it. Nothing is
@@ -9,8 +9,8 @@ import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
-import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/refresh-tokens.ts';
-import type { RevocableToken } from '#shared/revocation-set.ts';
+import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
+import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
@@ -51,11 +51,11 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   const now = deps.clock.now();
   if (expiresAt <= now) throw invalidGrant('refresh token expired');
   // Another client's token is refused without spending it: the owner's grant is left alone.
-  if (grant.c !== client._id) throw invalidGrant('refresh token issued to another client');
+  if (grant.clientId !== client._id) throw invalidGrant('refresh token issued to another client');
   if (deps.revocations.isRevoked(revocableRefreshToken(opened))) throw invalidGrant('refresh token family revoked');
   // RFC 6749 §6: the scope must not include any scope not originally granted. Checked before the
   // token is spent, so a refused scope leaves the refresh token usable.
-  if (requested && requested.some((s) => !grant.s.includes(s) || !client.scopes.includes(s))) {
+  if (requested && requested.some((s) => !grant.scopes.includes(s) || !client.scopes.includes(s))) {
     throw invalidScope('scope beyond the original grant');
   }
 
@@ -65,25 +65,25 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
     await revokeReusedGrant(deps, client, grant, expiresAt, now);
     throw invalidGrant('rotated refresh token reused; family revoked');
   }
-  const next = deps.refreshTokens.seal({ ...grant, n: grant.n + 1 }, expiresAt);
+  const next = deps.refreshTokens.seal({ ...grant, generation: grant.generation + 1 }, expiresAt);
   // Without `scope`, the whole original grant (still within what the client may have).
-  const scopes = requested ?? grant.s.filter((s) => client.scopes.includes(s));
+  const scopes = requested ?? grant.scopes.filter((s) => client.scopes.includes(s));
   const accessToken = await issueAccessToken(deps.tokens, {
-    sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.at * 1000), grantId: grant.g, ttlSeconds: client.accessTokenTtlSeconds,
+    sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId, ttlSeconds: client.accessTokenTtlSeconds,
   }, now);
   deps.audit.emit('oauth.token.refreshed', client._id, {
-    client_id: client._id, sub: grant.sub, username: grant.u, scope: scopes.join(' '), grant_id: grant.g, jti: accessToken.jti,
+    client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,
   });
   return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next };
 }
 
 async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<void> {
   // Only the request that revokes the family reports it, so a burst of reuses is one event.
-  const reportsIt = await deps.store.revokeFamily(grant.g, familyExpiresAt, now);
-  await recordGrantRevocation(deps.recordRevocation, grant.g, client.accessTokenTtlSeconds, now, familyExpiresAt);
+  const reportsIt = await deps.store.revokeFamily(grant.grantId, familyExpiresAt, now);
+  await recordGrantRevocation(deps.recordRevocation, grant.grantId, client.accessTokenTtlSeconds, now, familyExpiresAt);
   if (!reportsIt) return;
   deps.audit.emit('oauth.refresh_token.reused', client._id, {
-    client_id: client._id, sub: grant.sub, username: grant.u, scope: grant.s.join(' '), grant_id: grant.g, reason: 'rotated refresh token presented again',
+    client_id: client._id, sub: grant.sub, username: grant.username, scope: grant.scopes.join(' '), grant_id: grant.grantId, reason: 'rotated refresh token presented again',
   });
 }
 
@@ -95,6 +95,6 @@ export function parseRequestedScope(scope: string | undefined): string[] | undef
 }
 
 /** The first refresh token of a grant (the code exchange); `ia` is when the owner approved it. */
-export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'n'>, expiresAt: Date): string {
-  return refreshTokens.seal({ ...grant, n: 0 }, expiresAt);
+export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'generation'>, expiresAt: Date): string {
+  return refreshTokens.seal({ ...grant, generation: 0 }, expiresAt);
 }

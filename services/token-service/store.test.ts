@@ -6,8 +6,8 @@ import { MongoClient, type Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
-import { refreshTokenClaimId } from '#shared/refresh-tokens.ts';
-import { revocationsCollection } from '#shared/revocations.ts';
+import { refreshTokenClaimId } from '#shared/grants/refresh-tokens.ts';
+import { revocationsCollection } from '#shared/grants/revocation-feed.ts';
 import { createTokenStore, type RefreshTokenFamily, type TokenStore } from './store.ts';
 
 const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
@@ -99,7 +99,7 @@ describe('token store: refresh tokens', () => {
     for (let round = 0; round < 3; round++) {
       const f = family();
       await store.createFamily(f);
-      const token = { g: f.grantId, n: round };
+      const token = { grantId: f.grantId, generation: round };
       assert.equal(winners(await race((s) => s.spendRefreshToken(token, f.expiresAt, now))), 1);
       assert.equal(await store.spendRefreshToken(token, f.expiresAt, now), false);
     }
@@ -107,12 +107,12 @@ describe('token store: refresh tokens', () => {
 
   it('spends each generation by its own claim, kept a day past the family\u2019s expiry (validation-service looks for it)', async () => {
     const f = family();
-    assert.equal(await store.spendRefreshToken({ g: f.grantId, n: 0 }, f.expiresAt, now), true);
-    assert.equal(winners(await race((s) => s.spendRefreshToken({ g: f.grantId, n: 1 }, f.expiresAt, now))), 1, 'the next generation is unspent');
-    const claim = await claimDoc(refreshTokenClaimId({ g: f.grantId, n: 0 }));
+    assert.equal(await store.spendRefreshToken({ grantId: f.grantId, generation: 0 }, f.expiresAt, now), true);
+    assert.equal(winners(await race((s) => s.spendRefreshToken({ grantId: f.grantId, generation: 1 }, f.expiresAt, now))), 1, 'the next generation is unspent');
+    const claim = await claimDoc(refreshTokenClaimId({ grantId: f.grantId, generation: 0 }));
     assert.equal(claim?._id, `refresh:${f.grantId}:0`);
     assert.equal(claim?.expiresAt.getTime(), addSeconds(f.expiresAt, 86_400).getTime());
-    assert.equal(await store.spendRefreshToken({ g: randomToken(16), n: 0 }, f.expiresAt, now), true, 'another grant\u2019s token is another claim');
+    assert.equal(await store.spendRefreshToken({ grantId: randomToken(16), generation: 0 }, f.expiresAt, now), true, 'another grant\u2019s token is another claim');
   });
 });
 
@@ -190,13 +190,13 @@ describe('token store: revocations and client authentication events', () => {
   it('sweeps what has expired: families and claims (a claim a day after its family)', async () => {
     const f = family({ expiresAt: addSeconds(now, -86_401) });
     await store.createFamily(f);
-    await store.spendRefreshToken({ g: f.grantId, n: 0 }, f.expiresAt, now);
+    await store.spendRefreshToken({ grantId: f.grantId, generation: 0 }, f.expiresAt, now);
     const live = family();
-    await store.spendRefreshToken({ g: live.grantId, n: 0 }, live.expiresAt, now);
+    await store.spendRefreshToken({ grantId: live.grantId, generation: 0 }, live.expiresAt, now);
     assert.ok(await store.sweepExpired(now) >= 2);
     assert.equal(await familyDoc(f.grantId), null);
-    assert.equal(await claimDoc(refreshTokenClaimId({ g: f.grantId, n: 0 })), null);
-    assert.ok(await claimDoc(refreshTokenClaimId({ g: live.grantId, n: 0 })), 'a spent token of a live family stays spent');
+    assert.equal(await claimDoc(refreshTokenClaimId({ grantId: f.grantId, generation: 0 })), null);
+    assert.ok(await claimDoc(refreshTokenClaimId({ grantId: live.grantId, generation: 0 })), 'a spent token of a live family stays spent');
   });
 
   it('sweeps families revoked before the cutoff, though unexpired, and keeps live and lately revoked ones', async () => {

@@ -16,17 +16,17 @@ import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { unavailable } from '#shared/oauth-error.ts';
-import { revocationId, revocationsCollection, type RevocationKind } from '#shared/revocations.ts';
+import { revocationId, revocationsCollection, type RevocationKind } from '#shared/grants/revocation-feed.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
-import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
+import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
 import { UniqueInserts } from '#shared/unique-inserts.ts';
 
 
 /**
  * One grant (refresh token family), stored when its code is redeemed. Its refresh tokens are
- * sealed (shared/refresh-tokens.ts) and spent by claims `refresh:<grant id>:<generation>`; this
+ * sealed (shared/grants/refresh-tokens.ts) and spent by claims `refresh:<grant id>:<generation>`; this
  * record is what consent revocation finds by owner and client, and what a code replay blocks.
  */
 type RefreshTokenFamilyDoc = {
@@ -108,7 +108,7 @@ export async function createTokenStore(db: Db, log: Logger) {
      * Spends a refresh token: true for exactly one caller, however many present it at once; false
      * when it was spent before. The claim lasts as long as the token could be presented.
      */
-    async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date, now: Date): Promise<boolean> {
+    async spendRefreshToken(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, now: Date): Promise<boolean> {
       // A day past the token's expiry: a sweep on a clock running ahead must not free it for a second spending.
       return claim(refreshTokenClaimId(token), addSeconds(familyExpiresAt, CLAIM_MARGIN_SECONDS), now);
     },

@@ -7,7 +7,8 @@
 // marks the code used. The day of margin also outlives any code that could still name the grant
 // (a code lives 10 minutes at most).
 import { addSeconds, type Clock } from '#shared/clock.ts';
-import { MAX_ACCESS_TOKEN_TTL_SECONDS, REVOCATION_MARGIN_SECONDS } from './revoke-grant.ts';
+import { REVOCATION_MARGIN_SECONDS } from './revoke-grant.ts';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = { store: Pick<TokenStore, 'sweepExpired'>; clock: Clock };

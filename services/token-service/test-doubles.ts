@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { generateKeyPair, type CryptoKey } from 'jose';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
-import { authorizationCodeSealer, type AuthorizationCodes } from '#shared/authorization-codes.ts';
+import { authorizationCodeSealer, type AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { createLogger } from '#shared/logger.ts';
 import { DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc } from '#shared/reference-data/clients.ts';
-import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/refresh-tokens.ts';
-import { RevocationSet } from '#shared/revocation-set.ts';
-import { toRevocationRecord } from '#shared/revocations.ts';
+import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
+import { RevocationSet } from '#shared/grants/revocation-set.ts';
+import { toRevocationRecord } from '#shared/grants/revocation-feed.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
 import type { ClientAuthEvent, ClientAuthEventKind, RefreshTokenFamily, Revocation, TokenStore } from './store.ts';
 import type { SigningKeySource, VerificationKeySource } from './signing-keys.ts';
@@ -92,9 +92,9 @@ export function recordRevocationInto(store: MemoryStore, revocations: Revocation
 }
 
 /** The family a code exchange at `now` stores for this token's grant. */
-export function familyOf(token: Omit<RefreshTokenPayload, 'n' | 'ia'>, now: Date, expiresAt: Date): RefreshTokenFamily {
+export function familyOf(token: Omit<RefreshTokenPayload, 'generation' | 'grantStartedAtMs'>, now: Date, expiresAt: Date): RefreshTokenFamily {
   return {
-    grantId: token.g, clientId: token.c, sub: token.sub, username: token.u, scopes: token.s, authTime: new Date(token.at * 1000),
+    grantId: token.grantId, clientId: token.clientId, sub: token.sub, username: token.username, scopes: token.scopes, authTime: new Date(token.authTime * 1000),
     accessTokenTtlSeconds: 600, createdAt: now, expiresAt, revokedAt: null,
   };
 }
@@ -133,7 +133,7 @@ export class MemoryStore implements Store {
   async createFamily(family: RefreshTokenFamily) {
     return this.#insertFamily(family);
   }
-  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'g' | 'n'>, familyExpiresAt: Date, _now: Date) {
+  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, _now: Date) {
     return this.#claim(refreshTokenClaimId(token), familyExpiresAt);
   }
   async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date) {

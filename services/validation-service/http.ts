@@ -1,5 +1,5 @@
 // HTTP edge of validation-service: RFC 7662 token introspection.
-import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
+import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { clientErrorStatus, firstHeader } from '#shared/http/create-http-server.ts';

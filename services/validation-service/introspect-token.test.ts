@@ -2,7 +2,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, generateKeyPair, type CryptoKey } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { refreshTokenSealer, type RefreshTokenPayload } from '#shared/refresh-tokens.ts';
+import { refreshTokenSealer, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { introspectToken, type Deps } from './introspect-token.ts';
 
@@ -18,7 +18,7 @@ before(async () => {
 
 const caller = { _id: 'c1' } as ClientDoc;
 const refreshTokens = refreshTokenSealer(randomBytes(32));
-const grant: RefreshTokenPayload = { g: 'fam1', n: 3, c: 'c1', sub: 'u1', u: 'alice', s: ['orders.read', 'profile'], at: NOW_S - 5, ia: T0 - 1000 };
+const grant: RefreshTokenPayload = { grantId: 'fam1', generation: 3, clientId: 'c1', sub: 'u1', username: 'alice', scopes: ['orders.read', 'profile'], authTime: NOW_S - 5, grantStartedAtMs: T0 - 1000 };
 const sealRefresh = (over: Partial<RefreshTokenPayload> = {}, expiresAt = new Date(T0 + 3600_000)) => refreshTokens.seal({ ...grant, ...over }, expiresAt);
 const refreshToken = sealRefresh();
 

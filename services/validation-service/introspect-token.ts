@@ -1,5 +1,5 @@
 // RFC 7662 token introspection. Access tokens (JWTs) are checked exactly as oauth.token.validate
-// checks them. Refresh tokens are sealed (shared/refresh-tokens.ts): opened, checked against the
+// checks them. Refresh tokens are sealed (shared/grants/refresh-tokens.ts): opened, checked against the
 // revocation set, and looked up once for the claim that would mark them spent (introspection is
 // not the validate hot path, so one read is acceptable). Anything else is inactive, and an
 // inactive answer says nothing more (§2.2).
@@ -7,7 +7,7 @@ import type { Clock } from '#shared/clock.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from './verify-access-token.ts';
-import { refreshTokenClaimId, revocableRefreshToken, type RefreshTokens } from '#shared/refresh-tokens.ts';
+import { refreshTokenClaimId, revocableRefreshToken, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 
 export type Deps = VerifyDeps & {
   clock: Clock;
@@ -46,7 +46,7 @@ async function introspectRefreshToken(deps: Deps, caller: ClientDoc, token: stri
   const opened = deps.refreshTokens.open(token);
   const now = deps.clock.now();
   // Only the client's own, unexpired, unrevoked token that was not rotated out (RFC 6749 §10.4).
-  if (!opened || opened.expiresAt <= now || opened.payload.c !== caller._id) return INACTIVE;
+  if (!opened || opened.expiresAt <= now || opened.payload.clientId !== caller._id) return INACTIVE;
   if (deps.revocations.isRevoked(revocableRefreshToken(opened))) return INACTIVE;
   const { payload: grant } = opened;
   if (await deps.refreshTokenSpent(refreshTokenClaimId(grant))) return INACTIVE;
@@ -54,11 +54,11 @@ async function introspectRefreshToken(deps: Deps, caller: ClientDoc, token: stri
   return {
     active: true,
     tokenType: 'refresh_token',
-    clientId: grant.c,
+    clientId: grant.clientId,
     sub: grant.sub,
-    username: grant.u || user?.username,
-    scope: grant.s.join(' '),
+    username: grant.username || user?.username,
+    scope: grant.scopes.join(' '),
     exp: Math.floor(opened.expiresAt.getTime() / 1000),
-    iat: Math.floor(grant.ia / 1000),
+    iat: Math.floor(grant.grantStartedAtMs / 1000),
   };
 }

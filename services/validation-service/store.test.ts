@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { MongoClient, type Db } from 'mongodb';
 import { randomToken } from '#shared/crypto.ts';
 import { signingKeysCollection } from '#shared/keys/signing-keys.ts';
-import { activeRevocations, revocationsCollection, revocationId, revocationsChangedSince } from '#shared/revocations.ts';
+import { activeRevocations, revocationsCollection, revocationId, revocationsChangedSince } from '#shared/grants/revocation-feed.ts';
 import { createValidationStore } from './store.ts';
 
 let mongo: MongoClient;

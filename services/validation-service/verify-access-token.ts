@@ -6,7 +6,7 @@ import { SIGNING_ALG } from '#shared/keys/signing-keys.ts';
 import { epochSeconds, type Clock } from '#shared/clock.ts';
 import type { VerifiedTokenCache } from './verified-token-cache.ts';
 import type { VerificationKeys } from './verification-keys.ts';
-import type { RevocationSet } from '#shared/revocation-set.ts';
+import type { RevocationSet } from '#shared/grants/revocation-set.ts';
 
 /** The contract's leeway: a token is active until at most 5 s after its `exp`. */
 export const EXP_LEEWAY_SECONDS = 5;

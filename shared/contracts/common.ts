@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { MAX_SEALED_LENGTH } from '#shared/sealed/sealed-state.ts';
+import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 
 // Bounds shared by the wire schemas: every string has a ceiling, so no message can be unbounded.
 export const ScopeToken = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' });

@@ -1,6 +1,6 @@
 // Private signing keys are stored encrypted (AES-256-GCM) under the key-encryption key from
 // OAUTH_KEY_ENCRYPTION_KEY, and the keys that seal requests, codes and refresh tokens are derived
-// from it (shared/sealed/sealed-state.ts). Outside production, and only with the HTTP edges on
+// from it (shared/grants/sealed-state.ts). Outside production, and only with the HTTP edges on
 // loopback (shared/config.ts), a fixed, publicly known development key stands in, with a loud
 // warning: it keeps instances and restarts able to read each other's keys and sealed values, and
 // it is obviously not a secret.

@@ -21,6 +21,9 @@ export type ClientDoc = {
 export const clientsCollection = (db: Db) => db.collection<ClientDoc>('clients');
 
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 600;
+/** Bounds of a client's access-token lifetime (the admin CLI's checks; revocations last this long at most). */
+export const MIN_ACCESS_TOKEN_TTL_SECONDS = 60;
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 86_400;
 
 export const clientGetsRefreshTokens = (client: ClientDoc): boolean => client.grantTypes.includes('refresh_token');

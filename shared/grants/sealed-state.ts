@@ -27,7 +27,15 @@ export type Sealer<T> = {
   open(sealed: string): Opened<T> | undefined;
 };
 
-export function createSealer<T>(keyEncryptionKey: Buffer, kind: SealedKind): Sealer<T> {
+/**
+ * How a payload is written inside the seal. Payloads whose every byte is in every token keep
+ * readable names in code and short keys on the wire; only seal/open apply the mapping.
+ */
+export type WireCodec<T> = { toWire(payload: T): unknown; fromWire(wire: unknown): T | undefined };
+
+const asIs = <T>(): WireCodec<T> => ({ toWire: (payload) => payload, fromWire: (wire) => wire as T });
+
+export function createSealer<T>(keyEncryptionKey: Buffer, kind: SealedKind, codec: WireCodec<T> = asIs<T>()): Sealer<T> {
   // A KeyObject, made once: given raw bytes, every cipher would import the key again (3x the cost of a seal).
   const key = createSecretKey(Buffer.from(hkdfSync('sha256', keyEncryptionKey, Buffer.alloc(0), `oauth sealed ${kind} v${VERSION}`, 32)));
   const aad = Buffer.from(kind);
@@ -36,7 +44,7 @@ export function createSealer<T>(keyEncryptionKey: Buffer, kind: SealedKind): Sea
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
       cipher.setAAD(aad);
-      const plaintext = JSON.stringify({ p: payload, e: expiresAt.getTime() });
+      const plaintext = JSON.stringify({ p: codec.toWire(payload), e: expiresAt.getTime() });
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return Buffer.concat([Buffer.of(VERSION), iv, body, cipher.getAuthTag()]).toString('base64url');
     },
@@ -51,8 +59,9 @@ export function createSealer<T>(keyEncryptionKey: Buffer, kind: SealedKind): Sea
         decipher.setAAD(aad);
         decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
         const plaintext = Buffer.concat([decipher.update(bytes.subarray(1 + IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-        const { p, e } = JSON.parse(plaintext) as { p: T; e: number };
-        return { payload: p, expiresAt: new Date(e) };
+        const { p, e } = JSON.parse(plaintext) as { p: unknown; e: number };
+        const payload = codec.fromWire(p);
+        return payload === undefined ? undefined : { payload, expiresAt: new Date(e) };
       } catch {
         return undefined; // tampered, truncated, another key or another kind
       }

@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '#shared/logger.ts';
-import { RevocationSet, RESYNC_OVERLAP_MS, RETAIN_AFTER_EXPIRY_MS, type RevocationSetDeps } from './revocation-set.ts';
-import type { RevocationRecord } from '#shared/revocations.ts';
+import { RevocationSet, RESYNC_OVERLAP_MS, RETAIN_AFTER_EXPIRY_MS, type RevocationRecord, type RevocationSetDeps } from './revocation-set.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const log = createLogger('test', 'silent');

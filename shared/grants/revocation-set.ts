@@ -7,7 +7,20 @@
 // expired, so memory is bounded by the tokens' lifetimes.
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
-import type { RevocationRecord } from '#shared/revocations.ts';
+import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
+
+export type RevocationKind = RevocationRecorded['kind'];
+
+/** A revocation as the set keeps it (from a stored record or a broadcast). */
+export type RevocationRecord = {
+  kind: RevocationKind;
+  /** jti, grant id, or `${sub} ${client_id}` for subject_client. */
+  key: string;
+  /** Tokens issued at or before this (epoch ms) are covered (subject_client only). */
+  issuedBeforeMs: number;
+  /** When every token the record covers has expired (epoch ms). */
+  expiresAtMs: number;
+};
 
 /**
  * The token facts revocation depends on. An access token has `iat` in seconds (a revocation in the

@@ -10,9 +10,9 @@ import { parseJson } from '#shared/nats/add-endpoint.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
-import { RevocationSet } from '#shared/revocation-set.ts';
+import { RevocationSet, type RevocationKind, type RevocationRecord } from '#shared/grants/revocation-set.ts';
 
-export type RevocationKind = RevocationRecorded['kind'];
+export type { RevocationKind, RevocationRecord };
 
 export type RevocationDoc = {
   _id: string; // `${kind}:${key}`
@@ -26,13 +26,6 @@ export type RevocationDoc = {
   createdAt: Date;
 };
 
-/** A revocation as a RevocationSet keeps it (from a document or a broadcast). */
-export type RevocationRecord = Pick<RevocationDoc, 'kind' | 'key'> & {
-  /** Tokens issued at or before this (epoch ms) are covered (subject_client only). */
-  issuedBeforeMs: number;
-  /** When every token the record covers has expired (epoch ms). */
-  expiresAtMs: number;
-};
 
 export const revocationsCollection = (db: Db) => db.collection<RevocationDoc>('revocations');
 

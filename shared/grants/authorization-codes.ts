@@ -1,8 +1,8 @@
-// Authorization codes are sealed (shared/sealed/sealed-state.ts): authorize-service seals one when
+// Authorization codes are sealed (shared/grants/sealed-state.ts): authorize-service seals one when
 // the owner approves, token-service opens it at the token endpoint. The code carries everything it
 // is bound to (RFC 6749 §4.1.3, RFC 7636 §4.6), so issuing one writes nothing and redeeming one
 // reads nothing; what makes it single-use is token-service's unique insert keyed by its grant id.
-import { createSealer, type Sealer } from '#shared/sealed/sealed-state.ts';
+import { createSealer, type Sealer } from '#shared/grants/sealed-state.ts';
 
 /** Longest code lifetime (CODE_TTL_SECONDS' ceiling; RFC 6749 §4.1.2: 10 minutes at most). */
 export const MAX_CODE_TTL_SECONDS = 600;
