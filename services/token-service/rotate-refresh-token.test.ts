@@ -94,6 +94,26 @@ describe('rotateRefreshToken', () => {
     assert.ok(!JSON.stringify(event).includes(token));
   });
 
+  it('finding 9: a spend whose database answer is lost says the token may be spent (503) and the audit trail says what happened', async () => {
+    const { deps, store, audit, token } = await setup();
+    // The claim lands, then the answer is lost on the way back.
+    const spend = store.spendRefreshToken.bind(store);
+    store.spendRefreshToken = async (...args) => {
+      await spend(...args);
+      throw new Error('connection reset while reading the insert reply');
+    };
+    const error = await refusal(rotateRefreshToken(deps, input(token)));
+    assert.equal(error.code, 'temporarily_unavailable');
+    assert.match(error.description, /may already have been used/);
+    const [unconfirmed] = audit.ofType('oauth.refresh_token.spend_unconfirmed');
+    assert.equal(unconfirmed?.data.grant_id, GRANT);
+    assert.ok(!JSON.stringify(unconfirmed).includes(token));
+    // The retry with the spent token is reuse, and the trail shows the unconfirmed spend before it.
+    store.spendRefreshToken = spend;
+    assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
+    assert.deepEqual(audit.events.map((e) => e.type).filter((t) => t.startsWith('oauth.refresh_token.')), ['oauth.refresh_token.spend_unconfirmed', 'oauth.refresh_token.reused']);
+  });
+
   it('lets exactly one of concurrent refreshes with one token succeed; the rest are reuse', async () => {
     const { deps, store, audit, token } = await setup();
     const results = await Promise.allSettled(Array.from({ length: 5 }, () => rotateRefreshToken(deps, input(token))));

@@ -61,7 +61,7 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
 
   // Of every request presenting this token exactly one spends it. The others (the losers of a
   // concurrent race, or a later reuse) presented a token that is rotated out: reuse.
-  if (!(await deps.store.spendRefreshToken(grant, expiresAt, now))) {
+  if (!(await spendOrSayUnconfirmed(deps, client, grant, expiresAt, now))) {
     await revokeReusedGrant(deps, client, grant, expiresAt, now);
     throw invalidGrant('rotated refresh token reused; family revoked');
   }
@@ -86,6 +86,25 @@ async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTo
     client_id: client._id, sub: grant.sub, username: grant.username, scope: grant.scopes.join(' '), grant_id: grant.grantId, reason: 'rotated refresh token presented again',
   });
 }
+
+/**
+ * Spends the token by its claim. When the database's answer is lost, the claim may have landed:
+ * the client is told so (a retry with the same token may be refused as reuse and end the grant),
+ * and the audit trail records the unconfirmed spending before any reuse that follows it.
+ */
+async function spendOrSayUnconfirmed(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<boolean> {
+  try {
+    return await deps.store.spendRefreshToken(grant, familyExpiresAt, now);
+  } catch (error) {
+    deps.audit.emit('oauth.refresh_token.spend_unconfirmed', client._id, {
+      client_id: client._id, sub: grant.sub, username: grant.username, grant_id: grant.grantId, reason: 'database answer lost while spending the refresh token',
+    });
+    throw new OAuthError('temporarily_unavailable', SPEND_UNCONFIRMED, `refresh token spend unconfirmed: ${(error as Error).message}`);
+  }
+}
+
+/** Honest about what the client holds: the token may already be spent. */
+export const SPEND_UNCONFIRMED = 'The service is temporarily unavailable; the refresh token may already have been used, so a retry may be refused.';
 
 /** RFC 6749 §3.3 scope parameter; undefined when absent. An empty or malformed one is invalid_scope. */
 export function parseRequestedScope(scope: string | undefined): string[] | undefined {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 export const AuditEventTypes = [
   'oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.authorization.denied',
   'oauth.code.issued', 'oauth.code.replayed',
-  'oauth.token.issued', 'oauth.token.refreshed', 'oauth.token.revoked', 'oauth.refresh_token.reused',
+  'oauth.token.issued', 'oauth.token.refreshed', 'oauth.token.revoked', 'oauth.refresh_token.reused', 'oauth.refresh_token.spend_unconfirmed',
   'oauth.login.succeeded', 'oauth.login.failed', 'oauth.login.locked', 'oauth.logout',
   'oauth.consent.granted', 'oauth.consent.revoked',
   'oauth.client.created', 'oauth.client.updated', 'oauth.client.deleted', 'oauth.client.secret_rotated',
