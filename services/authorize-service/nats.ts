@@ -28,7 +28,11 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
     request: checker(AuthorizationDecideRequestSchema),
     handle: async (request): Promise<AuthorizationDecideReply> => {
       const decided = await decideAuthorization(deps.decide, {
-        handle: request.handle, approve: request.decision === 'approve', sub: request.sub, username: request.username, authTime: new Date(request.auth_time * 1000),
+        handle: request.handle,
+        approve: request.decision === 'approve',
+        sub: request.sub,
+        username: request.username,
+        authTime: new Date(request.auth_time * 1000),
       });
       return { redirect_to: decided.redirectTo, client_id: decided.clientId, scopes: decided.scopes };
     },

@@ -82,7 +82,12 @@ const UNAVAILABLE: ErrorPage = {
   message: 'The service is temporarily unavailable.',
   hint: 'Go back and try again in a moment.',
 };
-const FAILED: ErrorPage = { status: 500, heading: 'Something went wrong', message: 'The server could not complete the request.', hint: 'Go back and try again.' };
+const FAILED: ErrorPage = {
+  status: 500,
+  heading: 'Something went wrong',
+  message: 'The server could not complete the request.',
+  hint: 'Go back and try again.',
+};
 
 export async function registerRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const cookieNames = deps.secureCookies
@@ -164,7 +169,7 @@ function handleFormsAndErrors(ui: FastifyInstance, pages: Pages): void {
       request.log.info({ reason: error.code }, 'form refused: anti-CSRF token missing or wrong');
       return pages.errorPage(reply, FORM_EXPIRED);
     }
-    if (status) return pages.errorPage(reply, { status, heading: 'This request cannot be handled', message: 'The request is malformed.', hint: 'Go back and try again.' });
+    if (status) return pages.errorPage(reply, { ...MALFORMED, status });
     if (isUnavailable(error)) {
       request.log.warn({ detail: error.message, reqId: request.id }, 'a dependency is unavailable');
       return pages.errorPage(reply, UNAVAILABLE);
@@ -176,7 +181,13 @@ function handleFormsAndErrors(ui: FastifyInstance, pages: Pages): void {
     pages.errorPage(reply, { status: 404, heading: 'Page not found', message: 'There is no page at this address.' }));
 }
 
-const FORM_EXPIRED: ErrorPage = { status: 403, heading: 'This form has expired', message: 'The page you sent it from is no longer valid.', hint: 'Go back, reload the page and try again.' };
+const FORM_EXPIRED: ErrorPage = {
+  status: 403,
+  heading: 'This form has expired',
+  message: 'The page you sent it from is no longer valid.',
+  hint: 'Go back, reload the page and try again.',
+};
+const MALFORMED: ErrorPage = { status: 400, heading: 'This request cannot be handled', message: 'The request is malformed.', hint: 'Go back and try again.' };
 
 type SignInPage = { handle?: string; request?: AuthorizationDescription; error?: string; notice?: string; username?: string };
 
@@ -278,7 +289,8 @@ function registerConsent(ui: FastifyInstance, pages: Pages): void {
     // Signed out (or expired) since the page was shown: back to the request, which asks to sign in.
     if (!session) return reply.redirect(`/ui/authorize?handle=${handle}`, 303);
     try {
-      const redirectTo = await decideConsent(pages.deps.decide, { handle, session, approve: decision === 'allow', remember: remember === 'on', reqId: request.id });
+      const input = { handle, session, approve: decision === 'allow', remember: remember === 'on', reqId: request.id };
+      const redirectTo = await decideConsent(pages.deps.decide, input);
       return pages.redirectToClient(reply, redirectTo, 303);
     } catch (error) {
       return pages.failurePage(request, reply, error);

@@ -22,7 +22,9 @@ function setup(options: { expiresInSeconds?: number; maxEntries?: number } = {})
         asked.push(handle);
         if (handle.startsWith('X')) throw new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.');
         const described: AuthorizationDescription = {
-          clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }],
+          clientId: 'c_1',
+          clientName: 'Shop',
+          scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }],
         };
         const { expiresInSeconds = 600 } = options;
         return expiresInSeconds > 0 ? { ...described, expiresAt: new Date(clock.now().getTime() + expiresInSeconds * 1000) } : described;
