@@ -40,10 +40,30 @@ describe(Subjects.authorizationDecide, () => {
     }
   });
 
+  it('names the client and the scopes decided on in the reply, for approval and denial alike', async () => {
+    for (const decision of ['approve', 'deny'] as const) {
+      const reply = (await decide(await pendingHandle(), decision)).json<{ redirect_to: string; client_id: string; scopes: string[] }>();
+      assert.ok(new URL(reply.redirect_to).searchParams.get(decision === 'approve' ? 'code' : 'error'));
+      assert.equal(reply.client_id, client.clientId);
+      assert.deepEqual(reply.scopes, client.scopes);
+    }
+  });
+
   it('refuses a decision for an unknown handle, and a malformed one with a service error', async () => {
     const unknown = await decide('x'.repeat(43), 'approve');
     assert.equal(unknown.headers?.get('Nats-Service-Error-Code'), '400');
     const malformed = await system.nc.request(Subjects.authorizationDecide, '{"handle": 1}', { timeout: 5000 });
     assert.equal(malformed.headers?.get('Nats-Service-Error-Code'), '400');
+  });
+});
+
+describe(Subjects.authorizationDescribe, () => {
+  it('describes the client and scopes of a pending request, and says when it expires', async () => {
+    const reply = (await system.nc.request(Subjects.authorizationDescribe, JSON.stringify({ handle: await pendingHandle() }), { timeout: 5000 }))
+      .json<{ client_id: string; client_name: string; scopes: { name: string }[]; expires_at: number }>();
+    assert.equal(reply.client_id, client.clientId);
+    assert.deepEqual(reply.scopes.map((s) => s.name), client.scopes);
+    const lifetime = reply.expires_at - Date.now() / 1000;
+    assert.ok(lifetime > 500 && lifetime <= 600, `expires in ${lifetime} s (AUTHORIZATION_REQUEST_TTL_SECONDS is 600 by default)`);
   });
 });

@@ -22,17 +22,22 @@ export type Deps = {
 
 export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
 
-export async function decideAuthorization(deps: Deps, decision: Decision): Promise<string> {
+/** Where to send the browser, and what was decided on (the request's client and scopes). */
+export type DecisionOutcome = { redirectTo: string; clientId: string; scopes: string[] };
+
+export async function decideAuthorization(deps: Deps, decision: Decision): Promise<DecisionOutcome> {
   const now = deps.clock.now();
   const request = openRequest(deps, decision.handle);
   if (!(await deps.store.claimDecision(request.id, decision.approve, now, request.expiresAt))) throw expiredRequest();
   const who = whoDecided(request, decision);
+  const decided = { clientId: request.clientId, scopes: request.scopes };
 
   if (!decision.approve) {
     deps.audit.emit('oauth.authorization.denied', request.clientId, who);
-    return authorizationResponseUrl(request.redirectUri, {
+    const redirectTo = authorizationResponseUrl(request.redirectUri, {
       error: 'access_denied', error_description: 'The resource owner denied the request.', state: request.state, iss: deps.issuer,
     });
+    return { redirectTo, ...decided };
   }
 
   const grantId = randomToken(16);
@@ -50,7 +55,7 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
   }, addSeconds(now, deps.codeTtlSeconds));
   deps.audit.emit('oauth.authorization.approved', request.clientId, who);
   deps.audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });
-  return authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer });
+  return { redirectTo: authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer }), ...decided };
 }
 
 const whoDecided = (request: PendingRequest, decision: Decision) =>

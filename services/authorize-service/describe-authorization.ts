@@ -12,7 +12,13 @@ export type Deps = {
   scope(name: string): ScopeDoc | undefined;
 };
 
-export type AuthorizationDescription = { clientId: string; clientName: string; scopes: { name: string; description: string }[] };
+export type AuthorizationDescription = {
+  clientId: string;
+  clientName: string;
+  scopes: { name: string; description: string }[];
+  /** When the request expires: until then the description holds (consent-ui may reuse it). */
+  expiresAt: Date;
+};
 
 /**
  * A request already decided is still described (that would take a read); its decision is
@@ -26,6 +32,7 @@ export async function describeAuthorization(deps: Deps, handle: string): Promise
     clientId: client._id,
     clientName: client.name,
     scopes: request.scopes.map((name) => ({ name, description: deps.scope(name)?.description ?? name })),
+    expiresAt: request.expiresAt,
   };
 }
 

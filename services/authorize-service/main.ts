@@ -35,7 +35,9 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const service = await base.natsService('Authorization requests and decisions');
   registerEndpoints(service, log, {
     describe: { requests, clock, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
-    decide: { store, requests, codes: authorizationCodeSealer(kek), clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS },
+    decide: {
+      store, requests, codes: authorizationCodeSealer(kek), clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS,
+    },
   });
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });

@@ -1,4 +1,5 @@
-// NATS endpoints of authorize-service: consent-ui describes a pending request and submits the decision.
+// NATS endpoints of authorize-service: consent-ui describes a pending request and submits the decision
+// (the reply names the client and scopes decided on, so consent-ui need not describe it again).
 import type { Service } from '@nats-io/services';
 import type { Logger } from '#shared/logger.ts';
 import { addEndpoint } from '#shared/nats/add-endpoint.ts';
@@ -17,7 +18,7 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
     request: checker(AuthorizationDescribeRequestSchema),
     handle: async ({ handle }): Promise<AuthorizationDescribeReply> => {
       const d = await describeAuthorization(deps.describe, handle);
-      return { client_id: d.clientId, client_name: d.clientName, scopes: d.scopes };
+      return { client_id: d.clientId, client_name: d.clientName, scopes: d.scopes, expires_at: Math.floor(d.expiresAt.getTime() / 1000) };
     },
   });
   addEndpoint(service, log, {
@@ -26,10 +27,14 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
     schemaName: `${Subjects.authorizationDecide}/1`,
     request: checker(AuthorizationDecideRequestSchema),
     handle: async (request): Promise<AuthorizationDecideReply> => {
-      const redirectTo = await decideAuthorization(deps.decide, {
-        handle: request.handle, approve: request.decision === 'approve', sub: request.sub, username: request.username, authTime: new Date(request.auth_time * 1000),
+      const decided = await decideAuthorization(deps.decide, {
+        handle: request.handle,
+        approve: request.decision === 'approve',
+        sub: request.sub,
+        username: request.username,
+        authTime: new Date(request.auth_time * 1000),
       });
-      return { redirect_to: redirectTo };
+      return { redirect_to: decided.redirectTo, client_id: decided.clientId, scopes: decided.scopes };
     },
   });
 }

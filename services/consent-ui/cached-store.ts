@@ -1,35 +1,34 @@
 // consent-ui's store with its two hot reads (the session, the remembered consent) answered from
 // RecentReads, and every write that changes one of them dropping it here at once and, through
-// oauth.consent_ui.changed, in every other instance.
-import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import { checker } from '#shared/contracts/checker.ts';
-import { ConsentUiChangedSchema, type ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
+// the change broadcast (oauth.consent_ui.changed, nats-client.ts), in every other instance.
+import type { ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
 import type { Logger } from '#shared/logger.ts';
-import { parseJson } from '#shared/nats/add-endpoint.ts';
-import { Subjects } from '#shared/nats/subjects.ts';
 import { RecentReads } from './recent-reads.ts';
 import { consentId, type ConsentDoc, type ConsentUiStore, type SessionDoc } from './store.ts';
 
-const changed = checker(ConsentUiChangedSchema);
+/** Tells the other instances what changed, and hears what they changed. */
+export type ChangeBroadcast = {
+  publish(event: ConsentUiChanged): void;
+  subscribe(onChange: (event: ConsentUiChanged) => void): { unsubscribe(): void };
+};
 
 export type CacheOptions = { maxAgeMs: number; maxEntries: number };
 
-export function cacheHotReads(store: ConsentUiStore, nc: NatsConnection, log: Logger, options: CacheOptions): { store: ConsentUiStore; subscription: Subscription } {
+export function cacheHotReads(
+  store: ConsentUiStore,
+  broadcast: ChangeBroadcast,
+  log: Logger,
+  options: CacheOptions,
+): { store: ConsentUiStore; subscription: { unsubscribe(): void } } {
   const sessions = new RecentReads<SessionDoc>(options);
   const consents = new RecentReads<ConsentDoc>(options);
   const forget = ({ kind, key }: ConsentUiChanged) => (kind === 'session' ? sessions : consents).forget(key);
-  const subscription = nc.subscribe(Subjects.consentUiChanged, {
-    callback: (_error, msg) => {
-      const event = changed.parse(parseJson(msg.data));
-      if (event) forget(event);
-      else log.warn('ignored a malformed consent-ui change broadcast');
-    },
-  });
+  const subscription = broadcast.subscribe(forget);
   /** Dropped here before the write returns; elsewhere as soon as the broadcast arrives. */
   const announce = (event: ConsentUiChanged) => {
     forget(event);
     try {
-      nc.publish(Subjects.consentUiChanged, JSON.stringify(event));
+      broadcast.publish(event);
     } catch (error) {
       log.warn({ err: error }, 'could not announce a consent-ui change; other instances see it within their cache age');
     }

@@ -2,14 +2,20 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OAuthError, unavailable } from '#shared/oauth-error.ts';
 import { decideConsent, type Deps } from './decide-consent.ts';
-import type { Decision } from './nats-client.ts';
+import type { Decision, DecisionOutcome } from './nats-client.ts';
 import type { Session } from './session.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const HANDLE = 'H'.repeat(43);
 const session: Session = { id: 'S'.repeat(43), sub: 'u_1', username: 'alice', authTime: new Date('2030-01-01T00:00:00Z'), expiresAt: new Date('2030-01-02T00:00:00Z') };
 
-function setup(decide: (d: Decision) => Promise<string> = async (d) => (d.approve ? 'https://shop.example/cb?code=abc' : 'https://shop.example/cb?error=access_denied')) {
+const decided = (d: Decision): DecisionOutcome => ({
+  redirectTo: d.approve ? 'https://shop.example/cb?code=abc' : 'https://shop.example/cb?error=access_denied',
+  clientId: 'c_1',
+  scopes: ['orders', 'profile'],
+});
+
+function setup(decide: (d: Decision) => Promise<DecisionOutcome> = async (d) => decided(d)) {
   const memory = memoryStore();
   const audit = testAudit();
   const decisions: Decision[] = [];
@@ -18,11 +24,13 @@ function setup(decide: (d: Decision) => Promise<string> = async (d) => (d.approv
     store: memory.store,
     clock: testClock(),
     audit,
-    nats: {
-      describeAuthorization: async () => {
+    requests: {
+      describe: async () => {
         described++;
         return { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }] };
       },
+    },
+    nats: {
       decideAuthorization: async (d) => {
         decisions.push(d);
         return decide(d);
@@ -44,7 +52,7 @@ describe('decideConsent', () => {
   });
 
   it('Allow approves and records the grant; without Remember nothing is remembered', async () => {
-    const { deps, memory, audit, decisions } = setup();
+    const { deps, memory, audit, decisions, described } = setup();
     const to = await decideConsent(deps, { handle: HANDLE, session, approve: true, remember: false, reqId: 'r' });
     assert.equal(to, 'https://shop.example/cb?code=abc');
     assert.equal(decisions[0]?.approve, true);
@@ -52,6 +60,14 @@ describe('decideConsent', () => {
     assert.deepEqual(consent?.grantedScopes, ['orders', 'profile']);
     assert.deepEqual(consent?.scopes, []);
     assert.equal(audit.events.length, 0);
+    assert.equal(described(), 0, 'the decision names the client and scopes: no second request');
+  });
+
+  it('asks for the request only when the decision does not name its client and scopes (an earlier authorize-service)', async () => {
+    const { deps, memory, described } = setup(async (d) => ({ redirectTo: decided(d).redirectTo }));
+    assert.equal(await decideConsent(deps, { handle: HANDLE, session, approve: true, remember: true, reqId: 'r' }), 'https://shop.example/cb?code=abc');
+    assert.equal(described(), 1);
+    assert.deepEqual((await memory.store.findConsent('u_1', 'c_1'))?.scopes, ['orders', 'profile']);
   });
 
   it('Allow with Remember remembers the requested scopes and reports the consent', async () => {

@@ -6,9 +6,12 @@ import type { Clock } from '#shared/clock.ts';
 import type { NatsClient } from './nats-client.ts';
 import type { ConsentUiStore } from './store.ts';
 import type { Session } from './session.ts';
+import type { RequestDescriber } from './request-descriptions.ts';
 
 export type Deps = {
-  nats: Pick<NatsClient, 'describeAuthorization' | 'decideAuthorization'>;
+  nats: Pick<NatsClient, 'decideAuthorization'>;
+  /** Asked only when authorize-service's decision does not name the client and scopes (an earlier version). */
+  requests: RequestDescriber;
   store: Pick<ConsentUiStore, 'recordGrant'>;
   clock: Clock;
   audit: Audit;
@@ -20,15 +23,21 @@ export type ConsentInput = { handle: string; session: Session; approve: boolean;
 export async function decideConsent(deps: Deps, input: ConsentInput): Promise<string> {
   const { session } = input;
   const decision = { handle: input.handle, sub: session.sub, username: session.username, authTime: session.authTime };
-  if (!input.approve) return deps.nats.decideAuthorization({ ...decision, approve: false }, input.reqId);
+  const decided = await deps.nats.decideAuthorization({ ...decision, approve: input.approve }, input.reqId);
+  if (!input.approve) return decided.redirectTo;
 
-  // The scopes come from the pending request itself, never from the form.
-  const request = await deps.nats.describeAuthorization(input.handle, input.reqId);
-  const redirectTo = await deps.nats.decideAuthorization({ ...decision, approve: true }, input.reqId);
-  const scopes = request.scopes.map((s) => s.name);
-  await deps.store.recordGrant(session.sub, request.clientId, scopes, input.remember, deps.clock.now());
+  // The client and scopes are those of the request decided, never from the form.
+  const { clientId, scopes } = decided.clientId && decided.scopes
+    ? { clientId: decided.clientId, scopes: decided.scopes }
+    : await describedRequest(deps, input);
+  await deps.store.recordGrant(session.sub, clientId, scopes, input.remember, deps.clock.now());
   if (input.remember) {
-    deps.audit.emit('oauth.consent.granted', request.clientId, { client_id: request.clientId, sub: session.sub, username: session.username, scope: scopes.join(' ') });
+    deps.audit.emit('oauth.consent.granted', clientId, { client_id: clientId, sub: session.sub, username: session.username, scope: scopes.join(' ') });
   }
-  return redirectTo;
+  return decided.redirectTo;
+}
+
+async function describedRequest(deps: Deps, input: ConsentInput): Promise<{ clientId: string; scopes: string[] }> {
+  const request = await deps.requests.describe(input.handle, input.reqId);
+  return { clientId: request.clientId, scopes: request.scopes.map((s) => s.name) };
 }

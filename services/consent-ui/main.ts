@@ -10,7 +10,8 @@ import { startPeriodic } from '#shared/periodic.ts';
 import { loadConfig, type ConsentUiConfig } from './config.ts';
 import { createConsentUiStore } from './store.ts';
 import { cacheHotReads } from './cached-store.ts';
-import { createNatsClient } from './nats-client.ts';
+import { consentUiChanges, createNatsClient } from './nats-client.ts';
+import { RequestDescriptions } from './request-descriptions.ts';
 import { registerRoutes } from './http.ts';
 import { UnlockedKeys } from './login-throttle.ts';
 
@@ -26,7 +27,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const urls = publicUrls(config);
   const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
   await reference.start(base.nc);
-  const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), base.nc, log, {
+  const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), consentUiChanges(base.nc, log), log, {
     maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000,
   });
   const nats = createNatsClient(base.nc, config.NATS_REQUEST_TIMEOUT_MS);
@@ -37,28 +38,34 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   await decoyPasswordHash();
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  const findClient = (id: string) => reference.findClient(id);
+  const requests = new RequestDescriptions({ nats, clock, findClient, scope: (name) => reference.scope(name) });
+  const remembered = { nats, store, clock };
   await registerRoutes(app, {
-    nats,
     session: { store, clock },
     signIn: {
-      store, clock, audit,
-      passwords: { verify: verifyPassword, decoyHash: decoyPasswordHash },
-      policy: {
-        maxFailures: config.LOGIN_MAX_FAILURES,
-        addressMaxFailures: config.LOGIN_IP_MAX_FAILURES,
-        lockSeconds: config.LOGIN_LOCK_SECONDS,
-        maxLockSeconds: config.LOGIN_MAX_LOCK_SECONDS,
-        memorySeconds: config.LOGIN_FAILURE_MEMORY_SECONDS,
+      requests,
+      remembered,
+      signIn: {
+        store, clock, audit,
+        passwords: { verify: verifyPassword, decoyHash: decoyPasswordHash },
+        policy: {
+          maxFailures: config.LOGIN_MAX_FAILURES,
+          addressMaxFailures: config.LOGIN_IP_MAX_FAILURES,
+          lockSeconds: config.LOGIN_LOCK_SECONDS,
+          maxLockSeconds: config.LOGIN_MAX_LOCK_SECONDS,
+          memorySeconds: config.LOGIN_FAILURE_MEMORY_SECONDS,
+        },
+        sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+        unlocked: new UnlockedKeys(),
       },
-      sessionTtlSeconds: config.SESSION_TTL_SECONDS,
-      unlocked: new UnlockedKeys(),
     },
     signOut: { store, audit },
-    show: { nats, store, clock },
-    decide: { nats, store, clock, audit },
-    list: { store, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
+    show: { ...remembered, requests },
+    decide: { nats, requests, store, clock, audit },
+    list: { store, findClient, scope: (name) => reference.scope(name) },
     revoke: { nats, store, audit },
-    findClient: (id) => reference.findClient(id),
+    findClient,
     secureCookies: new URL(urls.consentUi).protocol === 'https:',
     sessionTtlSeconds: config.SESSION_TTL_SECONDS,
   });

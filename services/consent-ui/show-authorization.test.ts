@@ -19,14 +19,16 @@ function setup() {
   const deps: Deps = {
     store: memory.store,
     clock: testClock(),
-    nats: {
-      describeAuthorization: async (handle) => {
+    requests: {
+      describe: async (handle) => {
         if (handle !== HANDLE) throw new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.');
         return request;
       },
+    },
+    nats: {
       decideAuthorization: async (decision) => {
         decisions.push(decision);
-        return 'https://shop.example/cb?code=abc&state=s&iss=x';
+        return { redirectTo: 'https://shop.example/cb?code=abc&state=s&iss=x', clientId: 'c_1', scopes: ['orders', 'profile'] };
       },
     },
   };
@@ -42,7 +44,7 @@ describe('showAuthorization', () => {
 
   it('asks for consent when nothing is remembered, or only some of the requested scopes', async () => {
     const { deps, memory, decisions } = setup();
-    assert.deepEqual(await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' }), { kind: 'consent', request });
+    assert.deepEqual(await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' }), { kind: 'consent', request, session });
     await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile'], false, new Date());
     assert.equal((await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' })).kind, 'consent', 'granted once is not remembered');
     await memory.store.recordGrant('u_1', 'c_1', ['orders'], true, new Date());
@@ -68,6 +70,12 @@ describe('showAuthorization', () => {
     await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile'], true, new Date());
     assert.equal((await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' })).kind, 'redirect');
     assert.deepEqual(writes, [], 'every requested scope was granted before: nothing to write');
+  });
+
+  it('takes the session while it is still being read', async () => {
+    const { deps } = setup();
+    assert.deepEqual(await showAuthorization(deps, { handle: HANDLE, session: Promise.resolve(session), reqId: 'r' }), { kind: 'consent', request, session });
+    assert.equal((await showAuthorization(deps, { handle: HANDLE, session: Promise.resolve(undefined), reqId: 'r' })).kind, 'sign-in');
   });
 
   it('passes on the error of an unknown or expired request', async () => {

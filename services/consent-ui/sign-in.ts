@@ -20,7 +20,8 @@ export type Passwords = {
 
 export type Deps = {
   store: Pick<ConsentUiStore,
-    'findUserByUsername' | 'latestLoginLock' | 'recordLoginAttempt' | 'addLoginLock' | 'forgetLoginAttempt' | 'clearLoginFailures' | 'createSession' | 'deleteSession'>;
+    | 'findUserByUsername' | 'latestLoginLock' | 'recordLoginAttempt' | 'addLoginLock' | 'forgetLoginAttempt' | 'clearLoginFailures'
+    | 'createSession' | 'deleteSession'>;
   clock: Clock;
   audit: Audit;
   passwords: Passwords;

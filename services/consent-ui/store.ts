@@ -1,6 +1,6 @@
-// consent-ui's collections: sessions (by id hash), consents (one per owner and client),
-// login_failures and login_locks (sign-in throttling per account and per client address), plus the
-// read of a user by username for sign-in. Each operation is one call (the sweep aside); every read
+// consent-ui's collections, one function each: sessions (by id hash), consents (one per owner and
+// client), login_failures and login_locks (sign-in throttling per account and per client address),
+// plus the read of a user by username for sign-in. Each operation is one call (the sweep aside); every read
 // filters on expiry. Where concurrency matters, correctness rests on inserts under a unique _id
 // and counts, never on read-modify-write updates: FerretDB 1.24 loses concurrent $inc updates and
 // lets several conditional findOneAndUpdate calls win.
@@ -50,22 +50,41 @@ export type UserCredentials = { sub: string; username: string; passwordHash: str
 export const consentId = (sub: string, clientId: string) => `${sub} ${clientId}`;
 
 export async function createConsentUiStore(db: Db, log: Logger) {
-  const sessions = db.collection<SessionDoc>('sessions');
-  const consents = db.collection<ConsentDoc>('consents');
-  const failures = db.collection<LoginFailureDoc>('login_failures');
-  const locks = db.collection<LoginLockDoc>('login_locks');
-  const users = usersCollection(db);
-  await ensureIndexes(sessions, [expiresAtTtl, { key: { sub: 1 } }], log);
-  await ensureIndexes(consents, [{ key: { sub: 1, updatedAt: -1 } }], log);
-  await ensureIndexes(failures, [expiresAtTtl, { key: { key: 1, expiresAt: 1 } }], log);
-  await ensureIndexes(locks, [expiresAtTtl, { key: { key: 1, n: -1 } }], log);
+  // One after the other, as before: no index builds raced at start.
+  const sessions = await sessionsStore(db, log);
+  const consents = await consentsStore(db, log);
+  const throttle = await loginThrottleStore(db, log);
+  return {
+    ...usersStore(db),
+    ...sessions,
+    ...consents,
+    ...throttle,
+    /** Removes expired sessions and failure records (the TTL index does this where the database has one). */
+    async sweepExpired(now: Date): Promise<number> {
+      const counts = await Promise.all([sessions.sweepExpiredSessions(now), throttle.sweepExpiredLoginRecords(now)]);
+      return counts[0] + counts[1];
+    },
+  };
+}
 
+export type ConsentUiStore = Awaited<ReturnType<typeof createConsentUiStore>>;
+
+/** The read of a user by username, for sign-in (users are reference data, written by the admin CLI). */
+function usersStore(db: Db) {
+  const users = usersCollection(db);
   return {
     async findUserByUsername(username: string): Promise<UserCredentials | null> {
       const user = await users.findOne({ username }, { projection: { _id: 1, username: 1, passwordHash: 1 } });
       return user ? { sub: user._id, username: user.username, passwordHash: user.passwordHash } : null;
     },
+  };
+}
 
+/** sessions: by the SHA-256 of the id in the cookie. */
+async function sessionsStore(db: Db, log: Logger) {
+  const sessions = db.collection<SessionDoc>('sessions');
+  await ensureIndexes(sessions, [expiresAtTtl, { key: { sub: 1 } }], log);
+  return {
     async createSession(session: SessionDoc): Promise<void> {
       await sessions.insertOne(session);
     },
@@ -75,7 +94,17 @@ export async function createConsentUiStore(db: Db, log: Logger) {
     async deleteSession(idHash: string): Promise<void> {
       await sessions.deleteOne({ _id: idHash });
     },
+    async sweepExpiredSessions(now: Date): Promise<number> {
+      return (await sessions.deleteMany({ expiresAt: { $lte: now } })).deletedCount;
+    },
+  };
+}
 
+/** consents: one per owner and client, the grants for "Your authorizations" and the remembered consent. */
+async function consentsStore(db: Db, log: Logger) {
+  const consents = db.collection<ConsentDoc>('consents');
+  await ensureIndexes(consents, [{ key: { sub: 1, updatedAt: -1 } }], log);
+  return {
     async findConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
       return consents.findOne({ _id: consentId(sub, clientId) });
     },
@@ -97,7 +126,16 @@ export async function createConsentUiStore(db: Db, log: Logger) {
     async deleteConsent(sub: string, clientId: string): Promise<boolean> {
       return (await consents.deleteOne({ _id: consentId(sub, clientId) })).deletedCount === 1;
     },
+  };
+}
 
+/** login_failures and login_locks: sign-in throttling per account and per client address. */
+async function loginThrottleStore(db: Db, log: Logger) {
+  const failures = db.collection<LoginFailureDoc>('login_failures');
+  const locks = db.collection<LoginLockDoc>('login_locks');
+  await ensureIndexes(failures, [expiresAtTtl, { key: { key: 1, expiresAt: 1 } }], log);
+  await ensureIndexes(locks, [expiresAtTtl, { key: { key: 1, n: -1 } }], log);
+  return {
     /** The latest lock of `key` still remembered (it may have run out: compare `until`). */
     async latestLoginLock(key: string, now: Date): Promise<LoginLock | null> {
       const [lock] = await locks.find({ key, expiresAt: { $gt: now } }).sort({ n: -1 }).limit(1).toArray();
@@ -135,13 +173,9 @@ export async function createConsentUiStore(db: Db, log: Logger) {
       await failures.deleteMany({ key });
       await locks.deleteMany({ key });
     },
-
-    /** Removes expired sessions and failure records (the TTL index does this where the database has one). */
-    async sweepExpired(now: Date): Promise<number> {
-      const results = await Promise.all([sessions, failures, locks].map((c) => c.deleteMany({ expiresAt: { $lte: now } })));
+    async sweepExpiredLoginRecords(now: Date): Promise<number> {
+      const results = await Promise.all([failures, locks].map((c) => c.deleteMany({ expiresAt: { $lte: now } })));
       return results.reduce((sum, r) => sum + r.deletedCount, 0);
     },
   };
 }
-
-export type ConsentUiStore = Awaited<ReturnType<typeof createConsentUiStore>>;

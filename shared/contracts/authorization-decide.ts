@@ -1,7 +1,9 @@
 // oauth.authorization.decide/1 — consent-ui submits the resource owner's decision; the reply is
-// where to send the browser (the client's redirect URI with a code, or with access_denied).
+// where to send the browser (the client's redirect URI with a code, or with access_denied), and
+// what was decided on: the client and the scopes of the request, which consent-ui records as the
+// owner's grant without asking for the request again.
 import { Type, type Static } from '@sinclair/typebox';
-import { Handle, Subject, Username } from './common.ts';
+import { ClientId, Handle, ScopeToken, Subject, Username } from './common.ts';
 
 export const AuthorizationDecideRequestSchema = Type.Object({
   handle: Handle,
@@ -12,5 +14,11 @@ export const AuthorizationDecideRequestSchema = Type.Object({
 }, { additionalProperties: false });
 export type AuthorizationDecideRequest = Static<typeof AuthorizationDecideRequestSchema>;
 
-export const AuthorizationDecideReplySchema = Type.Object({ redirect_to: Type.String() });
+export const AuthorizationDecideReplySchema = Type.Object({
+  redirect_to: Type.String(),
+  /** Added within version 1, so optional: an earlier authorize-service does not send it. */
+  client_id: Type.Optional(ClientId),
+  /** The requested scopes (those of the code on approval). Added within version 1, so optional. */
+  scopes: Type.Optional(Type.Array(ScopeToken)),
+});
 export type AuthorizationDecideReply = Static<typeof AuthorizationDecideReplySchema>;

@@ -9,5 +9,10 @@ export const AuthorizationDescribeReplySchema = Type.Object({
   client_id: ClientId,
   client_name: Type.String(),
   scopes: Type.Array(Type.Object({ name: Type.String(), description: Type.String() })),
+  /**
+   * When the request expires (epoch seconds, rounded down): until then consent-ui may reuse this
+   * description for the pages of the request. Added within version 1, so optional.
+   */
+  expires_at: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type AuthorizationDescribeReply = Static<typeof AuthorizationDescribeReplySchema>;

@@ -1,0 +1,33 @@
+// A remembered consent that covers every requested scope approves the request without asking:
+// after sign-in and whenever a signed-in owner arrives with a new request.
+import type { Clock } from '#shared/clock.ts';
+import type { AuthorizationDescription, NatsClient } from './nats-client.ts';
+import type { ConsentUiStore } from './store.ts';
+import type { Session } from './session.ts';
+
+export type Deps = {
+  nats: Pick<NatsClient, 'decideAuthorization'>;
+  store: Pick<ConsentUiStore, 'findConsent' | 'recordGrant'>;
+  clock: Clock;
+};
+
+export type RememberedInput = { handle: string; session: Session; request: AuthorizationDescription; reqId: string };
+
+/** Where to send the browser when a remembered consent approved the request; undefined when the owner must decide. */
+export async function approveRemembered(deps: Deps, input: RememberedInput): Promise<string | undefined> {
+  const { session, request } = input;
+  const consent = await deps.store.findConsent(session.sub, request.clientId);
+  const remembered = new Set(consent?.scopes ?? []);
+  if (!request.scopes.every((scope) => remembered.has(scope.name))) return undefined;
+  const decided = await deps.nats.decideAuthorization(
+    { handle: input.handle, approve: true, sub: session.sub, username: session.username, authTime: session.authTime },
+    input.reqId,
+  );
+  // The grant is recorded for "Your authorizations"; a remembered consent usually has it already,
+  // and then there is nothing to write.
+  const granted = new Set(consent?.grantedScopes ?? []);
+  if (!request.scopes.every((scope) => granted.has(scope.name))) {
+    await deps.store.recordGrant(session.sub, request.clientId, request.scopes.map((s) => s.name), false, deps.clock.now());
+  }
+  return decided.redirectTo;
+}
