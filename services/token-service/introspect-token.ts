@@ -32,7 +32,10 @@ export type IntrospectTokenInput = {
 export type Introspection =
   | { active: false }
   | { active: true; tokenType: 'access_token'; token: AccessToken; username: string | undefined }
-  | { active: true; tokenType: 'refresh_token'; clientId: string; sub: string; username: string | undefined; scope: string; exp: number; iat: number | undefined };
+  | {
+    active: true; tokenType: 'refresh_token';
+    clientId: string; sub: string; username: string | undefined; scope: string; exp: number; iat: number | undefined;
+  };
 
 const INACTIVE = { active: false } as const;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;

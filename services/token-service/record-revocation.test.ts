@@ -39,7 +39,8 @@ describe('revocationRecorder', () => {
     await revocationRecorder(h.deps)(revocation);
     assert.deepEqual(h.steps, [`store g1 at ${T0.toISOString()}`, 'local', 'publish']);
     assert.deepEqual(h.published, [{
-      kind: 'grant', key: 'g1', issued_before: Math.floor(T0.getTime() / 1000), issued_before_ms: T0.getTime(), expires_at: Math.ceil((T0.getTime() + 660_500) / 1000),
+      kind: 'grant', key: 'g1',
+      issued_before: Math.floor(T0.getTime() / 1000), issued_before_ms: T0.getTime(), expires_at: Math.ceil((T0.getTime() + 660_500) / 1000),
     }]);
     assert.deepEqual(h.applied, [{ kind: 'grant', key: 'g1', issuedBeforeMs: T0.getTime(), expiresAtMs: T0.getTime() + 660_500 }]);
   });

@@ -23,7 +23,8 @@ export type Deps = {
 
 /** The wire form of a revocation (oauth.revocation.recorded). */
 export const revocationRecorded = (r: Revocation): RevocationRecorded => ({
-  kind: r.kind, key: r.key, issued_before: epochSeconds(r.issuedBefore), issued_before_ms: r.issuedBefore.getTime(), expires_at: Math.ceil(r.expiresAt.getTime() / 1000),
+  kind: r.kind, key: r.key,
+  issued_before: epochSeconds(r.issuedBefore), issued_before_ms: r.issuedBefore.getTime(), expires_at: Math.ceil(r.expiresAt.getTime() / 1000),
 });
 
 /** The RecordRevocation the domain modules are handed. */

@@ -201,7 +201,8 @@ async function revocationOperations(db: Db, log: Logger) {
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
       const _id = revocationId(revocation.kind, revocation.key);
       try {
-        await revocations.insertOne({ _id, kind: revocation.kind, key: revocation.key, issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt, createdAt: now });
+        const { kind, key, issuedBefore, expiresAt } = revocation;
+        await revocations.insertOne({ _id, kind, key, issuedBefore, expiresAt, createdAt: now });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
         await revocations.updateOne({ _id }, { $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt } });
