@@ -154,13 +154,17 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
   const natsUrl = env.NATS_URL || DEFAULT_NATS_URL;
   const mongo = await MongoClient.connect(env.MONGODB_URI || DEFAULT_MONGODB_URI);
   const nc = await connect({ servers: natsUrl.split(',').map((u) => u.trim()), name: 'bench', user: env.NATS_USER, pass: env.NATS_PASSWORD });
-  const origins = new Set([meta.authorization_endpoint, meta.token_endpoint, meta.introspection_endpoint].filter((u): u is string => !!u).map((u) => new URL(u).origin));
+  const origins = new Set([meta.authorization_endpoint, meta.token_endpoint].filter((u): u is string => !!u).map((u) => new URL(u).origin));
   const database = await describeDatabase(mongo.db());
   return {
     issuer,
     meta,
     // consent-ui's origin is learnt from the first redirect (see discoverConsentUi).
-    metricsUrls: new Map([...origins].map((origin) => [origin, `${origin}/metrics`])),
+    // validation-service has no public endpoint in the metadata: its /metrics only where named.
+    metricsUrls: new Map([
+      ...[...origins].map((origin): [string, string] => [origin, `${origin}/metrics`]),
+      ...(env.VALIDATION_SERVICE_METRICS_URL ? [['validation-service', env.VALIDATION_SERVICE_METRICS_URL] as [string, string]] : []),
+    ]),
     natsUrl,
     database: database.description,
     processes: [...(database.pid ? [{ label: database.process, pid: database.pid }] : []), { label: 'load generator (bench)', pid: process.pid }],

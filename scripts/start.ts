@@ -28,7 +28,8 @@ export const SERVICES = {
   'authorize-service': { portVar: 'AUTHORIZE_SERVICE_PORT', defaultPort: DEFAULT_PORTS.AUTHORIZE_SERVICE_PORT, urlVar: undefined },
   'consent-ui': { portVar: 'CONSENT_UI_PORT', defaultPort: DEFAULT_PORTS.CONSENT_UI_PORT, urlVar: 'CONSENT_UI_URL' },
   'token-service': { portVar: 'TOKEN_SERVICE_PORT', defaultPort: DEFAULT_PORTS.TOKEN_SERVICE_PORT, urlVar: 'TOKEN_SERVICE_URL' },
-  'validation-service': { portVar: 'VALIDATION_SERVICE_PORT', defaultPort: DEFAULT_PORTS.VALIDATION_SERVICE_PORT, urlVar: 'VALIDATION_SERVICE_URL' },
+  // No public endpoint: its port serves only /healthz, /readyz and /metrics.
+  'validation-service': { portVar: 'VALIDATION_SERVICE_PORT', defaultPort: DEFAULT_PORTS.VALIDATION_SERVICE_PORT, urlVar: undefined },
 } as const;
 export type ServiceName = keyof typeof SERVICES;
 const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];

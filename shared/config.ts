@@ -30,9 +30,9 @@ export const CommonConfigSchema = Type.Object({
   TOKEN_SERVICE_PORT: Port(DEFAULT_PORTS.TOKEN_SERVICE_PORT),
   VALIDATION_SERVICE_PORT: Port(DEFAULT_PORTS.VALIDATION_SERVICE_PORT),
   // Public base URLs of the HTTP edges; by default derived from the issuer (see publicUrls).
+  // validation-service has no public endpoint: its port serves only health, readiness and metrics.
   CONSENT_UI_URL: Type.Optional(Type.String({ minLength: 1 })),
   TOKEN_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
-  VALIDATION_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
   NATS_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   DB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
@@ -110,7 +110,7 @@ function checkCommon(config: CommonConfig): void {
   if (!config.OAUTH_KEY_ENCRYPTION_KEY && !LOOPBACK_HOSTS.has(config.HTTP_HOST)) {
     throw new ConfigError(`configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; without it (the development key is public) HTTP_HOST must be a loopback address, not ${config.HTTP_HOST}`);
   }
-  for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL', 'VALIDATION_SERVICE_URL'] as const) {
+  for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL'] as const) {
     const value = config[name];
     if (value !== undefined) {
       const url = parseUrl(name, value);
@@ -138,7 +138,6 @@ export type PublicUrls = {
   authorizeService: string;
   consentUi: string;
   tokenService: string;
-  validationService: string;
 };
 
 /**
@@ -156,7 +155,6 @@ export function publicUrls(config: CommonConfig): PublicUrls {
     authorizeService: config.OAUTH_ISSUER,
     consentUi: edge(config.CONSENT_UI_URL, config.CONSENT_UI_PORT),
     tokenService: edge(config.TOKEN_SERVICE_URL, config.TOKEN_SERVICE_PORT),
-    validationService: edge(config.VALIDATION_SERVICE_URL, config.VALIDATION_SERVICE_PORT),
   };
 }
 

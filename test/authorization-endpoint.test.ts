@@ -28,7 +28,7 @@ describe('GET /.well-known/oauth-authorization-server', () => {
     assert.equal(meta.token_endpoint, `http://localhost:${system.env.TOKEN_SERVICE_PORT}/token`);
     assert.equal(meta.jwks_uri, `http://localhost:${system.env.TOKEN_SERVICE_PORT}/jwks.json`);
     assert.equal(meta.revocation_endpoint, `http://localhost:${system.env.TOKEN_SERVICE_PORT}/revoke`);
-    assert.equal(meta.introspection_endpoint, `http://localhost:${system.env.VALIDATION_SERVICE_PORT}/introspect`);
+    assert.equal(meta.introspection_endpoint, `http://localhost:${system.env.TOKEN_SERVICE_PORT}/introspect`);
     assert.deepEqual(meta.response_types_supported, ['code']);
     assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token']);
     assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);

@@ -26,6 +26,14 @@ const httpServices = {
   'token-service': 'TOKEN_SERVICE_PORT',
   'validation-service': 'VALIDATION_SERVICE_PORT',
 } as const;
+/** validation-service's HTTP port serves only /healthz, /readyz and /metrics: the edge never routes to it. */
+const notPublic: ReadonlySet<string> = new Set(['validation-service']);
+
+/** The paths of the Caddyfile route block that proxies to `service`. */
+function routedPaths(service: string): string[] {
+  const block = new RegExp(`@(\\w+) path ([^\\n]+)\\n\\s*reverse_proxy @\\1 \\{\\s*dynamic a ${service} `).exec(caddyfile);
+  return block ? block[2]!.trim().split(/\s+/) : [];
+}
 
 async function configSchema(service: string): Promise<TObject> {
   const module = (await import(`../services/${service}/config.ts`)) as Record<string, unknown>;
@@ -58,7 +66,8 @@ describe('docker-compose.yml', () => {
       for (const name of Object.keys(s.environment!)) assert.ok(name in schema.properties, `${service}: ${name} is a setting of the service`);
       const port = s.environment![portVariable]!;
       assert.ok(s.healthcheck!.test.join(' ').includes(`127.0.0.1:${port}/readyz`), 'health check probes the service port');
-      assert.ok(caddyfile.includes(`dynamic a ${service} ${port}`), 'the edge routes to the service port');
+      if (notPublic.has(service)) assert.ok(!caddyfile.includes(`dynamic a ${service} `), 'the edge routes nothing to it');
+      else assert.ok(caddyfile.includes(`dynamic a ${service} ${port}`), 'the edge routes to the service port');
       assert.ok(s.depends_on && 'nats' in s.depends_on && 'mongo' in s.depends_on);
     });
   }
@@ -90,6 +99,11 @@ describe('docker-compose.yml', () => {
     }
     assert.ok(caddyfile.includes('/.well-known/oauth-authorization-server'));
     assert.ok(caddyfile.includes('/ui/*'));
+  });
+
+  it('routes the back-channel endpoints, introspection included, to token-service', () => {
+    assert.deepEqual(routedPaths('token-service').sort(), ['/introspect', '/jwks.json', '/revoke', '/token']);
+    assert.deepEqual(routedPaths('validation-service'), []);
   });
 
   it('the image runs the sources on Node 24', async () => {

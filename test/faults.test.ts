@@ -94,7 +94,7 @@ async function waitForReadiness(bases: string[], status: 200 | 503, timeoutMs: n
   return Date.now() - started;
 }
 
-const edges = (system: System) => [system.urls.authorizeService, system.urls.consentUi, system.urls.tokenService, system.urls.validationService];
+const edges = (system: System) => [system.urls.authorizeService, system.urls.consentUi, system.urls.tokenService, system.validationServiceUrl];
 
 async function signedInBrowser(system: System, user: SeededUser): Promise<Browser> {
   const browser = new Browser([system.urls.authorizeService, system.urls.consentUi]);
@@ -147,8 +147,8 @@ describe('the database goes away and comes back', { skip: ferretDbBinary() ? fal
     assertUnavailableJson(await tokenCall(system.urls.tokenService, client, { grant_type: 'refresh_token', refresh_token: tokens.json!.refresh_token as string }, DEADLINE_MS), 'refresh');
     assertUnavailableJson(await tokenCall(system.urls.tokenService, client, { token: tokens.json!.refresh_token as string }, DEADLINE_MS, '/revoke'), 'revocation');
     assertUnavailableJson(await tokenCall(system.urls.tokenService, { ...client, clientId: 'c_not_cached' }, { grant_type: 'refresh_token', refresh_token: 'x' }, DEADLINE_MS), 'unknown client');
-    // Introspection of a refresh token reads the family.
-    assertUnavailableJson(await tokenCall(system.urls.validationService, client, { token: tokens.json!.refresh_token as string }, DEADLINE_MS, '/introspect'), 'introspection');
+    // Introspection of a refresh token reads its claim.
+    assertUnavailableJson(await tokenCall(system.urls.tokenService, client, { token: tokens.json!.refresh_token as string }, DEADLINE_MS, '/introspect'), 'introspection');
 
     // The authorization endpoint needs no database (the request is sealed into its handle): it goes on
     // handing requests to consent-ui.

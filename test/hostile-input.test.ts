@@ -52,7 +52,7 @@ before(async () => {
   // The known code outlives any run, so no periodic sweep deletes it in the middle of a barrage.
   system = await startSystem('hostile', { env: { CODE_TTL_SECONDS: '600' } });
   const portOf = (url: string) => Number(new URL(url).port);
-  port = { authorize: portOf(system.urls.authorizeService), consent: portOf(system.urls.consentUi), token: portOf(system.urls.tokenService), validation: portOf(system.urls.validationService) };
+  port = { authorize: portOf(system.urls.authorizeService), consent: portOf(system.urls.consentUi), token: portOf(system.urls.tokenService), validation: portOf(system.validationServiceUrl) };
   scope = await system.seed.scope('hostile');
   user = await system.seed.user();
   // A rule for resource checks to match hostile resources against (no groups: any owner).
@@ -411,7 +411,7 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
     current = '413 body limit';
     const big = `a=${'x'.repeat(20 * 1024)}`;
     const form = 'application/x-www-form-urlencoded';
-    for (const [to, target] of [[port.token, '/token'], [port.token, '/revoke'], [port.validation, '/introspect']] as const) {
+    for (const [to, target] of [[port.token, '/token'], [port.token, '/revoke'], [port.token, '/introspect']] as const) {
       for (const chunked of [undefined, 1000]) {
         tried.add('413 body limit');
         const res = await send(to, { method: 'POST', target, headers: [['content-type', form]], body: big, ...(chunked ? { chunked } : {}) });
@@ -507,14 +507,14 @@ describe('token-service POST /revoke under hostile input', () => {
   });
 });
 
-describe('validation-service POST /introspect under hostile input', () => {
+describe('token-service POST /introspect under hostile input', () => {
   it('answers exactly {"active":false} or an RFC 6749 JSON error, and changes nothing', async () => {
     const pairs = wirePairs(['token', 'token_type_hint'], {
       token: fc.oneof(fc.constant(tokens.accessToken), jwtLike(tokens), refreshTokenLike(tokens), junkText),
       token_type_hint: fc.constantFrom('access_token', 'refresh_token', ''),
     }, { depth: 5 });
     await barrageOf('POST /introspect', formBody(pairs, credentials()), 200, async (body) => {
-      const res = await send(port.validation, postRequest('/introspect', body));
+      const res = await send(port.token, postRequest('/introspect', body));
       if (res.status === 200) {
         const answer = JSON.parse(res.body.toString('utf8')) as { active: boolean; client_id?: string };
         // Only the real token is active (the form is form-encoded, so its value arrives as sent).
@@ -851,7 +851,7 @@ async function assertKnownTokenActive(): Promise<void> {
 describe('after the barrage', () => {
   it('the known access token is active, introspects as active, its session works, and its refresh token still rotates', async () => {
     await assertKnownTokenActive();
-    const introspection = await fetch(`${system.urls.validationService}/introspect`, {
+    const introspection = await fetch(`${system.urls.tokenService}/introspect`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(known.clientId, known.clientSecret!) },
       body: new URLSearchParams({ token: tokens.accessToken }),

@@ -1,4 +1,4 @@
-// RFC 7662 introspection at validation-service's /introspect, with real tokens from token-service.
+// RFC 7662 introspection at token-service's /introspect, with real tokens from token-service.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
@@ -14,7 +14,7 @@ let resourceServer: SeededClient;
 let testKey: TestSigningKey;
 
 before(async () => {
-  system = await startSystem('introspection', { services: ['authorize-service', 'token-service', 'validation-service'] });
+  system = await startSystem('introspection', { services: ['authorize-service', 'token-service'] });
   scope = await system.seed.scope('orders');
   user = await system.seed.user(['staff']);
   client = await system.seed.client({ scopes: [scope], refreshTokens: true });
@@ -43,7 +43,7 @@ async function introspect(form: Record<string, string>, auth: Auth = { clientId:
     body.set('client_id', auth.clientId);
     body.set('client_secret', auth.clientSecret);
   }
-  const res = await fetch(`${system.urls.validationService}/introspect`, { method: 'POST', headers: h, body });
+  const res = await fetch(`${system.urls.tokenService}/introspect`, { method: 'POST', headers: h, body });
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, body: JSON.parse(text) as Record<string, unknown> };
 }
@@ -121,7 +121,7 @@ describe('POST /introspect', () => {
     const { access } = await tokens();
     const auth = `Basic ${Buffer.from(`${resourceServer.clientId}:${resourceServer.clientSecret}`).toString('base64')}`;
     const send = async (body: string, contentType = 'application/x-www-form-urlencoded', extra: Record<string, string> = {}) => {
-      const res = await fetch(`${system.urls.validationService}/introspect`, { method: 'POST', headers: { 'content-type': contentType, authorization: auth, ...extra }, body });
+      const res = await fetch(`${system.urls.tokenService}/introspect`, { method: 'POST', headers: { 'content-type': contentType, authorization: auth, ...extra }, body });
       return { status: res.status, body: (await res.json()) as Record<string, unknown>, cacheControl: res.headers.get('cache-control') };
     };
     const cases: [string, Awaited<ReturnType<typeof send>>][] = [

@@ -51,7 +51,7 @@ function leaks(text: string): string[] {
 const basic = (id: string, pass: string) => Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(pass)}`).toString('base64');
 
 async function introspect(as: SeededClient, token: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`${system.urls.validationService}/introspect`, {
+  const res = await fetch(`${system.urls.tokenService}/introspect`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic(as.clientId, as.clientSecret!)}` },
     body: new URLSearchParams({ token }),

@@ -8,7 +8,7 @@ export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) 
     token_endpoint: `${urls.tokenService}/token`,
     jwks_uri: `${urls.tokenService}/jwks.json`,
     revocation_endpoint: `${urls.tokenService}/revoke`,
-    introspection_endpoint: `${urls.validationService}/introspect`,
+    introspection_endpoint: `${urls.tokenService}/introspect`,
     scopes_supported: scopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],

@@ -13,3 +13,6 @@ export const TokenConfigSchema = serviceConfigSchema({
 export type TokenConfig = Static<typeof TokenConfigSchema>;
 
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): TokenConfig => parseConfig(TokenConfigSchema, env);
+
+/** The `aud` of the access tokens this service issues, and introspection requires. */
+export const accessTokenAudience = (config: TokenConfig): string => config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER;

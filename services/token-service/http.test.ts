@@ -44,6 +44,11 @@ before(async () => {
     redeem: { store, codes, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
     rotate: { store, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
     revoke: { store, refreshTokens, clock, audit, keys, issuer: 'https://as.example.com', recordRevocation },
+    introspect: {
+      store, refreshTokens, revocations, clock, cache: undefined, issuer: 'https://as.example.com', audience: 'https://as.example.com',
+      keys: { current: () => keys.publicKey, find: async () => keys.publicKey },
+      user: () => undefined, findUser: async () => undefined,
+    },
     jwks: () => ({ keys: [{ kty: 'EC', kid: 'test-kid' }] }),
   });
   await app.ready();
@@ -178,6 +183,47 @@ describe('POST /revoke (HTTP mapping)', () => {
     assert.equal(ok.headers['cache-control'], 'no-store');
     const missing = await app.inject({ method: 'POST', url: '/revoke', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: 'token_type_hint=access_token' });
     assertOAuthError(missing, 400, 'invalid_request');
+  });
+});
+
+describe('POST /introspect (HTTP mapping)', () => {
+  const introspect = (body: string, headers: Record<string, string> = { authorization: basic }, contentType = 'application/x-www-form-urlencoded') =>
+    app.inject({ method: 'POST', url: '/introspect', headers: { 'content-type': contentType, ...headers }, payload: body });
+
+  it('describes the client\u2019s own access and refresh tokens, uncached', async () => {
+    const { access_token: access, refresh_token: token } = (await exchange(sealCode('n'.repeat(22)))).json();
+    const a = await introspect(`token=${access}`);
+    assert.equal(a.statusCode, 200);
+    assert.equal(a.json().active, true);
+    assert.equal(a.json().token_type, 'Bearer');
+    assert.equal(a.headers['cache-control'], 'no-store');
+    assert.equal(a.headers.pragma, 'no-cache');
+    const r = await introspect(`token=${encodeURIComponent(token)}&token_type_hint=refresh_token`);
+    assert.deepEqual([r.json().active, r.json().token_type, r.json().client_id], [true, 'refresh_token', 'c_http']);
+  });
+
+  it('answers exactly {"active":false} for garbage and for a value longer than any token', async () => {
+    for (const token of ['garbage', 'a.b.c', 'x'.repeat(9000)]) {
+      const res = await introspect(`token=${token}`);
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.body, '{"active":false}');
+    }
+  });
+
+  it('refuses a caller that does not authenticate with a secret, a missing or repeated token, and a JSON body', async () => {
+    const none = await introspect('token=x', {});
+    assertOAuthError(none, 401, 'invalid_client');
+    assert.equal(none.headers['www-authenticate'], 'Basic realm="oauth"');
+    assertOAuthError(await introspect(''), 400, 'invalid_request');
+    assertOAuthError(await introspect('token=a&token=b'), 400, 'invalid_request');
+    assertOAuthError(await introspect('{"token":"a"}', { authorization: basic }, 'application/json'), 400, 'invalid_request');
+    assertOAuthError(await introspect(`token=${'x'.repeat(20_000)}`), 413, 'invalid_request');
+  });
+
+  it('maps an unavailable database to 503 with Retry-After', async () => {
+    const down = await introspect('token=x&client_id=c_down', {});
+    assertOAuthError(down, 503, 'temporarily_unavailable');
+    assert.equal(down.headers['retry-after'], '1');
   });
 });
 

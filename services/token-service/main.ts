@@ -3,21 +3,25 @@ import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
-import { ReferenceCache, announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
+import { toPublishedKey } from '#shared/keys/signing-keys.ts';
+import { ReferenceCache, announceReferenceDataChange, onReferenceDataChanged } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
 import { startPeriodic } from '#shared/periodic.ts';
-import { loadConfig, type TokenConfig } from './config.ts';
-
-export { loadConfig };
-import { createTokenStore } from './store.ts';
-import { KeyRing } from './signing-keys.ts';
-import { registerRoutes } from './http.ts';
 import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
-import { onSigningKeysChanged, registerEndpoints, revocationRecorder } from './nats.ts';
-import { sweepExpiredGrants } from './sweep-expired-grants.ts';
 import { refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { startRevocationSet } from '#shared/grants/revocation-feed.ts';
+import { VerificationKeys } from '#shared/access-tokens/verification-keys.ts';
+import { every, keepKeysCurrent } from '#shared/access-tokens/keep-keys-current.ts';
+import { accessTokenAudience, loadConfig, type TokenConfig } from './config.ts';
+import { createTokenStore } from './store.ts';
+import { KeyRing } from './signing-keys.ts';
+import { registerRoutes } from './http.ts';
+import { publishRevocation, registerEndpoints } from './nats.ts';
+import { revocationRecorder } from './record-revocation.ts';
+import { sweepExpiredGrants } from './sweep-expired-grants.ts';
+
+export { loadConfig };
 
 export const SERVICE_NAME = 'token-service';
 
@@ -27,23 +31,30 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, nc } = base;
   const clock = systemClock;
-  const reference = new ReferenceCache(mongo.db, log, ['clients']);
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'users']);
   await reference.start(nc);
   const store = await createTokenStore(mongo.db, log);
 
   const kek = keyEncryptionKey(config, log);
   const keys = new KeyRing({ store, kek, clock, log });
-  const keySubscription = onSigningKeysChanged(nc, () => void keys.reload());
   // A first key made here is announced, so every other instance (and validation-service) loads it.
   if (await keys.start()) announceReferenceDataChange(nc, 'keys');
-  keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000);
+  // The public keys introspection verifies with, held as validation-service holds them.
+  const verificationKeys = new VerificationKeys({ clock, log, loadKeys: async (now) => (await store.publishedSigningKeys(now)).map(toPublishedKey) });
+  const keyReloading = await keepKeysCurrent({
+    onKeysChanged: (onChange) => onReferenceDataChanged(nc, 'keys', onChange),
+    every, log, intervalMs: config.SIGNING_KEY_RELOAD_SECONDS * 1000,
+    reload: async () => {
+      await Promise.all([keys.reload(true), verificationKeys.reload()]);
+    },
+  });
 
   const findClient = (id: string) => reference.findClient(id);
   // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
   const refreshTokens = refreshTokenSealer(kek);
   const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS });
-  const recordRevocation = revocationRecorder(store, nc, log, () => clock.now(), revocations);
-  const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER };
+  const recordRevocation = revocationRecorder({ store, publish: publishRevocation(nc), clock, log, local: revocations });
+  const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: accessTokenAudience(config) };
 
   const service = await base.natsService('Token endpoint state: refresh token families and revocations');
   registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
@@ -57,6 +68,11 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log },
     rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation },
     revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
+    introspect: {
+      store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,
+      issuer: config.OAUTH_ISSUER, audience: tokens.audience,
+      user: (sub) => reference.user(sub), findUser: (sub) => reference.findUser(sub),
+    },
     jwks: () => keys.jwks(),
   });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
@@ -73,9 +89,8 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     stop: async () => {
       sweep.stop();
       await app.close();
-      keys.stop();
+      keyReloading.stop();
       revocations.stop();
-      keySubscription.unsubscribe();
       reference.stop();
       await base.close();
     },

@@ -1,7 +1,7 @@
 // The signing keys this instance holds in memory: the newest current key signs, every published
 // key verifies and appears in JWKS. A private key is decrypted and imported once per kid, never
-// per request. Reloaded on the `keys` announcement and on a timer, so a rotation written by
-// `oauth-admin keys rotate` (or another instance's first key) takes effect everywhere.
+// per request. Reloaded on the `keys` announcement and on a timer (main.ts, keepKeysCurrent), so a
+// rotation written by `oauth-admin keys rotate` (or another instance's first key) takes effect everywhere.
 import { importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
@@ -31,7 +31,6 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
   readonly #privateKeys = new Map<string, CryptoKey>();
   readonly #publicKeys = new Map<string, Promise<CryptoKey>>();
   #loading: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: KeyRingDeps) {
     this.#deps = deps;
@@ -49,16 +48,6 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
     await this.reload(true);
     if (!this.#signing) throw new Error('no usable signing key after generating one');
     return true;
-  }
-
-  /** Reloads every `intervalMs` as a safety net for a missed announcement. */
-  startReloading(intervalMs: number): void {
-    this.#timer = setInterval(() => void this.reload(), intervalMs);
-    this.#timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
   }
 
   /** Reloads from the database; on failure keeps what it has (and throws only when asked to). */

@@ -105,9 +105,12 @@ describe('token store: refresh tokens', () => {
     }
   });
 
-  it('spends each generation by its own claim, kept a day past the family\u2019s expiry (validation-service looks for it)', async () => {
+  it('spends each generation by its own claim, kept a day past the family\u2019s expiry (introspection looks for it)', async () => {
     const f = family();
+    assert.equal(await store.refreshTokenSpent({ grantId: f.grantId, generation: 0 }), false);
     assert.equal(await store.spendRefreshToken({ grantId: f.grantId, generation: 0 }, f.expiresAt, now), true);
+    assert.equal(await store.refreshTokenSpent({ grantId: f.grantId, generation: 0 }), true);
+    assert.equal(await store.refreshTokenSpent({ grantId: f.grantId, generation: 1 }), false, 'the next generation is not');
     assert.equal(winners(await race((s) => s.spendRefreshToken({ grantId: f.grantId, generation: 1 }, f.expiresAt, now))), 1, 'the next generation is unspent');
     const claim = await claimDoc(refreshTokenClaimId({ grantId: f.grantId, generation: 0 }));
     assert.equal(claim?._id, `refresh:${f.grantId}:0`);

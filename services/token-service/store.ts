@@ -56,25 +56,56 @@ export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date
 export type { ClientAuthEvent, ClientAuthEventKind } from '#shared/client-auth/client-auth-events.ts';
 
 export async function createTokenStore(db: Db, log: Logger) {
+  const grants = await grantCollections(db, log);
+  const revocations = await revocationOperations(db, log);
+  const keys = await signingKeyOperations(db, log);
+  const authEvents = await createClientAuthEventStore(db, log);
+  const store = {
+    ...codeOperations(grants),
+    ...familyOperations(grants),
+    recordRevocation: revocations.recordRevocation,
+    recentClientAuthEvents: authEvents.recentClientAuthEvents,
+    recordClientAuthEvent: authEvents.recordClientAuthEvent,
+    ...keys,
+
+    /**
+     * Removes what has expired (where the database has no TTL indexes, e.g. FerretDB), and with
+     * `revokedFamiliesBefore` the families revoked before it: dead, though not yet expired.
+     */
+    async sweepExpired(now: Date, revokedFamiliesBefore?: Date): Promise<number> {
+      const expired = { expiresAt: { $lte: now } };
+      const deadFamilies = revokedFamiliesBefore ? { $or: [expired, { revokedAt: { $lte: revokedFamiliesBefore } }] } : expired;
+      const results = await Promise.all([
+        grants.families.deleteMany(deadFamilies), grants.claims.deleteMany(expired),
+        revocations.sweepExpired(now), authEvents.sweepExpired(now),
+      ]);
+      return results.reduce((sum, r) => sum + r.deletedCount, 0);
+    },
+  };
+  return guardAvailability(store);
+}
+
+/** refresh_token_families and grant_claims, with their grouped unique inserts. */
+async function grantCollections(db: Db, log: Logger) {
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
   const claims = db.collection<GrantClaimDoc>('grant_claims');
   // Grouped: under load many codes redeemed and tokens spent go out as one insert.
   const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName);
   const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName);
-  const revocations = revocationsCollection(db);
-  const authEvents = await createClientAuthEventStore(db, log);
-  const keys = signingKeysCollection(db);
   await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
   await ensureIndexes(claims, [expiresAtTtl], log);
-  await ensureIndexes(revocations, [expiresAtTtl], log);
-  await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
+  return {
+    families, claims, familyInserts,
+    /** True for the one caller whose insert of `id` succeeds. */
+    claim: (id: string, expiresAt: Date, now: Date): Promise<boolean> => claimInserts.insert({ _id: id, createdAt: now, expiresAt }),
+  };
+}
 
-  /** True for the one caller whose insert of `id` succeeds. */
-  async function claim(id: string, expiresAt: Date, now: Date): Promise<boolean> {
-    return claimInserts.insert({ _id: id, createdAt: now, expiresAt });
-  }
+type GrantCollections = Awaited<ReturnType<typeof grantCollections>>;
 
-  const store = {
+/** Codes: redeemed exactly once, and a replay recognised and handled once. */
+function codeOperations({ families, claims, claim }: GrantCollections) {
+  return {
     /**
      * Redeems a code (already opened and checked against the token request): true for exactly one
      * caller however many present it at once. The claim `code:<grant id>` is kept a day past the
@@ -98,7 +129,12 @@ export async function createTokenStore(db: Db, log: Logger) {
       const until = addSeconds(codeExpiresAt > now ? codeExpiresAt : now, CLAIM_MARGIN_SECONDS);
       return claim(`code_replay:${grantId}`, until, now);
     },
+  };
+}
 
+/** Refresh token families: created on redemption, spent token by token, revoked. */
+function familyOperations({ families, claims, familyInserts, claim }: GrantCollections) {
+  return {
     /** Stores the family of a newly redeemed code; false when it exists (a replay blocked it first). */
     async createFamily({ grantId, ...fields }: RefreshTokenFamily): Promise<boolean> {
       return familyInserts.insert({ _id: grantId, ...fields });
@@ -111,6 +147,11 @@ export async function createTokenStore(db: Db, log: Logger) {
     async spendRefreshToken(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, now: Date): Promise<boolean> {
       // A day past the token's expiry: a sweep on a clock running ahead must not free it for a second spending.
       return claim(refreshTokenClaimId(token), addSeconds(familyExpiresAt, CLAIM_MARGIN_SECONDS), now);
+    },
+
+    /** True when this refresh token was spent (rotated out); introspection reads it, rotation never does. */
+    async refreshTokenSpent(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<boolean> {
+      return (await claims.findOne({ _id: refreshTokenClaimId(token) }, { projection: { _id: 1 } })) !== null;
     },
 
     /** Revokes a family; true only for the one caller that reports the revocation. */
@@ -148,21 +189,34 @@ export async function createTokenStore(db: Db, log: Logger) {
     async familyExpiresAt(grantId: string): Promise<Date | null> {
       return (await families.findOne({ _id: grantId }, { projection: { expiresAt: 1 } }))?.expiresAt ?? null;
     },
+  };
+}
 
+/** revocations: the durable record every revocation set loads and resyncs from. */
+async function revocationOperations(db: Db, log: Logger) {
+  const revocations = revocationsCollection(db);
+  await ensureIndexes(revocations, [expiresAtTtl], log);
+  return {
     /** Records (or extends) a revocation; recording one twice keeps the later instants. */
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
       const _id = revocationId(revocation.kind, revocation.key);
       try {
-        await revocations.insertOne({ _id, kind: revocation.kind, key: revocation.key, issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt, createdAt: now });
+        const { kind, key, issuedBefore, expiresAt } = revocation;
+        await revocations.insertOne({ _id, kind, key, issuedBefore, expiresAt, createdAt: now });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
         await revocations.updateOne({ _id }, { $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt } });
       }
     },
+    sweepExpired: (now: Date) => revocations.deleteMany({ expiresAt: { $lte: now } }),
+  };
+}
 
-    recentClientAuthEvents: authEvents.recentClientAuthEvents,
-    recordClientAuthEvent: authEvents.recordClientAuthEvent,
-
+/** signing_keys: the key ring's and the verifier's source. */
+async function signingKeyOperations(db: Db, log: Logger) {
+  const keys = signingKeysCollection(db);
+  await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
+  return {
     /** Keys that verify tokens now (not retired), newest first. */
     async publishedSigningKeys(now: Date): Promise<SigningKeyDoc[]> {
       return keys.find(publishedKeysFilter(now)).sort({ createdAt: -1, _id: -1 }).toArray();
@@ -171,22 +225,7 @@ export async function createTokenStore(db: Db, log: Logger) {
     async createSigningKey(kek: Buffer, now: Date): Promise<SigningKeyDoc> {
       return insertSigningKey(db, kek, now);
     },
-
-    /**
-     * Removes what has expired (where the database has no TTL indexes, e.g. FerretDB), and with
-     * `revokedFamiliesBefore` the families revoked before it: dead, though not yet expired.
-     */
-    async sweepExpired(now: Date, revokedFamiliesBefore?: Date): Promise<number> {
-      const expired = { expiresAt: { $lte: now } };
-      const deadFamilies = revokedFamiliesBefore ? { $or: [expired, { revokedAt: { $lte: revokedFamiliesBefore } }] } : expired;
-      const results = await Promise.all([
-        families.deleteMany(deadFamilies), claims.deleteMany(expired),
-        revocations.deleteMany(expired), authEvents.sweepExpired(now),
-      ]);
-      return results.reduce((sum, r) => sum + r.deletedCount, 0);
-    },
   };
-  return guardAvailability(store);
 }
 
 export type TokenStore = Awaited<ReturnType<typeof createTokenStore>>;

@@ -136,6 +136,9 @@ export class MemoryStore implements Store {
   async spendRefreshToken(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, _now: Date) {
     return this.#claim(refreshTokenClaimId(token), familyExpiresAt);
   }
+  async refreshTokenSpent(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>) {
+    return this.claims.has(refreshTokenClaimId(token));
+  }
   async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date) {
     const reports = this.#claim(`revoked:${grantId}`, familyExpiresAt);
     const f = this.families.get(grantId);

@@ -61,10 +61,4 @@ describe('validation store', () => {
     assert.deepEqual((await revocationsChangedSince(db, at(-200))).map((r) => r.key).sort(), ['live', 'u1 c1']);
   });
 
-  it('tells whether a grant claim exists (a spent refresh token)', async () => {
-    await db.collection<{ _id: string }>('grant_claims').insertOne({ _id: 'refresh:g1:0' });
-    const store = createValidationStore(db);
-    assert.equal(await store.claimExists('refresh:g1:0'), true);
-    assert.equal(await store.claimExists('refresh:g1:1'), false);
-  });
 });

@@ -1,25 +1,13 @@
-// What validation-service reads. It owns no collection: signing_keys, revocations and
-// grant_claims belong to token-service, so this module only reads them, each operation a single
-// query.
+// What validation-service reads. It owns no collection and writes nothing: signing_keys and
+// revocations belong to token-service (the revocations are read by shared/grants/revocation-feed.ts),
+// and reference data to the admin CLI.
 import type { Db } from 'mongodb';
-import type { JWK } from 'jose';
-import { publishedKeysFilter, signingKeysCollection } from '#shared/keys/signing-keys.ts';
-
-/** A public key that verifies access tokens until `retireAt`. */
-export type PublishedKey = { kid: string; alg: string; publicJwk: JWK; retireAt: Date | null };
+import { loadPublishedKeys, type PublishedKey } from '#shared/keys/signing-keys.ts';
 
 export function createValidationStore(db: Db) {
-  const keys = signingKeysCollection(db);
-  const claims = db.collection<{ _id: string }>('grant_claims');
-
   return {
-    async publishedKeys(now: Date): Promise<PublishedKey[]> {
-      const docs = await keys.find(publishedKeysFilter(now), { projection: { _id: 1, alg: 1, publicJwk: 1, retireAt: 1 } }).toArray();
-      return docs.map((d) => ({ kid: d._id, alg: d.alg, publicJwk: d.publicJwk, retireAt: d.retireAt ?? null }));
-    },
-    async claimExists(claimId: string): Promise<boolean> {
-      return (await claims.findOne({ _id: claimId }, { projection: { _id: 1 } })) !== null;
-    },
+    /** The public keys that verify access tokens now (not retired). */
+    publishedKeys: (now: Date): Promise<PublishedKey[]> => loadPublishedKeys(db, now),
   };
 }
 

@@ -3,7 +3,7 @@
 // granted scope and admits the resource owner's groups. Answered from memory on the hot path.
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import type { ResourceDoc } from '#shared/reference-data/resources.ts';
-import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from './verify-access-token.ts';
+import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
 
 export type Deps = VerifyDeps & {
   /** The cached user, without I/O. */

@@ -22,3 +22,15 @@ export const signingKeysCollection = (db: Db) => db.collection<SigningKeyDoc>('s
 
 /** Keys that verify tokens now: not yet retired. */
 export const publishedKeysFilter = (now: Date) => ({ $or: [{ retireAt: null }, { retireAt: { $gt: now } }] });
+
+/** A public key that verifies access tokens until `retireAt` (what verifiers hold; no private part). */
+export type PublishedKey = { kid: string; alg: string; publicJwk: JWK; retireAt: Date | null };
+
+export const toPublishedKey = (doc: Pick<SigningKeyDoc, '_id' | 'alg' | 'publicJwk' | 'retireAt'>): PublishedKey =>
+  ({ kid: doc._id, alg: doc.alg, publicJwk: doc.publicJwk, retireAt: doc.retireAt ?? null });
+
+/** The public parts of the keys that verify tokens now (one query; the private part is not even read). */
+export async function loadPublishedKeys(db: Db, now: Date): Promise<PublishedKey[]> {
+  const docs = await signingKeysCollection(db).find(publishedKeysFilter(now), { projection: { _id: 1, alg: 1, publicJwk: 1, retireAt: 1 } }).toArray();
+  return docs.map(toPublishedKey);
+}

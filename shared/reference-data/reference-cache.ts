@@ -124,3 +124,13 @@ export class ReferenceCache implements ReferenceData {
 export function announceReferenceDataChange(nc: NatsConnection, kind: ReferenceDataKind): void {
   nc.publish(Subjects.referenceDataChanged, JSON.stringify({ kind }));
 }
+
+/** Calls `onChange` on every announcement that reference data of `kind` changed; returns the unsubscribe. */
+export function onReferenceDataChanged(nc: NatsConnection, kind: ReferenceDataKind, onChange: () => void): () => void {
+  const subscription = nc.subscribe(Subjects.referenceDataChanged, {
+    callback: (_error, msg) => {
+      if (changed.parse(parseJson(msg.data))?.kind === kind) onChange();
+    },
+  });
+  return () => subscription.unsubscribe();
+}

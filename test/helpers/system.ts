@@ -65,6 +65,8 @@ export type SystemOptions = {
 export type System = {
   env: Record<string, string>;
   urls: PublicUrls;
+  /** validation-service's own HTTP server: /healthz, /readyz and /metrics only (no public endpoint). */
+  validationServiceUrl: string;
   db: Db;
   nc: NatsConnection;
   seed: Seeder;
@@ -99,6 +101,7 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
   return {
     env,
     urls: publicUrls(parseConfig(CommonConfigSchema, env)),
+    validationServiceUrl: `http://localhost:${env.VALIDATION_SERVICE_PORT}`,
     db,
     nc,
     seed: seeder(db, nc),

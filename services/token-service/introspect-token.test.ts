@@ -2,9 +2,10 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, generateKeyPair, type CryptoKey } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { refreshTokenSealer, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
+import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
+import { isOAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { introspectToken, type Deps } from './introspect-token.ts';
+import { introspectToken as introspect, type Deps, type Introspection } from './introspect-token.ts';
 
 const ISSUER = 'https://id.example.com';
 const T0 = Date.parse('2030-01-01T00:00:00Z');
@@ -33,11 +34,24 @@ function deps(options: { spent?: string[]; revokedGrants?: string[] } = {}): Dep
     user: (sub) => (sub === 'u1' ? { _id: 'u1', username: 'alice', groups: [], createdAt: new Date(0) } : undefined),
     findUser: async () => undefined,
     refreshTokens,
-    refreshTokenSpent: async (claimId) => (options.spent ?? []).includes(claimId),
+    store: { refreshTokenSpent: async (token) => (options.spent ?? []).includes(refreshTokenClaimId(token)) },
   };
 }
 
+/** As a confidential client authenticated with a secret. */
+const introspectToken = (d: Deps, client: ClientDoc, token: string): Promise<Introspection> =>
+  introspect(d, { client, method: 'client_secret_basic', token });
+
 describe('introspectToken', () => {
+  it('refuses a public client (invalid_client) and a request without a token (invalid_request)', async () => {
+    await assert.rejects(introspect(deps(), { client: caller, method: 'none', token: refreshToken }), (e) => isOAuthError(e) && e.code === 'invalid_client');
+    await assert.rejects(introspect(deps(), { client: caller, method: 'client_secret_post', token: undefined }), (e) => isOAuthError(e) && e.code === 'invalid_request');
+  });
+
+  it('reports a value longer than any token it issues as inactive, not as an error', async () => {
+    assert.deepEqual(await introspectToken(deps(), caller, 'x'.repeat(9000)), { active: false });
+  });
+
   it('reports an active access token with its owner\u2019s username', async () => {
     const jwt = await new SignJWT({ iss: ISSUER, sub: 'u1', aud: ISSUER, client_id: 'c2', scope: 'orders.read', exp: NOW_S + 60, iat: NOW_S, jti: 'j1' })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).sign(signer);

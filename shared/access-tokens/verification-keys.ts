@@ -6,7 +6,7 @@ import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { SIGNING_ALG } from '#shared/keys/signing-keys.ts';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
-import type { PublishedKey } from './store.ts';
+import type { PublishedKey } from '#shared/keys/signing-keys.ts';
 
 export const UNKNOWN_KID_RELOAD_MS = 5000;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { createLogger } from '#shared/logger.ts';
 import { UNKNOWN_KID_RELOAD_MS, VerificationKeys } from './verification-keys.ts';
-import type { PublishedKey } from './store.ts';
+import type { PublishedKey } from '#shared/keys/signing-keys.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const log = createLogger('test', 'silent');
