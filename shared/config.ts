@@ -2,6 +2,7 @@
 // A bad or missing value stops the process with one line that names the variable.
 import { Type, type TObject, type TProperties, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { isLoopbackHost, isLoopbackUrl, mongoUriIsLoopback, natsUrlsAreLoopback } from './loopback.ts';
 
 export class ConfigError extends Error {}
 
@@ -63,11 +64,19 @@ export function serviceConfigSchema<P extends TProperties>(own: P) {
   return Type.Composite([CommonConfigSchema, Type.Object(own)]);
 }
 
+export type ParseOptions = {
+  /**
+   * Refuse the public development key unless everything is loopback (default). Only the admin CLI
+   * turns it off: most of its commands need no key, and keyEncryptionKey checks for those that do.
+   */
+  checkDevelopmentKey?: boolean;
+};
+
 /**
  * Parses `env` against `schema`: converts strings to numbers/booleans, applies defaults,
  * ignores unrelated variables, and throws a ConfigError naming the first bad variable.
  */
-export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv = process.env): Static<S> {
+export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv = process.env, options: ParseOptions = {}): Static<S> {
   const picked: Record<string, unknown> = {};
   for (const key of Object.keys(schema.properties)) {
     const raw = env[key];
@@ -82,10 +91,35 @@ export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv
   }
   const config = value as Static<S>;
   checkCommon(config as unknown as CommonConfig);
+  if (options.checkDevelopmentKey ?? true) checkDevelopmentKey(config as unknown as CommonConfig);
   return config;
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+/**
+ * The public development key (no OAUTH_KEY_ENCRYPTION_KEY) only where nothing leaves this machine:
+ * anyone can seal codes and refresh tokens with it and decrypt signing keys made under it, so a
+ * public issuer or edge URL (a reverse proxy in front of a loopback listener), a database or NATS
+ * elsewhere (keys shared with other machines) all refuse it. Throws a one-line ConfigError.
+ */
+export function checkDevelopmentKey(config: CommonConfig): void {
+  if (config.OAUTH_KEY_ENCRYPTION_KEY) return;
+  const offLoopback = developmentKeyBlocker(config);
+  if (offLoopback) {
+    throw new ConfigError(`configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; the development key is public, so without it ${offLoopback} must name only loopback hosts (localhost, 127.0.0.0/8, ::1)`);
+  }
+}
+
+/** The first setting that names a host other than loopback, if any. */
+function developmentKeyBlocker(config: CommonConfig): string | undefined {
+  // Every public URL the configuration has (a service's own schema may add some): names ending in _URL.
+  const publicUrlSettings = Object.entries(config as Record<string, unknown>)
+    .filter(([name, value]) => typeof value === 'string' && (name === 'OAUTH_ISSUER' || (name.endsWith('_URL') && name !== 'NATS_URL')));
+  for (const [name, value] of publicUrlSettings) if (!isLoopbackUrl(value as string)) return name;
+  if (!mongoUriIsLoopback(config.MONGODB_URI)) return 'MONGODB_URI';
+  if (!natsUrlsAreLoopback(config.NATS_URL)) return 'NATS_URL';
+  if (!isLoopbackHost(config.HTTP_HOST)) return 'HTTP_HOST';
+  return undefined;
+}
 
 function checkCommon(config: CommonConfig): void {
   const issuer = parseUrl('OAUTH_ISSUER', config.OAUTH_ISSUER);
@@ -104,11 +138,6 @@ function checkCommon(config: CommonConfig): void {
   }
   if (config.NODE_ENV === 'production' && !config.OAUTH_KEY_ENCRYPTION_KEY) {
     throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing (required when NODE_ENV=production)');
-  }
-  // The development key is public, and codes and refresh tokens are sealed under keys derived from
-  // it: anyone could forge them. So without a key of one's own, the edges stay on this machine.
-  if (!config.OAUTH_KEY_ENCRYPTION_KEY && !LOOPBACK_HOSTS.has(config.HTTP_HOST)) {
-    throw new ConfigError(`configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; without it (the development key is public) HTTP_HOST must be a loopback address, not ${config.HTTP_HOST}`);
   }
   for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL', 'VALIDATION_SERVICE_URL'] as const) {
     const value = config[name];

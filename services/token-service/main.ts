@@ -35,7 +35,12 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const keys = new KeyRing({ store, kek, clock, log });
   const keySubscription = onSigningKeysChanged(nc, () => void keys.reload());
   // A first key made here is announced, so every other instance (and validation-service) loads it.
-  if (await keys.start()) announceReferenceDataChange(nc, 'keys');
+  const createdKey = await keys.start().catch(async (error: unknown) => {
+    reference.stop();
+    await base.close();
+    throw error;
+  });
+  if (createdKey) announceReferenceDataChange(nc, 'keys');
   keys.startReloading(config.SIGNING_KEY_RELOAD_SECONDS * 1000);
 
   const findClient = (id: string) => reference.findClient(id);
