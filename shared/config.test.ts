@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { CommonConfigSchema, ConfigError, parseConfig, serviceConfigSchema } from './config.ts';
+import { CommonConfigSchema, ConfigError, parseConfig, parseTrustProxy, serviceConfigSchema } from './config.ts';
 import { keyEncryptionKey } from './keys/key-encryption.ts';
 import { Type } from '@sinclair/typebox';
 
@@ -58,5 +58,29 @@ describe('review finding 1: the public development key only when everything is l
     assert.equal(keyEncryptionKey(config).length, 32);
     assert.ok(parseConfig(CommonConfigSchema, {}), 'the defaults are loopback');
     assert.ok(parseConfig(CommonConfigSchema, { MONGODB_URI: 'mongodb://%2Ftmp%2Fmongodb-27017.sock/oauth' }), 'a UNIX socket is this machine');
+  });
+});
+
+// Security review finding 4: TRUST_PROXY=true trusted every X-Forwarded-For hop.
+describe('review finding 4: TRUST_PROXY is off by default, a hop count or proxy addresses, never true', () => {
+  const trustProxy = (value?: string) => parseTrustProxy(parseConfig(CommonConfigSchema, value === undefined ? {} : { TRUST_PROXY: value }).TRUST_PROXY);
+
+  it('is off when unset, false or 0', () => {
+    assert.equal(trustProxy(), false);
+    assert.equal(trustProxy('false'), false);
+    assert.equal(trustProxy('0'), false);
+  });
+
+  it('takes a hop count or a list of proxy addresses and CIDRs', () => {
+    assert.equal(trustProxy('1'), 1);
+    assert.deepEqual(trustProxy('10.0.0.0/8,127.0.0.1'), ['10.0.0.0/8', '127.0.0.1']);
+    assert.deepEqual(trustProxy(' 192.168.0.0/16 , fd00::/8, ::1 '), ['192.168.0.0/16', 'fd00::/8', '::1']);
+  });
+
+  it('refuses true (any case) and anything else with one line naming TRUST_PROXY', () => {
+    for (const value of ['true', 'TRUE', 'True', 'yes', '11', '-1', '10.0.0.0/33', 'proxy.example.com', '10.0.0.1,', '1.5']) {
+      assert.throws(() => trustProxy(value), (error: unknown) => error instanceof ConfigError && /^configuration error: TRUST_PROXY/.test(error.message)
+        && !error.message.includes('\n'), value);
+    }
   });
 });

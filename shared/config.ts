@@ -2,6 +2,7 @@
 // A bad or missing value stops the process with one line that names the variable.
 import { Type, type TObject, type TProperties, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { isIP } from 'node:net';
 import { isLoopbackHost, isLoopbackUrl, mongoUriIsLoopback, natsUrlsAreLoopback } from './loopback.ts';
 
 export class ConfigError extends Error {}
@@ -34,6 +35,8 @@ export const CommonConfigSchema = Type.Object({
   CONSENT_UI_URL: Type.Optional(Type.String({ minLength: 1 })),
   TOKEN_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
   VALIDATION_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Which proxies' X-Forwarded-* to believe: off, a hop count, or proxy addresses/CIDRs (see parseTrustProxy). */
+  TRUST_PROXY: Type.String({ default: 'false', maxLength: 2048 }),
   NATS_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   DB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
@@ -146,12 +149,51 @@ function checkCommon(config: CommonConfig): void {
       if (url.search || url.hash || value.endsWith('/')) throw new ConfigError(`configuration error: ${name} must be a base URL without query, fragment or trailing slash`);
     }
   }
+  parseTrustProxy(config.TRUST_PROXY);
   if (!/^mongodb(\+srv)?:\/\//.test(config.MONGODB_URI)) {
     throw new ConfigError('configuration error: MONGODB_URI must start with mongodb:// or mongodb+srv://');
   }
   if (!/^(nats|tls|wss?):\/\//.test(config.NATS_URL.split(',')[0]!.trim())) {
     throw new ConfigError('configuration error: NATS_URL must start with nats://, tls:// or ws(s)://');
   }
+}
+
+/** What fastify's `trustProxy` takes from TRUST_PROXY: off, the number of proxy hops, or the proxies' addresses. */
+export type TrustProxy = false | number | string[];
+
+/** More proxies in front of one service than this is a mistake, not a deployment. */
+const MAX_PROXY_HOPS = 10;
+
+/**
+ * TRUST_PROXY (CONTRACT "Running it"): off by default ("false", "0" or unset); a hop count ("1": the
+ * one edge proxy's X-Forwarded-For entry is the client, whatever a client put before it); or a
+ * comma-separated list of proxy addresses/CIDRs. Never "trust everything": with `true` a client
+ * picks its own address (and so its sign-in throttle key) by sending X-Forwarded-For itself.
+ */
+export function parseTrustProxy(value: string): TrustProxy {
+  const setting = value.trim();
+  if (setting === '' || setting === 'false' || setting === '0') return false;
+  if (/^true$/i.test(setting)) {
+    throw new ConfigError('configuration error: TRUST_PROXY=true would trust every X-Forwarded-For hop; set the number of proxies in front (e.g. 1) or their addresses/CIDRs');
+  }
+  if (/^\d+$/.test(setting)) {
+    const hops = Number(setting);
+    if (hops > MAX_PROXY_HOPS) throw new ConfigError(`configuration error: TRUST_PROXY must be at most ${MAX_PROXY_HOPS} hops`);
+    return hops;
+  }
+  const proxies = setting.split(',').map((item) => item.trim());
+  if (!proxies.every(isAddressOrCidr)) {
+    throw new ConfigError('configuration error: TRUST_PROXY must be false, a hop count, or a comma-separated list of proxy IP addresses or CIDRs');
+  }
+  return proxies;
+}
+
+function isAddressOrCidr(item: string): boolean {
+  const [address = '', prefix, ...rest] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function parseUrl(name: string, value: string): URL {
