@@ -16,7 +16,7 @@ import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { unavailable } from '#shared/oauth-error.ts';
-import { revocationId, revocationsCollection, type RevocationKind } from '#shared/grants/revocation-feed.ts';
+import { prepareRevocations, revocationsCollection, writeRevocation, type RevocationKind } from '#shared/grants/revocation-feed.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
@@ -67,6 +67,7 @@ export async function createTokenStore(db: Db, log: Logger) {
   await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
   await ensureIndexes(claims, [expiresAtTtl], log);
   await ensureIndexes(revocations, [expiresAtTtl], log);
+  await prepareRevocations(db, log);
   await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
 
   /** True for the one caller whose insert of `id` succeeds. */
@@ -149,15 +150,9 @@ export async function createTokenStore(db: Db, log: Logger) {
       return (await families.findOne({ _id: grantId }, { projection: { expiresAt: 1 } }))?.expiresAt ?? null;
     },
 
-    /** Records (or extends) a revocation; recording one twice keeps the later instants. */
+    /** Records (or extends) a revocation; recording one twice keeps the later instants. Stamped with the database's clock. */
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
-      const _id = revocationId(revocation.kind, revocation.key);
-      try {
-        await revocations.insertOne({ _id, kind: revocation.kind, key: revocation.key, issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt, createdAt: now });
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        await revocations.updateOne({ _id }, { $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt } });
-      }
+      await writeRevocation(db, revocation, now);
     },
 
     recentClientAuthEvents: authEvents.recentClientAuthEvents,
