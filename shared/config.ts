@@ -108,7 +108,8 @@ export function checkDevelopmentKey(config: CommonConfig): void {
   if (config.OAUTH_KEY_ENCRYPTION_KEY) return;
   const offLoopback = developmentKeyBlocker(config);
   if (offLoopback) {
-    throw new ConfigError(`configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; the development key is public, so without it ${offLoopback} must name only loopback hosts (localhost, 127.0.0.0/8, ::1)`);
+    throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; the development key is public, '
+      + `so without it ${offLoopback} must name only loopback hosts (localhost, 127.0.0.0/8, ::1)`);
   }
 }
 
@@ -174,7 +175,8 @@ export function parseTrustProxy(value: string): TrustProxy {
   const setting = value.trim();
   if (setting === '' || setting === 'false' || setting === '0') return false;
   if (/^true$/i.test(setting)) {
-    throw new ConfigError('configuration error: TRUST_PROXY=true would trust every X-Forwarded-For hop; set the number of proxies in front (e.g. 1) or their addresses/CIDRs');
+    throw new ConfigError('configuration error: TRUST_PROXY=true would trust every X-Forwarded-For hop; '
+      + 'set the number of proxies in front (e.g. 1) or their addresses/CIDRs');
   }
   if (/^\d+$/.test(setting)) {
     const hops = Number(setting);

@@ -51,8 +51,9 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
     await this.reload(true);
     if (this.#signing) return false;
     if (this.#published.length > 0) {
-      const current = this.#currentKids.length > 0
-        ? `OAUTH_KEY_ENCRYPTION_KEY cannot decrypt the current signing key (${this.#currentKids.join(', ')}); start with the key-encryption key it was made with`
+      const kids = this.#currentKids.join(', ');
+      const current = kids
+        ? `OAUTH_KEY_ENCRYPTION_KEY cannot decrypt the current signing key (${kids}); start with the key-encryption key it was made with`
         : 'every published signing key is superseded; make a current one with oauth-admin keys rotate';
       throw new ConfigError(`configuration error: ${current} (token-service creates a signing key only when none is published)`);
     }

@@ -55,7 +55,8 @@ describe('validation store', () => {
     ]);
     const active = await activeRevocations(db, T0, 10_000);
     assert.deepEqual(active.map((r) => r.key).sort(), ['just-expired', 'live', 'u1 c1']);
-    assert.deepEqual(active.find((r) => r.key === 'u1 c1'), { kind: 'subject_client', key: 'u1 c1', issuedBeforeMs: at(-2).getTime(), expiresAtMs: at(600).getTime(), changedAtMs: at(-2).getTime() });
+    assert.deepEqual(active.find((r) => r.key === 'u1 c1'),
+      { kind: 'subject_client', key: 'u1 c1', issuedBeforeMs: at(-2).getTime(), expiresAtMs: at(600).getTime(), changedAtMs: at(-2).getTime() });
 
     const changed = await revocationsChangedSince(db, at(-10));
     assert.deepEqual(changed.map((r) => r.key).sort(), ['u1 c1'], 'widened (stamped) after the instant');

@@ -145,7 +145,8 @@ export class RevocationSet {
   #apply(records: RevocationRecord[]): void {
     for (const record of records) {
       this.record(record);
-      if (record.changedAtMs !== undefined && (this.#highWaterMs === undefined || record.changedAtMs > this.#highWaterMs)) this.#highWaterMs = record.changedAtMs;
+      const stamp = record.changedAtMs;
+      if (stamp !== undefined && (this.#highWaterMs === undefined || stamp > this.#highWaterMs)) this.#highWaterMs = stamp;
     }
   }
 

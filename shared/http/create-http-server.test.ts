@@ -100,6 +100,7 @@ describe('review finding 4: TRUST_PROXY never trusts a client-supplied X-Forward
   });
 
   it('refuses true at start', () => {
-    assert.throws(() => createHttpServer({ log: createLogger('test', 'silent'), metrics: createMetrics('test'), ready: async () => ({ ok: true }), trustProxy: 'true' }), /TRUST_PROXY/);
+    const options = { log: createLogger('test', 'silent'), metrics: createMetrics('test'), ready: async () => ({ ok: true }), trustProxy: 'true' };
+    assert.throws(() => createHttpServer(options), /TRUST_PROXY/);
   });
 });

@@ -19,7 +19,9 @@ function endpoint(handle: (request: { token: string }) => Promise<unknown>, pars
     invalidRequestReply: { active: false, allowed: false, error: 'invalid_request' },
     handle,
   });
-  const ask = (data: Uint8Array, headers: () => unknown = () => undefined, reply: string | null = '_INBOX.resource-server.abc.1') => new Promise<Answer>((resolve) => {
+  /** `reply` null: a message without a reply subject. */
+  const ask = (data: Uint8Array, headers: () => unknown = () => undefined, reply: string | null = '_INBOX.resource-server.abc.1') =>
+    new Promise<Answer>((resolve) => {
     const msg = {
       data,
       reply: reply ?? undefined,

@@ -40,7 +40,8 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
  */
 export const REPLY_INBOX_PREFIX = '_INBOX.';
 
-export const isInboxReply = (reply: string | undefined): boolean => reply !== undefined && reply.startsWith(REPLY_INBOX_PREFIX) && reply.length > REPLY_INBOX_PREFIX.length;
+export const isInboxReply = (reply: string | undefined): boolean =>
+  reply !== undefined && reply.startsWith(REPLY_INBOX_PREFIX) && reply.length > REPLY_INBOX_PREFIX.length;
 
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
   service.addEndpoint(definition.name, {
