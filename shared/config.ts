@@ -2,6 +2,8 @@
 // A bad or missing value stops the process with one line that names the variable.
 import { Type, type TObject, type TProperties, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { isIP } from 'node:net';
+import { isLoopbackHost, isLoopbackUrl, mongoUriIsLoopback, natsUrlsAreLoopback } from './loopback.ts';
 
 export class ConfigError extends Error {}
 
@@ -33,6 +35,8 @@ export const CommonConfigSchema = Type.Object({
   // validation-service has no public endpoint: its port serves only health, readiness and metrics.
   CONSENT_UI_URL: Type.Optional(Type.String({ minLength: 1 })),
   TOKEN_SERVICE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Which proxies' X-Forwarded-* to believe: off, a hop count, or proxy addresses/CIDRs (see parseTrustProxy). */
+  TRUST_PROXY: Type.String({ default: 'false', maxLength: 2048 }),
   NATS_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   DB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
@@ -63,11 +67,19 @@ export function serviceConfigSchema<P extends TProperties>(own: P) {
   return Type.Composite([CommonConfigSchema, Type.Object(own)]);
 }
 
+export type ParseOptions = {
+  /**
+   * Refuse the public development key unless everything is loopback (default). Only the admin CLI
+   * turns it off: most of its commands need no key, and keyEncryptionKey checks for those that do.
+   */
+  checkDevelopmentKey?: boolean;
+};
+
 /**
  * Parses `env` against `schema`: converts strings to numbers/booleans, applies defaults,
  * ignores unrelated variables, and throws a ConfigError naming the first bad variable.
  */
-export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv = process.env): Static<S> {
+export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv = process.env, options: ParseOptions = {}): Static<S> {
   const picked: Record<string, unknown> = {};
   for (const key of Object.keys(schema.properties)) {
     const raw = env[key];
@@ -82,10 +94,36 @@ export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv
   }
   const config = value as Static<S>;
   checkCommon(config as unknown as CommonConfig);
+  if (options.checkDevelopmentKey ?? true) checkDevelopmentKey(config as unknown as CommonConfig);
   return config;
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+/**
+ * The public development key (no OAUTH_KEY_ENCRYPTION_KEY) only where nothing leaves this machine:
+ * anyone can seal codes and refresh tokens with it and decrypt signing keys made under it, so a
+ * public issuer or edge URL (a reverse proxy in front of a loopback listener), a database or NATS
+ * elsewhere (keys shared with other machines) all refuse it. Throws a one-line ConfigError.
+ */
+export function checkDevelopmentKey(config: CommonConfig): void {
+  if (config.OAUTH_KEY_ENCRYPTION_KEY) return;
+  const offLoopback = developmentKeyBlocker(config);
+  if (offLoopback) {
+    throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; the development key is public, '
+      + `so without it ${offLoopback} must name only loopback hosts (localhost, 127.0.0.0/8, ::1)`);
+  }
+}
+
+/** The first setting that names a host other than loopback, if any. */
+function developmentKeyBlocker(config: CommonConfig): string | undefined {
+  // Every public URL the configuration has (a service's own schema may add some): names ending in _URL.
+  const publicUrlSettings = Object.entries(config as Record<string, unknown>)
+    .filter(([name, value]) => typeof value === 'string' && (name === 'OAUTH_ISSUER' || (name.endsWith('_URL') && name !== 'NATS_URL')));
+  for (const [name, value] of publicUrlSettings) if (!isLoopbackUrl(value as string)) return name;
+  if (!mongoUriIsLoopback(config.MONGODB_URI)) return 'MONGODB_URI';
+  if (!natsUrlsAreLoopback(config.NATS_URL)) return 'NATS_URL';
+  if (!isLoopbackHost(config.HTTP_HOST)) return 'HTTP_HOST';
+  return undefined;
+}
 
 function checkCommon(config: CommonConfig): void {
   const issuer = parseUrl('OAUTH_ISSUER', config.OAUTH_ISSUER);
@@ -105,11 +143,6 @@ function checkCommon(config: CommonConfig): void {
   if (config.NODE_ENV === 'production' && !config.OAUTH_KEY_ENCRYPTION_KEY) {
     throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing (required when NODE_ENV=production)');
   }
-  // The development key is public, and codes and refresh tokens are sealed under keys derived from
-  // it: anyone could forge them. So without a key of one's own, the edges stay on this machine.
-  if (!config.OAUTH_KEY_ENCRYPTION_KEY && !LOOPBACK_HOSTS.has(config.HTTP_HOST)) {
-    throw new ConfigError(`configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing; without it (the development key is public) HTTP_HOST must be a loopback address, not ${config.HTTP_HOST}`);
-  }
   for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL'] as const) {
     const value = config[name];
     if (value !== undefined) {
@@ -117,12 +150,52 @@ function checkCommon(config: CommonConfig): void {
       if (url.search || url.hash || value.endsWith('/')) throw new ConfigError(`configuration error: ${name} must be a base URL without query, fragment or trailing slash`);
     }
   }
+  parseTrustProxy(config.TRUST_PROXY);
   if (!/^mongodb(\+srv)?:\/\//.test(config.MONGODB_URI)) {
     throw new ConfigError('configuration error: MONGODB_URI must start with mongodb:// or mongodb+srv://');
   }
   if (!/^(nats|tls|wss?):\/\//.test(config.NATS_URL.split(',')[0]!.trim())) {
     throw new ConfigError('configuration error: NATS_URL must start with nats://, tls:// or ws(s)://');
   }
+}
+
+/** What fastify's `trustProxy` takes from TRUST_PROXY: off, the number of proxy hops, or the proxies' addresses. */
+export type TrustProxy = false | number | string[];
+
+/** More proxies in front of one service than this is a mistake, not a deployment. */
+const MAX_PROXY_HOPS = 10;
+
+/**
+ * TRUST_PROXY (CONTRACT "Running it"): off by default ("false", "0" or unset); a hop count ("1": the
+ * one edge proxy's X-Forwarded-For entry is the client, whatever a client put before it); or a
+ * comma-separated list of proxy addresses/CIDRs. Never "trust everything": with `true` a client
+ * picks its own address (and so its sign-in throttle key) by sending X-Forwarded-For itself.
+ */
+export function parseTrustProxy(value: string): TrustProxy {
+  const setting = value.trim();
+  if (setting === '' || setting === 'false' || setting === '0') return false;
+  if (/^true$/i.test(setting)) {
+    throw new ConfigError('configuration error: TRUST_PROXY=true would trust every X-Forwarded-For hop; '
+      + 'set the number of proxies in front (e.g. 1) or their addresses/CIDRs');
+  }
+  if (/^\d+$/.test(setting)) {
+    const hops = Number(setting);
+    if (hops > MAX_PROXY_HOPS) throw new ConfigError(`configuration error: TRUST_PROXY must be at most ${MAX_PROXY_HOPS} hops`);
+    return hops;
+  }
+  const proxies = setting.split(',').map((item) => item.trim());
+  if (!proxies.every(isAddressOrCidr)) {
+    throw new ConfigError('configuration error: TRUST_PROXY must be false, a hop count, or a comma-separated list of proxy IP addresses or CIDRs');
+  }
+  return proxies;
+}
+
+function isAddressOrCidr(item: string): boolean {
+  const [address = '', prefix, ...rest] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function parseUrl(name: string, value: string): URL {

@@ -30,7 +30,17 @@ export type StartOptions = {
   logStream?: DestinationStream;
 };
 
-export async function openServiceBase(name: string, config: CommonConfig, options: StartOptions = {}): Promise<ServiceBase> {
+/** What a service does on NATS beyond its endpoints. */
+export type ServiceRole = {
+  /**
+   * False for a service that emits no audit event (validation-service): it neither creates the
+   * audit stream nor relays the outbox, so its NATS user needs no right on `oauth.audit.>` or `$JS.API`.
+   */
+  emitsAudit?: boolean;
+};
+
+export async function openServiceBase(name: string, config: CommonConfig, options: StartOptions = {}, role: ServiceRole = {}): Promise<ServiceBase> {
+  const emitsAudit = role.emitsAudit ?? true;
   const log = createLogger(name, config.LOG_LEVEL, options.logStream);
   const metrics = createMetrics(name);
   const nc = await connectNats(config, name, log);
@@ -42,10 +52,12 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     throw error;
   }
   const outbox = mongo.db.collection<OutboxDoc>('audit_outbox');
-  await ensureIndexes(outbox, [{ key: { leaseUntil: 1, createdAt: 1 } }], log);
-  await ensureAuditStream(nc, config.AUDIT_RETENTION_DAYS);
   const audit = new AuditPublisher(nc, outbox, log, `urn:oauth:${name}`);
-  audit.startRelay();
+  if (emitsAudit) {
+    await ensureIndexes(outbox, [{ key: { leaseUntil: 1, createdAt: 1 } }], log);
+    await ensureAuditStream(nc, config.AUDIT_RETENTION_DAYS);
+    audit.startRelay();
+  }
   const services: Service[] = [];
 
   return {

@@ -370,6 +370,32 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.ok(!list.stdout.includes(privateJwk.d!), 'the private key is never printed');
   });
 
+  // Security review finding 1: `keys rotate` without OAUTH_KEY_ENCRYPTION_KEY encrypted a new signing
+  // key under the public development key whatever the issuer, database or NATS.
+  it('review finding 1: keys rotate without OAUTH_KEY_ENCRYPTION_KEY refuses (78, one line) unless everything is loopback, and creates no key', async () => {
+    const ownDb = uniqueMongoUri('rotaterefused'); // the describe's tests run concurrently: count keys in a database of this test's own
+    const offLoopback: [string, Record<string, string>][] = [
+      ['OAUTH_ISSUER', { OAUTH_ISSUER: 'https://id.example.com' }],
+      ['TOKEN_SERVICE_URL', { TOKEN_SERVICE_URL: 'https://token.example.com' }],
+      ['MONGODB_URI', { MONGODB_URI: 'mongodb://db.example.com:27017,127.0.0.1:27017/oauth?replicaSet=rs0' }],
+      ['NATS_URL', { NATS_URL: `${NATS_URL},nats://nats.example.com:4222` }],
+    ];
+    for (const [setting, env] of offLoopback) {
+      const result = await cli(['keys', 'rotate'], { env: { MONGODB_URI: ownDb, ...env } });
+      assert.equal(result.code, 78, `${setting}: ${result.stderr}`);
+      assert.deepEqual(lines(result.stderr).length, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`^oauth-admin: .*OAUTH_KEY_ENCRYPTION_KEY is missing.* ${setting} must name only loopback hosts`));
+    }
+    const mongo = await MongoClient.connect(ownDb);
+    try {
+      assert.equal(await mongo.db().collection('signing_keys').countDocuments(), 0, 'no signing key was created');
+    } finally {
+      await mongo.close();
+    }
+    // Commands that use no key-encryption key still work against such settings.
+    assert.equal((await cli(['scopes', 'list'], { env: { OAUTH_ISSUER: 'https://id.example.com' } })).code, 0);
+  });
+
   it('a configuration mistake gives one line naming the variable and a non-zero exit', async () => {
     const result = await cli(['scopes', 'list'], { env: { MONGODB_URI: 'foo' } });
     assert.notEqual(result.code, 0);

@@ -6,7 +6,7 @@ import { readFile, access } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { TObject } from '@sinclair/typebox';
 import { authorizationServerMetadata } from '../services/authorize-service/metadata.ts';
-import { publicUrls, parseConfig, CommonConfigSchema } from '#shared/config.ts';
+import { publicUrls, parseConfig, parseTrustProxy, CommonConfigSchema } from '#shared/config.ts';
 
 const root = new URL('../', import.meta.url);
 const read = (path: string) => readFile(new URL(path, root), 'utf8');
@@ -91,7 +91,7 @@ describe('docker-compose.yml', () => {
 
   it('routes every public endpoint path of the metadata to a service at the edge', () => {
     const env = { OAUTH_ISSUER: 'https://id.example.com', NODE_ENV: 'test' };
-    const meta = authorizationServerMetadata(publicUrls(parseConfig(CommonConfigSchema, env)), []);
+    const meta = authorizationServerMetadata(publicUrls(parseConfig(CommonConfigSchema, env, { checkDevelopmentKey: false })), []);
     for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint'] as const) {
       const url = new URL(meta[key]);
       assert.equal(url.origin, 'https://id.example.com', `${key} sits on the one host`);
@@ -104,6 +104,17 @@ describe('docker-compose.yml', () => {
   it('routes the back-channel endpoints, introspection included, to token-service', () => {
     assert.deepEqual(routedPaths('token-service').sort(), ['/introspect', '/jwks.json', '/revoke', '/token']);
     assert.deepEqual(routedPaths('validation-service'), []);
+  });
+
+  // Security review finding 4: the image and docker-compose set TRUST_PROXY=true (every X-Forwarded-For hop believed).
+  it('review finding 4: the image trusts no proxy, and every service trusts exactly the one edge hop, a setting config accepts', async () => {
+    const dockerfile = await read('deploy/Dockerfile');
+    assert.doesNotMatch(dockerfile, /TRUST_PROXY=/, 'off by default in the image');
+    for (const service of Object.keys(httpServices)) {
+      const env = compose.services[service]!.environment!;
+      assert.equal(env.TRUST_PROXY, '1', `${service}: one hop, the edge proxy`);
+      assert.equal(parseTrustProxy(env.TRUST_PROXY), 1);
+    }
   });
 
   it('the image runs the sources on Node 24', async () => {

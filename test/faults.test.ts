@@ -5,6 +5,7 @@
 // request succeeds; never a 500, never a hang. The services recover without being restarted.
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import { refreshTokenClaimId, refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -590,7 +591,7 @@ describe('a token-service instance is killed mid-flow', () => {
     // redemption, or revoked in its place by the replay), and no grant got tokens twice (token.issued
     // is emitted by the one redemption that won; one that died with instance A may have taken its event along).
     // (Codes are sealed: the suite's services run on the development key, so the test can open them.)
-    const sealedCodes = authorizationCodeSealer(keyEncryptionKey({} as never));
+    const sealedCodes = authorizationCodeSealer(keyEncryptionKey(parseConfig(CommonConfigSchema, {})));
     const grantOf = new Map(codes.map((c) => [sha256(c.code), sealedCodes.open(c.code)!.payload.grantId]));
     assert.equal(new Set(grantOf.values()).size, codes.length);
     const familyCount = await system.db.collection('refresh_token_families').countDocuments({ _id: { $in: [...grantOf.values()] } as never });
@@ -605,7 +606,7 @@ describe('a token-service instance is killed mid-flow', () => {
 
     // Every family: either revoked, or the refresh token the client holds works (and a token that
     // came back in a 200 is the one that works).
-    const refreshTokens = refreshTokenSealer(keyEncryptionKey({} as never));
+    const refreshTokens = refreshTokenSealer(keyEncryptionKey(parseConfig(CommonConfigSchema, {})));
     const familyDocs = new Map((await system.db.collection<{ _id: string; revokedAt?: Date | null }>('refresh_token_families')
       .find({ _id: { $in: families.map((f) => f.grantId) } }).toArray()).map((d) => [d._id, d]));
     let revoked = 0;

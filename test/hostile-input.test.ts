@@ -802,7 +802,8 @@ describe('NATS subjects under hostile input', () => {
 
   it('answers messages whose header block is malformed (the client library throws decoding it) and keeps running', async () => {
     const natsPort = Number(new URL(system.env.NATS_URL!).port);
-    const inbox = `hostile.replies.${randomToken(6)}`;
+    // Under _INBOX.: services answer no other reply subject (review finding 2).
+    const inbox = `_INBOX.hostile.${randomToken(6)}`;
     const replies: Msg[] = [];
     const sub = system.nc.subscribe(`${inbox}.>`, { callback: (_e, m) => void replies.push(m) });
     await system.nc.flush();

@@ -232,9 +232,51 @@ describe('deploy/nats.conf: what each user may do', () => {
     await refusesRequest(rs, `$JS.API.STREAM.INFO.${AUDIT_STREAM}`);
   });
 
+  // Security review finding 2: validation-service answered whatever reply subject a resource server
+  // named (allow_responses), e.g. non-CloudEvents junk into the audit stream or onto a broadcast subject.
+  it('review finding 2: a resource server cannot make validation-service publish outside an inbox', async () => {
+    const rs = await connectAs('resource-server');
+    const auditSubjectForged = `oauth.audit.token.forged${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
+    const broadcasts: string[] = [];
+    const watch = system.nc.subscribe(Subjects.referenceDataChanged, { callback: (_e, msg) => void broadcasts.push(msg.string()) });
+    await system.nc.flush();
+    const logsBefore = serviceLogs.length;
+    rs.publish(Subjects.tokenValidate, validateBody('x'), { reply: auditSubjectForged });
+    rs.publish(Subjects.tokenValidate, validateBody('x'), { reply: Subjects.referenceDataChanged });
+    await rs.flush();
+    const ignored = () => serviceLogs.slice(logsBefore).filter((l) => l.includes('reply subject is not an inbox')).length;
+    const deadline = Date.now() + 3000;
+    while (ignored() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    watch.unsubscribe();
+    assert.deepEqual(broadcasts.filter((b) => b.includes('active')), [], 'no answer on the broadcast subject');
+    // Nothing reached the audit stream under the forged subject.
+    const auditor = await connectAs('auditor');
+    const got = (await auditor.request(`$JS.API.STREAM.MSG.GET.${AUDIT_STREAM}`, JSON.stringify({ last_by_subj: auditSubjectForged }), { timeout: 3000 }))
+      .json<{ error?: { code: number }; message?: unknown }>();
+    assert.equal(got.error?.code, 404, `no message under ${auditSubjectForged}: ${JSON.stringify(got)}`);
+    assert.equal(ignored(), 2, 'validation-service ignored both, and said so');
+    // And the server itself refuses validation-service an answer outside an inbox (no allow_responses).
+    const probe = await connectAs('validation-service');
+    const marker = randomToken(8);
+    const forgedReply = `oauth.audit.token.probe${marker.replace(/[^a-z0-9]/gi, 'x')}`;
+    const sub = probe.subscribe(Subjects.tokenValidate, { queue: `probe-${marker}`, callback: (_e, msg) => {
+      if (msg.string().includes(marker)) msg.respond('{"active":true}');
+    } });
+    await probe.flush();
+    rs.publish(Subjects.tokenValidate, validateBody(marker), { reply: forgedReply });
+    const until = Date.now() + 3000;
+    while (!serverErrors.get(probe)!.some(isViolation('publish', forgedReply))) {
+      assert.ok(Date.now() < until, `the server refuses the answer to ${forgedReply} (saw: ${serverErrors.get(probe)!.map((e) => e.message).join('; ') || 'none'})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    sub.unsubscribe();
+  });
+
   it('refuses a resource server that does not use its own inbox', async () => {
     const rs = await connectAs('resource-server', 'someone-else');
-    // The reply inbox cannot be subscribed, so the request cannot even be made.
+    // The reply inbox cannot be subscribed, so the request cannot even be made (and validation-service's
+    // answer into that inbox, not the resource servers' own, is refused by the server too).
     await assert.rejects(rs.request(Subjects.tokenValidate, validateBody('x'), { timeout: 3000 }),
       (error: Error) => (error.cause as PermissionViolationError | undefined)?.operation === 'subscription' && /^_INBOX\.someone-else\./.test((error.cause as PermissionViolationError).subject));
   });
@@ -293,6 +335,12 @@ describe('deploy/nats.conf: what each user may do', () => {
     await refusesPublish(validation, Subjects.revocationRecorded);
     await refusesPublish(validation, Subjects.referenceDataChanged);
     await refusesRequest(validation, Subjects.authorizationDecide);
+    // validation-service emits no audit event and relays no outbox (review finding 2): no audit rights at all.
+    await refusesPublish(validation, 'oauth.audit.token.issued');
+    await refusesRequest(validation, `$JS.API.STREAM.CREATE.${AUDIT_STREAM}`);
+    // Answers go only into the inboxes of those who ask: no other service's inbox.
+    await refusesPublish(validation, '_INBOX.consent-ui.x');
+    await refusesPublish(authorize, '_INBOX.resource-server.x');
     const token = await connectAs('token-service');
     await refusesRequest(token, Subjects.authorizationDecide);
     await refusesRequest(token, Subjects.tokenValidate, { token: 'x' });
@@ -310,7 +358,9 @@ describe('deploy/nats.conf: what each user may do', () => {
 
   it('ran every service without a single server error: no permission the system needs is missing', async () => {
     // Services log every NATS error status (shared/nats/connect.ts); the test's own connections record theirs.
-    const errorLines = serviceLogs.filter((line) => line.includes('"nats":"error"'));
+    // Except the one answer the server refused on purpose: validation-service's reply into the inbox a
+    // resource server named but may not read ("refuses a resource server that does not use its own inbox").
+    const errorLines = serviceLogs.filter((line) => line.includes('"nats":"error"') && !/Permissions Violation for Publish to \\"_INBOX\.someone-else\./.test(line));
     assert.deepEqual(errorLines, [], 'no service connection got an error from the server');
     assert.deepEqual(serverErrors.get(system.nc), [], 'consent-ui stand-in');
     assert.deepEqual(serverErrors.get(admin), [], 'admin-cli');

@@ -3,7 +3,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subjects } from '#shared/nats/subjects.ts';
-import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
+import { startRevocationSet, subjectClientKey } from '#shared/grants/revocation-feed.ts';
+import { systemClock } from '#shared/clock.ts';
+import { createLogger } from '#shared/logger.ts';
+import { randomToken } from '#shared/crypto.ts';
+import { createTokenStore } from '../services/token-service/store.ts';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
@@ -152,5 +156,41 @@ describe(Subjects.consentRevoke, () => {
     const reply = await system.nc.request(Subjects.consentRevoke, JSON.stringify({ sub: 'x' }), { timeout: 5000 });
     assert.equal(reply.headers?.get('Nats-Service-Error-Code'), '400');
     assert.equal(reply.json<{ error: string }>().error, 'invalid_request');
+  });
+});
+
+// Security review finding 3: the resync read records changed since the reader's last resync (its
+// clock) while records carried the writer's clock; a writer 15 s behind plus one lost broadcast
+// meant the revocation was never applied until a restart.
+describe('revocation resync across instances with skewed clocks', () => {
+  it('review finding 3: a reader applies a revocation written by a writer 15 s behind, whose broadcast was lost, at its next resync', async () => {
+    const log = createLogger('test', 'silent');
+    // The reader: a real RevocationSet on this database, resynced by hand (its timer is far off).
+    const reader = await startRevocationSet({ nc: system.nc, db: system.db, clock: systemClock, log, resyncMs: 60_000 });
+    try {
+      await reader.resync();
+      // The writer: token-service's store with a clock 15 s behind; no broadcast is sent (lost).
+      const writer = await createTokenStore(system.db, log);
+      const writerNow = new Date(Date.now() - 15_000);
+      const grantId = `g-skew-${randomToken(8)}`;
+      await writer.recordRevocation({ kind: 'grant', key: grantId, issuedBefore: writerNow, expiresAt: new Date(writerNow.getTime() + 3_600_000) }, writerNow);
+      const token = { grantId, sub: 'u', clientId: 'c', iat: Math.floor(writerNow.getTime() / 1000) - 60 };
+      assert.equal(reader.isRevoked(token), false, 'no broadcast: not known yet');
+      await reader.resync();
+      assert.equal(reader.isRevoked(token), true, 'applied at the next resync');
+
+      // A record widened later (a second revocation of the same key, again by the slow writer) is read too.
+      const key = subjectClientKey(`u-${randomToken(6)}`, 'c');
+      await writer.recordRevocation({ kind: 'subject_client', key, issuedBefore: new Date(writerNow.getTime() - 60_000), expiresAt: new Date(writerNow.getTime() + 3_600_000) }, writerNow);
+      await reader.resync();
+      const [sub] = key.split(' ');
+      const later = { grantId: undefined, sub: sub!, clientId: 'c', iat: 0, iatMs: writerNow.getTime() - 30_000 };
+      assert.equal(reader.isRevoked(later), false);
+      await writer.recordRevocation({ kind: 'subject_client', key, issuedBefore: writerNow, expiresAt: new Date(writerNow.getTime() + 3_600_000) }, writerNow);
+      await reader.resync();
+      assert.equal(reader.isRevoked(later), true, 'the widened record is applied at the next resync');
+    } finally {
+      reader.stop();
+    }
   });
 });

@@ -15,6 +15,7 @@ import { freePort, startService, startSystem, type SeededClient, type SeededUser
 import { authorizeUrl, codeViaNats, pkcePair } from './helpers/oauth.ts';
 import { Browser } from './helpers/browser.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import { refreshTokenClaimId, refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { grantIdOf } from './helpers/token-requests.ts';
@@ -196,7 +197,7 @@ describe('POST /token at two token-service edges', () => {
 describe('refresh tokens with two token-service edges', () => {
   /** True when the refresh token's spending claim exists: a refusal that spent nothing was not a reuse. */
   const spent = async (refreshToken: string) => {
-    const grant = refreshTokenSealer(keyEncryptionKey({} as never)).open(refreshToken)!.payload; // the suite runs on the development key
+    const grant = refreshTokenSealer(keyEncryptionKey(parseConfig(CommonConfigSchema, {}))).open(refreshToken)!.payload; // the suite runs on the development key
     return (await system.db.collection('grant_claims').countDocuments({ _id: refreshTokenClaimId(grant) as never })) > 0;
   };
 

@@ -1,8 +1,9 @@
 // CONTRACT "Sign-in abuse": after at most 10 consecutive failures for one account, further
 // attempts are refused for at least 60 s with the same answer as any failure, even with the right
 // password; unknown users are treated alike; a client address is throttled across accounts.
-// consent-ui trusts X-Forwarded-For here (TRUST_PROXY), so each test signs in from addresses of
-// its own and the file's tests do not count against one another.
+// consent-ui trusts one proxy hop here (TRUST_PROXY=1: the test stands in for the edge proxy and
+// appends the client address last), so each test signs in from addresses of its own and the
+// file's tests do not count against one another.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSystem, type SeededUser, type System } from './helpers/system.ts';
@@ -22,7 +23,7 @@ describe('POST /ui/login — sign-in abuse', () => {
   before(async () => {
     system = await startSystem('signinabuse', {
       services: ['authorize-service', 'consent-ui'],
-      env: { TRUST_PROXY: 'true', LOGIN_IP_MAX_FAILURES: String(ADDRESS_MAX_FAILURES) },
+      env: { TRUST_PROXY: '1', LOGIN_IP_MAX_FAILURES: String(ADDRESS_MAX_FAILURES) },
     });
   });
   after(async () => {
@@ -146,6 +147,27 @@ describe('POST /ui/login — sign-in abuse', () => {
 
       const otherNetwork = await atSignIn('2001:db8:5:6::c');
       assert.equal((await attempt(otherNetwork.form, user.username, user.password)).status, 303, 'another address signs in');
+    } finally {
+      await audit.stop();
+    }
+  });
+
+  // Security review finding 4: with TRUST_PROXY=true, the first X-Forwarded-For entry (the client's own) was the address.
+  it('review finding 4: a client cannot choose its throttle key by sending X-Forwarded-For entries before the proxy\'s', async () => {
+    const user = await system.seed.user();
+    const address = newAddress();
+    const audit = await collectAuditEvents(system.nc, (e) => e.subject === address);
+    try {
+      // The proxy appends the real address; the client varies what it puts in front on every attempt.
+      const { browser, form } = await atSignIn(address);
+      for (let i = 0; i < ADDRESS_MAX_FAILURES; i++) {
+        browser.headers['x-forwarded-for'] = `198.51.100.${i + 1}, ${address}`;
+        assert.equal(message(await attempt(form, `spoof_${i}_${Math.random().toString(36).slice(2, 8)}`, 'Winter2025!')), WRONG);
+      }
+      browser.headers['x-forwarded-for'] = `198.51.100.200, ${address}`;
+      assert.equal(message(await attempt(form, user.username, user.password)), WRONG, 'the real address is locked');
+      const [locked] = await audit.waitFor('oauth.login.locked');
+      assert.equal(locked!.data.reason, 'address');
     } finally {
       await audit.stop();
     }

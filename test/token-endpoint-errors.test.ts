@@ -3,6 +3,7 @@
 // that a refused request consumed nothing it should not have.
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
@@ -180,7 +181,7 @@ describe('POST /token grant_type=authorization_code refusals', () => {
     const client = await newClient();
     const { code, verifier } = await codeViaNats(system, client, user);
     // The same code as it is a second after its expiry: sealed again, unchanged, with the expiry passed.
-    const codes = authorizationCodeSealer(keyEncryptionKey({} as never)) // the suite's services run on the development key;
+    const codes = authorizationCodeSealer(keyEncryptionKey(parseConfig(CommonConfigSchema, {}))) // the suite's services run on the development key;
     const expired = codes.seal(codes.open(code)!.payload, new Date(Date.now() - 1000));
     assertError(await exchangeCode(system, client, expired, verifier), 400, 'invalid_grant');
     await assertStillRedeemable(client, code, verifier);

@@ -18,6 +18,11 @@ export type Command = {
   nats: NatsNeed;
   /** False for commands that never touch the database (audit tail). */
   database?: false;
+  /**
+   * True for commands that encrypt under the key-encryption key (keys rotate): without
+   * OAUTH_KEY_ENCRYPTION_KEY they refuse (exit 78) unless everything is loopback, before connecting.
+   */
+  usesKeyEncryptionKey?: true;
   prepare(args: Parsed, commandLine: string): Runner | Promise<Runner>;
 };
 

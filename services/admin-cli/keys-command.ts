@@ -46,6 +46,7 @@ export const keysCommands: CommandGroup = {
       options: { ...jsonOption },
       positionals: { names: [], min: 0 },
       nats: 'optional',
+      usesKeyEncryptionKey: true,
       prepare: ({ values }) => async (ctx) => {
         const [{ rotateKeys }, { warningLogger }] = await Promise.all([import('./signing-key-admin.ts'), import('./cli-context.ts')]);
         const kek = keyEncryptionKey(ctx.config, warningLogger(ctx.io));

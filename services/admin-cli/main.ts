@@ -51,7 +51,8 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, io: Io): Promise<numb
   const runner = await command.prepare(parseCommandArgs(commandLine, rest, command.options, command.positionals), commandLine);
   // Loaded only now: --help and usage mistakes answer without the database driver, NATS or TypeBox.
   const { CommonConfigSchema, parseConfig } = await loadConfigModule();
-  const config = parseConfig(CommonConfigSchema, env);
+  // The public development key is refused off loopback only for commands that use a key-encryption key.
+  const config = parseConfig(CommonConfigSchema, env, { checkDevelopmentKey: command.usesKeyEncryptionKey ?? false });
   const { openContext } = await import('./cli-context.ts');
   const ctx = await openContext(config, io, command.nats, command.database ?? true);
   try {

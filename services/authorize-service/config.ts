@@ -7,7 +7,6 @@ export const AuthorizeConfigSchema = serviceConfigSchema({
   AUTHORIZATION_REQUEST_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 3600, default: 600 }),
   /** Authorization code lifetime (RFC 6749 §4.1.2: short; 10 minutes at most). */
   CODE_TTL_SECONDS: Type.Integer({ minimum: 5, maximum: MAX_CODE_TTL_SECONDS, default: 60 }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
 });
 export type AuthorizeConfig = Static<typeof AuthorizeConfigSchema>;
 

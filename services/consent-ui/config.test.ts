@@ -11,12 +11,12 @@ describe('loadConfig', () => {
     assert.equal(config.LOGIN_LOCK_SECONDS, 60);
     assert.equal(config.LOGIN_MAX_LOCK_SECONDS, 900);
     assert.equal(config.LOGIN_IP_MAX_FAILURES, 50);
-    assert.equal(config.TRUST_PROXY, false);
+    assert.equal(config.TRUST_PROXY, 'false');
   });
 
   it('reads the settings from the environment', () => {
-    const config = loadConfig({ SESSION_TTL_SECONDS: '600', LOGIN_MAX_FAILURES: '5', LOGIN_LOCK_SECONDS: '120', TRUST_PROXY: 'true' });
-    assert.deepEqual([config.SESSION_TTL_SECONDS, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCK_SECONDS, config.TRUST_PROXY], [600, 5, 120, true]);
+    const config = loadConfig({ SESSION_TTL_SECONDS: '600', LOGIN_MAX_FAILURES: '5', LOGIN_LOCK_SECONDS: '120', TRUST_PROXY: '1' });
+    assert.deepEqual([config.SESSION_TTL_SECONDS, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCK_SECONDS, config.TRUST_PROXY], [600, 5, 120, '1']);
   });
 
   it('refuses settings that would break the sign-in abuse contract (more than 10 failures, locks under 60 s)', () => {

@@ -4,7 +4,6 @@ import { ConfigError, parseConfig, serviceConfigSchema } from '#shared/config.ts
 export const ConsentUiConfigSchema = serviceConfigSchema({
   /** How long a sign-in lasts (server-side expiry and cookie Max-Age). */
   SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 8 * 3600 }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
   /**
    * How long a session or remembered consent read from the database is reused (0: never). Sign-out
    * and consent changes reach every instance at once by broadcast; this bounds staleness without it.

@@ -4,7 +4,6 @@ import { ClientAuthConfig, RevocationSetConfig, parseConfig, serviceConfigSchema
 export const TokenConfigSchema = serviceConfigSchema({
   /** The `aud` of access tokens (RFC 9068 §2.2); the issuer when not set. */
   ACCESS_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
-  TRUST_PROXY: Type.Boolean({ default: false }),
   ...ClientAuthConfig,
   ...RevocationSetConfig,
   /** How often signing keys are reloaded from the database (besides the `keys` announcement). */

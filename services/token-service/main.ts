@@ -38,7 +38,12 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const kek = keyEncryptionKey(config, log);
   const keys = new KeyRing({ store, kek, clock, log });
   // A first key made here is announced, so every other instance (and validation-service) loads it.
-  if (await keys.start()) announceReferenceDataChange(nc, 'keys');
+  const createdKey = await keys.start().catch(async (error: unknown) => {
+    reference.stop();
+    await base.close();
+    throw error;
+  });
+  if (createdKey) announceReferenceDataChange(nc, 'keys');
   // The public keys introspection verifies with, held as validation-service holds them.
   const verificationKeys = new VerificationKeys({ clock, log, loadKeys: async (now) => (await store.publishedSigningKeys(now)).map(toPublishedKey) });
   const keyReloading = await keepKeysCurrent({

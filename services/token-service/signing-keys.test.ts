@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { addSeconds } from '#shared/clock.ts';
 import { createLogger } from '#shared/logger.ts';
+import { ConfigError } from '#shared/config.ts';
 import { generateSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import type { SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { KeyRing } from './signing-keys.ts';
@@ -71,14 +72,35 @@ describe('KeyRing', () => {
   });
 
   it('refuses to decrypt a key under another key-encryption key and skips it', async () => {
-    const { docs, clock } = setup();
+    const { ring, docs, clock } = setup();
+    await ring.start();
+    const signing = ring.signingKey().kid;
+    clock.advance(1);
     docs.push(await generateSigningKey(randomBytes(32), clock.now()));
+    await ring.reload();
+    assert.equal(ring.signingKey().kid, signing, 'a newer key it cannot open is skipped; the held one signs on');
+  });
+
+  // Security review finding 1: a loopback token-service on a shared database, without the
+  // deployment's key-encryption key (the public development key), generated and announced a key of its own.
+  it('review finding 1: refuses to start when no published key can be decrypted, and creates no key beside them', async () => {
+    const { docs, clock } = setup();
+    const foreign = await generateSigningKey(randomBytes(32), clock.now());
+    docs.push(foreign);
     let created = 0;
     const ring = new KeyRing({
-      store: { publishedSigningKeys: async () => [...docs], createSigningKey: async (k, now) => { created++; const d = await generateSigningKey(k, now); docs.push(d); return d; } },
+      store: { publishedSigningKeys: async () => [...docs], createSigningKey: async (k, now) => { created++; return generateSigningKey(k, now); } },
       kek: randomBytes(32), clock, log: createLogger('t', 'silent'),
     });
-    await ring.start();
-    assert.equal(created, 1);
+    await assert.rejects(ring.start(), (error: unknown) => error instanceof ConfigError && !error.message.includes('\n')
+      && error.message.includes(`OAUTH_KEY_ENCRYPTION_KEY cannot decrypt the current signing key (${foreign._id})`));
+    assert.equal(created, 0, 'no key is created (nor announced) under a key-encryption key the deployment does not use');
+    assert.throws(() => ring.signingKey());
+
+    // Only superseded keys published: no fresh key either (an operator rotates).
+    foreign.supersededAt = clock.now();
+    foreign.retireAt = addSeconds(clock.now(), 600);
+    await assert.rejects(ring.start(), /every published signing key is superseded/);
+    assert.equal(created, 0);
   });
 });

@@ -5,6 +5,7 @@
 import { importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
+import { ConfigError } from '#shared/config.ts';
 import { decrypt } from '#shared/keys/key-encryption.ts';
 import { SIGNING_ALG, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import type { TokenStore } from './store.ts';
@@ -28,6 +29,8 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
   readonly #deps: KeyRingDeps;
   #signing: SigningKey | undefined;
   #published: PublishedKey[] = [];
+  /** Kids of the published keys not yet superseded (at the last load). */
+  #currentKids: string[] = [];
   readonly #privateKeys = new Map<string, CryptoKey>();
   readonly #publicKeys = new Map<string, Promise<CryptoKey>>();
   #loading: Promise<void> | undefined;
@@ -37,12 +40,22 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
   }
 
   /**
-   * Loads the keys; when no current key exists, generates one (a concurrent instance may do the
-   * same: both keys are valid and the newest signs). Returns true when this call created a key.
+   * Loads the keys; when none is published at all (a first start), generates one (a concurrent
+   * instance may do the same: both keys are valid and the newest signs). Returns true when this
+   * call created a key. Published keys of which none can sign mean the wrong key-encryption key (or
+   * the public development key on a shared database): a ConfigError, never a fresh key announced
+   * beside them, which would sign under a key the rest of the deployment does not hold.
    */
   async start(): Promise<boolean> {
     await this.reload(true);
     if (this.#signing) return false;
+    if (this.#published.length > 0) {
+      const kids = this.#currentKids.join(', ');
+      const current = kids
+        ? `OAUTH_KEY_ENCRYPTION_KEY cannot decrypt the current signing key (${kids}); start with the key-encryption key it was made with`
+        : 'every published signing key is superseded; make a current one with oauth-admin keys rotate';
+      throw new ConfigError(`configuration error: ${current} (token-service creates a signing key only when none is published)`);
+    }
     const key = await this.#deps.store.createSigningKey(this.#deps.kek, this.#deps.clock.now());
     this.#deps.log.info({ kid: key._id }, 'generated the first signing key');
     await this.reload(true);
@@ -81,6 +94,7 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
     if (signing?.kid !== this.#signing?.kid && signing) this.#deps.log.info({ kid: signing.kid }, 'signing with key');
     this.#signing = signing ?? this.#signing;
     this.#published = docs.map((doc) => ({ kid: doc._id, publicJwk: doc.publicJwk, retireAt: doc.retireAt }));
+    this.#currentKids = docs.filter((doc) => doc.supersededAt === null).map((doc) => doc._id);
     const live = new Set(docs.map((d) => d._id));
     for (const kid of this.#privateKeys.keys()) if (!live.has(kid) && kid !== this.#signing?.kid) this.#privateKeys.delete(kid);
     for (const kid of this.#publicKeys.keys()) if (!live.has(kid)) this.#publicKeys.delete(kid);

@@ -16,7 +16,7 @@ import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { unavailable } from '#shared/oauth-error.ts';
-import { revocationId, revocationsCollection, type RevocationKind } from '#shared/grants/revocation-feed.ts';
+import { prepareRevocations, revocationsCollection, writeRevocation, type RevocationKind } from '#shared/grants/revocation-feed.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
@@ -196,17 +196,11 @@ function familyOperations({ families, claims, familyInserts, claim }: GrantColle
 async function revocationOperations(db: Db, log: Logger) {
   const revocations = revocationsCollection(db);
   await ensureIndexes(revocations, [expiresAtTtl], log);
+  await prepareRevocations(db, log);
   return {
-    /** Records (or extends) a revocation; recording one twice keeps the later instants. */
+    /** Records (or extends) a revocation; recording one twice keeps the later instants. Stamped with the database's clock. */
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
-      const _id = revocationId(revocation.kind, revocation.key);
-      try {
-        const { kind, key, issuedBefore, expiresAt } = revocation;
-        await revocations.insertOne({ _id, kind, key, issuedBefore, expiresAt, createdAt: now });
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        await revocations.updateOne({ _id }, { $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt } });
-      }
+      await writeRevocation(db, revocation, now);
     },
     sweepExpired: (now: Date) => revocations.deleteMany({ expiresAt: { $lte: now } }),
   };

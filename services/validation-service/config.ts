@@ -4,8 +4,6 @@ import { RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/c
 export const ValidationConfigSchema = serviceConfigSchema({
   /** The `aud` every access token must carry (RFC 9068 §4); defaults to the issuer. */
   ACCESS_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
-  /** Its HTTP server serves only /healthz, /readyz and /metrics. */
-  TRUST_PROXY: Type.Boolean({ default: false }),
   /** Verified access tokens remembered by their exact string, so a repeated token skips the signature check. */
   VERIFIED_TOKEN_CACHE_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
   ...RevocationSetConfig,

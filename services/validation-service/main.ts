@@ -23,7 +23,8 @@ const KEY_REFRESH_MS = 60_000;
 export type StartedValidationService = Running & { port: number };
 
 export async function start(config: ValidationConfig, options: StartOptions = {}): Promise<StartedValidationService> {
-  const base = await openServiceBase(SERVICE_NAME, config, options);
+  // It emits no audit event and writes no outbox: no audit stream, no relay (nor their NATS rights).
+  const base = await openServiceBase(SERVICE_NAME, config, options, { emitsAudit: false });
   const { log, mongo, nc } = base;
   const clock = systemClock;
   const store = createValidationStore(mongo.db);

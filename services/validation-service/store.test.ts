@@ -44,20 +44,22 @@ describe('validation store', () => {
 
   it('loads live revocations (and those expired within the grace), and those written or widened since an instant', async () => {
     const revocations = revocationsCollection(db);
-    const doc = (kind: 'jti' | 'grant' | 'subject_client', key: string, createdAt: Date, issuedBefore: Date, expiresAt: Date) =>
-      ({ _id: revocationId(kind, key), kind, key, createdAt, issuedBefore, expiresAt });
+    // changedAt: the database's clock at the last write or widening (what resyncs compare).
+    const doc = (kind: 'jti' | 'grant' | 'subject_client', key: string, createdAt: Date, issuedBefore: Date, expiresAt: Date, changedAt: Date) =>
+      ({ _id: revocationId(kind, key), kind, key, createdAt, issuedBefore, expiresAt, changedAt });
     await revocations.insertMany([
-      doc('jti', 'live', at(-100), at(-100), at(500)),
-      doc('grant', 'just-expired', at(-700), at(-700), at(-5)),
-      doc('jti', 'long-gone', at(-900), at(-900), at(-60)),
-      doc('subject_client', 'u1 c1', at(-700), at(-2), at(600)),
+      doc('jti', 'live', at(-100), at(-100), at(500), at(-100)),
+      doc('grant', 'just-expired', at(-700), at(-700), at(-5), at(-700)),
+      doc('jti', 'long-gone', at(-900), at(-900), at(-60), at(-900)),
+      doc('subject_client', 'u1 c1', at(-700), at(-2), at(600), at(-2)),
     ]);
     const active = await activeRevocations(db, T0, 10_000);
     assert.deepEqual(active.map((r) => r.key).sort(), ['just-expired', 'live', 'u1 c1']);
-    assert.deepEqual(active.find((r) => r.key === 'u1 c1'), { kind: 'subject_client', key: 'u1 c1', issuedBeforeMs: at(-2).getTime(), expiresAtMs: at(600).getTime() });
+    assert.deepEqual(active.find((r) => r.key === 'u1 c1'),
+      { kind: 'subject_client', key: 'u1 c1', issuedBeforeMs: at(-2).getTime(), expiresAtMs: at(600).getTime(), changedAtMs: at(-2).getTime() });
 
     const changed = await revocationsChangedSince(db, at(-10));
-    assert.deepEqual(changed.map((r) => r.key).sort(), ['u1 c1'], 'widened (issuedBefore raised) after the instant');
+    assert.deepEqual(changed.map((r) => r.key).sort(), ['u1 c1'], 'widened (stamped) after the instant');
     assert.deepEqual((await revocationsChangedSince(db, at(-200))).map((r) => r.key).sort(), ['live', 'u1 c1']);
   });
 

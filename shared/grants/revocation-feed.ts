@@ -3,6 +3,7 @@
 // every validation-service and token-service instance into its in-memory RevocationSet at start,
 // and kept current there by the oauth.revocation.recorded broadcast.
 import type { Db } from 'mongodb';
+import { ensureIndexes, isDuplicateKey } from '#shared/mongo.ts';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RevocationRecordedSchema, type RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
 import { checker } from '#shared/contracts/checker.ts';
@@ -23,7 +24,14 @@ export type RevocationDoc = {
   issuedBefore: Date;
   /** When every token the record covers has expired; the record may then go. */
   expiresAt: Date;
+  /** The writer's clock at the first write (for people; resyncs never compare it). */
   createdAt: Date;
+  /**
+   * The database's clock when the record was last written or widened ($currentDate): what resyncs
+   * compare, so no instance's clock skew can hide a record from another. Absent only on records of
+   * versions before it, which stampLegacyRevocations stamps.
+   */
+  changedAt?: Date;
 };
 
 
@@ -32,14 +40,45 @@ export const revocationsCollection = (db: Db) => db.collection<RevocationDoc>('r
 export const revocationId = (kind: RevocationKind, key: string) => `${kind}:${key}`;
 export const subjectClientKey = (sub: string, clientId: string) => `${sub} ${clientId}`;
 
-export const toRevocationRecord = (doc: Pick<RevocationDoc, 'kind' | 'key' | 'issuedBefore' | 'expiresAt'>): RevocationRecord => ({
+export const toRevocationRecord = (doc: Pick<RevocationDoc, 'kind' | 'key' | 'issuedBefore' | 'expiresAt'> & { changedAt?: Date }): RevocationRecord => ({
   kind: doc.kind,
   key: doc.key,
   issuedBeforeMs: doc.issuedBefore.getTime(),
   expiresAtMs: doc.expiresAt.getTime(),
+  ...(doc.changedAt ? { changedAtMs: doc.changedAt.getTime() } : {}),
 });
 
-const revocationProjection = { _id: 0, kind: 1, key: 1, issuedBefore: 1, expiresAt: 1 } as const;
+const revocationProjection = { _id: 0, kind: 1, key: 1, issuedBefore: 1, expiresAt: 1, changedAt: 1 } as const;
+
+export type RevocationWrite = { kind: RevocationKind; key: string; issuedBefore: Date; expiresAt: Date };
+
+/**
+ * Records a revocation, or widens the existing one (the later instants win), stamping it with the
+ * database's clock. An upsert, retried once when a concurrent first write of the same key wins the
+ * insert (FerretDB reports that as a duplicate key): the retry then finds the record and widens it.
+ */
+export async function writeRevocation(db: Db, revocation: RevocationWrite, now: Date): Promise<void> {
+  const _id = revocationId(revocation.kind, revocation.key);
+  const update = {
+    $setOnInsert: { kind: revocation.kind, key: revocation.key, createdAt: now },
+    $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt },
+    $currentDate: { changedAt: true },
+  } as const;
+  const collection = revocationsCollection(db);
+  try {
+    await collection.updateOne({ _id }, update, { upsert: true });
+  } catch (error) {
+    if (!isDuplicateKey(error)) throw error;
+    await collection.updateOne({ _id }, update, { upsert: true });
+  }
+}
+
+/** The resync's index, and a database stamp on records written before stamps existed (so resyncs see them once more). */
+export async function prepareRevocations(db: Db, log: Logger): Promise<void> {
+  const collection = revocationsCollection(db);
+  await ensureIndexes(collection, [{ key: { changedAt: 1 } }], log);
+  await collection.updateMany({ changedAt: { $exists: false } }, { $currentDate: { changedAt: true } });
+}
 
 /** Every revocation that still covers a token that may be presented (expired ones too, within `graceMs`). */
 export async function activeRevocations(db: Db, now: Date, graceMs: number): Promise<RevocationRecord[]> {
@@ -48,12 +87,11 @@ export async function activeRevocations(db: Db, now: Date, graceMs: number): Pro
 }
 
 /**
- * Revocations written or widened after `since` (a resync that covers broadcasts an instance
- * missed). token-service records a revocation again by raising `issuedBefore` to the new instant
- * (createdAt stays), so both are read.
+ * Revocations written or widened after `since`, an instant in the database's clock (a resync that
+ * covers broadcasts an instance missed): every write stamps `changedAt` with the database's time.
  */
 export async function revocationsChangedSince(db: Db, since: Date): Promise<RevocationRecord[]> {
-  const docs = await revocationsCollection(db).find({ $or: [{ createdAt: { $gt: since } }, { issuedBefore: { $gt: since } }] }, { projection: revocationProjection }).toArray();
+  const docs = await revocationsCollection(db).find({ changedAt: { $gt: since } }, { projection: revocationProjection }).toArray();
   return docs.map(toRevocationRecord);
 }
 

@@ -113,23 +113,33 @@ describe('RevocationSet', () => {
     h.set.stop();
   });
 
-  it('resyncs records created since the previous sync minus an overlap, and retries from there after a failure', async () => {
-    const h = harness();
+  // Security review finding 3: the window was the reader's clock, the records the writer's.
+  it('review finding 3: resyncs from the newest database stamp read minus an overlap, whatever its own clock says, and retries after a failure', async () => {
+    const stamped = (key: string, changedAtMs: number): RevocationRecord => ({ ...rec('jti', key, T0 / 1000, T0 + 7_200_000), changedAtMs });
+    const h = harness([stamped('loaded', T0 - 30_000)]);
     await h.set.start();
-    h.setNow(T0 + 5000);
-    h.setSinceResult([rec('jti', 'missed')]);
+    // The reader's clock runs 1 h ahead of the database: irrelevant, only stamps count.
+    h.setNow(T0 + 3_600_000);
+    h.setSinceResult([stamped('missed', T0 - 29_000)]);
     await h.set.resync();
-    assert.equal(h.sinceAsked[0]!.getTime(), T0 - RESYNC_OVERLAP_MS);
+    assert.equal(h.sinceAsked[0]!.getTime(), T0 - 30_000 - RESYNC_OVERLAP_MS, 'from the newest stamp loaded at start');
     assert.equal(h.set.isRevoked(token({ jti: 'missed' })), true, 'a broadcast missed is picked up by the resync');
 
-    h.setNow(T0 + 10_000);
     h.setSinceResult(new Error('db down'));
     await h.set.resync();
-    assert.equal(h.sinceAsked[1]!.getTime(), T0 + 5000 - RESYNC_OVERLAP_MS);
-    h.setNow(T0 + 15_000);
+    assert.equal(h.sinceAsked[1]!.getTime(), T0 - 29_000 - RESYNC_OVERLAP_MS);
     h.setSinceResult([]);
     await h.set.resync();
-    assert.equal(h.sinceAsked[2]!.getTime(), T0 + 5000 - RESYNC_OVERLAP_MS, 'the failed window is read again');
+    assert.equal(h.sinceAsked[2]!.getTime(), T0 - 29_000 - RESYNC_OVERLAP_MS, 'the failed window is read again');
+    h.set.stop();
+  });
+
+  it('reads every live record at a resync until it has read a stamped one', async () => {
+    const h = harness();
+    await h.set.start();
+    await h.set.resync();
+    assert.deepEqual(h.calls, ['subscribe', 'load', 'load'], 'no stamp yet: the whole live set again');
+    assert.equal(h.sinceAsked.length, 0);
     h.set.stop();
   });
 });

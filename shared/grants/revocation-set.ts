@@ -3,8 +3,11 @@
 // Start order matters: subscribe to the broadcast FIRST, then load every live record, so a
 // revocation recorded while the load runs is not missed (merging is idempotent, so one seen
 // twice is harmless). A resync every few seconds re-reads what was written recently, covering
-// broadcasts lost while NATS was down. Records are dropped once every token they cover has
-// expired, so memory is bounded by the tokens' lifetimes.
+// broadcasts lost while NATS was down. "Recently" is measured in the database's clock, never this
+// instance's or the writer's: records are stamped by the database when written or widened, and
+// the set remembers the newest stamp it has read (skew between instances cannot hide a record).
+// Records are dropped once every token they cover has expired, so memory is bounded by the
+// tokens' lifetimes.
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
@@ -20,6 +23,8 @@ export type RevocationRecord = {
   issuedBeforeMs: number;
   /** When every token the record covers has expired (epoch ms). */
   expiresAtMs: number;
+  /** The database's time when the record was last written (epoch ms); only on records read from the database. */
+  changedAtMs?: number;
 };
 
 /**
@@ -35,6 +40,7 @@ export type RevocationSetDeps = {
   /** Calls `onRecord` for each broadcast revocation; returns how to stop listening. */
   subscribe(onRecord: (record: RevocationRecord) => void): { unsubscribe(): void };
   loadActive(now: Date, graceMs: number): Promise<RevocationRecord[]>;
+  /** Records the database stamped (changedAt) after `since`, an instant in the database's clock. */
   loadChangedSince(since: Date): Promise<RevocationRecord[]>;
   resyncMs: number;
 };
@@ -44,7 +50,11 @@ export type RevocationSetDeps = {
  * (the contract's leeway), so dropping the record at `exp` would revive it for those seconds.
  */
 export const RETAIN_AFTER_EXPIRY_MS = 10_000;
-/** A resync re-reads records written since the previous one minus this overlap (clock skew, slow writes). */
+/**
+ * A resync re-reads records stamped after the newest stamp already read minus this overlap: writes
+ * stamped before that newest one but committed after the read, and skew between the clocks of a
+ * replica set's members across a primary change.
+ */
 export const RESYNC_OVERLAP_MS = 10_000;
 
 type Entry = { issuedBeforeMs: number; expiresAtMs: number };
@@ -56,7 +66,8 @@ export class RevocationSet {
   readonly #subjectClients = new Map<string, Entry>();
   #subscription: { unsubscribe(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #lastSyncStartedAt: Date | undefined;
+  /** The newest database stamp read so far (epoch ms); undefined until a stamped record was read. */
+  #highWaterMs: number | undefined;
   #syncing = false;
 
   constructor(deps: RevocationSetDeps) {
@@ -66,10 +77,7 @@ export class RevocationSet {
   /** Subscribes, loads, and schedules the resync; throws when the first load fails. */
   async start(): Promise<void> {
     this.#subscription = this.#deps.subscribe((record) => this.record(record));
-    const startedAt = this.#deps.clock.now();
-    const records = await this.#deps.loadActive(startedAt, RETAIN_AFTER_EXPIRY_MS);
-    for (const record of records) this.record(record);
-    this.#lastSyncStartedAt = startedAt;
+    this.#apply(await this.#deps.loadActive(this.#deps.clock.now(), RETAIN_AFTER_EXPIRY_MS));
     this.#timer = setInterval(() => void this.resync(), this.#deps.resyncMs);
     this.#timer.unref();
   }
@@ -105,15 +113,18 @@ export class RevocationSet {
     return this.#jtis.size + this.#grants.size + this.#subjectClients.size;
   }
 
-  /** Re-reads recently written records and drops expired ones; a failure is retried next time. */
+  /**
+   * Re-reads the records the database stamped since the newest stamp read (minus the overlap), or
+   * every live one before any stamp was read, and drops expired ones; a failure is retried next time.
+   */
   async resync(): Promise<void> {
     if (this.#syncing) return;
     this.#syncing = true;
-    const startedAt = this.#deps.clock.now();
     try {
-      const since = new Date((this.#lastSyncStartedAt ?? startedAt).getTime() - RESYNC_OVERLAP_MS);
-      for (const record of await this.#deps.loadChangedSince(since)) this.record(record);
-      this.#lastSyncStartedAt = startedAt;
+      const highWaterMs = this.#highWaterMs;
+      this.#apply(highWaterMs === undefined
+        ? await this.#deps.loadActive(this.#deps.clock.now(), RETAIN_AFTER_EXPIRY_MS)
+        : await this.#deps.loadChangedSince(new Date(highWaterMs - RESYNC_OVERLAP_MS)));
     } catch (error) {
       this.#deps.log.warn({ err: error }, 'revocation resync failed; retrying on the next tick');
     } finally {
@@ -127,6 +138,15 @@ export class RevocationSet {
     const cutoff = this.#deps.clock.now().getTime() - RETAIN_AFTER_EXPIRY_MS;
     for (const map of [this.#jtis, this.#grants, this.#subjectClients]) {
       for (const [key, entry] of map) if (entry.expiresAtMs <= cutoff) map.delete(key);
+    }
+  }
+
+  /** Adds records read from the database and moves the high-water mark to their newest stamp. */
+  #apply(records: RevocationRecord[]): void {
+    for (const record of records) {
+      this.record(record);
+      const stamp = record.changedAtMs;
+      if (stamp !== undefined && (this.#highWaterMs === undefined || stamp > this.#highWaterMs)) this.#highWaterMs = stamp;
     }
   }
 

@@ -68,3 +68,39 @@ describe('createHttpServer: requests refused before any route', () => {
     assertPlainRefusal(res, 417);
   });
 });
+
+// Security review finding 4: TRUST_PROXY=true (in the image and docker-compose) trusted every
+// X-Forwarded-For hop, so behind a proxy that appends, a client chose its own sign-in throttle key.
+describe('review finding 4: TRUST_PROXY never trusts a client-supplied X-Forwarded-For entry', () => {
+  async function ipSeen(trustProxy: string | undefined, forwardedFor: string | undefined, remoteAddress = '127.0.0.1'): Promise<string> {
+    const server = createHttpServer({ log: createLogger('test', 'silent'), metrics: createMetrics('test'), ready: async () => ({ ok: true }), trustProxy });
+    server.get('/ip', async (request) => ({ ip: request.ip }));
+    try {
+      const res = await server.inject({ url: '/ip', remoteAddress, headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor } });
+      return (res.json() as { ip: string }).ip;
+    } finally {
+      await server.close();
+    }
+  }
+
+  it('with a hop count of 1, sees the address the proxy appended, whatever the client put before it', async () => {
+    assert.equal(await ipSeen('1', '203.0.113.9'), '203.0.113.9');
+    assert.equal(await ipSeen('1', '198.51.100.66, 203.0.113.9'), '203.0.113.9', 'a forged first entry changes nothing');
+    assert.equal(await ipSeen('1', '198.51.100.66,198.51.100.67, 203.0.113.9'), '203.0.113.9');
+    assert.equal(await ipSeen('2', '198.51.100.66, 203.0.113.9, 10.0.0.2'), '203.0.113.9', 'two proxies: the entry the outer one appended');
+  });
+
+  it('with proxy addresses, believes X-Forwarded-For only from them, and only up to the first address not among them', async () => {
+    assert.equal(await ipSeen('10.0.0.0/8,127.0.0.1', '198.51.100.66, 203.0.113.9, 10.1.2.3'), '203.0.113.9');
+    assert.equal(await ipSeen('10.0.0.0/8', '203.0.113.9', '127.0.0.1'), '127.0.0.1', 'a peer not listed is the client');
+  });
+
+  it('off (unset, false or 0): the peer address, X-Forwarded-For ignored', async () => {
+    for (const setting of [undefined, 'false', '0']) assert.equal(await ipSeen(setting, '198.51.100.66'), '127.0.0.1', String(setting));
+  });
+
+  it('refuses true at start', () => {
+    const options = { log: createLogger('test', 'silent'), metrics: createMetrics('test'), ready: async () => ({ ok: true }), trustProxy: 'true' };
+    assert.throws(() => createHttpServer(options), /TRUST_PROXY/);
+  });
+});

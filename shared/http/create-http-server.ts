@@ -10,6 +10,7 @@ import { readRequestId } from '#shared/nats/headers.ts';
 import type { Metrics } from '#shared/metrics.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
+import { parseTrustProxy, type TrustProxy } from '#shared/config.ts';
 
 export type ReadinessCheck = () => Promise<Record<string, boolean>>;
 
@@ -17,13 +18,24 @@ export type HttpServerOptions = {
   log: Logger;
   metrics: Metrics;
   ready: ReadinessCheck;
-  /** Trust X-Forwarded-* from this many proxies (the edge proxy in docker-compose). */
-  trustProxy?: boolean;
+  /** TRUST_PROXY as configured: which proxies' X-Forwarded-* to believe (parseTrustProxy); off when absent. */
+  trustProxy?: string;
 };
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
-export function createHttpServer({ log, metrics, ready, trustProxy = false }: HttpServerOptions): FastifyInstance {
+/**
+ * TRUST_PROXY as fastify (proxy-addr) takes it, never `true` (with it the client's own
+ * X-Forwarded-For entries count). A hop count becomes a function: fastify 5 ignores a plain number.
+ * With n hops, the peer and the n-1 proxies before it are trusted, so the address seen is the
+ * entry the n-th proxy appended, whatever a client wrote before it.
+ */
+export function fastifyTrustProxy(setting: TrustProxy): false | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting !== 'number') return setting;
+  return setting === 0 ? false : (_address, hop) => hop < setting;
+}
+
+export function createHttpServer({ log, metrics, ready, trustProxy = 'false' }: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
     // One line per request is written by the onResponse hook below, at debug (error for 5xx).
@@ -31,7 +43,7 @@ export function createHttpServer({ log, metrics, ready, trustProxy = false }: Ht
     bodyLimit: BODY_LIMIT_BYTES,
     // Host is required below rather than by Node, whose refusal has no body.
     http: { maxHeaderSize: 16 * 1024, requireHostHeader: false },
-    trustProxy,
+    trustProxy: fastifyTrustProxy(parseTrustProxy(trustProxy)),
     requestTimeout: 30_000,
     connectionTimeout: 30_000,
     genReqId: (req) => readRequestId(firstHeader(req.headers['request-id'])) ?? randomUUID(),

@@ -1,20 +1,25 @@
 // Private signing keys are stored encrypted (AES-256-GCM) under the key-encryption key from
 // OAUTH_KEY_ENCRYPTION_KEY, and the keys that seal requests, codes and refresh tokens are derived
-// from it (shared/grants/sealed-state.ts). Outside production, and only with the HTTP edges on
-// loopback (shared/config.ts), a fixed, publicly known development key stands in, with a loud
-// warning: it keeps instances and restarts able to read each other's keys and sealed values, and
-// it is obviously not a secret.
+// from it (shared/grants/sealed-state.ts). Outside production, and only when the issuer, every
+// public URL, the database and NATS are all loopback (checkDevelopmentKey), a fixed, publicly known
+// development key stands in, with a loud warning: it keeps instances and restarts able to read
+// each other's keys and sealed values, and it is obviously not a secret.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import type { CommonConfig } from '#shared/config.ts';
+import { checkDevelopmentKey, type CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
 
 export type EncryptedBlob = { iv: string; tag: string; data: string };
 
 const DEVELOPMENT_KEK = createHash('sha256').update('oauth-authorization-server development key-encryption key (NOT SECRET)').digest();
 
+/**
+ * The configured key, or the development key where checkDevelopmentKey allows it (checked again
+ * here, whoever parsed the configuration: the admin CLI parses without it); a ConfigError otherwise.
+ */
 export function keyEncryptionKey(config: CommonConfig, log?: Logger): Buffer {
   if (config.OAUTH_KEY_ENCRYPTION_KEY) return Buffer.from(config.OAUTH_KEY_ENCRYPTION_KEY, 'base64url');
-  // Config parsing already refuses production without a key; this is development or test.
+  // Config parsing already refuses production without a key; this is development or test, on loopback.
+  checkDevelopmentKey(config);
   log?.warn('OAUTH_KEY_ENCRYPTION_KEY is not set: signing keys are encrypted, and codes and refresh tokens sealed, with the public DEVELOPMENT key (anyone can forge them). Loopback only; never run like this in production.');
   return DEVELOPMENT_KEK;
 }

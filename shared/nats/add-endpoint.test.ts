@@ -6,7 +6,7 @@ import { checker } from '#shared/contracts/checker.ts';
 import { createLogger } from '#shared/logger.ts';
 import { addEndpoint, MAX_REQUEST_BYTES } from './add-endpoint.ts';
 
-type Answer = { kind: 'reply'; body: unknown } | { kind: 'error'; code: number; description: string; body: unknown };
+type Answer = { kind: 'reply'; body: unknown } | { kind: 'error'; code: number; description: string; body: unknown } | { kind: 'none' };
 
 /** One endpoint registered on a stand-in Service; `ask` delivers a message and resolves with its answer. */
 function endpoint(handle: (request: { token: string }) => Promise<unknown>, parse?: (value: unknown) => unknown) {
@@ -19,15 +19,19 @@ function endpoint(handle: (request: { token: string }) => Promise<unknown>, pars
     invalidRequestReply: { active: false, allowed: false, error: 'invalid_request' },
     handle,
   });
-  const ask = (data: Uint8Array, headers: () => unknown = () => undefined) => new Promise<Answer>((resolve) => {
+  /** `reply` null: a message without a reply subject. */
+  const ask = (data: Uint8Array, headers: () => unknown = () => undefined, reply: string | null = '_INBOX.resource-server.abc.1') =>
+    new Promise<Answer>((resolve) => {
     const msg = {
       data,
+      reply: reply ?? undefined,
       get headers() { return headers(); },
       respond: (body: Uint8Array) => resolve({ kind: 'reply', body: JSON.parse(Buffer.from(body).toString()) }),
       respondError: (code: number, description: string, body?: Uint8Array) =>
         resolve({ kind: 'error', code, description, body: body ? JSON.parse(Buffer.from(body).toString()) : undefined }),
     } as unknown as ServiceMsg;
     handler!(null, msg);
+    setTimeout(() => resolve({ kind: 'none' }), 200);
   });
   return { ask };
 }
@@ -35,6 +39,18 @@ function endpoint(handle: (request: { token: string }) => Promise<unknown>, pars
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 describe('addEndpoint', () => {
+  // Security review finding 2: a resource server named any reply subject (oauth.audit.…) and the answer was published there.
+  it('review finding 2: answers only reply subjects under an inbox, and does not even handle a request with another', async () => {
+    let handled = 0;
+    const { ask } = endpoint(async ({ token }) => { handled++; return { token }; });
+    for (const reply of ['oauth.audit.token.issued', 'oauth.revocation.recorded', 'oauth.reference_data.changed', '_INBOX.', 'x._INBOX.a', null]) {
+      assert.deepEqual(await ask(json({ token: 'x' }), undefined, reply), { kind: 'none' }, String(reply));
+      assert.deepEqual(await ask(Buffer.from('not json'), undefined, reply), { kind: 'none' }, `${String(reply)}, malformed`);
+    }
+    assert.equal(handled, 0);
+    assert.deepEqual(await ask(json({ token: 'x' }), undefined, '_INBOX.resource-server.k3.7'), { kind: 'reply', body: { token: 'x' } });
+  });
+
   it('refuses a request over MAX_REQUEST_BYTES with 400 invalid_request, without parsing it', async () => {
     let parsed = 0;
     const { ask } = endpoint(async () => ({ ok: true }), (value) => { parsed++; return value; });

@@ -33,6 +33,16 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
+/**
+ * Replies go only to inboxes. A requester names its reply subject, and a service answering there
+ * would publish wherever it is told (into `oauth.audit.>`, onto a broadcast subject…); every
+ * requester of ours asks from `_INBOX.<user>.…` (deploy/nats.conf, which also refuses the rest).
+ */
+export const REPLY_INBOX_PREFIX = '_INBOX.';
+
+export const isInboxReply = (reply: string | undefined): boolean =>
+  reply !== undefined && reply.startsWith(REPLY_INBOX_PREFIX) && reply.length > REPLY_INBOX_PREFIX.length;
+
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
   service.addEndpoint(definition.name, {
     subject: definition.subject,
@@ -40,6 +50,11 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
     handler: (error, msg) => {
       if (error) {
         log.error({ err: error, endpoint: definition.name }, 'nats endpoint stopped');
+        return;
+      }
+      if (!isInboxReply(msg.reply)) {
+        // Not answered, not handled: no reply can be sent anywhere but an inbox, and nothing is done for a request without one.
+        log.warn({ endpoint: definition.name, reply: msg.reply?.slice(0, 200) }, 'nats request ignored: its reply subject is not an inbox');
         return;
       }
       // serve answers every failure itself; this catch is for one it did not foresee, so that no

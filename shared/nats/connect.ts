@@ -29,7 +29,7 @@ export async function connectNats(config: CommonConfig, name: string, log: Logge
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
-        log.warn({ nats: status.type }, 'nats link status changed');
+        log.warn({ nats: status.type, detail: (status as { error?: Error }).error?.message }, 'nats link status changed');
       }
     }
   })();
