@@ -24,7 +24,9 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, audit } = base;
   const urls = publicUrls(config);
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
+  // Users too: a session or sign-in of a user deleted or disabled since is refused (user-access.ts).
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'users']);
+  const findUser = (sub: string) => reference.findUser(sub);
   await reference.start(base.nc);
   const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), base.nc, log, {
     maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000,
@@ -39,7 +41,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
   await registerRoutes(app, {
     nats,
-    session: { store, clock },
+    session: { store, clock, findUser },
     signIn: {
       store, clock, audit,
       passwords: { verify: verifyPassword, decoyHash: decoyPasswordHash },
@@ -52,6 +54,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
       },
       sessionTtlSeconds: config.SESSION_TTL_SECONDS,
       unlocked: new UnlockedKeys(),
+      findUser,
     },
     signOut: { store, audit },
     show: { nats, store, clock },
