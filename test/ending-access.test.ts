@@ -283,7 +283,9 @@ describe('oauth-admin grants list|revoke, two instances of every service', () =>
   it('lists a user\'s live grants and revokes one by its grant_id within 1 s, leaving the others', async () => {
     const user = await system.seed.user();
     const client = await system.seed.client({ scopes: [scope], refreshTokens: true });
-    const [first, second, kept] = [await tokensAt(tokenEdges[0], client, user), await tokensAt(tokenEdges[1], client, user), await tokensAt(tokenEdges[0], client, user)];
+    const first = await tokensAt(tokenEdges[0], client, user);
+    const second = await tokensAt(tokenEdges[1], client, user);
+    const kept = await tokensAt(tokenEdges[0], client, user);
     const grantId = grantIdOf(first.accessToken);
     const listed = JSON.parse(await ok('grants', 'list', '--user', user.username, '--json')) as { grant_id: string; client_id: string; username: string; scope: string; created: string }[];
     assert.deepEqual(listed.map((g) => g.grant_id).sort(), [first, second, kept].map((t) => grantIdOf(t.accessToken)).sort());
