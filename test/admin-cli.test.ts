@@ -350,6 +350,79 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.deepEqual(lines(refused.stderr), [`oauth-admin: scope "${name}" already exists`]);
   });
 
+  it('keys rotate: a new ES256 key signs, the old one stays published until its tokens have expired', async () => {
+    const env = { OAUTH_KEY_ENCRYPTION_KEY: randomToken(32) };
+    const first = json<{ kid: string; superseded: string[] }>(await ok(['keys', 'rotate', '--json'], { env }));
+    const second = json<{ kid: string; superseded: string[]; retire_at: string }>(await ok(['keys', 'rotate', '--json'], { env }));
+    assert.deepEqual(second.superseded, [first.kid]);
+    const listed = json<{ kid: string; alg: string; status: string; retire_at: string | null }[]>(await ok(['keys', 'list', '--json']));
+    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.status]), [[second.kid, 'ES256', 'signing'], [first.kid, 'ES256', 'published']]);
+    // The longest client access-token lifetime (at least the 600 s default) plus a margin.
+    assert.ok(Date.parse(listed[1]!.retire_at!) >= Date.now() + 600_000);
+
+    const doc = await db.collection('signing_keys').findOne({ _id: second.kid as never });
+    assert.ok(doc);
+    // Encrypted under the configured key-encryption key, with the kid as associated data.
+    const kek = keyEncryptionKey(parseConfig(CommonConfigSchema, env));
+    const privateJwk = JSON.parse(decrypt(kek, doc.privateJwkEncrypted, second.kid)) as { d?: string; crv?: string };
+    assert.equal(privateJwk.crv, 'P-256');
+    const list = await ok(['keys', 'list']);
+    assert.ok(!list.stdout.includes(privateJwk.d!), 'the private key is never printed');
+  });
+
+  it('a configuration mistake gives one line naming the variable and a non-zero exit', async () => {
+    const result = await cli(['scopes', 'list'], { env: { MONGODB_URI: 'foo' } });
+    assert.notEqual(result.code, 0);
+    assert.equal(lines(result.stderr).length, 1);
+    assert.match(result.stderr, /^oauth-admin: .*MONGODB_URI/);
+    assert.equal(result.stdout, '');
+  });
+
+  it('--help works at every level without touching the database', async () => {
+    const levels = [['--help'], ['help'], ['clients', '--help'], ['clients', 'create', '--help'], ['users', 'create', '-h'], ['audit', 'tail', '--help'], ['keys', '--help']];
+    const results = await Promise.all(levels.map((args) => cli(args, { env: { MONGODB_URI: 'mongodb://127.0.0.1:1/unreachable' } })));
+    results.forEach((result, i) => {
+      assert.equal(result.code, 0, levels[i]!.join(' '));
+      assert.match(result.stdout, /Usage:\s+oauth-admin/);
+      assert.equal(result.stderr, '');
+    });
+    assert.match(results[3]!.stdout, /shown only once/);
+  });
+
+  it('bin/oauth-admin.js tells the user to run it through npx when the PATH node is older than 23', async (t) => {
+    const old = findOldNode();
+    if (!old) return t.skip('no Node older than 23 on this machine');
+    const result = await cli(['scopes', 'list'], { node: old });
+    assert.equal(result.code, 1);
+    assert.equal(lines(result.stderr).length, 1);
+    assert.match(result.stderr, /Node 24 is required.*npx oauth-admin/);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number, message: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(message());
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function findOldNode(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir.includes('node_modules')) continue;
+    const candidate = path.join(dir, 'node');
+    try {
+      const version = execFileSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+      if (Number(version.split('.')[0]) < 23) return candidate;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
+// Ending access: one test at a time (each spawns several CLI runs), after the group above.
+describe('oauth-admin: ending access (users/clients disable|enable|delete, grants)', () => {
   it('users disable|enable|delete: store the revocation of every token of the user first, print one line each, emit their events', async () => {
     const username = `dis_${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
     const { sub } = await createUser(db, { username, password: 'a long passphrase', groups: [] });
@@ -494,74 +567,4 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.equal(doc.disabled, undefined);
     assert.equal(await db.collection('revocations').countDocuments({ key: sub }), 0, 'no revocation recorded');
   });
-
-  it('keys rotate: a new ES256 key signs, the old one stays published until its tokens have expired', async () => {
-    const env = { OAUTH_KEY_ENCRYPTION_KEY: randomToken(32) };
-    const first = json<{ kid: string; superseded: string[] }>(await ok(['keys', 'rotate', '--json'], { env }));
-    const second = json<{ kid: string; superseded: string[]; retire_at: string }>(await ok(['keys', 'rotate', '--json'], { env }));
-    assert.deepEqual(second.superseded, [first.kid]);
-    const listed = json<{ kid: string; alg: string; status: string; retire_at: string | null }[]>(await ok(['keys', 'list', '--json']));
-    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.status]), [[second.kid, 'ES256', 'signing'], [first.kid, 'ES256', 'published']]);
-    // The longest client access-token lifetime (at least the 600 s default) plus a margin.
-    assert.ok(Date.parse(listed[1]!.retire_at!) >= Date.now() + 600_000);
-
-    const doc = await db.collection('signing_keys').findOne({ _id: second.kid as never });
-    assert.ok(doc);
-    // Encrypted under the configured key-encryption key, with the kid as associated data.
-    const kek = keyEncryptionKey(parseConfig(CommonConfigSchema, env));
-    const privateJwk = JSON.parse(decrypt(kek, doc.privateJwkEncrypted, second.kid)) as { d?: string; crv?: string };
-    assert.equal(privateJwk.crv, 'P-256');
-    const list = await ok(['keys', 'list']);
-    assert.ok(!list.stdout.includes(privateJwk.d!), 'the private key is never printed');
-  });
-
-  it('a configuration mistake gives one line naming the variable and a non-zero exit', async () => {
-    const result = await cli(['scopes', 'list'], { env: { MONGODB_URI: 'foo' } });
-    assert.notEqual(result.code, 0);
-    assert.equal(lines(result.stderr).length, 1);
-    assert.match(result.stderr, /^oauth-admin: .*MONGODB_URI/);
-    assert.equal(result.stdout, '');
-  });
-
-  it('--help works at every level without touching the database', async () => {
-    const levels = [['--help'], ['help'], ['clients', '--help'], ['clients', 'create', '--help'], ['users', 'create', '-h'], ['audit', 'tail', '--help'], ['keys', '--help']];
-    const results = await Promise.all(levels.map((args) => cli(args, { env: { MONGODB_URI: 'mongodb://127.0.0.1:1/unreachable' } })));
-    results.forEach((result, i) => {
-      assert.equal(result.code, 0, levels[i]!.join(' '));
-      assert.match(result.stdout, /Usage:\s+oauth-admin/);
-      assert.equal(result.stderr, '');
-    });
-    assert.match(results[3]!.stdout, /shown only once/);
-  });
-
-  it('bin/oauth-admin.js tells the user to run it through npx when the PATH node is older than 23', async (t) => {
-    const old = findOldNode();
-    if (!old) return t.skip('no Node older than 23 on this machine');
-    const result = await cli(['scopes', 'list'], { node: old });
-    assert.equal(result.code, 1);
-    assert.equal(lines(result.stderr).length, 1);
-    assert.match(result.stderr, /Node 24 is required.*npx oauth-admin/);
-  });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number, message: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(message());
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function findOldNode(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir.includes('node_modules')) continue;
-    const candidate = path.join(dir, 'node');
-    try {
-      const version = execFileSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
-      if (Number(version.split('.')[0]) < 23) return candidate;
-    } catch {
-      // not there
-    }
-  }
-  return undefined;
-}
