@@ -16,7 +16,7 @@ import { AUDIT_STREAM, Subjects } from '#shared/nats/subjects.ts';
 import { decrypt, keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import type { CloudEvent } from '#shared/audit/cloud-event.ts';
-import { createScope, createUser } from '../services/admin-cli/reference-data-admin.ts';
+import { createClient, createScope, createUser } from '../services/admin-cli/reference-data-admin.ts';
 import { freePort, NATS_URL, uniqueMongoUri } from './helpers/system.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -143,7 +143,7 @@ describe('oauth-admin', { concurrency: true }, () => {
 
     outputs.push(await ok(['users', 'list', '--json']), await ok(['users', 'list']), await ok(['users', 'show', username, '--json']), await ok(['users', 'show', username]));
     const shown = json<Record<string, unknown>>(outputs[3]!);
-    assert.deepEqual(shown, { sub, username, groups: ['staff', 'ops'], created_at: (doc.createdAt as Date).toISOString() });
+    assert.deepEqual(shown, { sub, username, groups: ['staff', 'ops'], disabled: false, created_at: (doc.createdAt as Date).toISOString() });
     assert.ok(json<{ username: string }[]>(outputs[1]!).some((u) => u.username === username));
 
     outputs.push(await ok(['users', 'delete', username]));
@@ -446,3 +446,151 @@ function findOldNode(): string | undefined {
   }
   return undefined;
 }
+
+// Ending access: one test at a time (each spawns several CLI runs), after the group above.
+describe('oauth-admin: ending access (users/clients disable|enable|delete, grants)', () => {
+  it('users disable|enable|delete: store the revocation of every token of the user first, print one line each, emit their events', async () => {
+    const username = `dis_${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
+    const { sub } = await createUser(db, { username, password: 'a long passphrase', groups: [] });
+    const events = await auditEventsFrom(`${Subjects.auditPrefix}user.>`);
+    const revocations: string[] = [];
+    const heard = nc.subscribe(Subjects.revocationRecorded, { callback: (_e, msg) => void revocations.push(msg.string()) });
+    await nc.flush();
+    try {
+      const disabled = await ok(['users', 'disable', username]);
+      assert.match(disabled.stdout, new RegExp(`^Disabled user ${username}: sessions ended, 0 live grants ended`));
+      const doc = await db.collection('users').findOne({ _id: sub as never });
+      assert.equal(doc?.disabled, true);
+      const record = await db.collection('revocations').findOne({ _id: `subject:${sub}` as never });
+      assert.ok(record, 'a subject revocation is stored');
+      assert.equal(record.key, sub);
+      assert.ok((record.issuedBefore as Date).getTime() <= (doc!.accessEndedAt as Date).getTime());
+      assert.ok((record.expiresAt as Date).getTime() > Date.now() + 600_000, 'kept while any token it covers could be presented');
+      assert.equal(json<{ disabled: boolean }>(await ok(['users', 'show', username, '--json'])).disabled, true);
+
+      await ok(['users', 'enable', username]);
+      assert.equal((await db.collection('users').findOne({ _id: sub as never }))?.disabled, undefined);
+      const again = await cli(['users', 'enable', username]);
+      assert.equal(again.code, 1);
+      assert.deepEqual(lines(again.stderr), [`oauth-admin: user "${username}" is not disabled`]);
+
+      assert.match((await ok(['users', 'delete', username])).stdout, /^Deleted user .*: sessions ended/);
+      assert.equal(await db.collection('users').countDocuments({ _id: sub as never }), 0);
+      const received = await events.next(username, 3);
+      assert.deepEqual(received.map((e) => e.type), ['oauth.user.disabled', 'oauth.user.enabled', 'oauth.user.deleted']);
+      assert.deepEqual(received[0]!.data, { sub, username, count: 0 });
+      assert.ok(revocations.some((r) => JSON.parse(r).kind === 'subject' && JSON.parse(r).key === sub), 'the revocation is broadcast');
+    } finally {
+      heard.unsubscribe();
+      events.close();
+    }
+  });
+
+  it('clients disable|enable|delete and grants list|revoke: output, stored state and events', async () => {
+    const scope = unique('grants');
+    await createScope(db, scope, 'Grants');
+    const { clientId } = await createClient(db, { name: 'Granted', type: 'confidential', redirectUris: ['https://g.example.com/cb'], scopes: [scope], refreshTokens: true });
+    const username = `gr_${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
+    const { sub } = await createUser(db, { username, password: 'a long passphrase', groups: [] });
+    // Two grants as token-service stores them (refresh token families).
+    const now = Date.now();
+    const grantIds = [randomToken(16), randomToken(16)];
+    await db.collection('refresh_token_families').insertMany(grantIds.map((id, i) => ({
+      _id: id as never, clientId, sub, username, scopes: [scope], authTime: new Date(now), accessTokenTtlSeconds: 600,
+      createdAt: new Date(now + i), expiresAt: new Date(now + 86_400_000), revokedAt: null,
+    })));
+    const events = await auditEventsFrom(`${Subjects.auditPrefix}client.>`);
+    const grantEvents = await auditEventsFrom(`${Subjects.auditPrefix}grant.>`);
+    try {
+      const listed = json<Record<string, string>[]>(await ok(['grants', 'list', '--user', username, '--json']));
+      assert.deepEqual(listed.map((g) => [g.grant_id, g.client_id, g.username, g.scope]), grantIds.map((id) => [id, clientId, username, scope]));
+      assert.ok(listed.every((g) => !Number.isNaN(Date.parse(g.created!))));
+      assert.match((await ok(['grants', 'list', '--client', clientId])).stdout, new RegExp(`^GRANT_ID\\s+CLIENT_ID\\s+USERNAME\\s+SCOPE\\s+CREATED\\n${grantIds[0]}`));
+
+      assert.match((await ok(['grants', 'revoke', grantIds[0]!])).stdout, new RegExp(`^Revoked grant ${grantIds[0]}`));
+      assert.ok(await db.collection('revocations').findOne({ _id: `grant:${grantIds[0]}` as never }));
+      assert.deepEqual(json<{ grant_id: string }[]>(await ok(['grants', 'list', '--client', clientId, '--json'])).map((g) => g.grant_id), [grantIds[1]]);
+      const twice = await cli(['grants', 'revoke', grantIds[0]!]);
+      assert.equal(twice.code, 1);
+      assert.deepEqual(lines(twice.stderr), [`oauth-admin: grant "${grantIds[0]}" has already ended`]);
+
+      assert.match((await ok(['clients', 'disable', clientId])).stdout, new RegExp(`^Disabled client ${clientId}: 1 live grant ended`));
+      assert.equal((await db.collection('clients').findOne({ _id: clientId as never }))?.disabled, true);
+      assert.ok(await db.collection('revocations').findOne({ _id: `client:${clientId}` as never }));
+      assert.equal(json<unknown[]>(await ok(['grants', 'list', '--user', username, '--json'])).length, 0, 'every grant of the client ended');
+      assert.match((await ok(['grants', 'list', '--user', username])).stdout, /^\(none\)/);
+      await ok(['clients', 'enable', clientId]);
+      await ok(['grants', 'revoke', '--user', username]);
+      await ok(['clients', 'delete', clientId]);
+      assert.equal(await db.collection('clients').countDocuments({ _id: clientId as never }), 0);
+
+      assert.deepEqual((await events.next(clientId, 3)).map((e) => e.type), ['oauth.client.disabled', 'oauth.client.enabled', 'oauth.client.deleted']);
+      const revoked = await grantEvents.next(username, 2);
+      assert.deepEqual(revoked.map((e) => e.type), ['oauth.grant.revoked', 'oauth.grant.revoked']);
+      assert.deepEqual(revoked[0]!.data, { grant_id: grantIds[0], client_id: clientId, sub, username, count: 1 });
+    } finally {
+      events.close();
+      grantEvents.close();
+    }
+  });
+
+  it('refuses bad input for the ending-access commands with one line, changing nothing', async () => {
+    const username = `bad_${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
+    const { sub } = await createUser(db, { username, password: 'a long passphrase', groups: [] });
+    // This file's other tests run side by side: what this one could have changed is counted, not whole collections.
+    const count = async () => Promise.all([
+      db.collection('users').countDocuments({ username, disabled: { $exists: false } }),
+      db.collection('revocations').countDocuments({ key: { $in: [sub, 'c_nope', 'c_x', 'AAAAAAAAAAAAAAAAAAAAAA'] } }),
+      db.collection('clients').countDocuments({ _id: { $in: ['c_nope', 'c_x'] } as never }),
+    ]);
+    const before = await count();
+    const cases: [string[], number, RegExp][] = [
+      [['users', 'disable', 'nobody-here'], 1, /^oauth-admin: no user "nobody-here"$/],
+      [['users', 'disable', 'a b'], 2, /^oauth-admin: malformed <username>/],
+      [['users', 'disable'], 2, /^oauth-admin: missing <username>/],
+      [['users', 'enable', username], 1, /is not disabled$/],
+      [['clients', 'disable', 'c_nope'], 1, /^oauth-admin: no client "c_nope"$/],
+      [['clients', 'enable', 'c/x'], 2, /^oauth-admin: malformed <client_id>/],
+      [['clients', 'delete', 'c_nope'], 1, /^oauth-admin: no client "c_nope"$/],
+      [['grants', 'list'], 2, /needs --user <username> or --client <client_id>/],
+      [['grants', 'list', '--user', username, '--client', 'c_x'], 2, /not both/],
+      [['grants', 'list', '--client', 'c_nope'], 1, /^oauth-admin: no client "c_nope"$/],
+      [['grants', 'revoke'], 2, /needs a <grant_id>, --user <username> or --client <client_id>/],
+      [['grants', 'revoke', 'not a grant'], 2, /^oauth-admin: malformed <grant_id>/],
+      [['grants', 'revoke', 'AAAAAAAAAAAAAAAAAAAAAA'], 1, /^oauth-admin: no grant "AAAAAAAAAAAAAAAAAAAAAA"$/],
+      [['grants', 'revoke', 'AAAAAAAAAAAAAAAAAAAAAA', '--user', username], 2, /not both/],
+      [['grants', 'revoke', '--user', 'nobody-here'], 1, /^oauth-admin: no user "nobody-here"$/],
+      [['grants', 'revoke', '--user', username, '--client', 'c_x'], 2, /not both/],
+      [['grants', 'frobnicate'], 2, /unknown command "grants frobnicate"/],
+    ];
+    // A few at a time: this file's tests already run side by side.
+    const results: Result[] = [];
+    for (let i = 0; i < cases.length; i += 3) results.push(...await Promise.all(cases.slice(i, i + 3).map(([args]) => cli(args))));
+    results.forEach((result, i) => {
+      const [args, code, message] = cases[i]!;
+      assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+      assert.equal(lines(result.stderr).length, 1, args.join(' '));
+      assert.match(lines(result.stderr)[0]!, message, args.join(' '));
+      assert.equal(result.stdout, '');
+    });
+    assert.deepEqual(await count(), before, 'nothing changed');
+    assert.equal((await db.collection('users').findOne({ username }))?.disabled, undefined);
+  });
+
+  it('with the database down, users disable and grants revoke say so on one line, exit 1 and change nothing', async () => {
+    const username = `dbdown_${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
+    const { sub } = await createUser(db, { username, password: 'a long passphrase', groups: [] });
+    const down = { MONGODB_URI: `mongodb://127.0.0.1:${await freePort()}/oauth`, DB_TIMEOUT_MS: '500' };
+    for (const args of [['users', 'disable', username], ['users', 'delete', username], ['grants', 'revoke', '--user', username], ['clients', 'disable', 'c_any']]) {
+      const result = await cli(args, { env: down });
+      assert.equal(result.code, 1, args.join(' '));
+      assert.equal(lines(result.stderr).length, 1);
+      assert.match(result.stderr, /^oauth-admin: cannot reach the database/);
+      assert.equal(result.stdout, '');
+    }
+    const doc = await db.collection('users').findOne({ username });
+    assert.ok(doc, 'the user is still there');
+    assert.equal(doc.disabled, undefined);
+    assert.equal(await db.collection('revocations').countDocuments({ key: sub }), 0, 'no revocation recorded');
+  });
+});

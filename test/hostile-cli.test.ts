@@ -123,7 +123,7 @@ const junkArg = fc.oneof(
 /** A valid command line for one command, and how to make it certainly wrong. */
 type Template = { name: string; argv: () => string[]; stdin?: boolean; /** The three generic defects first, then the command's own. */ defects: fc.Arbitrary<(argv: string[]) => string[]>[] };
 
-const unknownOption = fc.stringMatching(/^[a-z]{3,10}$/).filter((n) => !['help', 'json', 'name', 'type', 'scope', 'group', 'since', 'description'].includes(n))
+const unknownOption = fc.stringMatching(/^[a-z]{3,10}$/).filter((n) => !['help', 'json', 'name', 'type', 'scope', 'group', 'since', 'description', 'user', 'client'].includes(n))
   .map((n) => (argv: string[]) => [...argv, `--${n}`, 'x']);
 const flagWithValue = fc.constant((argv: string[]) => [...argv, '--json=yes']);
 const valueMissing = (option: string) => fc.constant((argv: string[]) => [...argv, `--${option}`]);
@@ -141,6 +141,9 @@ const badUsername = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(129), 'ä', '
 const badGroup = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(65), 'g/h'), argText.filter((s) => !/^[A-Za-z0-9._:-]{1,64}$/.test(s)));
 const badUri = fc.oneof(fc.constantFrom('not a uri', 'http://evil.example/cb', 'https://x.example/cb#f', 'https://u:p@x.example/cb', 'javascript:alert(1)', 'data:text/html,x', 'file:///etc/passwd', 'myapp:/cb', 'https://x.example/<b>', ''), argText.filter((s) => !URL.canParse(s)));
 const badSeconds = fc.oneof(fc.constantFrom('-1', '59', '1e3', '0x10', ' 600', '600s', '99999999999', '', 'NaN', '1.5'), argText.filter((s) => !/^\d{1,10}$/.test(s)));
+const badClientId = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(129), 'c/d', '<c>', 'ä'), argText.filter((s) => !/^[A-Za-z0-9._~-]{1,128}$/.test(s)));
+/** Both --user and --client where one is allowed. */
+const bothHolders = (value: string, option = '--client') => fc.constant((argv: string[]) => [...argv, option, value]);
 const unknownName = fc.stringMatching(/^[a-z]{4,12}$/).map((s) => `nope.${s}`);
 
 function templates(): Template[] {
@@ -164,6 +167,19 @@ function templates(): Template[] {
     { name: 'clients show', argv: () => ['clients', 'show', clientId, '--json'], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'clients delete', argv: () => ['clients', 'delete', clientId], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'clients rotate-secret', argv: () => ['clients', 'rotate-secret', clientId], defects: [...generic(1), replacePositional(unknownName)] },
+    { name: 'users disable', argv: () => ['users', 'disable', username], defects: [...generic(1), replacePositional(unknownName), replacePositional(badUsername)] },
+    { name: 'users enable', argv: () => ['users', 'enable', username], defects: [...generic(1), replacePositional(unknownName), replacePositional(badUsername)] },
+    { name: 'clients disable', argv: () => ['clients', 'disable', clientId], defects: [...generic(1), replacePositional(unknownName), replacePositional(badClientId)] },
+    { name: 'clients enable', argv: () => ['clients', 'enable', clientId], defects: [...generic(1), replacePositional(unknownName), replacePositional(badClientId)] },
+    { name: 'grants list', argv: () => ['grants', 'list', '--user', username], defects: [...generic(0), replaceOption('user', fc.oneof(unknownName, badUsername)), bothHolders(clientId), fc.constant((a: string[]) => a.slice(0, 2))] },
+    {
+      name: 'grants revoke', argv: () => ['grants', 'revoke', '--client', clientId],
+      defects: [
+        ...generic(0), replaceOption('client', fc.oneof(unknownName, badClientId)), bothHolders(username, '--user'), fc.constant(() => ['grants', 'revoke']),
+        fc.constantFrom('AAAAAAAAAAAAAAAAAAAAAA', 'bad id', 'x'.repeat(23), '', 'short').map((id) => (a: string[]) => [...a.slice(0, 2), '--', id]),
+        fc.constant((a: string[]) => [...a, '--', 'AAAAAAAAAAAAAAAAAAAAAA']),
+      ],
+    },
     { name: 'keys list', argv: () => ['keys', 'list'], defects: generic(0) },
     { name: 'keys rotate', argv: () => ['keys', 'rotate'], defects: generic(0) },
     // Following the stream never ends by design, so it is only ever run with a defect.

@@ -174,6 +174,23 @@ describe('deploy/nats.conf: what each user may do', () => {
     assert.deepEqual([...names].sort(), [...ServiceNames].sort(), 'every service answers $SRV.INFO under its own user');
   });
 
+  it('lets the admin CLI (as admin-cli) broadcast the revocation that ends a user\'s access: their token turns inactive at once, no warning', async () => {
+    const resourceServer = await connectAs('resource-server');
+    const owner = await seed.user();
+    const { code, verifier } = await codeViaNats(system, client, owner);
+    const tokens = await exchangeCode(system, client, code, verifier);
+    assert.equal((await validateAs(resourceServer, tokens.body.access_token as string)).active, true);
+    const warnings: string[] = [];
+    const env = { NODE_ENV: 'test', NATS_URL: nats.url, NATS_USER: 'admin-cli', NATS_PASSWORD: passwords['admin-cli'], MONGODB_URI: system.env.MONGODB_URI! };
+    const disabledAt = Date.now();
+    assert.equal(await adminMain(['users', 'disable', owner.username], env, { out: () => undefined, warn: (m) => void warnings.push(m) }), 0);
+    assert.deepEqual(warnings, []);
+    while ((await validateAs(resourceServer, tokens.body.access_token as string)).active) {
+      assert.ok(Date.now() - disabledAt < 1000, 'inactive within 1 s (the broadcast was delivered, not a resync)');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+
   it('lets the admin CLI follow the audit stream (audit tail) as admin-cli', async () => {
     const env = { NODE_ENV: 'test', NATS_URL: nats.url, NATS_USER: 'admin-cli', NATS_PASSWORD: passwords['admin-cli'], MONGODB_URI: system.env.MONGODB_URI! };
     const tail = spawnNode(['bin/oauth-admin.js', 'audit', 'tail', '--type', 'oauth.scope.created'], env);
@@ -345,7 +362,7 @@ describe('deploy/nats.conf: what each user may do', () => {
     await refusesRequest(token, Subjects.authorizationDecide);
     await refusesRequest(token, Subjects.tokenValidate, { token: 'x' });
     const cli = await connectAs('admin-cli');
-    await refusesPublish(cli, Subjects.revocationRecorded);
+    // The CLI broadcasts revocations (ending access), but asks nothing of the services.
     await refusesRequest(cli, Subjects.tokenValidate, { token: 'x' });
     // No stream management beyond the audit stream's, no other inboxes.
     await refusesRequest(authorize, `$JS.API.STREAM.DELETE.${AUDIT_STREAM}`);

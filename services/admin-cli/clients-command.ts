@@ -1,10 +1,10 @@
-// oauth-admin clients create|list|show|delete|rotate-secret
+// oauth-admin clients create|list|show|delete|disable|enable|rotate-secret
 import { ClientTypes, type ClientType } from '#shared/reference-data/clients.ts';
 import { flag, optionalSeconds, requiredString, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
 import { printFields, printJson, printTable, type Io } from './output.ts';
 import { listClients, showClient, type ClientView } from './reference-data-inspect.ts';
-import { deleteClient } from './reference-data-delete.ts';
+import { clientDeleteCommand, clientDisableCommand, clientEnableCommand } from './access-commands.ts';
 
 const clientJson = (c: ClientView) => ({
   client_id: c.clientId,
@@ -16,6 +16,7 @@ const clientJson = (c: ClientView) => ({
   access_token_ttl_seconds: c.accessTokenTtlSeconds,
   refresh_token_ttl_seconds: c.refreshTokenTtlSeconds,
   created_at: c.createdAt.toISOString(),
+  disabled: c.disabled,
   updated_at: c.updatedAt.toISOString(),
 });
 
@@ -128,30 +129,13 @@ export const clientsCommands: CommandGroup = {
         printFields(ctx.io, [
           ['client_id', c.clientId], ['name', c.name], ['type', c.type], ['redirect_uris', c.redirectUris], ['scopes', c.scopes],
           ['refresh_tokens', c.refreshTokens ? 'yes' : 'no'], ['access_token_ttl', `${c.accessTokenTtlSeconds} s`],
-          ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['created', c.createdAt], ['updated', c.updatedAt],
+          ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['disabled', c.disabled ? 'yes' : 'no'], ['created', c.createdAt], ['updated', c.updatedAt],
         ]);
       },
     },
-    {
-      name: 'delete',
-      summary: 'delete a client',
-      usage: '<client_id>',
-      description: [
-        'Deletes the client. The services drop it from their caches on the announcement: its new authorization',
-        'requests, code exchanges and refresh tokens are refused from then on. Access tokens it already holds',
-        'are not revoked by this command and stay valid until they expire (at most the client\'s access token TTL).',
-      ].join('\n'),
-      examples: ['oauth-admin clients delete c_AbC123'],
-      options: {},
-      positionals: { names: ['client_id'], min: 1 },
-      nats: 'optional',
-      prepare: ({ positionals }) => async (ctx) => {
-        const clientId = positionals[0]!;
-        await deleteClient(ctx.db, clientId);
-        ctx.changed('clients', 'oauth.client.deleted', clientId, { client_id: clientId });
-        ctx.io.out(`Deleted client ${clientId}`);
-      },
-    },
+    clientDeleteCommand,
+    clientDisableCommand,
+    clientEnableCommand,
     {
       name: 'rotate-secret',
       summary: 'give a confidential client a new secret (the old one stops working)',

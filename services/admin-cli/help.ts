@@ -13,7 +13,7 @@ const ENVIRONMENT = [
 export function topHelp(groups: CommandGroup[]): string {
   const width = Math.max(...groups.map((g) => g.name.length)) + 2;
   return [
-    'oauth-admin: manage the authorization server\'s clients, users, scopes, resource rules, signing keys and audit trail',
+    'oauth-admin: manage the authorization server\'s clients, users, grants, scopes, resource rules, signing keys and audit trail',
     '',
     'Usage: oauth-admin <group> <command> [options]',
     '       oauth-admin <group> [<command>] --help',
@@ -23,6 +23,8 @@ export function topHelp(groups: CommandGroup[]): string {
     '',
     'Every change is announced to the running services and recorded as an audit event (oauth.audit.*).',
     'list and show take --json; nothing ever prints a password, a secret hash or a private key.',
+    'users delete|disable, clients delete|disable and grants revoke end access within a second: every token',
+    'issued until then is refused everywhere (stored before anything else changes).',
     '',
     ENVIRONMENT,
     '',

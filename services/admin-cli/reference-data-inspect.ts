@@ -18,8 +18,9 @@ export type ClientView = {
   refreshTokenTtlSeconds: number;
   createdAt: Date;
   updatedAt: Date;
+  disabled: boolean;
 };
-export type UserView = { sub: string; username: string; groups: string[]; createdAt: Date };
+export type UserView = { sub: string; username: string; groups: string[]; createdAt: Date; disabled: boolean };
 export type ScopeView = { name: string; description: string; createdAt: Date };
 export type ScopeUsage = { clients: string[]; resources: string[] };
 export type ResourceView = { pattern: string; scopes: string[]; groups: string[]; createdAt: Date };
@@ -39,6 +40,7 @@ function clientView(doc: Omit<ClientDoc, 'secretHash'>): ClientView {
     refreshTokenTtlSeconds: doc.refreshTokenTtlSeconds,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
+    disabled: doc.disabled === true,
   };
 }
 
@@ -55,13 +57,13 @@ export async function showClient(db: Db, clientId: string): Promise<ClientView> 
 
 export async function listUsers(db: Db): Promise<UserView[]> {
   const docs = await usersCollection(db).find({}, WITHOUT_PASSWORD).sort({ username: 1 }).toArray();
-  return docs.map((u) => ({ sub: u._id, username: u.username, groups: u.groups, createdAt: u.createdAt }));
+  return docs.map((u) => ({ sub: u._id, username: u.username, groups: u.groups, createdAt: u.createdAt, disabled: u.disabled === true }));
 }
 
 export async function showUser(db: Db, username: string): Promise<UserView> {
   const u = await usersCollection(db).findOne({ username }, WITHOUT_PASSWORD);
   if (!u) throw new AdminError(`no user "${username}"`);
-  return { sub: u._id, username: u.username, groups: u.groups, createdAt: u.createdAt };
+  return { sub: u._id, username: u.username, groups: u.groups, createdAt: u.createdAt, disabled: u.disabled === true };
 }
 
 export async function listScopes(db: Db): Promise<ScopeView[]> {

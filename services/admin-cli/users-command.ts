@@ -1,12 +1,12 @@
-// oauth-admin users create|list|show|delete
+// oauth-admin users create|list|show|delete|disable|enable
 import { flag, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
 import { printFields, printJson, printTable } from './output.ts';
 import { listUsers, showUser, type UserView } from './reference-data-inspect.ts';
-import { deleteUser } from './reference-data-delete.ts';
+import { userDeleteCommand, userDisableCommand, userEnableCommand } from './access-commands.ts';
 import { readPassword } from './read-password.ts';
 
-const userJson = (u: UserView) => ({ sub: u.sub, username: u.username, groups: u.groups, created_at: u.createdAt.toISOString() });
+const userJson = (u: UserView) => ({ sub: u.sub, username: u.username, groups: u.groups, disabled: u.disabled, created_at: u.createdAt.toISOString() });
 
 export const usersCommands: CommandGroup = {
   name: 'users',
@@ -72,27 +72,11 @@ export const usersCommands: CommandGroup = {
       prepare: ({ values, positionals }) => async (ctx) => {
         const user = await showUser(ctx.db, positionals[0]!);
         if (flag(values, 'json')) printJson(ctx.io, userJson(user));
-        else printFields(ctx.io, [['username', user.username], ['sub', user.sub], ['groups', user.groups], ['created', user.createdAt]]);
+        else printFields(ctx.io, [['username', user.username], ['sub', user.sub], ['groups', user.groups], ['disabled', user.disabled ? 'yes' : 'no'], ['created', user.createdAt]]);
       },
     },
-    {
-      name: 'delete',
-      summary: 'delete a user',
-      usage: '<username>',
-      description: [
-        'Deletes a user: they can no longer sign in. Grants they already gave are not revoked by this command;',
-        'access tokens run out at their expiry.',
-      ].join('\n'),
-      examples: ['oauth-admin users delete alice'],
-      options: {},
-      positionals: { names: ['username'], min: 1 },
-      nats: 'optional',
-      prepare: ({ positionals }) => async (ctx) => {
-        const username = positionals[0]!;
-        const { sub } = await deleteUser(ctx.db, username);
-        ctx.changed('users', 'oauth.user.deleted', username, { sub, username });
-        ctx.io.out(`Deleted user ${username}`);
-      },
-    },
+    userDeleteCommand,
+    userDisableCommand,
+    userEnableCommand,
   ],
 };

@@ -27,7 +27,8 @@ export type AuthorizationDescription = {
 export async function describeAuthorization(deps: Deps, handle: string): Promise<AuthorizationDescription> {
   const request = openRequest(deps, handle);
   const client = await deps.findClient(request.clientId);
-  if (!client) throw expiredRequest();
+  // A client deleted or disabled since the request began: the request cannot go on.
+  if (!client || client.disabled === true) throw expiredRequest();
   return {
     clientId: client._id,
     clientName: client.name,

@@ -25,7 +25,8 @@ export async function validateAuthorizationRequest(deps: Deps, query: RawQuery):
   const clientId = query.client_id;
   if (typeof clientId !== 'string' || clientId === '') return showError('The request does not name a client, or names more than one.');
   const client = await deps.findClient(clientId);
-  if (!client) return showError('The client is not known.');
+  // A disabled client (oauth-admin clients disable) gets the same page as an unknown one.
+  if (!client || client.disabled === true) return showError('The client is not known.');
 
   const sentRedirectUri = query.redirect_uri;
   if (Array.isArray(sentRedirectUri)) return showError('The request has more than one redirect URI.');

@@ -25,7 +25,9 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, audit } = base;
   const urls = publicUrls(config);
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
+  // Users too: a session or sign-in of a user deleted or disabled since is refused (user-access.ts).
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'users']);
+  const findUser = (sub: string) => reference.findUser(sub);
   await reference.start(base.nc);
   const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), consentUiChanges(base.nc, log), log, {
     maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000,
@@ -42,7 +44,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const requests = new RequestDescriptions({ nats, clock, findClient, scope: (name) => reference.scope(name) });
   const remembered = { nats, store, clock };
   await registerRoutes(app, {
-    session: { store, clock },
+    session: { store, clock, findUser },
     signIn: {
       requests,
       remembered,
@@ -58,6 +60,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
         },
         sessionTtlSeconds: config.SESSION_TTL_SECONDS,
         unlocked: new UnlockedKeys(),
+        findUser,
       },
     },
     signOut: { store, audit },

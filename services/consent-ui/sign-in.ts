@@ -10,6 +10,7 @@ import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken, sha256 } from '#shared/crypto.ts';
 import type { ConsentUiStore } from './store.ts';
 import type { Session } from './session.ts';
+import { maySignIn, type FindUser } from './user-access.ts';
 import { accountKey, addressKey, allowance, clientAddress, lockSeconds, type LoginPolicy, type UnlockedKeys } from './login-throttle.ts';
 
 export type Passwords = {
@@ -29,6 +30,8 @@ export type Deps = {
   sessionTtlSeconds: number;
   /** Keys just seen without a lock, whose locks are not read again for a moment. */
   unlocked?: UnlockedKeys;
+  /** With it, a disabled user's sign-in fails like a wrong password (oauth-admin users disable). */
+  findUser?: FindUser;
 };
 
 export type SignInInput = {
@@ -44,7 +47,7 @@ export type SignInInput = {
 
 export type SignInResult = { ok: true; session: Session } | { ok: false };
 
-type FailureReason = 'unknown_user' | 'wrong_password' | 'account_locked' | 'address_locked';
+type FailureReason = 'unknown_user' | 'wrong_password' | 'user_disabled' | 'account_locked' | 'address_locked';
 
 /** An attempt let through to the password check: its record, the count it saw and the locks so far. */
 type Admitted = { id: string; count: number; locks: number };
@@ -68,9 +71,11 @@ export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResu
   const user = await deps.store.findUserByUsername(input.username);
   const passwordHash = user?.passwordHash ?? (await deps.passwords.decoyHash());
   const passwordMatches = await deps.passwords.verify(passwordHash, input.password);
+  // Checked after the password, so a disabled account costs the same time and counts as a failure.
+  const disabled = user !== null && passwordMatches && deps.findUser !== undefined && !maySignIn(await deps.findUser(user.sub));
 
-  if (!user || !passwordMatches) {
-    const result = refuse(user ? 'wrong_password' : 'unknown_user');
+  if (!user || !passwordMatches || disabled) {
+    const result = refuse(!user ? 'unknown_user' : disabled ? 'user_disabled' : 'wrong_password');
     // The attempt that uses up the allowance sets the next lock.
     if (forAccount.count >= allowance(account.max, forAccount.locks)) await lock(deps, account, forAccount, now);
     if (fromAddress.count >= allowance(origin.max, fromAddress.locks)) await lock(deps, origin, fromAddress, now);

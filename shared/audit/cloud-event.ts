@@ -10,6 +10,7 @@ export const AuditEventTypes = [
   'oauth.consent.granted', 'oauth.consent.revoked',
   'oauth.client.created', 'oauth.client.updated', 'oauth.client.deleted', 'oauth.client.secret_rotated',
   'oauth.user.created', 'oauth.user.deleted',
+  'oauth.client.disabled', 'oauth.client.enabled', 'oauth.user.disabled', 'oauth.user.enabled', 'oauth.grant.revoked',
   'oauth.scope.created', 'oauth.scope.deleted', 'oauth.resource.created', 'oauth.resource.deleted',
   'oauth.key.created', 'oauth.key.rotated',
 ] as const;

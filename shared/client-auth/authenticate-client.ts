@@ -43,6 +43,8 @@ export async function authenticateClient(deps: Deps, credentials: ClientCredenti
   const presented = presentedCredentials(credentials);
   const client = await deps.findClient(presented.clientId);
   if (!client) throw clientAuthFailed('unknown client');
+  // `oauth-admin clients disable`: the same answer as any failure.
+  if (client.disabled === true) throw clientAuthFailed('client disabled');
 
   if (client.type === 'public') {
     // A public client has no secret; one that presents a secret is not who it claims to be.

@@ -17,9 +17,9 @@ export type RevocationKind = RevocationRecorded['kind'];
 /** A revocation as the set keeps it (from a stored record or a broadcast). */
 export type RevocationRecord = {
   kind: RevocationKind;
-  /** jti, grant id, or `${sub} ${client_id}` for subject_client. */
+  /** jti, grant id, `${sub} ${client_id}` for subject_client, sub for subject, client_id for client. */
   key: string;
-  /** Tokens issued at or before this (epoch ms) are covered (subject_client only). */
+  /** Tokens issued at or before this (epoch ms) are covered (subject_client, subject and client only). */
   issuedBeforeMs: number;
   /** When every token the record covers has expired (epoch ms). */
   expiresAtMs: number;
@@ -64,6 +64,9 @@ export class RevocationSet {
   readonly #jtis = new Map<string, Entry>();
   readonly #grants = new Map<string, Entry>();
   readonly #subjectClients = new Map<string, Entry>();
+  /** A whole resource owner's tokens (key: sub) or a whole client's (key: client_id), up to an instant: an operator ended their access. */
+  readonly #subjects = new Map<string, Entry>();
+  readonly #clients = new Map<string, Entry>();
   #subscription: { unsubscribe(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** The newest database stamp read so far (epoch ms); undefined until a stamped record was read. */
@@ -91,6 +94,8 @@ export class RevocationSet {
   record(record: RevocationRecord): void {
     if (record.expiresAtMs + RETAIN_AFTER_EXPIRY_MS <= this.#deps.clock.now().getTime()) return;
     const map = this.#mapFor(record.kind);
+    // A kind this version does not know (a newer writer during a rolling upgrade) is skipped, not a crash.
+    if (!map) return;
     const existing = map.get(record.key);
     map.set(record.key, existing
       ? { issuedBeforeMs: Math.max(existing.issuedBeforeMs, record.issuedBeforeMs), expiresAtMs: Math.max(existing.expiresAtMs, record.expiresAtMs) }
@@ -99,18 +104,20 @@ export class RevocationSet {
 
   /**
    * True when the token is revoked: its jti, or its whole grant (every token of it, whenever
-   * issued), or its owner's grants to its client up to a point in time (`iat <= issuedBefore`).
+   * issued), or its owner's grants to its client, or all its owner's, or all its client's, up to a
+   * point in time (`iat <= issuedBefore`).
    */
   isRevoked(token: RevocableToken): boolean {
     if (token.jti !== undefined && this.#jtis.has(token.jti)) return true;
     if (token.grantId !== undefined && this.#grants.has(token.grantId)) return true;
-    if (this.#subjectClients.size === 0) return false;
-    const entry = this.#subjectClients.get(`${token.sub} ${token.clientId}`);
-    return entry !== undefined && (token.iatMs ?? token.iat * 1000) <= entry.issuedBeforeMs;
+    const issuedMs = token.iatMs ?? token.iat * 1000;
+    return issuedNoLaterThan(this.#subjectClients, `${token.sub} ${token.clientId}`, issuedMs)
+      || issuedNoLaterThan(this.#subjects, token.sub, issuedMs)
+      || issuedNoLaterThan(this.#clients, token.clientId, issuedMs);
   }
 
   get size(): number {
-    return this.#jtis.size + this.#grants.size + this.#subjectClients.size;
+    return this.#jtis.size + this.#grants.size + this.#subjectClients.size + this.#subjects.size + this.#clients.size;
   }
 
   /**
@@ -136,7 +143,7 @@ export class RevocationSet {
   /** Forgets records whose tokens have all expired (and the leeway after them has passed). */
   sweep(): void {
     const cutoff = this.#deps.clock.now().getTime() - RETAIN_AFTER_EXPIRY_MS;
-    for (const map of [this.#jtis, this.#grants, this.#subjectClients]) {
+    for (const map of [this.#jtis, this.#grants, this.#subjectClients, this.#subjects, this.#clients]) {
       for (const [key, entry] of map) if (entry.expiresAtMs <= cutoff) map.delete(key);
     }
   }
@@ -150,11 +157,21 @@ export class RevocationSet {
     }
   }
 
-  #mapFor(kind: RevocationRecord['kind']): Map<string, Entry> {
+  #mapFor(kind: RevocationRecord['kind']): Map<string, Entry> | undefined {
     switch (kind) {
       case 'jti': return this.#jtis;
       case 'grant': return this.#grants;
       case 'subject_client': return this.#subjectClients;
+      case 'subject': return this.#subjects;
+      case 'client': return this.#clients;
+      default: return undefined;
     }
   }
+}
+
+/** True when `map` has a cut-off for `key` at or after `issuedMs` (the empty map, the usual case, costs nothing). */
+function issuedNoLaterThan(map: ReadonlyMap<string, Entry>, key: string, issuedMs: number): boolean {
+  if (map.size === 0) return false;
+  const entry = map.get(key);
+  return entry !== undefined && issuedMs <= entry.issuedBeforeMs;
 }

@@ -16,6 +16,10 @@ export type ClientDoc = {
   refreshTokenTtlSeconds: number;
   createdAt: Date;
   updatedAt: Date;
+  /** Set by `oauth-admin clients disable`: the client cannot authenticate or start an authorization. */
+  disabled?: boolean;
+  /** The last time an operator ended the client's access (every token issued before it is revoked). */
+  accessEndedAt?: Date;
 };
 
 export const clientsCollection = (db: Db) => db.collection<ClientDoc>('clients');
