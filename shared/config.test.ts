@@ -19,7 +19,6 @@ describe('review finding 1: the public development key only when everything is l
     ['OAUTH_ISSUER', { OAUTH_ISSUER: 'http://10.0.0.5:8080' }],
     ['CONSENT_UI_URL', { CONSENT_UI_URL: 'https://login.example.com' }],
     ['TOKEN_SERVICE_URL', { TOKEN_SERVICE_URL: 'https://token.example.com' }],
-    ['VALIDATION_SERVICE_URL', { VALIDATION_SERVICE_URL: 'http://192.168.1.2:8083' }],
     ['MONGODB_URI', { MONGODB_URI: 'mongodb://db.example.com:27017/oauth' }],
     ['MONGODB_URI', { MONGODB_URI: 'mongodb://user:p%40ss@127.0.0.1:27017,db2.example.com:27017/oauth?replicaSet=rs0' }],
     ['MONGODB_URI', { MONGODB_URI: 'mongodb://[::1]:27017,[2001:db8::1]:27017/oauth' }],
@@ -50,7 +49,7 @@ describe('review finding 1: the public development key only when everything is l
   it('allows it when the issuer, every URL, every database host and every NATS server are loopback', () => {
     const env = {
       OAUTH_ISSUER: 'http://127.0.0.1:8080', CONSENT_UI_URL: 'http://localhost:8081', TOKEN_SERVICE_URL: 'http://[::1]:8082',
-      VALIDATION_SERVICE_URL: 'http://127.0.0.2:8083', HTTP_HOST: '::1',
+      HTTP_HOST: '::1',
       MONGODB_URI: 'mongodb://u:p@localhost:27017,127.0.0.1:27018,[::1]:27019/oauth?replicaSet=rs0',
       NATS_URL: 'nats://127.0.0.1:4222, nats://localhost:4223,[::1]:4224',
     };
