@@ -40,14 +40,35 @@ function start(args: string[], options: { env?: Record<string, string>; node?: s
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
+/**
+ * At most this many CLI processes at once: the tests run concurrently, and dozens of Node processes
+ * starting together on a 2-core machine each take longer than the deadline below.
+ */
+const MAX_RUNNING = 4;
+let running = 0;
+const waiting: (() => void)[] = [];
+async function slot(): Promise<() => void> {
+  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => waiting.push(resolve));
+  running += 1;
+  return () => {
+    running -= 1;
+    waiting.shift()?.();
+  };
+}
+
 /** Runs `oauth-admin args…` to the end, with `stdin` piped in (empty when not given). */
 async function cli(args: string[], options: { stdin?: string; env?: Record<string, string>; node?: string } = {}): Promise<Result> {
-  const run = start(args, options);
-  run.child.stdin!.end(options.stdin ?? '');
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
-  const code = await run.exited;
-  clearTimeout(timer);
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
+  const release = await slot();
+  try {
+    const run = start(args, options);
+    run.child.stdin!.end(options.stdin ?? '');
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
+    const code = await run.exited;
+    clearTimeout(timer);
+    return { code, stdout: run.stdout(), stderr: run.stderr() };
+  } finally {
+    release();
+  }
 }
 
 async function ok(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Result> {
