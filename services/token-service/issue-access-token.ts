@@ -20,6 +20,8 @@ export type AccessTokenGrant = {
   scopes: string[];
   authTime: Date;
   grantId: string;
+  /** When the owner approved the grant (epoch ms): what an owner's later withdrawal is compared with. Both grants set it. */
+  grantStartedAtMs?: number;
   ttlSeconds: number;
 };
 
@@ -27,7 +29,7 @@ export type IssuedAccessToken = { token: string; jti: string; expiresIn: number 
 
 export type AccessTokenClaims = JWTPayload & {
   iss: string; sub: string; aud: string; client_id: string; scope: string;
-  exp: number; iat: number; jti: string; auth_time: number; gid: string;
+  exp: number; iat: number; jti: string; auth_time: number; gid: string; grant_start_ms?: number;
 };
 
 export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): Promise<IssuedAccessToken> {
@@ -45,6 +47,9 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
     jti,
     auth_time: epochSeconds(grant.authTime),
     gid: grant.grantId,
+    // A token minted after its owner withdrew consent, from a grant approved before (a code redeemed
+    // while the withdrawal's broadcast is on its way), is still covered by that withdrawal.
+    ...(grant.grantStartedAtMs !== undefined ? { grant_start_ms: grant.grantStartedAtMs } : {}),
   };
   const token = await new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }).sign(privateKey);
   return { token, jti, expiresIn: grant.ttlSeconds };

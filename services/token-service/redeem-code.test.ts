@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { AuthorizationCodePayload } from '#shared/grants/authorization-codes.ts';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
+import { verifyAccessToken } from '#shared/access-tokens/verify-access-token.ts';
 import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { sha256 } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
@@ -80,6 +81,28 @@ describe('redeemCode', () => {
     assert.deepEqual([...store.claims.keys()], [`code:${GRANT}`], 'the code\u2019s claim, whatever the client\u2019s settings');
     assert.equal(audit.ofType('oauth.token.issued').length, 1);
     assert.equal(audit.ofType('oauth.token.issued')[0]!.data.jti, claims.jti);
+  });
+
+  it('finding 5: a code redeemed while the owner\u2019s consent withdrawal is still on its way yields tokens that withdrawal covers', async () => {
+    const { deps, clock, input } = await setup();
+    const keys = deps.tokens.keys as Awaited<ReturnType<typeof testKeys>>;
+    // The owner approved 2 s ago; this instance has not yet heard of the withdrawal made 1 s ago.
+    const withdrawnAt = addSeconds(clock.now(), -1);
+    clock.advance(3);
+    const result = await redeemCode(deps, input());
+    // The withdrawal's broadcast arrives: a subject_client cut-off before this redemption.
+    const elsewhere = testRevocations(clock);
+    elsewhere.record({ kind: 'subject_client', key: subjectClientKey('u_1', 'c_test'), issuedBeforeMs: withdrawnAt.getTime(), expiresAtMs: clock.now().getTime() + 3_600_000 });
+    const verify = {
+      keys: { current: () => keys.publicKey, find: async () => keys.publicKey }, revocations: elsewhere, cache: undefined, clock,
+      issuer: 'https://as.example.com', audience: 'https://as.example.com',
+    };
+    assert.equal(await verifyAccessToken(verify, result.accessToken), undefined, 'the access token minted after the withdrawal is inactive');
+    assert.equal(elsewhere.isRevoked(revocableRefreshToken(deps.refreshTokens.open(result.refreshToken!)!)), true, 'and so is its refresh token');
+    // A grant approved after the withdrawal is not covered.
+    const later = testRevocations(clock);
+    later.record({ kind: 'subject_client', key: subjectClientKey('u_1', 'c_test'), issuedBeforeMs: clock.now().getTime() - 60_000, expiresAtMs: clock.now().getTime() + 3_600_000 });
+    assert.ok(await verifyAccessToken({ ...verify, revocations: later }, result.accessToken));
   });
 
   it('gives no refresh token to a client not set to get them, and claims the code by its grant id for a day past its expiry', async () => {

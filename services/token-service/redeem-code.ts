@@ -93,7 +93,8 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   }
 
   const accessToken = await issueAccessToken(deps.tokens, {
-    sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId, ttlSeconds: client.accessTokenTtlSeconds,
+    sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
+    grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds,
   }, now);
   deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,

@@ -69,7 +69,8 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   // Without `scope`, the whole original grant (still within what the client may have).
   const scopes = requested ?? grant.scopes.filter((s) => client.scopes.includes(s));
   const accessToken = await issueAccessToken(deps.tokens, {
-    sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId, ttlSeconds: client.accessTokenTtlSeconds,
+    sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId,
+    grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds,
   }, now);
   deps.audit.emit('oauth.token.refreshed', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,

@@ -47,8 +47,16 @@ describe('verifyAccessToken', () => {
     assert.ok(token);
     assert.deepEqual({ ...token, scopes: [...token.scopes] }, {
       kid: 'k1', iss: ISSUER, sub: 'u1', aud: ISSUER, clientId: 'c1', scope: 'orders.read profile', scopes: ['orders.read', 'profile'],
-      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', grantId: 'g1',
+      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', grantId: 'g1', iatMs: undefined,
     });
+  });
+
+  it('takes the grant\u2019s start (grant_start_ms) for cut-offs when it is not after the token\u2019s issue, else the token\u2019s iat', async () => {
+    const started = NOW_S * 1000 - 1500;
+    assert.equal((await verifyAccessToken(deps(), await sign(claims({ grant_start_ms: started }))))?.iatMs, started);
+    for (const bad of [NOW_S * 1000 + 1000, 'soon', 1.5]) {
+      assert.equal((await verifyAccessToken(deps(), await sign(claims({ grant_start_ms: bad }))))?.iatMs, undefined, String(bad));
+    }
   });
 
   it('accepts an aud array that contains the audience, and "application/at+jwt"', async () => {

@@ -24,6 +24,11 @@ export type AccessToken = {
   iat: number;
   jti: string;
   grantId: string | undefined;
+  /**
+   * When the token's grant began (epoch ms), when the token says so: an owner's or operator's
+   * cut-off covers every token of a grant approved before it, whenever the token was minted.
+   */
+  iatMs: number | undefined;
 };
 
 export type Deps = {
@@ -96,6 +101,9 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
   if (typeof jti !== 'string' || jti === '' || typeof scope !== 'string') return undefined;
   if (!Number.isInteger(exp) || !Number.isInteger(iat) || aud === undefined) return undefined;
   if (grantId !== undefined && typeof grantId !== 'string') return undefined;
+  const grantStartMs = payload.grant_start_ms;
+  // A grant cannot begin after its token was issued; anything else is ignored (the token's iat counts).
+  const iatMs = Number.isSafeInteger(grantStartMs) && (grantStartMs as number) < ((iat as number) + 1) * 1000 ? grantStartMs as number : undefined;
   return {
     kid, iss, sub, aud, clientId, scope,
     scopes: new Set(scope.split(' ').filter((s) => s !== '')),
@@ -103,5 +111,6 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
     iat: iat as number,
     jti,
     grantId,
+    iatMs,
   };
 }
