@@ -19,7 +19,9 @@ import { KeyRing } from './signing-keys.ts';
 import { registerRoutes } from './http.ts';
 import { publishRevocation, registerEndpoints } from './nats.ts';
 import { revocationRecorder } from './record-revocation.ts';
-import { sweepExpiredGrants } from './sweep-expired-grants.ts';
+import { sweepExpiredGrants, type Deps as SweepDeps } from './sweep-expired-grants.ts';
+import { completeDecidedRevocations, type Deps as CompleteRevocationsDeps } from './complete-revocations.ts';
+import type { Logger } from '#shared/logger.ts';
 
 export { loadConfig };
 
@@ -82,11 +84,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
 
-  // Where TTL indexes are missing (FerretDB), and for dead families, which no TTL index finds.
-  const sweep = startPeriodic('sweep expired grant state', async () => {
-    const removed = await sweepExpiredGrants({ store, clock });
-    if (removed > 0) log.debug({ removed }, 'expired grant state removed');
-  }, config.SWEEP_INTERVAL_SECONDS * 1000, log);
+  const sweep = await startGrantMaintenance({ store, revocations, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
   log.info({ port }, 'token-service ready');
 
   return {
@@ -100,6 +98,25 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       await base.close();
     },
   };
+}
+
+/**
+ * Revocations decided (a `revoked:` claim) but never recorded are completed at start and with every
+ * sweep; the sweep removes expired state where TTL indexes are missing (FerretDB), and dead families,
+ * which no TTL index finds.
+ */
+async function startGrantMaintenance(deps: CompleteRevocationsDeps & SweepDeps & { log: Logger }, intervalMs: number) {
+  const { log } = deps;
+  const completeRevocations = async () => {
+    const completed = await completeDecidedRevocations(deps);
+    if (completed > 0) log.warn({ completed }, 'completed grant revocations whose record had failed');
+  };
+  await completeRevocations().catch((err: unknown) => log.warn({ err }, 'could not complete decided revocations; retrying with the sweep'));
+  return startPeriodic('sweep expired grant state', async () => {
+    await completeRevocations();
+    const removed = await sweepExpiredGrants(deps);
+    if (removed > 0) log.debug({ removed }, 'expired grant state removed');
+  }, intervalMs, log);
 }
 
 if (import.meta.main) {

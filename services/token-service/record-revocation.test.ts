@@ -45,11 +45,14 @@ describe('revocationRecorder', () => {
     assert.deepEqual(h.applied, [{ kind: 'grant', key: 'g1', issuedBeforeMs: T0.getTime(), expiresAtMs: T0.getTime() + 660_500 }]);
   });
 
-  it('tells nobody when the record could not be stored', async () => {
+  it('retries the store, then applies and broadcasts it anyway (refusing more is safe) and tells the caller it is not durable', async () => {
     const h = harness({ storeFails: true });
     await assert.rejects(revocationRecorder(h.deps)(revocation), /database away/);
-    assert.equal(h.steps.length, 1);
-    assert.deepEqual(h.applied, []);
+    assert.deepEqual(h.steps.slice(0, 3).map((s) => s.split(' ')[0]), ['store', 'store', 'store'], 'three tries');
+    assert.deepEqual(h.steps.slice(3), ['local', 'publish']);
+    assert.equal(h.applied.length, 1);
+    assert.equal(h.published.length, 1);
+    assert.equal(h.errors.length, 1);
   });
 
   it('logs a failed broadcast and succeeds: the record is stored, and other instances resync from it', async () => {

@@ -1,8 +1,9 @@
-// Recording a revocation (DESIGN "Grant state"): durable before anyone is told. The record is
-// stored first (an instance that starts later, or one that missed the broadcast, loads it from
-// there), then applied to this instance's own RevocationSet at once, then broadcast to every
-// instance of validation-service and token-service. A failed broadcast is logged, not thrown:
-// readers resync from the records, so it delays the revocation there by at most the resync period.
+// Recording a revocation (DESIGN "Grant state"): durable before the caller is told. The record is
+// stored (retried on a blip; an instance that starts later, or one that missed the broadcast, loads
+// it from there), applied to this instance's own RevocationSet, and broadcast to every instance of
+// validation-service and token-service. The set and the broadcast get it even when storing fails
+// (refusing more at once is safe), and the failure is then passed on: the caller is not told the
+// revocation is durable. A failed broadcast is logged, not thrown: readers resync from the records.
 import { epochSeconds, type Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
@@ -30,13 +31,32 @@ export const revocationRecorded = (r: Revocation): RevocationRecorded => ({
 /** The RecordRevocation the domain modules are handed. */
 export function revocationRecorder(deps: Deps): RecordRevocation {
   return async (revocation) => {
-    await deps.store.recordRevocation(revocation, deps.clock.now());
+    const stored = await storeWithRetries(deps, revocation).then(() => undefined, (error: unknown) => ({ error }));
     deps.local?.record(toRevocationRecord(revocation));
     try {
       deps.publish(revocationRecorded(revocation));
     } catch (error) {
-      // Stored already: the other instances pick it up when they next resync.
+      // The other instances pick a stored record up when they next resync.
       deps.log.error({ err: error, kind: revocation.kind }, 'could not broadcast a revocation');
     }
+    if (stored) {
+      deps.log.error({ err: stored.error, kind: revocation.kind }, 'could not store a revocation (applied and broadcast, not durable)');
+      throw stored.error;
+    }
   };
+}
+
+/** Pauses before each retry of a failed store: a database blip is usually over within them. */
+const RETRY_DELAYS_MS = [50, 250];
+
+async function storeWithRetries(deps: Deps, revocation: Revocation): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await deps.store.recordRevocation(revocation, deps.clock.now());
+    } catch (error) {
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }

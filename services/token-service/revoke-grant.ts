@@ -1,7 +1,7 @@
 // Revocation records: what validation-service must refuse from now on. Recording one stores it
 // and broadcasts it to every validation-service instance (wired in main.ts).
 import { addSeconds } from '#shared/clock.ts';
-import type { Revocation } from './store.ts';
+import type { Revocation, TokenStore } from './store.ts';
 
 export type RecordRevocation = (revocation: Revocation) => Promise<void>;
 
@@ -20,4 +20,22 @@ export const revocationExpiry = (now: Date, ttlSeconds: number): Date => addSeco
 export function recordGrantRevocation(record: RecordRevocation, grantId: string, accessTokenTtlSeconds: number, now: Date, familyExpiresAt?: Date): Promise<void> {
   const lastIssue = familyExpiresAt && familyExpiresAt > now ? familyExpiresAt : now;
   return record({ kind: 'grant', key: grantId, issuedBefore: now, expiresAt: revocationExpiry(lastIssue, accessTokenTtlSeconds) });
+}
+
+/**
+ * Records a grant revocation already decided by its `revoked:` claim, and marks the family. A
+ * failure is not the caller's: the revocation is applied in memory everywhere already (see
+ * record-revocation.ts), and completeDecidedRevocations stores it from the claim later.
+ */
+export async function completeGrantRevocation(
+  deps: { store: Pick<TokenStore, 'markFamilyRevoked'>; recordRevocation: RecordRevocation },
+  grantId: string, accessTokenTtlSeconds: number, now: Date, familyExpiresAt: Date,
+): Promise<boolean> {
+  try {
+    await recordGrantRevocation(deps.recordRevocation, grantId, accessTokenTtlSeconds, now, familyExpiresAt);
+    await deps.store.markFamilyRevoked(grantId, now);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -7,6 +7,7 @@ import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/re
 import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { firstRefreshToken, parseRequestedScope, rotateRefreshToken, type Deps, type RotateRefreshTokenInput } from './rotate-refresh-token.ts';
 import { revocationExpiry } from './revoke-grant.ts';
+import { completeDecidedRevocations } from './complete-revocations.ts';
 import { AuditRecorder, MemoryStore, TestClock, familyOf, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
 
 const GRANT = 'G'.repeat(22);
@@ -92,6 +93,30 @@ describe('rotateRefreshToken', () => {
     assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1);
     assert.equal(event?.data.grant_id, GRANT);
     assert.ok(!JSON.stringify(event).includes(token));
+  });
+
+  it('finding 4: a reuse whose revocation record fails still ends the family, reported once, and the claim completes the record after a restart', async () => {
+    const { deps, store, audit, clock, token } = await setup();
+    const second = await rotateRefreshToken(deps, input(token));
+    // The database blips while the reuse's revocation is recorded (every retry included).
+    const record = store.recordRevocation.bind(store);
+    store.recordRevocation = async () => { throw new Error('database blip'); };
+    assert.equal((await refusal(rotateRefreshToken(deps, input(token)))).code, 'invalid_grant');
+    assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1, 'reported at once, whatever failed after');
+    assert.equal(store.revocations.length, 0, 'nothing stored');
+    // Refused here at once (and everywhere the broadcast reaches), though not yet durable.
+    assert.equal((await refusal(rotateRefreshToken(deps, input(second.refreshToken!)))).code, 'invalid_grant');
+    // A restart: an empty set, loaded from a store that never got the record.
+    store.recordRevocation = record;
+    const restarted = testRevocations(clock);
+    const afterRestart = { ...deps, revocations: restarted, recordRevocation: recordRevocationInto(store, restarted, clock) };
+    assert.equal(await completeDecidedRevocations({ ...afterRestart, store, clock }), 1);
+    assert.deepEqual(store.revocations.map((r) => [r.kind, r.key]), [['grant', GRANT]]);
+    assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
+    assert.equal((await refusal(rotateRefreshToken(afterRestart, input(second.refreshToken!)))).code, 'invalid_grant');
+    assert.equal(store.claims.has(refreshTokenClaimId({ grantId: GRANT, generation: 1 })), false, 'the current token was refused, not spent');
+    assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1);
+    assert.equal(await completeDecidedRevocations({ ...afterRestart, store, clock }), 0, 'nothing left to complete');
   });
 
   it('finding 9: a spend whose database answer is lost says the token may be spent (503) and the audit trail says what happened', async () => {

@@ -12,11 +12,11 @@ import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
+import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'spendRefreshToken' | 'revokeFamily'>;
+  store: Pick<TokenStore, 'spendRefreshToken' | 'claimFamilyRevocation' | 'markFamilyRevoked'>;
   refreshTokens: RefreshTokens;
   revocations: { isRevoked(token: RevocableToken): boolean };
   clock: Clock;
@@ -79,13 +79,16 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
 }
 
 async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<void> {
-  // Only the request that revokes the family reports it, so a burst of reuses is one event.
-  const reportsIt = await deps.store.revokeFamily(grant.grantId, familyExpiresAt, now);
-  await recordGrantRevocation(deps.recordRevocation, grant.grantId, client.accessTokenTtlSeconds, now, familyExpiresAt);
-  if (!reportsIt) return;
-  deps.audit.emit('oauth.refresh_token.reused', client._id, {
-    client_id: client._id, sub: grant.sub, username: grant.username, scope: grant.scopes.join(' '), grant_id: grant.grantId, reason: 'rotated refresh token presented again',
-  });
+  // The claim decides, durably, that the grant is revoked, and who reports it (a burst of reuses is
+  // one event), reported at once. Whatever fails after it, the revocation is completed from the
+  // claim: by the next presentation, the next sweep, or the next start (complete-revocations.ts).
+  if (await deps.store.claimFamilyRevocation(grant.grantId, familyExpiresAt, now)) {
+    deps.audit.emit('oauth.refresh_token.reused', client._id, {
+      client_id: client._id, sub: grant.sub, username: grant.username, scope: grant.scopes.join(' '), grant_id: grant.grantId,
+      reason: 'rotated refresh token presented again',
+    });
+  }
+  await completeGrantRevocation(deps, grant.grantId, client.accessTokenTtlSeconds, now, familyExpiresAt);
 }
 
 /**

@@ -162,6 +162,22 @@ function familyOperations({ families, claims, familyInserts, claim }: GrantColle
     },
 
     /**
+     * Decides that a grant is revoked: true for the one caller that reports it. The claim lasts as
+     * long as the family and is the durable mark a revocation cut short is completed from.
+     */
+    claimFamilyRevocation: (grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> => claim(`revoked:${grantId}`, familyExpiresAt, now),
+
+    async markFamilyRevoked(grantId: string, now: Date): Promise<void> {
+      await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
+    },
+
+    /** Grants whose revocation was decided (a `revoked:` claim) and whose tokens may still be presented. */
+    async decidedRevocations(now: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
+      const docs = await claims.find({ _id: { $regex: /^revoked:/ }, expiresAt: { $gt: now } }, { projection: { expiresAt: 1 } }).toArray();
+      return docs.map((d) => ({ grantId: d._id.slice('revoked:'.length), familyExpiresAt: d.expiresAt }));
+    },
+
+    /**
      * Revokes the family of a grant, or, when it does not exist yet (a replayed code whose winning
      * redemption has not stored it), stores it revoked so that it can never become live.
      */

@@ -86,8 +86,10 @@ export function testRevocations(clock: Clock): RevocationSet {
 /** As main.ts records a revocation: stored, then applied to this instance's set as the broadcast carries it. */
 export function recordRevocationInto(store: MemoryStore, revocations: RevocationSet, clock: Clock): RecordRevocation {
   return async (revocation) => {
-    await store.recordRevocation(revocation, clock.now());
+    // As record-revocation.ts: applied here even when storing fails, and the failure passed on.
+    const stored = store.recordRevocation(revocation, clock.now());
     revocations.record(toRevocationRecord(revocation));
+    await stored;
   };
 }
 
@@ -144,6 +146,17 @@ export class MemoryStore implements Store {
     const f = this.families.get(grantId);
     if (f && f.revokedAt === null) f.revokedAt = now;
     return reports;
+  }
+  async claimFamilyRevocation(grantId: string, familyExpiresAt: Date, _now: Date) {
+    return this.#claim(`revoked:${grantId}`, familyExpiresAt);
+  }
+  async markFamilyRevoked(grantId: string, now: Date) {
+    const f = this.families.get(grantId);
+    if (f && f.revokedAt === null) f.revokedAt = now;
+  }
+  async decidedRevocations(now: Date) {
+    return [...this.claims.entries()].filter(([id, expiresAt]) => id.startsWith('revoked:') && expiresAt > now)
+      .map(([id, familyExpiresAt]) => ({ grantId: id.slice('revoked:'.length), familyExpiresAt }));
   }
   async revokeOrBlockFamily(family: RefreshTokenFamily, now: Date) {
     this.#insertFamily({ ...family, revokedAt: family.revokedAt ?? now });
