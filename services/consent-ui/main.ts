@@ -64,7 +64,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
     show: { ...remembered, requests },
     decide: { nats, requests, store, clock, audit },
     list: { store, findClient, scope: (name) => reference.scope(name) },
-    revoke: { nats, store, audit },
+    revoke: { nats, store, clock, audit },
     findClient,
     secureCookies: new URL(urls.consentUi).protocol === 'https:',
     sessionTtlSeconds: config.SESSION_TTL_SECONDS,

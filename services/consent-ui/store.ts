@@ -108,6 +108,10 @@ async function consentsStore(db: Db, log: Logger) {
     async findConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
       return consents.findOne({ _id: consentId(sub, clientId) });
     },
+    /** The same read, never answered from consent-ui's hot-read cache (cached-store.ts passes it through). */
+    async findConsentUncached(sub: string, clientId: string): Promise<ConsentDoc | null> {
+      return consents.findOne({ _id: consentId(sub, clientId) });
+    },
     /** Records an approval; with `remember`, the scopes also join the remembered consent. */
     async recordGrant(sub: string, clientId: string, scopes: string[], remember: boolean, now: Date): Promise<void> {
       await consents.updateOne(

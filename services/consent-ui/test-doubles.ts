@@ -20,7 +20,7 @@ export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: Aud
 }
 
 type StoreOps = Pick<ConsentUiStore,
-  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'recordGrant' | 'listConsents' | 'deleteConsent'
+  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'findConsentUncached' | 'recordGrant' | 'listConsents' | 'deleteConsent'
   | 'latestLoginLock' | 'recordLoginAttempt' | 'addLoginLock' | 'forgetLoginAttempt' | 'clearLoginFailures'>;
 
 /** Lets pending promise callbacks run, so concurrent calls interleave as they would against a database. */
@@ -47,6 +47,9 @@ export function memoryStore(users: UserCredentials[] = []) {
       sessions.delete(idHash);
     },
     async findConsent(sub, clientId) {
+      return consents.get(consentId(sub, clientId)) ?? null;
+    },
+    async findConsentUncached(sub, clientId) {
       return consents.get(consentId(sub, clientId)) ?? null;
     },
     async recordGrant(sub, clientId, scopes, remember, now) {
