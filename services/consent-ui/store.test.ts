@@ -58,6 +58,15 @@ describe('consent-ui store', () => {
     assert.deepEqual((await store.listConsents('u_c')).map((c) => c.clientId), ['c_b']);
   });
 
+  it('keeps one record when grants of one owner and client arrive at once (the system test of finding 10 shows the race)', async () => {
+    const sub = `u_race_${randomToken(4)}`;
+    await Promise.all(Array.from({ length: 24 }, (_, i) => store.recordGrant(sub, 'c_race', ['orders'], i % 2 === 0, at(i))));
+    const docs = await db.collection('consents').find({ sub }).toArray();
+    assert.equal(docs.length, 1);
+    assert.deepEqual(docs[0]!.grantedScopes, ['orders']);
+    assert.deepEqual(docs[0]!.scopes, ['orders']);
+  });
+
   it('counts sign-in attempts per key while they are remembered, and forgets one or all', async () => {
     const key = `user:count_${randomToken(4)}`;
     const first = await store.recordLoginAttempt(key, at(0), at(100));

@@ -4,7 +4,7 @@
 // filters on expiry. Where concurrency matters, correctness rests on inserts under a unique _id
 // and counts, never on read-modify-write updates: FerretDB 1.24 loses concurrent $inc updates and
 // lets several conditional findOneAndUpdate calls win.
-import type { Db } from 'mongodb';
+import type { Collection, Db, OptionalUnlessRequiredId } from 'mongodb';
 import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
@@ -67,6 +67,17 @@ export async function createConsentUiStore(db: Db, log: Logger) {
   };
 }
 
+/** Inserts `doc`; false when its _id exists (a concurrent insert won). */
+async function insertUnlessDuplicate<T extends { _id: string }>(collection: Collection<T>, doc: OptionalUnlessRequiredId<T>): Promise<boolean> {
+  try {
+    await collection.insertOne(doc);
+    return true;
+  } catch (error) {
+    if (isDuplicateKey(error)) return false;
+    throw error;
+  }
+}
+
 export type ConsentUiStore = Awaited<ReturnType<typeof createConsentUiStore>>;
 
 /** The read of a user by username, for sign-in (users are reference data, written by the admin CLI). */
@@ -112,17 +123,21 @@ async function consentsStore(db: Db, log: Logger) {
     async findConsentUncached(sub: string, clientId: string): Promise<ConsentDoc | null> {
       return consents.findOne({ _id: consentId(sub, clientId) });
     },
-    /** Records an approval; with `remember`, the scopes also join the remembered consent. */
+    /**
+     * Records an approval; with `remember`, the scopes also join the remembered consent. No upsert:
+     * concurrent upserts of one _id fail with a duplicate key (finding 10), so it is an update, else
+     * an insert, and an insert that loses to a concurrent one is an update after all.
+     */
     async recordGrant(sub: string, clientId: string, scopes: string[], remember: boolean, now: Date): Promise<void> {
-      await consents.updateOne(
-        { _id: consentId(sub, clientId) },
-        {
-          $addToSet: { grantedScopes: { $each: scopes }, scopes: { $each: remember ? scopes : [] } },
-          $set: { updatedAt: now },
-          $setOnInsert: { sub, clientId, createdAt: now },
-        },
-        { upsert: true },
-      );
+      const _id = consentId(sub, clientId);
+      const change = { $addToSet: { grantedScopes: { $each: scopes }, scopes: { $each: remember ? scopes : [] } }, $set: { updatedAt: now } };
+      const granted = [...new Set(scopes)];
+      for (let round = 0; round < 3; round++) {
+        if ((await consents.updateOne({ _id }, change)).matchedCount > 0) return;
+        const inserted = await insertUnlessDuplicate(consents, { _id, sub, clientId, scopes: remember ? granted : [], grantedScopes: granted, createdAt: now, updatedAt: now });
+        if (inserted) return;
+      }
+      throw new Error('the consent record kept appearing and disappearing while a grant was recorded');
     },
     async listConsents(sub: string): Promise<ConsentDoc[]> {
       return consents.find({ sub }).sort({ updatedAt: -1 }).limit(500).toArray();
