@@ -13,7 +13,7 @@ import { cacheHotReads } from './cached-store.ts';
 import { consentUiChanges, createNatsClient } from './nats-client.ts';
 import { RequestDescriptions } from './request-descriptions.ts';
 import { registerRoutes } from './http.ts';
-import { UnlockedKeys } from './login-throttle.ts';
+import { AttemptGates, UnlockedKeys } from './login-throttle.ts';
 
 export { loadConfig };
 
@@ -57,6 +57,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
           memorySeconds: config.LOGIN_FAILURE_MEMORY_SECONDS,
         },
         sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+        gates: new AttemptGates(),
         unlocked: new UnlockedKeys(),
       },
     },
