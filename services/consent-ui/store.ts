@@ -132,10 +132,10 @@ async function consentsStore(db: Db, log: Logger) {
       const _id = consentId(sub, clientId);
       const change = { $addToSet: { grantedScopes: { $each: scopes }, scopes: { $each: remember ? scopes : [] } }, $set: { updatedAt: now } };
       const granted = [...new Set(scopes)];
+      const fresh: ConsentDoc = { _id, sub, clientId, scopes: remember ? granted : [], grantedScopes: granted, createdAt: now, updatedAt: now };
       for (let round = 0; round < 3; round++) {
         if ((await consents.updateOne({ _id }, change)).matchedCount > 0) return;
-        const inserted = await insertUnlessDuplicate(consents, { _id, sub, clientId, scopes: remember ? granted : [], grantedScopes: granted, createdAt: now, updatedAt: now });
-        if (inserted) return;
+        if (await insertUnlessDuplicate(consents, fresh)) return;
       }
       throw new Error('the consent record kept appearing and disappearing while a grant was recorded');
     },
