@@ -10,9 +10,9 @@ const refusal = (setting: string) => (error: unknown) =>
   error instanceof ConfigError && !error.message.includes('\n')
   && new RegExp(`OAUTH_KEY_ENCRYPTION_KEY is missing.* ${setting} must name only loopback hosts`).test(error.message);
 
-// Security review finding 1 (HIGH): the public development key worked wherever the HTTP listener
+// Security finding 1 (HIGH): the public development key worked wherever the HTTP listener
 // was on loopback, e.g. behind a reverse proxy with a public issuer, or on a shared database.
-describe('review finding 1: the public development key only when everything is loopback', () => {
+describe('finding 1: the public development key only when everything is loopback', () => {
   const offLoopback: [string, Record<string, string>][] = [
     ['OAUTH_ISSUER', { OAUTH_ISSUER: 'https://id.example.com' }],
     ['OAUTH_ISSUER', { OAUTH_ISSUER: 'http://localhost.example.com:8080' }],
@@ -60,8 +60,8 @@ describe('review finding 1: the public development key only when everything is l
   });
 });
 
-// Security review finding 4: TRUST_PROXY=true trusted every X-Forwarded-For hop.
-describe('review finding 4: TRUST_PROXY is off by default, a hop count or proxy addresses, never true', () => {
+// Security finding 8: TRUST_PROXY=true trusted every X-Forwarded-For hop.
+describe('finding 8: TRUST_PROXY is off by default, a hop count or proxy addresses, never true', () => {
   const trustProxy = (value?: string) => parseTrustProxy(parseConfig(CommonConfigSchema, value === undefined ? {} : { TRUST_PROXY: value }).TRUST_PROXY);
 
   it('is off when unset, false or 0', () => {

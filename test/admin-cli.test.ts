@@ -391,9 +391,9 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.ok(!list.stdout.includes(privateJwk.d!), 'the private key is never printed');
   });
 
-  // Security review finding 1: `keys rotate` without OAUTH_KEY_ENCRYPTION_KEY encrypted a new signing
+  // Security finding 1: `keys rotate` without OAUTH_KEY_ENCRYPTION_KEY encrypted a new signing
   // key under the public development key whatever the issuer, database or NATS.
-  it('review finding 1: keys rotate without OAUTH_KEY_ENCRYPTION_KEY refuses (78, one line) unless everything is loopback, and creates no key', async () => {
+  it('finding 1: keys rotate without OAUTH_KEY_ENCRYPTION_KEY refuses (78, one line) unless everything is loopback, and creates no key', async () => {
     const ownDb = uniqueMongoUri('rotaterefused'); // the describe's tests run concurrently: count keys in a database of this test's own
     const offLoopback: [string, Record<string, string>][] = [
       ['OAUTH_ISSUER', { OAUTH_ISSUER: 'https://id.example.com' }],

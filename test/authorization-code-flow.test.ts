@@ -284,6 +284,22 @@ describe('authorization code flow through consent-ui', () => {
       assert.equal(allowed.status, 303, 'the request was still pending');
     });
 
+    it('finding 10: 8 simultaneous approvals by one owner of one client all answer 303 with a code, and one remembered consent remains', async () => {
+      const owner = await system.seed.user();
+      const atConsent = [];
+      for (let i = 0; i < 8; i++) atConsent.push(await signedInAtConsent([scopes.orders, scopes.profile], owner));
+      const answers = await Promise.all(atConsent.map(({ browser, consent }) =>
+        browser.form(consent, 'Allow').check('Remember this decision').submit('Allow')));
+      for (const [i, res] of answers.entries()) {
+        assert.equal(res.status, 303, `approval ${i + 1}: ${res.status}`);
+        assert.ok(new URL(res.location!).searchParams.get('code'), `approval ${i + 1} carries a code`);
+      }
+      const remembered = await system.db.collection('consents').find({ sub: owner.sub }).toArray();
+      assert.equal(remembered.length, 1);
+      assert.deepEqual([...remembered[0]!.scopes].sort(), [scopes.orders, scopes.profile].sort());
+      assert.deepEqual([...remembered[0]!.grantedScopes].sort(), [scopes.orders, scopes.profile].sort());
+    });
+
     it('POST /ui/consent without a session goes back to sign-in, with nothing decided', async () => {
       const { browser, consent, handle } = await signedInAtConsent([scopes.orders]);
       const form = browser.form(consent, 'Allow');

@@ -106,8 +106,8 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(routedPaths('validation-service'), []);
   });
 
-  // Security review finding 4: the image and docker-compose set TRUST_PROXY=true (every X-Forwarded-For hop believed).
-  it('review finding 4: the image trusts no proxy, and every service trusts exactly the one edge hop, a setting config accepts', async () => {
+  // Security finding 8: the image and docker-compose set TRUST_PROXY=true (every X-Forwarded-For hop believed).
+  it('finding 8: the image trusts no proxy, and every service trusts exactly the one edge hop, a setting config accepts', async () => {
     const dockerfile = await read('deploy/Dockerfile');
     assert.doesNotMatch(dockerfile, /TRUST_PROXY=/, 'off by default in the image');
     for (const service of Object.keys(httpServices)) {

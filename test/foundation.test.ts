@@ -20,9 +20,9 @@ describe('start-up configuration', () => {
     ['production without a key-encryption key', { NODE_ENV: 'production', OAUTH_ISSUER: 'https://id.example.com' }, /OAUTH_KEY_ENCRYPTION_KEY/],
     ['a malformed key-encryption key', { OAUTH_KEY_ENCRYPTION_KEY: 'short' }, /OAUTH_KEY_ENCRYPTION_KEY/],
     ['the public development key with the edges off loopback', { HTTP_HOST: '0.0.0.0' }, /OAUTH_KEY_ENCRYPTION_KEY.*HTTP_HOST/],
-    // Security review finding 1: a loopback listener behind a reverse proxy with a public issuer took the public key.
-    ['the public development key behind a public issuer (review finding 1)', { OAUTH_ISSUER: 'https://id.example.com' }, /OAUTH_KEY_ENCRYPTION_KEY.*OAUTH_ISSUER/],
-    ['the public development key on a database elsewhere (review finding 1)', { MONGODB_URI: 'mongodb://db.example.com/oauth' }, /OAUTH_KEY_ENCRYPTION_KEY.*MONGODB_URI/],
+    // Security finding 1: a loopback listener behind a reverse proxy with a public issuer took the public key.
+    ['the public development key behind a public issuer (finding 1)', { OAUTH_ISSUER: 'https://id.example.com' }, /OAUTH_KEY_ENCRYPTION_KEY.*OAUTH_ISSUER/],
+    ['the public development key on a database elsewhere (finding 1)', { MONGODB_URI: 'mongodb://db.example.com/oauth' }, /OAUTH_KEY_ENCRYPTION_KEY.*MONGODB_URI/],
     ['an unknown log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
   ];
   for (const service of ServiceNames) {

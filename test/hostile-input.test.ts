@@ -802,7 +802,7 @@ describe('NATS subjects under hostile input', () => {
 
   it('answers messages whose header block is malformed (the client library throws decoding it) and keeps running', async () => {
     const natsPort = Number(new URL(system.env.NATS_URL!).port);
-    // Under _INBOX.: services answer no other reply subject (review finding 2).
+    // Under _INBOX.: services answer no other reply subject (finding 3).
     const inbox = `_INBOX.hostile.${randomToken(6)}`;
     const replies: Msg[] = [];
     const sub = system.nc.subscribe(`${inbox}.>`, { callback: (_e, m) => void replies.push(m) });

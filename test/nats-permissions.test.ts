@@ -249,9 +249,9 @@ describe('deploy/nats.conf: what each user may do', () => {
     await refusesRequest(rs, `$JS.API.STREAM.INFO.${AUDIT_STREAM}`);
   });
 
-  // Security review finding 2: validation-service answered whatever reply subject a resource server
+  // Security finding 3: validation-service answered whatever reply subject a resource server
   // named (allow_responses), e.g. non-CloudEvents junk into the audit stream or onto a broadcast subject.
-  it('review finding 2: a resource server cannot make validation-service publish outside an inbox', async () => {
+  it('finding 3: a resource server cannot make validation-service publish outside an inbox', async () => {
     const rs = await connectAs('resource-server');
     const auditSubjectForged = `oauth.audit.token.forged${randomToken(6).replace(/[^a-z0-9]/gi, 'x')}`;
     const broadcasts: string[] = [];
@@ -352,7 +352,7 @@ describe('deploy/nats.conf: what each user may do', () => {
     await refusesPublish(validation, Subjects.revocationRecorded);
     await refusesPublish(validation, Subjects.referenceDataChanged);
     await refusesRequest(validation, Subjects.authorizationDecide);
-    // validation-service emits no audit event and relays no outbox (review finding 2): no audit rights at all.
+    // validation-service emits no audit event and relays no outbox (finding 3): no audit rights at all.
     await refusesPublish(validation, 'oauth.audit.token.issued');
     await refusesRequest(validation, `$JS.API.STREAM.CREATE.${AUDIT_STREAM}`);
     // Answers go only into the inboxes of those who ask: no other service's inbox.

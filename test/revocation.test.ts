@@ -159,11 +159,11 @@ describe(Subjects.consentRevoke, () => {
   });
 });
 
-// Security review finding 3: the resync read records changed since the reader's last resync (its
+// Security finding 7: the resync read records changed since the reader's last resync (its
 // clock) while records carried the writer's clock; a writer 15 s behind plus one lost broadcast
 // meant the revocation was never applied until a restart.
 describe('revocation resync across instances with skewed clocks', () => {
-  it('review finding 3: a reader applies a revocation written by a writer 15 s behind, whose broadcast was lost, at its next resync', async () => {
+  it('finding 7: a reader applies a revocation written by a writer 15 s behind, whose broadcast was lost, at its next resync', async () => {
     const log = createLogger('test', 'silent');
     // The reader: a real RevocationSet on this database, resynced by hand (its timer is far off).
     const reader = await startRevocationSet({ nc: system.nc, db: system.db, clock: systemClock, log, resyncMs: 60_000 });

@@ -152,8 +152,8 @@ describe('POST /ui/login — sign-in abuse', () => {
     }
   });
 
-  // Security review finding 4: with TRUST_PROXY=true, the first X-Forwarded-For entry (the client's own) was the address.
-  it('review finding 4: a client cannot choose its throttle key by sending X-Forwarded-For entries before the proxy\'s', async () => {
+  // Security finding 8: with TRUST_PROXY=true, the first X-Forwarded-For entry (the client's own) was the address.
+  it('finding 8: a client cannot choose its throttle key by sending X-Forwarded-For entries before the proxy\'s', async () => {
     const user = await system.seed.user();
     const address = newAddress();
     const audit = await collectAuditEvents(system.nc, (e) => e.subject === address);
@@ -171,6 +171,34 @@ describe('POST /ui/login — sign-in abuse', () => {
     } finally {
       await audit.stop();
     }
+  });
+
+  it('finding 11: 48 simultaneous failures are all answered within 5 s, among 3,000 remembered failures of others, and the account is then locked', async () => {
+    const user = await system.seed.user();
+    // Failures of other accounts on record, as in a flood: a count of records would scan them all.
+    const until = new Date(Date.now() + 3_600_000);
+    await system.db.collection('login_failures').insertMany(Array.from({ length: 3000 }, (_, i) => ({
+      _id: `flood-${i}-${Math.random().toString(36).slice(2)}` as never, key: `user:flood_${i % 30}`, at: new Date(), failures: 1, expiresAt: until,
+    })));
+    const browsers = await Promise.all(Array.from({ length: 48 }, () => atSignIn()));
+    const started = Date.now();
+    const answers = await Promise.all(browsers.map(({ form }, i) => attempt(form, user.username, `guess-${i}`).then((page) => ({ page, ms: Date.now() - started }))));
+    const slowest = Math.max(...answers.map((a) => a.ms));
+    for (const { page } of answers) assert.equal(message(page), WRONG);
+    assert.ok(slowest < 5000, `the slowest answer took ${slowest} ms`);
+    const { form } = await atSignIn();
+    assert.equal(message(await attempt(form, user.username, user.password)), WRONG, 'locked');
+    assert.ok(await lockedUntil(`user:${user.username}`));
+  });
+
+  it('finding 11: 12 simultaneous correct sign-ins of one user all succeed and leave the account unlocked', async () => {
+    const user = await system.seed.user();
+    const browsers = await Promise.all(Array.from({ length: 12 }, () => atSignIn()));
+    const answers = await Promise.all(browsers.map(({ form }) => attempt(form, user.username, user.password)));
+    assert.deepEqual(answers.map((page) => page.status), Array(12).fill(303));
+    assert.equal(await lockedUntil(`user:${user.username}`), undefined, 'no lock');
+    const { form } = await atSignIn();
+    assert.equal((await attempt(form, user.username, user.password)).status, 303, 'and the next sign-in works');
   });
 
   it('parallel guesses cannot outrun the lock: at most 10 passwords are checked', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { accountKey, addressKey, allowance, clientAddress, lockSeconds } from './login-throttle.ts';
+import { accountKey, addressKey, allowance, AttemptGates, clientAddress, lockSeconds } from './login-throttle.ts';
 
 describe('lockSeconds', () => {
   const policy = { lockSeconds: 60, maxLockSeconds: 900 };
@@ -44,5 +44,37 @@ describe('clientAddress', () => {
   it('passes anything else through, bounded', () => {
     assert.equal(clientAddress('unknown'), 'unknown');
     assert.equal(clientAddress('x'.repeat(100)).length, 64);
+  });
+});
+
+describe('AttemptGates', () => {
+  it('finding 11: AttemptGates makes a key\'s counter updates one after the other, and never those of two keys', async () => {
+    const gates = new AttemptGates();
+    const order: string[] = [];
+    const step = (name: string) => async () => {
+      order.push(`${name} start`);
+      await new Promise((resolve) => setImmediate(resolve));
+      order.push(`${name} end`);
+    };
+    await Promise.all([gates.exclusive('user:a', step('a1')), gates.exclusive('user:a', step('a2')), gates.exclusive('user:b', step('b1'))]);
+    assert.deepEqual(order.filter((o) => o.startsWith('a')), ['a1 start', 'a1 end', 'a2 start', 'a2 end']);
+    assert.ok(order.indexOf('b1 start') < order.indexOf('a1 end'), 'another key does not wait');
+    await assert.rejects(gates.exclusive('user:a', async () => { throw new Error('db down'); }));
+    assert.equal(await gates.exclusive('user:a', async () => 'next'), 'next', 'a failure does not block the key');
+  });
+
+  it('finding 11: AttemptGates wakes an attempt when a check of its key ends or a lock is set, and gives up after the wait', async () => {
+    const gates = new AttemptGates();
+    await gates.exclusive('user:a', async (state) => { state.inFlight++; });
+    const waiting = gates.wait('user:a', 10_000);
+    gates.leave('user:a');
+    assert.equal(await waiting, true);
+    const locked = gates.wait('user:a', 10_000);
+    gates.rememberLock('user:a', new Date(Date.now() + 60_000));
+    assert.equal(await locked, true);
+    assert.ok(gates.lockedUntil('user:a', new Date()));
+    assert.equal(gates.lockedUntil('user:a', new Date(Date.now() + 60_000)), undefined, 'until it ends');
+    assert.equal(await gates.wait('user:b', 5), false, 'nothing ended: refused after the wait');
+    assert.equal(await gates.exclusive('user:a', async (state) => state.failures), undefined, 'an idle key is forgotten: its count is read again');
   });
 });

@@ -77,3 +77,109 @@ export class UnlockedKeys {
     this.#until.delete(key);
   }
 }
+
+/** How long an attempt waits for one of its key's password checks in progress to end (then it is refused, like a failure). */
+export const ADMISSION_WAIT_MS = 4000;
+
+/** What this process knows of a key while sign-ins of it are in progress. */
+export type GateState = {
+  /** Password checks of the key in progress here. */
+  inFlight: number;
+  /** The key's failure count as last read or written here (forgotten once the key is idle). */
+  failures: number | undefined;
+};
+
+type KeyState = GateState & { pending: number; tail: Promise<unknown>; waiters: Set<() => void> };
+
+/**
+ * Sign-in attempts in progress in this process, per key (an account or a client address). Each key's
+ * failures are one counter document (finding 11: a count of records grew with every failure), and
+ * FerretDB loses concurrent updates of one document, so this process reads and writes a key's count
+ * one call after the other (`exclusive`). It lets at most as many password checks of a key run at
+ * once as the key has failures left before its next lock; further attempts wait for one to end: a
+ * success makes room (successes never count), a failure may set the lock. Locks set or seen here are
+ * remembered until they end, so a flood is refused without asking the database each time.
+ */
+export class AttemptGates {
+  readonly #busy = new Map<string, KeyState>();
+  readonly #locked = new Map<string, number>();
+  readonly #maxLocked: number;
+
+  constructor(maxLocked = 10_000) {
+    this.#maxLocked = maxLocked;
+  }
+
+  /** Runs `update` after every earlier one of `key` here has ended. */
+  exclusive<T>(key: string, update: (state: GateState) => Promise<T>): Promise<T> {
+    const state = this.#state(key);
+    state.pending++;
+    const run = state.tail.then(() => update(state));
+    state.tail = run.catch(() => undefined);
+    return run.finally(() => {
+      state.pending--;
+      this.#release(key, state);
+    });
+  }
+
+  /** A password check of `key` ended here: waiting attempts look again. */
+  leave(key: string): void {
+    const state = this.#busy.get(key);
+    if (!state) return;
+    state.inFlight = Math.max(0, state.inFlight - 1);
+    this.#wake(state);
+    this.#release(key, state);
+  }
+
+  /** Waits for a password check of `key` to end, or a lock; false after `ms` without either. */
+  wait(key: string, ms: number): Promise<boolean> {
+    const state = this.#state(key);
+    return new Promise((resolve) => {
+      const done = (woken: boolean) => {
+        clearTimeout(timer);
+        state.waiters.delete(wake);
+        this.#release(key, state);
+        resolve(woken);
+      };
+      const wake = () => done(true);
+      const timer = setTimeout(() => done(false), Math.max(0, ms));
+      state.waiters.add(wake);
+    });
+  }
+
+  lockedUntil(key: string, now: Date): Date | undefined {
+    const until = this.#locked.get(key);
+    if (until === undefined) return undefined;
+    if (until > now.getTime()) return new Date(until);
+    this.#locked.delete(key);
+    return undefined;
+  }
+
+  rememberLock(key: string, until: Date): void {
+    if (this.#locked.size >= this.#maxLocked && !this.#locked.has(key)) this.#locked.clear();
+    this.#locked.set(key, until.getTime());
+    const state = this.#busy.get(key);
+    if (state) this.#wake(state);
+  }
+
+  /** A success cleared the key's locks. */
+  forgetLock(key: string): void {
+    this.#locked.delete(key);
+  }
+
+  #state(key: string): KeyState {
+    let state = this.#busy.get(key);
+    if (!state) {
+      state = { inFlight: 0, failures: undefined, pending: 0, tail: Promise.resolve(), waiters: new Set() };
+      this.#busy.set(key, state);
+    }
+    return state;
+  }
+
+  #wake(state: KeyState): void {
+    for (const wake of [...state.waiters]) wake();
+  }
+
+  #release(key: string, state: KeyState): void {
+    if (state.inFlight === 0 && state.pending === 0 && state.waiters.size === 0 && this.#busy.get(key) === state) this.#busy.delete(key);
+  }
+}

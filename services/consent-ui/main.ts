@@ -13,7 +13,7 @@ import { cacheHotReads } from './cached-store.ts';
 import { consentUiChanges, createNatsClient } from './nats-client.ts';
 import { RequestDescriptions } from './request-descriptions.ts';
 import { registerRoutes } from './http.ts';
-import { UnlockedKeys } from './login-throttle.ts';
+import { AttemptGates, UnlockedKeys } from './login-throttle.ts';
 
 export { loadConfig };
 
@@ -59,6 +59,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
           memorySeconds: config.LOGIN_FAILURE_MEMORY_SECONDS,
         },
         sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+        gates: new AttemptGates(),
         unlocked: new UnlockedKeys(),
         findUser,
       },
@@ -67,7 +68,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
     show: { ...remembered, requests },
     decide: { nats, requests, store, clock, audit },
     list: { store, findClient, scope: (name) => reference.scope(name) },
-    revoke: { nats, store, audit },
+    revoke: { nats, store, clock, audit },
     findClient,
     secureCookies: new URL(urls.consentUi).protocol === 'https:',
     sessionTtlSeconds: config.SESSION_TTL_SECONDS,

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sha256 } from '#shared/crypto.ts';
 import { signIn, type Deps, type SignInInput } from './sign-in.ts';
-import { UnlockedKeys } from './login-throttle.ts';
+import { AttemptGates, UnlockedKeys } from './login-throttle.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const alice = { sub: 'u_alice', username: 'alice', passwordHash: 'hash-of:correct horse' };
@@ -27,6 +27,7 @@ function setup(overrides: Partial<Deps['policy']> = {}) {
     },
     policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400, ...overrides },
     sessionTtlSeconds: 3600,
+    gates: new AttemptGates(),
   };
   const attempt = (input: Partial<SignInInput> = {}) => signIn(deps, { username: 'alice', password: 'wrong', ip: '192.0.2.1', ...input });
   return { deps, memory, clock, audit, verified, attempt };
@@ -49,7 +50,7 @@ describe('signIn', () => {
     assert.equal(memory.failures.size, 0, 'a success leaves no attempt behind');
   });
 
-  it('forgets the attempts of a usual sign-in by their ids, and clears the account only when it had failures', async () => {
+  it('writes no failure for a usual sign-in, and clears the account only when it had failures', async () => {
     const { memory, attempt } = setup();
     const cleared: string[] = [];
     const clear = memory.store.clearLoginFailures.bind(memory.store);
@@ -58,12 +59,37 @@ describe('signIn', () => {
       await clear(key);
     };
     assert.ok((await attempt({ password: 'correct horse' })).ok);
-    assert.deepEqual(cleared, [], 'nothing but this attempt to forget');
+    assert.deepEqual(cleared, [], 'nothing to forget');
     assert.equal(memory.failures.size, 0);
     assert.equal((await attempt()).ok, false);
     assert.ok((await attempt({ password: 'correct horse' })).ok);
     assert.deepEqual(cleared, ['user:alice'], 'a failure before: the account is cleared');
-    assert.deepEqual([...memory.failures.values()].map((f) => f.key), ['ip:192.0.2.1'], 'only the address keeps its failure');
+    assert.deepEqual([...memory.failures.keys()], ['ip:192.0.2.1'], 'only the address keeps its failure');
+  });
+
+  it('finding 11: 12 simultaneous correct sign-ins of one account all succeed and leave it unlocked; only failures count', async () => {
+    const { attempt, audit, memory, verified } = setup();
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt({ password: 'correct horse', ip: `192.0.2.${i + 10}` })));
+    assert.deepEqual(results.map((r) => r.ok), Array(12).fill(true));
+    assert.equal(verified.length, 12);
+    assert.equal(audit.ofType('oauth.login.locked').length, 0);
+    assert.equal(memory.locks.size, 0);
+    assert.equal(memory.failures.size, 0, 'no success is counted, for the account or an address');
+    // With 9 failures on record, one password check at a time: the correct ones still all succeed.
+    for (let i = 0; i < 9; i++) await attempt();
+    const after = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt({ password: 'correct horse', ip: `192.0.2.${i + 30}` })));
+    assert.deepEqual(after.map((r) => r.ok), Array(12).fill(true));
+    assert.equal(audit.ofType('oauth.login.locked').length, 0);
+  });
+
+  it('finding 11: 48 simultaneous failures check at most 10 passwords, count 10 failures and lock once', async () => {
+    const { attempt, audit, memory, verified } = setup();
+    const results = await Promise.all(Array.from({ length: 48 }, (_, i) => attempt({ password: `guess-${i}`, ip: `198.51.100.${i + 1}` })));
+    assert.ok(results.every((r) => !r.ok));
+    assert.ok(verified.length <= 10, `${verified.length} passwords checked`);
+    assert.deepEqual(audit.ofType('oauth.login.locked').map((e) => e.data.count), [10]);
+    assert.equal(memory.failures.get('user:alice')?.failures, 10, 'refused attempts are not counted');
+    assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false }, 'locked');
   });
 
   it('with UnlockedKeys, reads locks it just saw absent at most once a second, and still refuses while locked', async () => {
@@ -82,7 +108,7 @@ describe('signIn', () => {
     // Another instance sees ten failures and locks the account: this one has not read the lock yet.
     const now = clock.now();
     const later = new Date(now.getTime() + 86_400_000);
-    for (let i = 0; i < 10; i++) await memory.store.recordLoginAttempt('user:alice', now, later);
+    for (let i = 0; i < 10; i++) await memory.store.addLoginFailure('user:alice', now, later);
     await memory.store.addLoginLock('user:alice', 1, now, new Date(now.getTime() + 60_000), later);
     const checked = verified.length;
     assert.deepEqual(await attempt({ password: 'correct horse' }), { ok: false }, 'over the allowance all the same');

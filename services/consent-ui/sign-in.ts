@@ -1,17 +1,21 @@
 // Sign-in with username and password. Unknown user and wrong password get the same answer and
-// cost the same time (the password is checked against a decoy hash). Each attempt is counted
-// against the account and the client address *before* the password is checked, so parallel
-// guesses cannot outrun the lock; a locked account or address gets the same answer again, without
-// its password being checked (CONTRACT "Sign-in abuse"). A success starts a new session with a
-// fresh random id: an id known before sign-in is never promoted (session fixation, OWASP ASVS V3.2.1).
+// cost the same time (the password is checked against a decoy hash). Only failures count toward a
+// lock, one counter per account and per client address; a key gets no more password checks at once
+// than it has failures left, so parallel guesses cannot outrun the lock, and further attempts wait
+// for one to end (login-throttle.ts, AttemptGates). A locked account or address gets the same answer
+// again, without its password being checked (CONTRACT "Sign-in abuse"). A success starts a new
+// session with a fresh random id: an id known before sign-in is never promoted (session fixation,
+// OWASP ASVS V3.2.1).
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData } from '#shared/audit/cloud-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken, sha256 } from '#shared/crypto.ts';
-import type { ConsentUiStore } from './store.ts';
+import type { ConsentUiStore, UserCredentials } from './store.ts';
 import type { Session } from './session.ts';
 import { maySignIn, type FindUser } from './user-access.ts';
-import { accountKey, addressKey, allowance, clientAddress, lockSeconds, type LoginPolicy, type UnlockedKeys } from './login-throttle.ts';
+import {
+  accountKey, addressKey, ADMISSION_WAIT_MS, allowance, clientAddress, lockSeconds, type AttemptGates, type LoginPolicy, type UnlockedKeys,
+} from './login-throttle.ts';
 
 export type Passwords = {
   verify(passwordHash: string, password: string): Promise<boolean>;
@@ -21,13 +25,15 @@ export type Passwords = {
 
 export type Deps = {
   store: Pick<ConsentUiStore,
-    | 'findUserByUsername' | 'latestLoginLock' | 'recordLoginAttempt' | 'addLoginLock' | 'forgetLoginAttempt' | 'clearLoginFailures'
+    | 'findUserByUsername' | 'latestLoginLock' | 'loginFailures' | 'addLoginFailure' | 'addLoginLock' | 'clearLoginFailures'
     | 'createSession' | 'deleteSession'>;
   clock: Clock;
   audit: Audit;
   passwords: Passwords;
   policy: LoginPolicy;
   sessionTtlSeconds: number;
+  /** Sign-ins in progress in this process, per key (one per process). */
+  gates: AttemptGates;
   /** Keys just seen without a lock, whose locks are not read again for a moment. */
   unlocked?: UnlockedKeys;
   /** With it, a disabled user's sign-in fails like a wrong password (oauth-admin users disable). */
@@ -49,8 +55,8 @@ export type SignInResult = { ok: true; session: Session } | { ok: false };
 
 type FailureReason = 'unknown_user' | 'wrong_password' | 'user_disabled' | 'account_locked' | 'address_locked';
 
-/** An attempt let through to the password check: its record, the count it saw and the locks so far. */
-type Admitted = { id: string; count: number; locks: number };
+/** An attempt let through to the password check: the key's failures and locks when it was let in. */
+type Admitted = { failures: number; locks: number };
 
 export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResult> {
   const now = deps.clock.now();
@@ -63,37 +69,41 @@ export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResu
   const account: Gate = { key: accountKey(input.username), max: deps.policy.maxFailures, subject: input.username, data: { ...context, reason: 'account' } };
   const origin: Gate = { key: addressKey(address), max: deps.policy.addressMaxFailures, subject: address, data: { ip: address, reason: 'address' } };
 
-  const fromAddress = await admit(deps, origin, now);
+  const fromAddress = await admit(deps, origin);
   if (!fromAddress) return refuse('address_locked');
-  const forAccount = await admit(deps, account, now);
-  if (!forAccount) return refuse('account_locked');
-
-  const user = await deps.store.findUserByUsername(input.username);
-  const passwordHash = user?.passwordHash ?? (await deps.passwords.decoyHash());
-  const passwordMatches = await deps.passwords.verify(passwordHash, input.password);
-  // Checked after the password, so a disabled account costs the same time and counts as a failure.
-  const disabled = user !== null && passwordMatches && deps.findUser !== undefined && !maySignIn(await deps.findUser(user.sub));
-
-  if (!user || !passwordMatches || disabled) {
-    const result = refuse(!user ? 'unknown_user' : disabled ? 'user_disabled' : 'wrong_password');
-    // The attempt that uses up the allowance sets the next lock.
-    if (forAccount.count >= allowance(account.max, forAccount.locks)) await lock(deps, account, forAccount, now);
-    if (fromAddress.count >= allowance(origin.max, fromAddress.locks)) await lock(deps, origin, fromAddress, now);
-    return result;
+  try {
+    const forAccount = await admit(deps, account);
+    if (!forAccount) return refuse('account_locked');
+    try {
+      const user = await deps.store.findUserByUsername(input.username);
+      const passwordHash = user?.passwordHash ?? (await deps.passwords.decoyHash());
+      const passwordMatches = await deps.passwords.verify(passwordHash, input.password);
+      // Checked after the password, so a disabled account costs the same time and counts as a failure.
+      const disabled = user !== null && passwordMatches && deps.findUser !== undefined && !maySignIn(await deps.findUser(user.sub));
+      if (!user || !passwordMatches || disabled) {
+        const result = refuse(!user ? 'unknown_user' : disabled ? 'user_disabled' : 'wrong_password');
+        // Counted (and the lock set) before this check makes room for the next attempt.
+        await Promise.all([countFailure(deps, account, forAccount, now), countFailure(deps, origin, fromAddress, now)]);
+        return result;
+      }
+      // A success forgets the account's failures and locks (an address keeps its failures: successes never counted).
+      if (forAccount.failures > 0 || forAccount.locks > 0) await clearAccount(deps, account.key);
+      return { ok: true, session: await startSession(deps, user, input, context, now) };
+    } finally {
+      deps.gates.leave(account.key);
+    }
+  } finally {
+    deps.gates.leave(origin.key);
   }
+}
 
-  // A success forgets the account's failures and locks. When this attempt was all the account had
-  // on record (no failure, no lock: the usual sign-in), forgetting it is enough, by its key.
-  await Promise.all([
-    forAccount.count === 1 && forAccount.locks === 0 ? deps.store.forgetLoginAttempt(forAccount.id) : deps.store.clearLoginFailures(account.key),
-    deps.store.forgetLoginAttempt(fromAddress.id),
-  ]);
+async function startSession(deps: Deps, user: UserCredentials, input: SignInInput, context: AuditData, now: Date): Promise<Session> {
   if (input.previousSession) await deps.store.deleteSession(sha256(input.previousSession.id));
   const id = randomToken(32);
   const session: Session = { id, sub: user.sub, username: user.username, authTime: now, expiresAt: addSeconds(now, deps.sessionTtlSeconds) };
   await deps.store.createSession({ _id: sha256(id), sub: user.sub, username: user.username, authTime: now, createdAt: now, expiresAt: session.expiresAt });
   deps.audit.emit('oauth.login.succeeded', user.username, { ...context, username: user.username, sub: user.sub });
-  return { ok: true, session };
+  return session;
 }
 
 /** What is throttled (an account or a client address), its allowance, and how its lock is reported. */
@@ -101,28 +111,64 @@ type Gate = { key: string; max: number; subject: string; data: AuditData };
 
 /**
  * Lets an attempt through to the password check, or not (undefined): not while the key is locked
- * (the attempt is then not even recorded), nor when concurrent attempts used up the allowance
- * before the lock landed (that attempt sets the lock).
+ * (the attempt is then not even counted), nor when failures counted elsewhere used up the allowance
+ * before the lock landed (this attempt sets it). While the password checks in progress could use up
+ * what is left, it waits for one to end, at most ADMISSION_WAIT_MS (then it is refused, slowed).
  */
-async function admit(deps: Deps, gate: Gate, now: Date): Promise<Admitted | undefined> {
-  const latest = deps.unlocked?.has(gate.key, now) ? null : await deps.store.latestLoginLock(gate.key, now);
-  if (latest === null) deps.unlocked?.add(gate.key, now);
-  if (latest && latest.until > now) return undefined;
-  const locks = latest?.n ?? 0;
-  const attempt = await deps.store.recordLoginAttempt(gate.key, now, addSeconds(now, deps.policy.memorySeconds));
-  const admitted = { id: attempt.id, count: attempt.count, locks };
-  if (attempt.count > allowance(gate.max, locks)) {
-    await lock(deps, gate, admitted, now);
-    return undefined;
+async function admit(deps: Deps, gate: Gate): Promise<Admitted | undefined> {
+  const waitUntil = Date.now() + ADMISSION_WAIT_MS;
+  for (;;) {
+    const now = deps.clock.now();
+    if (deps.gates.lockedUntil(gate.key, now)) return undefined;
+    const latest = deps.unlocked?.has(gate.key, now) ? null : await deps.store.latestLoginLock(gate.key, now);
+    if (latest === null) deps.unlocked?.add(gate.key, now);
+    if (latest && latest.until > now) {
+      deps.gates.rememberLock(gate.key, latest.until);
+      return undefined;
+    }
+    const locks = latest?.n ?? 0;
+    const verdict = await deps.gates.exclusive(gate.key, async (state) => {
+      state.failures ??= await deps.store.loginFailures(gate.key, now);
+      const left = allowance(gate.max, locks) - state.failures;
+      if (left <= 0) return { over: state.failures };
+      if (state.inFlight >= left) return 'wait';
+      state.inFlight++;
+      return { admitted: { failures: state.failures, locks } };
+    });
+    if (verdict === 'wait') {
+      if (!(await deps.gates.wait(gate.key, waitUntil - Date.now()))) return undefined;
+    } else if ('admitted' in verdict) {
+      return verdict.admitted;
+    } else {
+      await lock(deps, gate, verdict.over, locks, now);
+      return undefined;
+    }
   }
-  return admitted;
 }
 
-async function lock(deps: Deps, gate: Gate, attempt: Admitted, now: Date): Promise<void> {
+/** Counts a failure; the one that uses up the allowance sets the next lock. */
+async function countFailure(deps: Deps, gate: Gate, attempt: Admitted, now: Date): Promise<void> {
+  const count = await deps.gates.exclusive(gate.key, async (state) => {
+    state.failures = await deps.store.addLoginFailure(gate.key, now, addSeconds(now, deps.policy.memorySeconds));
+    return state.failures;
+  });
+  if (count >= allowance(gate.max, attempt.locks)) await lock(deps, gate, count, attempt.locks, now);
+}
+
+async function clearAccount(deps: Deps, key: string): Promise<void> {
+  await deps.gates.exclusive(key, async (state) => {
+    await deps.store.clearLoginFailures(key);
+    state.failures = 0;
+  });
+  deps.gates.forgetLock(key);
+}
+
+async function lock(deps: Deps, gate: Gate, count: number, locks: number, now: Date): Promise<void> {
   deps.unlocked?.delete(gate.key);
-  const until = addSeconds(now, lockSeconds(deps.policy, attempt.locks));
+  const until = addSeconds(now, lockSeconds(deps.policy, locks));
+  deps.gates.rememberLock(gate.key, until);
   // Lock n+1 has one _id: only the attempt whose insert wins reports it, so it is reported once.
-  if (await deps.store.addLoginLock(gate.key, attempt.locks + 1, now, until, addSeconds(now, deps.policy.memorySeconds))) {
-    deps.audit.emit('oauth.login.locked', gate.subject, { ...gate.data, count: attempt.count });
+  if (await deps.store.addLoginLock(gate.key, locks + 1, now, until, addSeconds(now, deps.policy.memorySeconds))) {
+    deps.audit.emit('oauth.login.locked', gate.subject, { ...gate.data, count });
   }
 }

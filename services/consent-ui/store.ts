@@ -1,14 +1,14 @@
 // consent-ui's collections, one function each: sessions (by id hash), consents (one per owner and
 // client), login_failures and login_locks (sign-in throttling per account and per client address),
-// plus the read of a user by username for sign-in. Each operation is one call (the sweep aside); every read
-// filters on expiry. Where concurrency matters, correctness rests on inserts under a unique _id
-// and counts, never on read-modify-write updates: FerretDB 1.24 loses concurrent $inc updates and
-// lets several conditional findOneAndUpdate calls win.
-import type { Db } from 'mongodb';
+// plus the read of a user by username for sign-in. Each operation is one call (the sweep aside, and
+// writes that fall back from an update to a unique insert); every read filters on expiry. No upserts:
+// concurrent upserts of one _id fail with a duplicate key. FerretDB 1.24 loses concurrent $inc
+// updates and lets several conditional findOneAndUpdate calls win: what must happen once rests on
+// inserts under a unique _id, and the failure counters are updated one at a time per process.
+import type { Collection, Db, OptionalUnlessRequiredId } from 'mongodb';
 import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
-import { randomToken } from '#shared/crypto.ts';
 
 export type SessionDoc = {
   _id: string; // SHA-256 of the session id in the cookie
@@ -32,17 +32,17 @@ export type ConsentDoc = {
 };
 
 /**
- * One sign-in attempt against an account (`user:<username>`) or a client address (`ip:<address>`),
- * recorded before its password is checked and kept until the account's next success (attempts from
- * an address that succeed are taken back). Counting inserted documents rather than $inc-ing one
- * counter keeps the count exact under concurrency on FerretDB too, whose updates are not atomic.
+ * The failed sign-ins of an account (`user:<username>`) or a client address (`ip:<address>`), one
+ * document per key: counted since the key's last success, forgotten `memorySeconds` after the last
+ * failure. One keyed read or write per attempt, whatever the count (finding 11: counting one record
+ * per attempt cost a scan of them all). FerretDB loses concurrent updates of one document, so within
+ * a process these are made one after the other (login-throttle.ts, AttemptGates).
  */
-export type LoginFailureDoc = { _id: string; key: string; at: Date; expiresAt: Date };
+export type LoginFailuresDoc = { _id: string; key: string; failures: number; updatedAt: Date; expiresAt: Date };
 
 /** The n-th lock of a key; the unique _id lets exactly one of several concurrent failures set it. */
 export type LoginLockDoc = { _id: string; key: string; n: number; until: Date; createdAt: Date; expiresAt: Date };
 
-export type LoginAttempt = { id: string; count: number };
 export type LoginLock = { n: number; until: Date };
 
 export type UserCredentials = { sub: string; username: string; passwordHash: string };
@@ -65,6 +65,17 @@ export async function createConsentUiStore(db: Db, log: Logger) {
       return counts[0] + counts[1];
     },
   };
+}
+
+/** Inserts `doc`; false when its _id exists (a concurrent insert won). */
+async function insertUnlessDuplicate<T extends { _id: string }>(collection: Collection<T>, doc: OptionalUnlessRequiredId<T>): Promise<boolean> {
+  try {
+    await collection.insertOne(doc);
+    return true;
+  } catch (error) {
+    if (isDuplicateKey(error)) return false;
+    throw error;
+  }
 }
 
 export type ConsentUiStore = Awaited<ReturnType<typeof createConsentUiStore>>;
@@ -108,17 +119,25 @@ async function consentsStore(db: Db, log: Logger) {
     async findConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
       return consents.findOne({ _id: consentId(sub, clientId) });
     },
-    /** Records an approval; with `remember`, the scopes also join the remembered consent. */
+    /** The same read, never answered from consent-ui's hot-read cache (cached-store.ts passes it through). */
+    async findConsentUncached(sub: string, clientId: string): Promise<ConsentDoc | null> {
+      return consents.findOne({ _id: consentId(sub, clientId) });
+    },
+    /**
+     * Records an approval; with `remember`, the scopes also join the remembered consent. No upsert:
+     * concurrent upserts of one _id fail with a duplicate key (finding 10), so it is an update, else
+     * an insert, and an insert that loses to a concurrent one is an update after all.
+     */
     async recordGrant(sub: string, clientId: string, scopes: string[], remember: boolean, now: Date): Promise<void> {
-      await consents.updateOne(
-        { _id: consentId(sub, clientId) },
-        {
-          $addToSet: { grantedScopes: { $each: scopes }, scopes: { $each: remember ? scopes : [] } },
-          $set: { updatedAt: now },
-          $setOnInsert: { sub, clientId, createdAt: now },
-        },
-        { upsert: true },
-      );
+      const _id = consentId(sub, clientId);
+      const change = { $addToSet: { grantedScopes: { $each: scopes }, scopes: { $each: remember ? scopes : [] } }, $set: { updatedAt: now } };
+      const granted = [...new Set(scopes)];
+      const fresh: ConsentDoc = { _id, sub, clientId, scopes: remember ? granted : [], grantedScopes: granted, createdAt: now, updatedAt: now };
+      for (let round = 0; round < 3; round++) {
+        if ((await consents.updateOne({ _id }, change)).matchedCount > 0) return;
+        if (await insertUnlessDuplicate(consents, fresh)) return;
+      }
+      throw new Error('the consent record kept appearing and disappearing while a grant was recorded');
     },
     async listConsents(sub: string): Promise<ConsentDoc[]> {
       return consents.find({ sub }).sort({ updatedAt: -1 }).limit(500).toArray();
@@ -131,9 +150,9 @@ async function consentsStore(db: Db, log: Logger) {
 
 /** login_failures and login_locks: sign-in throttling per account and per client address. */
 async function loginThrottleStore(db: Db, log: Logger) {
-  const failures = db.collection<LoginFailureDoc>('login_failures');
+  const failures = db.collection<LoginFailuresDoc>('login_failures');
   const locks = db.collection<LoginLockDoc>('login_locks');
-  await ensureIndexes(failures, [expiresAtTtl, { key: { key: 1, expiresAt: 1 } }], log);
+  await ensureIndexes(failures, [expiresAtTtl], log);
   await ensureIndexes(locks, [expiresAtTtl, { key: { key: 1, n: -1 } }], log);
   return {
     /** The latest lock of `key` still remembered (it may have run out: compare `until`). */
@@ -141,15 +160,31 @@ async function loginThrottleStore(db: Db, log: Logger) {
       const [lock] = await locks.find({ key, expiresAt: { $gt: now } }).sort({ n: -1 }).limit(1).toArray();
       return lock ? { n: lock.n, until: lock.until } : null;
     },
-    /**
-     * Records an attempt against `key` and returns it with the number of attempts remembered,
-     * itself included. Each insert is counted by every count that follows it, so of concurrent
-     * attempts at most k ever see a count of k or less.
-     */
-    async recordLoginAttempt(key: string, now: Date, rememberUntil: Date): Promise<LoginAttempt> {
-      const id = randomToken(16);
-      await failures.insertOne({ _id: id, key, at: now, expiresAt: rememberUntil });
-      return { id, count: await failures.countDocuments({ key, expiresAt: { $gt: now } }) };
+    // Filters on _id alone: FerretDB 1.24 finds by _id without a scan only when nothing else is in
+    // the filter, so expiry is checked here, on the document found.
+    /** The failures of `key` still remembered. */
+    async loginFailures(key: string, now: Date): Promise<number> {
+      const doc = await failures.findOne({ _id: key });
+      return doc && doc.expiresAt > now ? doc.failures : 0;
+    },
+    /** Counts one more failure of `key`, remembered until `rememberUntil`, and returns the count. */
+    async addLoginFailure(key: string, now: Date, rememberUntil: Date): Promise<number> {
+      for (let round = 0; round < 3; round++) {
+        const before = await failures.findOneAndUpdate(
+          { _id: key },
+          { $inc: { failures: 1 }, $set: { updatedAt: now, expiresAt: rememberUntil } },
+          { returnDocument: 'before' },
+        );
+        if (before && before.expiresAt > now) return before.failures + 1;
+        if (before) {
+          // A forgotten count (expired, not yet swept): this failure starts a new one.
+          await failures.updateOne({ _id: key }, { $set: { failures: 1 } });
+          return 1;
+        }
+        // None yet: a unique insert, and one that loses to a concurrent insert counts again.
+        if (await insertUnlessDuplicate(failures, { _id: key, key, failures: 1, updatedAt: now, expiresAt: rememberUntil })) return 1;
+      }
+      throw new Error('the failure counter kept appearing and disappearing');
     },
     /** Sets lock number `n` of `key`; false when it was already set (by a concurrent attempt). */
     async addLoginLock(key: string, n: number, now: Date, until: Date, rememberUntil: Date): Promise<boolean> {
@@ -164,13 +199,9 @@ async function loginThrottleStore(db: Db, log: Logger) {
         throw error;
       }
     },
-    /** Takes back one attempt (a success from a client address is not a failure). */
-    async forgetLoginAttempt(id: string): Promise<void> {
-      await failures.deleteOne({ _id: id });
-    },
-    /** A success forgets the account's attempts and locks. */
+    /** A success forgets the account's failures and locks. */
     async clearLoginFailures(key: string): Promise<void> {
-      await failures.deleteMany({ key });
+      await failures.deleteOne({ _id: key });
       await locks.deleteMany({ key });
     },
     async sweepExpiredLoginRecords(now: Date): Promise<number> {

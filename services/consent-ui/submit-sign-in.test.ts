@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { OAuthError, unavailable } from '#shared/oauth-error.ts';
 import { submitSignIn, type Deps, type SubmitSignInInput } from './submit-sign-in.ts';
 import type { Decision } from './nats-client.ts';
+import { AttemptGates } from './login-throttle.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const HANDLE = 'H'.repeat(43);
@@ -28,6 +29,7 @@ function setup(decide: (d: Decision) => Promise<string> = async () => 'https://s
       passwords: { verify: async (hash, password) => hash === `hash-of:${password}`, decoyHash: async () => 'decoy' },
       policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400 },
       sessionTtlSeconds: 3600,
+      gates: new AttemptGates(),
     },
     remembered: {
       store: memory.store, clock,

@@ -1,11 +1,10 @@
 // Hand-written deps for the unit tests of this service's domain modules: a clock the test moves,
 // an audit that records, and an in-memory store with the semantics of store.ts (expiry filters,
-// unique lock ids, counts that include the attempt just recorded).
+// unique lock ids, one failure counter per key).
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
 import type { Clock } from '#shared/clock.ts';
-import { randomToken } from '#shared/crypto.ts';
-import { consentId, type ConsentDoc, type ConsentUiStore, type LoginFailureDoc, type LoginLockDoc, type SessionDoc, type UserCredentials } from './store.ts';
+import { consentId, type ConsentDoc, type ConsentUiStore, type LoginFailuresDoc, type LoginLockDoc, type SessionDoc, type UserCredentials } from './store.ts';
 
 export function testClock(start = new Date('2030-01-01T00:00:00Z')): Clock & { advance(seconds: number): void } {
   let now = start.getTime();
@@ -20,8 +19,8 @@ export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: Aud
 }
 
 type StoreOps = Pick<ConsentUiStore,
-  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'recordGrant' | 'listConsents' | 'deleteConsent'
-  | 'latestLoginLock' | 'recordLoginAttempt' | 'addLoginLock' | 'forgetLoginAttempt' | 'clearLoginFailures'>;
+  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'findConsentUncached' | 'recordGrant' | 'listConsents' | 'deleteConsent'
+  | 'latestLoginLock' | 'loginFailures' | 'addLoginFailure' | 'addLoginLock' | 'clearLoginFailures'>;
 
 /** Lets pending promise callbacks run, so concurrent calls interleave as they would against a database. */
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -29,7 +28,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 export function memoryStore(users: UserCredentials[] = []) {
   const sessions = new Map<string, SessionDoc>();
   const consents = new Map<string, ConsentDoc>();
-  const failures = new Map<string, LoginFailureDoc>();
+  const failures = new Map<string, LoginFailuresDoc>();
   const locks = new Map<string, LoginLockDoc>();
   const store: StoreOps = {
     async findUserByUsername(username) {
@@ -47,6 +46,9 @@ export function memoryStore(users: UserCredentials[] = []) {
       sessions.delete(idHash);
     },
     async findConsent(sub, clientId) {
+      return consents.get(consentId(sub, clientId)) ?? null;
+    },
+    async findConsentUncached(sub, clientId) {
       return consents.get(consentId(sub, clientId)) ?? null;
     },
     async recordGrant(sub, clientId, scopes, remember, now) {
@@ -68,11 +70,17 @@ export function memoryStore(users: UserCredentials[] = []) {
       const latest = [...locks.values()].filter((l) => l.key === key && l.expiresAt > now).sort((a, b) => b.n - a.n)[0];
       return latest ? { n: latest.n, until: latest.until } : null;
     },
-    async recordLoginAttempt(key, now, rememberUntil) {
-      const id = randomToken(16);
-      failures.set(id, { _id: id, key, at: now, expiresAt: rememberUntil });
+    async loginFailures(key, now) {
       await tick();
-      return { id, count: [...failures.values()].filter((f) => f.key === key && f.expiresAt > now).length };
+      const doc = failures.get(key);
+      return doc && doc.expiresAt > now ? doc.failures : 0;
+    },
+    async addLoginFailure(key, now, rememberUntil) {
+      await tick();
+      const doc = failures.get(key);
+      const count = doc && doc.expiresAt > now ? doc.failures + 1 : 1;
+      failures.set(key, { _id: key, key, failures: count, updatedAt: now, expiresAt: rememberUntil });
+      return count;
     },
     async addLoginLock(key, n, now, until, rememberUntil) {
       await tick();
@@ -82,11 +90,8 @@ export function memoryStore(users: UserCredentials[] = []) {
       locks.set(id, { _id: id, key, n, until, createdAt: now, expiresAt: until > rememberUntil ? until : rememberUntil });
       return true;
     },
-    async forgetLoginAttempt(id) {
-      failures.delete(id);
-    },
     async clearLoginFailures(key) {
-      for (const [id, f] of failures) if (f.key === key) failures.delete(id);
+      failures.delete(key);
       for (const [id, l] of locks) if (l.key === key) locks.delete(id);
     },
   };

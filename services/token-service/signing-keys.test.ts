@@ -81,9 +81,9 @@ describe('KeyRing', () => {
     assert.equal(ring.signingKey().kid, signing, 'a newer key it cannot open is skipped; the held one signs on');
   });
 
-  // Security review finding 1: a loopback token-service on a shared database, without the
+  // Security finding 1: a loopback token-service on a shared database, without the
   // deployment's key-encryption key (the public development key), generated and announced a key of its own.
-  it('review finding 1: refuses to start when no published key can be decrypted, and creates no key beside them', async () => {
+  it('finding 1: refuses to start when no published key can be decrypted, and creates no key beside them', async () => {
     const { docs, clock } = setup();
     const foreign = await generateSigningKey(randomBytes(32), clock.now());
     docs.push(foreign);

@@ -113,8 +113,8 @@ describe('RevocationSet', () => {
     h.set.stop();
   });
 
-  // Security review finding 3: the window was the reader's clock, the records the writer's.
-  it('review finding 3: resyncs from the newest database stamp read minus an overlap, whatever its own clock says, and retries after a failure', async () => {
+  // Security finding 7: the window was the reader's clock, the records the writer's.
+  it('finding 7: resyncs from the newest database stamp read minus an overlap, whatever its own clock says, and retries after a failure', async () => {
     const stamped = (key: string, changedAtMs: number): RevocationRecord => ({ ...rec('jti', key, T0 / 1000, T0 + 7_200_000), changedAtMs });
     const h = harness([stamped('loaded', T0 - 30_000)]);
     await h.set.start();

@@ -69,9 +69,9 @@ describe('createHttpServer: requests refused before any route', () => {
   });
 });
 
-// Security review finding 4: TRUST_PROXY=true (in the image and docker-compose) trusted every
+// Security finding 8: TRUST_PROXY=true (in the image and docker-compose) trusted every
 // X-Forwarded-For hop, so behind a proxy that appends, a client chose its own sign-in throttle key.
-describe('review finding 4: TRUST_PROXY never trusts a client-supplied X-Forwarded-For entry', () => {
+describe('finding 8: TRUST_PROXY never trusts a client-supplied X-Forwarded-For entry', () => {
   async function ipSeen(trustProxy: string | undefined, forwardedFor: string | undefined, remoteAddress = '127.0.0.1'): Promise<string> {
     const server = createHttpServer({ log: createLogger('test', 'silent'), metrics: createMetrics('test'), ready: async () => ({ ok: true }), trustProxy });
     server.get('/ip', async (request) => ({ ip: request.ip }));

@@ -39,8 +39,8 @@ function endpoint(handle: (request: { token: string }) => Promise<unknown>, pars
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 describe('addEndpoint', () => {
-  // Security review finding 2: a resource server named any reply subject (oauth.audit.…) and the answer was published there.
-  it('review finding 2: answers only reply subjects under an inbox, and does not even handle a request with another', async () => {
+  // Security finding 3: a resource server named any reply subject (oauth.audit.…) and the answer was published there.
+  it('finding 3: answers only reply subjects under an inbox, and does not even handle a request with another', async () => {
     let handled = 0;
     const { ask } = endpoint(async ({ token }) => { handled++; return { token }; });
     for (const reply of ['oauth.audit.token.issued', 'oauth.revocation.recorded', 'oauth.reference_data.changed', '_INBOX.', 'x._INBOX.a', null]) {
