@@ -14,6 +14,7 @@ import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issu
 import { revocableGrant, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
+import { requireGrantType, requireParameter } from './grant-request.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
@@ -44,15 +45,13 @@ const invalidGrant = (detail: string) =>
 
 export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<TokenResult> {
   const { client } = input;
-  if (!client.grantTypes.includes('authorization_code')) {
-    throw new OAuthError('unauthorized_client', 'The client may not use the authorization code grant.');
-  }
-  if (input.code === undefined) throw new OAuthError('invalid_request', 'The code parameter is missing.');
+  requireGrantType(client, 'authorization_code');
+  const sealedCode = requireParameter(input.code, 'code');
   if (input.codeVerifier !== undefined && !CODE_VERIFIER.test(input.codeVerifier)) throw invalidGrant('malformed code_verifier');
   // RFC 9700 §2.1.1: public clients must use PKCE.
   if (client.type === 'public' && input.codeVerifier === undefined) throw invalidGrant('public client sent no code_verifier');
 
-  const opened = deps.codes.open(input.code);
+  const opened = deps.codes.open(sealedCode);
   if (!opened) throw invalidGrant('unknown code');
   const { payload: code, expiresAt: codeExpiresAt } = opened;
   // Another client's code is refused without touching it: the code stays usable by its client.
@@ -77,7 +76,8 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   if (clientGetsRefreshTokens(client)) {
     const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
     refreshToken = firstRefreshToken(deps.refreshTokens, {
-      grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: code.authTime, grantStartedAtMs: code.issuedAt,
+      grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes,
+      authTime: code.authTime, grantStartedAtMs: code.issuedAt,
     }, expiresAt);
     family = {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),

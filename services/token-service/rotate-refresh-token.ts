@@ -11,6 +11,7 @@ import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
+import { requireGrantType, requireParameter } from './grant-request.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
@@ -40,12 +41,10 @@ const invalidScope = (detail: string) =>
 
 export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenInput): Promise<TokenResult> {
   const { client } = input;
-  if (!client.grantTypes.includes('refresh_token')) {
-    throw new OAuthError('unauthorized_client', 'The client may not use the refresh token grant.');
-  }
-  if (input.refreshToken === undefined) throw new OAuthError('invalid_request', 'The refresh_token parameter is missing.');
+  requireGrantType(client, 'refresh_token');
+  const refreshToken = requireParameter(input.refreshToken, 'refresh_token');
   const requested = parseRequestedScope(input.scope);
-  const opened = deps.refreshTokens.open(input.refreshToken);
+  const opened = deps.refreshTokens.open(refreshToken);
   if (!opened) throw invalidGrant('not a refresh token issued here');
   const { payload: grant, expiresAt } = opened;
   const now = deps.clock.now();
