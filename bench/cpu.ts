@@ -62,7 +62,11 @@ export type CpuUse = {
 };
 
 /** Measures CPU use of `watched` processes (and of every process named in `groups`) around `run`. */
-export async function measureCpu<T extends { completed: number }>(watched: readonly Watched[], groups: readonly string[], run: () => Promise<T>): Promise<{ result: T; cpu: CpuUse | undefined }> {
+export async function measureCpu<T extends { completed: number }>(
+  watched: readonly Watched[],
+  groups: readonly string[],
+  run: () => Promise<T>,
+): Promise<{ result: T; cpu: CpuUse | undefined }> {
   if (!cpuAccountingAvailable()) return { result: await run(), cpu: undefined };
   const before = snapshot(watched, groups);
   const result = await run();

@@ -80,7 +80,11 @@ export function summarise(profile: Profile, top = 25, skipSeconds = 0): Summary 
   const busy = totalSamples - idle || 1;
   const rows = <K extends string>(map: Map<string, number>, key: K) => [...map]
     .sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([k, hits]) => ({ [key]: k, ms: Math.round(hits * msPerSample), share: Number((hits / busy).toFixed(3)) }) as Record<K, string> & { ms: number; share: number });
+    .map(([k, hits]) => ({
+      [key]: k,
+      ms: Math.round(hits * msPerSample),
+      share: Number((hits / busy).toFixed(3)),
+    }) as Record<K, string> & { ms: number; share: number });
   return {
     totalMs: Math.round(totalSamples * msPerSample),
     idleMs: Math.round(idle * msPerSample),

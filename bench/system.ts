@@ -281,7 +281,9 @@ async function waitUntilKnown(fixture: Fixture): Promise<void> {
   throw new Error(`the services did not accept the benchmark's client within 15 s (last answer: ${last})`);
 }
 
-const silentLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Parameters<typeof admin.ensureReferenceIndexes>[1];
+const silentLogger = {
+  debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined,
+} as unknown as Parameters<typeof admin.ensureReferenceIndexes>[1];
 
 export const resultsDir = (dir: string): string => {
   fs.mkdirSync(dir, { recursive: true });

@@ -18,7 +18,9 @@ const PEER_META_PATH = '/.well-known/openid-configuration';
 
 export type YardstickPhase = { phase: string; ops_per_s: number; p50_ms: number; p99_ms: number; errors: number; firstError?: string };
 
-export type FlowsTarget = { issuer: string; client: string; secret: string; redirect: string; scope: string; user: string; password: string; metaPath?: string };
+export type FlowsTarget = {
+  issuer: string; client: string; secret: string; redirect: string; scope: string; user: string; password: string; metaPath?: string;
+};
 
 export function yardstickAvailable(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'run-flows.sh')) && fs.existsSync(path.join(dir, 'run-peer.sh'));

@@ -55,11 +55,15 @@ describe('POST /token grant_type=authorization_code', () => {
       const [issued] = await audit.waitFor('oauth.token.issued');
       assert.equal(issued!.subject, client.clientId);
       assert.deepEqual(
-        { client_id: issued!.data.client_id, sub: issued!.data.sub, username: issued!.data.username, scope: issued!.data.scope, jti: issued!.data.jti, grant_id: issued!.data.grant_id },
+        {
+          client_id: issued!.data.client_id, sub: issued!.data.sub, username: issued!.data.username,
+          scope: issued!.data.scope, jti: issued!.data.jti, grant_id: issued!.data.grant_id,
+        },
         { client_id: client.clientId, sub: user.sub, username: user.username, scope, jti: payload.jti, grant_id: payload.gid },
       );
       const serialized = JSON.stringify(audit.events);
-      for (const secret of [code, verifier, res.body.access_token as string, res.body.refresh_token as string, client.clientSecret!]) assert.ok(!serialized.includes(secret));
+      const secrets = [code, verifier, res.body.access_token as string, res.body.refresh_token as string, client.clientSecret!];
+      for (const secret of secrets) assert.ok(!serialized.includes(secret));
     } finally {
       await audit.stop();
     }

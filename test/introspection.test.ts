@@ -34,7 +34,11 @@ async function tokens(): Promise<{ access: string; refresh: string }> {
 
 type Auth = { clientId: string; clientSecret: string; method?: 'basic' | 'post' } | null;
 
-async function introspect(form: Record<string, string>, auth: Auth = { clientId: resourceServer.clientId, clientSecret: resourceServer.clientSecret! }, headers: Record<string, string> = {}) {
+async function introspect(
+  form: Record<string, string>,
+  auth: Auth = { clientId: resourceServer.clientId, clientSecret: resourceServer.clientSecret! },
+  headers: Record<string, string> = {},
+) {
   const body = new URLSearchParams(form);
   const h: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', ...headers };
   if (auth && (auth.method ?? 'basic') === 'basic') {

@@ -70,13 +70,21 @@ describe('authorization code grant with oauth4webapi', () => {
     assert.equal(validation.username, user.username);
 
     // 4. Refresh rotates the refresh token; revocation ends the grant.
-    const refreshed = await oauth.processRefreshTokenResponse(as, oauthClient, await oauth.refreshTokenGrantRequest(as, oauthClient, clientAuth, tokens.refresh_token, insecure));
+    const refreshed = await oauth.processRefreshTokenResponse(
+      as,
+      oauthClient,
+      await oauth.refreshTokenGrantRequest(as, oauthClient, clientAuth, tokens.refresh_token, insecure),
+    );
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
     assert.equal(refreshed.scope, scope);
     const revoked = await oauth.revocationRequest(as, oauthClient, clientAuth, refreshed.refresh_token!, insecure);
     assert.equal(revoked.status, 200);
     await assert.rejects(
-      async () => oauth.processRefreshTokenResponse(as, oauthClient, await oauth.refreshTokenGrantRequest(as, oauthClient, clientAuth, refreshed.refresh_token!, insecure)),
+      async () => oauth.processRefreshTokenResponse(
+        as,
+        oauthClient,
+        await oauth.refreshTokenGrantRequest(as, oauthClient, clientAuth, refreshed.refresh_token!, insecure),
+      ),
       (error: oauth.ResponseBodyError) => error.error === 'invalid_grant',
     );
 

@@ -109,7 +109,11 @@ describe('oauth.token.validate with two validation-service instances', () => {
     // 400 requests, 50 in flight at a time.
     for (let batch = 0; batch < 8; batch++) {
       replies.push(...await Promise.all(Array.from({ length: 50 }, async () =>
-        (await system.nc.request(Subjects.tokenValidate, JSON.stringify({ token: accessToken, scopes: client.scopes }), { timeout: 5000 })).json<typeof replies[0]>())));
+        (await system.nc.request(
+          Subjects.tokenValidate,
+          JSON.stringify({ token: accessToken, scopes: client.scopes }),
+          { timeout: 5000 },
+        )).json<typeof replies[0]>())));
     }
     assert.ok(replies.every((r) => r.active && r.allowed && r.client_id === client.clientId), 'every reply active and allowed');
     const after = await requestCounts();
@@ -138,10 +142,14 @@ describe('revocation with two token-service edges', () => {
       assert.equal((await post(`${tokenEdges[index]}/revoke`, client, { token: grant.refreshToken })).status, 200);
       const grantRevokedAt = Date.now();
       const delays = [
-        await msUntil(inactiveAtBothValidators(access.accessToken), accessRevokedAt), await msUntil(inactiveAtBothValidators(grant.accessToken), grantRevokedAt),
+        await msUntil(inactiveAtBothValidators(access.accessToken), accessRevokedAt),
+        await msUntil(inactiveAtBothValidators(grant.accessToken), grantRevokedAt),
       ];
       for (const edge of tokenEdges) {
-        delays.push(await msUntil(inactiveAtEdge(edge, access.accessToken), accessRevokedAt), await msUntil(inactiveAtEdge(edge, grant.accessToken), grantRevokedAt));
+        delays.push(
+          await msUntil(inactiveAtEdge(edge, access.accessToken), accessRevokedAt),
+          await msUntil(inactiveAtEdge(edge, grant.accessToken), grantRevokedAt),
+        );
       }
       for (const ms of delays) assert.ok(ms <= 1000, `inactive at every validation instance and token edge within 1 s (${delays.join(', ')} ms)`);
       process.stdout.write(`# revoked at the ${label} token edge: inactive at the validation instances, then the token edges, after ${delays.join(' / ')} ms\n`);
@@ -197,7 +205,8 @@ describe('POST /token at two token-service edges', () => {
 describe('refresh tokens with two token-service edges', () => {
   /** True when the refresh token's spending claim exists: a refusal that spent nothing was not a reuse. */
   const spent = async (refreshToken: string) => {
-    const grant = refreshTokenSealer(keyEncryptionKey(parseConfig(CommonConfigSchema, {}))).open(refreshToken)!.payload; // the suite runs on the development key
+    // the suite runs on the development key
+    const grant = refreshTokenSealer(keyEncryptionKey(parseConfig(CommonConfigSchema, {}))).open(refreshToken)!.payload;
     return (await system.db.collection('grant_claims').countDocuments({ _id: refreshTokenClaimId(grant) as never })) > 0;
   };
 

@@ -81,7 +81,12 @@ export async function startResourceServer(options: ResourceServerOptions = {}): 
  * inactive token, 403 when the token may not reach the resource (RFC 6750 §3.1), 503 when the
  * authorization server does not answer in time.
  */
-async function checkAccess(nc: NatsConnection, request: FastifyRequest, reply: FastifyReply, want: { scope: string; resource: string; timeout: number }): Promise<Validation | undefined> {
+async function checkAccess(
+  nc: NatsConnection,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  want: { scope: string; resource: string; timeout: number },
+): Promise<Validation | undefined> {
   const header = request.headers.authorization;
   if (header === undefined) {
     // §3.1: a request without authentication information gets no error code.
@@ -124,7 +129,12 @@ function refuse(reply: FastifyReply, status: number, challenge: string, body: { 
 if (import.meta.main) {
   const port = Number(process.env.PORT ?? 9090);
   const server = await startResourceServer({
-    port, natsUrl: process.env.NATS_URL, natsUser: process.env.NATS_USER, natsPassword: process.env.NATS_PASSWORD, scope: process.env.ORDERS_SCOPE, host: process.env.HOST,
+    port,
+    natsUrl: process.env.NATS_URL,
+    natsUser: process.env.NATS_USER,
+    natsPassword: process.env.NATS_PASSWORD,
+    scope: process.env.ORDERS_SCOPE,
+    host: process.env.HOST,
   });
   process.stdout.write(`example resource server on http://127.0.0.1:${server.port} (GET /orders, GET /orders/:id)\n`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void server.stop().then(() => process.exit(0)));

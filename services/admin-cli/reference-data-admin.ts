@@ -7,7 +7,8 @@ import { isDuplicateKey, ensureIndexes } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { hashPassword } from '#shared/password.ts';
 import {
-  clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc, type ClientType,
+  clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+  type ClientDoc, type ClientType,
 } from '#shared/reference-data/clients.ts';
 import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
 import { usersCollection, userIndexes, USERNAME, GROUP } from '#shared/reference-data/users.ts';
@@ -41,7 +42,13 @@ export async function createUser(db: Db, user: NewUser): Promise<{ sub: string }
   for (const group of user.groups) if (!GROUP.test(group)) throw new AdminError(`invalid group "${group}"`);
   const sub = `u_${randomToken(12)}`;
   try {
-    await usersCollection(db).insertOne({ _id: sub, username: user.username, passwordHash: await hashPassword(user.password), groups: [...new Set(user.groups)], createdAt: new Date() });
+    await usersCollection(db).insertOne({
+      _id: sub,
+      username: user.username,
+      passwordHash: await hashPassword(user.password),
+      groups: [...new Set(user.groups)],
+      createdAt: new Date(),
+    });
   } catch (error) {
     if (isDuplicateKey(error)) throw new AdminError(`user "${user.username}" already exists`);
     throw error;
@@ -59,7 +66,12 @@ export async function createResource(db: Db, resource: NewResource): Promise<voi
   await requireScopes(db, resource.scopes);
   for (const group of resource.groups) if (!GROUP.test(group)) throw new AdminError(`invalid group "${group}"`);
   try {
-    await resourcesCollection(db).insertOne({ _id: resource.pattern, scopes: [...new Set(resource.scopes)], groups: [...new Set(resource.groups)], createdAt: new Date() });
+    await resourcesCollection(db).insertOne({
+      _id: resource.pattern,
+      scopes: [...new Set(resource.scopes)],
+      groups: [...new Set(resource.groups)],
+      createdAt: new Date(),
+    });
   } catch (error) {
     if (isDuplicateKey(error)) throw new AdminError(`resource rule "${resource.pattern}" already exists`);
     throw error;

@@ -66,7 +66,13 @@ describe('showAuthorization', () => {
     const { deps, memory } = setup();
     const writes: string[][] = [];
     const record = memory.store.recordGrant.bind(memory.store);
-    deps.store = { ...memory.store, recordGrant: async (sub, clientId, scopes, remember, now) => { writes.push(scopes); await record(sub, clientId, scopes, remember, now); } };
+    deps.store = {
+      ...memory.store,
+      recordGrant: async (sub, clientId, scopes, remember, now) => {
+        writes.push(scopes);
+        await record(sub, clientId, scopes, remember, now);
+      },
+    };
     await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile'], true, new Date());
     assert.equal((await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' })).kind, 'redirect');
     assert.deepEqual(writes, [], 'every requested scope was granted before: nothing to write');

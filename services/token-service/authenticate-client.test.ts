@@ -86,7 +86,9 @@ describe('authenticateClient', () => {
 
   it('refuses two authentication methods at once with invalid_request', async () => {
     const { deps } = setup();
-    const error = await refusal(authenticateClient(deps, creds({ authorization: basic(confidential._id, SECRET), clientId: confidential._id, clientSecret: SECRET })));
+    const error = await refusal(authenticateClient(deps, creds({
+      authorization: basic(confidential._id, SECRET), clientId: confidential._id, clientSecret: SECRET,
+    })));
     assert.equal(error.code, 'invalid_request');
     const other = await refusal(authenticateClient(deps, creds({ authorization: basic(confidential._id, SECRET), clientId: 'c_other' })));
     assert.equal(other.code, 'invalid_request');

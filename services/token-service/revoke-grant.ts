@@ -17,7 +17,13 @@ export const revocationExpiry = (now: Date, ttlSeconds: number): Date => addSeco
  * and with `familyExpiresAt` (a grant with refresh tokens) its refresh tokens too: they are sealed,
  * so this record (in every instance's RevocationSet) is what refuses them until they expire.
  */
-export function recordGrantRevocation(record: RecordRevocation, grantId: string, accessTokenTtlSeconds: number, now: Date, familyExpiresAt?: Date): Promise<void> {
+export function recordGrantRevocation(
+  record: RecordRevocation,
+  grantId: string,
+  accessTokenTtlSeconds: number,
+  now: Date,
+  familyExpiresAt?: Date,
+): Promise<void> {
   const lastIssue = familyExpiresAt && familyExpiresAt > now ? familyExpiresAt : now;
   return record({ kind: 'grant', key: grantId, issuedBefore: now, expiresAt: revocationExpiry(lastIssue, accessTokenTtlSeconds) });
 }

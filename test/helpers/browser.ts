@@ -113,7 +113,15 @@ export class Browser {
     this.jar.store(url, setCookies);
     const html = await res.text();
     const location = res.headers.get('location');
-    return { url, status: res.status, headers: res.headers, html, document: parse(html), location: location ? new URL(location, url).toString() : undefined, setCookies };
+    return {
+      url,
+      status: res.status,
+      headers: res.headers,
+      html,
+      document: parse(html),
+      location: location ? new URL(location, url).toString() : undefined,
+      setCookies,
+    };
   }
 
   get(url: string): Promise<Page> {

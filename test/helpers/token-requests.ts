@@ -13,7 +13,12 @@ export function refreshRequest(system: System, client: SeededClient, refreshToke
   return tokenRequest(system, form, { clientId: client.clientId, ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}) });
 }
 
-export async function revokeRequest(system: System, client: SeededClient, token: string | undefined, hint?: string): Promise<{ status: number; body: string; headers: Headers }> {
+export async function revokeRequest(
+  system: System,
+  client: SeededClient,
+  token: string | undefined,
+  hint?: string,
+): Promise<{ status: number; body: string; headers: Headers }> {
   const body = new URLSearchParams();
   if (token !== undefined) body.set('token', token);
   if (hint) body.set('token_type_hint', hint);
@@ -25,14 +30,21 @@ export async function revokeRequest(system: System, client: SeededClient, token:
 }
 
 /** Verifies an access token the way a resource server would: signature from jwks_uri, issuer, typ. */
-export async function verifyAccessToken(system: System, token: string): Promise<{ payload: JWTPayload & Record<string, unknown>; header: Record<string, unknown> }> {
+export async function verifyAccessToken(
+  system: System,
+  token: string,
+): Promise<{ payload: JWTPayload & Record<string, unknown>; header: Record<string, unknown> }> {
   const jwks = createRemoteJWKSet(new URL(`${system.urls.tokenService}/jwks.json`));
   const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: system.urls.issuer, typ: 'at+jwt', algorithms: ['ES256'] });
   return { payload: payload as JWTPayload & Record<string, unknown>, header: protectedHeader as Record<string, unknown> };
 }
 
 /** Every revocation broadcast on NATS from now on (subscribe before acting). */
-export function watchRevocations(system: System): { seen: RevocationRecorded[]; sub: Subscription; waitFor(predicate: (r: RevocationRecorded) => boolean, timeoutMs?: number): Promise<RevocationRecorded> } {
+export function watchRevocations(system: System): {
+  seen: RevocationRecorded[];
+  sub: Subscription;
+  waitFor(predicate: (r: RevocationRecorded) => boolean, timeoutMs?: number): Promise<RevocationRecorded>;
+} {
   const seen: RevocationRecorded[] = [];
   const sub = system.nc.subscribe(Subjects.revocationRecorded, { callback: (_e, msg: Msg) => void seen.push(msg.json<RevocationRecorded>()) });
   return {
