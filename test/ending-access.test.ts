@@ -13,7 +13,7 @@ import { freePort, startService, startSystem, type SeededClient, type SeededUser
 import { codeViaNats, pkcePair } from './helpers/oauth.ts';
 import { Browser, type Page } from './helpers/browser.ts';
 import { collectAuditEvents } from './helpers/audit.ts';
-import { grantIdOf } from './helpers/token-requests.ts';
+import { grantIdOf, postForm } from './helpers/token-requests.ts';
 
 let system: System;
 let scope: string;
@@ -63,36 +63,26 @@ async function ok(...args: string[]): Promise<string> {
   return result.out;
 }
 
-const basic = (c: SeededClient) => `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret!)}`).toString('base64')}`;
 
-async function post(url: string, as: SeededClient, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(as) },
-    body: new URLSearchParams(form),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+
 
 type Tokens = { accessToken: string; refreshToken: string };
 
 /** A grant of `user` to `client`, its code exchanged at `edge`. */
 async function tokensAt(edge: string, client: SeededClient, user: SeededUser): Promise<Tokens> {
   const { code, verifier } = await codeViaNats(system, client, user);
-  const res = await post(`${edge}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier });
+  const res = await postForm(`${edge}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   return { accessToken: res.body.access_token as string, refreshToken: res.body.refresh_token as string };
 }
 
-const refreshAt = (edge: string, client: SeededClient, refreshToken: string) => post(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken });
+const refreshAt = (edge: string, client: SeededClient, refreshToken: string) => postForm(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken });
 
 /** Whether every validation instance (over NATS, queue group: asked several times) and every introspection edge says active. */
 async function activeAnywhere(token: string): Promise<boolean> {
   const replies = await Promise.all(Array.from({ length: 6 }, async () =>
     (await system.nc.request(Subjects.tokenValidate, JSON.stringify({ token }), { timeout: 5000 })).json<{ active: boolean }>()));
-  const introspected = await Promise.all(introspectionEdges.map(async (edge) => (await post(`${edge}/introspect`, resourceServer, { token })).body));
+  const introspected = await Promise.all(introspectionEdges.map(async (edge) => (await postForm(`${edge}/introspect`, resourceServer, { token })).body));
   return replies.some((r) => r.active) || introspected.some((r) => r.active !== false);
 }
 
@@ -328,7 +318,7 @@ describe('oauth-admin grants list|revoke, two instances of every service', () =>
     const user = await system.seed.user();
     const noRefresh = await system.seed.client({ scopes: [scope], refreshTokens: false });
     const { code, verifier } = await codeViaNats(system, noRefresh, user);
-    const res = await post(`${tokenEdges[0]}/token`, noRefresh, { grant_type: 'authorization_code', code, redirect_uri: noRefresh.redirectUri, code_verifier: verifier });
+    const res = await postForm(`${tokenEdges[0]}/token`, noRefresh, { grant_type: 'authorization_code', code, redirect_uri: noRefresh.redirectUri, code_verifier: verifier });
     const accessToken = res.body.access_token as string;
     assert.equal(res.body.refresh_token, undefined);
     assert.equal(JSON.parse(await ok('grants', 'list', '--client', noRefresh.clientId, '--json')).length, 0, 'not listed: no stored family');

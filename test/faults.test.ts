@@ -23,6 +23,7 @@ import { startPrivateNats, type PrivateNats } from './helpers/nats-server.ts';
 import { spawnNode, waitForOk, type Spawned } from './helpers/process.ts';
 import { freePort } from './helpers/ports.ts';
 import { startTcpProxy } from './helpers/tcp-proxy.ts';
+import { basicAuth } from './helpers/token-requests.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,12 +50,11 @@ async function timedFetch(url: string, init: RequestInit & { deadlineMs: number 
   return { status: res.status, headers: res.headers, text, ...(json ? { json } : {}), ms: Date.now() - started };
 }
 
-const basic = (client: SeededClient) => `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret!)}`).toString('base64')}`;
 
 function tokenCall(base: string, client: SeededClient, form: Record<string, string>, deadlineMs: number, path = '/token'): Promise<Reply> {
   return timedFetch(`${base}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(client) },
     body: new URLSearchParams(form).toString(),
     deadlineMs,
   });

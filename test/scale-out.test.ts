@@ -18,7 +18,7 @@ import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import { refreshTokenClaimId, refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
-import { grantIdOf } from './helpers/token-requests.ts';
+import { grantIdOf, postForm } from './helpers/token-requests.ts';
 
 let system: System;
 let client: SeededClient;
@@ -44,29 +44,19 @@ after(async () => {
   await system?.stop();
 });
 
-const basic = (c: SeededClient) => `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret!)}`).toString('base64')}`;
 
-async function post(url: string, as: SeededClient, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(as) },
-    body: new URLSearchParams(form),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+
 
 /** A code exchanged at `edge`: the access and refresh token. */
 async function tokensAt(edge: string): Promise<{ accessToken: string; refreshToken: string }> {
   const { code, verifier } = await codeViaNats(system, client, user);
-  const res = await post(`${edge}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier });
+  const res = await postForm(`${edge}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier });
   assert.equal(res.status, 200, JSON.stringify(res.body));
   return { accessToken: res.body.access_token as string, refreshToken: res.body.refresh_token as string };
 }
 
 /** RFC 7662 introspection at one token-service instance's own edge: what that instance believes. */
-const introspectAt = async (edge: string, token: string) => (await post(`${edge}/introspect`, resourceServer, { token })).body;
+const introspectAt = async (edge: string, token: string) => (await postForm(`${edge}/introspect`, resourceServer, { token })).body;
 
 /**
  * oauth.token.validate, 24 requests at once: the queue group hands each to either instance at
@@ -137,9 +127,9 @@ describe('revocation with two token-service edges', () => {
         for (const edge of tokenEdges) assert.equal((await introspectAt(edge, token)).active, true);
       }
       // An access token by its jti, and a whole grant by its refresh token.
-      assert.equal((await post(`${tokenEdges[index]}/revoke`, client, { token: access.accessToken })).status, 200);
+      assert.equal((await postForm(`${tokenEdges[index]}/revoke`, client, { token: access.accessToken })).status, 200);
       const accessRevokedAt = Date.now();
-      assert.equal((await post(`${tokenEdges[index]}/revoke`, client, { token: grant.refreshToken })).status, 200);
+      assert.equal((await postForm(`${tokenEdges[index]}/revoke`, client, { token: grant.refreshToken })).status, 200);
       const grantRevokedAt = Date.now();
       const delays = [
         await msUntil(inactiveAtBothValidators(access.accessToken), accessRevokedAt),
@@ -158,7 +148,7 @@ describe('revocation with two token-service edges', () => {
         (await system.nc.request(Subjects.tokenValidate, JSON.stringify({ token: grant.accessToken }), { timeout: 5000 })).json<{ active: boolean }>()));
       assert.ok(replies.every((r) => r.active === false));
       // The refresh token is dead at both token edges.
-      for (const edge of tokenEdges) assert.equal((await post(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: grant.refreshToken })).body.error, 'invalid_grant');
+      for (const edge of tokenEdges) assert.equal((await postForm(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: grant.refreshToken })).body.error, 'invalid_grant');
     });
   }
 });
@@ -171,7 +161,7 @@ describe('POST /token at two token-service edges', () => {
       for (let round = 0; round < 4; round++) {
         const { code, verifier } = await codeViaNats(system, client, user);
         const results = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-          post(`${tokenEdges[i % 2]}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier })));
+          postForm(`${tokenEdges[i % 2]}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier })));
         const ok = results.filter((r) => r.status === 200);
         assert.equal(ok.length, 1, JSON.stringify(results.map((r) => [r.status, r.body.error])));
         for (const r of results.filter((x) => x.status !== 200)) {
@@ -195,7 +185,7 @@ describe('POST /token at two token-service edges', () => {
   it('of concurrent refreshes with one refresh token, one at each edge, exactly one succeeds', async () => {
     for (let round = 0; round < 4; round++) {
       const { refreshToken } = await tokensAt(round % 2 === 0 ? tokenEdges[0] : tokenEdges[1]);
-      const results = await Promise.all(tokenEdges.map((edge) => post(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken })));
+      const results = await Promise.all(tokenEdges.map((edge) => postForm(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken })));
       assert.equal(results.filter((r) => r.status === 200).length, 1, JSON.stringify(results.map((r) => [r.status, r.body.error])));
       assert.equal(results.find((r) => r.status !== 200)?.body.error, 'invalid_grant');
     }
@@ -213,9 +203,9 @@ describe('refresh tokens with two token-service edges', () => {
   for (const [label, revokeAt, refreshAt] of [['first', 0, 1], ['second', 1, 0]] as const) {
     it(`a refresh token revoked at the ${label} edge is refused at the other within 1 s, unspent`, async () => {
       const { refreshToken } = await tokensAt(tokenEdges[refreshAt]);
-      assert.equal((await post(`${tokenEdges[revokeAt]}/revoke`, client, { token: refreshToken })).status, 200);
+      assert.equal((await postForm(`${tokenEdges[revokeAt]}/revoke`, client, { token: refreshToken })).status, 200);
       await new Promise((r) => setTimeout(r, 1000));
-      const refused = await post(`${tokenEdges[refreshAt]}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      const refused = await postForm(`${tokenEdges[refreshAt]}/token`, client, { grant_type: 'refresh_token', refresh_token: refreshToken });
       assert.equal(refused.status, 400);
       assert.equal(refused.body.error, 'invalid_grant');
       assert.equal(await spent(refreshToken), false, 'refused as revoked, before spending');
@@ -229,11 +219,11 @@ describe('refresh tokens with two token-service edges', () => {
     const after = await tokensAt(tokenEdges[0]);
     await new Promise((r) => setTimeout(r, 1000));
     for (const [i, edge] of tokenEdges.entries()) {
-      const refused = await post(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: held[i]!.refreshToken });
+      const refused = await postForm(`${edge}/token`, client, { grant_type: 'refresh_token', refresh_token: held[i]!.refreshToken });
       assert.equal(refused.body.error, 'invalid_grant', `edge ${i}`);
       assert.equal(await spent(held[i]!.refreshToken), false, 'refused as revoked, before spending');
     }
-    const fresh = await post(`${tokenEdges[1]}/token`, client, { grant_type: 'refresh_token', refresh_token: after.refreshToken });
+    const fresh = await postForm(`${tokenEdges[1]}/token`, client, { grant_type: 'refresh_token', refresh_token: after.refreshToken });
     assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
   });
 });

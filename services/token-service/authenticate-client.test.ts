@@ -1,10 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sha256 } from '#shared/crypto.ts';
-import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { authenticateClient, CleanAuthStates, lockoutState, parseBasic, type ClientCredentials, type Deps } from '#shared/client-auth/authenticate-client.ts';
-import { MemoryStore, TestClock, testClient } from './test-doubles.ts';
+import { MemoryStore, TestClock, testClient, refusal } from './test-doubles.ts';
 
 const SECRET = 'secret-with/special:chars+and spaces%';
 const confidential = testClient({ _id: 'c_conf', secretHash: sha256(SECRET) });
@@ -32,11 +31,6 @@ const basic = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const creds = (c: Partial<ClientCredentials>): ClientCredentials => ({ authorization: undefined, clientId: undefined, clientSecret: undefined, ...c });
 
-async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  assert.ok(error instanceof OAuthError, `expected an OAuthError, got ${String(error)}`);
-  return error;
-}
 
 describe('authenticateClient', () => {
   it('accepts client_secret_basic with form-urlencoded credentials', async () => {

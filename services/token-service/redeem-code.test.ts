@@ -6,11 +6,11 @@ import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { verifyAccessToken } from '#shared/access-tokens/verify-access-token.ts';
 import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { sha256 } from '#shared/crypto.ts';
-import { OAuthError } from '#shared/oauth-error.ts';
+import type { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { revocableRefreshToken } from '#shared/grants/refresh-tokens.ts';
 import { redeemCode, type Deps, type RedeemCodeInput } from './redeem-code.ts';
-import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
+import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers, refusal } from './test-doubles.ts';
 
 const GRANT = 'g'.repeat(22);
 const VERIFIER = 'v'.repeat(43);
@@ -40,11 +40,6 @@ async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
 
 const noRefresh = () => testClient({ grantTypes: ['authorization_code'] });
 
-async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  assert.ok(error instanceof OAuthError, `expected an OAuthError, got ${String(error)}`);
-  return error;
-}
 
 /** True when nothing records the code as redeemed, replayed or revoked. */
 function untouched(store: MemoryStore): boolean {

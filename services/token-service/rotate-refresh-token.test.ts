@@ -2,13 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
-import { OAuthError } from '#shared/oauth-error.ts';
+import type { OAuthError } from '#shared/oauth-error.ts';
 import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
 import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { firstRefreshToken, parseRequestedScope, rotateRefreshToken, type Deps, type RotateRefreshTokenInput } from './rotate-refresh-token.ts';
 import { revocationExpiry } from './revoke-grant.ts';
 import { completeDecidedRevocations } from './complete-revocations.ts';
-import { AuditRecorder, MemoryStore, TestClock, familyOf, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
+import { AuditRecorder, MemoryStore, TestClock, familyOf, recordRevocationInto, testClient, testKeys, testRevocations, testSealers, refusal } from './test-doubles.ts';
 
 const GRANT = 'G'.repeat(22);
 const FAMILY_TTL = 3600;
@@ -36,11 +36,6 @@ async function setup(grantOverrides: Partial<RefreshTokenPayload> = {}) {
 const input = (refreshToken: string, overrides: Partial<RotateRefreshTokenInput> = {}): RotateRefreshTokenInput =>
   ({ client: testClient(), refreshToken, scope: undefined, ...overrides });
 
-async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  assert.ok(error instanceof OAuthError, `expected an OAuthError, got ${String(error)}`);
-  return error;
-}
 
 describe('rotateRefreshToken', () => {
   it('rotates: the new token works, the response has the whole grant as scope', async () => {

@@ -2,6 +2,7 @@
 // semantics as store.ts (store.test.ts checks those against the real database), sealers under a
 // fresh key, a RevocationSet fed the way main.ts feeds it, a settable clock, an audit recorder
 // and an in-memory key pair. Not used outside tests.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { generateKeyPair, type CryptoKey } from 'jose';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
@@ -9,6 +10,7 @@ import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
 import { authorizationCodeSealer, type AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { createLogger } from '#shared/logger.ts';
+import { OAuthError } from '#shared/oauth-error.ts';
 import { DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import { RevocationSet } from '#shared/grants/revocation-set.ts';
@@ -185,4 +187,11 @@ export class MemoryStore implements Store {
   async recordClientAuthEvent(clientId: string, kind: ClientAuthEventKind, now: Date) {
     this.authEvents.push({ clientId, kind, createdAt: now });
   }
+}
+
+/** The OAuthError a domain call was refused with (fails the test when it resolves or throws anything else). */
+export async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof OAuthError, `expected an OAuthError, got ${String(error)}`);
+  return error;
 }

@@ -7,6 +7,22 @@ import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.t
 import type { SeededClient, System } from './system.ts';
 import { tokenRequest, type TokenResponse } from './oauth.ts';
 
+/** RFC 6749 §2.3.1 client_secret_basic for a confidential client. */
+export const basicAuth = (client: SeededClient): string =>
+  `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret!)}`).toString('base64')}`;
+
+/** A form POST authenticated as `as` (client_secret_basic) to a back-channel URL; the JSON answer, if any. */
+export async function postForm(url: string, as: SeededClient, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(as) },
+    body: new URLSearchParams(form),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
 export function refreshRequest(system: System, client: SeededClient, refreshToken: string, scope?: string): Promise<TokenResponse> {
   const form: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
   if (scope !== undefined) form.scope = scope;
@@ -23,7 +39,7 @@ export async function revokeRequest(
   if (token !== undefined) body.set('token', token);
   if (hint) body.set('token_type_hint', hint);
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-  if (client.clientSecret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64')}`;
+  if (client.clientSecret) headers.authorization = basicAuth(client);
   else body.set('client_id', client.clientId);
   const res = await fetch(`${system.urls.tokenService}/revoke`, { method: 'POST', headers, body });
   return { status: res.status, body: await res.text(), headers: res.headers };
