@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import { headers as natsHeaders, type Msg, type MsgHdrs } from '@nats-io/nats-core';
-import { randomToken } from '#shared/crypto.ts';
+import { randomToken, sha256 } from '#shared/crypto.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { MAX_REQUEST_BYTES, parseJson } from '#shared/nats/add-endpoint.ts';
 import { checker } from '#shared/contracts/checker.ts';
@@ -26,12 +26,24 @@ import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { refreshRequest } from './helpers/token-requests.ts';
 import { rawRequest, type RawRequest, type RawResponse } from './helpers/raw-http.ts';
 import {
-  changedCollections, CONTENT_TYPES, dbState, deepJson, encode, fcOptions, junkHeaders, junkHeaderValue, junkText, jwtLike, METHODS,
+  changedCollections, CONTENT_TYPES, dbState, deepJson, describeChanges, encode, fcOptions, junkHeaders, junkHeaderValue, junkText, jwtLike, METHODS,
   rawBytes, refreshTokenLike, serializePairs, TriedCounter, wireComponent, wirePairs, type WirePair,
 } from './helpers/hostile.ts';
 
 const REQUEST_DEADLINE_MS = 5000;
 const tried = new TriedCounter();
+const startedAt = performance.now();
+
+/**
+ * Inputs per barrage in one CI run, about 12,000 in all within about a minute on two quiet cores:
+ * the cheap ones (NATS validate, the token endpoint's form) get the most.
+ */
+const RUNS = {
+  authorize: 1200, anyRoute: 1200, token: 2000, revoke: 800, introspect: 1000,
+  uiAuthorize: 400, uiLogin: 400, uiConsent: 400, uiLogout: 320, uiAuthorizations: 320, uiRevoke: 320,
+  validate: 3000, describe: 600, decide: 600, consentRevoke: 400,
+  revocationRecorded: 800, referenceDataChanged: 400, consentUiChanged: 600, noReply: 200, notInbox: 400,
+} as const;
 
 let system: System;
 let port: { authorize: number; consent: number; token: number; validation: number };
@@ -73,7 +85,7 @@ before(async () => {
 });
 
 after(async () => {
-  console.log(tried.report('hostile inputs tried per endpoint and subject'));
+  console.log(tried.report('hostile inputs per endpoint and subject', ` HTTP and NATS inputs in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`));
   await system?.stop();
 });
 
@@ -102,20 +114,48 @@ async function signInToConsentUi(owner: SeededUser): Promise<{ session: string; 
 let current = '';
 
 /**
- * Runs `check` over `numRuns` inputs of `arbitrary` between two database snapshots: nothing may
- * change but the collections named in `mayChange` (failure records of throttling).
+ * Inputs of one barrage in flight at once. The services answer concurrently (and in CI they share
+ * two cores with the test), so a small pool keeps them busy without queueing requests past their
+ * deadline; every request still has its own deadline (REQUEST_DEADLINE_MS).
  */
-async function barrageOf<T>(name: string, arbitrary: fc.Arbitrary<T>, numRuns: number, check: (input: T) => Promise<void>, mayChange: string[] = []): Promise<void> {
+const CONCURRENCY = 8;
+
+type BarrageOptions = {
+  /** Collections a barrage may change (failure records of throttling), or a function deciding it afterwards. */
+  mayChange?: string[] | (() => string[]);
+  /** Inputs sent at once; 1 for a barrage whose checks must not overlap. */
+  concurrency?: number;
+  /** Waits, before the second snapshot, for work the inputs started without an answer (publishes). */
+  settle?: () => Promise<void>;
+};
+
+/**
+ * Runs `check` over at least `numRuns` inputs of `arbitrary` between two database snapshots:
+ * nothing may change but the collections named in `mayChange`. fast-check draws the inputs in
+ * batches of `concurrency`, sent at once; a failure names the input that failed (and fast-check
+ * then shrinks the batch).
+ */
+async function barrageOf<T>(name: string, arbitrary: fc.Arbitrary<T>, numRuns: number, check: (input: T) => Promise<void>, options: BarrageOptions = {}) {
+  const batch = options.concurrency ?? CONCURRENCY;
   current = name;
   const beforeState = await dbState(system.db);
-  await fc.assert(fc.asyncProperty(arbitrary, async (input) => {
-    tried.add(name);
-    await check(input);
-  }), fcOptions(numRuns));
-  const changed = changedCollections(beforeState, await dbState(system.db)).filter((c) => !mayChange.includes(c));
-  assert.deepEqual(changed, [], `${name}: hostile input changed the database`);
+  const started = performance.now();
+  await fc.assert(fc.asyncProperty(fc.array(arbitrary, { minLength: batch, maxLength: batch }), async (inputs) => {
+    tried.add(name, inputs.length);
+    const outcomes = await Promise.allSettled(inputs.map((input) => check(input)));
+    const at = outcomes.findIndex((o) => o.status === 'rejected');
+    if (at < 0) return;
+    const reason = (outcomes[at] as PromiseRejectedResult).reason as unknown;
+    if (reason instanceof Error) reason.message = `${name}, input ${at} of the batch: ${fc.stringify(inputs[at]).slice(0, 600)}\n${reason.message}`;
+    throw reason;
+  }), fcOptions(Math.ceil(numRuns / batch)));
+  await options.settle?.();
+  tried.took(name, performance.now() - started);
+  const mayChange = typeof options.mayChange === 'function' ? options.mayChange() : options.mayChange ?? [];
+  const afterState = await dbState(system.db);
+  const changed = changedCollections(beforeState, afterState).filter((c) => !mayChange.includes(c));
+  assert.deepEqual(changed, [], `${name}: hostile input changed the database:\n${describeChanges(beforeState, afterState, changed)}`);
 }
-
 
 /** " invalid_grant" for a JSON error body, for the report. */
 function errorCodeOf(res: RawResponse): string {
@@ -331,7 +371,7 @@ describe('authorize-service GET /authorize under hostile input', () => {
   }
 
   it('answers every defective request with an HTML error page or an error redirect to the registered URI, changing nothing', async () => {
-    await barrageOf('GET /authorize', authorizeInput(), 300, async (input) => {
+    await barrageOf('GET /authorize', authorizeInput(), RUNS.authorize, async (input) => {
       const res = await send(port.authorize, { method: input.method, target: `/authorize?${serializePairs(input.pairs)}`, headers: input.headers });
       assertNoServerError(res);
       if (res.headers['content-type']?.startsWith('application/json')) {
@@ -381,12 +421,12 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
       headers: junkHeaders,
       body: fc.option(fc.tuple(fc.constantFrom(...CONTENT_TYPES), fc.oneof(rawBytes(64), fc.jsonValue().map((v) => JSON.stringify(v) ?? ''))), { nil: undefined }),
     });
-    await barrageOf('any method, any path (4 edges)', input, 300, async ({ edge: e, method, path, query, headers, body }) => {
+    await barrageOf('any method, any path (4 edges)', input, RUNS.anyRoute, async ({ edge: e, method, path, query, headers, body }) => {
       const edge = edges()[e]!;
       const routePath = 'known' in path ? edge.get[path.known % edge.get.length]! : path.junk;
       const target = query ? `${routePath}?${serializePairs(query)}` : routePath;
       const extra: [string, string][] = body ? [['content-type', body[0]]] : [];
-      tried.add(`  ${edge.name}`);
+      tried.part('any method, any path (4 edges)', edge.name);
       const res = await send(edge.port, { method, target, headers: [...headers, ...extra], ...(body ? { body: body[1] } : {}) });
       assertNoServerError(res);
       const isGetRoute = 'known' in path && (method === 'GET' || method === 'HEAD');
@@ -482,11 +522,11 @@ describe('token-service POST /token under hostile input', () => {
       refresh_token: refreshTokenLike(tokens),
       scope: fc.constantFrom(scope, `${scope} other`, 'openid', ''),
     }, { depth: 6 });
-    await barrageOf('POST /token', formBody(pairs, credentials()), 300, async (body) => {
+    await barrageOf('POST /token', formBody(pairs, credentials()), RUNS.token, async (body) => {
       const res = await send(port.token, postRequest('/token', body));
       assertOAuthError(res);
       if (body.oversized) assert.equal(res.status, 413);
-    }, ['client_auth_failures']);
+    }, { mayChange: ['client_auth_failures'] });
   });
 });
 
@@ -496,14 +536,14 @@ describe('token-service POST /revoke under hostile input', () => {
       token: fc.oneof(jwtLike(tokens), refreshTokenLike(tokens), junkText),
       token_type_hint: fc.constantFrom('access_token', 'refresh_token', 'id_token', ''),
     }, { depth: 5 });
-    await barrageOf('POST /revoke', formBody(pairs, credentials()), 200, async (body) => {
+    await barrageOf('POST /revoke', formBody(pairs, credentials()), RUNS.revoke, async (body) => {
       const res = await send(port.token, postRequest('/revoke', body));
       if (res.status === 200) {
         assert.equal(res.headers['cache-control'], 'no-store');
         return;
       }
       assertOAuthError(res);
-    }, ['client_auth_failures']);
+    }, { mayChange: ['client_auth_failures'] });
   });
 });
 
@@ -513,7 +553,7 @@ describe('token-service POST /introspect under hostile input', () => {
       token: fc.oneof(fc.constant(tokens.accessToken), jwtLike(tokens), refreshTokenLike(tokens), junkText),
       token_type_hint: fc.constantFrom('access_token', 'refresh_token', ''),
     }, { depth: 5 });
-    await barrageOf('POST /introspect', formBody(pairs, credentials()), 200, async (body) => {
+    await barrageOf('POST /introspect', formBody(pairs, credentials()), RUNS.introspect, async (body) => {
       const res = await send(port.token, postRequest('/introspect', body));
       if (res.status === 200) {
         const answer = JSON.parse(res.body.toString('utf8')) as { active: boolean; client_id?: string };
@@ -545,7 +585,7 @@ describe('consent-ui pages under hostile input', () => {
 
   it('GET /ui/authorize: the "expired" page for any unknown or malformed handle', async () => {
     const input = fc.record({ query: wirePairs(['handle', 'notice'], { handle }), cookie: cookies('allowed'), method: fc.constantFrom('GET', 'GET', 'HEAD'), headers: junkHeaders });
-    await barrageOf('GET /ui/authorize', input, 100, async ({ query, cookie, method, headers }) => {
+    await barrageOf('GET /ui/authorize', input, RUNS.uiAuthorize, async ({ query, cookie, method, headers }) => {
       const res = await send(port.consent, { method, target: `/ui/authorize?${serializePairs(query)}`, headers: [...headers, ...(cookie ? [['cookie', cookie] as [string, string]] : [])] });
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request'], method); return; }
       assert.equal(res.status, 400, describeResponse(res));
@@ -560,19 +600,19 @@ describe('consent-ui pages under hostile input', () => {
       fc.oneof({ weight: 2, arbitrary: fc.constant<WirePair[]>([]) }, { weight: 1, arbitrary: handle.map((h): WirePair[] => [['handle', h]]) }),
     ).map(([p, h]) => [...(p.some(([n]) => n === '_csrf') ? p : [['_csrf', ui.csrfToken] as WirePair, ...p]), ...h]);
     const input = fc.record({ body: formBody(pairs), cookie: cookies('never') });
-    await barrageOf('POST /ui/login', input, 80, async ({ body, cookie }) => {
+    await barrageOf('POST /ui/login', input, RUNS.uiLogin, async ({ body, cookie }) => {
       const res = await send(port.consent, postRequest('/ui/login', body, cookie));
       assert.equal(res.setCookies.filter((c) => c.startsWith('session=') && !/max-age=0|expires=thu, 01 jan 1970/i.test(c)).length, 0, 'no session for a failed sign-in');
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request']); return; }
       assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), describeResponse(res));
       assertHtmlPage(res, 'POST');
       if (res.status === 200) assert.match(res.body.toString('utf8'), /Wrong username or password|Enter your username and password/);
-    }, ['login_failures', 'login_locks']);
+    }, { mayChange: ['login_failures', 'login_locks'] });
   });
 
   it('POST /ui/consent: an HTML error page or a 303 back to the request; no decision, no consent stored', async () => {
     const pairs = wirePairs(['_csrf', 'handle', 'decision', 'remember'], { _csrf: fc.constant(ui.csrfToken), handle, decision: fc.constantFrom('allow', 'deny', 'approve'), remember: fc.constantFrom('on', 'off') }, { depth: 6 });
-    await barrageOf('POST /ui/consent', fc.record({ body: formBody(pairs), cookie: cookies('allowed') }), 100, async ({ body, cookie }) => {
+    await barrageOf('POST /ui/consent', fc.record({ body: formBody(pairs), cookie: cookies('allowed') }), RUNS.uiConsent, async ({ body, cookie }) => {
       const res = await send(port.consent, postRequest('/ui/consent', body, cookie));
       if (res.status === 303) return assertOwnRedirect(res);
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request']); return; }
@@ -583,7 +623,7 @@ describe('consent-ui pages under hostile input', () => {
 
   it('POST /ui/logout without a valid session: an HTML error page or a 303 to a consent-ui page', async () => {
     const pairs = wirePairs(['_csrf', 'handle'], { _csrf: fc.constant(ui.csrfToken), handle }, { depth: 6 });
-    await barrageOf('POST /ui/logout', fc.record({ body: formBody(pairs), cookie: cookies('never') }), 60, async ({ body, cookie }) => {
+    await barrageOf('POST /ui/logout', fc.record({ body: formBody(pairs), cookie: cookies('never') }), RUNS.uiLogout, async ({ body, cookie }) => {
       const res = await send(port.consent, postRequest('/ui/logout', body, cookie));
       if (res.status === 303) return assertOwnRedirect(res);
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request']); return; }
@@ -594,7 +634,7 @@ describe('consent-ui pages under hostile input', () => {
 
   it('GET /ui/authorizations: the list for the session, else the sign-in page', async () => {
     const input = fc.record({ query: wirePairs(['notice'], { notice: fc.constantFrom('revoked', 'signed-out') }), cookie: cookies('allowed'), headers: junkHeaders });
-    await barrageOf('GET /ui/authorizations', input, 60, async ({ query, cookie, headers }) => {
+    await barrageOf('GET /ui/authorizations', input, RUNS.uiAuthorizations, async ({ query, cookie, headers }) => {
       const res = await send(port.consent, { method: 'GET', target: `/ui/authorizations?${serializePairs(query)}`, headers: [...headers, ...(cookie ? [['cookie', cookie] as [string, string]] : [])] });
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request'], 'GET'); return; }
       assert.equal(res.status, 200, describeResponse(res));
@@ -623,7 +663,7 @@ describe('consent-ui pages under hostile input', () => {
       fc.record({ body: formBody(defective), cookie: fc.constant(`session=${ui.session}; csrf=${ui.csrfCookie}`) }),
       fc.record({ body: formBody(wirePairs(['_csrf', 'client_id'], { _csrf: fc.constant(ui.csrfToken) }, { depth: 6 })), cookie: cookies('never') }),
     );
-    await barrageOf('POST /ui/authorizations/revoke', input, 80, async ({ body, cookie }) => {
+    await barrageOf('POST /ui/authorizations/revoke', input, RUNS.uiRevoke, async ({ body, cookie }) => {
       const res = await send(port.consent, postRequest('/ui/authorizations/revoke', body, cookie));
       if (res.status === 303) {
         assert.ok(!cookie?.includes(ui.session), 'a defective form with a real session is never carried out');
@@ -697,6 +737,28 @@ const validateRequest = checker(TokenValidateRequestSchema);
 const consentRevokeRequest = checker(ConsentRevokeRequestSchema);
 const handleValue = fc.uint8Array({ minLength: 24, maxLength: 48 }).map((b) => Buffer.from(b).toString('base64url'));
 
+const REQUEST_SUBJECTS = [Subjects.tokenValidate, Subjects.authorizationDescribe, Subjects.authorizationDecide, Subjects.consentRevoke];
+
+/**
+ * After publishes (which nobody answers): every request subject answers a request sent after them
+ * (so its service has read them), and a moment more for the work they may have started.
+ */
+async function settleNats(): Promise<void> {
+  await system.nc.flush();
+  const was = current;
+  current = '';
+  for (const subject of REQUEST_SUBJECTS) await natsAsk(subject, Buffer.from('{}'));
+  current = was;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
+
+/** Junk published on a broadcast subject (no reply), with junk headers now and then. */
+async function broadcastBarrage(subject: string, payload: fc.Arbitrary<Uint8Array>, numRuns: number): Promise<void> {
+  await barrageOf(subject, fc.tuple(payload, natsRequestHeaders), numRuns, async ([data, headers]) => {
+    system.nc.publish(subject, data, headers ? { headers } : {});
+  }, { settle: settleNats });
+}
+
 describe('NATS subjects under hostile input', () => {
   it('oauth.token.validate: {active:false, allowed:false, error:"invalid_request"} as a 400 service error, or invalid_token', async () => {
     const payload = natsPayload({
@@ -709,7 +771,7 @@ describe('NATS subjects under hostile input', () => {
       ),
       resource: fc.oneof(fc.constantFrom('/hostile/1', '/hostile/', '/hostile', '/hostile/../admin', '/orders/1', '/', '*', ''), junkText),
     });
-    await barrageOf('oauth.token.validate', fc.tuple(payload, natsRequestHeaders), 300, async ([data, headers]) => {
+    await barrageOf('oauth.token.validate', fc.tuple(payload, natsRequestHeaders), RUNS.validate, async ([data, headers]) => {
       const answer = await natsAsk(Subjects.tokenValidate, data, headers);
       if (!expectedValid(data, validateRequest)) return assertServiceError(answer, { active: false, allowed: false, error: 'invalid_request' });
       assert.equal(answer.status, undefined, 'a well-formed request gets a reply');
@@ -730,7 +792,7 @@ describe('NATS subjects under hostile input', () => {
 
   it('oauth.authorization.describe: a 400 invalid_request for anything but a pending request', async () => {
     const payload = natsPayload({ handle: fc.oneof(handleValue, junkText) });
-    await barrageOf('oauth.authorization.describe', fc.tuple(payload, natsRequestHeaders), 150, async ([data, headers]) => {
+    await barrageOf('oauth.authorization.describe', fc.tuple(payload, natsRequestHeaders), RUNS.describe, async ([data, headers]) => {
       assertServiceError(await natsAsk(Subjects.authorizationDescribe, data, headers));
     });
   });
@@ -743,7 +805,7 @@ describe('NATS subjects under hostile input', () => {
       username: fc.oneof(fc.constant(user.username), junkText),
       auth_time: fc.oneof(fc.integer({ min: 0 }), fc.constantFrom(-1, 1.5, 1e300, Number.MAX_SAFE_INTEGER + 2)),
     });
-    await barrageOf('oauth.authorization.decide', fc.tuple(payload, natsRequestHeaders), 150, async ([data, headers]) => {
+    await barrageOf('oauth.authorization.decide', fc.tuple(payload, natsRequestHeaders), RUNS.decide, async ([data, headers]) => {
       assertServiceError(await natsAsk(Subjects.authorizationDecide, data, headers));
     });
   });
@@ -751,47 +813,88 @@ describe('NATS subjects under hostile input', () => {
   it('oauth.consent.revoke: a 400 invalid_request for a malformed request; a well-formed one revokes nothing that exists', async () => {
     let wellFormed = 0;
     const payload = natsPayload({ sub: fc.oneof(junkText, fc.constant(user.sub)), client_id: fc.oneof(junkText, fc.constant(barrage.clientId)) })
-      .filter((data) => { const r = consentRevokeRequest.parse(parseJson(data)); return !(r?.sub === user.sub && r.client_id === known.clientId); });
-    current = 'oauth.consent.revoke';
-    const beforeState = await dbState(system.db);
-    await fc.assert(fc.asyncProperty(fc.tuple(payload, natsRequestHeaders), async ([data, headers]) => {
-      tried.add('oauth.consent.revoke');
+      .filter((data) => {
+        const r = consentRevokeRequest.parse(parseJson(data));
+        return !(r?.sub === user.sub && r.client_id === known.clientId);
+      });
+    // A well-formed revoke records its cut-off (a revocation) even when nothing was issued yet:
+    // only revocations may change, and only for well-formed requests.
+    const mayChange = () => (wellFormed > 0 ? ['revocations'] : []);
+    await barrageOf('oauth.consent.revoke', fc.tuple(payload, natsRequestHeaders), RUNS.consentRevoke, async ([data, headers]) => {
       const answer = await natsAsk(Subjects.consentRevoke, data, headers);
       if (!expectedValid(data, consentRevokeRequest)) return assertServiceError(answer);
       wellFormed++;
       assert.equal(answer.status, undefined);
       assert.deepEqual(answer.body, { revoked_families: 0 });
-    }), fcOptions(100));
-    const changed = changedCollections(beforeState, await dbState(system.db));
-    // A well-formed revoke records its cut-off (a revocation) even when nothing was issued yet.
-    assert.deepEqual(changed.filter((c) => c !== 'revocations' || wellFormed === 0), [], 'only revocations, and only for well-formed requests');
+    }, { mayChange });
   });
 
-  it('ignores junk on the broadcast subjects oauth.revocation.recorded and oauth.reference_data.changed', async () => {
-    const junk = natsPayload({
-      kind: fc.constantFrom('jti', 'grant', 'subject_client', 'clients', 'users', 'scopes', 'resources', 'keys', 'all'),
+  it('ignores junk on the broadcast subjects oauth.revocation.recorded, oauth.reference_data.changed and oauth.consent_ui.changed', async () => {
+    const anyNumber = fc.oneof(fc.integer(), fc.nat(), fc.double(), fc.constant(1e300), fc.constant(-1));
+    const revocations = natsPayload({
+      kind: fc.constantFrom('jti', 'grant', 'subject_client', 'subject', 'client', 'clients', 'all'),
       key: fc.oneof(junkText, fc.constant('x'.repeat(513))),
-      issued_before: fc.oneof(fc.integer(), fc.double(), fc.constant(1e300)),
-      expires_at: fc.oneof(fc.integer(), fc.double(), fc.constant(1e300)),
+      issued_before: anyNumber,
+      issued_before_ms: anyNumber,
+      expires_at: anyNumber,
     });
-    // A junk revocation never names the known token, its grant, or its owner and client.
-    const harmless = junk.filter((data) => !new RegExp(`${tokens.claims.jti as string}|${tokens.refreshToken.split('.')[0]}|${user.sub}`).test(Buffer.from(data).toString('latin1')));
-    await barrageOf('broadcast junk (revocation.recorded, reference_data.changed)', fc.tuple(harmless, fc.boolean(), natsRequestHeaders), 200, async ([data, onRevocation, headers]) => {
-      system.nc.publish(onRevocation ? Subjects.revocationRecorded : Subjects.referenceDataChanged, data, headers ? { headers } : {});
+    // A junk revocation never names the known token, its grant, its owner or its client.
+    const spared = [tokens.claims.jti as string, tokens.refreshToken.split('.')[0]!, user.sub, known.clientId];
+    const names = new RegExp(spared.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'));
+    const harmless = revocations.filter((data) => !names.test(Buffer.from(data).toString('latin1')));
+    await broadcastBarrage(Subjects.revocationRecorded, harmless, RUNS.revocationRecorded);
+    // A well-formed one makes every service reload that kind from the database: a few hundred, not thousands.
+    const kinds = natsPayload({ kind: fc.constantFrom('clients', 'users', 'scopes', 'resources', 'keys', 'all', 'Clients', '') });
+    await broadcastBarrage(Subjects.referenceDataChanged, kinds, RUNS.referenceDataChanged);
+    // Forgetting a cached read is harmless, so the known session's and consent's keys are among them.
+    const consentUi = natsPayload({
+      kind: fc.constantFrom('session', 'consent', 'Session', ''),
+      key: fc.oneof(junkText, fc.constantFrom(sha256(ui.session), `${user.sub} ${known.clientId}`, 'x'.repeat(513))),
     });
+    await broadcastBarrage(Subjects.consentUiChanged, consentUi, RUNS.consentUiChanged);
     // Requests without a reply subject: nobody to answer, nothing to break.
-    const requestSubjects = [Subjects.tokenValidate, Subjects.authorizationDescribe, Subjects.authorizationDecide, Subjects.consentRevoke];
-    await barrageOf('request subjects without a reply subject', fc.tuple(fc.constantFrom(...requestSubjects), fc.oneof(fc.constant(Buffer.from('{"token":"x"}')), fc.uint8Array({ maxLength: 64 }))), 40, async ([subject, data]) => {
+    const requests = fc.tuple(fc.constantFrom(...REQUEST_SUBJECTS), fc.oneof(fc.constant(Buffer.from('{"token":"x"}')), fc.uint8Array({ maxLength: 64 })));
+    await barrageOf('request subjects without a reply subject', requests, RUNS.noReply, async ([subject, data]) => {
       system.nc.publish(subject, data);
-    });
+    }, { settle: settleNats });
+    await assertKnownTokenActive();
+    await assertKnownSessionWorks();
+  });
+
+  it('answers no request whose reply subject is not an inbox, and acts on none (review finding 2)', async () => {
+    // Where a service must never publish at a requester's bidding: broadcasts, the audit stream, look-alikes of an inbox.
+    const replies = ['hostile.reply', 'oauth.audit.hostile', Subjects.revocationRecorded, Subjects.referenceDataChanged, Subjects.consentUiChanged,
+      '_INBOX', '_inbox.x', 'INBOX.x', '_INBOXX.x', '$SRV.x'] as const;
+    const seen: Msg[] = [];
+    // (Not `_INBOX.>`: this test's own requests are answered there.)
+    const subs = replies.flatMap((r) => (r === '_INBOX' ? [r] : [r, `${r}.>`])).map((subject) => system.nc.subscribe(subject, { callback: (_e, m) => void seen.push(m) }));
     await system.nc.flush();
+    // Well-formed requests mostly (a service that acted on one would answer, or revoke: the snapshot would show it).
+    const wellFormed: Record<string, unknown> = {
+      [Subjects.tokenValidate]: { token: tokens.accessToken, scopes: [scope] },
+      [Subjects.authorizationDescribe]: { handle: 'A'.repeat(43) },
+      [Subjects.authorizationDecide]: { handle: 'A'.repeat(43), decision: 'approve', sub: user.sub, username: user.username, auth_time: 1 },
+      [Subjects.consentRevoke]: { sub: user.sub, client_id: barrage.clientId },
+    };
+    const input = fc.record({
+      subject: fc.constantFrom(...REQUEST_SUBJECTS),
+      reply: fc.tuple(fc.constantFrom(...replies), fc.option(fc.stringMatching(/^[a-z0-9]{1,8}$/), { nil: undefined }))
+        // `_INBOX` with a tail would be an inbox: sent bare.
+        .map(([r, tail]) => (tail === undefined || r === '_INBOX' ? r : `${r}.${tail}`)),
+      junk: fc.option(fc.uint8Array({ maxLength: 64 }), { freq: 4, nil: undefined }),
+    });
+    await barrageOf('requests with a reply subject outside _INBOX.', input, RUNS.notInbox, async ({ subject, reply, junk }) => {
+      system.nc.publish(subject, junk ?? Buffer.from(JSON.stringify(wellFormed[subject])), { reply });
+    }, { settle: settleNats });
+    for (const sub of subs) sub.unsubscribe();
+    assert.deepEqual(seen.map((m) => m.subject), [], 'no service answered into a reply subject outside _INBOX.');
     await assertKnownTokenActive();
   });
 
   it('refuses a request over the services\' 64 KiB limit with 400 invalid_request, unparsed; over max_payload, the client refuses it', async () => {
     current = 'NATS over 64 KiB';
     const oversized = Buffer.from(JSON.stringify({ token: 'x'.repeat(MAX_REQUEST_BYTES), handle: 'x', sub: 'x', client_id: 'x' }));
-    for (const subject of [Subjects.tokenValidate, Subjects.authorizationDescribe, Subjects.authorizationDecide, Subjects.consentRevoke]) {
+    for (const subject of REQUEST_SUBJECTS) {
       tried.add('NATS over 64 KiB');
       assertServiceError(await natsAsk(subject, oversized), subject === Subjects.tokenValidate ? { active: false, allowed: false, error: 'invalid_request' } : undefined);
     }
@@ -811,16 +914,16 @@ describe('NATS subjects under hostile input', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}\r\n');
     const blocks = ['NATS/1.0\r\nBad Key: v\r\n\r\n', 'NATS/1.0\r\n\u00ff\u00fe: v\r\n\r\n', 'NATS/1.0 503\r\n\r\n', 'NATS/1.0 x y z\r\nRequest-Id: a\r\n\r\n', 'NATS/1.0\r\nRequest-Id: \u00ff\r\n\r\n', 'NATS/1.0\r\n:\r\n\r\n'];
-    const requestSubjects = [Subjects.tokenValidate, Subjects.authorizationDescribe, Subjects.authorizationDecide, Subjects.consentRevoke];
+    const requestSubjects: string[] = REQUEST_SUBJECTS;
     const expected = new Set<string>();
-    for (const subject of [...requestSubjects, Subjects.revocationRecorded, Subjects.referenceDataChanged, '$SRV.PING']) {
+    for (const subject of [...requestSubjects, Subjects.revocationRecorded, Subjects.referenceDataChanged, Subjects.consentUiChanged, '$SRV.PING']) {
       for (const [i, block] of blocks.entries()) {
         const header = Buffer.from(block, 'latin1');
         const body = Buffer.from('{"token":"x","handle":"x"}');
         const replyTo = `${inbox}.${subject.replaceAll('.', '_').replace('$', '')}.${i}`;
         socket.write(Buffer.concat([Buffer.from(`HPUB ${subject} ${replyTo} ${header.length} ${header.length + body.length}\r\n`), header, body, Buffer.from('\r\n')]));
         tried.add('malformed NATS headers');
-        if ((requestSubjects as string[]).includes(subject)) expected.add(replyTo);
+        if (requestSubjects.includes(subject)) expected.add(replyTo);
       }
     }
     socket.write('PING\r\n');
@@ -849,6 +952,12 @@ async function assertKnownTokenActive(): Promise<void> {
   assert.equal((answer.body as { allowed?: boolean }).allowed, true);
 }
 
+async function assertKnownSessionWorks(): Promise<void> {
+  const page = await fetch(`${system.urls.consentUi}/ui/authorizations`, { headers: { cookie: `session=${ui.session}` }, signal: AbortSignal.timeout(REQUEST_DEADLINE_MS) });
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), new RegExp(`Signed in as <strong>${user.username}</strong>`));
+}
+
 describe('after the barrage', () => {
   it('the known access token is active, introspects as active, its session works, and its refresh token still rotates', async () => {
     await assertKnownTokenActive();
@@ -859,9 +968,7 @@ describe('after the barrage', () => {
     });
     assert.equal(introspection.status, 200);
     assert.equal(((await introspection.json()) as { active: boolean }).active, true);
-    const page = await fetch(`${system.urls.consentUi}/ui/authorizations`, { headers: { cookie: `session=${ui.session}` } });
-    assert.equal(page.status, 200);
-    assert.match(await page.text(), new RegExp(`Signed in as <strong>${user.username}</strong>`));
+    await assertKnownSessionWorks();
     for (const edge of [port.authorize, port.consent, port.token, port.validation]) assert.equal((await send(edge, { method: 'GET', target: '/readyz' })).status, 200);
     const refreshed = await refreshRequest(system, known, tokens.refreshToken);
     assert.equal(refreshed.status, 200, `the known refresh token still works: ${JSON.stringify(refreshed.body)}`);

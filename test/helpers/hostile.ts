@@ -6,18 +6,36 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import type { Db } from 'mongodb';
 
-/** fast-check options: FC_SEED=<n> replays a reported failure; each property has its own run count. */
+/**
+ * The seed of this run: FC_SEED=<n> replays a reported run; otherwise a fresh one, printed with
+ * the report. Every property of a file uses it, so one number replays the whole file.
+ */
+export const RUN_SEED: number = process.env.FC_SEED !== undefined && process.env.FC_SEED !== ''
+  ? Number(process.env.FC_SEED)
+  : Math.floor(Math.random() * 2 ** 31);
+
+/** fast-check options: the run's seed (FC_SEED replays a reported failure); each property has its own run count. */
 export function fcOptions<T>(numRuns: number): fc.Parameters<T> {
-  const seed = process.env.FC_SEED;
-  return { numRuns, ...(seed !== undefined && seed !== '' ? { seed: Number(seed) } : {}) };
+  return { numRuns, seed: RUN_SEED };
 }
 
-/** How many hostile inputs each endpoint or subject was sent, printed at the end of a file. */
+/**
+ * How many hostile inputs each target (endpoint or subject) was sent, printed at the end of a file:
+ * one line per target, its parts (not counted again in the total) indented under it, then the total.
+ */
 export class TriedCounter {
   readonly #counts = new Map<string, number>();
+  readonly #parts = new Map<string, Map<string, number>>();
   readonly #answers = new Map<string, Map<string, number>>();
+  readonly #ms = new Map<string, number>();
   add(name: string, n = 1): void {
     this.#counts.set(name, (this.#counts.get(name) ?? 0) + n);
+  }
+  /** Counts one input of `name` as going to `part` (an edge of a barrage over several), for the report only. */
+  part(name: string, part: string, n = 1): void {
+    const parts = this.#parts.get(name) ?? new Map<string, number>();
+    parts.set(part, (parts.get(part) ?? 0) + n);
+    this.#parts.set(name, parts);
   }
   /** Records an answer (a status, "reply", "closed"), so the report shows how deep the inputs got. */
   answer(name: string, answer: string): void {
@@ -25,14 +43,27 @@ export class TriedCounter {
     answers.set(answer, (answers.get(answer) ?? 0) + 1);
     this.#answers.set(name, answers);
   }
-  report(title: string): string {
-    const width = Math.max(...[...this.#counts.keys()].map((k) => k.length));
-    const total = [...this.#counts.values()].reduce((a, b) => a + b, 0);
+  /** Time spent on `name`'s inputs, shown in the report (the budget of a CI run is in seconds). */
+  took(name: string, ms: number): void {
+    this.#ms.set(name, (this.#ms.get(name) ?? 0) + ms);
+  }
+  get total(): number {
+    return [...this.#counts.values()].reduce((a, b) => a + b, 0);
+  }
+  report(title: string, extra = ''): string {
+    const names = [...this.#counts.keys(), ...[...this.#parts.values()].flatMap((p) => [...p.keys()].map((k) => `  ${k}`))];
+    const width = Math.max(5, ...names.map((k) => k.length));
     const answers = (name: string) => {
       const seen = this.#answers.get(name);
       return seen ? `  (${[...seen].sort(([a], [b]) => a.localeCompare(b)).map(([a, n]) => `${a}: ${n}`).join(', ')})` : '';
     };
-    return [`${title} (${total} in all):`, ...[...this.#counts].map(([k, v]) => `  ${k.padEnd(width)}  ${String(v).padStart(4)}${answers(k)}`)].join('\n');
+    const line = (name: string, n: number, rest = '') => `  ${name.padEnd(width)}  ${String(n).padStart(5)}${rest}`;
+    const ms = (name: string) => (this.#ms.has(name) ? `  ${(this.#ms.get(name)! / 1000).toFixed(1)} s` : '');
+    const lines = [...this.#counts].flatMap(([k, v]) => [
+      line(k, v, `${ms(k)}${answers(k)}`),
+      ...[...(this.#parts.get(k) ?? [])].map(([p, n]) => line(`  ${p}`, n)),
+    ]);
+    return [`${title} (seed ${RUN_SEED}; FC_SEED=${RUN_SEED} replays it):`, ...lines, line('total', this.total, extra)].join('\n');
   }
 }
 
@@ -198,27 +229,40 @@ export function refreshTokenLike(known: { refreshToken: string }): fc.Arbitrary<
   );
 }
 
-export type DbState = Map<string, { count: number; digest: string }>;
+export type DbState = Map<string, { count: number; digest: string; lines: string[] }>;
 
-/** Every collection of the test database: its document count and a digest of its documents. */
+/** Every collection of the test database: its document count, a digest of its documents, and the documents as sorted JSON lines. */
 export async function dbState(db: Db): Promise<DbState> {
   const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
   const state: DbState = new Map();
   await Promise.all(names.map(async (name) => {
     const docs = await db.collection(name).find({}).toArray();
     const lines = docs.map((d) => JSON.stringify(d)).sort();
-    state.set(name, { count: docs.length, digest: createHash('sha256').update(lines.join('\n')).digest('hex') });
+    state.set(name, { count: docs.length, digest: createHash('sha256').update(lines.join('\n')).digest('hex'), lines });
   }));
   return state;
 }
 
+const EMPTY = { count: 0, digest: createHash('sha256').update('').digest('hex'), lines: [] as string[] };
+
 /** The collections whose documents differ between two states (a collection absent counts as empty). */
 export function changedCollections(before: DbState, after: DbState): string[] {
-  const empty = { count: 0, digest: createHash('sha256').update('').digest('hex') };
   const names = new Set([...before.keys(), ...after.keys()]);
   return [...names].filter((name) => {
-    const a = before.get(name) ?? empty;
-    const b = after.get(name) ?? empty;
+    const a = before.get(name) ?? EMPTY;
+    const b = after.get(name) ?? EMPTY;
     return a.count !== b.count || a.digest !== b.digest;
   }).sort();
+}
+
+/** What changed in the named collections, for a failure message: documents gone and documents new (a few of each). */
+export function describeChanges(before: DbState, after: DbState, names: string[]): string {
+  return names.map((name) => {
+    const a = new Set((before.get(name) ?? EMPTY).lines);
+    const b = new Set((after.get(name) ?? EMPTY).lines);
+    const gone = [...a].filter((l) => !b.has(l));
+    const added = [...b].filter((l) => !a.has(l));
+    const few = (lines: string[]) => lines.slice(0, 3).map((l) => `    ${l.slice(0, 400)}`).join('\n');
+    return `  ${name}: ${gone.length} gone, ${added.length} new\n${few(gone.map((l) => `- ${l}`))}\n${few(added.map((l) => `+ ${l}`))}`;
+  }).join('\n');
 }
