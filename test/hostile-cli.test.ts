@@ -4,8 +4,11 @@
 // status 0, 1, 2 or 78, and a refusal is one `oauth-admin: …` line on stderr, with no stack trace
 // and no password echoed. Command lines that carry a defect must change nothing in the database.
 //
-// A spawn costs 100–300 ms, so the runs are few (about 60) and go four at a time. A failure prints
-// fast-check's seed; FC_SEED=<seed> replays the same command lines.
+// Every command of the CLI's own tables (read from its help) has a template, and each runs at
+// least once with a defect. A spawn costs 100–300 ms on a quiet machine, so the runs are few (60:
+// one defective per command, 17 more weighted towards commands that change something, 16 random)
+// and go four at a time. The report at the end names the seed; FC_SEED=<seed> replays the same
+// command lines.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -195,16 +198,21 @@ const passwordInput = fc.oneof(
   fc.uint8Array({ minLength: 8, maxLength: 20 }).map((b) => Buffer.concat([Buffer.from('passw'), Buffer.from(b.map((x) => x | 0x80)), Buffer.from('rd')])),
 );
 
-/** A valid command line with at least one defect: it must be refused, changing nothing. */
-function defectiveRun(): fc.Arbitrary<Run & { template: string }> {
-  // Commands that change something are where a defect must stop them: three times as often.
-  const weighted = templates().map((t) => ({ weight: /create|delete|rotate|tail/.test(t.name) ? 3 : 1, arbitrary: fc.constant(t) }));
-  return fc.oneof(...weighted).chain((t) => fc.record({
-    template: fc.constant(t.name),
-    // The command's own defects (bad values, missing parts) twice as often as the generic ones.
-    defects: fc.array(t.defects.length > 3 ? fc.oneof({ weight: 1, arbitrary: fc.oneof(...t.defects.slice(0, 3)) }, { weight: 2, arbitrary: fc.oneof(...t.defects.slice(3)) }) : fc.oneof(...t.defects), { minLength: 1, maxLength: 2 }),
+/** A valid command line of one command with at least one defect: it must be refused, changing nothing. */
+function defectiveRunOf(t: Template): fc.Arbitrary<Run & { template: string }> {
+  // The command's own defects (bad values, missing parts) twice as often as the generic ones.
+  const defect = t.defects.length > 3
+    ? fc.oneof({ weight: 1, arbitrary: fc.oneof(...t.defects.slice(0, 3)) }, { weight: 2, arbitrary: fc.oneof(...t.defects.slice(3)) })
+    : fc.oneof(...t.defects);
+  return fc.record({
+    defects: fc.array(defect, { minLength: 1, maxLength: 2 }),
     stdin: t.stdin ? passwordInput : fc.constant(Buffer.alloc(0)),
-  }).map(({ template, defects, stdin }) => ({ template, argv: defects.reduce((argv, defect) => defect(argv), t.argv()), stdin })));
+  }).map(({ defects, stdin }) => ({ template: t.name, argv: defects.reduce((argv, d) => d(argv), t.argv()), stdin }));
+}
+
+/** A defective command line of any command; commands that change something three times as often. */
+function defectiveRun(): fc.Arbitrary<Run & { template: string }> {
+  return fc.oneof(...templates().map((t) => ({ weight: /create|delete|rotate|tail|disable|revoke/.test(t.name) ? 3 : 1, arbitrary: defectiveRunOf(t) })));
 }
 
 /** Standard input that cannot make a valid password (so `users create` with it must fail). */
@@ -216,9 +224,9 @@ const badPasswordInput = fc.oneof(
 /** Anything at all: known words and junk in any order; these may succeed. */
 const anyRun: fc.Arbitrary<Run> = fc.record({
   argv: fc.tuple(
-    fc.oneof(fc.constantFrom('clients', 'users', 'scopes', 'resources', 'keys', 'audit', 'help', '--help'), junkArg),
-    fc.oneof(fc.constantFrom('create', 'list', 'show', 'delete', 'rotate-secret', 'rotate', 'tail', '-h'), junkArg),
-    fc.array(fc.oneof(fc.constantFrom('--json', '--name', '--type', 'public', '--scope', 'cli.read', '--redirect-uri', 'https://a.example/cb', '--password-stdin', '--group', 'g', '--description', 'd', '--since', '--'), junkArg), { maxLength: 6 }),
+    fc.oneof(fc.constantFrom('clients', 'users', 'grants', 'scopes', 'resources', 'keys', 'audit', 'help', '--help'), junkArg),
+    fc.oneof(fc.constantFrom('create', 'list', 'show', 'delete', 'disable', 'enable', 'revoke', 'rotate-secret', 'rotate', 'tail', '-h'), junkArg),
+    fc.array(fc.oneof(fc.constantFrom('--json', '--name', '--type', 'public', '--scope', 'cli.read', '--redirect-uri', 'https://a.example/cb', '--password-stdin', '--group', 'g', '--description', 'd', '--since', '--user', 'cli-user', '--client', '--'), junkArg), { maxLength: 6 }),
   ).map(([group, command, rest]) => [group, command, ...rest])
     // audit tail follows forever when its options are right; keep it to refusals.
     .map((argv) => (argv[0] === 'audit' && argv[1] === 'tail' ? [...argv, '--bogus'] : argv)),
@@ -229,26 +237,42 @@ const anyRun: fc.Arbitrary<Run> = fc.record({
 });
 
 /** Runs a whole fast-check sample (a bounded number of spawns) in parallel, then checks each. */
-async function sampleAndRun<T extends Run>(arbitrary: fc.Arbitrary<T>, count: number): Promise<{ runs: T[]; results: Result[] }> {
-  const options = fcOptions<T>(count);
-  const runs = fc.sample(arbitrary, { numRuns: count, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
+async function sampleAndRun<T extends Run>(arbitrary: fc.Arbitrary<T>, count: number, first: T[] = []): Promise<{ runs: T[]; results: Result[] }> {
+  const runs = [...first, ...fc.sample(arbitrary, { numRuns: count, seed: fcOptions<T>(count).seed })];
   return { runs, results: await runAll(runs) };
 }
 
+/** `<group> <command>` for every command the CLI has, read from its own help (the tables it dispatches on). */
+async function commandsOfTheCli(): Promise<string[]> {
+  const none = Buffer.alloc(0);
+  const [top] = await runAll([{ argv: ['--help'], stdin: none }]);
+  const groups = [...(top!.stdout.split(/\nGroups:\n/)[1] ?? '').matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]!);
+  assert.ok(groups.length >= 7, `the top help lists the command groups: ${top!.stdout.slice(0, 400)}`);
+  const helps = await runAll(groups.map((g) => ({ argv: [g, '--help'], stdin: none })));
+  return helps.flatMap((h, i) => [...h.stdout.matchAll(new RegExp(`^ {2}oauth-admin ${groups[i]} ([a-z][a-z-]*)`, 'gm'))].map((m) => `${groups[i]} ${m[1]}`));
+}
+
 describe('oauth-admin with hostile command lines', () => {
+  it('has command lines for every command of oauth-admin, and none for a command it lacks', async () => {
+    const commands = await commandsOfTheCli();
+    assert.deepEqual(templates().map((t) => t.name).sort(), commands.sort(), 'the templates match the CLI\'s command tables');
+  });
+
   it('refuses every defective command line (exit 1 or 2, one line on stderr) and changes nothing', async () => {
     const beforeState = await dbState(db);
-    const defective = fc.oneof(
-      { weight: 9, arbitrary: defectiveRun() },
-      // users create with standard input that is not a valid password (empty, short, too long, not UTF-8).
-      { weight: 2, arbitrary: badPasswordInput.map((stdin) => ({ template: 'users create (bad stdin)', argv: ['users', 'create', `new-${stdin.length}`, '--password-stdin'], stdin })) },
-    );
-    const { runs, results } = await sampleAndRun(defective, 44);
+    const badStdin = badPasswordInput.map((stdin) => ({ template: 'users create (bad stdin)', argv: ['users', 'create', `new-${stdin.length}`, '--password-stdin'], stdin }));
+    // users create with standard input that is not a valid password (empty, short, too long, not UTF-8).
+    const defective = fc.oneof({ weight: 9, arbitrary: defectiveRun() }, { weight: 2, arbitrary: badStdin });
+    // Every command at least once, then a weighted mix.
+    const everyCommand = templates().map((t) => fc.sample(defectiveRunOf(t), { numRuns: 1, seed: fcOptions(1).seed })[0]!);
+    const { runs, results } = await sampleAndRun(defective, 17, everyCommand);
     for (const [i, run] of runs.entries()) {
+      const result = results[i]!;
       tried.add(run.template);
-      tried.answer(run.template, `exit ${results[i]!.code}`);
-      assertWellBehaved(run, results[i]!);
-      assert.ok([1, 2].includes(results[i]!.code!), `a defective command line is refused: oauth-admin ${JSON.stringify(run.argv)} → ${results[i]!.code} ${results[i]!.stdout.slice(0, 200)}`);
+      tried.answer(run.template, `exit ${result.code}`);
+      assertWellBehaved(run, result);
+      const what = `oauth-admin ${JSON.stringify(run.argv)} → ${result.code} ${result.stdout.slice(0, 200)}`;
+      assert.ok([1, 2].includes(result.code!), `a defective command line is refused: ${what}`);
     }
     assert.deepEqual(changedCollections(beforeState, await dbState(db)), [], 'refused command lines changed the database');
   });
