@@ -9,7 +9,16 @@
 // client-authentication failure records a failed attempt is meant to leave), and a known-good
 // access token, refresh token and session must still work afterwards.
 //
-// A failure prints fast-check's seed; FC_SEED=<seed> replays the same inputs.
+// Coverage: authorize-service (GET /authorize, metadata, health/ready/metrics), consent-ui (every
+// /ui/* route), token-service (POST /token, /revoke, /introspect, GET /jwks.json), validation-service
+// (health/ready/metrics over HTTP), every subject of shared/nats/subjects.ts (the four request
+// subjects, the three broadcasts), requests without a reply subject or with one outside `_INBOX.`
+// (never answered, never acted on), and malformed NATS header blocks.
+//
+// Budget: about 15,000 inputs in under a minute on two quiet cores (RUNS below). Inputs are drawn
+// in batches of CONCURRENCY and sent at once, each with its deadline; the database is snapshotted
+// per barrage, not per input. At the end the file prints one line per target (inputs, seconds,
+// answers), a total line and the seed; FC_SEED=<seed> replays the same inputs.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tcpConnect } from 'node:net';
@@ -64,7 +73,12 @@ before(async () => {
   // The known code outlives any run, so no periodic sweep deletes it in the middle of a barrage.
   system = await startSystem('hostile', { env: { CODE_TTL_SECONDS: '600' } });
   const portOf = (url: string) => Number(new URL(url).port);
-  port = { authorize: portOf(system.urls.authorizeService), consent: portOf(system.urls.consentUi), token: portOf(system.urls.tokenService), validation: portOf(system.validationServiceUrl) };
+  port = {
+    authorize: portOf(system.urls.authorizeService),
+    consent: portOf(system.urls.consentUi),
+    token: portOf(system.urls.tokenService),
+    validation: portOf(system.validationServiceUrl),
+  };
   scope = await system.seed.scope('hostile');
   user = await system.seed.user();
   // A rule for resource checks to match hostile resources against (no groups: any owner).
@@ -176,7 +190,8 @@ async function send(to: number, request: RawRequest): Promise<RawResponse> {
   return res as RawResponse;
 }
 
-const describeResponse = (res: RawResponse) => `${res.status} ${res.headers['content-type'] ?? ''} ${res.headers.location ?? ''} ${res.body.toString('latin1').slice(0, 300)}`;
+const describeResponse = (res: RawResponse) =>
+  `${res.status} ${res.headers['content-type'] ?? ''} ${res.headers.location ?? ''} ${res.body.toString('latin1').slice(0, 300)}`;
 
 /** Never a 5xx, whatever came in. */
 function assertNoServerError(res: RawResponse): void {
@@ -241,6 +256,7 @@ type Credentials = { header?: string; form: WirePair[] };
 
 /** Client credentials, right and wrong: every authentication method, two at once, malformed headers. */
 function credentials(): fc.Arbitrary<Credentials> {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
   const secret = barrage.clientSecret!;
   const knownSecret = known.clientSecret!;
   const right = fc.constantFrom<Credentials>(
@@ -259,13 +275,16 @@ function credentials(): fc.Arbitrary<Credentials> {
     fc.constant<Credentials>({ header: basic(barrage.clientId, secret), form: [['client_id', encode(victim.clientId)]] }),
     fc.constant<Credentials>({ form: [['client_id', encode(barrage.clientId)], ['client_id', encode(barrage.clientId)], ['client_secret', encode(secret)]] }),
     junkHeaderValue().map((v): Credentials => ({ header: v, form: [] })),
-    fc.constantFrom('Basic', 'Basic ', 'Basic %%%', 'Basic Og==', 'Basic ' + Buffer.from(':').toString('base64'), 'Basic ' + Buffer.from('%ZZ:%ZZ').toString('base64'),
-      'Bearer x', 'basic ' + Buffer.from(`${barrage.clientId}:${secret}`).toString('base64'), `Basic ${'A'.repeat(3000)}`, 'Basic ' + Buffer.from('\u0000:\u0000').toString('base64'))
-      .map((h): Credentials => ({ header: h, form: [] })),
+    fc.constantFrom(
+      'Basic', 'Basic ', 'Basic %%%', 'Basic Og==', `Basic ${b64(':')}`, `Basic ${b64('%ZZ:%ZZ')}`, 'Bearer x', `basic ${b64(`${barrage.clientId}:${secret}`)}`,
+      `Basic ${'A'.repeat(3000)}`, `Basic ${b64('\u0000:\u0000')}`,
+    ).map((h): Credentials => ({ header: h, form: [] })),
   );
   // Half of them right, so that most requests get past client authentication.
   return fc.oneof(right, wrong);
 }
+
+const FORM = 'application/x-www-form-urlencoded';
 
 /** A form body in one of many shapes, under one of many content types, or something else entirely. */
 type Body = { contentType?: string; body?: Buffer | string; extraHeaders: [string, string][]; oversized?: true };
@@ -276,19 +295,21 @@ function formBody(pairs: fc.Arbitrary<WirePair[]>, auth?: fc.Arbitrary<Credentia
       const headers: [string, string][] = [...extra];
       if (a.header !== undefined) headers.push(['authorization', a.header]);
       // Mostly the right content type, so that the form is read and its parameters judged.
-      return { contentType: pick < 8 ? 'application/x-www-form-urlencoded' : type, body: serializePairs([...a.form, ...p]), extraHeaders: headers };
+      return { contentType: pick < 8 ? FORM : type, body: serializePairs([...a.form, ...p]), extraHeaders: headers };
     });
   const other: fc.Arbitrary<Body> = fc.oneof(
     fc.jsonValue({ maxDepth: 3 }).map((v) => ({ contentType: 'application/json', body: Buffer.from(JSON.stringify(v) ?? 'null'), extraHeaders: [] })),
-    fc.tuple(fc.integer({ min: 100, max: 7000 }), fc.constantFrom<'array' | 'object'>('array', 'object'), fc.constantFrom('application/json', 'application/x-www-form-urlencoded'))
+    fc.tuple(fc.integer({ min: 100, max: 7000 }), fc.constantFrom<'array' | 'object'>('array', 'object'), fc.constantFrom('application/json', FORM))
       .map(([depth, kind, type]) => ({ contentType: type, body: deepJson(depth, kind), extraHeaders: [] })),
-    fc.tuple(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...CONTENT_TYPES)).map(([b, type]) => ({ contentType: type, body: Buffer.from(b), extraHeaders: [] })),
+    fc.tuple(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...CONTENT_TYPES))
+      .map(([b, type]) => ({ contentType: type, body: Buffer.from(b), extraHeaders: [] })),
     fc.constantFrom(...CONTENT_TYPES).map((type) => ({ contentType: type, extraHeaders: [] })),
     fc.constant<Body>({ extraHeaders: [] }),
     fc.constant<Body>({ body: 'grant_type=authorization_code', extraHeaders: [] }),
-    fc.constant<Body>({ contentType: 'application/x-www-form-urlencoded', body: 'a=1', extraHeaders: [['content-type', 'application/json']] }),
+    fc.constant<Body>({ contentType: FORM, body: 'a=1', extraHeaders: [['content-type', 'application/json']] }),
     // Over the 16 KiB body limit: 413.
-    fc.integer({ min: 16 * 1024 + 1, max: 64 * 1024 }).map((n): Body => ({ contentType: 'application/x-www-form-urlencoded', body: `token=${'x'.repeat(n)}`, extraHeaders: [], oversized: true })),
+    fc.integer({ min: 16 * 1024 + 1, max: 64 * 1024 })
+      .map((n): Body => ({ contentType: FORM, body: `token=${'x'.repeat(n)}`, extraHeaders: [], oversized: true })),
   );
   return fc.oneof({ weight: 6, arbitrary: form }, { weight: 1, arbitrary: other });
 }
@@ -310,15 +331,23 @@ function postRequest(target: string, body: Body, cookie?: string): RawRequest {
 // ---------------------------------------------------------------------------------------------
 
 describe('authorize-service GET /authorize under hostile input', () => {
-  type AuthorizeInput = { defects: readonly string[]; client: 'known' | 'public'; pairs: WirePair[]; pageDefect: boolean; redirectDefect: boolean; state: string | undefined; method: 'GET' | 'HEAD'; headers: [string, string][] };
+  type AuthorizeInput = {
+    defects: readonly string[]; client: 'known' | 'public'; pairs: WirePair[]; pageDefect: boolean; redirectDefect: boolean;
+    state: string | undefined; method: 'GET' | 'HEAD'; headers: [string, string][];
+  };
 
   /**
    * A valid request with at least one defect applied. A defect in client_id or redirect_uri must
    * get an HTML page; any other must go back to the registered redirect URI with an error.
    */
   function authorizeInput(): fc.Arbitrary<AuthorizeInput> {
-    const pageDefects = ['no-client', 'empty-client', 'unknown-client', 'repeated-client', 'unregistered-redirect', 'repeated-redirect', 'missing-redirect'] as const;
-    const redirectDefects = ['no-response-type', 'bad-response-type', 'repeated-param', 'bad-challenge', 'bad-method', 'method-alone', 'no-pkce-public', 'no-scope', 'bad-scope', 'long-state'] as const;
+    const pageDefects = [
+      'no-client', 'empty-client', 'unknown-client', 'repeated-client', 'unregistered-redirect', 'repeated-redirect', 'missing-redirect',
+    ] as const;
+    const redirectDefects = [
+      'no-response-type', 'bad-response-type', 'repeated-param', 'bad-challenge', 'bad-method', 'method-alone', 'no-pkce-public', 'no-scope', 'bad-scope',
+      'long-state',
+    ] as const;
     const defect = fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...pageDefects) }, { weight: 2, arbitrary: fc.constantFrom(...redirectDefects) });
     return fc.record({
       client: fc.constantFrom<'known' | 'public'>('known', 'public'),
@@ -340,15 +369,20 @@ describe('authorize-service GET /authorize under hostile input', () => {
       if (!has('no-client')) add('client_id', has('empty-client') ? '' : has('unknown-client') ? `c_${junk[0]}` : client.clientId);
       if (has('repeated-client')) add('client_id', client.clientId);
       const redirect = client.redirectUri;
-      const unregistered = [`${redirect}/`, redirect.toUpperCase(), `${redirect}?x=1`, redirect.replace('https://', 'http://'), `${redirect}#f`, junk[1]!, `${redirect}%00`].filter((u) => u !== redirect);
+      const unregistered = [
+        `${redirect}/`, redirect.toUpperCase(), `${redirect}?x=1`, redirect.replace('https://', 'http://'), `${redirect}#f`, junk[1]!, `${redirect}%00`,
+      ].filter((u) => u !== redirect);
       if (has('unregistered-redirect')) add('redirect_uri', unregistered[order % unregistered.length]!);
       else if (!(has('missing-redirect') && which === 'public')) add('redirect_uri', redirect);
       if (has('repeated-redirect')) add('redirect_uri', redirect);
       if (!has('no-response-type')) add('response_type', has('bad-response-type') ? ['token', 'code token', 'CODE', '', junk[2]!][order % 5]! : 'code');
       const pkce = !(has('no-pkce-public') && which === 'public');
-      if (pkce && !has('method-alone')) add('code_challenge', has('bad-challenge') ? ['', 'short', `${challenge}A`, challenge.replace('E', '+'), junk[3]!][order % 5]! : challenge);
+      const badChallenges = ['', 'short', `${challenge}A`, challenge.replace('E', '+'), junk[3]!];
+      if (pkce && !has('method-alone')) add('code_challenge', has('bad-challenge') ? badChallenges[order % 5]! : challenge);
       if (pkce) add('code_challenge_method', has('bad-method') ? ['plain', 's256', '', 'S256 ', junk[4]!][order % 5]! : 'S256');
-      if (!has('no-scope')) add('scope', has('bad-scope') ? [`${scope} "x"`, `${scope}  ${scope}`, `${scope}.unknown`, '', ` ${scope}`, junk[5]!].filter((s) => s.split(' ').some((t) => t !== scope))[order % 5]! : scope);
+      const badScopes = [`${scope} "x"`, `${scope}  ${scope}`, `${scope}.unknown`, '', ` ${scope}`, junk[5]!]
+        .filter((s) => s.split(' ').some((t) => t !== scope));
+      if (!has('no-scope')) add('scope', has('bad-scope') ? badScopes[order % 5]! : scope);
       const sentState = has('long-state') ? 'x'.repeat(2049) : state;
       if (sentState !== undefined) add('state', sentState);
       if (has('repeated-param')) {
@@ -409,17 +443,28 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
     { name: 'token-service', port: port.token, get: ['/jwks.json', '/healthz', '/readyz', '/metrics'] },
     { name: 'validation-service', port: port.validation, get: ['/healthz', '/readyz', '/metrics'] },
   ];
-  const JUNK_PATHS = ['/', '//', '/x', '/.well-known/', '/.well-known/openid-configuration', '/healthz/', '/HEALTHZ', '/metrics/../healthz', '/%2e%2e/%2e%2e/etc/passwd',
-    '/ui', '/ui/%', '/ui/..', '/ui/authorize/', '/token/', '/jwks.json.bak', '/introspect/x', '/authorize/..;/healthz', '/%00', '/%ff', '/%', '/a%2Fb', '*', 'http://evil.example/', '/' + 'a'.repeat(8000)];
+  const JUNK_PATHS = [
+    '/', '//', '/x', '/.well-known/', '/.well-known/openid-configuration', '/healthz/', '/HEALTHZ', '/metrics/../healthz', '/%2e%2e/%2e%2e/etc/passwd',
+    '/ui', '/ui/%', '/ui/..', '/ui/authorize/', '/token/', '/jwks.json.bak', '/introspect/x', '/authorize/..;/healthz', '/%00', '/%ff', '/%', '/a%2Fb', '*',
+    'http://evil.example/', '/' + 'a'.repeat(8000),
+  ];
+  const junkSegment = fc.oneof({ weight: 5, arbitrary: junkText.map(encode) }, { weight: 1, arbitrary: wireComponent });
+  const junkSegments = fc.array(junkSegment, { minLength: 1, maxLength: 3 });
 
   it('answers 200 only on the GET routes, a 4xx with an error body everywhere else, never a 5xx', async () => {
     const input = fc.record({
       edge: fc.nat(3),
       method: fc.oneof({ weight: 3, arbitrary: fc.constantFrom('GET', 'HEAD', 'POST') }, { weight: 2, arbitrary: fc.constantFrom(...METHODS) }),
-      path: fc.oneof(fc.nat(20).map((i) => ({ known: i })), fc.constantFrom(...JUNK_PATHS).map((p) => ({ junk: p })), fc.array(fc.oneof({ weight: 5, arbitrary: junkText.map(encode) }, { weight: 1, arbitrary: wireComponent }), { minLength: 1, maxLength: 3 }).map((s) => ({ junk: `/${s.join('/')}` }))),
+      path: fc.oneof(
+        fc.nat(20).map((i) => ({ known: i })),
+        fc.constantFrom(...JUNK_PATHS).map((p) => ({ junk: p })),
+        junkSegments.map((s) => ({ junk: `/${s.join('/')}` })),
+      ),
       query: fc.option(wirePairs(['notice', 'handle', 'x']), { nil: undefined }),
       headers: junkHeaders,
-      body: fc.option(fc.tuple(fc.constantFrom(...CONTENT_TYPES), fc.oneof(rawBytes(64), fc.jsonValue().map((v) => JSON.stringify(v) ?? ''))), { nil: undefined }),
+      body: fc.option(fc.tuple(fc.constantFrom(...CONTENT_TYPES), fc.oneof(rawBytes(64), fc.jsonValue().map((v) => JSON.stringify(v) ?? ''))), {
+        nil: undefined,
+      }),
     });
     await barrageOf('any method, any path (4 edges)', input, RUNS.anyRoute, async ({ edge: e, method, path, query, headers, body }) => {
       const edge = edges()[e]!;
@@ -431,7 +476,8 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
       assertNoServerError(res);
       const isGetRoute = 'known' in path && (method === 'GET' || method === 'HEAD');
       if (res.status === 200) {
-        assert.ok(isGetRoute || (edge.name === 'consent-ui' && (method === 'GET' || method === 'HEAD') && routePath.startsWith('/ui')), `200 for ${method} ${routePath}`);
+        const isUiPage = edge.name === 'consent-ui' && (method === 'GET' || method === 'HEAD') && routePath.startsWith('/ui');
+        assert.ok(isGetRoute || isUiPage, `200 for ${method} ${routePath}`);
         return;
       }
       if (res.status === 302 || res.status === 303) {
@@ -461,7 +507,8 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
     }
     for (const target of ['/ui/login', '/ui/consent', '/ui/logout', '/ui/authorizations/revoke']) {
       tried.add('413 body limit');
-      const res = await send(port.consent, { method: 'POST', target, headers: [['content-type', form], ['cookie', `csrf=${ui.csrfCookie}`]], body: `_csrf=${ui.csrfToken}&${big}` });
+      const headers: [string, string][] = [['content-type', form], ['cookie', `csrf=${ui.csrfCookie}`]];
+      const res = await send(port.consent, { method: 'POST', target, headers, body: `_csrf=${ui.csrfToken}&${big}` });
       assert.equal(res.status, 413, `${target}: ${describeResponse(res)}`);
       assertHtmlPage(res, 'POST');
     }
@@ -470,7 +517,10 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
   it('refuses headers over 16 KiB with 431 (or closes cleanly), on every edge, and serves the next request', async () => {
     current = '';
     for (const edge of edges()) {
-      for (const headers of [[['x-big', 'a'.repeat(17 * 1024)]], Array.from({ length: 400 }, (_, i) => [`x-h${i}`, 'b'.repeat(50)]), [['cookie', `session=${'c'.repeat(20_000)}`]]] as [string, string][][]) {
+      const oversized = [
+        [['x-big', 'a'.repeat(17 * 1024)]], Array.from({ length: 400 }, (_, i) => [`x-h${i}`, 'b'.repeat(50)]), [['cookie', `session=${'c'.repeat(20_000)}`]],
+      ] as [string, string][][];
+      for (const headers of oversized) {
         tried.add('431 header limit');
         const res = await rawRequest(edge.port, { method: 'GET', target: '/healthz', headers }, REQUEST_DEADLINE_MS);
         tried.answer('431 header limit', res.kind === 'response' ? String(res.status) : 'closed');
@@ -515,7 +565,10 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
 describe('token-service POST /token under hostile input', () => {
   it('answers RFC 6749 §5.2 JSON errors only, and consumes nothing', async () => {
     const pairs = wirePairs(['grant_type', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'scope'], {
-      grant_type: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('authorization_code', 'refresh_token') }, { weight: 1, arbitrary: fc.constantFrom('client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'AUTHORIZATION_CODE') }),
+      grant_type: fc.oneof(
+        { weight: 8, arbitrary: fc.constantFrom('authorization_code', 'refresh_token') },
+        { weight: 1, arbitrary: fc.constantFrom('client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'AUTHORIZATION_CODE') },
+      ),
       code: fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64url')), junkText),
       redirect_uri: fc.constantFrom(known.redirectUri, barrage.redirectUri, 'https://evil.example/cb'),
       code_verifier: fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 96 }).map((b) => Buffer.from(b).toString('base64url')), junkText),
@@ -573,9 +626,15 @@ describe('consent-ui pages under hostile input', () => {
   /** Cookies: the signed-in session (where `session` allows it), junk, or none; the anti-CSRF cookie, or junk. */
   const cookies = (session: 'allowed' | 'never') => fc.record({
     session: fc.oneof(fc.constant(undefined), session === 'allowed' ? fc.constant(ui.session) : fc.constant(undefined), wireComponent, handle),
-    csrf: fc.oneof({ weight: 5, arbitrary: fc.constant(ui.csrfCookie) }, { weight: 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: wireComponent }),
+    csrf: fc.oneof(
+      { weight: 5, arbitrary: fc.constant(ui.csrfCookie) }, { weight: 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: wireComponent },
+    ),
     extra: fc.option(junkHeaderValue(), { nil: undefined }),
-  }).map(({ session: s, csrf, extra }) => [s !== undefined ? `session=${s}` : '', csrf !== undefined ? `csrf=${csrf}` : '', extra ?? ''].filter(Boolean).join('; ') || undefined);
+  }).map(({ session: s, csrf, extra }) =>
+    [s !== undefined ? `session=${s}` : '', csrf !== undefined ? `csrf=${csrf}` : '', extra ?? ''].filter(Boolean).join('; ') || undefined);
+
+  const withCookie = (headers: [string, string][], cookie: string | undefined): [string, string][] =>
+    (cookie ? [...headers, ['cookie', cookie]] : headers);
 
   /** Location of a consent-ui redirect: always one of its own pages. */
   function assertOwnRedirect(res: RawResponse): void {
@@ -584,9 +643,11 @@ describe('consent-ui pages under hostile input', () => {
   }
 
   it('GET /ui/authorize: the "expired" page for any unknown or malformed handle', async () => {
-    const input = fc.record({ query: wirePairs(['handle', 'notice'], { handle }), cookie: cookies('allowed'), method: fc.constantFrom('GET', 'GET', 'HEAD'), headers: junkHeaders });
+    const input = fc.record({
+      query: wirePairs(['handle', 'notice'], { handle }), cookie: cookies('allowed'), method: fc.constantFrom('GET', 'GET', 'HEAD'), headers: junkHeaders,
+    });
     await barrageOf('GET /ui/authorize', input, RUNS.uiAuthorize, async ({ query, cookie, method, headers }) => {
-      const res = await send(port.consent, { method, target: `/ui/authorize?${serializePairs(query)}`, headers: [...headers, ...(cookie ? [['cookie', cookie] as [string, string]] : [])] });
+      const res = await send(port.consent, { method, target: `/ui/authorize?${serializePairs(query)}`, headers: withCookie(headers, cookie) });
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request'], method); return; }
       assert.equal(res.status, 400, describeResponse(res));
       assertHtmlPage(res, method);
@@ -596,13 +657,18 @@ describe('consent-ui pages under hostile input', () => {
   it('POST /ui/login: a sign-in page with an error, or an HTML error page; never a session for a wrong password', async () => {
     // Mostly a well-formed form, so that many attempts reach the password check (or, with a handle, authorize-service).
     const pairs = fc.tuple(
-      wirePairs(['_csrf', 'username', 'password'], { _csrf: fc.constant(ui.csrfToken), username: fc.oneof(fc.constantFrom(user.username, 'admin', ''), junkText) }, { depth: 8, junkPairs: 1 }),
+      wirePairs(
+        ['_csrf', 'username', 'password'],
+        { _csrf: fc.constant(ui.csrfToken), username: fc.oneof(fc.constantFrom(user.username, 'admin', ''), junkText) },
+        { depth: 8, junkPairs: 1 },
+      ),
       fc.oneof({ weight: 2, arbitrary: fc.constant<WirePair[]>([]) }, { weight: 1, arbitrary: handle.map((h): WirePair[] => [['handle', h]]) }),
     ).map(([p, h]) => [...(p.some(([n]) => n === '_csrf') ? p : [['_csrf', ui.csrfToken] as WirePair, ...p]), ...h]);
     const input = fc.record({ body: formBody(pairs), cookie: cookies('never') });
     await barrageOf('POST /ui/login', input, RUNS.uiLogin, async ({ body, cookie }) => {
       const res = await send(port.consent, postRequest('/ui/login', body, cookie));
-      assert.equal(res.setCookies.filter((c) => c.startsWith('session=') && !/max-age=0|expires=thu, 01 jan 1970/i.test(c)).length, 0, 'no session for a failed sign-in');
+      const sessions = res.setCookies.filter((c) => c.startsWith('session=') && !/max-age=0|expires=thu, 01 jan 1970/i.test(c));
+      assert.equal(sessions.length, 0, 'no session for a failed sign-in');
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request']); return; }
       assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), describeResponse(res));
       assertHtmlPage(res, 'POST');
@@ -611,7 +677,9 @@ describe('consent-ui pages under hostile input', () => {
   });
 
   it('POST /ui/consent: an HTML error page or a 303 back to the request; no decision, no consent stored', async () => {
-    const pairs = wirePairs(['_csrf', 'handle', 'decision', 'remember'], { _csrf: fc.constant(ui.csrfToken), handle, decision: fc.constantFrom('allow', 'deny', 'approve'), remember: fc.constantFrom('on', 'off') }, { depth: 6 });
+    const pairs = wirePairs(['_csrf', 'handle', 'decision', 'remember'], {
+      _csrf: fc.constant(ui.csrfToken), handle, decision: fc.constantFrom('allow', 'deny', 'approve'), remember: fc.constantFrom('on', 'off'),
+    }, { depth: 6 });
     await barrageOf('POST /ui/consent', fc.record({ body: formBody(pairs), cookie: cookies('allowed') }), RUNS.uiConsent, async ({ body, cookie }) => {
       const res = await send(port.consent, postRequest('/ui/consent', body, cookie));
       if (res.status === 303) return assertOwnRedirect(res);
@@ -633,9 +701,11 @@ describe('consent-ui pages under hostile input', () => {
   });
 
   it('GET /ui/authorizations: the list for the session, else the sign-in page', async () => {
-    const input = fc.record({ query: wirePairs(['notice'], { notice: fc.constantFrom('revoked', 'signed-out') }), cookie: cookies('allowed'), headers: junkHeaders });
+    const input = fc.record({
+      query: wirePairs(['notice'], { notice: fc.constantFrom('revoked', 'signed-out') }), cookie: cookies('allowed'), headers: junkHeaders,
+    });
     await barrageOf('GET /ui/authorizations', input, RUNS.uiAuthorizations, async ({ query, cookie, headers }) => {
-      const res = await send(port.consent, { method: 'GET', target: `/ui/authorizations?${serializePairs(query)}`, headers: [...headers, ...(cookie ? [['cookie', cookie] as [string, string]] : [])] });
+      const res = await send(port.consent, { method: 'GET', target: `/ui/authorizations?${serializePairs(query)}`, headers: withCookie(headers, cookie) });
       if (res.headers['content-type']?.startsWith('application/json')) { assertJsonError(res, ['invalid_request'], 'GET'); return; }
       assert.equal(res.status, 200, describeResponse(res));
       assertHtmlPage(res, 'GET');
@@ -685,33 +755,47 @@ type NatsAnswer = { status?: string; serviceError?: string; body: unknown; raw: 
 async function natsAsk(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<NatsAnswer> {
   const msg: Msg = await system.nc.request(subject, data, { timeout: REQUEST_DEADLINE_MS, ...(headers ? { headers } : {}) });
   tried.answer(current, msg.headers?.get('Nats-Service-Error-Code') ? `error ${msg.headers.get('Nats-Service-Error-Code')}` : 'reply');
-  return { status: msg.headers?.get('Nats-Service-Error-Code'), serviceError: msg.headers?.get('Nats-Service-Error'), body: parseJson(msg.data), raw: msg.data };
+  const status = msg.headers?.get('Nats-Service-Error-Code');
+  return { status, serviceError: msg.headers?.get('Nats-Service-Error'), body: parseJson(msg.data), raw: msg.data };
 }
 
 /** Payloads for a NATS subject: junk bytes, invalid UTF-8, JSON of any shape, `fields` with junk values, deep nesting, oversize. */
 function natsPayload(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<Uint8Array> {
   const jsonOf = (value: unknown) => Buffer.from(JSON.stringify(value) ?? 'null');
   const anyJsonValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), junkText, fc.integer(), fc.double(), fc.constant(null));
-  const values = Object.fromEntries(Object.entries(fields).map(([k, good]) => [k, fc.oneof({ weight: 5, arbitrary: good }, { weight: 1, arbitrary: anyJsonValue })]));
+  const mostlyGood = (good: fc.Arbitrary<unknown>) => fc.oneof({ weight: 5, arbitrary: good }, { weight: 1, arbitrary: anyJsonValue });
+  const values = Object.fromEntries(Object.entries(fields).map(([k, good]) => [k, mostlyGood(good)]));
+  const extraFields = fc.dictionary(fc.oneof(junkText, fc.constantFrom('__proto__', 'constructor')), anyJsonValue, { maxKeys: 2 });
   // Every field present (mostly with a good value, so many requests are well-formed), or any of them.
   const objectWith = fc.oneof(fc.record(values), fc.record(values, { requiredKeys: [] }));
   return fc.oneof(
-    { weight: 12, arbitrary: fc.tuple(objectWith, fc.dictionary(fc.oneof(junkText, fc.constantFrom('__proto__', 'constructor')), anyJsonValue, { maxKeys: 2 })).map(([o, extra]) => jsonOf({ ...extra, ...o })) },
+    { weight: 12, arbitrary: fc.tuple(objectWith, extraFields).map(([o, extra]) => jsonOf({ ...extra, ...o })) },
     { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }).map(jsonOf) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }) },
     { weight: 1, arbitrary: fc.tuple(objectWith, fc.uint8Array({ minLength: 1, maxLength: 4 }).map((b) => b.map((x) => x | 0x80))).map(([o, bad]) => {
       const text = JSON.stringify(o) ?? '{}';
       return Buffer.concat([Buffer.from(text.slice(0, -1)), Buffer.from(',"x":"'), Buffer.from(bad), Buffer.from('"}')]); // invalid UTF-8 inside a string
     }) },
-    { weight: 1, arbitrary: fc.constantFrom('', ' ', '{', '{"token":', 'null', '"x"', '[]', '{}', '{"__proto__":{"token":"x"}}', '{"token":"x","token":1}').map((s) => Buffer.from(s)) },
-    { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1000, max: 60_000 }), fc.constantFrom<'array' | 'object'>('array', 'object')).map(([d, k]) => Buffer.from(deepJson(d, k))) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('', ' ', '{', '{"token":', 'null', '"x"', '[]', '{}', '{"__proto__":{"token":"x"}}', '{"token":"x","token":1}')
+        .map((s) => Buffer.from(s)),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.integer({ min: 1000, max: 60_000 }), fc.constantFrom<'array' | 'object'>('array', 'object'))
+        .map(([d, k]) => Buffer.from(deepJson(d, k))),
+    },
     { weight: 1, arbitrary: fc.integer({ min: MAX_REQUEST_BYTES - 64, max: 900 * 1024 }).map((n) => Buffer.from(JSON.stringify({ token: 'x'.repeat(n) }))) },
   );
 }
 
 /** Request headers: none, or junk request ids and deadlines. */
 const natsRequestHeaders: fc.Arbitrary<MsgHdrs | undefined> = fc.option(
-  fc.record({ id: junkHeaderValue(), deadline: fc.oneof(junkHeaderValue(), fc.constantFrom('0', '-1', '1e309', String(Date.now() - 1000), 'NaN')) }, { requiredKeys: [] }).map(({ id, deadline }) => {
+  fc.record({
+    id: junkHeaderValue(),
+    deadline: fc.oneof(junkHeaderValue(), fc.constantFrom('0', '-1', '1e309', String(Date.now() - 1000), 'NaN')),
+  }, { requiredKeys: [] }).map(({ id, deadline }) => {
     const h = natsHeaders();
     if (id !== undefined) h.set('Request-Id', id.trim() || 'x');
     if (deadline !== undefined) h.set('Request-Deadline', deadline.trim() || '0');
@@ -732,7 +816,8 @@ function assertServiceError(answer: NatsAnswer, body?: unknown): void {
   }
 }
 
-const expectedValid = (data: Uint8Array, schema: { parse(v: unknown): unknown }) => data.length <= MAX_REQUEST_BYTES && schema.parse(parseJson(data)) !== undefined;
+const expectedValid = (data: Uint8Array, schema: { parse(v: unknown): unknown }) =>
+  data.length <= MAX_REQUEST_BYTES && schema.parse(parseJson(data)) !== undefined;
 const validateRequest = checker(TokenValidateRequestSchema);
 const consentRevokeRequest = checker(ConsentRevokeRequestSchema);
 const handleValue = fc.uint8Array({ minLength: 24, maxLength: 48 }).map((b) => Buffer.from(b).toString('base64url'));
@@ -763,7 +848,9 @@ describe('NATS subjects under hostile input', () => {
   it('oauth.token.validate: {active:false, allowed:false, error:"invalid_request"} as a 400 service error, or invalid_token', async () => {
     const payload = natsPayload({
       // The real token too: with it, hostile scopes and resources reach the rule checks.
-      token: fc.oneof(fc.constant(tokens.accessToken), jwtLike(tokens), refreshTokenLike(tokens), junkText, fc.integer({ min: 8190, max: 8200 }).map((n) => 'x'.repeat(n))),
+      token: fc.oneof(
+        fc.constant(tokens.accessToken), jwtLike(tokens), refreshTokenLike(tokens), junkText, fc.integer({ min: 8190, max: 8200 }).map((n) => 'x'.repeat(n)),
+      ),
       scopes: fc.oneof(
         { weight: 6, arbitrary: fc.array(fc.constantFrom(scope, 'other.scope', 'x'), { maxLength: 3 }) },
         { weight: 1, arbitrary: fc.array(fc.constantFrom(scope, 'x', '', 'a b', '"', '\u00e9'), { maxLength: 5 }) },
@@ -782,7 +869,9 @@ describe('NATS subjects under hostile input', () => {
       }
       // The real token: allowed exactly when every scope was granted and a rule covers the resource.
       const reply = answer.body as { active: boolean; allowed: boolean; error?: string; sub?: string };
-      const expected = request.scopes?.some((s) => s !== scope) ? 'insufficient_scope' : request.resource !== undefined && !request.resource.startsWith('/hostile/') ? 'access_denied' : undefined;
+      const expected = request.scopes?.some((s) => s !== scope)
+        ? 'insufficient_scope'
+        : request.resource !== undefined && !request.resource.startsWith('/hostile/') ? 'access_denied' : undefined;
       assert.equal(reply.active, true);
       assert.equal(reply.sub, user.sub);
       assert.equal(reply.allowed, expected === undefined, JSON.stringify({ request: { ...request, token: '…' }, reply }));
@@ -867,7 +956,8 @@ describe('NATS subjects under hostile input', () => {
       '_INBOX', '_inbox.x', 'INBOX.x', '_INBOXX.x', '$SRV.x'] as const;
     const seen: Msg[] = [];
     // (Not `_INBOX.>`: this test's own requests are answered there.)
-    const subs = replies.flatMap((r) => (r === '_INBOX' ? [r] : [r, `${r}.>`])).map((subject) => system.nc.subscribe(subject, { callback: (_e, m) => void seen.push(m) }));
+    const subs = replies.flatMap((r) => (r === '_INBOX' ? [r] : [r, `${r}.>`]))
+      .map((subject) => system.nc.subscribe(subject, { callback: (_e, m) => void seen.push(m) }));
     await system.nc.flush();
     // Well-formed requests mostly (a service that acted on one would answer, or revoke: the snapshot would show it).
     const wellFormed: Record<string, unknown> = {
@@ -896,7 +986,8 @@ describe('NATS subjects under hostile input', () => {
     const oversized = Buffer.from(JSON.stringify({ token: 'x'.repeat(MAX_REQUEST_BYTES), handle: 'x', sub: 'x', client_id: 'x' }));
     for (const subject of REQUEST_SUBJECTS) {
       tried.add('NATS over 64 KiB');
-      assertServiceError(await natsAsk(subject, oversized), subject === Subjects.tokenValidate ? { active: false, allowed: false, error: 'invalid_request' } : undefined);
+      const body = subject === Subjects.tokenValidate ? { active: false, allowed: false, error: 'invalid_request' } : undefined;
+      assertServiceError(await natsAsk(subject, oversized), body);
     }
     tried.add('NATS over max_payload');
     await assert.rejects(() => natsAsk(Subjects.tokenValidate, Buffer.alloc(2 * 1024 * 1024, 0x61)), 'the client refuses a message over max_payload');
@@ -913,7 +1004,10 @@ describe('NATS subjects under hostile input', () => {
     const socket = tcpConnect({ host: '127.0.0.1', port: natsPort });
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}\r\n');
-    const blocks = ['NATS/1.0\r\nBad Key: v\r\n\r\n', 'NATS/1.0\r\n\u00ff\u00fe: v\r\n\r\n', 'NATS/1.0 503\r\n\r\n', 'NATS/1.0 x y z\r\nRequest-Id: a\r\n\r\n', 'NATS/1.0\r\nRequest-Id: \u00ff\r\n\r\n', 'NATS/1.0\r\n:\r\n\r\n'];
+    const blocks = [
+      'NATS/1.0\r\nBad Key: v\r\n\r\n', 'NATS/1.0\r\n\u00ff\u00fe: v\r\n\r\n', 'NATS/1.0 503\r\n\r\n', 'NATS/1.0 x y z\r\nRequest-Id: a\r\n\r\n',
+      'NATS/1.0\r\nRequest-Id: \u00ff\r\n\r\n', 'NATS/1.0\r\n:\r\n\r\n',
+    ];
     const requestSubjects: string[] = REQUEST_SUBJECTS;
     const expected = new Set<string>();
     for (const subject of [...requestSubjects, Subjects.revocationRecorded, Subjects.referenceDataChanged, Subjects.consentUiChanged, '$SRV.PING']) {
@@ -921,7 +1015,8 @@ describe('NATS subjects under hostile input', () => {
         const header = Buffer.from(block, 'latin1');
         const body = Buffer.from('{"token":"x","handle":"x"}');
         const replyTo = `${inbox}.${subject.replaceAll('.', '_').replace('$', '')}.${i}`;
-        socket.write(Buffer.concat([Buffer.from(`HPUB ${subject} ${replyTo} ${header.length} ${header.length + body.length}\r\n`), header, body, Buffer.from('\r\n')]));
+        const line = Buffer.from(`HPUB ${subject} ${replyTo} ${header.length} ${header.length + body.length}\r\n`);
+        socket.write(Buffer.concat([line, header, body, Buffer.from('\r\n')]));
         tried.add('malformed NATS headers');
         if (requestSubjects.includes(subject)) expected.add(replyTo);
       }
@@ -953,7 +1048,9 @@ async function assertKnownTokenActive(): Promise<void> {
 }
 
 async function assertKnownSessionWorks(): Promise<void> {
-  const page = await fetch(`${system.urls.consentUi}/ui/authorizations`, { headers: { cookie: `session=${ui.session}` }, signal: AbortSignal.timeout(REQUEST_DEADLINE_MS) });
+  const page = await fetch(`${system.urls.consentUi}/ui/authorizations`, {
+    headers: { cookie: `session=${ui.session}` }, signal: AbortSignal.timeout(REQUEST_DEADLINE_MS),
+  });
   assert.equal(page.status, 200);
   assert.match(await page.text(), new RegExp(`Signed in as <strong>${user.username}</strong>`));
 }
@@ -969,7 +1066,9 @@ describe('after the barrage', () => {
     assert.equal(introspection.status, 200);
     assert.equal(((await introspection.json()) as { active: boolean }).active, true);
     await assertKnownSessionWorks();
-    for (const edge of [port.authorize, port.consent, port.token, port.validation]) assert.equal((await send(edge, { method: 'GET', target: '/readyz' })).status, 200);
+    for (const edge of [port.authorize, port.consent, port.token, port.validation]) {
+      assert.equal((await send(edge, { method: 'GET', target: '/readyz' })).status, 200);
+    }
     const refreshed = await refreshRequest(system, known, tokens.refreshToken);
     assert.equal(refreshed.status, 200, `the known refresh token still works: ${JSON.stringify(refreshed.body)}`);
   });
