@@ -43,7 +43,9 @@ before(async () => {
   const scope = 'cli.read';
   await createScope(db, scope, 'Read things');
   await createUser(db, { username: 'cli-user', password: 'a long passphrase', groups: ['staff'] });
-  const { clientId } = await createClient(db, { name: 'CLI app', type: 'confidential', redirectUris: ['https://cli.example.com/cb'], scopes: [scope], refreshTokens: true });
+  const { clientId } = await createClient(db, {
+    name: 'CLI app', type: 'confidential', redirectUris: ['https://cli.example.com/cb'], scopes: [scope], refreshTokens: true,
+  });
   await createResource(db, { pattern: '/cli/*', scopes: [scope], groups: [] });
   seeded = { scope, username: 'cli-user', clientId, pattern: '/cli/*' };
 });
@@ -98,7 +100,8 @@ async function runAll(runs: Run[]): Promise<Result[]> {
 
 /** The invariants every run keeps, whatever it was given. */
 function assertWellBehaved(run: Run, result: Result): void {
-  const what = `oauth-admin ${JSON.stringify(run.argv)} (stdin ${run.stdin.length} bytes) → ${result.code ?? result.signal} ${JSON.stringify(result.stderr.slice(0, 400))}`;
+  const ended = result.code ?? result.signal;
+  const what = `oauth-admin ${JSON.stringify(run.argv)} (stdin ${run.stdin.length} bytes) → ${ended} ${JSON.stringify(result.stderr.slice(0, 400))}`;
   assert.equal(result.timedOut, false, `hang: ${what}`);
   assert.ok(result.code !== null && EXIT_CODES.includes(result.code), `exit status: ${what}`);
   assert.doesNotMatch(result.stderr, /\n\s+at |Unhandled|node:internal/, `no stack trace: ${what}`);
@@ -119,19 +122,32 @@ const argText = junkText.map((s) => s.replaceAll('\0', ''));
 /** A junk argument: any text, option-looking text, '--', '-', empty, very long. */
 const junkArg = fc.oneof(
   { weight: 3, arbitrary: argText },
-  { weight: 2, arbitrary: fc.constantFrom('--', '-', '', '-h2', '--=', '--json=yes', '--no-json', '---x', '--help=x', '-x', '--scope=', '--name=--type', '--\u00e9', '--password-stdin=1') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '--', '-', '', '-h2', '--=', '--json=yes', '--no-json', '---x', '--help=x', '-x', '--scope=', '--name=--type', '--\u00e9', '--password-stdin=1',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 12 }).map((s) => `--${s.replaceAll('\0', '')}`) },
 );
 
 /** A valid command line for one command, and how to make it certainly wrong. */
-type Template = { name: string; argv: () => string[]; stdin?: boolean; /** The three generic defects first, then the command's own. */ defects: fc.Arbitrary<(argv: string[]) => string[]>[] };
+type Template = {
+  name: string;
+  argv: () => string[];
+  stdin?: boolean;
+  /** The three generic defects first, then the command's own. */
+  defects: fc.Arbitrary<(argv: string[]) => string[]>[];
+};
 
-const unknownOption = fc.stringMatching(/^[a-z]{3,10}$/).filter((n) => !['help', 'json', 'name', 'type', 'scope', 'group', 'since', 'description', 'user', 'client'].includes(n))
+const KNOWN_OPTIONS = ['help', 'json', 'name', 'type', 'scope', 'group', 'since', 'description', 'user', 'client'];
+const unknownOption = fc.stringMatching(/^[a-z]{3,10}$/).filter((n) => !KNOWN_OPTIONS.includes(n))
   .map((n) => (argv: string[]) => [...argv, `--${n}`, 'x']);
 const flagWithValue = fc.constant((argv: string[]) => [...argv, '--json=yes']);
 const valueMissing = (option: string) => fc.constant((argv: string[]) => [...argv, `--${option}`]);
 /** More positionals than the command takes (after `--`, anything is one). */
-const tooMany = (count: number) => fc.array(argText, { minLength: count + 1, maxLength: count + 2 }).map((extra) => (argv: string[]) => [...argv, '--', ...extra]);
+const tooMany = (count: number) => fc.array(argText, { minLength: count + 1, maxLength: count + 2 })
+  .map((extra) => (argv: string[]) => [...argv, '--', ...extra]);
 const replaceOption = (option: string, bad: fc.Arbitrary<string>) => bad.map((value) => (argv: string[]) => {
   const at = argv.indexOf(`--${option}`);
   return at < 0 ? [...argv, `--${option}=${value}`] : [...argv.slice(0, at), `--${option}=${value}`, ...argv.slice(at + 2)];
@@ -139,11 +155,23 @@ const replaceOption = (option: string, bad: fc.Arbitrary<string>) => bad.map((va
 const replacePositional = (bad: fc.Arbitrary<string>) => bad.map((value) => (argv: string[]) => [argv[0]!, argv[1]!, ...argv.slice(3), '--', value]);
 const generic = (positionals: number) => [unknownOption, flagWithValue, tooMany(positionals)];
 
-const badScopeName = fc.oneof(fc.constantFrom('a b', 'a"b', 'a\\b', '', 'x'.repeat(129), 'é', 'x '), argText.filter((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s)));
+const badScopeName = fc.oneof(
+  fc.constantFrom('a b', 'a"b', 'a\\b', '', 'x'.repeat(129), 'é', 'x '),
+  argText.filter((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s)),
+);
 const badUsername = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(129), 'ä', 'a/b', '<b>'), argText.filter((s) => !/^[A-Za-z0-9._@+-]{1,128}$/.test(s)));
 const badGroup = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(65), 'g/h'), argText.filter((s) => !/^[A-Za-z0-9._:-]{1,64}$/.test(s)));
-const badUri = fc.oneof(fc.constantFrom('not a uri', 'http://evil.example/cb', 'https://x.example/cb#f', 'https://u:p@x.example/cb', 'javascript:alert(1)', 'data:text/html,x', 'file:///etc/passwd', 'myapp:/cb', 'https://x.example/<b>', ''), argText.filter((s) => !URL.canParse(s)));
-const badSeconds = fc.oneof(fc.constantFrom('-1', '59', '1e3', '0x10', ' 600', '600s', '99999999999', '', 'NaN', '1.5'), argText.filter((s) => !/^\d{1,10}$/.test(s)));
+const badUri = fc.oneof(
+  fc.constantFrom(
+    'not a uri', 'http://evil.example/cb', 'https://x.example/cb#f', 'https://u:p@x.example/cb', 'javascript:alert(1)', 'data:text/html,x',
+    'file:///etc/passwd', 'myapp:/cb', 'https://x.example/<b>', '',
+  ),
+  argText.filter((s) => !URL.canParse(s)),
+);
+const badSeconds = fc.oneof(
+  fc.constantFrom('-1', '59', '1e3', '0x10', ' 600', '600s', '99999999999', '', 'NaN', '1.5'),
+  argText.filter((s) => !/^\d{1,10}$/.test(s)),
+);
 const badClientId = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(129), 'c/d', '<c>', 'ä'), argText.filter((s) => !/^[A-Za-z0-9._~-]{1,128}$/.test(s)));
 /** Both --user and --client where one is allowed. */
 const bothHolders = (value: string, option = '--client') => fc.constant((argv: string[]) => [...argv, option, value]);
@@ -151,30 +179,74 @@ const unknownName = fc.stringMatching(/^[a-z]{4,12}$/).map((s) => `nope.${s}`);
 
 function templates(): Template[] {
   const { scope, username, clientId, pattern } = seeded;
-  const clientsCreate = () => ['clients', 'create', '--name', 'App', '--type', 'confidential', '--redirect-uri', 'https://app.example.com/cb', '--scope', scope];
+  const fresh = () => Math.random().toString(36).slice(2, 8);
+  const cut = (n: number) => fc.constant((a: string[]) => a.slice(0, n));
+  const clientsCreate = () =>
+    ['clients', 'create', '--name', 'App', '--type', 'confidential', '--redirect-uri', 'https://app.example.com/cb', '--scope', scope];
   return [
-    { name: 'scopes create', argv: () => ['scopes', 'create', `new.${Math.random().toString(36).slice(2, 8)}`, '--description', 'd'], defects: [...generic(1), replacePositional(badScopeName), replaceOption('description', fc.constantFrom('', '   ', 'x'.repeat(501))), valueMissing('description'), fc.constant((a: string[]) => a.slice(0, 3)), fc.constant(() => ['scopes', 'create', scope, '--description', 'again'])] },
+    {
+      name: 'scopes create', argv: () => ['scopes', 'create', `new.${fresh()}`, '--description', 'd'],
+      defects: [
+        ...generic(1), replacePositional(badScopeName), replaceOption('description', fc.constantFrom('', '   ', 'x'.repeat(501))), valueMissing('description'),
+        cut(3), fc.constant(() => ['scopes', 'create', scope, '--description', 'again']),
+      ],
+    },
     { name: 'scopes list', argv: () => ['scopes', 'list'], defects: generic(0) },
-    { name: 'scopes show', argv: () => ['scopes', 'show', scope], defects: [...generic(1), replacePositional(unknownName), fc.constant((a: string[]) => a.slice(0, 2))] },
+    { name: 'scopes show', argv: () => ['scopes', 'show', scope], defects: [...generic(1), replacePositional(unknownName), cut(2)] },
     { name: 'scopes delete', argv: () => ['scopes', 'delete', scope], defects: [...generic(1), replacePositional(unknownName)] },
-    { name: 'users create', argv: () => ['users', 'create', `new-${Math.random().toString(36).slice(2, 8)}`, '--password-stdin'], stdin: true, defects: [...generic(1), replacePositional(badUsername), replaceOption('group', badGroup), fc.constant((a: string[]) => a.filter((x) => x !== '--password-stdin')), fc.constant(() => ['users', 'create', username, '--password-stdin'])] },
+    {
+      name: 'users create', argv: () => ['users', 'create', `new-${fresh()}`, '--password-stdin'], stdin: true,
+      defects: [
+        ...generic(1), replacePositional(badUsername), replaceOption('group', badGroup),
+        fc.constant((a: string[]) => a.filter((x) => x !== '--password-stdin')),
+        fc.constant(() => ['users', 'create', username, '--password-stdin']),
+      ],
+    },
     { name: 'users list', argv: () => ['users', 'list', '--json'], defects: generic(0) },
     { name: 'users show', argv: () => ['users', 'show', username], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'users delete', argv: () => ['users', 'delete', username], defects: [...generic(1), replacePositional(unknownName)] },
-    { name: 'resources create', argv: () => ['resources', 'create', `/new/${Math.random().toString(36).slice(2, 8)}/*`, '--scope', scope], defects: [...generic(1), replacePositional(fc.constantFrom('/a*b', '/a b', '', '*/x', 'é')), replaceOption('scope', fc.oneof(unknownName, badScopeName)), replaceOption('group', badGroup), fc.constant((a: string[]) => a.slice(0, 3)), fc.constant(() => ['resources', 'create', pattern, '--scope', scope])] },
+    {
+      name: 'resources create', argv: () => ['resources', 'create', `/new/${fresh()}/*`, '--scope', scope],
+      defects: [
+        ...generic(1), replacePositional(fc.constantFrom('/a*b', '/a b', '', '*/x', 'é')), replaceOption('scope', fc.oneof(unknownName, badScopeName)),
+        replaceOption('group', badGroup), cut(3), fc.constant(() => ['resources', 'create', pattern, '--scope', scope]),
+      ],
+    },
     { name: 'resources list', argv: () => ['resources', 'list'], defects: generic(0) },
     { name: 'resources show', argv: () => ['resources', 'show', pattern], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'resources delete', argv: () => ['resources', 'delete', pattern], defects: [...generic(1), replacePositional(unknownName)] },
-    { name: 'clients create', argv: clientsCreate, defects: [...generic(0), replaceOption('type', fc.constantFrom('', 'Confidential', 'private', 'public ', 'x')), replaceOption('redirect-uri', badUri), replaceOption('scope', fc.oneof(unknownName, badScopeName)), replaceOption('name', fc.constantFrom('', '   ', 'x'.repeat(201))), replaceOption('access-token-ttl', badSeconds), replaceOption('refresh-token-ttl', badSeconds), valueMissing('scope'), fc.constant((a: string[]) => a.slice(0, 6))] },
+    {
+      name: 'clients create', argv: clientsCreate,
+      defects: [
+        ...generic(0), replaceOption('type', fc.constantFrom('', 'Confidential', 'private', 'public ', 'x')), replaceOption('redirect-uri', badUri),
+        replaceOption('scope', fc.oneof(unknownName, badScopeName)), replaceOption('name', fc.constantFrom('', '   ', 'x'.repeat(201))),
+        replaceOption('access-token-ttl', badSeconds), replaceOption('refresh-token-ttl', badSeconds), valueMissing('scope'), cut(6),
+      ],
+    },
     { name: 'clients list', argv: () => ['clients', 'list'], defects: generic(0) },
     { name: 'clients show', argv: () => ['clients', 'show', clientId, '--json'], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'clients delete', argv: () => ['clients', 'delete', clientId], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'clients rotate-secret', argv: () => ['clients', 'rotate-secret', clientId], defects: [...generic(1), replacePositional(unknownName)] },
-    { name: 'users disable', argv: () => ['users', 'disable', username], defects: [...generic(1), replacePositional(unknownName), replacePositional(badUsername)] },
-    { name: 'users enable', argv: () => ['users', 'enable', username], defects: [...generic(1), replacePositional(unknownName), replacePositional(badUsername)] },
-    { name: 'clients disable', argv: () => ['clients', 'disable', clientId], defects: [...generic(1), replacePositional(unknownName), replacePositional(badClientId)] },
-    { name: 'clients enable', argv: () => ['clients', 'enable', clientId], defects: [...generic(1), replacePositional(unknownName), replacePositional(badClientId)] },
-    { name: 'grants list', argv: () => ['grants', 'list', '--user', username], defects: [...generic(0), replaceOption('user', fc.oneof(unknownName, badUsername)), bothHolders(clientId), fc.constant((a: string[]) => a.slice(0, 2))] },
+    {
+      name: 'users disable', argv: () => ['users', 'disable', username],
+      defects: [...generic(1), replacePositional(unknownName), replacePositional(badUsername)],
+    },
+    {
+      name: 'users enable', argv: () => ['users', 'enable', username],
+      defects: [...generic(1), replacePositional(unknownName), replacePositional(badUsername)],
+    },
+    {
+      name: 'clients disable', argv: () => ['clients', 'disable', clientId],
+      defects: [...generic(1), replacePositional(unknownName), replacePositional(badClientId)],
+    },
+    {
+      name: 'clients enable', argv: () => ['clients', 'enable', clientId],
+      defects: [...generic(1), replacePositional(unknownName), replacePositional(badClientId)],
+    },
+    {
+      name: 'grants list', argv: () => ['grants', 'list', '--user', username],
+      defects: [...generic(0), replaceOption('user', fc.oneof(unknownName, badUsername)), bothHolders(clientId), cut(2)],
+    },
     {
       name: 'grants revoke', argv: () => ['grants', 'revoke', '--client', clientId],
       defects: [
@@ -186,7 +258,13 @@ function templates(): Template[] {
     { name: 'keys list', argv: () => ['keys', 'list'], defects: generic(0) },
     { name: 'keys rotate', argv: () => ['keys', 'rotate'], defects: generic(0) },
     // Following the stream never ends by design, so it is only ever run with a defect.
-    { name: 'audit tail', argv: () => ['audit', 'tail', '--since', '1m'], defects: [...generic(0), replaceOption('since', fc.constantFrom('', '1', '1y', '-1m', '9999999d', 'm', '1.5h')), replaceOption('type', fc.constantFrom('', 'OAUTH.X', 'oauth.', 'a b', '>', 'oauth.*.x'))] },
+    {
+      name: 'audit tail', argv: () => ['audit', 'tail', '--since', '1m'],
+      defects: [
+        ...generic(0), replaceOption('since', fc.constantFrom('', '1', '1y', '-1m', '9999999d', 'm', '1.5h')),
+        replaceOption('type', fc.constantFrom('', 'OAUTH.X', 'oauth.', 'a b', '>', 'oauth.*.x')),
+      ],
+    },
   ];
 }
 
@@ -218,21 +296,28 @@ function defectiveRun(): fc.Arbitrary<Run & { template: string }> {
 /** Standard input that cannot make a valid password (so `users create` with it must fail). */
 const badPasswordInput = fc.oneof(
   fc.constantFrom('', '\n', 'short\n', '\r\n\r\n', 'y'.repeat(5000)).map((s) => Buffer.from(s)),
-  fc.uint8Array({ minLength: 8, maxLength: 20 }).map((b) => Buffer.concat([Buffer.from('passw'), Buffer.from(b.map((x) => x | 0x80)), Buffer.from([0xff]), Buffer.from('rd')])),
+  fc.uint8Array({ minLength: 8, maxLength: 20 })
+    .map((b) => Buffer.concat([Buffer.from('passw'), Buffer.from(b.map((x) => x | 0x80)), Buffer.from([0xff]), Buffer.from('rd')])),
 );
+
+const KNOWN_WORDS = [
+  '--json', '--name', '--type', 'public', '--scope', 'cli.read', '--redirect-uri', 'https://a.example/cb', '--password-stdin', '--group', 'g',
+  '--description', 'd', '--since', '--user', 'cli-user', '--client', '--',
+];
 
 /** Anything at all: known words and junk in any order; these may succeed. */
 const anyRun: fc.Arbitrary<Run> = fc.record({
   argv: fc.tuple(
     fc.oneof(fc.constantFrom('clients', 'users', 'grants', 'scopes', 'resources', 'keys', 'audit', 'help', '--help'), junkArg),
     fc.oneof(fc.constantFrom('create', 'list', 'show', 'delete', 'disable', 'enable', 'revoke', 'rotate-secret', 'rotate', 'tail', '-h'), junkArg),
-    fc.array(fc.oneof(fc.constantFrom('--json', '--name', '--type', 'public', '--scope', 'cli.read', '--redirect-uri', 'https://a.example/cb', '--password-stdin', '--group', 'g', '--description', 'd', '--since', '--user', 'cli-user', '--client', '--'), junkArg), { maxLength: 6 }),
+    fc.array(fc.oneof(fc.constantFrom(...KNOWN_WORDS), junkArg), { maxLength: 6 }),
   ).map(([group, command, rest]) => [group, command, ...rest])
     // audit tail follows forever when its options are right; keep it to refusals.
     .map((argv) => (argv[0] === 'audit' && argv[1] === 'tail' ? [...argv, '--bogus'] : argv)),
   stdin: passwordInput,
   env: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom<Record<string, string>>(
-    { MONGODB_URI: 'mongodb://' }, { MONGODB_URI: 'not a uri' }, { OAUTH_ISSUER: 'javascript:alert(1)' }, { NATS_URL: 'nats://127.0.0.1:1' }, { LOG_LEVEL: 'loud' }, { NODE_ENV: 'production' },
+    { MONGODB_URI: 'mongodb://' }, { MONGODB_URI: 'not a uri' }, { OAUTH_ISSUER: 'javascript:alert(1)' }, { NATS_URL: 'nats://127.0.0.1:1' },
+    { LOG_LEVEL: 'loud' }, { NODE_ENV: 'production' },
   ) }),
 });
 
@@ -260,7 +345,9 @@ describe('oauth-admin with hostile command lines', () => {
 
   it('refuses every defective command line (exit 1 or 2, one line on stderr) and changes nothing', async () => {
     const beforeState = await dbState(db);
-    const badStdin = badPasswordInput.map((stdin) => ({ template: 'users create (bad stdin)', argv: ['users', 'create', `new-${stdin.length}`, '--password-stdin'], stdin }));
+    const badStdin = badPasswordInput.map((stdin) => ({
+      template: 'users create (bad stdin)', argv: ['users', 'create', `new-${stdin.length}`, '--password-stdin'], stdin,
+    }));
     // users create with standard input that is not a valid password (empty, short, too long, not UTF-8).
     const defective = fc.oneof({ weight: 9, arbitrary: defectiveRun() }, { weight: 2, arbitrary: badStdin });
     // Every command at least once, then a weighted mix.
