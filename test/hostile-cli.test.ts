@@ -5,7 +5,7 @@
 // and no password echoed. Command lines that carry a defect must change nothing in the database.
 //
 // Every command of the CLI's own tables (read from its help) has a template, and each runs at
-// least once with a defect. A spawn costs 100–300 ms on a quiet machine, so the runs are few (60:
+// least once with a defect. A spawn costs 100–300 ms on a quiet machine, so the runs are few (59 with 26 commands:
 // one defective per command, 17 more weighted towards commands that change something, 16 random)
 // and go four at a time. The report at the end names the seed; FC_SEED=<seed> replays the same
 // command lines.
