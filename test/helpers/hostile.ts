@@ -6,18 +6,36 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import type { Db } from 'mongodb';
 
-/** fast-check options: FC_SEED=<n> replays a reported failure; each property has its own run count. */
+/**
+ * The seed of this run: FC_SEED=<n> replays a reported run; otherwise a fresh one, printed with
+ * the report. Every property of a file uses it, so one number replays the whole file.
+ */
+export const RUN_SEED: number = process.env.FC_SEED !== undefined && process.env.FC_SEED !== ''
+  ? Number(process.env.FC_SEED)
+  : Math.floor(Math.random() * 2 ** 31);
+
+/** fast-check options: the run's seed (FC_SEED replays a reported failure); each property has its own run count. */
 export function fcOptions<T>(numRuns: number): fc.Parameters<T> {
-  const seed = process.env.FC_SEED;
-  return { numRuns, ...(seed !== undefined && seed !== '' ? { seed: Number(seed) } : {}) };
+  return { numRuns, seed: RUN_SEED };
 }
 
-/** How many hostile inputs each endpoint or subject was sent, printed at the end of a file. */
+/**
+ * How many hostile inputs each target (endpoint or subject) was sent, printed at the end of a file:
+ * one line per target, its parts (not counted again in the total) indented under it, then the total.
+ */
 export class TriedCounter {
   readonly #counts = new Map<string, number>();
+  readonly #parts = new Map<string, Map<string, number>>();
   readonly #answers = new Map<string, Map<string, number>>();
+  readonly #ms = new Map<string, number>();
   add(name: string, n = 1): void {
     this.#counts.set(name, (this.#counts.get(name) ?? 0) + n);
+  }
+  /** Counts one input of `name` as going to `part` (an edge of a barrage over several), for the report only. */
+  part(name: string, part: string, n = 1): void {
+    const parts = this.#parts.get(name) ?? new Map<string, number>();
+    parts.set(part, (parts.get(part) ?? 0) + n);
+    this.#parts.set(name, parts);
   }
   /** Records an answer (a status, "reply", "closed"), so the report shows how deep the inputs got. */
   answer(name: string, answer: string): void {
@@ -25,14 +43,27 @@ export class TriedCounter {
     answers.set(answer, (answers.get(answer) ?? 0) + 1);
     this.#answers.set(name, answers);
   }
-  report(title: string): string {
-    const width = Math.max(...[...this.#counts.keys()].map((k) => k.length));
-    const total = [...this.#counts.values()].reduce((a, b) => a + b, 0);
+  /** Time spent on `name`'s inputs, shown in the report (the budget of a CI run is in seconds). */
+  took(name: string, ms: number): void {
+    this.#ms.set(name, (this.#ms.get(name) ?? 0) + ms);
+  }
+  get total(): number {
+    return [...this.#counts.values()].reduce((a, b) => a + b, 0);
+  }
+  report(title: string, extra = ''): string {
+    const names = [...this.#counts.keys(), ...[...this.#parts.values()].flatMap((p) => [...p.keys()].map((k) => `  ${k}`))];
+    const width = Math.max(5, ...names.map((k) => k.length));
     const answers = (name: string) => {
       const seen = this.#answers.get(name);
       return seen ? `  (${[...seen].sort(([a], [b]) => a.localeCompare(b)).map(([a, n]) => `${a}: ${n}`).join(', ')})` : '';
     };
-    return [`${title} (${total} in all):`, ...[...this.#counts].map(([k, v]) => `  ${k.padEnd(width)}  ${String(v).padStart(4)}${answers(k)}`)].join('\n');
+    const line = (name: string, n: number, rest = '') => `  ${name.padEnd(width)}  ${String(n).padStart(5)}${rest}`;
+    const ms = (name: string) => (this.#ms.has(name) ? `  ${(this.#ms.get(name)! / 1000).toFixed(1)} s` : '');
+    const lines = [...this.#counts].flatMap(([k, v]) => [
+      line(k, v, `${ms(k)}${answers(k)}`),
+      ...[...(this.#parts.get(k) ?? [])].map(([p, n]) => line(`  ${p}`, n)),
+    ]);
+    return [`${title} (seed ${RUN_SEED}; FC_SEED=${RUN_SEED} replays it):`, ...lines, line('total', this.total, extra)].join('\n');
   }
 }
 
@@ -81,7 +112,9 @@ export function percentEncode(bytes: Buffer): string {
 export const encode = (text: string): string => percentEncode(wtf8(text));
 
 /** Escapes that decode to invalid UTF-8, or are not escapes at all. */
-export const INVALID_ESCAPES = ['%FF', '%FE%FF', '%C0%AF', '%C3%28', '%ED%A0%80', '%ED%BF%BF', '%F4%90%80%80', '%F8%88%80%80%80', '%E0%A4%A', '%', '%G0', '%0', '%00', '%0D%0A', '%u0041'];
+export const INVALID_ESCAPES = [
+  '%FF', '%FE%FF', '%C0%AF', '%C3%28', '%ED%A0%80', '%ED%BF%BF', '%F4%90%80%80', '%F8%88%80%80%80', '%E0%A4%A', '%', '%G0', '%0', '%00', '%0D%0A', '%u0041',
+];
 
 /** Raw bytes as a latin1 string (one char per byte): sent on the wire as they are, often not UTF-8. */
 export const rawBytes = (maxLength = 8): fc.Arbitrary<string> =>
@@ -103,7 +136,11 @@ export const serializePairs = (pairs: WirePair[]): string => pairs.map(([n, v]) 
  * Form or query parameters: each known name present or not, with a good value (from `good`) or
  * junk; now and then one of them repeated; a few junk pairs; in a shuffled order.
  */
-export function wirePairs(names: readonly string[], good: Record<string, fc.Arbitrary<string>> = {}, { depth = 3, junkPairs = 2 } = {}): fc.Arbitrary<WirePair[]> {
+export function wirePairs(
+  names: readonly string[],
+  good: Record<string, fc.Arbitrary<string>> = {},
+  { depth = 3, junkPairs = 2 } = {},
+): fc.Arbitrary<WirePair[]> {
   // `depth` n: each known parameter is present n-1 times in n, with a good value 3n-3 times in 3n-2.
   return fc.record({
     known: fc.tuple(...names.map((name) => fc.option(valueFor(good[name], depth).map((value): WirePair => [name, value]), { freq: depth, nil: undefined }))),
@@ -124,7 +161,9 @@ function valueFor(good: fc.Arbitrary<string> | undefined, depth: number): fc.Arb
 }
 
 /** Request methods: the usual, the odd, and ones the HTTP parser does not know. */
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'SEARCH', 'QUERY', 'MKCOL', 'PURGE', 'get', 'FOO', 'G\u00c9T', ''];
+export const METHODS = [
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'SEARCH', 'QUERY', 'MKCOL', 'PURGE', 'get', 'FOO', 'G\u00c9T', '',
+];
 
 /** Content types a client might claim, right and wrong. */
 export const CONTENT_TYPES = [
@@ -133,14 +172,25 @@ export const CONTENT_TYPES = [
   'text/plain', 'text/html', 'multipart/form-data; boundary=xyz', 'application/xml', 'application/octet-stream', '*/*', 'x', '',
 ];
 
+const JUNK_HEADER_NAMES = [
+  'x-junk', 'request-id', 'x-forwarded-for', 'x-forwarded-proto', 'forwarded', 'accept', 'accept-encoding', 'accept-language', 'origin',
+  'referer', 'user-agent', 'te', 'range', 'if-none-match', 'content-encoding', 'content-language', 'cookie', 'authorization',
+];
+/** Any token that is a header name, but for those that frame the request (their own tests). */
+const anyHeaderName = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,20}$/)
+  .filter((n) => !/^(content-length|transfer-encoding|host|expect|connection)$/i.test(n));
+
 /** Extra header lines, on one request in three: junk names and values (latin1, obs-text and control characters included). */
-export const junkHeaders: fc.Arbitrary<[string, string][]> = fc.oneof({ weight: 2, arbitrary: fc.constant<[string, string][]>([]) }, { weight: 1, arbitrary: fc.array(
-  fc.oneof(
-    fc.tuple(fc.constantFrom('x-junk', 'request-id', 'x-forwarded-for', 'x-forwarded-proto', 'forwarded', 'accept', 'accept-encoding', 'accept-language', 'origin', 'referer', 'user-agent', 'te', 'range', 'if-none-match', 'content-encoding', 'content-language', 'cookie', 'authorization'), junkHeaderValue()),
-    fc.tuple(fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,20}$/).filter((n) => !/^(content-length|transfer-encoding|host|expect|connection)$/i.test(n)), junkHeaderValue()),
-  ),
-  { minLength: 1, maxLength: 4 },
-) });
+export const junkHeaders: fc.Arbitrary<[string, string][]> = fc.oneof(
+  { weight: 2, arbitrary: fc.constant<[string, string][]>([]) },
+  {
+    weight: 1,
+    arbitrary: fc.array(
+      fc.oneof(fc.tuple(fc.constantFrom(...JUNK_HEADER_NAMES), junkHeaderValue()), fc.tuple(anyHeaderName, junkHeaderValue())),
+      { minLength: 1, maxLength: 4 },
+    ),
+  },
+);
 
 /** A header value without CR, LF or NUL (those break framing, which has its own tests). */
 export function junkHeaderValue(): fc.Arbitrary<string> {
@@ -164,22 +214,35 @@ const b64url = (value: unknown) => Buffer.from(typeof value === 'string' ? value
  */
 export function jwtLike(known: { accessToken: string; kid: string; claims: Record<string, unknown> }): fc.Arbitrary<string> {
   const header = fc.oneof(
-    fc.record({ alg: fc.constantFrom('none', 'ES256', 'HS256', 'RS256', 'EdDSA', 'ES384', ''), typ: fc.constantFrom('at+jwt', 'JWT', ''), kid: fc.oneof(fc.constant(known.kid), junkText) }),
+    fc.record({
+      alg: fc.constantFrom('none', 'ES256', 'HS256', 'RS256', 'EdDSA', 'ES384', ''),
+      typ: fc.constantFrom('at+jwt', 'JWT', ''),
+      kid: fc.oneof(fc.constant(known.kid), junkText),
+    }),
     fc.jsonValue({ maxDepth: 2 }),
   );
   const payload = fc.oneof(
-    fc.record({ claims: fc.constant(known.claims), override: fc.dictionary(fc.constantFrom('exp', 'iat', 'nbf', 'iss', 'aud', 'sub', 'client_id', 'scope', 'jti'), fc.jsonValue({ maxDepth: 1 })) })
+    fc.record({
+      claims: fc.constant(known.claims),
+      override: fc.dictionary(fc.constantFrom('exp', 'iat', 'nbf', 'iss', 'aud', 'sub', 'client_id', 'scope', 'jti'), fc.jsonValue({ maxDepth: 1 })),
+    })
       .map(({ claims, override }) => ({ ...claims, ...override })),
     fc.jsonValue({ maxDepth: 2 }),
   );
-  const signature = fc.oneof(fc.constant(''), fc.constant(known.accessToken.split('.')[2]!), fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString('base64url')));
+  const signature = fc.oneof(
+    fc.constant(''),
+    fc.constant(known.accessToken.split('.')[2]!),
+    fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString('base64url')),
+  );
   const crafted = fc.tuple(header, payload, signature).map(([h, p, s]) => `${b64url(h)}.${b64url(p)}.${s}`);
   const segments = known.accessToken.split('.');
-  const positions = segments.flatMap((segment, s) => Array.from({ length: segment.length - 1 }, (_, i) => segments.slice(0, s).reduce((n, x) => n + x.length + 1, 0) + i));
+  const startOf = (s: number) => segments.slice(0, s).reduce((n, x) => n + x.length + 1, 0);
+  const positions = segments.flatMap((segment, s) => Array.from({ length: segment.length - 1 }, (_, i) => startOf(s) + i));
   const mutant = fc.tuple(fc.constantFrom(...positions), fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'))
     .filter(([at, c]) => known.accessToken[at] !== c)
     .map(([at, c]) => `${known.accessToken.slice(0, at)}${c}${known.accessToken.slice(at + 1)}`);
-  const odd = fc.constantFrom('a.b.c', '..', '...', 'e30.e30.', `${known.accessToken}.`, `${known.accessToken}x`, known.accessToken.slice(0, -1), ` ${known.accessToken}`, known.accessToken.toUpperCase());
+  const at = known.accessToken;
+  const odd = fc.constantFrom('a.b.c', '..', '...', 'e30.e30.', `${at}.`, `${at}x`, at.slice(0, -1), ` ${at}`, at.toUpperCase());
   return fc.oneof(crafted, mutant, odd);
 }
 
@@ -194,31 +257,46 @@ export function refreshTokenLike(known: { refreshToken: string }): fc.Arbitrary<
       .filter(([at, c]) => token[at] !== c)
       .map(([at, c]) => `${token.slice(0, at)}${c}${token.slice(at + 1)}`),
     fc.integer({ min: 1, max: token.length - 1 }).map((length) => token.slice(0, length)),
-    fc.constantFrom(`${token}A`, `${token}AA`, `${token}.`, `.${token}`, `${token}=`, `${token} `, token.toLowerCase(), token.toUpperCase(), `${token}${token}`),
+    fc.constantFrom(
+      `${token}A`, `${token}AA`, `${token}.`, `.${token}`, `${token}=`, `${token} `, token.toLowerCase(), token.toUpperCase(), `${token}${token}`,
+    ),
   );
 }
 
-export type DbState = Map<string, { count: number; digest: string }>;
+export type DbState = Map<string, { count: number; digest: string; lines: string[] }>;
 
-/** Every collection of the test database: its document count and a digest of its documents. */
+/** Every collection of the test database: its document count, a digest of its documents, and the documents as sorted JSON lines. */
 export async function dbState(db: Db): Promise<DbState> {
   const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
   const state: DbState = new Map();
   await Promise.all(names.map(async (name) => {
     const docs = await db.collection(name).find({}).toArray();
     const lines = docs.map((d) => JSON.stringify(d)).sort();
-    state.set(name, { count: docs.length, digest: createHash('sha256').update(lines.join('\n')).digest('hex') });
+    state.set(name, { count: docs.length, digest: createHash('sha256').update(lines.join('\n')).digest('hex'), lines });
   }));
   return state;
 }
 
+const EMPTY = { count: 0, digest: createHash('sha256').update('').digest('hex'), lines: [] as string[] };
+
 /** The collections whose documents differ between two states (a collection absent counts as empty). */
 export function changedCollections(before: DbState, after: DbState): string[] {
-  const empty = { count: 0, digest: createHash('sha256').update('').digest('hex') };
   const names = new Set([...before.keys(), ...after.keys()]);
   return [...names].filter((name) => {
-    const a = before.get(name) ?? empty;
-    const b = after.get(name) ?? empty;
+    const a = before.get(name) ?? EMPTY;
+    const b = after.get(name) ?? EMPTY;
     return a.count !== b.count || a.digest !== b.digest;
   }).sort();
+}
+
+/** What changed in the named collections, for a failure message: documents gone and documents new (a few of each). */
+export function describeChanges(before: DbState, after: DbState, names: string[]): string {
+  return names.map((name) => {
+    const a = new Set((before.get(name) ?? EMPTY).lines);
+    const b = new Set((after.get(name) ?? EMPTY).lines);
+    const gone = [...a].filter((l) => !b.has(l));
+    const added = [...b].filter((l) => !a.has(l));
+    const few = (lines: string[]) => lines.slice(0, 3).map((l) => `    ${l.slice(0, 400)}`).join('\n');
+    return `  ${name}: ${gone.length} gone, ${added.length} new\n${few(gone.map((l) => `- ${l}`))}\n${few(added.map((l) => `+ ${l}`))}`;
+  }).join('\n');
 }
