@@ -76,3 +76,19 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     },
   };
 }
+
+/**
+ * A started service's handle, stopping in one order for every service: the HTTP edge closes (its
+ * in-flight requests finish), then the service's own timers and subscriptions stop, then the base
+ * (audit in flight, NATS drained, MongoDB).
+ */
+export function startedService(base: Pick<ServiceBase, 'close'>, port: number, http: { close(): Promise<unknown> }, stops: (() => void)[]) {
+  return {
+    port,
+    stop: async (): Promise<void> => {
+      await http.close();
+      for (const stop of stops) stop();
+      await base.close();
+    },
+  };
+}

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
-import { startSystem, type SeededUser, type System } from './helpers/system.ts';
+import { startTokenSystem, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode, tokenRequest } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { grantIdOf, refreshRequest, verifyAccessToken, watchRevocations } from './helpers/token-requests.ts';
@@ -13,9 +13,7 @@ let scope: string;
 let user: SeededUser;
 
 before(async () => {
-  system = await startSystem('coderedeem', { services: ['authorize-service', 'token-service'] });
-  scope = await system.seed.scope('profile');
-  user = await system.seed.user();
+  ({ system, scope, user } = await startTokenSystem('coderedeem', 'profile'));
 });
 after(() => system.stop());
 

@@ -1,7 +1,7 @@
 // RFC 7662 introspection at token-service's /introspect, with real tokens from token-service.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
+import { startTokenSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode, tokenRequest } from './helpers/oauth.ts';
 import { createTestSigningKey, mintAccessToken, type TestSigningKey } from './helpers/test-signing-key.ts';
 
@@ -14,9 +14,7 @@ let resourceServer: SeededClient;
 let testKey: TestSigningKey;
 
 before(async () => {
-  system = await startSystem('introspection', { services: ['authorize-service', 'token-service'] });
-  scope = await system.seed.scope('orders');
-  user = await system.seed.user(['staff']);
+  ({ system, scope, user } = await startTokenSystem('introspection', 'orders', ['staff']));
   client = await system.seed.client({ scopes: [scope], refreshTokens: true });
   resourceServer = await system.seed.client({ scopes: [scope], refreshTokens: false });
   testKey = await createTestSigningKey(system.db, system.nc);

@@ -8,7 +8,7 @@ import { systemClock } from '#shared/clock.ts';
 import { createLogger } from '#shared/logger.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { createTokenStore } from '../services/token-service/store.ts';
-import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
+import { startTokenSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { grantIdOf, refreshRequest, revokeRequest, verifyAccessToken, watchRevocations } from './helpers/token-requests.ts';
@@ -18,9 +18,7 @@ let scope: string;
 let user: SeededUser;
 
 before(async () => {
-  system = await startSystem('revocation', { services: ['authorize-service', 'token-service'] });
-  scope = await system.seed.scope('mail');
-  user = await system.seed.user();
+  ({ system, scope, user } = await startTokenSystem('revocation', 'mail'));
 });
 after(() => system.stop());
 

@@ -6,7 +6,7 @@ import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
+import { startTokenSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode, tokenRequest, type TokenResponse } from './helpers/oauth.ts';
 import { refreshRequest } from './helpers/token-requests.ts';
 
@@ -15,9 +15,7 @@ let scope: string;
 let user: SeededUser;
 
 before(async () => {
-  system = await startSystem('tokenerrors', { services: ['authorize-service', 'token-service'] });
-  scope = await system.seed.scope('files');
-  user = await system.seed.user();
+  ({ system, scope, user } = await startTokenSystem('tokenerrors', 'files'));
 });
 after(() => system.stop());
 

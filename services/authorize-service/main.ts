@@ -1,7 +1,7 @@
 // authorize-service: wiring only.
 import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
+import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
@@ -51,15 +51,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const port = await listen(app, config.HTTP_HOST, config.AUTHORIZE_SERVICE_PORT);
   log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
 
-  return {
-    port,
-    stop: async () => {
-      sweep.stop();
-      await app.close();
-      reference.stop();
-      await base.close();
-    },
-  };
+  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop()]);
 }
 
 if (import.meta.main) {

@@ -1,7 +1,7 @@
 // consent-ui: wiring only.
 import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
+import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { decoyPasswordHash, verifyPassword } from '#shared/password.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
@@ -79,16 +79,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const sweep = startPeriodic('sweep expired sessions and sign-in failures', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
   log.info({ port, url: urls.consentUi }, 'consent-ui ready');
 
-  return {
-    port,
-    stop: async () => {
-      sweep.stop();
-      await app.close();
-      reference.stop();
-      changes.unsubscribe();
-      await base.close();
-    },
-  };
+  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop(), () => changes.unsubscribe()]);
 }
 
 if (import.meta.main) {

@@ -7,6 +7,12 @@ type GrantType = ClientDoc['grantTypes'][number];
 
 const GRANT_NAMES: Record<GrantType, string> = { authorization_code: 'authorization code', refresh_token: 'refresh token' };
 
+/** The grant's own parameter, once the client is known to be registered for the grant type. */
+export function grantParameter<T>(client: ClientDoc, grantType: GrantType, value: T | undefined, name: string): T {
+  requireGrantType(client, grantType);
+  return requireParameter(value, name);
+}
+
 /** unauthorized_client unless the client is registered for `grantType`. */
 export function requireGrantType(client: ClientDoc, grantType: GrantType): void {
   if (!client.grantTypes.includes(grantType)) {

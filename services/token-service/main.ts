@@ -1,6 +1,6 @@
 // token-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
+import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { toPublishedKey } from '#shared/keys/signing-keys.ts';
@@ -87,17 +87,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const sweep = await startGrantMaintenance({ store, revocations, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
   log.info({ port }, 'token-service ready');
 
-  return {
-    port,
-    stop: async () => {
-      sweep.stop();
-      await app.close();
-      keyReloading.stop();
-      revocations.stop();
-      reference.stop();
-      await base.close();
-    },
-  };
+  return startedService(base, port, app, [() => sweep.stop(), () => keyReloading.stop(), () => revocations.stop(), () => reference.stop()]);
 }
 
 /**

@@ -10,7 +10,8 @@ import type { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { revocableRefreshToken } from '#shared/grants/refresh-tokens.ts';
 import { redeemCode, type Deps, type RedeemCodeInput } from './redeem-code.ts';
-import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers, refusal } from './test-doubles.ts';
+import type { MemoryStore } from './test-doubles.ts';
+import { recordRevocationInto, refusal, testClient, testKeys, testRevocations, testSealers, testWorld } from './test-doubles.ts';
 
 const GRANT = 'g'.repeat(22);
 const VERIFIER = 'v'.repeat(43);
@@ -18,11 +19,7 @@ const REDIRECT = 'https://client.example.com/cb';
 const CODE_TTL = 60;
 
 async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
-  const store = new MemoryStore();
-  const clock = new TestClock();
-  const audit = new AuditRecorder();
-  const revocations = testRevocations(clock);
-  const { codes, refreshTokens } = testSealers();
+  const { store, clock, audit, revocations, codes, refreshTokens } = testWorld();
   const now = clock.now();
   const code = codes.seal({
     grantId: GRANT, clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),

@@ -14,7 +14,7 @@ import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issu
 import { revocableGrant, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
-import { requireGrantType, requireParameter } from './grant-request.ts';
+import { grantParameter } from './grant-request.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
@@ -45,8 +45,7 @@ const invalidGrant = (detail: string) =>
 
 export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<TokenResult> {
   const { client } = input;
-  requireGrantType(client, 'authorization_code');
-  const sealedCode = requireParameter(input.code, 'code');
+  const sealedCode = grantParameter(client, 'authorization_code', input.code, 'code');
   if (input.codeVerifier !== undefined && !CODE_VERIFIER.test(input.codeVerifier)) throw invalidGrant('malformed code_verifier');
   // RFC 9700 §2.1.1: public clients must use PKCE.
   if (client.type === 'public' && input.codeVerifier === undefined) throw invalidGrant('public client sent no code_verifier');

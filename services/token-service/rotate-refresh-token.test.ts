@@ -8,17 +8,13 @@ import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { firstRefreshToken, parseRequestedScope, rotateRefreshToken, type Deps, type RotateRefreshTokenInput } from './rotate-refresh-token.ts';
 import { revocationExpiry } from './revoke-grant.ts';
 import { completeDecidedRevocations } from './complete-revocations.ts';
-import { AuditRecorder, MemoryStore, TestClock, familyOf, recordRevocationInto, testClient, testKeys, testRevocations, testSealers, refusal } from './test-doubles.ts';
+import { familyOf, recordRevocationInto, refusal, testClient, testKeys, testRevocations, testSealers, testWorld } from './test-doubles.ts';
 
 const GRANT = 'G'.repeat(22);
 const FAMILY_TTL = 3600;
 
 async function setup(grantOverrides: Partial<RefreshTokenPayload> = {}) {
-  const store = new MemoryStore();
-  const clock = new TestClock();
-  const audit = new AuditRecorder();
-  const revocations = testRevocations(clock);
-  const { codes, refreshTokens } = testSealers();
+  const { store, clock, audit, revocations, codes, refreshTokens } = testWorld();
   const now = clock.now();
   const familyExpiresAt = addSeconds(now, FAMILY_TTL);
   const grant = { grantId: GRANT, clientId: 'c_test', sub: 'u_1', username: 'alice', scopes: ['read', 'write'], authTime: epochSeconds(now) - 30, grantStartedAtMs: now.getTime(), ...grantOverrides };

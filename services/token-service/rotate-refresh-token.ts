@@ -11,7 +11,7 @@ import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
-import { requireGrantType, requireParameter } from './grant-request.ts';
+import { grantParameter } from './grant-request.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
@@ -41,8 +41,7 @@ const invalidScope = (detail: string) =>
 
 export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenInput): Promise<TokenResult> {
   const { client } = input;
-  requireGrantType(client, 'refresh_token');
-  const refreshToken = requireParameter(input.refreshToken, 'refresh_token');
+  const refreshToken = grantParameter(client, 'refresh_token', input.refreshToken, 'refresh_token');
   const requested = parseRequestedScope(input.scope);
   const opened = deps.refreshTokens.open(refreshToken);
   if (!opened) throw invalidGrant('not a refresh token issued here');

@@ -195,3 +195,9 @@ export async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
   assert.ok(error instanceof OAuthError, `expected an OAuthError, got ${String(error)}`);
   return error;
 }
+
+/** What every token-service domain test starts from: an empty store, a fixed clock, an audit recorder, a revocation set and the sealers. */
+export function testWorld() {
+  const clock = new TestClock();
+  return { store: new MemoryStore(), clock, audit: new AuditRecorder(), revocations: testRevocations(clock), ...testSealers() };
+}

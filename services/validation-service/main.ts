@@ -1,7 +1,7 @@
 // validation-service: wiring only. It answers oauth.token.validate from public keys, the
 // revocation feed and cached reference data; its HTTP server serves only health, readiness and metrics.
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
+import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { ReferenceCache, onReferenceDataChanged } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
@@ -63,14 +63,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     const port = await listen(app, config.HTTP_HOST, config.VALIDATION_SERVICE_PORT);
     log.info({ port, keys: keys.size, revocations: revocations.size }, 'validation-service ready');
 
-    return {
-      port,
-      stop: async () => {
-        await app.close();
-        cleanups.forEach((cleanup) => cleanup());
-        await base.close();
-      },
-    };
+    return startedService(base, port, app, cleanups);
   } catch (error) {
     cleanups.forEach((cleanup) => cleanup());
     await base.close();

@@ -79,6 +79,12 @@ export type System = {
  * services answer in queue groups, so systems of test files running side by side must not share
  * one, or one file's request could be answered by another file's services.
  */
+/** authorize-service and token-service (the back channel's system), with a scope and a user seeded. */
+export async function startTokenSystem(label: string, scopeName: string, groups?: string[]): Promise<{ system: System; scope: string; user: SeededUser }> {
+  const system = await startSystem(label, { services: ['authorize-service', 'token-service'] });
+  return { system, scope: await system.seed.scope(scopeName), user: await system.seed.user(groups) };
+}
+
 export async function startSystem(label: string, options: SystemOptions = {}): Promise<System> {
   const privateNats: PrivateNats | undefined = options.env?.NATS_URL ? undefined : await startPrivateNats();
   const env = await testEnv(label, { ...(privateNats ? { NATS_URL: privateNats.url } : {}), ...options.env });
