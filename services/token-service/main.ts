@@ -1,6 +1,8 @@
 // token-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, type StartOptions } from '#shared/service-base.ts';
+import type { NatsConnection } from '#shared/nats/connect.ts';
+import type { Logger } from '#shared/logger.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { toPublishedKey } from '#shared/keys/signing-keys.ts';
@@ -20,6 +22,7 @@ import { registerRoutes } from './http.ts';
 import { publishRevocation, registerEndpoints } from './nats.ts';
 import { revocationRecorder } from './record-revocation.ts';
 import { sweepExpiredGrants } from './sweep-expired-grants.ts';
+import { rotateSigningKeysOnSchedule, rotationCheckIntervalMs, type RotateSigningKeysDeps } from './rotate-signing-keys.ts';
 
 export { loadConfig };
 
@@ -82,6 +85,9 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
 
+  const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);
+  const rotating = await startKeyRotation(config, { store, kek, clock, audit: base.audit, log, nc }, reloadKeys);
+
   // Where TTL indexes are missing (FerretDB), and for dead families, which no TTL index finds.
   const sweep = startPeriodic('sweep expired grant state', async () => {
     const removed = await sweepExpiredGrants({ store, clock });
@@ -93,6 +99,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     port,
     stop: async () => {
       sweep.stop();
+      rotating.stop();
       await app.close();
       keyReloading.stop();
       revocations.stop();
@@ -100,6 +107,26 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       await base.close();
     },
   };
+}
+
+/**
+ * Scheduled signing-key rotation: every instance checks at start and then periodically; one unique
+ * insert decides who rotates (rotate-signing-keys.ts). The rotator reloads its own keys at once.
+ */
+async function startKeyRotation(
+  config: TokenConfig,
+  deps: Omit<RotateSigningKeysDeps, 'announce' | 'rotationSeconds' | 'prepublishSeconds' | 'log'> & { nc: NatsConnection; log: Logger },
+  reloadKeys: () => Promise<unknown>,
+): Promise<{ stop(): void }> {
+  const rotation: RotateSigningKeysDeps = {
+    ...deps, rotationSeconds: config.SIGNING_KEY_ROTATION_SECONDS, prepublishSeconds: config.SIGNING_KEY_PREPUBLISH_SECONDS,
+    announce: () => announceReferenceDataChange(deps.nc, 'keys'),
+  };
+  const check = async () => {
+    if ((await rotateSigningKeysOnSchedule(rotation)).rotated) await reloadKeys();
+  };
+  await check().catch((error: unknown) => deps.log.warn({ err: error }, 'signing key rotation check failed; will retry'));
+  return startPeriodic('signing key rotation check', check, rotationCheckIntervalMs(config.SIGNING_KEY_ROTATION_SECONDS), deps.log);
 }
 
 if (import.meta.main) {
