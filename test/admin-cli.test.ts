@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
@@ -14,6 +15,7 @@ import { randomToken, sha256 } from '#shared/crypto.ts';
 import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
 import { AUDIT_STREAM, Subjects } from '#shared/nats/subjects.ts';
 import { decrypt, keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { generateSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import type { CloudEvent } from '#shared/audit/cloud-event.ts';
 import { createClient, createScope, createUser } from '../services/admin-cli/reference-data-admin.ts';
@@ -30,7 +32,9 @@ function baseEnv(overrides: Record<string, string> = {}): Record<string, string>
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', NATS_URL, MONGODB_URI, ...overrides };
 }
 
-function start(args: string[], options: { env?: Record<string, string>; node?: string } = {}): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+type Started = { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> };
+
+function start(args: string[], options: { env?: Record<string, string>; node?: string } = {}): Started {
   const child = spawn(options.node ?? NODE24, [BIN, ...args], { cwd: ROOT, env: baseEnv(options.env), stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -376,8 +380,8 @@ describe('oauth-admin', { concurrency: true }, () => {
     const first = json<{ kid: string; superseded: string[] }>(await ok(['keys', 'rotate', '--json'], { env }));
     const second = json<{ kid: string; superseded: string[]; retire_at: string }>(await ok(['keys', 'rotate', '--json'], { env }));
     assert.deepEqual(second.superseded, [first.kid]);
-    const listed = json<{ kid: string; alg: string; status: string; retire_at: string | null }[]>(await ok(['keys', 'list', '--json']));
-    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.status]), [[second.kid, 'ES256', 'signing'], [first.kid, 'ES256', 'published']]);
+    const listed = json<{ kid: string; alg: string; state: string; status: string; retire_at: string | null }[]>(await ok(['keys', 'list', '--json']));
+    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.state, k.status]), [[second.kid, 'ES256', 'active', 'signing'], [first.kid, 'ES256', 'retiring', 'published']]);
     // The longest client access-token lifetime (at least the 600 s default) plus a margin.
     assert.ok(Date.parse(listed[1]!.retire_at!) >= Date.now() + 600_000);
 
@@ -389,6 +393,40 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.equal(privateJwk.crv, 'P-256');
     const list = await ok(['keys', 'list']);
     assert.ok(!list.stdout.includes(privateJwk.d!), 'the private key is never printed');
+  });
+
+  it('keys list: each kid with its state (next, active, retiring), created, activates, retires; --json an array', async () => {
+    const ownDb = uniqueMongoUri('keyslist'); // the describe's tests run concurrently: keys of this test's own
+    const kek = randomBytes(32);
+    const now = Date.now();
+    const at = (seconds: number) => new Date(now + seconds * 1000);
+    // As the schedule leaves them: an old key retiring, the active one, and the next one published ahead of its activation.
+    const retiring = { ...await generateSigningKey(kek, at(-200), at(-200)), supersededAt: at(-100), retireAt: at(3600) };
+    const active = { ...await generateSigningKey(kek, at(-100), at(-100)), supersededAt: at(50), retireAt: at(5000) };
+    const next = await generateSigningKey(kek, at(-10), at(50));
+    const mongo = await MongoClient.connect(ownDb);
+    try {
+      await mongo.db().collection('signing_keys').insertMany([retiring, active, next] as never[]);
+      const listed = json<{ kid: string; state: string; created_at: string; activates_at: string; retire_at: string | null }[]>(
+        await ok(['keys', 'list', '--json'], { env: { MONGODB_URI: ownDb } }));
+      assert.deepEqual(listed.map((k) => [k.kid, k.state]), [[next._id, 'next'], [active._id, 'active'], [retiring._id, 'retiring']]);
+      assert.equal(listed[0]!.activates_at, at(50).toISOString());
+      assert.equal(listed[1]!.retire_at, at(5000).toISOString());
+      const table = (await ok(['keys', 'list'], { env: { MONGODB_URI: ownDb } })).stdout.trim().split('\n');
+      assert.match(table[0]!, /^KID\s+STATE\s+CREATED\s+ACTIVATES\s+RETIRES$/);
+      assert.match(table[1]!, new RegExp(`^${next._id}\\s+next\\s`));
+      assert.match(table[2]!, new RegExp(`^${active._id}\\s+active\\s`));
+      assert.match(table[3]!, new RegExp(`^${retiring._id}\\s+retiring\\s`));
+      for (const bad of [['keys', 'list', 'extra'], ['keys', 'list', '--jsn'], ['keys', 'list', '--json=yes']]) {
+        const refused = await cli(bad, { env: { MONGODB_URI: ownDb } });
+        assert.notEqual(refused.code, 0, bad.join(' '));
+        assert.equal(lines(refused.stderr).length, 1, refused.stderr);
+        assert.equal(refused.stdout, '');
+      }
+    } finally {
+      await mongo.db().dropDatabase();
+      await mongo.close();
+    }
   });
 
   // Security finding 1: `keys rotate` without OAUTH_KEY_ENCRYPTION_KEY encrypted a new signing

@@ -950,7 +950,7 @@ describe('NATS subjects under hostile input', () => {
     await assertKnownSessionWorks();
   });
 
-  it('answers no request whose reply subject is not an inbox, and acts on none (review finding 2)', async () => {
+  it('answers no request whose reply subject is not an inbox, and acts on none (finding 3)', async () => {
     // Where a service must never publish at a requester's bidding: broadcasts, the audit stream, look-alikes of an inbox.
     const replies = ['hostile.reply', 'oauth.audit.hostile', Subjects.revocationRecorded, Subjects.referenceDataChanged, Subjects.consentUiChanged,
       '_INBOX', '_inbox.x', 'INBOX.x', '_INBOXX.x', '$SRV.x'] as const;

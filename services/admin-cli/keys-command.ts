@@ -6,7 +6,10 @@ import { printJson, printTable } from './output.ts';
 import type { KeyView } from './signing-key-admin.ts';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
-const keyJson = (k: KeyView) => ({ kid: k.kid, alg: k.alg, status: k.status, created_at: iso(k.createdAt), superseded_at: iso(k.supersededAt), retire_at: iso(k.retireAt) });
+const keyJson = (k: KeyView) => ({
+  kid: k.kid, state: k.state, alg: k.alg, created_at: iso(k.createdAt), activates_at: iso(k.activatesAt),
+  superseded_at: iso(k.supersededAt), retire_at: iso(k.retireAt), status: k.status,
+});
 
 export const keysCommands: CommandGroup = {
   name: 'keys',
@@ -14,12 +17,14 @@ export const keysCommands: CommandGroup = {
   commands: [
     {
       name: 'list',
-      summary: 'list signing keys and their status',
+      summary: 'list signing keys and their state (next, active, retiring)',
       usage: '[--json]',
       description: [
-        'Lists the signing keys, newest first. Status: signing (signs new access tokens), published (superseded,',
-        'still in JWKS until every token it signed has expired: see retire_at), retired (no longer published).',
-        'Private keys are never shown.',
+        'Lists the signing keys, newest first, each with its state: next (in JWKS, signs from its activation),',
+        'active (signs new access tokens), retiring (superseded, still in JWKS until every token it signed has',
+        'expired: see retires), retired (no longer published). token-service makes the next key by itself every',
+        'SIGNING_KEY_ROTATION_SECONDS. With --json: an array of {kid, state, alg, created_at, activates_at,',
+        'superseded_at, retire_at}. Private keys are never shown.',
       ].join('\n'),
       examples: ['oauth-admin keys list'],
       options: { ...jsonOption },
@@ -29,7 +34,7 @@ export const keysCommands: CommandGroup = {
         const { listSigningKeys } = await import('./signing-key-admin.ts');
         const keys = await listSigningKeys(ctx.db, new Date());
         if (flag(values, 'json')) printJson(ctx.io, keys.map(keyJson));
-        else printTable(ctx.io, ['kid', 'alg', 'status', 'created', 'retire_at'], keys.map((k) => [k.kid, k.alg, k.status, k.createdAt, k.retireAt]));
+        else printTable(ctx.io, ['kid', 'state', 'created', 'activates', 'retires'], keys.map((k) => [k.kid, k.state, k.createdAt, k.activatesAt, k.retireAt]));
       },
     },
     {
@@ -40,6 +45,7 @@ export const keysCommands: CommandGroup = {
         'Generates a new ES256 key that signs every access token from now on. The previous key stays in JWKS',
         '(validation keeps accepting its tokens) until the longest access-token lifetime of any client plus a',
         'margin has passed, then it is retired. Services switch on the announcement, or at their next reload.',
+        'A next key made by the schedule and not yet signing is superseded too; the schedule counts from this key.',
         'The private key is encrypted under OAUTH_KEY_ENCRYPTION_KEY: run this with the same value the services use.',
       ].join('\n'),
       examples: ['OAUTH_KEY_ENCRYPTION_KEY=... oauth-admin keys rotate'],
@@ -54,7 +60,8 @@ export const keysCommands: CommandGroup = {
         const type = rotation.superseded.length > 0 ? 'oauth.key.rotated' : 'oauth.key.created';
         ctx.changed('keys', type, rotation.kid, { kid: rotation.kid, count: rotation.superseded.length });
         if (flag(values, 'json')) {
-          printJson(ctx.io, { kid: rotation.kid, superseded: rotation.superseded, retire_at: rotation.superseded.length > 0 ? rotation.retireAt.toISOString() : null });
+          const retireAt = rotation.superseded.length > 0 ? rotation.retireAt.toISOString() : null;
+          printJson(ctx.io, { kid: rotation.kid, superseded: rotation.superseded, retire_at: retireAt });
         } else if (rotation.superseded.length > 0) {
           ctx.io.out(`New signing key ${rotation.kid}\nSuperseded ${rotation.superseded.join(', ')}: still published until ${rotation.retireAt.toISOString()}, then retired`);
         } else {

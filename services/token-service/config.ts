@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientAuthConfig, RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { ClientAuthConfig, ConfigError, RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
 
 export const TokenConfigSchema = serviceConfigSchema({
   /** The `aud` of access tokens (RFC 9068 §2.2); the issuer when not set. */
@@ -8,10 +8,21 @@ export const TokenConfigSchema = serviceConfigSchema({
   ...RevocationSetConfig,
   /** How often signing keys are reloaded from the database (besides the `keys` announcement). */
   SIGNING_KEY_RELOAD_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
+  /** A new signing key every this many seconds, counted from the newest key's creation (90 days by default). */
+  SIGNING_KEY_ROTATION_SECONDS: Type.Integer({ minimum: 60, default: 7_776_000 }),
+  /** How long a new key is in JWKS before it signs (a day by default); below the rotation period. */
+  SIGNING_KEY_PREPUBLISH_SECONDS: Type.Integer({ minimum: 5, default: 86_400 }),
 });
 export type TokenConfig = Static<typeof TokenConfigSchema>;
 
-export const loadConfig = (env: NodeJS.ProcessEnv = process.env): TokenConfig => parseConfig(TokenConfigSchema, env);
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenConfig {
+  const config = parseConfig(TokenConfigSchema, env);
+  // A key published for longer than it signs would have its successor made before it ever signed.
+  if (config.SIGNING_KEY_PREPUBLISH_SECONDS >= config.SIGNING_KEY_ROTATION_SECONDS) {
+    throw new ConfigError('configuration error: SIGNING_KEY_PREPUBLISH_SECONDS must be below SIGNING_KEY_ROTATION_SECONDS');
+  }
+  return config;
+}
 
 /** The `aud` of the access tokens this service issues, and introspection requires. */
 export const accessTokenAudience = (config: TokenConfig): string => config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER;

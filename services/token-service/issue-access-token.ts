@@ -60,7 +60,9 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
  * `typ`), or undefined for anything else: revocation treats a token it does not recognise as
  * unknown (RFC 7009 §2.2).
  */
-export async function verifyOwnAccessToken(deps: { keys: VerificationKeySource; issuer: string }, token: string, now: Date): Promise<AccessTokenClaims | undefined> {
+export async function verifyOwnAccessToken(
+  deps: { keys: VerificationKeySource; issuer: string }, token: string, now: Date,
+): Promise<AccessTokenClaims | undefined> {
   try {
     const { payload } = await jwtVerify(token, deps.keys.verificationKey, {
       issuer: deps.issuer,

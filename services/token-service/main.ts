@@ -1,6 +1,8 @@
 // token-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
+import type { NatsConnection } from '#shared/nats/connect.ts';
+import type { Logger } from '#shared/logger.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { toPublishedKey } from '#shared/keys/signing-keys.ts';
@@ -21,7 +23,7 @@ import { publishRevocation, registerEndpoints } from './nats.ts';
 import { revocationRecorder } from './record-revocation.ts';
 import { sweepExpiredGrants, type Deps as SweepDeps } from './sweep-expired-grants.ts';
 import { completeDecidedRevocations, type Deps as CompleteRevocationsDeps } from './complete-revocations.ts';
-import type { Logger } from '#shared/logger.ts';
+import { rotateSigningKeysOnSchedule, rotationCheckIntervalMs, type RotateSigningKeysDeps } from './rotate-signing-keys.ts';
 
 export { loadConfig };
 
@@ -84,10 +86,13 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
 
+  const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);
+  const rotating = await startKeyRotation(config, { store, kek, clock, audit: base.audit, log, nc }, reloadKeys);
   const sweep = await startGrantMaintenance({ store, revocations, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
   log.info({ port }, 'token-service ready');
 
-  return startedService(base, port, app, [() => sweep.stop(), () => keyReloading.stop(), () => revocations.stop(), () => reference.stop()]);
+  const stops = [() => sweep.stop(), () => rotating.stop(), () => keyReloading.stop(), () => revocations.stop(), () => reference.stop()];
+  return startedService(base, port, app, stops);
 }
 
 /**
@@ -107,6 +112,26 @@ async function startGrantMaintenance(deps: CompleteRevocationsDeps & SweepDeps &
     const removed = await sweepExpiredGrants(deps);
     if (removed > 0) log.debug({ removed }, 'expired grant state removed');
   }, intervalMs, log);
+}
+
+/**
+ * Scheduled signing-key rotation: every instance checks at start and then periodically; one unique
+ * insert decides who rotates (rotate-signing-keys.ts). The rotator reloads its own keys at once.
+ */
+async function startKeyRotation(
+  config: TokenConfig,
+  deps: Omit<RotateSigningKeysDeps, 'announce' | 'rotationSeconds' | 'prepublishSeconds' | 'log'> & { nc: NatsConnection; log: Logger },
+  reloadKeys: () => Promise<unknown>,
+): Promise<{ stop(): void }> {
+  const rotation: RotateSigningKeysDeps = {
+    ...deps, rotationSeconds: config.SIGNING_KEY_ROTATION_SECONDS, prepublishSeconds: config.SIGNING_KEY_PREPUBLISH_SECONDS,
+    announce: () => announceReferenceDataChange(deps.nc, 'keys'),
+  };
+  const check = async () => {
+    if ((await rotateSigningKeysOnSchedule(rotation)).rotated) await reloadKeys();
+  };
+  await check().catch((error: unknown) => deps.log.warn({ err: error }, 'signing key rotation check failed; will retry'));
+  return startPeriodic('signing key rotation check', check, rotationCheckIntervalMs(config.SIGNING_KEY_ROTATION_SECONDS), deps.log);
 }
 
 if (import.meta.main) {

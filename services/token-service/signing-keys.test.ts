@@ -19,7 +19,8 @@ function setup() {
   const docs: SigningKeyDoc[] = [];
   let created = 0;
   const store = {
-    publishedSigningKeys: async (now: Date) => docs.filter((d) => d.retireAt === null || d.retireAt > now).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()),
+    publishedSigningKeys: async (now: Date) => docs.filter((d) => d.retireAt === null || d.retireAt > now)
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()),
     createSigningKey: async (k: Buffer, now: Date) => {
       created++;
       const doc = await generateSigningKey(k, now);

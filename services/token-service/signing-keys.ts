@@ -1,13 +1,17 @@
-// The signing keys this instance holds in memory: the newest current key signs, every published
-// key verifies and appears in JWKS. A private key is decrypted and imported once per kid, never
-// per request. Reloaded on the `keys` announcement and on a timer (main.ts, keepKeysCurrent), so a
-// rotation written by `oauth-admin keys rotate` (or another instance's first key) takes effect everywhere.
+// The signing keys this instance holds in memory: every published key verifies and appears in JWKS,
+// and the signer is picked on every signature from the keys held, by activation time
+// (#shared/keys/signing-key-states.ts): a scheduled `next` key is held (decrypted) ahead and takes
+// over at its activation instant on every instance, without waiting for a reload. A private key is
+// decrypted and imported once per kid, never per request. Reloaded on the `keys` announcement and on
+// a timer (main.ts, keepKeysCurrent), so a rotation written by `oauth-admin keys rotate`, by the
+// schedule on another instance, or another instance's first key takes effect everywhere.
 import { importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
 import { ConfigError } from '#shared/config.ts';
 import { decrypt } from '#shared/keys/key-encryption.ts';
 import { SIGNING_ALG, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
+import { activatesAt, signerAt } from '#shared/keys/signing-key-states.ts';
 import type { TokenStore } from './store.ts';
 
 export type SigningKey = { kid: string; privateKey: CryptoKey };
@@ -24,10 +28,14 @@ export type KeyRingDeps = {
 };
 
 type PublishedKey = { kid: string; publicJwk: JWK; retireAt: Date | null };
+/** A key this instance can sign with, now or from its activation on. */
+type Candidate = SigningKey & { _id: string; createdAt: Date; activatesAt: Date; supersededAt: Date | null; retireAt: Date | null };
 
 export class KeyRing implements SigningKeySource, VerificationKeySource {
   readonly #deps: KeyRingDeps;
-  #signing: SigningKey | undefined;
+  #candidates: Candidate[] = [];
+  /** The last key that signed: kept when no held key may sign (a clock step back, a failed reload). */
+  #lastSigner: SigningKey | undefined;
   #published: PublishedKey[] = [];
   /** Kids of the published keys not yet superseded (at the last load). */
   #currentKids: string[] = [];
@@ -48,7 +56,7 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
    */
   async start(): Promise<boolean> {
     await this.reload(true);
-    if (this.#signing) return false;
+    if (this.#signerNow()) return false;
     if (this.#published.length > 0) {
       const kids = this.#currentKids.join(', ');
       const current = kids
@@ -59,7 +67,7 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
     const key = await this.#deps.store.createSigningKey(this.#deps.kek, this.#deps.clock.now());
     this.#deps.log.info({ kid: key._id }, 'generated the first signing key');
     await this.reload(true);
-    if (!this.#signing) throw new Error('no usable signing key after generating one');
+    if (!this.#signerNow()) throw new Error('no usable signing key after generating one');
     return true;
   }
 
@@ -80,24 +88,38 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
   async #load(): Promise<void> {
     const now = this.#deps.clock.now();
     const docs = await this.#deps.store.publishedSigningKeys(now);
-    let signing: SigningKey | undefined;
-    // Newest first: the newest current key this instance can decrypt signs.
+    // Every key that signs now or will (a scheduled `next` key) and that this instance can decrypt.
+    const candidates: Candidate[] = [];
     for (const doc of docs) {
-      if (doc.supersededAt !== null || doc.alg !== SIGNING_ALG) continue;
+      if (doc.alg !== SIGNING_ALG || (doc.supersededAt !== null && doc.supersededAt <= now)) continue;
       try {
-        signing = { kid: doc._id, privateKey: await this.#privateKey(doc) };
-        break;
+        candidates.push({
+          kid: doc._id, privateKey: await this.#privateKey(doc),
+          _id: doc._id, createdAt: doc.createdAt, activatesAt: activatesAt(doc), supersededAt: doc.supersededAt, retireAt: doc.retireAt,
+        });
       } catch (error) {
         this.#deps.log.error({ err: error, kid: doc._id }, 'cannot decrypt a signing key (is OAUTH_KEY_ENCRYPTION_KEY the one it was made with?); skipping it');
       }
     }
-    if (signing?.kid !== this.#signing?.kid && signing) this.#deps.log.info({ kid: signing.kid }, 'signing with key');
-    this.#signing = signing ?? this.#signing;
+    // Keys the last load held stay until a load finds others: a failed decryption never leaves the ring without a signer.
+    if (candidates.length > 0) this.#candidates = candidates;
     this.#published = docs.map((doc) => ({ kid: doc._id, publicJwk: doc.publicJwk, retireAt: doc.retireAt }));
-    this.#currentKids = docs.filter((doc) => doc.supersededAt === null).map((doc) => doc._id);
+    this.#currentKids = docs.filter((doc) => doc.supersededAt === null || doc.supersededAt > now).map((doc) => doc._id);
     const live = new Set(docs.map((d) => d._id));
-    for (const kid of this.#privateKeys.keys()) if (!live.has(kid) && kid !== this.#signing?.kid) this.#privateKeys.delete(kid);
+    const held = new Set(this.#candidates.map((c) => c.kid));
+    for (const kid of this.#privateKeys.keys()) if (!live.has(kid) && !held.has(kid) && kid !== this.#lastSigner?.kid) this.#privateKeys.delete(kid);
     for (const kid of this.#publicKeys.keys()) if (!live.has(kid)) this.#publicKeys.delete(kid);
+  }
+
+  /** The held key that signs now: of those activated and not superseded, the one activated last. */
+  #signerNow(): SigningKey | undefined {
+    const signer = signerAt(this.#candidates, this.#deps.clock.now());
+    if (!signer) return undefined;
+    if (signer.kid !== this.#lastSigner?.kid) {
+      this.#deps.log.info({ kid: signer.kid }, 'signing with key');
+      this.#lastSigner = { kid: signer.kid, privateKey: signer.privateKey };
+    }
+    return this.#lastSigner;
   }
 
   async #privateKey(doc: SigningKeyDoc): Promise<CryptoKey> {
@@ -110,8 +132,14 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
   }
 
   signingKey(): SigningKey {
-    if (!this.#signing) throw new Error('the key ring has no signing key (start() was not awaited)');
-    return this.#signing;
+    const signer = this.#signerNow() ?? this.#lastSigner;
+    if (!signer) throw new Error('the key ring has no signing key (start() was not awaited)');
+    return signer;
+  }
+
+  /** The kids this ring would sign with, now and from their activation on (tests, diagnostics). */
+  heldSigningKids(): string[] {
+    return this.#candidates.map((c) => c.kid);
   }
 
   /** Public JWKs of every key not yet retired (RFC 7517 JWK Set). */

@@ -222,10 +222,31 @@ async function revocationOperations(db: Db, log: Logger) {
   };
 }
 
-/** signing_keys: the key ring's and the verifier's source. */
+/**
+ * The right to make the successor of signing key K: a claim `successor:<K's kid>` that carries the
+ * whole new key (private part encrypted as in signing_keys). Landing the claim decides which key
+ * succeeds K; putting that key into signing_keys is a second unique insert (its kid) that whoever
+ * finds the claim without its key may do, so a rotator that dies between the two delays the
+ * rotation by one check, never forever, and the one insert that lands announces it.
+ */
+export type SigningKeySuccessorClaim = { predecessorKid: string; key: SigningKeyDoc; claimedAt: Date; expiresAt: Date };
+type SuccessorClaimDoc = Omit<SigningKeySuccessorClaim, 'predecessorKid'> & { _id: string };
+const successorClaimId = (predecessorKid: string) => `successor:${predecessorKid}`;
+
+/** signing_keys (the key ring's and the verifier's source) and signing_key_claims (who rotates). */
 async function signingKeyOperations(db: Db, log: Logger) {
   const keys = signingKeysCollection(db);
+  const claims = db.collection<SuccessorClaimDoc>('signing_key_claims');
   await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
+  const insertOnce = async (insert: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await insert();
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  };
   return {
     /** Keys that verify tokens now (not retired), newest first. */
     async publishedSigningKeys(now: Date): Promise<SigningKeyDoc[]> {
@@ -235,10 +256,40 @@ async function signingKeyOperations(db: Db, log: Logger) {
     async createSigningKey(kek: Buffer, now: Date): Promise<SigningKeyDoc> {
       return insertSigningKey(db, kek, now);
     },
+
+    /** True when this call landed the claim to succeed `claim.predecessorKid` (a unique insert). */
+    async claimSigningKeySuccessor(claim: SigningKeySuccessorClaim): Promise<boolean> {
+      const { predecessorKid, ...rest } = claim;
+      return insertOnce(() => claims.insertOne({ _id: successorClaimId(predecessorKid), ...rest }));
+    },
+
+    /** The claim to succeed `predecessorKid`, if one was landed (and has not expired). */
+    async signingKeySuccessorClaim(predecessorKid: string, now: Date): Promise<SigningKeySuccessorClaim | null> {
+      const doc = await claims.findOne({ _id: successorClaimId(predecessorKid), expiresAt: { $gt: now } });
+      if (!doc) return null;
+      const { _id, ...rest } = doc;
+      return { predecessorKid, ...rest };
+    },
+
+    /** True when this call put `key` into signing_keys; false when a key with its kid is there already. */
+    async insertSuccessorSigningKey(key: SigningKeyDoc): Promise<boolean> {
+      return insertOnce(() => keys.insertOne(key));
+    },
+
+    /** Marks keys superseded, each only if nobody has (the same values whoever writes them). */
+    async supersedeSigningKeys(updates: { kid: string; supersededAt: Date; retireAt: Date }[]): Promise<void> {
+      for (const { kid, supersededAt, retireAt } of updates) {
+        await keys.updateOne({ _id: kid, supersededAt: null }, { $set: { supersededAt, retireAt } });
+      }
+    },
+
+    /** Clean-up only: a claim outlives any rotation check that could still read its predecessor as the newest key. */
+    sweepExpiredSigningKeyClaims: async (now: Date): Promise<number> => (await claims.deleteMany({ expiresAt: { $lte: now } })).deletedCount,
   };
 }
 
 export type TokenStore = Awaited<ReturnType<typeof createTokenStore>>;
+export type SigningKeyStore = Awaited<ReturnType<typeof signingKeyOperations>>;
 
 type AsyncMethods = Record<string, (...args: never[]) => Promise<unknown>>;
 

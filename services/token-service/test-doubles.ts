@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { generateKeyPair, type CryptoKey } from 'jose';
+import { generateSigningKey } from '#shared/keys/rotate-signing-key.ts';
+import type { SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
 import { authorizationCodeSealer, type AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
@@ -16,7 +18,7 @@ import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type
 import { RevocationSet } from '#shared/grants/revocation-set.ts';
 import { toRevocationRecord } from '#shared/grants/revocation-feed.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
-import type { ClientAuthEvent, ClientAuthEventKind, RefreshTokenFamily, Revocation, TokenStore } from './store.ts';
+import type { ClientAuthEvent, ClientAuthEventKind, RefreshTokenFamily, Revocation, SigningKeyStore, SigningKeySuccessorClaim, TokenStore } from './store.ts';
 import type { SigningKeySource, VerificationKeySource } from './signing-keys.ts';
 
 export class TestClock implements Clock {
@@ -103,7 +105,7 @@ export function familyOf(token: Omit<RefreshTokenPayload, 'generation' | 'grantS
   };
 }
 
-type Store = Omit<TokenStore, 'publishedSigningKeys' | 'createSigningKey' | 'sweepExpired'>;
+type Store = Omit<TokenStore, keyof SigningKeyStore | 'sweepExpired'>;
 
 const CODE_CLAIM_MARGIN_SECONDS = 86_400;
 
@@ -200,4 +202,48 @@ export async function refusal(promise: Promise<unknown>): Promise<OAuthError> {
 export function testWorld() {
   const clock = new TestClock();
   return { store: new MemoryStore(), clock, audit: new AuditRecorder(), revocations: testRevocations(clock), ...testSealers() };
+}
+
+/**
+ * signing_keys and signing_key_claims in memory, with store.ts's semantics (store.test.ts checks
+ * those against the real database): claims and keys are unique inserts, supersession only marks
+ * keys nobody has marked.
+ */
+export class MemorySigningKeyStore implements SigningKeyStore {
+  readonly keys: SigningKeyDoc[] = [];
+  readonly claims = new Map<string, SigningKeySuccessorClaim>();
+  async publishedSigningKeys(now: Date) {
+    const published = this.keys.filter((k) => k.retireAt === null || k.retireAt > now);
+    return published.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).map((k) => structuredClone(k));
+  }
+  async createSigningKey(kek: Buffer, now: Date) {
+    const key = await generateSigningKey(kek, now);
+    this.keys.push(key);
+    return key;
+  }
+  async claimSigningKeySuccessor(claim: SigningKeySuccessorClaim) {
+    if (this.claims.has(claim.predecessorKid)) return false;
+    this.claims.set(claim.predecessorKid, structuredClone(claim));
+    return true;
+  }
+  async signingKeySuccessorClaim(predecessorKid: string, now: Date) {
+    const claim = this.claims.get(predecessorKid);
+    return claim && claim.expiresAt > now ? structuredClone(claim) : null;
+  }
+  async insertSuccessorSigningKey(key: SigningKeyDoc) {
+    if (this.keys.some((k) => k._id === key._id)) return false;
+    this.keys.push(structuredClone(key));
+    return true;
+  }
+  async supersedeSigningKeys(updates: { kid: string; supersededAt: Date; retireAt: Date }[]) {
+    for (const u of updates) {
+      const key = this.keys.find((k) => k._id === u.kid && k.supersededAt === null);
+      if (key) Object.assign(key, { supersededAt: u.supersededAt, retireAt: u.retireAt });
+    }
+  }
+  async sweepExpiredSigningKeyClaims(now: Date) {
+    let removed = 0;
+    for (const [kid, claim] of this.claims) if (claim.expiresAt <= now && this.claims.delete(kid)) removed++;
+    return removed;
+  }
 }

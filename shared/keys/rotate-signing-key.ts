@@ -15,7 +15,7 @@ export const KEY_RETIRE_MARGIN_SECONDS = 5 * 60;
  * key, and the private JWK is encrypted under `kek` with the kid as associated data (so a blob
  * cannot be moved to another key's document).
  */
-export async function generateSigningKey(kek: Buffer, now: Date): Promise<SigningKeyDoc> {
+export async function generateSigningKey(kek: Buffer, now: Date, activatesAt: Date = now): Promise<SigningKeyDoc> {
   const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
@@ -26,6 +26,7 @@ export async function generateSigningKey(kek: Buffer, now: Date): Promise<Signin
     publicJwk: { ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' },
     privateJwkEncrypted: encrypt(kek, JSON.stringify({ ...privateJwk, kid, alg: SIGNING_ALG }), kid),
     createdAt: now,
+    activatesAt,
     supersededAt: null,
     retireAt: null,
   };
@@ -41,7 +42,8 @@ export async function insertSigningKey(db: Db, kek: Buffer, now: Date): Promise<
 export type RotationResult = { kid: string; superseded: string[]; retireAt: Date };
 
 /**
- * Inserts a new signing key and supersedes every older current key. A superseded key stays in
+ * Inserts a new signing key that signs at once, and supersedes every key not superseded yet (a
+ * scheduled `next` key included: it never signs). The rotation schedule counts from this key. A superseded key stays in
  * JWKS until every token it signed has expired: `maxAccessTokenTtlSeconds` (the longest
  * access-token lifetime of any client) plus a margin. Services pick the new key up on the
  * `keys` reference-data announcement or within their reload interval.

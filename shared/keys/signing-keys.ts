@@ -12,7 +12,15 @@ export type SigningKeyDoc = {
   publicJwk: JWK;
   privateJwkEncrypted: EncryptedBlob;
   createdAt: Date;
-  /** Set when a newer key takes over: the key stays published until every token it signed expired. */
+  /**
+   * When the key starts signing (signing-key-states.ts). Scheduled keys are published
+   * SIGNING_KEY_PREPUBLISH_SECONDS before; absent on keys made before scheduled rotation (they signed from creation).
+   */
+  activatesAt?: Date;
+  /**
+   * When a newer key takes over (possibly ahead, at a scheduled successor's activation): the key stays
+   * published until every token it signed expired.
+   */
   supersededAt: Date | null;
   /** After this the key is no longer published nor accepted. */
   retireAt: Date | null;

@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '#shared/config.ts';
+import { loadConfig } from './config.ts';
+
+const env = (extra: Record<string, string> = {}) => ({ NODE_ENV: 'test', ...extra });
+
+describe('token-service configuration: signing key rotation', () => {
+  it('defaults to a new key every 90 days, published a day before it signs', () => {
+    const config = loadConfig(env());
+    assert.equal(config.SIGNING_KEY_ROTATION_SECONDS, 7_776_000);
+    assert.equal(config.SIGNING_KEY_PREPUBLISH_SECONDS, 86_400);
+  });
+
+  it('accepts the shortest periods: rotation 60 s, prepublish 5 s', () => {
+    const config = loadConfig(env({ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '5' }));
+    assert.deepEqual([config.SIGNING_KEY_ROTATION_SECONDS, config.SIGNING_KEY_PREPUBLISH_SECONDS], [60, 5]);
+  });
+
+  it('refuses a rotation under 60 s, a prepublish under 5 s, non-integers, and a prepublish not below the rotation period', () => {
+    const bad: [Record<string, string>, RegExp][] = [
+      [{ SIGNING_KEY_ROTATION_SECONDS: '59' }, /SIGNING_KEY_ROTATION_SECONDS/],
+      [{ SIGNING_KEY_ROTATION_SECONDS: '90d' }, /SIGNING_KEY_ROTATION_SECONDS/],
+      [{ SIGNING_KEY_ROTATION_SECONDS: '60.5' }, /SIGNING_KEY_ROTATION_SECONDS/],
+      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '4' }, /SIGNING_KEY_PREPUBLISH_SECONDS/],
+      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '-1' }, /SIGNING_KEY_PREPUBLISH_SECONDS/],
+      [{ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '60' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be below SIGNING_KEY_ROTATION_SECONDS/],
+      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '7776000' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be below/],
+    ];
+    for (const [vars, message] of bad) {
+      assert.throws(() => loadConfig(env(vars)), (error: unknown) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('\n'), JSON.stringify(vars));
+    }
+  });
+
+  it('token-service exits 78 with one line when the prepublish period is not below the rotation period', () => {
+    const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+    const result = spawnSync(process.execPath, [main], {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', SIGNING_KEY_ROTATION_SECONDS: '100', SIGNING_KEY_PREPUBLISH_SECONDS: '200' },
+      encoding: 'utf8', timeout: 20_000,
+    });
+    assert.equal(result.status, 78, result.stderr);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /SIGNING_KEY_PREPUBLISH_SECONDS must be below SIGNING_KEY_ROTATION_SECONDS/);
+  });
+});
