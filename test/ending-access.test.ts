@@ -200,7 +200,7 @@ describe('oauth-admin users disable|enable|delete, two instances of every servic
     await events.stop();
   });
 
-  it('delete: the same within 1 s, and the deleted user cannot sign in', async () => {
+  it('finding 2: delete ends the user\u2019s access within 1 s (sessions, refresh, validate, introspection), and the deleted user cannot sign in', async () => {
     const user = await system.seed.user();
     const client = await system.seed.client({ scopes: [scope], refreshTokens: true });
     const held: [Tokens, Tokens] = [await tokensAt(tokenEdges[1], client, user), await tokensAt(tokenEdges[0], client, user)];
