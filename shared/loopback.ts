@@ -29,10 +29,14 @@ export const isLoopbackUrl = (value: string): boolean => {
   return host !== undefined && isLoopbackHost(host);
 };
 
-/** Every server of a NATS_URL list (comma separated; a server without a scheme is nats://). */
+/**
+ * Every server of a NATS_URL list (comma separated; a server without a scheme is nats://). The NATS
+ * client parses a server its own way (as an http URL), so anything where two parsers could disagree
+ * on the host (userinfo, a backslash, a percent escape) counts as not loopback.
+ */
 export function natsUrlsAreLoopback(natsUrl: string): boolean {
   const servers = natsUrl.split(',').map((s) => s.trim()).filter(Boolean);
-  return servers.length > 0 && servers.every((s) => isLoopbackUrl(/^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`));
+  return servers.length > 0 && servers.every((s) => !/[@\\%]/.test(s) && isLoopbackUrl(/^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`));
 }
 
 /**
@@ -44,8 +48,9 @@ export function mongoUriIsLoopback(uri: string): boolean {
   if (!match) return false;
   const authority = match[1]!;
   const hosts = authority.slice(authority.lastIndexOf('@') + 1).split(',');
-  const proxyHost = new URLSearchParams(match[2] ?? '').get('proxyHost');
-  return hosts.every(isLoopbackHostPort) && (proxyHost === null || isLoopbackHost(proxyHost));
+  // The driver reads its options case-insensitively: a proxy under any spelling goes elsewhere.
+  const viaProxy = [...new URLSearchParams(match[2] ?? '').keys()].some((name) => name.toLowerCase().startsWith('proxy'));
+  return hosts.every(isLoopbackHostPort) && !viaProxy;
 }
 
 function isLoopbackHostPort(hostPort: string): boolean {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
+import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 
 let system: System;
 let client: SeededClient;
@@ -17,9 +18,9 @@ before(async () => {
 });
 after(() => system.stop());
 
-async function pendingHandle(): Promise<string> {
+async function pendingHandle(of: SeededClient = client): Promise<string> {
   const res = await fetch(authorizeUrl(system, {
-    response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope: client.scopes.join(' '), state: 's',
+    response_type: 'code', client_id: of.clientId, redirect_uri: of.redirectUri, scope: of.scopes.join(' '), state: 's',
     code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
   }), { redirect: 'manual' });
   return new URL(res.headers.get('location')!).searchParams.get('handle')!;
@@ -54,6 +55,24 @@ describe(Subjects.authorizationDecide, () => {
     assert.equal(unknown.headers?.get('Nats-Service-Error-Code'), '400');
     const malformed = await system.nc.request(Subjects.authorizationDecide, '{"handle": 1}', { timeout: 5000 });
     assert.equal(malformed.headers?.get('Nats-Service-Error-Code'), '400');
+  });
+});
+
+describe(`${Subjects.authorizationDecide}: a client disabled during the request`, () => {
+  it('gets no code for an approval once authorize-service knows the client is disabled', async () => {
+    const disabled = await system.seed.client({ scopes: client.scopes });
+    const handle = await pendingHandle(disabled);
+    await system.db.collection('clients').updateOne({ _id: disabled.clientId as never }, { $set: { disabled: true } });
+    announceReferenceDataChange(system.nc, 'clients');
+    // Once a fresh request of the client is refused, the change has reached authorize-service.
+    const deadline = Date.now() + 5000;
+    while ((await fetch(authorizeUrl(system, { response_type: 'code', client_id: disabled.clientId, redirect_uri: disabled.redirectUri, scope: disabled.scopes.join(' '),
+      state: 's', code_challenge: pkcePair().challenge, code_challenge_method: 'S256' }), { redirect: 'manual' })).status !== 400) {
+      assert.ok(Date.now() < deadline, 'the disable reached authorize-service');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const reply = await decide(handle, 'approve');
+    assert.equal(reply.headers?.get('Nats-Service-Error-Code'), '400', 'no code');
   });
 });
 

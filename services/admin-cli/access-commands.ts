@@ -5,7 +5,7 @@ import { USERNAME } from '#shared/reference-data/users.ts';
 import { UsageError } from './cli-args.ts';
 import type { Command } from './command.ts';
 import type { CliContext } from './cli-context.ts';
-import { endAccessOf } from './end-access.ts';
+import { endAccessOf, sealAccessEnd } from './end-access.ts';
 import { deleteClient, deleteUser } from './reference-data-delete.ts';
 import { disableClient, disableUser, enableClient, enableUser, findClientRef, findUserRef } from './reference-access.ts';
 import { AdminError } from './admin-error.ts';
@@ -53,6 +53,7 @@ export const userDeleteCommand: Command = {
     return async (ctx) => {
       const { sub, grants } = await endUser(ctx, username, async () => void (await deleteUser(ctx.db, username)));
       ctx.changed('users', 'oauth.user.deleted', username, { sub, username, count: grants });
+      await sealAccessEnd(ctx, { sub });
       ctx.io.out(`Deleted user ${username}: sessions ended, ${ended(grants)}`);
     };
   },
@@ -74,6 +75,7 @@ export const userDisableCommand: Command = {
     return async (ctx) => {
       const { sub, grants } = await endUser(ctx, username, (sub, endedAt) => disableUser(ctx.db, sub, endedAt));
       ctx.changed('users', 'oauth.user.disabled', username, { sub, username, count: grants });
+      await sealAccessEnd(ctx, { sub });
       ctx.io.out(`Disabled user ${username}: sessions ended, ${ended(grants)}`);
     };
   },
@@ -122,6 +124,7 @@ export const clientDeleteCommand: Command = {
     return async (ctx) => {
       const grants = await endClient(ctx, clientId, () => deleteClient(ctx.db, clientId));
       ctx.changed('clients', 'oauth.client.deleted', clientId, { client_id: clientId, count: grants });
+      await sealAccessEnd(ctx, { clientId });
       ctx.io.out(`Deleted client ${clientId}: ${ended(grants)}`);
     };
   },
@@ -143,6 +146,7 @@ export const clientDisableCommand: Command = {
     return async (ctx) => {
       const grants = await endClient(ctx, clientId, (endedAt) => disableClient(ctx.db, clientId, endedAt));
       ctx.changed('clients', 'oauth.client.disabled', clientId, { client_id: clientId, count: grants });
+      await sealAccessEnd(ctx, { clientId });
       ctx.io.out(`Disabled client ${clientId}: ${ended(grants)}`);
     };
   },

@@ -10,7 +10,7 @@
 // it is later: everything issued up to it is refused, whoever issued it.
 import type { Db } from 'mongodb';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { revocationId, revocationsCollection } from '#shared/grants/revocation-feed.ts';
+import { revocationId, revocationsCollection, writeRevocation } from '#shared/grants/revocation-feed.ts';
 import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
 import { MAX_CODE_TTL_SECONDS } from '#shared/grants/authorization-codes.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
@@ -38,17 +38,9 @@ export async function actionInstant(db: Db): Promise<Date> {
 
 /** Stores the revocation (or widens the stored one: the later instants win), then broadcasts it. */
 export async function recordRevocation(target: RevocationTarget, revocation: OperatorRevocation, now: Date): Promise<void> {
-  const revocations = revocationsCollection(target.db);
-  const _id = revocationId(revocation.kind, revocation.key);
-  // Upsert with $max: one call, and recording twice keeps the later cut-off and expiry.
-  await revocations.updateOne(
-    { _id },
-    {
-      $max: { issuedBefore: revocation.issuedBefore, expiresAt: revocation.expiresAt },
-      $setOnInsert: { kind: revocation.kind, key: revocation.key, createdAt: now },
-    },
-    { upsert: true },
-  );
+  // As token-service writes them: the later cut-off and expiry win, stamped with the database's
+  // clock, so every instance's resync finds it even when the broadcast below is lost.
+  await writeRevocation(target.db, revocation, now);
   if (!target.nc) return;
   const wire: RevocationRecorded = {
     kind: revocation.kind, key: revocation.key,
@@ -83,6 +75,25 @@ export async function endAccessOf(target: RevocationTarget, holder: Holder): Pro
   await recordRevocation(target, { kind, key, issuedBefore: endedAt, expiresAt }, endedAt);
   const marked = await familiesCollection(target.db).updateMany({ ...holderFilter(holder), revokedAt: null }, { $set: { revokedAt: endedAt } });
   return { endedAt, grants: Math.max(live.length, marked.modifiedCount) };
+}
+
+/** How long the services take to hear a change of a user or a client (the announcement, or a reload). */
+export const PROPAGATION_MS = 2000;
+
+/**
+ * After the document changed: records the holder's cut-off again, once the services have had time
+ * to hear the change, so a grant begun between the first cut-off and the moment a service saw the
+ * user or client disabled (a session still honoured, a code still issued) ends too.
+ */
+export async function sealAccessEnd(target: RevocationTarget, holder: Holder, pauseMs = PROPAGATION_MS): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  const endedAt = await actionInstant(target.db);
+  const [kind, key] = 'sub' in holder ? (['subject', holder.sub] as const) : (['client', holder.clientId] as const);
+  const stored = await revocationsCollection(target.db).findOne({ _id: revocationId(kind, key) as never }, { projection: { expiresAt: 1 } });
+  if (!stored) return;
+  // Grants begun this much later may live this much longer.
+  const expiresAt = new Date(stored.expiresAt.getTime() + pauseMs + REVOCATION_MARGIN_MS);
+  await recordRevocation(target, { kind, key, issuedBefore: endedAt, expiresAt }, endedAt);
 }
 
 /** Ends one grant: every token of it, whenever issued, until the last could have expired. */

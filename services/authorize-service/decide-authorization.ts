@@ -18,6 +18,8 @@ export type Deps = {
   audit: Audit;
   issuer: string;
   codeTtlSeconds: number;
+  /** The client as the reference data has it now: one deleted or disabled since the request began gets no code. */
+  findClient(id: string): Promise<{ disabled?: boolean } | undefined>;
 };
 
 export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
@@ -28,6 +30,10 @@ export type DecisionOutcome = { redirectTo: string; clientId: string; scopes: st
 export async function decideAuthorization(deps: Deps, decision: Decision): Promise<DecisionOutcome> {
   const now = deps.clock.now();
   const request = openRequest(deps, decision.handle);
+  if (decision.approve) {
+    const client = await deps.findClient(request.clientId);
+    if (!client || client.disabled === true) throw expiredRequest();
+  }
   if (!(await deps.store.claimDecision(request.id, decision.approve, now, request.expiresAt))) throw expiredRequest();
   const who = whoDecided(request, decision);
   const decided = { clientId: request.clientId, scopes: request.scopes };

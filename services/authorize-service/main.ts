@@ -37,6 +37,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     describe: { requests, clock, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
     decide: {
       store, requests, codes: authorizationCodeSealer(kek), clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS,
+      findClient: (id) => reference.findClient(id),
     },
   });
 

@@ -51,9 +51,9 @@ export class RequestDescriptions implements RequestDescriber {
 
   async #fromReferenceData(key: string, known: Known): Promise<AuthorizationDescription> {
     const client = await this.#deps.findClient(known.clientId);
-    if (!client) {
+    if (!client || client.disabled === true) {
       this.#known.delete(key);
-      throw new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.', 'the client is gone');
+      throw new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.', 'the client is gone or disabled');
     }
     return {
       clientId: client._id,

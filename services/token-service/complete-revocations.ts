@@ -1,18 +1,16 @@
 // Revocations decided but not recorded: a grant's `revoked:` claim landed (a reuse, a replay, a
 // revocation request), and then storing its revocation record failed (a database blip, a crash).
-// The claim is enough to finish the job: at start and with every sweep, each decided grant whose
-// revocation this instance does not hold is recorded now, so a detected reuse always ends with the
-// family revoked, whatever failed in between.
+// The claim is enough to finish the job: at start and with every sweep, each decided grant without
+// a stored revocation record is recorded now (what memory holds does not count: a revocation
+// applied and broadcast but not stored would be lost at the next start), so a detected reuse always
+// ends with the family revoked, whatever failed in between.
 import type { Clock } from '#shared/clock.ts';
-import type { RevocationSet } from '#shared/grants/revocation-set.ts';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';
 import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = {
-  store: Pick<TokenStore, 'decidedRevocations' | 'markFamilyRevoked'>;
-  /** This instance's set, loaded from every stored record and kept current. */
-  revocations: Pick<RevocationSet, 'isGrantRevoked'>;
+  store: Pick<TokenStore, 'decidedRevocations' | 'storedGrantRevocations' | 'markFamilyRevoked'>;
   recordRevocation: RecordRevocation;
   clock: Clock;
 };
@@ -21,8 +19,10 @@ export type Deps = {
 export async function completeDecidedRevocations(deps: Deps): Promise<number> {
   const now = deps.clock.now();
   let completed = 0;
-  for (const { grantId, familyExpiresAt } of await deps.store.decidedRevocations(now)) {
-    if (deps.revocations.isGrantRevoked(grantId)) continue;
+  const decided = await deps.store.decidedRevocations(now);
+  const stored = await deps.store.storedGrantRevocations(decided.map((d) => d.grantId));
+  for (const { grantId, familyExpiresAt } of decided) {
+    if (stored.has(grantId)) continue;
     // The client's access-token lifetime is not known here: the longest any client may have.
     if (await completeGrantRevocation(deps, grantId, MAX_ACCESS_TOKEN_TTL_SECONDS, now, familyExpiresAt)) completed += 1;
   }

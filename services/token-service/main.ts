@@ -88,7 +88,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
 
   const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);
   const rotating = await startKeyRotation(config, { store, kek, clock, audit: base.audit, log, nc }, reloadKeys);
-  const sweep = await startGrantMaintenance({ store, revocations, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
+  const sweep = await startGrantMaintenance({ store, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
   log.info({ port }, 'token-service ready');
 
   const stops = [() => sweep.stop(), () => rotating.stop(), () => keyReloading.stop(), () => revocations.stop(), () => reference.stop()];

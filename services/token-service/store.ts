@@ -16,7 +16,7 @@ import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl, isDatabaseUnavailable, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { unavailable } from '#shared/oauth-error.ts';
-import { prepareRevocations, revocationsCollection, writeRevocation, type RevocationKind } from '#shared/grants/revocation-feed.ts';
+import { prepareRevocations, revocationId, revocationsCollection, writeRevocation, type RevocationKind } from '#shared/grants/revocation-feed.ts';
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
@@ -64,6 +64,7 @@ export async function createTokenStore(db: Db, log: Logger) {
     ...codeOperations(grants),
     ...familyOperations(grants),
     recordRevocation: revocations.recordRevocation,
+    storedGrantRevocations: revocations.storedGrantRevocations,
     recentClientAuthEvents: authEvents.recentClientAuthEvents,
     recordClientAuthEvent: authEvents.recordClientAuthEvent,
     ...keys,
@@ -217,6 +218,12 @@ async function revocationOperations(db: Db, log: Logger) {
     /** Records (or extends) a revocation; recording one twice keeps the later instants. Stamped with the database's clock. */
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
       await writeRevocation(db, revocation, now);
+    },
+    /** Which of these grants have a stored revocation record (the durable truth, not what memory holds). */
+    async storedGrantRevocations(grantIds: string[]): Promise<Set<string>> {
+      if (grantIds.length === 0) return new Set();
+      const docs = await revocations.find({ _id: { $in: grantIds.map((g) => revocationId('grant', g)) } }, { projection: { key: 1 } }).toArray();
+      return new Set(docs.map((d) => d.key));
     },
     sweepExpired: (now: Date) => revocations.deleteMany({ expiresAt: { $lte: now } }),
   };

@@ -180,6 +180,9 @@ export class MemoryStore implements Store {
   async familyExpiresAt(grantId: string) {
     return this.families.get(grantId)?.expiresAt ?? null;
   }
+  async storedGrantRevocations(grantIds: string[]) {
+    return new Set(grantIds.filter((g) => this.revocations.some((r) => r.kind === 'grant' && r.key === g)));
+  }
   async recordRevocation(revocation: Revocation, _now?: Date) {
     this.revocations.push(revocation);
   }

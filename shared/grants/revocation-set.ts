@@ -116,11 +116,6 @@ export class RevocationSet {
       || issuedNoLaterThan(this.#clients, token.clientId, issuedMs);
   }
 
-  /** True when the whole grant is revoked (its record is held). */
-  isGrantRevoked(grantId: string): boolean {
-    return this.#grants.has(grantId);
-  }
-
   get size(): number {
     return this.#jtis.size + this.#grants.size + this.#subjectClients.size + this.#subjects.size + this.#clients.size;
   }
