@@ -53,7 +53,8 @@ const dotEnv: Record<string, string> = {
     .map((v) => [`${v}_NATS_PASSWORD`, password()])),
   NATS_ROUTE_PASSWORD: password(), MONGO_ROOT_PASSWORD: password(), MONGO_APP_PASSWORD: password(), MONGO_REPLICA_SET_KEY: randomBytes(64).toString('hex'),
 };
-const environmentOf = (service: string) => Object.fromEntries(Object.entries(compose.services[service]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
+const environmentOf = (service: string) =>
+  Object.fromEntries(Object.entries(compose.services[service]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
 
 describe('docker-compose.yml', () => {
   it('runs a NATS cluster with JetStream from deploy/, MongoDB 7 and an edge proxy', async () => {
