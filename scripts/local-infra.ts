@@ -22,7 +22,7 @@ export const DEFAULT_MONGODB_URI = 'mongodb://127.0.0.1:27017/oauth';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const START_TIMEOUT_MS = 30_000;
-const DOCKER_HINT = 'or run `docker compose up -d nats mongo`';
+const DOCKER_HINT = 'or run `docker compose -f deploy/docker-compose.dev.yml up -d nats mongo`';
 
 export type Endpoint = { host: string; port: number };
 export type StartedProcess = { name: string; pid: number };

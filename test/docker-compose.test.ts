@@ -1,55 +1,74 @@
 // Docker does not run on the CI machine, so docker-compose.yml is checked by reading it: every
-// service, file, port and environment variable it names must exist in the project.
+// service, file, port and environment variable it names must exist in the project, the NATS nodes
+// must form one cluster with the users of deploy/nats.conf, and the MongoDB members one replica set.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, access } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
-import type { TObject } from '@sinclair/typebox';
 import { authorizationServerMetadata } from '../services/authorize-service/metadata.ts';
 import { publicUrls, parseConfig, parseTrustProxy, CommonConfigSchema } from '#shared/config.ts';
+import { parseNatsConf, natsUsers, isVariable, type NatsBlock } from './helpers/nats-conf.ts';
+import { HTTP_SERVICES as httpServices, caddyRoutedPaths, isSetting, parseMongoUri, serviceConfig } from './helpers/deployment-settings.ts';
 
 const root = new URL('../', import.meta.url);
 const read = (path: string) => readFile(new URL(path, root), 'utf8');
 const exists = (path: string) => access(new URL(path, root)).then(() => true, () => false);
 
 type ComposeService = {
-  image?: string; build?: { context: string; dockerfile: string }; command?: string[]; environment?: Record<string, string>;
-  healthcheck?: { test: string[] }; volumes?: string[]; depends_on?: Record<string, unknown>; ports?: string[];
+  image?: string; build?: { context: string; dockerfile: string }; command?: string[]; entrypoint?: string[]; environment?: Record<string, string>;
+  healthcheck?: { test: string[] }; volumes?: string[]; depends_on?: Record<string, { condition: string }>; ports?: string[]; profiles?: string[];
 };
+type ComposeFile = { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
 
-const compose = parse(await read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
+const compose = parse(await read('docker-compose.yml'), { merge: true }) as ComposeFile;
 const caddyfile = await read('deploy/Caddyfile');
+const natsConf = parseNatsConf(await read('deploy/nats.conf'));
+const clusterConf = parseNatsConf(await read('deploy/nats-cluster.conf'));
 
-const httpServices = {
-  'authorize-service': 'AUTHORIZE_SERVICE_PORT',
-  'consent-ui': 'CONSENT_UI_PORT',
-  'token-service': 'TOKEN_SERVICE_PORT',
-  'validation-service': 'VALIDATION_SERVICE_PORT',
-} as const;
+const natsNodes = ['nats-1', 'nats-2', 'nats-3'];
+const mongoMembers = ['mongo-1', 'mongo-2', 'mongo-3'];
 /** validation-service's HTTP port serves only /healthz, /readyz and /metrics: the edge never routes to it. */
 const notPublic: ReadonlySet<string> = new Set(['validation-service']);
+const routedPaths = (service: string) => caddyRoutedPaths(caddyfile, service);
 
-/** The paths of the Caddyfile route block that proxies to `service`. */
-function routedPaths(service: string): string[] {
-  const block = new RegExp(`@(\\w+) path ([^\\n]+)\\n\\s*reverse_proxy @\\1 \\{\\s*dynamic a ${service} `).exec(caddyfile);
-  return block ? block[2]!.trim().split(/\s+/) : [];
-}
+/** Where a file is mounted in a compose service: the container path of `./<path>`. */
+const mountOf = (s: ComposeService, path: string) => s.volumes?.map((v) => v.split(':')).find(([from]) => from === `./${path}`)?.[1];
 
-async function configSchema(service: string): Promise<TObject> {
-  const module = (await import(`../services/${service}/config.ts`)) as Record<string, unknown>;
-  const schema = Object.values(module).find((v): v is TObject => typeof v === 'object' && v !== null && 'properties' in v);
-  assert.ok(schema, `services/${service}/config.ts exports its schema`);
-  return schema;
+/**
+ * docker compose's interpolation of `${VAR}`, `${VAR:-default}` and `${VAR:?message}` (a missing
+ * required one throws, as `docker compose up` stops), with the values an operator's .env would hold.
+ */
+function interpolate(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind?: string, rest?: string) => {
+    if (env[name]) return env[name];
+    if (kind === '-') return rest!;
+    throw new Error(`${name} is required: ${rest ?? ''}`);
+  });
 }
+const password = () => `p${randomBytes(24).toString('hex')}`;
+const dotEnv: Record<string, string> = {
+  OAUTH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+  ...Object.fromEntries(['AUTHORIZE_SERVICE', 'CONSENT_UI', 'TOKEN_SERVICE', 'VALIDATION_SERVICE', 'ADMIN_CLI', 'RESOURCE_SERVER', 'AUDITOR']
+    .map((v) => [`${v}_NATS_PASSWORD`, password()])),
+  NATS_ROUTE_PASSWORD: password(), MONGO_ROOT_PASSWORD: password(), MONGO_APP_PASSWORD: password(), MONGO_REPLICA_SET_KEY: randomBytes(64).toString('hex'),
+};
+const environmentOf = (service: string) =>
+  Object.fromEntries(Object.entries(compose.services[service]!.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
 
 describe('docker-compose.yml', () => {
-  it('runs NATS with JetStream from deploy/, MongoDB 7 and an edge proxy', async () => {
-    assert.match(compose.services.nats!.image!, /^nats:2\.(1[0-9])/);
-    assert.ok(compose.services.nats!.volumes!.some((v) => v.startsWith('./deploy/nats.conf:')));
-    assert.match(await read('deploy/nats.conf'), /jetstream\s*\{/);
-    assert.match(compose.services.mongo!.image!, /^mongo:7/);
+  it('runs a NATS cluster with JetStream from deploy/, MongoDB 7 and an edge proxy', async () => {
+    for (const node of natsNodes) {
+      const s = compose.services[node]!;
+      assert.match(s.image!, /^nats:2\.(1[0-9])/, node);
+      assert.ok(s.volumes!.some((v) => v.startsWith('./deploy/nats.conf:')), `${node} mounts deploy/nats.conf`);
+    }
+    assert.ok(natsConf.entries.jetstream, 'deploy/nats.conf enables JetStream');
+    for (const member of mongoMembers) assert.match(compose.services[member]!.image!, /^mongo:7/, member);
     assert.ok(compose.services.edge!.volumes!.some((v) => v.startsWith('./deploy/Caddyfile:')));
-    for (const name of ['nats', 'mongo', ...Object.keys(httpServices)]) assert.ok(compose.services[name]!.healthcheck, `${name} has a health check`);
+    for (const name of [...natsNodes, ...mongoMembers, ...Object.keys(httpServices)]) assert.ok(compose.services[name]!.healthcheck, `${name} has a health check`);
+    assert.equal(compose.services.nats, undefined, 'no single NATS server beside the cluster');
+    assert.equal(compose.services.mongo, undefined, 'no single MongoDB beside the replica set');
   });
 
   for (const [service, portVariable] of Object.entries(httpServices)) {
@@ -62,30 +81,147 @@ describe('docker-compose.yml', () => {
       assert.deepEqual(s.command, ['node', `services/${service}/main.ts`]);
       assert.ok(await exists(`services/${service}/main.ts`));
       assert.equal(s.ports, undefined, 'no host port: the edge is the only way in, so --scale works');
-      const schema = await configSchema(service);
-      for (const name of Object.keys(s.environment!)) assert.ok(name in schema.properties, `${service}: ${name} is a setting of the service`);
+      const { schema, loadConfig } = await serviceConfig(service);
+      for (const name of Object.keys(s.environment!)) assert.ok(isSetting(schema, name), `${service}: ${name} is a setting of the service`);
       const port = s.environment![portVariable]!;
       assert.ok(s.healthcheck!.test.join(' ').includes(`127.0.0.1:${port}/readyz`), 'health check probes the service port');
       if (notPublic.has(service)) assert.ok(!caddyfile.includes(`dynamic a ${service} `), 'the edge routes nothing to it');
       else assert.ok(caddyfile.includes(`dynamic a ${service} ${port}`), 'the edge routes to the service port');
-      assert.ok(s.depends_on && 'nats' in s.depends_on && 'mongo' in s.depends_on);
+      // The service starts on this environment (as an operator's .env fills it): its own schema and cross-checks accept it.
+      const config = loadConfig(environmentOf(service));
+      assert.equal(config[portVariable], Number(port));
+      assert.equal(config.NODE_ENV, 'production');
     });
   }
 
-  it('connects every service to NATS as its own user, with a password that must be set, as deploy/nats.conf defines them', async () => {
-    const natsConf = await read('deploy/nats.conf');
-    const natsEnv = compose.services.nats!.environment ?? {};
-    const users = [...natsConf.matchAll(/user:\s*"([^"]+)"\s*\n\s*password:\s*\$([A-Z_]+)/g)].map((m) => ({ user: m[1]!, variable: m[2]! }));
-    assert.deepEqual(users.map((u) => u.user).sort(), [...Object.keys(httpServices), 'admin-cli', 'resource-server', 'auditor'].sort(), 'one user per service and per outside role');
-    for (const { user, variable } of users) {
-      assert.equal(variable, `${user.toUpperCase().replaceAll('-', '_')}_NATS_PASSWORD`);
-      assert.match(natsEnv[variable] ?? '', new RegExp(`^\\$\\{${variable}:\\?.+\\}$`), `nats gets ${variable}, and a missing one fails loudly`);
+  it('starts every service only after the whole NATS cluster is healthy and the replica set is initiated', () => {
+    for (const service of [...Object.keys(httpServices), 'admin-cli']) {
+      const dependsOn = compose.services[service]!.depends_on ?? {};
+      for (const node of natsNodes) assert.equal(dependsOn[node]?.condition, 'service_healthy', `${service} waits for ${node}`);
+      assert.equal(dependsOn['mongo-init']?.condition, 'service_completed_successfully', `${service} waits for mongo-init`);
     }
-    for (const service of Object.keys(httpServices)) {
+  });
+
+  it('connects every service to NATS as its own user, with a password that must be set, as deploy/nats.conf defines them', () => {
+    const users = natsUsers(natsConf.entries);
+    assert.deepEqual(users.map((u) => u.user).sort(), [...Object.keys(httpServices), 'admin-cli', 'resource-server', 'auditor'].sort(), 'one user per service and per outside role');
+    for (const node of natsNodes) {
+      const natsEnv = compose.services[node]!.environment ?? {};
+      for (const { user, password: pw } of users) {
+        assert.ok(isVariable(pw), `${user}'s password comes from the environment`);
+        const variable = pw.variable;
+        assert.equal(variable, `${user.toUpperCase().replaceAll('-', '_')}_NATS_PASSWORD`);
+        assert.match(natsEnv[variable] ?? '', new RegExp(`^\\$\\{${variable}:\\?.+\\}$`), `${node} gets ${variable}, and a missing one fails loudly`);
+      }
+    }
+    for (const service of [...Object.keys(httpServices), 'admin-cli']) {
       const env = compose.services[service]!.environment!;
+      const user = users.find((u) => u.user === env.NATS_USER);
       assert.equal(env.NATS_USER, service, `${service} connects as ${service}`);
-      assert.equal(env.NATS_PASSWORD, natsEnv[`${service.toUpperCase().replaceAll('-', '_')}_NATS_PASSWORD`], `${service} gets the password NATS checks`);
-      assert.ok(env.NATS_PASSWORD, `${service} has NATS_PASSWORD`);
+      assert.ok(user && user.subscribe.includes(`_INBOX.${service}.>`), `${service} has a user with permissions in deploy/nats.conf, and an inbox of its own`);
+      assert.equal(env.NATS_PASSWORD, compose.services['nats-1']!.environment![(user.password as { variable: string }).variable], `${service} gets the password NATS checks`);
+    }
+  });
+
+  it('forms one three-node cluster: every node runs nats-cluster.conf (nats.conf and routes to all three), with a name and a store of its own', () => {
+    assert.deepEqual(clusterConf.includes, ['nats.conf'], 'the cluster config includes nats.conf: same users, same permissions, same JetStream');
+    const cluster = clusterConf.entries.cluster as NatsBlock;
+    assert.ok(cluster, 'a cluster block');
+    const routeVariables = (cluster.routes as unknown[]).map((r) => (isVariable(r) ? r.variable : assert.fail(`route ${JSON.stringify(r)} is not from the environment`)));
+    const authorization = cluster.authorization as NatsBlock;
+    assert.ok(isVariable(authorization.password), 'routes need a password');
+    const names = new Set<string>();
+    const dataVolumes = new Set<string>();
+    const storeDir = String((natsConf.entries.jetstream as NatsBlock).store_dir);
+    for (const node of natsNodes) {
+      const s = compose.services[node]!;
+      const configPath = s.command![s.command!.indexOf('-c') + 1]!;
+      assert.equal(mountOf(s, 'deploy/nats-cluster.conf'), configPath, `${node} runs deploy/nats-cluster.conf`);
+      assert.equal(mountOf(s, 'deploy/nats.conf'), configPath.replace(/[^/]+$/, 'nats.conf'), `${node} has nats.conf beside it, where the include finds it`);
+      const env = environmentOf(node);
+      // Every variable the two files name is set on every node.
+      const variables = JSON.stringify([natsConf.entries, clusterConf.entries]).match(/"variable":"([A-Z0-9_]+)"/g)!.map((m) => m.slice(12, -1));
+      for (const variable of variables) assert.ok(env[variable], `${node} sets ${variable}`);
+      const routes = routeVariables.map((v) => new URL(env[v]!));
+      assert.deepEqual(routes.map((u) => u.hostname).sort(), natsNodes, `${node} routes to all three nodes`);
+      for (const url of routes) {
+        assert.equal(url.port, String(cluster.port), 'on the cluster port');
+        assert.equal(url.username, authorization.user);
+        assert.equal(url.password, env[(authorization.password as { variable: string }).variable], 'with the route password the others check');
+      }
+      names.add(env[(clusterConf.entries.server_name as { variable: string }).variable]!);
+      const data = s.volumes!.find((v) => storeDir.startsWith(v.split(':')[1]!) && !v.startsWith('./'));
+      assert.ok(data, `${node} keeps its JetStream store (${storeDir}) on a volume`);
+      dataVolumes.add(data.split(':')[0]!);
+      assert.ok(compose.volumes && data.split(':')[0]! in compose.volumes, 'a named volume');
+    }
+    assert.equal(names.size, 3, 'each node has a name of its own');
+    assert.equal(dataVolumes.size, 3, 'each node has a store of its own');
+  });
+
+  it('points every service at all three NATS nodes, with OAUTH_AUDIT at 3 replicas', () => {
+    for (const service of [...Object.keys(httpServices), 'admin-cli']) {
+      const env = environmentOf(service);
+      const servers = env.NATS_URL!.split(',').map((u) => new URL(u.trim()));
+      assert.deepEqual(servers.map((u) => u.hostname).sort(), natsNodes, `${service}: NATS_URL lists every node`);
+      for (const url of servers) assert.equal(url.port, String(natsConf.entries.port), 'on the client port');
+      assert.equal(env.AUDIT_STREAM_REPLICAS, '3', `${service}: AUDIT_STREAM_REPLICAS=3`);
+    }
+  });
+
+  it('runs MongoDB as replica set rs0 with authentication: keyFile between members, a root user, an idempotent init job that creates the services\' user', async () => {
+    const memberScript = await read('deploy/mongo/member.sh');
+    assert.match(memberScript, /--replSet rs0\b/);
+    assert.match(memberScript, /--keyFile "\$keyfile"/);
+    assert.match(memberScript, /chmod 0400 "\$keyfile"/);
+    for (const member of mongoMembers) {
+      const s = compose.services[member]!;
+      assert.deepEqual(s.entrypoint, ['bash', mountOf(s, 'deploy/mongo/member.sh')], `${member} starts through member.sh`);
+      assert.match(s.environment!.MONGO_REPLICA_SET_KEY!, /^\$\{MONGO_REPLICA_SET_KEY:\?.+\}$/, `${member}: the keyFile is required`);
+      assert.ok(s.volumes!.some((v) => v.endsWith(':/data/db') && !v.startsWith('./')), `${member} keeps its data on a volume`);
+      assert.equal(s.ports, undefined, `${member} publishes no port`);
+    }
+    assert.match(compose.services['mongo-1']!.environment!.MONGO_INITDB_ROOT_PASSWORD!, /^\$\{MONGO_ROOT_PASSWORD:\?.+\}$/, 'the root user from the environment');
+
+    const init = compose.services['mongo-init']!;
+    const script = init.command!.at(-1)!;
+    const mounted = init.volumes!.map((v) => v.split(':')).find(([, to]) => to === script);
+    assert.ok(mounted && await exists(mounted[0]!), 'the init script is a file of the project');
+    const initScript = await read(mounted[0]!);
+    assert.match(initScript, /replSetInitiate/);
+    assert.match(initScript, /NotYetInitialized/, 'initiates only a set that is not initiated yet');
+    assert.match(initScript, /getUser\(appUser\)/, 'creates the user once, updates it after');
+    for (const member of mongoMembers) assert.equal(init.depends_on?.[member]?.condition, 'service_healthy');
+    const initEnv = environmentOf('mongo-init');
+    assert.equal(initEnv.MONGO_ROOT_PASSWORD, environmentOf('mongo-1').MONGO_INITDB_ROOT_PASSWORD);
+    assert.equal(initEnv.MONGO_ROOT_USERNAME, environmentOf('mongo-1').MONGO_INITDB_ROOT_USERNAME);
+
+    for (const service of [...Object.keys(httpServices), 'admin-cli']) {
+      const uri = parseMongoUri(environmentOf(service).MONGODB_URI!);
+      assert.equal(uri.options.get('replicaSet'), initEnv.MONGO_REPLICA_SET, `${service}: the replica set the init job initiates`);
+      assert.equal(initEnv.MONGO_REPLICA_SET, 'rs0');
+      assert.deepEqual(uri.hosts, initEnv.MONGO_MEMBERS!.split(','), `${service}: every member`);
+      assert.deepEqual(uri.hosts.map((h) => h.split(':')[0]).sort(), mongoMembers);
+      assert.equal(uri.user, initEnv.MONGO_APP_USERNAME, `${service}: the user the init job creates`);
+      assert.equal(uri.password, initEnv.MONGO_APP_PASSWORD, `${service}: with its password`);
+      assert.equal(uri.database, initEnv.MONGO_APP_DATABASE, `${service}: the database the user may write`);
+      assert.equal(uri.options.get('authSource'), 'admin', 'the user lives in admin');
+    }
+  });
+
+  it('runs the admin CLI on demand (profile tools) as the admin-cli NATS user, with settings the CLI knows', () => {
+    const cli = compose.services['admin-cli']!;
+    assert.deepEqual(cli.profiles, ['tools'], 'not started by docker compose up');
+    assert.deepEqual(cli.entrypoint, ['node', 'bin/oauth-admin.js']);
+    assert.equal(cli.image, compose.services['authorize-service']!.image);
+    for (const name of Object.keys(cli.environment!)) assert.ok(isSetting(CommonConfigSchema, name), `admin-cli: ${name} is a setting of the CLI`);
+    parseConfig(CommonConfigSchema, environmentOf('admin-cli'));
+  });
+
+  it('publishes no port but the edge\'s', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      if (name === 'edge') assert.deepEqual(s.ports?.map((p) => p.split(':').at(-1)).sort(), ['443', '80']);
+      else assert.equal(s.ports, undefined, `${name} publishes nothing`);
     }
   });
 
@@ -121,5 +257,28 @@ describe('docker-compose.yml', () => {
     const dockerfile = await read('deploy/Dockerfile');
     assert.match(dockerfile, /^FROM node:24/m);
     for (const dir of ['shared', 'services', 'bin']) assert.match(dockerfile, new RegExp(`COPY ${dir} `));
+  });
+});
+
+describe('deploy/docker-compose.dev.yml: what npm start\'s hint runs', () => {
+  it('the hint names a command that exists: this file, with services nats and mongo on loopback at the default URLs', async () => {
+    const hint = /const DOCKER_HINT = '[^`]*`([^`]+)`'/.exec(await read('scripts/local-infra.ts'))?.[1];
+    assert.ok(hint, 'scripts/local-infra.ts has the hint');
+    const words = hint.split(/\s+/);
+    assert.deepEqual(words.slice(0, 2), ['docker', 'compose']);
+    const file = words[words.indexOf('-f') + 1]!;
+    assert.ok(await exists(file), `${file} exists`);
+    assert.deepEqual(words.slice(words.indexOf('up')), ['up', '-d', 'nats', 'mongo']);
+    const dev = parse(await read(file)) as ComposeFile;
+    const defaults = parseConfig(CommonConfigSchema, { NODE_ENV: 'development' });
+    const nats = new URL(defaults.NATS_URL);
+    const mongo = parseMongoUri(defaults.MONGODB_URI).hosts[0]!.split(':');
+    assert.deepEqual(dev.services.nats!.ports, [`${nats.hostname}:${nats.port}:4222`], 'NATS on the default NATS_URL, loopback only');
+    assert.deepEqual(dev.services.mongo!.ports, [`${mongo[0]}:${mongo[1]}:27017`], 'MongoDB on the default MONGODB_URI, loopback only');
+    assert.ok(dev.services.nats!.command!.includes('--jetstream'), 'with JetStream');
+    assert.match(dev.services.mongo!.image!, /^mongo:7/);
+    assert.equal(dev.services.nats!.environment, undefined, 'no users: the services connect without credentials');
+    assert.ok((await read('README.md')).includes(`\`${hint}\``), 'README states the same command');
+    assert.ok((await read('docs/operations.md')).includes(hint), 'docs/operations.md states the same command');
   });
 });
