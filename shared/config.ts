@@ -73,6 +73,8 @@ export type ParseOptions = {
    * turns it off: most of its commands need no key, and keyEncryptionKey checks for those that do.
    */
   checkDevelopmentKey?: boolean;
+  /** False for a process that holds no secret (validation-service): OAUTH_KEY_ENCRYPTION_KEY is neither required nor checked. */
+  usesKeyEncryptionKey?: boolean;
 };
 
 /**
@@ -93,8 +95,9 @@ export function parseConfig<S extends TObject>(schema: S, env: NodeJS.ProcessEnv
     throw new ConfigError(`configuration error: ${name} is ${shown} (${firstError.message})`);
   }
   const config = value as Static<S>;
-  checkCommon(config as unknown as CommonConfig);
-  if (options.checkDevelopmentKey ?? true) checkDevelopmentKey(config as unknown as CommonConfig);
+  const usesKey = options.usesKeyEncryptionKey ?? true;
+  checkCommon(config as unknown as CommonConfig, usesKey);
+  if (usesKey && (options.checkDevelopmentKey ?? true)) checkDevelopmentKey(config as unknown as CommonConfig);
   return config;
 }
 
@@ -125,7 +128,7 @@ function developmentKeyBlocker(config: CommonConfig): string | undefined {
   return undefined;
 }
 
-function checkCommon(config: CommonConfig): void {
+function checkCommon(config: CommonConfig, usesKeyEncryptionKey: boolean): void {
   const issuer = parseUrl('OAUTH_ISSUER', config.OAUTH_ISSUER);
   // RFC 8414 §2: the issuer is https (plain http tolerated only outside production) with no query or fragment.
   if (issuer.search || issuer.hash || issuer.username || issuer.password) {
@@ -140,7 +143,7 @@ function checkCommon(config: CommonConfig): void {
   if (issuer.protocol !== 'https:' && issuer.protocol !== 'http:') {
     throw new ConfigError('configuration error: OAUTH_ISSUER must be an http(s) URL');
   }
-  if (config.NODE_ENV === 'production' && !config.OAUTH_KEY_ENCRYPTION_KEY) {
+  if (usesKeyEncryptionKey && config.NODE_ENV === 'production' && !config.OAUTH_KEY_ENCRYPTION_KEY) {
     throw new ConfigError('configuration error: OAUTH_KEY_ENCRYPTION_KEY is missing (required when NODE_ENV=production)');
   }
   for (const name of ['CONSENT_UI_URL', 'TOKEN_SERVICE_URL'] as const) {

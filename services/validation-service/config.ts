@@ -10,7 +10,9 @@ export const ValidationConfigSchema = serviceConfigSchema({
 });
 export type ValidationConfig = Static<typeof ValidationConfigSchema>;
 
-export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ValidationConfig => parseConfig(ValidationConfigSchema, env);
+// It holds no secret: no key-encryption key is asked for, in production or elsewhere.
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ValidationConfig =>
+  parseConfig(ValidationConfigSchema, env, { usesKeyEncryptionKey: false });
 
 /** The audience access tokens must be issued for. */
 export const accessTokenAudience = (config: ValidationConfig): string => config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER;
