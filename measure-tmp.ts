@@ -1,0 +1,30 @@
+import { MongoClient } from 'mongodb';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
+import { cloudEvent, auditSubject } from '#shared/audit/cloud-event.ts';
+import { outboxDoc } from '#shared/audit/outbox-relay.ts';
+const client = await MongoClient.connect('mongodb://127.0.0.1:27017/oauth');
+const db = client.db('t_wti_measure_' + Date.now());
+const c = db.collection<any>('audit_outbox');
+const nc = await connect({ servers: 'nats://127.0.0.1:4222' });
+const js = jetstream(nc);
+import { jetstreamManager } from '@nats-io/jetstream';
+const jsm = await jetstreamManager(nc);
+await jsm.streams.add({ name: 'WTI_MEASURE', subjects: ['wti.measure.>'] });
+const total = 5000;
+const events = Array.from({ length: total }, (_, i) => cloudEvent('oauth.token.issued', 'urn:test', 'c_3', { client_id: 'c_3', jti: `j${i}`, grant_id: `g${i}` }));
+const B = Number(process.argv[2] ?? 1000);
+const asString = process.argv[3] === "s";
+for (let i = 0; i < total; i += 1000) await c.insertMany(events.slice(i, i + 1000).map((e) => asString ? { _id: e.id, subject: auditSubject(e.type), payload: JSON.stringify(e), createdAt: new Date() } : outboxDoc(auditSubject(e.type), e)));
+const start = Date.now();
+for (;;) {
+  let t = Date.now(); const batch = await c.find({}).limit(B).toArray(); const tf = Date.now() - t;
+  if (batch.length === 0) break;
+  t = Date.now(); await Promise.all(batch.map((d: any) => js.publish('wti.measure.' + d.subject, JSON.stringify(d.event), { msgID: d._id }).catch(() => undefined))); const tp = Date.now() - t;
+  t = Date.now(); await c.deleteMany({ _id: { $in: batch.map((d: any) => d._id) } }); const td = Date.now() - t;
+  console.log(batch.length, 'find', tf, 'publish', tp, 'delete', td);
+}
+console.log('total', Date.now() - start);
+await jsm.streams.delete('WTI_MEASURE');
+await db.dropDatabase(); await client.close(); await nc.close();
