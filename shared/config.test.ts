@@ -88,3 +88,17 @@ describe('finding 8: TRUST_PROXY is off by default, a hop count or proxy address
     }
   });
 });
+
+describe('AUDIT_STREAM_REPLICAS', () => {
+  it('defaults to 1 and takes 1 to 5', () => {
+    assert.equal(parseConfig(CommonConfigSchema, {}).AUDIT_STREAM_REPLICAS, 1);
+    assert.equal(parseConfig(CommonConfigSchema, { AUDIT_STREAM_REPLICAS: '3' }).AUDIT_STREAM_REPLICAS, 3);
+    assert.equal(parseConfig(CommonConfigSchema, { AUDIT_STREAM_REPLICAS: '5' }).AUDIT_STREAM_REPLICAS, 5);
+  });
+  for (const bad of ['0', '6', 'three', '-1']) {
+    it(`refuses ${bad} with one line naming the setting`, () => {
+      assert.throws(() => parseConfig(CommonConfigSchema, { AUDIT_STREAM_REPLICAS: bad }),
+        (error: unknown) => error instanceof ConfigError && !error.message.includes('\n') && /AUDIT_STREAM_REPLICAS is invalid/.test(error.message));
+    });
+  }
+});

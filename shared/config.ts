@@ -41,6 +41,8 @@ export const CommonConfigSchema = Type.Object({
   DB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+  /** Replicas of the OAUTH_AUDIT stream (3 on a 3-node NATS cluster); an existing stream is updated to it. */
+  AUDIT_STREAM_REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
   /** How often expired records are removed where the database has no TTL indexes (FerretDB). */
   SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   // `npm run bench` sets it: count every MongoDB command by name in mongodb_commands_total on /metrics.

@@ -6,9 +6,9 @@ import { createLogger, type DestinationStream, type Logger } from '#shared/logge
 import { createMetrics, type Metrics } from '#shared/metrics.ts';
 import { connectNats, natsReady, type NatsConnection } from '#shared/nats/connect.ts';
 import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
-import { connectMongo, ensureIndexes, mongoReady, type Mongo } from '#shared/mongo.ts';
+import { connectMongo, mongoReady, type Mongo } from '#shared/mongo.ts';
 import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
-import { AuditPublisher, type OutboxDoc } from '#shared/audit/publish-audit-event.ts';
+import { AuditPublisher } from '#shared/audit/publish-audit-event.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export type ServiceBase = {
@@ -51,11 +51,10 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     await nc.close();
     throw error;
   }
-  const outbox = mongo.db.collection<OutboxDoc>('audit_outbox');
-  const audit = new AuditPublisher(nc, outbox, log, `urn:oauth:${name}`);
+  const audit = new AuditPublisher(nc, mongo.db, log, `urn:oauth:${name}`);
   if (emitsAudit) {
-    await ensureIndexes(outbox, [{ key: { leaseUntil: 1, createdAt: 1 } }], log);
-    await ensureAuditStream(nc, config.AUDIT_RETENTION_DAYS);
+    // The relay reads the outbox unfiltered and deletes by `_id`: no index of its own (one less per insert).
+    await ensureAuditStream(nc, { retentionDays: config.AUDIT_RETENTION_DAYS, replicas: config.AUDIT_STREAM_REPLICAS });
     audit.startRelay();
   }
   const services: Service[] = [];

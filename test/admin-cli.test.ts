@@ -365,7 +365,10 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.equal(lines(result.stderr).length, 1);
     assert.match(result.stderr, /^oauth-admin: warning: NATS is unreachable/);
     assert.equal(await db.collection('scopes').countDocuments({ _id: name as never }), 1);
-    const outboxed = await db.collection('audit_outbox').findOne({ 'event.subject': name });
+    // The outbox keeps each event as the JSON it publishes (`payload`).
+    const outboxed = (await db.collection('audit_outbox').find().toArray())
+      .map((doc) => ({ subject: doc.subject as string, event: JSON.parse(doc.payload as string) as { subject: string; source: string } }))
+      .find((doc) => doc.event.subject === name);
     assert.equal(outboxed?.subject, 'oauth.audit.scope.created');
     assert.equal(outboxed?.event.source, 'urn:oauth:admin-cli');
 

@@ -10,7 +10,7 @@ import type { CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
 import { connectMongo, type Mongo } from '#shared/mongo.ts';
 import { randomToken } from '#shared/crypto.ts';
-import { AuditPublisher, type OutboxDoc } from '#shared/audit/publish-audit-event.ts';
+import { AUDIT_OUTBOX, AuditPublisher, outboxDoc, type OutboxDoc } from '#shared/audit/publish-audit-event.ts';
 import { auditSubject, cloudEvent, type AuditData, type AuditEventType } from '#shared/audit/cloud-event.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 import type { ReferenceDataKind } from '#shared/contracts/reference-data-changed.ts';
@@ -57,8 +57,8 @@ export async function openContext(config: CommonConfig, io: Io, natsNeed: NatsNe
   // Said once, at the first change, so a refused command still prints only its one line.
   let warnedOffline = false;
 
-  const outbox = mongo.db.collection<OutboxDoc>('audit_outbox');
-  const audit = nc ? new AuditPublisher(nc, outbox, warningLogger(io), AUDIT_SOURCE) : undefined;
+  const outbox = mongo.db.collection<OutboxDoc>(AUDIT_OUTBOX);
+  const audit = nc ? new AuditPublisher(nc, mongo.db, warningLogger(io), AUDIT_SOURCE) : undefined;
   const outboxWrites = new Set<Promise<unknown>>();
 
   return {
@@ -77,7 +77,7 @@ export async function openContext(config: CommonConfig, io: Io, natsNeed: NatsNe
         io.warn(`${natsFailure ?? 'NATS is unreachable'}; the change is saved, its audit event waits in the audit_outbox collection for a service to relay it, and services see the change at their next periodic reload`);
       }
       const event = cloudEvent(type, AUDIT_SOURCE, subject, data);
-      const write = outbox.insertOne({ _id: event.id, subject: auditSubject(type), event, createdAt: new Date(), leaseUntil: new Date(0) })
+      const write = outbox.insertOne(outboxDoc(auditSubject(type), event))
         .catch((error: Error) => io.warn(`audit event ${type} lost: neither NATS nor the outbox took it (${oneLine(error.message)})`));
       outboxWrites.add(write);
     },

@@ -1,22 +1,33 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { AUDIT_STREAM, Subjects } from '#shared/nats/subjects.ts';
 
 const DAY_MS = 86_400_000;
-// Long enough that an outbox re-send after a NATS restart is still recognised as a duplicate.
-const DUPLICATE_WINDOW_MS = 10 * 60_000;
+/**
+ * How long JetStream remembers a Nats-Msg-Id. The outbox relay re-sends an event whose publish
+ * was not acked (but may have landed) within seconds of JetStream taking publishes again (a relay
+ * round every 2 s, a relay lease of 15 s, about 1,000 events a second); ten minutes leaves a wide
+ * margin, so a re-send is recognised as the duplicate it is.
+ */
+export const DUPLICATE_WINDOW_MS = 10 * 60_000;
 
-/** Creates the OAUTH_AUDIT stream if missing, or brings its retention in line with the setting. */
-export async function ensureAuditStream(nc: NatsConnection, retentionDays: number): Promise<void> {
+export type AuditStreamSettings = { retentionDays: number; replicas?: number };
+
+/**
+ * Creates the OAUTH_AUDIT stream if missing, or brings its retention, duplicate window and number
+ * of replicas in line with the settings (JetStream changes the replicas of a clustered stream in place).
+ */
+export async function ensureAuditStream(nc: NatsConnection, settings: number | AuditStreamSettings): Promise<void> {
+  const { retentionDays, replicas = 1 } = typeof settings === 'number' ? { retentionDays: settings } : settings;
   const jsm = await jetstreamManager(nc);
-  const config = { name: AUDIT_STREAM, subjects: [Subjects.auditAll], max_age: nanos(retentionDays * DAY_MS), duplicate_window: nanos(DUPLICATE_WINDOW_MS) };
+  const wanted = { max_age: nanos(retentionDays * DAY_MS), duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas };
   try {
     const info = await jsm.streams.info(AUDIT_STREAM);
-    if (info.config.max_age !== config.max_age || info.config.duplicate_window !== config.duplicate_window) {
-      await jsm.streams.update(AUDIT_STREAM, { ...info.config, max_age: config.max_age, duplicate_window: config.duplicate_window });
-    }
+    const differs = (Object.keys(wanted) as (keyof typeof wanted)[]).some((key) => info.config[key] !== wanted[key]);
+    if (differs) await jsm.streams.update(AUDIT_STREAM, { ...info.config, ...wanted });
   } catch (error) {
     if (!/stream not found/i.test((error as Error).message)) throw error;
+    const config: Partial<StreamConfig> & { name: string } = { name: AUDIT_STREAM, subjects: [Subjects.auditAll], ...wanted };
     try {
       await jsm.streams.add(config);
     } catch (addError) {

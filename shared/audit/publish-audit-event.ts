@@ -2,36 +2,62 @@
 // is not acked is written to the outbox and re-sent by the relay, so no event is lost while NATS
 // restarts, and JetStream's duplicate window drops the copy if the first publish did land.
 // Publishing never blocks the request that caused the event.
+//
+// While JetStream is away nothing waits for a publish timeout per event: the first publish that
+// is not acked opens a circuit breaker, and for a short while (or while the NATS link is down)
+// events go straight to the outbox. Then one event at a time probes JetStream, and the relay's
+// acked batches close the breaker too. Outbox writes arriving together go out as one insert.
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { Collection } from 'mongodb';
+import type { Db } from 'mongodb';
 import type { Logger } from '#shared/logger.ts';
+import { natsReady } from '#shared/nats/connect.ts';
+import { randomToken } from '#shared/crypto.ts';
+import { UniqueInserts } from '#shared/unique-inserts.ts';
 import { auditSubject, cloudEvent, type AuditData, type AuditEventType, type CloudEvent } from './cloud-event.ts';
+import { AUDIT_OUTBOX, OutboxRelay, outboxDoc, type OutboxDoc, type RelayOptions } from './outbox-relay.ts';
 
-export type OutboxDoc = { _id: string; subject: string; event: CloudEvent; createdAt: Date; leaseUntil: Date };
+export { AUDIT_OUTBOX, outboxDoc, type OutboxDoc };
 
 export type Audit = {
   emit(type: AuditEventType, subject: string, data: AuditData): void;
 };
 
+export type AuditPublisherOptions = RelayOptions & {
+  /** How long events go straight to the outbox after a publish that was not acked. */
+  breakerOpenMs?: number;
+};
+
 const PUBLISH_TIMEOUT_MS = 3000;
-const RELAY_LEASE_MS = 30_000;
-const RELAY_BATCH = 100;
+const BREAKER_OPEN_MS = 2000;
 
 export class AuditPublisher implements Audit {
+  readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
-  readonly #outbox: Collection<OutboxDoc>;
+  readonly #outbox: UniqueInserts<OutboxDoc>;
+  readonly #relay: OutboxRelay;
   readonly #log: Logger;
   readonly #source: string;
+  readonly #breakerOpenMs: number;
+  readonly #publishTimeoutMs: number;
   readonly #pending = new Set<Promise<void>>();
   #relayTimer: NodeJS.Timeout | undefined;
-  #relaying = false;
+  #round: Promise<number> | undefined;
+  /** Until when events skip JetStream (0: the breaker is closed). */
+  #openUntil = 0;
+  /** A publish is testing JetStream after the breaker opened: the others keep to the outbox meanwhile. */
+  #probing = false;
 
-  constructor(nc: NatsConnection, outbox: Collection<OutboxDoc>, log: Logger, source: string) {
-    this.#js = jetstream(nc, { timeout: PUBLISH_TIMEOUT_MS });
-    this.#outbox = outbox;
+  constructor(nc: NatsConnection, db: Db, log: Logger, source: string, options: AuditPublisherOptions = {}) {
+    this.#nc = nc;
+    this.#publishTimeoutMs = options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
+    this.#js = jetstream(nc, { timeout: this.#publishTimeoutMs });
+    this.#outbox = new UniqueInserts<OutboxDoc>(db, AUDIT_OUTBOX, { maxBatch: 500 });
     this.#log = log;
     this.#source = source;
+    this.#breakerOpenMs = options.breakerOpenMs ?? BREAKER_OPEN_MS;
+    const hooks = { onAcked: () => this.#closeBreaker(), onFailed: () => this.#openBreaker() };
+    this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
   emit(type: AuditEventType, subject: string, data: AuditData): void {
@@ -40,59 +66,75 @@ export class AuditPublisher implements Audit {
     this.#pending.add(task);
   }
 
+  /** True while events skip JetStream and go straight to the outbox. */
+  get breakerOpen(): boolean {
+    return this.#openUntil !== 0;
+  }
+
   async #publishOrStore(subject: string, event: CloudEvent): Promise<void> {
+    const probe = this.#mayPublish();
+    if (probe === undefined) return this.#store(subject, event);
     try {
-      await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: PUBLISH_TIMEOUT_MS });
+      await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: this.#publishTimeoutMs });
+      this.#closeBreaker();
     } catch (error) {
+      this.#openBreaker();
       this.#log.warn({ err: error, eventId: event.id, type: event.type }, 'audit publish not acked; event kept in the outbox');
-      try {
-        await this.#outbox.insertOne({ _id: event.id, subject, event, createdAt: new Date(), leaseUntil: new Date(0) });
-      } catch (storeError) {
-        this.#log.error({ err: storeError, eventId: event.id, type: event.type }, 'audit event lost: neither NATS nor the outbox took it');
-      }
+      await this.#store(subject, event);
+    } finally {
+      if (probe) this.#probing = false;
     }
   }
 
-  /** Re-sends outbox events every `intervalMs`; instances share the work through leases. */
+  /** undefined: go to the outbox; false: publish; true: publish as the one probe of a half-open breaker. */
+  #mayPublish(): boolean | undefined {
+    if (!natsReady(this.#nc)) {
+      this.#openBreaker();
+      return undefined;
+    }
+    if (this.#openUntil === 0) return false;
+    if (Date.now() < this.#openUntil || this.#probing) return undefined;
+    this.#probing = true;
+    return true;
+  }
+
+  #openBreaker(): void {
+    this.#openUntil = Date.now() + this.#breakerOpenMs;
+  }
+
+  #closeBreaker(): void {
+    this.#openUntil = 0;
+  }
+
+  async #store(subject: string, event: CloudEvent): Promise<void> {
+    try {
+      // false: the event is there already (stored twice by a retried write); nothing to do.
+      await this.#outbox.insert(outboxDoc(subject, event));
+    } catch (storeError) {
+      this.#log.error({ err: storeError, eventId: event.id, type: event.type }, 'audit event lost: neither NATS nor the outbox took it');
+    }
+  }
+
+  /** Re-sends outbox events every `intervalMs`; instances take turns through a lease. */
   startRelay(intervalMs = 2000): void {
     this.#relayTimer = setInterval(() => void this.relayOnce(), intervalMs);
     this.#relayTimer.unref();
   }
 
+  /** One relay round (none if one is running): the number of events sent. */
   async relayOnce(): Promise<number> {
-    if (this.#relaying) return 0;
-    this.#relaying = true;
-    let sent = 0;
-    let leased: string | undefined;
+    if (this.#round) return 0;
+    this.#round = this.#relay.round();
     try {
-      for (let i = 0; i < RELAY_BATCH; i++) {
-        const now = new Date();
-        const doc = await this.#outbox.findOneAndUpdate(
-          { leaseUntil: { $lte: now } },
-          { $set: { leaseUntil: new Date(now.getTime() + RELAY_LEASE_MS) } },
-          { sort: { createdAt: 1 }, returnDocument: 'after' },
-        );
-        if (!doc) break;
-        leased = doc._id;
-        await this.#js.publish(doc.subject, JSON.stringify(doc.event), { msgID: doc._id, timeout: PUBLISH_TIMEOUT_MS });
-        await this.#outbox.deleteOne({ _id: doc._id });
-        leased = undefined;
-        sent++;
-      }
-    } catch (error) {
-      this.#log.debug({ err: error }, 'audit outbox relay paused');
-      // Give the lease back, so the next round retries the event rather than waiting out the lease
-      // (the lease only keeps instances from sending one event at once; a crash still ends it).
-      if (leased !== undefined) await this.#outbox.updateOne({ _id: leased }, { $set: { leaseUntil: new Date(0) } }).catch(() => undefined);
+      return await this.#round;
     } finally {
-      this.#relaying = false;
+      this.#round = undefined;
     }
-    return sent;
   }
 
-  /** Waits for in-flight publishes (each ends acked or stored in the outbox). */
+  /** Stops the relay and waits for in-flight publishes (each ends acked or stored in the outbox). */
   async flush(): Promise<void> {
     clearInterval(this.#relayTimer);
-    await Promise.allSettled([...this.#pending]);
+    await Promise.allSettled([...this.#pending, this.#round]);
   }
 }
