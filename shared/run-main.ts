@@ -11,6 +11,7 @@ export type Running = { stop(): Promise<void> };
 export function runMain<C extends { SHUTDOWN_TIMEOUT_MS: number }>(name: string, loadConfig: () => C, start: (config: C) => Promise<Running>): void {
   let config: C | undefined;
   let signalled: string | undefined;
+  // eslint-disable-next-line prefer-const -- assigned once start is called, after the handlers exist
   let started: Promise<Running> | undefined;
   const onSignal = (signal: string) => {
     if (signalled) return;

@@ -75,7 +75,8 @@ export async function requestWithRetries(nc: Requester, subject: string, payload
 type Attempt = { msg: Msg } | { error: Error; retry: boolean };
 
 async function oneAttempt(nc: Requester, subject: string, payload: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<Attempt> {
-  const request = nc.request(subject, payload, { timeout: timeoutMs, headers }).then((msg): Attempt => ({ msg }), (error: Error): Attempt => ({ error, retry: isNoResponders(error) }));
+  const request = nc.request(subject, payload, { timeout: timeoutMs, headers })
+    .then((msg): Attempt => ({ msg }), (error: Error): Attempt => ({ error, retry: isNoResponders(error) }));
   const reconnect = linkRenewed(nc);
   const outcome = await Promise.race([request, reconnect.promise]);
   reconnect.cancel();
