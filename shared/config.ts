@@ -40,6 +40,8 @@ export const CommonConfigSchema = Type.Object({
   NATS_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   DB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  // After SIGTERM, HTTP is served (not ready) this long before the server closes: a load balancer's readiness period.
+  SHUTDOWN_DRAIN_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 0 }),
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
   /** Replicas of the OAUTH_AUDIT stream (3 on a 3-node NATS cluster); an existing stream is updated to it. */
   AUDIT_STREAM_REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),

@@ -2,7 +2,7 @@
 // FerretDB v1.24 support (FerretDB has no TTL or partial indexes: a sweep cleans up there).
 import {
   MongoClient, MongoNetworkError, MongoNotConnectedError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError,
-  type Collection, type Db, type Document, type IndexSpecification, type CreateIndexesOptions,
+  type Collection, type Db, type Document, type IndexSpecification, type CreateIndexesOptions, type MongoClientOptions,
 } from 'mongodb';
 import type { CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
@@ -16,18 +16,39 @@ export type ConnectOptions = {
 
 export async function connectMongo(config: CommonConfig, appName: string, options: ConnectOptions = {}): Promise<Mongo> {
   const { onCommand } = options;
-  const client = new MongoClient(config.MONGODB_URI, {
-    appName,
+  const client = new MongoClient(config.MONGODB_URI, { ...mongoClientOptions(config), appName, monitorCommands: onCommand !== undefined });
+  if (onCommand) client.on('commandStarted', (event) => onCommand(event.commandName));
+  await client.connect();
+  return { client, db: client.db() };
+}
+
+/**
+ * The driver's settings for MONGODB_URI. A replica set (`replicaSet=`, or any list of hosts) is
+ * followed through failovers: retryable writes (a write sent once more, to the new primary, and
+ * applied once: the server remembers the first by its transaction number) and reads from the
+ * primary, unless the URI says otherwise (its `retryWrites`, `readPreference` and `w` are kept).
+ * Against a single server (FerretDB, a standalone mongod) the driver sends no retryable write (it
+ * adds a transaction number only where the topology is a replica set or sharded), so
+ * `retryWrites=true` costs nothing there. Exactly-once inserts and revocations add majority
+ * writes (and revocations majority reads) on their collections.
+ */
+export function mongoClientOptions(config: Pick<CommonConfig, 'MONGODB_URI' | 'DB_TIMEOUT_MS'>): MongoClientOptions {
+  const said = uriOptionNames(config.MONGODB_URI);
+  return {
     serverSelectionTimeoutMS: config.DB_TIMEOUT_MS,
     connectTimeoutMS: config.DB_TIMEOUT_MS,
     socketTimeoutMS: config.DB_TIMEOUT_MS * 2,
     maxPoolSize: 50,
-    retryWrites: false,
-    monitorCommands: onCommand !== undefined,
-  });
-  if (onCommand) client.on('commandStarted', (event) => onCommand(event.commandName));
-  await client.connect();
-  return { client, db: client.db() };
+    ...(said.has('retrywrites') ? {} : { retryWrites: true }),
+    ...(said.has('retryreads') ? {} : { retryReads: true }),
+    ...(said.has('readpreference') ? {} : { readPreference: 'primary' as const }),
+  };
+}
+
+/** The option names a connection string sets, lower-cased (URI options are case-insensitive). */
+function uriOptionNames(uri: string): Set<string> {
+  const query = uri.split('?')[1] ?? '';
+  return new Set(query.split('&').filter(Boolean).map((pair) => decodeURIComponent(pair.split('=')[0]!).toLowerCase()));
 }
 
 /** True when the database answers a ping within `timeoutMs` (for /readyz). */

@@ -1,5 +1,7 @@
 // What every service opens at start and closes at stop: logger, metrics, NATS, MongoDB, the
-// audit stream and publisher. Close order: audit in flight, then NATS drained, then MongoDB.
+// audit stream and publisher. Stop order (startedService): not ready at once and no new NATS
+// requests taken; HTTP served on through the drain delay, then closed (in-flight requests
+// finish); NATS requests in flight answered; timers stop; audit in flight, NATS drained, MongoDB.
 import { Svcm, type Service } from '@nats-io/services';
 import type { CommonConfig } from '#shared/config.ts';
 import { createLogger, type DestinationStream, type Logger } from '#shared/logger.ts';
@@ -9,6 +11,7 @@ import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
 import { connectMongo, mongoReady, type Mongo } from '#shared/mongo.ts';
 import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
 import { AuditPublisher } from '#shared/audit/publish-audit-event.ts';
+import { inFlight } from '#shared/nats/add-endpoint.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export type ServiceBase = {
@@ -18,7 +21,16 @@ export type ServiceBase = {
   nc: NatsConnection;
   mongo: Mongo;
   audit: AuditPublisher;
+  /** NATS and MongoDB reachable; from the first moment of shutdown also `{ accepting: false }` (not ready). */
   ready(): Promise<Record<string, boolean>>;
+  /** True from the first moment of shutdown (HTTP responses then close their connection). */
+  stopping(): boolean;
+  /**
+   * The first step of a shutdown: not ready from now on, and the NATS service subscriptions drained,
+   * so the queue group's other members get every new request. Resolves when the requests this
+   * instance took have been answered.
+   */
+  stopTakingRequests(): Promise<void>;
   /** Declares this service on NATS ($SRV.INFO), queue group "q". */
   natsService(description: string): Promise<Service>;
   close(): Promise<void>;
@@ -58,17 +70,28 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     audit.startRelay();
   }
   const services: Service[] = [];
+  let stopping = false;
+  const stopTakingRequests = async () => {
+    stopping = true;
+    await Promise.allSettled(services.map((s) => s.stop()));
+    await Promise.all(services.map((s) => inFlight(s).idle()));
+  };
 
   return {
     name, log, metrics, nc, mongo, audit,
-    ready: async () => ({ nats: natsReady(nc), mongodb: await mongoReady(mongo.db, 1000) }),
+    ready: async () => {
+      const checks = { nats: natsReady(nc), mongodb: await mongoReady(mongo.db, 1000) };
+      return stopping ? { ...checks, accepting: false } : checks;
+    },
+    stopping: () => stopping,
+    stopTakingRequests,
     natsService: async (description) => {
       const service = await new Svcm(nc).add({ name, version: packageJson.version, description, queue: QUEUE_GROUP });
       services.push(service);
       return service;
     },
     close: async () => {
-      await Promise.allSettled(services.map((s) => s.stop()));
+      await stopTakingRequests();
       await audit.flush();
       await nc.drain().catch(() => nc.close());
       await mongo.client.close();
@@ -76,18 +99,42 @@ export async function openServiceBase(name: string, config: CommonConfig, option
   };
 }
 
+/** How a started service shuts down (SHUTDOWN_DRAIN_DELAY_MS and SHUTDOWN_TIMEOUT_MS). */
+export type ShutdownSettings = { SHUTDOWN_DRAIN_DELAY_MS?: number; SHUTDOWN_TIMEOUT_MS?: number };
+
 /**
- * A started service's handle, stopping in one order for every service: the HTTP edge closes (its
- * in-flight requests finish), then the service's own timers and subscriptions stop, then the base
- * (audit in flight, NATS drained, MongoDB).
+ * A started service's handle, stopping in one order for every service, so that a rolling restart
+ * loses no request:
+ * 1. at once: /readyz answers 503 and the NATS service subscriptions are drained (the queue
+ *    group's other members get new requests; those taken are still answered);
+ * 2. HTTP is served as usual for SHUTDOWN_DRAIN_DELAY_MS (a load balancer that polls /readyz stops
+ *    sending here meanwhile), every response closing its keep-alive connection;
+ * 3. the HTTP server closes: no new connection, idle keep-alive connections closed, requests in
+ *    flight (or arriving on a connection still open) served to the end;
+ * 4. the NATS requests in flight are answered, the service's own timers and subscriptions stop,
+ *    then the base (audit in flight, NATS drained, MongoDB).
  */
-export function startedService(base: Pick<ServiceBase, 'close'>, port: number, http: { close(): Promise<unknown> }, stops: (() => void)[]) {
-  return {
-    port,
-    stop: async (): Promise<void> => {
-      await http.close();
-      for (const stop of stops) stop();
-      await base.close();
-    },
+export function startedService(
+  base: Pick<ServiceBase, 'close' | 'stopTakingRequests'>,
+  port: number,
+  http: { close(): Promise<unknown> },
+  stops: (() => void)[],
+  settings: ShutdownSettings = {},
+) {
+  let stopped: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    const natsDrained = base.stopTakingRequests();
+    await drainDelay(settings);
+    await http.close();
+    await natsDrained;
+    for (const stop of stops) stop();
+    await base.close();
   };
+  return { port, stop: (): Promise<void> => (stopped ??= stop()) };
+}
+
+/** SHUTDOWN_DRAIN_DELAY_MS, kept to at most half of SHUTDOWN_TIMEOUT_MS so the rest of the stop fits in it. */
+function drainDelay({ SHUTDOWN_DRAIN_DELAY_MS = 0, SHUTDOWN_TIMEOUT_MS = 10_000 }: ShutdownSettings): Promise<void> {
+  const ms = Math.min(SHUTDOWN_DRAIN_DELAY_MS, Math.floor(SHUTDOWN_TIMEOUT_MS / 2));
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }

@@ -9,7 +9,20 @@
 // command (a lost connection, a timeout) in a MongoBulkWriteError with no write errors, which
 // would read as "every document inserted". Here only the server's own per-document answer counts;
 // anything else fails every caller with the original error (so unavailability stays a 503).
-import type { Db, Document } from 'mongodb';
+//
+// On a replica set every insert waits for a majority (a claim that a failover could roll back is
+// no claim), and an insert the old primary refused before applying it (NotWritablePrimary) is
+// sent once more, to the new one. Nothing else is sent twice: the driver never retries a raw
+// command, and a retried insert whose first attempt landed would read as "claimed by another".
+import { MongoServerError, type CollectionOptions, type Db, type Document } from 'mongodb';
+
+/** Collections whose writes decide something once (claims, decisions): majority writes, reads from the primary. */
+export const EXACTLY_ONCE: CollectionOptions = { writeConcern: { w: 'majority' }, readPreference: 'primary' };
+
+/** Server errors that mean the insert was refused before anything was applied: not primary (any more). */
+const REFUSED_BY_NON_PRIMARY = new Set([10107, 13435]);
+
+export const refusedByNonPrimary = (error: unknown): boolean => error instanceof MongoServerError && REFUSED_BY_NON_PRIMARY.has(Number(error.code));
 
 type Pending<T> = { doc: T; resolve(inserted: boolean): void; reject(error: unknown): void };
 
@@ -49,8 +62,12 @@ export class UniqueInserts<T extends { _id: string } & Document> {
 
   async #write(batch: Pending<T>[]): Promise<void> {
     let reply: InsertReply;
+    const command = { insert: this.#collectionName, documents: batch.map((p) => p.doc), ordered: false, writeConcern: { w: 'majority' } };
     try {
-      reply = await this.#db.command({ insert: this.#collectionName, documents: batch.map((p) => p.doc), ordered: false }) as InsertReply;
+      reply = await this.#db.command(command).catch((error: unknown) => {
+        if (refusedByNonPrimary(error)) return this.#db.command(command);
+        throw error;
+      }) as InsertReply;
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;

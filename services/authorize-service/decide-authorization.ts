@@ -1,17 +1,20 @@
 // The resource owner's decision (RFC 6749 §4.1.2): on approval a single-use code bound to the
 // client, redirect URI, PKCE challenge, scopes, owner and sign-in time; on denial access_denied.
-// The request is decided by a unique insert, so it is decided once.
+// The request is decided by a unique insert, so it is decided once. The same decision sent again
+// (an internal request retried after a lost reply, a double click) gets the same outcome: the
+// redirect for the same grant (a code for it sealed anew; one redemption per grant), and no second
+// audit event. Another decision, or the same one by someone else, is refused as already answered.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
-import type { AuthorizeStore } from './store.ts';
+import type { AuthorizeStore, RecordedDecision } from './store.ts';
 import type { AuthorizationRequests, PendingRequest } from './authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { expiredRequest, openRequest } from './describe-authorization.ts';
 
 export type Deps = {
-  store: Pick<AuthorizeStore, 'claimDecision'>;
+  store: Pick<AuthorizeStore, 'claimDecision' | 'findDecision'>;
   requests: AuthorizationRequests;
   codes: AuthorizationCodes;
   clock: Clock;
@@ -34,19 +37,37 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
     const client = await deps.findClient(request.clientId);
     if (!client || client.disabled === true) throw expiredRequest();
   }
-  if (!(await deps.store.claimDecision(request.id, decision.approve, now, request.expiresAt))) throw expiredRequest();
+  const grantId = decision.approve ? randomToken(16) : undefined;
+  const recorded = { approved: decision.approve, sub: decision.sub, ...(grantId ? { grantId } : {}) };
+  if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
+    return sameOutcomeAgain(deps, request, decision, await deps.store.findDecision(request.id));
+  }
   const who = whoDecided(request, decision);
-  const decided = { clientId: request.clientId, scopes: request.scopes };
+  if (!grantId) deps.audit.emit('oauth.authorization.denied', request.clientId, who);
+  else {
+    deps.audit.emit('oauth.authorization.approved', request.clientId, who);
+    deps.audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });
+  }
+  return outcome(deps, request, decision, grantId, now);
+}
 
-  if (!decision.approve) {
-    deps.audit.emit('oauth.authorization.denied', request.clientId, who);
+/** The outcome of a decision already recorded, when this one is the same decision by the same owner; else refused. */
+function sameOutcomeAgain(deps: Deps, request: PendingRequest, decision: Decision, recorded: RecordedDecision | undefined): DecisionOutcome {
+  const same = recorded !== undefined && recorded.sub === decision.sub && recorded.approved === decision.approve
+    && (recorded.grantId !== undefined) === decision.approve;
+  if (!same) throw expiredRequest();
+  return outcome(deps, request, decision, recorded.grantId, recorded.decidedAt);
+}
+
+/** The redirect for a decision: a code for grant `grantId` (issued at `decidedAt`), or access_denied without one. */
+function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantId: string | undefined, decidedAt: Date): DecisionOutcome {
+  const decided = { clientId: request.clientId, scopes: request.scopes };
+  if (!grantId) {
     const redirectTo = authorizationResponseUrl(request.redirectUri, {
       error: 'access_denied', error_description: 'The resource owner denied the request.', state: request.state, iss: deps.issuer,
     });
     return { redirectTo, ...decided };
   }
-
-  const grantId = randomToken(16);
   const code = deps.codes.seal({
     grantId,
     clientId: request.clientId,
@@ -57,10 +78,8 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
     sub: decision.sub,
     username: decision.username,
     authTime: epochSeconds(decision.authTime),
-    issuedAt: now.getTime(),
-  }, addSeconds(now, deps.codeTtlSeconds));
-  deps.audit.emit('oauth.authorization.approved', request.clientId, who);
-  deps.audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });
+    issuedAt: decidedAt.getTime(),
+  }, addSeconds(decidedAt, deps.codeTtlSeconds));
   return { redirectTo: authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer }), ...decided };
 }
 

@@ -41,7 +41,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     },
   });
 
-  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
   registerRoutes(app, {
     issuer: config.OAUTH_ISSUER,
     validate: { findClient: (id) => reference.findClient(id), scopeExists: (name) => reference.scope(name) !== undefined },
@@ -52,7 +52,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const port = await listen(app, config.HTTP_HOST, config.AUTHORIZE_SERVICE_PORT);
   log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
 
-  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop()]);
+  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop()], config);
 }
 
 if (import.meta.main) {

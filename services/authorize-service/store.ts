@@ -9,16 +9,27 @@ import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
-import { UniqueInserts } from '#shared/unique-inserts.ts';
+import { EXACTLY_ONCE, UniqueInserts } from '#shared/unique-inserts.ts';
 
-type AuthorizationDecisionDoc = { _id: string; approved: boolean; createdAt: Date; expiresAt: Date };
+type AuthorizationDecisionDoc = {
+  _id: string;
+  approved: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+  /** Who decided, and the grant an approval began: a retried decision gets the same outcome (absent on older records). */
+  sub?: string;
+  grantId?: string;
+};
+
+/** A decision as recorded: what a retry of it is answered from. */
+export type RecordedDecision = { approved: boolean; decidedAt: Date; sub?: string; grantId?: string };
 
 const DECISION_MARGIN_SECONDS = 3600;
 /** Collections of earlier versions (requests and codes were stored then), swept until empty. */
 const LEGACY_COLLECTIONS = ['authorization_requests', 'authorization_codes'];
 
 export async function createAuthorizeStore(db: Db, log: Logger) {
-  const decisions = db.collection<AuthorizationDecisionDoc>('authorization_decisions');
+  const decisions = db.collection<AuthorizationDecisionDoc>('authorization_decisions', EXACTLY_ONCE);
   await ensureIndexes(decisions, [expiresAtTtl], log);
   // Grouped: under load many decisions go out as one insert.
   const decisionInserts = new UniqueInserts<AuthorizationDecisionDoc>(db, decisions.collectionName);
@@ -29,9 +40,18 @@ export async function createAuthorizeStore(db: Db, log: Logger) {
      * request exactly one gets true, the others false (as for one decided before). Kept until the
      * request has expired, after which its handle is refused anyway.
      */
-    async claimDecision(requestId: string, approved: boolean, now: Date, requestExpiresAt: Date): Promise<boolean> {
+    async claimDecision(
+      requestId: string, decision: { approved: boolean; sub: string; grantId?: string }, now: Date, requestExpiresAt: Date,
+    ): Promise<boolean> {
       // Kept a while past the request: a sweep on a clock running ahead must not free a handle another instance still accepts.
-      return decisionInserts.insert({ _id: requestId, approved, createdAt: now, expiresAt: addSeconds(requestExpiresAt, DECISION_MARGIN_SECONDS) });
+      const expiresAt = addSeconds(requestExpiresAt, DECISION_MARGIN_SECONDS);
+      return decisionInserts.insert({ _id: requestId, ...decision, createdAt: now, expiresAt });
+    },
+    /** The decision recorded on request `requestId`, if any (read from the primary, as written: majority). */
+    async findDecision(requestId: string): Promise<RecordedDecision | undefined> {
+      const doc = await decisions.findOne({ _id: requestId });
+      if (!doc) return undefined;
+      return { approved: doc.approved, decidedAt: doc.createdAt, ...(doc.sub ? { sub: doc.sub } : {}), ...(doc.grantId ? { grantId: doc.grantId } : {}) };
     },
     /** Removes expired decisions (where the database has no TTL indexes), and what an earlier version left. */
     async sweepExpired(now: Date): Promise<void> {

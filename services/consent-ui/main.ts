@@ -39,7 +39,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   // Computed once now, so the first unknown-user sign-in costs no more than any other.
   await decoyPasswordHash();
 
-  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
   const findClient = (id: string) => reference.findClient(id);
   const requests = new RequestDescriptions({ nats, clock, findClient, scope: (name) => reference.scope(name) });
   const remembered = { nats, store, clock };
@@ -79,7 +79,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const sweep = startPeriodic('sweep expired sessions and sign-in failures', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
   log.info({ port, url: urls.consentUi }, 'consent-ui ready');
 
-  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop(), () => changes.unsubscribe()]);
+  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop(), () => changes.unsubscribe()], config);
 }
 
 if (import.meta.main) {

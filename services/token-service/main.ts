@@ -68,7 +68,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const service = await base.natsService('Token endpoint state: refresh token families and revocations');
   registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
 
-  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
   registerRoutes(app, {
     authenticate: {
       findClient, store, clock, log, metrics: base.metrics,
@@ -92,7 +92,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   log.info({ port }, 'token-service ready');
 
   const stops = [() => sweep.stop(), () => rotating.stop(), () => keyReloading.stop(), () => revocations.stop(), () => reference.stop()];
-  return startedService(base, port, app, stops);
+  return startedService(base, port, app, stops, config);
 }
 
 /**

@@ -21,7 +21,7 @@ import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
 import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
-import { UniqueInserts } from '#shared/unique-inserts.ts';
+import { EXACTLY_ONCE, UniqueInserts } from '#shared/unique-inserts.ts';
 
 
 /**
@@ -88,8 +88,9 @@ export async function createTokenStore(db: Db, log: Logger) {
 
 /** refresh_token_families and grant_claims, with their grouped unique inserts. */
 async function grantCollections(db: Db, log: Logger) {
-  const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families');
-  const claims = db.collection<GrantClaimDoc>('grant_claims');
+  // Majority writes, primary reads: a claim or a family's revocation a failover rolled back would be spent twice.
+  const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families', EXACTLY_ONCE);
+  const claims = db.collection<GrantClaimDoc>('grant_claims', EXACTLY_ONCE);
   // Grouped: under load many codes redeemed and tokens spent go out as one insert.
   const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName);
   const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName);
@@ -243,7 +244,7 @@ const successorClaimId = (predecessorKid: string) => `successor:${predecessorKid
 /** signing_keys (the key ring's and the verifier's source) and signing_key_claims (who rotates). */
 async function signingKeyOperations(db: Db, log: Logger) {
   const keys = signingKeysCollection(db);
-  const claims = db.collection<SuccessorClaimDoc>('signing_key_claims');
+  const claims = db.collection<SuccessorClaimDoc>('signing_key_claims', EXACTLY_ONCE);
   await ensureIndexes(keys, [{ key: { createdAt: -1 } }], log);
   const insertOnce = async (insert: () => Promise<unknown>): Promise<boolean> => {
     try {

@@ -59,11 +59,11 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       findResourceRule: (resource) => reference.findResourceRule(resource),
     });
 
-    const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, trustProxy: config.TRUST_PROXY });
+    const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
     const port = await listen(app, config.HTTP_HOST, config.VALIDATION_SERVICE_PORT);
     log.info({ port, keys: keys.size, revocations: revocations.size }, 'validation-service ready');
 
-    return startedService(base, port, app, cleanups);
+    return startedService(base, port, app, cleanups, config);
   } catch (error) {
     cleanups.forEach((cleanup) => cleanup());
     await base.close();

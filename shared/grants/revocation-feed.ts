@@ -2,7 +2,7 @@
 // grants, an owner's grants to a client up to an instant). Written by token-service; loaded by
 // every validation-service and token-service instance into its in-memory RevocationSet at start,
 // and kept current there by the oauth.revocation.recorded broadcast.
-import type { Db } from 'mongodb';
+import type { CollectionOptions, Db } from 'mongodb';
 import { ensureIndexes, isDuplicateKey } from '#shared/mongo.ts';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RevocationRecordedSchema, type RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
@@ -35,7 +35,14 @@ export type RevocationDoc = {
 };
 
 
-export const revocationsCollection = (db: Db) => db.collection<RevocationDoc>('revocations');
+/**
+ * Written with majority acknowledgement and read from the primary at read concern majority: on a
+ * replica set no instance loads a revocation a failover could still roll back, nor reads from a
+ * secondary that has not caught up (a revoked token accepted).
+ */
+export const REVOCATION_CONSISTENCY: CollectionOptions = { writeConcern: { w: 'majority' }, readConcern: { level: 'majority' }, readPreference: 'primary' };
+
+export const revocationsCollection = (db: Db) => db.collection<RevocationDoc>('revocations', REVOCATION_CONSISTENCY);
 
 export const revocationId = (kind: RevocationKind, key: string) => `${kind}:${key}`;
 export const subjectClientKey = (sub: string, clientId: string) => `${sub} ${clientId}`;

@@ -20,6 +20,8 @@ export type HttpServerOptions = {
   ready: ReadinessCheck;
   /** TRUST_PROXY as configured: which proxies' X-Forwarded-* to believe (parseTrustProxy); off when absent. */
   trustProxy?: string;
+  /** True from the first moment of shutdown: every response then closes its connection (the client reconnects elsewhere). */
+  stopping?: () => boolean;
 };
 
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -35,7 +37,7 @@ export function fastifyTrustProxy(setting: TrustProxy): false | string[] | ((add
   return setting === 0 ? false : (_address, hop) => hop < setting;
 }
 
-export function createHttpServer({ log, metrics, ready, trustProxy = 'false' }: HttpServerOptions): FastifyInstance {
+export function createHttpServer({ log, metrics, ready, trustProxy = 'false', stopping = () => false }: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
     // One line per request is written by the onResponse hook below, at debug (error for 5xx).
@@ -48,7 +50,11 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false' }: 
     connectionTimeout: 30_000,
     genReqId: (req) => readRequestId(firstHeader(req.headers['request-id'])) ?? randomUUID(),
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
-    return503OnClosing: true,
+    // While the server closes, a request that arrives on a connection still open (a keep-alive one
+    // the client sent on as it was being closed) is served, with `Connection: close`, never a 503:
+    // a rolling restart loses no request. Idle keep-alive connections are closed at once (Node's
+    // server.close()), and requests in flight finish.
+    return503OnClosing: false,
     // Refused before any route: the same plain error as any malformed request, never fastify's
     // own bodies (one of which echoes the path).
     clientErrorHandler: refuseUnparsableRequest,
@@ -60,6 +66,7 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false' }: 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
+    if (stopping() && request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return reply.code(400).send(MALFORMED);
   });

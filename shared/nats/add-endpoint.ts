@@ -43,7 +43,42 @@ export const REPLY_INBOX_PREFIX = '_INBOX.';
 export const isInboxReply = (reply: string | undefined): boolean =>
   reply !== undefined && reply.startsWith(REPLY_INBOX_PREFIX) && reply.length > REPLY_INBOX_PREFIX.length;
 
+/**
+ * Requests being handled, per service: the framework does not await handlers, so a service that
+ * stops (its subscriptions drained) waits here until every request it took has been answered.
+ */
+export class InFlight {
+  #count = 0;
+  #idle: (() => void)[] = [];
+
+  get size(): number {
+    return this.#count;
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.#count++;
+    return work.finally(() => {
+      if (--this.#count === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    });
+  }
+
+  /** Resolves once nothing is in flight. */
+  idle(): Promise<void> {
+    return this.#count === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
+  }
+}
+
+const inFlightOf = new WeakMap<Service, InFlight>();
+
+/** The requests in flight at `service`'s endpoints (created on first use). */
+export function inFlight(service: Service): InFlight {
+  let tracker = inFlightOf.get(service);
+  if (!tracker) inFlightOf.set(service, (tracker = new InFlight()));
+  return tracker;
+}
+
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
+  const tracker = inFlight(service);
   service.addEndpoint(definition.name, {
     subject: definition.subject,
     metadata: { schema: definition.schemaName },
@@ -59,7 +94,7 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
       }
       // serve answers every failure itself; this catch is for one it did not foresee, so that no
       // message can end in an unhandled rejection (which stops the process) or in silence.
-      serve(definition, msg, log).catch((failure: unknown) => {
+      void tracker.track(serve(definition, msg, log)).catch((failure: unknown) => {
         log.error({ err: failure, endpoint: definition.name }, 'nats request failed');
         try {
           msg.respondError(500, 'internal error');

@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
 import { randomToken } from '#shared/crypto.ts';
+import { linkRenewedNow } from './request.ts';
 
 export type { NatsConnection };
 
@@ -31,6 +32,8 @@ export async function connectNats(config: CommonConfig, name: string, log: Logge
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
         log.warn({ nats: status.type, detail: (status as { error?: Error }).error?.message }, 'nats link status changed');
       }
+      // Requests sent before the link was lost are sent again within their deadline (request.ts).
+      if (status.type === 'reconnect') linkRenewedNow(nc);
     }
   })();
   return nc;

@@ -1,0 +1,69 @@
+// decideAuthorization with a hand-written store: one decision per request, and the same decision
+// sent again (a retried internal request, a double click) answered with the same outcome.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Audit } from '#shared/audit/publish-audit-event.ts';
+import { addSeconds, type Clock } from '#shared/clock.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
+import { isOAuthError } from '#shared/oauth-error.ts';
+import { authorizationRequestSealer } from './authorization-requests.ts';
+import { decideAuthorization, type Deps } from './decide-authorization.ts';
+import type { RecordedDecision } from './store.ts';
+
+const kek = randomBytes(32);
+const now = new Date('2030-01-01T00:00:00Z');
+const clock: Clock = { now: () => now };
+
+function setup() {
+  const recorded = new Map<string, RecordedDecision>();
+  const events: string[] = [];
+  const audit: Audit = { emit: (type) => void events.push(type) };
+  const codes = authorizationCodeSealer(kek);
+  const requests = authorizationRequestSealer(kek);
+  const deps: Deps = {
+    store: {
+      claimDecision: async (id, decision, at) => {
+        if (recorded.has(id)) return false;
+        recorded.set(id, { approved: decision.approved, decidedAt: at, sub: decision.sub, ...(decision.grantId ? { grantId: decision.grantId } : {}) });
+        return true;
+      },
+      findDecision: async (id) => recorded.get(id),
+    },
+    requests, codes, clock, audit, issuer: 'https://as.example', codeTtlSeconds: 60, findClient: async () => ({}),
+  };
+  const handle = requests.seal({
+    id: 'req1', clientId: 'c1', redirectUri: 'https://client.example/cb', redirectUriSent: true, scopes: ['orders'], state: 'st', codeChallenge: 'x'.repeat(43),
+  } as never, addSeconds(now, 600));
+  const decision = (approve: boolean, sub = 'u1') => ({ handle, approve, sub, username: 'alice', authTime: now });
+  const grantOf = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload.grantId;
+  return { deps, decision, events, grantOf };
+}
+
+describe('decideAuthorization', () => {
+  it('answers the same approval sent again with a code for the same grant, and audits it once', async () => {
+    const { deps, decision, events, grantOf } = setup();
+    const first = await decideAuthorization(deps, decision(true));
+    const again = await decideAuthorization(deps, decision(true));
+    assert.equal(grantOf(again.redirectTo), grantOf(first.redirectTo));
+    assert.deepEqual({ ...again, redirectTo: '' }, { ...first, redirectTo: '' });
+    assert.deepEqual(events, ['oauth.authorization.approved', 'oauth.code.issued']);
+  });
+
+  it('answers the same denial sent again with the same redirect', async () => {
+    const { deps, decision, events } = setup();
+    const first = await decideAuthorization(deps, decision(false));
+    assert.deepEqual(await decideAuthorization(deps, decision(false)), first);
+    assert.deepEqual(events, ['oauth.authorization.denied']);
+  });
+
+  it('refuses another decision, or the same one by another owner, as already answered', async () => {
+    const { deps, decision } = setup();
+    await decideAuthorization(deps, decision(true));
+    for (const other of [decision(false), decision(true, 'u2')]) {
+      const error = await decideAuthorization(deps, other).catch((e: unknown) => e);
+      assert.ok(isOAuthError(error));
+      assert.equal(error.code, 'invalid_request');
+    }
+  });
+});
