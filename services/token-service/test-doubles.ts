@@ -114,6 +114,8 @@ export class MemoryStore implements Store {
   readonly families = new Map<string, RefreshTokenFamily>();
   /** grant_claims: `_id` → expiresAt. */
   readonly claims = new Map<string, Date>();
+  /** `revoked:` claims whose grant revocation was stored. */
+  readonly recordedClaims = new Set<string>();
   readonly revocations: Revocation[] = [];
   readonly authEvents: (ClientAuthEvent & { clientId: string })[] = [];
 
@@ -158,8 +160,8 @@ export class MemoryStore implements Store {
     const f = this.families.get(grantId);
     if (f && f.revokedAt === null) f.revokedAt = now;
   }
-  async decidedRevocations(now: Date) {
-    return [...this.claims.entries()].filter(([id, expiresAt]) => id.startsWith('revoked:') && expiresAt > now)
+  async decidedRevocations(now: Date, _decidedBefore: Date) {
+    return [...this.claims.entries()].filter(([id, expiresAt]) => id.startsWith('revoked:') && expiresAt > now && !this.recordedClaims.has(id))
       .map(([id, familyExpiresAt]) => ({ grantId: id.slice('revoked:'.length), familyExpiresAt }));
   }
   async revokeOrBlockFamily(family: RefreshTokenFamily, now: Date) {
@@ -185,6 +187,7 @@ export class MemoryStore implements Store {
   }
   async recordRevocation(revocation: Revocation, _now?: Date) {
     this.revocations.push(revocation);
+    if (revocation.kind === 'grant') this.recordedClaims.add(`revoked:${revocation.key}`);
   }
   async recentClientAuthEvents(clientId: string, limit: number) {
     return this.authEvents.filter((e) => e.clientId === clientId).reverse().slice(0, limit).map(({ kind, createdAt }) => ({ kind, createdAt }));

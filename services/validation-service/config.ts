@@ -10,7 +10,7 @@ export const ValidationConfigSchema = serviceConfigSchema({
 });
 export type ValidationConfig = Static<typeof ValidationConfigSchema>;
 
-// It holds no secret: no key-encryption key is asked for, in production or elsewhere.
+// It holds no secret and unseals nothing: none is asked for, in production or elsewhere.
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ValidationConfig =>
   parseConfig(ValidationConfigSchema, env, { usesKeyEncryptionKey: false });
 
