@@ -9,15 +9,14 @@ import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 import { refreshTokenClaimId, refreshTokenSealer } from '#shared/grants/refresh-tokens.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { sha256 } from '#shared/crypto.ts';
 import type { CloudEvent } from '#shared/audit/cloud-event.ts';
 import { AUDIT_STREAM, Subjects } from '#shared/nats/subjects.ts';
 import { startService, startSystem, testEnv, type SeededClient, type SeededUser, type ServiceName, type System } from './helpers/system.ts';
 import { authorizeUrl, codeViaNats, pkcePair } from './helpers/oauth.ts';
 import { Browser } from './helpers/browser.ts';
-import { collectAuditEvents, forClient } from './helpers/audit.ts';
+import { collectAuditEvents, forClient, readAuditStream } from './helpers/audit.ts';
 import { ferretDbBinary, startPrivateFerretDb, type PrivateFerretDb } from './helpers/ferretdb.ts';
 import { startPrivateNats, type PrivateNats } from './helpers/nats-server.ts';
 import { spawnNode, waitForOk, type Spawned } from './helpers/process.ts';
@@ -284,22 +283,6 @@ describe('every NATS request and database call has a deadline', () => {
   });
 });
 
-/** Every audit event in OAUTH_AUDIT from stream sequence `fromSeq` on, in order. */
-async function readAuditStream(nc: NatsConnection, fromSeq: number): Promise<CloudEvent[]> {
-  const { state } = await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM);
-  if (state.last_seq < fromSeq) return [];
-  const consumer = await jetstream(nc).consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
-  const events: CloudEvent[] = [];
-  const messages = await consumer.consume();
-  const timer = setTimeout(() => void messages.close(), 10_000);
-  for await (const msg of messages) {
-    events.push(msg.json<CloudEvent>());
-    if (msg.info.streamSequence >= state.last_seq) break;
-  }
-  clearTimeout(timer);
-  await messages.close();
-  return events;
-}
 
 const claimsOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()) as { jti: string; gid: string };
 

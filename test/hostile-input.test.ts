@@ -639,7 +639,8 @@ describe('consent-ui pages under hostile input', () => {
   /** Location of a consent-ui redirect: always one of its own pages. */
   function assertOwnRedirect(res: RawResponse): void {
     assert.equal(res.status, 303, describeResponse(res));
-    assert.match(res.headers.location ?? '', /^\/ui\/(authorize\?handle=[A-Za-z0-9_-]{32,64}|authorizations|\?notice=signed-out)$/);
+    // A handle is a sealed authorization request: base64url, up to MAX_SEALED_LENGTH characters.
+    assert.match(res.headers.location ?? '', /^\/ui\/(authorize\?handle=[A-Za-z0-9_-]{32,12288}|authorizations|\?notice=signed-out)$/);
   }
 
   it('GET /ui/authorize: the "expired" page for any unknown or malformed handle', async () => {

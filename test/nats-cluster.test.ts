@@ -9,7 +9,7 @@
 // (NATS_CLUSTER_NODE_DOWN_MS=20000 runs the issue's figure).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { CloudEvent } from '#shared/audit/cloud-event.ts';
 import { AUDIT_STREAM } from '#shared/nats/subjects.ts';
@@ -18,6 +18,7 @@ import { startNatsCluster, type ClusterNode, type NatsCluster } from './helpers/
 import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
 import { basicAuth } from './helpers/token-requests.ts';
 import { Browser } from './helpers/browser.ts';
+import { readAuditStream } from './helpers/audit.ts';
 
 const DOWN_MS = Number(process.env.NATS_CLUSTER_NODE_DOWN_MS ?? 8000);
 const DEADLINE_MS = 10_000;
@@ -163,22 +164,6 @@ async function waitForHealthyStream(nc: NatsConnection, timeoutMs = 20_000): Pro
   }
 }
 
-/** Every event in OAUTH_AUDIT from `fromSeq` on. */
-async function readAuditStream(nc: NatsConnection, fromSeq: number): Promise<CloudEvent[]> {
-  const { state } = await streamInfo(nc);
-  if (state.last_seq < fromSeq) return [];
-  const consumer = await jetstream(nc).consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
-  const events: CloudEvent[] = [];
-  const messages = await consumer.consume();
-  const timer = setTimeout(() => void messages.close(), 10_000);
-  for await (const msg of messages) {
-    events.push(msg.json<CloudEvent>());
-    if (msg.info.streamSequence >= state.last_seq) break;
-  }
-  clearTimeout(timer);
-  await messages.close();
-  return events;
-}
 
 /** The node with the most service connections (by each node's /connz). */
 async function nodeMostServicesUse(): Promise<{ node: ClusterNode; connections: number }> {

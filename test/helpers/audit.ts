@@ -66,3 +66,20 @@ export async function collectAuditEvents(nc: NatsConnection, predicate: (event: 
     },
   };
 }
+
+/** Every audit event in OAUTH_AUDIT from stream sequence `fromSeq` on, in order. */
+export async function readAuditStream(nc: NatsConnection, fromSeq: number): Promise<CloudEvent[]> {
+  const { state } = await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM);
+  if (state.last_seq < fromSeq) return [];
+  const consumer = await jetstream(nc).consumers.get(AUDIT_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
+  const events: CloudEvent[] = [];
+  const messages = await consumer.consume();
+  const timer = setTimeout(() => void messages.close(), 10_000);
+  for await (const msg of messages) {
+    events.push(msg.json<CloudEvent>());
+    if (msg.info.streamSequence >= state.last_seq) break;
+  }
+  clearTimeout(timer);
+  await messages.close();
+  return events;
+}
