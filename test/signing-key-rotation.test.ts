@@ -55,12 +55,17 @@ describe('scheduled rotation on one database (store level, injected clock)', () 
     }));
   }
 
-  it('instances race for one rotation: one key, one event; published before it signs, signing from its activation, the old kid until retireAt', async () => {
+  /** An empty signing_keys, and the instances on a fresh key-encryption key, clock and audit trail. */
+  async function freshCluster() {
     await signingKeysCollection(db).deleteMany({});
     const kek = randomBytes(32);
     const clock = new TestClock(new Date());
     const audit = new AuditRecorder();
-    const nodes = await instances(clock, kek, audit);
+    return { kek, clock, audit, nodes: await instances(clock, kek, audit) };
+  }
+
+  it('instances race for one rotation: one key, one event; published before it signs, signing from its activation, the old kid until retireAt', async () => {
+    const { clock, audit, nodes } = await freshCluster();
     await nodes[0]!.ring.start();
     await Promise.all(nodes.slice(1).map((n) => n.ring.start()));
     const [first] = await signingKeysCollection(db).find().toArray();
@@ -94,11 +99,7 @@ describe('scheduled rotation on one database (store level, injected clock)', () 
   });
 
   it('a rotator that died after its claim: the next check of any instance completes that rotation, once', async () => {
-    await signingKeysCollection(db).deleteMany({});
-    const kek = randomBytes(32);
-    const clock = new TestClock(new Date());
-    const audit = new AuditRecorder();
-    const nodes = await instances(clock, kek, audit);
+    const { kek, clock, audit, nodes } = await freshCluster();
     await nodes[0]!.ring.start();
     const [first] = await signingKeysCollection(db).find().toArray();
     clock.advance(ROTATION);
@@ -114,11 +115,7 @@ describe('scheduled rotation on one database (store level, injected clock)', () 
   });
 
   it('oauth-admin keys rotate over a pending next key: its key signs at once, the next key never does, the schedule counts from it', async () => {
-    await signingKeysCollection(db).deleteMany({});
-    const kek = randomBytes(32);
-    const clock = new TestClock(new Date());
-    const audit = new AuditRecorder();
-    const [node] = await instances(clock, kek, audit);
+    const { kek, clock, nodes: [node] } = await freshCluster();
     await node!.ring.start();
     clock.advance(ROTATION);
     const check = await node!.rotate();

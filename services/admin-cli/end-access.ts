@@ -10,8 +10,7 @@
 // it is later: everything issued up to it is refused, whoever issued it.
 import type { Db } from 'mongodb';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { revocationId, revocationsCollection, writeRevocation } from '#shared/grants/revocation-feed.ts';
-import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
+import { revocationId, revocationsCollection, toRevocationRecorded, writeRevocation } from '#shared/grants/revocation-feed.ts';
 import { MAX_CODE_TTL_SECONDS } from '#shared/grants/authorization-codes.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { clientGetsRefreshTokens, clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, type ClientDoc } from '#shared/reference-data/clients.ts';
@@ -42,13 +41,8 @@ export async function recordRevocation(target: RevocationTarget, revocation: Ope
   // clock, so every instance's resync finds it even when the broadcast below is lost.
   await writeRevocation(target.db, revocation, now);
   if (!target.nc) return;
-  const wire: RevocationRecorded = {
-    kind: revocation.kind, key: revocation.key,
-    issued_before: Math.floor(revocation.issuedBefore.getTime() / 1000), issued_before_ms: revocation.issuedBefore.getTime(),
-    expires_at: Math.ceil(revocation.expiresAt.getTime() / 1000),
-  };
   try {
-    target.nc.publish(Subjects.revocationRecorded, JSON.stringify(wire));
+    target.nc.publish(Subjects.revocationRecorded, JSON.stringify(toRevocationRecorded(revocation)));
     // Out before the document changes: an instance hears the revocation no later than the announcement.
     await target.nc.flush();
   } catch {

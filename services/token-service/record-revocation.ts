@@ -4,10 +4,10 @@
 // validation-service and token-service. The set and the broadcast get it even when storing fails
 // (refusing more at once is safe), and the failure is then passed on: the caller is not told the
 // revocation is durable. A failed broadcast is logged, not thrown: readers resync from the records.
-import { epochSeconds, type Clock } from '#shared/clock.ts';
+import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.ts';
-import { toRevocationRecord } from '#shared/grants/revocation-feed.ts';
+import { toRevocationRecord, toRevocationRecorded } from '#shared/grants/revocation-feed.ts';
 import type { RevocationSet } from '#shared/grants/revocation-set.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
 import type { Revocation, TokenStore } from './store.ts';
@@ -22,19 +22,13 @@ export type Deps = {
   local?: Pick<RevocationSet, 'record'>;
 };
 
-/** The wire form of a revocation (oauth.revocation.recorded). */
-export const revocationRecorded = (r: Revocation): RevocationRecorded => ({
-  kind: r.kind, key: r.key,
-  issued_before: epochSeconds(r.issuedBefore), issued_before_ms: r.issuedBefore.getTime(), expires_at: Math.ceil(r.expiresAt.getTime() / 1000),
-});
-
 /** The RecordRevocation the domain modules are handed. */
 export function revocationRecorder(deps: Deps): RecordRevocation {
   return async (revocation) => {
     const stored = await storeWithRetries(deps, revocation).then(() => undefined, (error: unknown) => ({ error }));
     deps.local?.record(toRevocationRecord(revocation));
     try {
-      deps.publish(revocationRecorded(revocation));
+      deps.publish(toRevocationRecorded(revocation));
     } catch (error) {
       // The other instances pick a stored record up when they next resync.
       deps.log.error({ err: error, kind: revocation.kind }, 'could not broadcast a revocation');

@@ -102,6 +102,12 @@ export async function revocationsChangedSince(db: Db, since: Date): Promise<Revo
   return docs.map(toRevocationRecord);
 }
 
+/** The wire form of a revocation (oauth.revocation.recorded), as every writer broadcasts it. */
+export const toRevocationRecorded = (r: RevocationWrite): RevocationRecorded => ({
+  kind: r.kind, key: r.key,
+  issued_before: Math.floor(r.issuedBefore.getTime() / 1000), issued_before_ms: r.issuedBefore.getTime(), expires_at: Math.ceil(r.expiresAt.getTime() / 1000),
+});
+
 const revocationRecorded = checker(RevocationRecordedSchema);
 
 /** The record a broadcast carries; without milliseconds, the whole second counts (the strict side). */
