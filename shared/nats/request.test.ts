@@ -52,8 +52,8 @@ describe('natsRequest retries', () => {
     assert.equal(new Set(f.sent.map((s) => s.deadline)).size, 1, 'one Request-Deadline for every attempt');
     assert.equal(f.sent[0]!.deadline, String(1_000_000 + 1000));
     for (const pause of f.pauses) assert.ok(pause > 0 && pause <= 250, `pause ${pause}`);
-    // Each attempt waits only for what is left of the deadline.
-    for (const s of f.sent) assert.equal(s.timeout, 1_000_000 + 1000 - s.at);
+    // Each attempt waits half the deadline at most, and never beyond it.
+    for (const s of f.sent) assert.equal(s.timeout, Math.min(500, 1_000_000 + 1000 - s.at));
   });
 
   it('gives up with temporarily_unavailable (503) when nobody answers before the deadline', async () => {
@@ -66,11 +66,20 @@ describe('natsRequest retries', () => {
     assert.ok(f.sent.at(-1)!.at <= 1_000_000 + 600 - MIN_ATTEMPT_MS, 'no attempt too late to be answered');
   });
 
-  it('does not retry a timeout on a steady link: that is temporarily_unavailable at the deadline', async () => {
+  it('sends again an attempt unanswered within half the deadline (its responder may have died with its node)', async () => {
     const f = fake(['timeout', { body: { ok: true } }]);
+    assert.deepEqual(await natsRequest(f.requester, 'test.subject', {}, reply, f.options(800)), { ok: true });
+    assert.equal(f.sent.length, 2);
+    assert.equal(f.sent[0]!.timeout, 400);
+    assert.ok(f.sent[1]!.timeout <= 800 - 400 - f.pauses[0]!, 'the second attempt ends by the deadline');
+  });
+
+  it('is temporarily_unavailable at the deadline when every attempt times out', async () => {
+    const f = fake(['timeout', 'timeout', 'timeout']);
     const error = await natsRequest(f.requester, 'test.subject', {}, reply, f.options(800)).catch((e: unknown) => e);
     assert.ok(isOAuthError(error) && error.code === 'temporarily_unavailable');
-    assert.equal(f.sent.length, 1);
+    assert.ok(f.sent.length >= 2 && f.sent.length <= 3, `${f.sent.length} attempts`);
+    assert.ok(f.sent.every((s) => s.at + s.timeout <= 1_000_000 + 800), 'no attempt outlives the deadline');
   });
 
   it('sends again an attempt begun before the link to NATS was lost and found again', async () => {
@@ -81,7 +90,7 @@ describe('natsRequest retries', () => {
     linkRenewedNow(f.requester);
     assert.deepEqual(await answer, { ok: true });
     assert.equal(f.sent.length, 2);
-    assert.equal(f.sent[1]!.timeout, 2000 - 300 - f.pauses[0]!);
+    assert.equal(f.sent[1]!.timeout, Math.min(1000, 2000 - 300 - f.pauses[0]!));
   });
 
   it('never retries a service answer, an error included: it is the OAuthError it was', async () => {

@@ -4,10 +4,12 @@
 // Within its deadline a request is retried when no instance took it: "no responders" (every
 // instance restarting, or the subject's interest not yet back after a node failure), or an
 // attempt sent before the link to NATS was lost and found again (its request or reply presumed
-// lost with the old link). Every internal request may be sent twice: describe reads only, decide
+// lost with the old link), or an attempt unanswered within half the deadline (the instance that
+// took it may have died with its NATS node, while this side's link stayed up, so nothing else
+// would tell). Every internal request may be sent twice: describe reads only, decide
 // is one decision per request by unique insert (a retry gets the same outcome), consent revoke
 // is idempotent. A service's own answer, an error included, is never retried.
-import { NoRespondersError, RequestError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { NoRespondersError, RequestError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { Checker } from '#shared/contracts/checker.ts';
 import { OAuthError, OAuthErrorCodes, unavailable, type OAuthErrorCode } from '#shared/oauth-error.ts';
@@ -60,9 +62,10 @@ export async function requestWithRetries(nc: Requester, subject: string, payload
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const deadline = now() + options.timeoutMs;
+  const attemptBudget = Math.max(MIN_ATTEMPT_MS, Math.ceil(options.timeoutMs / 2));
   const headers: MsgHdrs = requestHeaders(options.reqId, deadline);
   for (let attempt = 0; ; attempt++) {
-    const outcome = await oneAttempt(nc, subject, payload, headers, deadline - now());
+    const outcome = await oneAttempt(nc, subject, payload, headers, Math.min(attemptBudget, deadline - now()));
     if ('msg' in outcome) return outcome.msg;
     const pause = outcome.retry ? backoff(attempt) : 0;
     if (!outcome.retry || deadline - now() - pause < MIN_ATTEMPT_MS) {
@@ -76,7 +79,7 @@ type Attempt = { msg: Msg } | { error: Error; retry: boolean };
 
 async function oneAttempt(nc: Requester, subject: string, payload: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<Attempt> {
   const request = nc.request(subject, payload, { timeout: timeoutMs, headers })
-    .then((msg): Attempt => ({ msg }), (error: Error): Attempt => ({ error, retry: isNoResponders(error) }));
+    .then((msg): Attempt => ({ msg }), (error: Error): Attempt => ({ error, retry: isNoResponders(error) || isTimeout(error) }));
   const reconnect = linkRenewed(nc);
   const outcome = await Promise.race([request, reconnect.promise]);
   reconnect.cancel();
@@ -93,6 +96,10 @@ export function backoff(attempt: number): number {
 export const isNoResponders = (error: unknown): boolean =>
   error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders())
   || (error instanceof Error && error.cause instanceof NoRespondersError);
+
+const isTimeout = (error: unknown): boolean =>
+  error instanceof TimeoutError || (error instanceof RequestError && error.cause instanceof TimeoutError)
+  || (error instanceof Error && error.cause instanceof TimeoutError);
 
 // Reconnects, per connection: connect.ts reports them (linkRenewedNow), attempts wait on them.
 const waiters = new WeakMap<object, Set<() => void>>();
