@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { calibrate, type Calibration } from './calibration.ts';
 import { measureCpu, type CpuUse } from './cpu.ts';
 import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
 import { closeConnections, request } from './http.ts';
@@ -94,16 +95,26 @@ export type ScenarioResult = LoadResult & {
   cpu: CpuUse | undefined;
 };
 
-export type SideBySide = { phase: string; product: YardstickPhase; peer: YardstickPhase; ratio: number };
+/** One phase: the product beside the peer in memory and, where it ran, the peer on the product's database. */
+export type SideBySide = {
+  phase: string; product: YardstickPhase; peer: YardstickPhase; ratio: number;
+  peerOnSameDatabase?: YardstickPhase; ratioOnSameDatabase?: number;
+};
 
 export type BenchReport = {
   startedAt: string;
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string; loadAverageAtStart: number[] };
+  machine: {
+    cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string; loadAverageAtStart: number[];
+    /** CPU cost of an ES256 signature and SHA-256 throughput here: compare machines by these first. */
+    calibration: Calibration;
+  };
   database: string;
+  natsServer: string;
   target: string;
   settings: { seconds: number; concurrency: number; validateInFlight: { throughput: number; latency: number }; cpuProfiles?: string };
   scenarios: ScenarioResult[];
-  yardstick?: { product: YardstickPhase[]; peer: YardstickPhase[]; sideBySide: SideBySide[] } | { skipped: string; error?: string };
+  yardstick?: { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string }; sideBySide: SideBySide[] }
+    | { skipped: string; error?: string };
 };
 
 /** Stops what the run started, when a signal ends it early (services, NATS and a database of our own). */
@@ -127,8 +138,10 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     node: process.version,
     platform: `${os.type()} ${os.release()}`,
     loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
+    calibration: calibrate(),
   };
-  say(`${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(' ')}`);
+  say(`${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(' ')}; `
+    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s`);
 
   const target: Target = options.issuer
     ? await targetRunningSystem(options.issuer, process.env)
@@ -140,6 +153,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     startedAt: startedAt.toISOString(),
     machine,
     database: target.database,
+    natsServer: target.nc.info?.version ?? 'unknown',
     target: options.issuer ? `running system at ${options.issuer}` : `own system at ${target.issuer} (services as child processes, private nats-server)`,
     settings: {
       seconds: options.seconds,
@@ -178,7 +192,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
       report.yardstick = { skipped: options.peer === false ? '--no-peer' : `no yardstick in ${options.yardstickDir}` };
     } else {
       try {
-        report.yardstick = await sideBySide(options, fixture);
+        report.yardstick = await sideBySide(options, fixture, target);
       } catch (error) {
         // The product's figures above still stand; the run is marked failed (exit 1) below.
         report.yardstick = { skipped: 'failed', error: (error as Error).message };
@@ -205,34 +219,53 @@ async function learnConsentUi(target: Target, fixture: Fixture): Promise<void> {
   if (![...target.metricsUrls.values()].some((u) => u.startsWith(`${origin}/`))) target.metricsUrls.set(origin, `${origin}/metrics`);
 }
 
-/** The yardstick against the product, then against the peer, on the same Node. */
-async function sideBySide(options: Options, fixture: Fixture): Promise<NonNullable<BenchReport['yardstick']>> {
+/** The yardstick against the product, then the peer in memory, then the peer on the product's database server, on the same Node. */
+async function sideBySide(options: Options, fixture: Fixture, target: Target): Promise<NonNullable<BenchReport['yardstick']>> {
   const user = fixture.users[0]!;
   say(`yardstick against the product: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
   const product = await runFlows(options.yardstickDir, {
     issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
     scope: fixture.scope, user: user.username, password: user.password,
   }, options.seconds, CONCURRENCY);
-  say('starting the reference peer (run-peer.sh) …');
-  const peer = await startPeer(options.yardstickDir);
-  let peerPhases: YardstickPhase[];
+  say('starting the reference peer (run-peer.sh, in memory) …');
+  const peerPhases = await measurePeer(options);
+  let sameDatabase: YardstickPhase[] | { error: string };
   try {
-    say(`yardstick against the peer: ${options.seconds} s per phase …`);
-    peerPhases = await runFlows(options.yardstickDir, peer.target, options.seconds, CONCURRENCY);
+    say(`starting the reference peer on the product's database server (${target.database}) …`);
+    sameDatabase = await measurePeer(options, target.peerDatabaseUri);
+  } catch (error) {
+    // The peer on FerretDB is the slower, optional comparison: its failure leaves the rest standing.
+    sameDatabase = { error: (error as Error).message };
   } finally {
-    await peer.stop();
+    await target.db.client.db(new URL(target.peerDatabaseUri).pathname.slice(1)).dropDatabase().catch(() => undefined);
   }
+  const ratio = (mine: YardstickPhase, theirs: YardstickPhase) => Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2));
   const rows: SideBySide[] = [];
   for (const mine of product) {
     const theirs = peerPhases.find((p) => p.phase === mine.phase);
-    if (theirs) rows.push({ phase: mine.phase, product: mine, peer: theirs, ratio: Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2)) });
+    const onDb = Array.isArray(sameDatabase) ? sameDatabase.find((p) => p.phase === mine.phase) : undefined;
+    if (!theirs) continue;
+    const onSameDatabase = onDb ? { peerOnSameDatabase: onDb, ratioOnSameDatabase: ratio(mine, onDb) } : {};
+    rows.push({ phase: mine.phase, product: mine, peer: theirs, ratio: ratio(mine, theirs), ...onSameDatabase });
   }
-  return { product, peer: peerPhases, sideBySide: rows };
+  return { product, peer: peerPhases, peerOnSameDatabase: sameDatabase, sideBySide: rows };
+}
+
+async function measurePeer(options: Options, mongodbUri?: string): Promise<YardstickPhase[]> {
+  const peer = await startPeer(options.yardstickDir, mongodbUri);
+  try {
+    say(`yardstick against the peer${mongodbUri ? ' on the same database' : ''}: ${options.seconds} s per phase …`);
+    return await runFlows(options.yardstickDir, peer.target, options.seconds, CONCURRENCY);
+  } finally {
+    await peer.stop();
+  }
 }
 
 export function formatReport(report: BenchReport): string {
   const lines: string[] = [];
-  lines.push(`machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; database: ${report.database}`);
+  const { machine } = report;
+  lines.push(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}; `
+    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s; database: ${report.database}; nats-server ${report.natsServer}`);
   const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'errors', 'db cmds/op'];
   const rows = report.scenarios.map((s) => [
     s.name, String(s.concurrency), s.opsPerSecond.toFixed(1), s.p50Ms.toFixed(2), s.p99Ms.toFixed(2), String(s.errors),
@@ -256,14 +289,17 @@ export function formatReport(report: BenchReport): string {
   }
   const y = report.yardstick;
   if (y && 'sideBySide' in y) {
-    lines.push('', 'yardstick (run-flows.sh, same Node, same run): product vs reference peer (oidc-provider, in memory)');
+    lines.push('', 'yardstick (run-flows.sh, same Node, same run): product vs reference peer (oidc-provider) in memory and on the same database');
+    const phase = (p: YardstickPhase | undefined) => (p ? [p.ops_per_s.toFixed(1), `${p.p50_ms}/${p.p99_ms}`, String(p.errors)] : ['–', '–', '–']);
     lines.push(...table(
-      ['phase', 'product ops/s', 'p50/p99 ms', 'errors', 'peer ops/s', 'p50/p99 ms', 'errors', 'product/peer'],
+      ['phase', 'product ops/s', 'p50/p99 ms', 'errors', 'peer ops/s', 'p50/p99 ms', 'errors', 'product/peer',
+        'peer on db ops/s', 'p50/p99 ms', 'errors', 'product/peer on db'],
       y.sideBySide.map((r) => [
-        r.phase, r.product.ops_per_s.toFixed(1), `${r.product.p50_ms}/${r.product.p99_ms}`, String(r.product.errors),
-        r.peer.ops_per_s.toFixed(1), `${r.peer.p50_ms}/${r.peer.p99_ms}`, String(r.peer.errors), `${r.ratio.toFixed(2)}x`,
+        r.phase, ...phase(r.product), ...phase(r.peer), `${r.ratio.toFixed(2)}x`,
+        ...phase(r.peerOnSameDatabase), r.ratioOnSameDatabase === undefined ? '–' : `${r.ratioOnSameDatabase.toFixed(2)}x`,
       ]),
     ));
+    if (y.peerOnSameDatabase && !Array.isArray(y.peerOnSameDatabase)) lines.push(`the peer on the same database failed: ${y.peerOnSameDatabase.error}`);
   } else if (y) {
     lines.push('', y.error ? `yardstick failed: ${y.error}` : `yardstick skipped (${y.skipped})`);
   }

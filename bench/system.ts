@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -48,6 +49,8 @@ export type Target = {
   metricsUrls: Map<string, string>;
   natsUrl: string;
   database: string;
+  /** A database of its own on the same server, for the reference peer measured on the same database. */
+  peerDatabaseUri: string;
   /** Processes whose CPU time is measured per scenario, and process names measured as a group. */
   processes: Watched[];
   processGroups: string[];
@@ -57,6 +60,7 @@ export type Target = {
 };
 
 /** The client's redirect URI: loopback http (allowed for loopback only), a port nothing serves. */
+const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REDIRECT_URI = 'http://127.0.0.1:9/cb';
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -68,8 +72,8 @@ export type StartOptions = {
 
 /**
  * Starts a private nats-server, the database (local-infra.ts: a database server of the
- * benchmark's own on a free port, FerretDB on PostgreSQL where one answers, unless MONGODB_URI
- * names one to use), and the four services.
+ * benchmark's own on a free port, on the backend `npm start` gives a new user, FerretDB on SQLite,
+ * unless LOCAL_DB_BACKEND=postgresql or MONGODB_URI names one to use), and the four services.
  */
 export async function startOwnSystem(options: StartOptions): Promise<Target> {
   // NATS of our own: the services answer in queue groups, and instances of any other system on a
@@ -80,11 +84,17 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: nats.url };
     if (!process.env.MONGODB_URI) env.MONGODB_URI = `mongodb://127.0.0.1:${await freePort()}/bench`;
-    // The benchmark's own FerretDB runs on PostgreSQL where one answers (the faster backend here).
-    env.LOCAL_DB_BACKEND ??= 'postgresql';
     const infra: LocalInfra = await ensureLocalInfra({ env, log: (line) => options.log(`[infra] ${line}`) });
-    cleanups.push(() => stopStarted(infra.started));
-    const mongodbUri = databaseUri(infra.mongodbUri, `bench_${Date.now().toString(36)}_${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`);
+    cleanups.push(async () => {
+      await stopStarted(infra.started);
+      // The SQLite files of a FerretDB started for this run only (local-infra keeps them apart by port).
+      const port = process.env.MONGODB_URI ? undefined : new URL(env.MONGODB_URI!).port;
+      if (port && infra.started.length > 0) {
+        for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) fs.rmSync(path.join(PROJECT_DIR, '.data', leftover), { recursive: true, force: true });
+      }
+    });
+    const runTag = `${Date.now().toString(36)}_${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`;
+    const mongodbUri = databaseUri(infra.mongodbUri, `bench_${runTag}`);
     const [a, c, t, v] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const issuer = `http://127.0.0.1:${a}`;
     const common: Record<string, string> = {
@@ -127,6 +137,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
       metricsUrls: new Map(running.map((r) => [r.service, `http://127.0.0.1:${r.port}/metrics`])),
       natsUrl: nats.url,
       database: database.description,
+      peerDatabaseUri: databaseUri(infra.mongodbUri, `peer_${runTag}`),
       processes: [
         ...running.map((r) => ({ label: r.service, pid: r.child.pid! })),
         { label: 'nats-server', pid: nats.process.pid! },
@@ -152,7 +163,8 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
 export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv): Promise<Target> {
   const meta = await fetchMetadata(issuer);
   const natsUrl = env.NATS_URL || DEFAULT_NATS_URL;
-  const mongo = await MongoClient.connect(env.MONGODB_URI || DEFAULT_MONGODB_URI);
+  const mongodbUri = env.MONGODB_URI || DEFAULT_MONGODB_URI;
+  const mongo = await MongoClient.connect(mongodbUri);
   const nc = await connect({ servers: natsUrl.split(',').map((u) => u.trim()), name: 'bench', user: env.NATS_USER, pass: env.NATS_PASSWORD });
   const origins = new Set([meta.authorization_endpoint, meta.token_endpoint].filter((u): u is string => !!u).map((u) => new URL(u).origin));
   const database = await describeDatabase(mongo.db());
@@ -167,6 +179,7 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
     ]),
     natsUrl,
     database: database.description,
+    peerDatabaseUri: databaseUri(mongodbUri, `peer_${Date.now().toString(36)}`),
     processes: [...(database.pid ? [{ label: database.process, pid: database.pid }] : []), { label: 'load generator (bench)', pid: process.pid }],
     processGroups: database.description.includes('PostgreSQL') ? ['postgres'] : [],
     db: mongo.db(),

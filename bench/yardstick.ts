@@ -1,6 +1,6 @@
 // The yardstick (/work/shared/bench, read-only): run-flows.sh drives any RFC 8414 server through the
 // signed-in code flow and refresh rotation; run-peer.sh starts the reference peer (oidc-provider,
-// in memory). Both run on the project's Node 24 (node_modules/.bin first on PATH), so the product
+// in memory, or with PEER_MONGODB_URI on a database). Both run on the project's Node 24 (node_modules/.bin first on PATH), so the product
 // and the peer are measured on the same Node, one after the other, in the same run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,10 +55,11 @@ export async function runFlows(dir: string, target: FlowsTarget, seconds: number
 
 export type Peer = { issuer: string; target: FlowsTarget; stop(): Promise<void> };
 
-/** Starts the reference peer on a free port and waits for its metadata. */
-export async function startPeer(dir: string): Promise<Peer> {
+/** Starts the reference peer on a free port (in memory, or on `mongodbUri`) and waits for its metadata. */
+export async function startPeer(dir: string, mongodbUri?: string): Promise<Peer> {
   const port = await freePort();
-  const child = spawn('bash', [path.join(dir, 'run-peer.sh')], { env: sameNodeEnv({ PORT: String(port) }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const env = sameNodeEnv({ PORT: String(port), ...(mongodbUri ? { PEER_MONGODB_URI: mongodbUri } : {}) });
+  const child = spawn('bash', [path.join(dir, 'run-peer.sh')], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -2,7 +2,7 @@
 // one real check that NATS and the database answer where the suite expects them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ensureLocalInfra, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, stopStarted } from '../scripts/local-infra.ts';
+import { ensureLocalInfra, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, sqliteSynchronous, stopStarted } from '../scripts/local-infra.ts';
 import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
 import { testRunnerArgs } from '../scripts/test.ts';
 
@@ -38,6 +38,12 @@ describe('local-infra URL parsing', () => {
     assert.equal(isAtLeast([2, 10, 0], [2, 10]), true);
     assert.equal(isAtLeast([2, 12, 15], [2, 10]), true);
     assert.equal(isAtLeast([3, 0, 0], [2, 10]), true);
+  });
+
+  it('runs the embedded SQLite database with synchronous=normal unless LOCAL_DB_SQLITE_SYNCHRONOUS=full, and refuses anything else', () => {
+    assert.equal(sqliteSynchronous(undefined), 'normal');
+    assert.equal(sqliteSynchronous('full'), 'full');
+    for (const bad of ['off', 'NORMAL', '', 'normal)&_pragma=x']) assert.throws(() => sqliteSynchronous(bad), InfraError);
   });
 });
 
