@@ -237,6 +237,29 @@ describe('docker-compose.yml', () => {
     assert.ok(caddyfile.includes('/ui/*'));
   });
 
+  it('keeps /metrics, /healthz and /readyz of every service off the edge: no route matches them, the rest is 404', () => {
+    const patterns = [...caddyfile.matchAll(/^\s*@\w+ path ([^\n]+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+    assert.ok(patterns.length > 0);
+    // Caddy's path matcher: exact, or a prefix where the pattern ends in `*`.
+    const matches = (pattern: string, path: string) => (pattern.endsWith('*') ? path.startsWith(pattern.slice(0, -1)) : path === pattern);
+    for (const internal of ['/metrics', '/healthz', '/readyz']) {
+      assert.ok(!patterns.some((p) => matches(p, internal)), `${internal} is not routed`);
+    }
+    assert.match(caddyfile, /\n\trespond 404\n\}\s*$/, 'anything not routed is answered 404 by the edge itself');
+  });
+
+  it('logs each request as JSON without query strings, redirect Locations, Referer, Authorization or cookies', () => {
+    const log = /\n\tlog \{\n([\s\S]*?)\n\t\}\n/.exec(caddyfile)?.[1];
+    assert.ok(log, 'the site has a log directive');
+    assert.match(log, /output stdout/);
+    assert.match(log, /format filter \{[\s\S]*wrap json/);
+    assert.match(log, /request>uri regexp `\[\?\]\.\*\$` ""/, 'the query string is cut from the URI');
+    for (const field of ['request>headers>Referer', 'request>headers>Authorization', 'request>headers>Cookie', 'resp_headers>Location', 'resp_headers>Set-Cookie']) {
+      assert.match(log, new RegExp(`${field} delete`), `${field} is not logged`);
+    }
+    assert.match(caddyfile, /log_append request_id \{http\.request\.uuid\}/, 'the edge line carries the Request-Id the services log');
+  });
+
   it('routes the back-channel endpoints, introspection included, to token-service', () => {
     assert.deepEqual(routedPaths('token-service').sort(), ['/introspect', '/jwks.json', '/revoke', '/token']);
     assert.deepEqual(routedPaths('validation-service'), []);

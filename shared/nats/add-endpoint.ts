@@ -70,6 +70,15 @@ export class InFlight {
 
 const inFlightOf = new WeakMap<Service, InFlight>();
 
+/** Told of every request an endpoint handled (metrics): its outcome (ok, an OAuth error code, internal_error) and duration. */
+export type EndpointObserver = (endpoint: string, subject: string, outcome: string, seconds: number) => void;
+const observerOf = new WeakMap<Service, EndpointObserver>();
+
+/** Reports the requests of `service`'s endpoints added from now on to `observer` (service-base wires metrics here). */
+export function observeEndpoints(service: Service, observer: EndpointObserver): void {
+  observerOf.set(service, observer);
+}
+
 /** The requests in flight at `service`'s endpoints (created on first use). */
 export function inFlight(service: Service): InFlight {
   let tracker = inFlightOf.get(service);
@@ -79,6 +88,7 @@ export function inFlight(service: Service): InFlight {
 
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
   const tracker = inFlight(service);
+  const observe = observerOf.get(service);
   service.addEndpoint(definition.name, {
     subject: definition.subject,
     metadata: { schema: definition.schemaName },
@@ -94,19 +104,26 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
       }
       // serve answers every failure itself; this catch is for one it did not foresee, so that no
       // message can end in an unhandled rejection (which stops the process) or in silence.
-      void tracker.track(serve(definition, msg, log)).catch((failure: unknown) => {
+      const started = performance.now();
+      void tracker.track(serve(definition, msg, log)).catch((failure: unknown): Outcome => {
         log.error({ err: failure, endpoint: definition.name }, 'nats request failed');
         try {
           msg.respondError(500, 'internal error');
         } catch {
           // nothing more can be done for this message
         }
-      });
+        return INTERNAL_ERROR;
+      }).then((outcome) => observe?.(definition.name, definition.subject, outcome, (performance.now() - started) / 1000))
+        .catch(() => undefined); // a metric that cannot be recorded is no reason to stop the process
     },
   });
 }
 
-async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<void> {
+/** How a request ended, as metrics label it: ok, the OAuth error code answered, or internal_error. */
+type Outcome = string;
+const INTERNAL_ERROR: Outcome = 'internal_error';
+
+async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<Outcome> {
   const reqId = requestIdOf(msg) ?? randomUUID();
   // The child logger is made only when something is logged: building one per message (with
   // redaction of its bindings) costs more than a cached token validation.
@@ -117,21 +134,23 @@ async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>,
     context.log.info('nats request refused: does not match the schema');
     const body = definition.invalidRequestReply ?? { error: 'invalid_request', error_description: 'The request does not match the schema.' };
     msg.respondError(400, 'invalid_request', encoder.encode(JSON.stringify(body)));
-    return;
+    return 'invalid_request';
   }
   try {
     const reply = await definition.handle(request, context);
     msg.respond(encoder.encode(JSON.stringify(reply)));
+    return 'ok';
   } catch (caught) {
     // A database that is away is temporarily_unavailable to the caller (a 503), not an internal error.
     const error = isDatabaseUnavailable(caught) ? unavailable(`database unavailable: ${(caught as Error).message}`) : caught;
     if (isOAuthError(error)) {
       context.log.info({ error: error.code, detail: error.detail }, 'nats request refused');
       msg.respondError(error.status, error.code, encoder.encode(JSON.stringify(error.toJSON())));
-      return;
+      return error.code;
     }
     context.log.error({ err: error }, 'nats request failed');
     msg.respondError(500, 'internal error');
+    return INTERNAL_ERROR;
   }
 }
 
