@@ -12,6 +12,7 @@ import { connectMongo, mongoReady, type Mongo } from '#shared/mongo.ts';
 import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
 import { AuditPublisher } from '#shared/audit/publish-audit-event.ts';
 import { inFlight, observeEndpoints } from '#shared/nats/add-endpoint.ts';
+import { startTracing } from '#shared/tracing.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export type ServiceBase = {
@@ -55,12 +56,15 @@ export async function openServiceBase(name: string, config: CommonConfig, option
   const emitsAudit = role.emitsAudit ?? true;
   const log = createLogger(name, config.LOG_LEVEL, options.logStream);
   const metrics = createMetrics(name);
+  // First: the database client is instrumented only if tracing is on when it connects.
+  const stopTracing = await startTracing(name, config);
   const nc = await connectNats(config, name, log);
   let mongo: Mongo;
   try {
     mongo = await connectMongo(config, name, config.BENCH_COUNT_DB_COMMANDS ? { onCommand: (command) => metrics.countDbCommand(command) } : {});
   } catch (error) {
     await nc.close();
+    await stopTracing();
     throw error;
   }
   const audit = new AuditPublisher(nc, mongo.db, log, `urn:oauth:${name}`);
@@ -97,6 +101,7 @@ export async function openServiceBase(name: string, config: CommonConfig, option
       await audit.flush();
       await nc.drain().catch(() => nc.close());
       await mongo.client.close();
+      await stopTracing();
     },
   };
 }

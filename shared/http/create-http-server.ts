@@ -11,6 +11,7 @@ import type { Metrics } from '#shared/metrics.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
 import { parseTrustProxy, type TrustProxy } from '#shared/config.ts';
+import { endSpan, runInSpan, startServerSpan, tracingOn, type Span } from '#shared/tracing.ts';
 
 export type ReadinessCheck = () => Promise<Record<string, boolean>>;
 
@@ -63,6 +64,7 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false', st
     },
   }) as unknown as FastifyInstance;
 
+  if (tracingOn()) traceRequests(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
@@ -95,6 +97,27 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false', st
 }
 
 const MALFORMED = { error: 'invalid_request', error_description: 'The request is malformed.' };
+
+/**
+ * One server span per request (only while tracing is on), the child of the caller's `traceparent`
+ * if it sent one. It is made current in preHandler, after the body is read: the stream events of
+ * body parsing would run outside it, while handlers run from preHandler's callback, inside it.
+ */
+function traceRequests(app: FastifyInstance): void {
+  const spans = new WeakMap<FastifyRequest, Span>();
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url;
+    const attributes = { 'http.request.method': request.method, ...(route ? { 'http.route': route } : {}), 'request.id': request.id };
+    const span = startServerSpan(route ? `${request.method} ${route}` : request.method, attributes, firstHeader(request.headers.traceparent));
+    if (span) spans.set(request, span);
+    done();
+  });
+  app.addHook('preHandler', (request, _reply, done) => runInSpan(spans.get(request), done));
+  app.addHook('onResponse', (request, reply, done) => {
+    endSpan(spans.get(request), { 'http.response.status_code': reply.statusCode }, reply.statusCode >= 500);
+    done();
+  });
+}
 
 /** Probes and scrapes come every few seconds from the platform, not from users: their lines are at debug. */
 const QUIET_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/readyz', '/metrics']);

@@ -7,7 +7,8 @@ import type { Checker } from '#shared/contracts/checker.ts';
 import type { Logger } from '#shared/logger.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { isOAuthError, unavailable } from '#shared/oauth-error.ts';
-import { readRequestId, REQUEST_ID } from './headers.ts';
+import { readRequestId, REQUEST_ID, TRACEPARENT } from './headers.ts';
+import { endSpan, runInSpan, startServerSpan, tracingOn } from '#shared/tracing.ts';
 
 export type EndpointContext = { reqId: string; log: Logger };
 
@@ -105,7 +106,7 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
       // serve answers every failure itself; this catch is for one it did not foresee, so that no
       // message can end in an unhandled rejection (which stops the process) or in silence.
       const started = performance.now();
-      void tracker.track(serve(definition, msg, log)).catch((failure: unknown): Outcome => {
+      void tracker.track(tracingOn() ? tracedServe(definition, msg, log) : serve(definition, msg, log)).catch((failure: unknown): Outcome => {
         log.error({ err: failure, endpoint: definition.name }, 'nats request failed');
         try {
           msg.respondError(500, 'internal error');
@@ -154,17 +155,35 @@ async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>,
   }
 }
 
+/** serve, as a server span: the child of the requester's span when it sent a traceparent. */
+async function tracedServe<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<Outcome> {
+  const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': definition.subject, 'messaging.operation.type': 'process' };
+  const span = startServerSpan(`process ${definition.subject}`, attributes, headerOf(msg, TRACEPARENT));
+  let outcome: Outcome = INTERNAL_ERROR;
+  try {
+    outcome = await runInSpan(span, () => serve(definition, msg, log));
+    return outcome;
+  } finally {
+    endSpan(span, { 'oauth.outcome': outcome }, outcome === INTERNAL_ERROR);
+  }
+}
+
+/** A header of `msg`, if it has one that decodes. */
+function headerOf(msg: ServiceMsg, name: string): string | undefined {
+  try {
+    return msg.headers?.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The caller's request id, when it sent a plausible one. Headers are advisory: the client library
  * throws while decoding a malformed header block (a space in a header name), and such a message is
  * still answered, as if it had no headers.
  */
 function requestIdOf(msg: ServiceMsg): string | undefined {
-  try {
-    return readRequestId(msg.headers?.get(REQUEST_ID));
-  } catch {
-    return undefined;
-  }
+  return readRequestId(headerOf(msg, REQUEST_ID));
 }
 
 /** JSON from a payload, or undefined for invalid UTF-8, invalid JSON or an empty payload. */
