@@ -9,7 +9,8 @@ import { gunzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
+import { Subjects } from '#shared/nats/subjects.ts';
 import { publicUrls, parseConfig, CommonConfigSchema, type PublicUrls } from '#shared/config.ts';
 import { startPrivateNats, type PrivateNats } from './helpers/nats-server.ts';
 import { spawnNode, waitForOk, type Spawned } from './helpers/process.ts';
@@ -148,6 +149,22 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     // Nothing secret in any span: no code, state, verifier, query string or client secret.
     const exported = JSON.stringify(spans);
     for (const secret of [code, state, verifier, client.clientSecret!, challenge]) assert.ok(!exported.includes(secret));
+  });
+
+  it('serves a request with a malformed traceparent as any other (it starts a new trace), over HTTP and NATS', async () => {
+    const malformed = ['garbage', `ff-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, `00-${'0'.repeat(32)}-${'b'.repeat(16)}-01`, 'x'.repeat(8000), '\u00ff'];
+    for (const traceparent of malformed) {
+      const res = await fetch(`${urls.authorizeService}/.well-known/oauth-authorization-server`, { headers: { traceparent } }).catch(() => undefined);
+      if (res) assert.equal(res.status, 200, traceparent.slice(0, 40));
+      const h = headers();
+      h.set('traceparent', traceparent);
+      const reply = await nc.request(Subjects.authorizationDescribe, JSON.stringify({ handle: 'A'.repeat(43) }), { timeout: 5000, headers: h });
+      assert.ok(reply.headers?.get('Nats-Service-Error-Code') || reply.data.length > 0, 'answered');
+    }
+    const spans = await new Promise<ExportedSpan[]>((resolve) => setTimeout(() => resolve(receiver.spans), 500));
+    const metadata = spans.filter((s) => s.name === 'GET /.well-known/oauth-authorization-server');
+    assert.ok(metadata.length >= 3);
+    for (const span of metadata) assert.equal(span.parentSpanId ?? '', '', 'a root span');
   });
 
   it('keeps the access log at info in each process: one line per request with reqId, no query string', () => {
