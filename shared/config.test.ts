@@ -102,3 +102,16 @@ describe('AUDIT_STREAM_REPLICAS', () => {
     });
   }
 });
+
+describe('OTEL_EXPORTER_OTLP_ENDPOINT', () => {
+  it('is unset by default (tracing off) and takes an http(s) URL', () => {
+    assert.equal(parseConfig(CommonConfigSchema, {}).OTEL_EXPORTER_OTLP_ENDPOINT, undefined);
+    assert.equal(parseConfig(CommonConfigSchema, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318' }).OTEL_EXPORTER_OTLP_ENDPOINT, 'http://otel-collector:4318');
+  });
+  for (const bad of ['otel-collector:4318', 'ftp://x', 'http://a b', `http://${'x'.repeat(2100)}`]) {
+    it(`refuses ${bad.slice(0, 30)} with one line naming the setting`, () => {
+      assert.throws(() => parseConfig(CommonConfigSchema, { OTEL_EXPORTER_OTLP_ENDPOINT: bad }),
+        (error: unknown) => error instanceof ConfigError && /^configuration error: OTEL_EXPORTER_OTLP_ENDPOINT is invalid/.test(error.message) && !error.message.includes('\n'));
+    });
+  }
+});

@@ -49,6 +49,10 @@ export const CommonConfigSchema = Type.Object({
   SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   // `npm run bench` sets it: count every MongoDB command by name in mongodb_commands_total on /metrics.
   BENCH_COUNT_DB_COMMANDS: Type.Boolean({ default: false }),
+  /** OpenTelemetry traces go over OTLP/HTTP to this base URL (`<url>/v1/traces`); unset, tracing is off and costs nothing. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 })),
+  /** The service name traces carry (default: the service's own, e.g. token-service). */
+  OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
 });
 export type CommonConfig = Static<typeof CommonConfigSchema>;
 

@@ -1,5 +1,5 @@
 // Prometheus metrics: one registry per service instance, default process metrics included.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Metrics = {
   contentType: string;
@@ -9,6 +9,13 @@ export type Metrics = {
 };
 
 export type ServiceMetrics = Metrics & {
+  /** One NATS request handled by an endpoint: `outcome` is ok, an OAuth error code, or internal_error. */
+  observeNatsEndpoint(endpoint: string, subject: string, outcome: string, seconds: number): void;
+  /**
+   * A gauge read when /metrics is scraped (nothing on the hot path). `read` returning undefined, or
+   * failing, leaves the last value: a scrape never fails because a source is away.
+   */
+  gauge(name: string, help: string, read: () => number | undefined | Promise<number | undefined>): void;
   /** Counts one MongoDB command by name (`mongodb_commands_total`); the counter appears at its first use. */
   countDbCommand(command: string): void;
 };
@@ -22,12 +29,26 @@ export function createMetrics(service: string): ServiceMetrics {
     labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
   });
   const events = new Counter({ name: 'oauth_events_total', help: 'Domain outcomes by name', labelNames: ['name', 'outcome'], registers: [registry] });
+  const natsEndpoints = new Histogram({
+    name: 'nats_endpoint_duration_seconds', help: 'NATS requests handled, by endpoint, subject and outcome (_count: requests; outcome other than ok: errors)',
+    labelNames: ['endpoint', 'subject', 'outcome'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  });
   let dbCommands: Counter<'command'> | undefined;
   return {
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp: (route, method, status, seconds) => http.observe({ route, method, status: String(status) }, seconds),
     count: (name, labels = {}) => events.inc({ name, outcome: labels.outcome ?? 'ok' }),
+    observeNatsEndpoint: (endpoint, subject, outcome, seconds) => natsEndpoints.observe({ endpoint, subject, outcome }, seconds),
+    gauge: (name, help, read) => {
+      new Gauge({
+        name, help, registers: [registry],
+        async collect() {
+          const value = await Promise.resolve().then(read).catch(() => undefined);
+          if (value !== undefined && Number.isFinite(value)) this.set(value);
+        },
+      });
+    },
     countDbCommand: (command) => {
       dbCommands ??= new Counter({ name: 'mongodb_commands_total', help: 'MongoDB commands sent, by command name (only with BENCH_COUNT_DB_COMMANDS)', labelNames: ['command'], registers: [registry] });
       dbCommands.inc({ command });

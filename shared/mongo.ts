@@ -6,6 +6,7 @@ import {
 } from 'mongodb';
 import type { CommonConfig } from '#shared/config.ts';
 import type { Logger } from '#shared/logger.ts';
+import { endSpan, startChildSpan, tracingOn, type Span } from '#shared/tracing.ts';
 
 export type Mongo = { client: MongoClient; db: Db };
 
@@ -16,10 +17,38 @@ export type ConnectOptions = {
 
 export async function connectMongo(config: CommonConfig, appName: string, options: ConnectOptions = {}): Promise<Mongo> {
   const { onCommand } = options;
-  const client = new MongoClient(config.MONGODB_URI, { ...mongoClientOptions(config), appName, monitorCommands: onCommand !== undefined });
+  const traced = tracingOn();
+  const client = new MongoClient(config.MONGODB_URI, { ...mongoClientOptions(config), appName, monitorCommands: onCommand !== undefined || traced });
   if (onCommand) client.on('commandStarted', (event) => onCommand(event.commandName));
+  if (traced) traceCommands(client);
   await client.connect();
   return { client, db: client.db() };
+}
+
+/**
+ * A client span per database command sent within traced work (driver command monitoring): the
+ * command's name, database and collection, never its filter or documents (hashes, sealed state).
+ */
+function traceCommands(client: MongoClient): void {
+  const spans = new Map<string, Span>();
+  const key = (event: { connectionId?: unknown; requestId: number }) => `${String(event.connectionId)}#${event.requestId}`;
+  client.on('commandStarted', (event) => {
+    const target: unknown = event.command[event.commandName];
+    const collection = typeof target === 'string' && target.length <= 120 ? target : undefined;
+    const span = startChildSpan(collection ? `${event.commandName} ${collection}` : event.commandName, {
+      'db.system.name': 'mongodb', 'db.namespace': event.databaseName, 'db.operation.name': event.commandName,
+      ...(collection ? { 'db.collection.name': collection } : {}),
+    });
+    if (span) spans.set(key(event), span);
+  });
+  const end = (failed: boolean) => (event: { connectionId?: unknown; requestId: number }) => {
+    const span = spans.get(key(event));
+    if (!span) return;
+    spans.delete(key(event));
+    endSpan(span, undefined, failed);
+  };
+  client.on('commandSucceeded', end(false));
+  client.on('commandFailed', end(true));
 }
 
 /**

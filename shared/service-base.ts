@@ -5,19 +5,20 @@
 import { Svcm, type Service } from '@nats-io/services';
 import type { CommonConfig } from '#shared/config.ts';
 import { createLogger, type DestinationStream, type Logger } from '#shared/logger.ts';
-import { createMetrics, type Metrics } from '#shared/metrics.ts';
+import { createMetrics, type ServiceMetrics } from '#shared/metrics.ts';
 import { connectNats, natsReady, type NatsConnection } from '#shared/nats/connect.ts';
 import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
 import { connectMongo, mongoReady, type Mongo } from '#shared/mongo.ts';
 import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
 import { AuditPublisher } from '#shared/audit/publish-audit-event.ts';
-import { inFlight } from '#shared/nats/add-endpoint.ts';
+import { inFlight, observeEndpoints } from '#shared/nats/add-endpoint.ts';
+import { startTracing } from '#shared/tracing.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export type ServiceBase = {
   name: string;
   log: Logger;
-  metrics: Metrics;
+  metrics: ServiceMetrics;
   nc: NatsConnection;
   mongo: Mongo;
   audit: AuditPublisher;
@@ -55,12 +56,15 @@ export async function openServiceBase(name: string, config: CommonConfig, option
   const emitsAudit = role.emitsAudit ?? true;
   const log = createLogger(name, config.LOG_LEVEL, options.logStream);
   const metrics = createMetrics(name);
+  // First: the database client is instrumented only if tracing is on when it connects.
+  const stopTracing = await startTracing(name, config);
   const nc = await connectNats(config, name, log);
   let mongo: Mongo;
   try {
     mongo = await connectMongo(config, name, config.BENCH_COUNT_DB_COMMANDS ? { onCommand: (command) => metrics.countDbCommand(command) } : {});
   } catch (error) {
     await nc.close();
+    await stopTracing();
     throw error;
   }
   const audit = new AuditPublisher(nc, mongo.db, log, `urn:oauth:${name}`);
@@ -68,6 +72,7 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     // The relay reads the outbox unfiltered and deletes by `_id`: no index of its own (one less per insert).
     await ensureAuditStream(nc, { retentionDays: config.AUDIT_RETENTION_DAYS, replicas: config.AUDIT_STREAM_REPLICAS });
     audit.startRelay();
+    observeOutbox(metrics, audit);
   }
   const services: Service[] = [];
   let stopping = false;
@@ -88,6 +93,7 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     natsService: async (description) => {
       const service = await new Svcm(nc).add({ name, version: packageJson.version, description, queue: QUEUE_GROUP });
       services.push(service);
+      observeEndpoints(service, metrics.observeNatsEndpoint);
       return service;
     },
     close: async () => {
@@ -95,8 +101,18 @@ export async function openServiceBase(name: string, config: CommonConfig, option
       await audit.flush();
       await nc.drain().catch(() => nc.close());
       await mongo.client.close();
+      await stopTracing();
     },
   };
+}
+
+/** The outbox gauges, read when /metrics is scraped; the two gauges of one scrape share one backlog read. */
+function observeOutbox(metrics: ServiceMetrics, audit: AuditPublisher): void {
+  let backlog: Promise<{ depth: number; oldestAgeSeconds: number }> | undefined;
+  const read = () => (backlog ??= audit.backlog().finally(() => setTimeout(() => (backlog = undefined), 1000).unref()));
+  metrics.gauge('audit_outbox_events', 'Audit events waiting in the outbox (JetStream did not ack them yet)', async () => (await read()).depth);
+  metrics.gauge('audit_outbox_oldest_age_seconds', 'Age of the oldest audit event in the outbox: how far the relay is behind (0 when empty)',
+    async () => (await read()).oldestAgeSeconds);
 }
 
 /** How a started service shuts down (SHUTDOWN_DRAIN_DELAY_MS and SHUTDOWN_TIMEOUT_MS). */

@@ -4,6 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, access } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { authorizationServerMetadata } from '../services/authorize-service/metadata.ts';
@@ -235,6 +237,45 @@ describe('docker-compose.yml', () => {
     }
     assert.ok(caddyfile.includes('/.well-known/oauth-authorization-server'));
     assert.ok(caddyfile.includes('/ui/*'));
+  });
+
+  it('keeps /metrics, /healthz and /readyz of every service off the edge: no route matches them, the rest is 404', () => {
+    const patterns = [...caddyfile.matchAll(/^\s*@\w+ path ([^\n]+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+    assert.ok(patterns.length > 0);
+    // Caddy's path matcher: exact, or a prefix where the pattern ends in `*`.
+    const matches = (pattern: string, path: string) => (pattern.endsWith('*') ? path.startsWith(pattern.slice(0, -1)) : path === pattern);
+    for (const internal of ['/metrics', '/healthz', '/readyz']) {
+      assert.ok(!patterns.some((p) => matches(p, internal)), `${internal} is not routed`);
+    }
+    assert.match(caddyfile, /\n\trespond 404\n\}\s*$/, 'anything not routed is answered 404 by the edge itself');
+    // Caddy's default order runs `respond` before `reverse_proxy`: without this the 404 answered every request.
+    assert.match(caddyfile, /^\{\n(?:\s*#[^\n]*\n)*\s*order respond after reverse_proxy\n\}/m, 'the global options put the 404 after the proxies');
+  });
+
+  it('runs the proxies before the 404 in the configuration Caddy itself makes of the Caddyfile (where a caddy binary is installed)', (t) => {
+    const caddy = process.env.CADDY_BIN ?? 'caddy';
+    const adapted = spawnSync(caddy, ['adapt', '--config', fileURLToPath(new URL('deploy/Caddyfile', root)), '--adapter', 'caddyfile'], { encoding: 'utf8' });
+    if (adapted.error) return t.skip(`no caddy binary (${caddy}); set CADDY_BIN to check`);
+    assert.equal(adapted.status, 0, adapted.stderr);
+    type Route = { handle: { handler: string; routes?: Route[] }[]; match?: { path?: string[] }[] };
+    const server = Object.values((JSON.parse(adapted.stdout) as { apps: { http: { servers: Record<string, { routes: Route[] }> } } }).apps.http.servers)[0]!;
+    const routes = server.routes[0]!.handle[0]!.routes!;
+    const handlers = routes.map((r) => r.handle.map((h) => h.handler).join('+'));
+    assert.ok(handlers.includes('log_append+encode') || handlers[0]!.includes('encode'), handlers.join(', '));
+    assert.deepEqual(handlers.slice(1), ['reverse_proxy', 'reverse_proxy', 'reverse_proxy', 'static_response'], 'the proxies, then the 404');
+    assert.equal(routes.at(-1)!.match, undefined, 'the 404 catches what no proxy took');
+  });
+
+  it('logs each request as JSON without query strings, redirect Locations, Referer, Authorization or cookies', () => {
+    const log = /\n\tlog \{\n([\s\S]*?)\n\t\}\n/.exec(caddyfile)?.[1];
+    assert.ok(log, 'the site has a log directive');
+    assert.match(log, /output stdout/);
+    assert.match(log, /format filter \{[\s\S]*wrap json/);
+    assert.match(log, /request>uri regexp `\[\?\]\.\*\$` ""/, 'the query string is cut from the URI');
+    for (const field of ['request>headers>Referer', 'request>headers>Authorization', 'request>headers>Cookie', 'resp_headers>Location', 'resp_headers>Set-Cookie']) {
+      assert.match(log, new RegExp(`${field} delete`), `${field} is not logged`);
+    }
+    assert.match(caddyfile, /log_append request_id \{http\.request\.uuid\}/, 'the edge line carries the Request-Id the services log');
   });
 
   it('routes the back-channel endpoints, introspection included, to token-service', () => {

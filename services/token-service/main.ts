@@ -61,7 +61,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const findClient = (id: string) => reference.findClient(id);
   // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
   const refreshTokens = refreshTokenSealer(kek);
-  const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS });
+  const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
   const recordRevocation = revocationRecorder({ store, publish: publishRevocation(nc), clock, log, local: revocations });
   const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: accessTokenAudience(config) };
 

@@ -44,7 +44,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     if (keys.size === 0) log.warn('no signing key published yet; tokens are refused until token-service creates one');
 
     // Revocations: subscribe to the broadcast (no queue group: every instance hears every one) before the load.
-    const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS });
+    const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
     cleanups.push(() => revocations.stop());
     await nc.flush();
 

@@ -132,6 +132,20 @@ export class OutboxRelay {
     return acked;
   }
 
+  /**
+   * The outbox's backlog, for metrics (read at scrape time, never on a request): its size (the
+   * estimated count, a metadata read on MongoDB) and the age of the event at its head, the first
+   * in storage order, which is the oldest in practice (0 when empty): how far the relay is behind.
+   */
+  async backlog(now = Date.now()): Promise<{ depth: number; oldestAgeSeconds: number }> {
+    const [depth, [head]] = await Promise.all([
+      this.#outbox.estimatedDocumentCount({ maxTimeMS: 2000 }),
+      this.#outbox.find({}, { projection: { createdAt: 1 } }).limit(1).toArray(),
+    ]);
+    const oldestAgeSeconds = head ? Math.max(0, (now - head.createdAt.getTime()) / 1000) : 0;
+    return { depth, oldestAgeSeconds };
+  }
+
   #currentSlot(): number {
     return Math.floor(Date.now() / this.#leaseMs);
   }

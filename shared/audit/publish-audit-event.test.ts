@@ -144,3 +144,19 @@ describe('AuditPublisher', () => {
     assert.ok(ms <= 10_000, `drained in ${ms} ms`);
   });
 });
+
+describe('AuditPublisher.backlog (the outbox metrics)', () => {
+  it('reports the outbox size and the age of its oldest event, both 0 when it is empty', async () => {
+    const db = freshDb();
+    const publisher = new AuditPublisher(nc, db, silent, 'urn:test:backlog');
+    assert.deepEqual(await publisher.backlog(), { depth: 0, oldestAgeSeconds: 0 });
+    const waiting = [30_000, 20_000, 10_000].map((ageMs): OutboxDoc => {
+      const event = cloudEvent('oauth.token.issued', 'urn:test:backlog', 'client-backlog', { client_id: 'client-backlog' });
+      return { ...outboxDoc(auditSubject('oauth.token.issued'), event), createdAt: new Date(Date.now() - ageMs) };
+    });
+    await db.collection<OutboxDoc>(AUDIT_OUTBOX).insertMany(waiting);
+    const backlog = await publisher.backlog();
+    assert.equal(backlog.depth, 3);
+    assert.ok(backlog.oldestAgeSeconds >= 30 && backlog.oldestAgeSeconds < 60, `the oldest waits ${backlog.oldestAgeSeconds} s`);
+  });
+});

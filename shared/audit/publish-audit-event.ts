@@ -132,6 +132,11 @@ export class AuditPublisher implements Audit {
     }
   }
 
+  /** The outbox's size and the age of its oldest event (0 when empty), for metrics. */
+  backlog(): Promise<{ depth: number; oldestAgeSeconds: number }> {
+    return this.#relay.backlog();
+  }
+
   /** Stops the relay and waits for in-flight publishes (each ends acked or stored in the outbox). */
   async flush(): Promise<void> {
     clearInterval(this.#relayTimer);

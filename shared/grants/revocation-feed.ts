@@ -11,6 +11,7 @@ import { parseJson } from '#shared/nats/add-endpoint.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
+import type { ServiceMetrics } from '#shared/metrics.ts';
 import { RevocationSet, type RevocationKind, type RevocationRecord } from '#shared/grants/revocation-set.ts';
 
 export type { RevocationKind, RevocationRecord };
@@ -119,7 +120,9 @@ const fromBroadcast = (event: RevocationRecorded): RevocationRecord => ({
  * A RevocationSet fed by this database and the broadcast (no queue group: every instance hears
  * every revocation), started: subscribed first, then loaded.
  */
-export async function startRevocationSet(deps: { nc: NatsConnection; db: Db; clock: Clock; log: Logger; resyncMs: number }): Promise<RevocationSet> {
+export async function startRevocationSet(
+  deps: { nc: NatsConnection; db: Db; clock: Clock; log: Logger; resyncMs: number; metrics?: Pick<ServiceMetrics, 'gauge'> },
+): Promise<RevocationSet> {
   const { nc, db, log } = deps;
   const revocations = new RevocationSet({
     clock: deps.clock, log, resyncMs: deps.resyncMs,
@@ -134,5 +137,6 @@ export async function startRevocationSet(deps: { nc: NatsConnection; db: Db; clo
     loadChangedSince: (since) => revocationsChangedSince(db, since),
   });
   await revocations.start();
+  deps.metrics?.gauge('revocation_set_entries', 'Revocations held in memory (jti, grant, subject, client, subject-client entries)', () => revocations.size);
   return revocations;
 }

@@ -11,6 +11,7 @@ import type { Metrics } from '#shared/metrics.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
 import { parseTrustProxy, type TrustProxy } from '#shared/config.ts';
+import { endSpan, runInSpan, startServerSpan, tracingOn, type Span } from '#shared/tracing.ts';
 
 export type ReadinessCheck = () => Promise<Record<string, boolean>>;
 
@@ -40,7 +41,7 @@ export function fastifyTrustProxy(setting: TrustProxy): false | string[] | ((add
 export function createHttpServer({ log, metrics, ready, trustProxy = 'false', stopping = () => false }: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: log,
-    // One line per request is written by the onResponse hook below, at debug (error for 5xx).
+    // fastify's own two lines per request are off: logAccess writes one line per request instead.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: BODY_LIMIT_BYTES,
     // Host is required below rather than by Node, whose refusal has no body.
@@ -63,6 +64,7 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false', st
     },
   }) as unknown as FastifyInstance;
 
+  if (tracingOn()) traceRequests(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
@@ -78,9 +80,7 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false', st
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeHttp(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
-    const line = { reqId: request.id, method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    if (reply.statusCode >= 500) request.log.error(line, 'request completed');
-    else request.log.debug(line, 'request completed');
+    logAccess(request, reply);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -97,6 +97,49 @@ export function createHttpServer({ log, metrics, ready, trustProxy = 'false', st
 }
 
 const MALFORMED = { error: 'invalid_request', error_description: 'The request is malformed.' };
+
+/**
+ * One server span per request (only while tracing is on), the child of the caller's `traceparent`
+ * if it sent one. It is made current in preHandler, after the body is read: the stream events of
+ * body parsing would run outside it, while handlers run from preHandler's callback, inside it.
+ */
+function traceRequests(app: FastifyInstance): void {
+  const spans = new WeakMap<FastifyRequest, Span>();
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url;
+    const attributes = { 'http.request.method': request.method, ...(route ? { 'http.route': route } : {}), 'request.id': request.id };
+    const span = startServerSpan(route ? `${request.method} ${route}` : request.method, attributes, firstHeader(request.headers.traceparent));
+    if (span) spans.set(request, span);
+    done();
+  });
+  app.addHook('preHandler', (request, _reply, done) => runInSpan(spans.get(request), done));
+  app.addHook('onResponse', (request, reply, done) => {
+    endSpan(spans.get(request), { 'http.response.status_code': reply.statusCode }, reply.statusCode >= 500);
+    done();
+  });
+}
+
+/** Probes and scrapes come every few seconds from the platform, not from users: their lines are at debug. */
+const QUIET_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The access log: one line per request (the child logger adds `reqId`), at info, error for a 5xx.
+ * It names the route pattern, or for an unmatched request the path, never the query string:
+ * authorization requests, redirects and callbacks carry codes and state there.
+ */
+export function logAccess(request: FastifyRequest, reply: FastifyReply): void {
+  const route = request.routeOptions.url;
+  const line = {
+    method: request.method, route: route ?? null, ...(route ? {} : { path: pathOf(request.url) }),
+    status: reply.statusCode, ms: Math.round(reply.elapsedTime),
+  };
+  if (reply.statusCode >= 500) request.log.error(line, 'request completed');
+  else if (QUIET_ROUTES.has(route)) request.log.debug(line, 'request completed');
+  else request.log.info(line, 'request completed');
+}
+
+/** The path of a request target without its query, cut to a length fit for a log line. */
+export const pathOf = (url: string): string => url.split('?', 1)[0]!.slice(0, 200);
 
 /**
  * A request Node's HTTP parser refused (broken framing, bytes not allowed in a request line or

@@ -7,7 +7,8 @@ import type { Checker } from '#shared/contracts/checker.ts';
 import type { Logger } from '#shared/logger.ts';
 import { isDatabaseUnavailable } from '#shared/mongo.ts';
 import { isOAuthError, unavailable } from '#shared/oauth-error.ts';
-import { readRequestId, REQUEST_ID } from './headers.ts';
+import { readRequestId, REQUEST_ID, TRACEPARENT } from './headers.ts';
+import { endSpan, runInSpan, startServerSpan, tracingOn } from '#shared/tracing.ts';
 
 export type EndpointContext = { reqId: string; log: Logger };
 
@@ -70,6 +71,15 @@ export class InFlight {
 
 const inFlightOf = new WeakMap<Service, InFlight>();
 
+/** Told of every request an endpoint handled (metrics): its outcome (ok, an OAuth error code, internal_error) and duration. */
+export type EndpointObserver = (endpoint: string, subject: string, outcome: string, seconds: number) => void;
+const observerOf = new WeakMap<Service, EndpointObserver>();
+
+/** Reports the requests of `service`'s endpoints added from now on to `observer` (service-base wires metrics here). */
+export function observeEndpoints(service: Service, observer: EndpointObserver): void {
+  observerOf.set(service, observer);
+}
+
 /** The requests in flight at `service`'s endpoints (created on first use). */
 export function inFlight(service: Service): InFlight {
   let tracker = inFlightOf.get(service);
@@ -79,6 +89,7 @@ export function inFlight(service: Service): InFlight {
 
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
   const tracker = inFlight(service);
+  const observe = observerOf.get(service);
   service.addEndpoint(definition.name, {
     subject: definition.subject,
     metadata: { schema: definition.schemaName },
@@ -94,19 +105,26 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
       }
       // serve answers every failure itself; this catch is for one it did not foresee, so that no
       // message can end in an unhandled rejection (which stops the process) or in silence.
-      void tracker.track(serve(definition, msg, log)).catch((failure: unknown) => {
+      const started = performance.now();
+      void tracker.track(tracingOn() ? tracedServe(definition, msg, log) : serve(definition, msg, log)).catch((failure: unknown): Outcome => {
         log.error({ err: failure, endpoint: definition.name }, 'nats request failed');
         try {
           msg.respondError(500, 'internal error');
         } catch {
           // nothing more can be done for this message
         }
-      });
+        return INTERNAL_ERROR;
+      }).then((outcome) => observe?.(definition.name, definition.subject, outcome, (performance.now() - started) / 1000))
+        .catch(() => undefined); // a metric that cannot be recorded is no reason to stop the process
     },
   });
 }
 
-async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<void> {
+/** How a request ended, as metrics label it: ok, the OAuth error code answered, or internal_error. */
+type Outcome = string;
+const INTERNAL_ERROR: Outcome = 'internal_error';
+
+async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<Outcome> {
   const reqId = requestIdOf(msg) ?? randomUUID();
   // The child logger is made only when something is logged: building one per message (with
   // redaction of its bindings) costs more than a cached token validation.
@@ -117,21 +135,45 @@ async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>,
     context.log.info('nats request refused: does not match the schema');
     const body = definition.invalidRequestReply ?? { error: 'invalid_request', error_description: 'The request does not match the schema.' };
     msg.respondError(400, 'invalid_request', encoder.encode(JSON.stringify(body)));
-    return;
+    return 'invalid_request';
   }
   try {
     const reply = await definition.handle(request, context);
     msg.respond(encoder.encode(JSON.stringify(reply)));
+    return 'ok';
   } catch (caught) {
     // A database that is away is temporarily_unavailable to the caller (a 503), not an internal error.
     const error = isDatabaseUnavailable(caught) ? unavailable(`database unavailable: ${(caught as Error).message}`) : caught;
     if (isOAuthError(error)) {
       context.log.info({ error: error.code, detail: error.detail }, 'nats request refused');
       msg.respondError(error.status, error.code, encoder.encode(JSON.stringify(error.toJSON())));
-      return;
+      return error.code;
     }
     context.log.error({ err: error }, 'nats request failed');
     msg.respondError(500, 'internal error');
+    return INTERNAL_ERROR;
+  }
+}
+
+/** serve, as a server span: the child of the requester's span when it sent a traceparent. */
+async function tracedServe<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<Outcome> {
+  const attributes = { 'messaging.system': 'nats', 'messaging.destination.name': definition.subject, 'messaging.operation.type': 'process' };
+  const span = startServerSpan(`process ${definition.subject}`, attributes, headerOf(msg, TRACEPARENT));
+  let outcome: Outcome = INTERNAL_ERROR;
+  try {
+    outcome = await runInSpan(span, () => serve(definition, msg, log));
+    return outcome;
+  } finally {
+    endSpan(span, { 'oauth.outcome': outcome }, outcome === INTERNAL_ERROR);
+  }
+}
+
+/** A header of `msg`, if it has one that decodes. */
+function headerOf(msg: ServiceMsg, name: string): string | undefined {
+  try {
+    return msg.headers?.get(name) || undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -141,11 +183,7 @@ async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>,
  * still answered, as if it had no headers.
  */
 function requestIdOf(msg: ServiceMsg): string | undefined {
-  try {
-    return readRequestId(msg.headers?.get(REQUEST_ID));
-  } catch {
-    return undefined;
-  }
+  return readRequestId(headerOf(msg, REQUEST_ID));
 }
 
 /** JSON from a payload, or undefined for invalid UTF-8, invalid JSON or an empty payload. */

@@ -3,6 +3,8 @@ import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 // Our own headers never start with "Nats-".
 export const REQUEST_ID = 'Request-Id';
 export const REQUEST_DEADLINE = 'Request-Deadline';
+/** W3C Trace Context, sent only while tracing is on (shared/tracing.ts). */
+export const TRACEPARENT = 'traceparent';
 
 export function requestHeaders(reqId: string, deadlineMs: number): MsgHdrs {
   const h = natsHeaders();

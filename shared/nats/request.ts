@@ -14,7 +14,8 @@ import type { TSchema, Static } from '@sinclair/typebox';
 import type { Checker } from '#shared/contracts/checker.ts';
 import { OAuthError, OAuthErrorCodes, unavailable, type OAuthErrorCode } from '#shared/oauth-error.ts';
 import { parseJson } from './add-endpoint.ts';
-import { requestHeaders } from './headers.ts';
+import { requestHeaders, TRACEPARENT } from './headers.ts';
+import { endSpan, startChildSpan, traceparentOf, type Span } from '#shared/tracing.ts';
 
 const encoder = new TextEncoder();
 
@@ -57,13 +58,30 @@ export async function natsRequest<S extends TSchema>(
   return value;
 }
 
-/** The reply, from the first attempt some instance answered before the deadline; else temporarily_unavailable. */
+/**
+ * The reply, from the first attempt some instance answered before the deadline; else
+ * temporarily_unavailable. Within traced work, the whole exchange (retries included) is one client
+ * span, whose traceparent every attempt carries.
+ */
 export async function requestWithRetries(nc: Requester, subject: string, payload: Uint8Array, options: RequestOptions): Promise<Msg> {
+  const span = startChildSpan(`send ${subject}`, { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.operation.type': 'send' });
+  try {
+    const msg = await attemptUntilDeadline(nc, subject, payload, options, span);
+    endSpan(span);
+    return msg;
+  } catch (error) {
+    endSpan(span, undefined, true);
+    throw error;
+  }
+}
+
+async function attemptUntilDeadline(nc: Requester, subject: string, payload: Uint8Array, options: RequestOptions, span: Span | undefined): Promise<Msg> {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const deadline = now() + options.timeoutMs;
   const attemptBudget = Math.max(MIN_ATTEMPT_MS, Math.ceil(options.timeoutMs / 2));
   const headers: MsgHdrs = requestHeaders(options.reqId, deadline);
+  if (span) headers.set(TRACEPARENT, traceparentOf(span));
   for (let attempt = 0; ; attempt++) {
     const outcome = await oneAttempt(nc, subject, payload, headers, Math.min(attemptBudget, deadline - now()));
     if ('msg' in outcome) return outcome.msg;
