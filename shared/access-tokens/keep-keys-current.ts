@@ -4,6 +4,7 @@
 // safety net for announcements missed while NATS was away. No transport here: `onKeysChanged`
 // and `every` are handed in.
 import type { Logger } from '#shared/logger.ts';
+import { coalesced } from '#shared/coalesced.ts';
 
 export type KeepKeysCurrentDeps = {
   /** Calls `onChange` on every `keys` announcement; returns the unsubscribe. */
@@ -18,8 +19,9 @@ export type KeepKeysCurrentDeps = {
 
 /** Subscribes, loads once (a failure of this first load is thrown), then keeps reloading until `stop`. */
 export async function keepKeysCurrent(deps: KeepKeysCurrentDeps): Promise<{ stop(): void }> {
+  const reloadSoon = coalesced(() => deps.reload());
   const reloadQuietly = () => {
-    deps.reload().catch((error: unknown) => deps.log.warn({ err: error }, 'signing key reload failed; keeping the keys held'));
+    reloadSoon().catch((error: unknown) => deps.log.warn({ err: error }, 'signing key reload failed; keeping the keys held'));
   };
   const unsubscribe = deps.onKeysChanged(reloadQuietly);
   try {

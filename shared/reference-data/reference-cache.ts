@@ -12,6 +12,7 @@ import { clientsCollection, type ClientDoc } from './clients.ts';
 import { scopesCollection, type ScopeDoc } from './scopes.ts';
 import { resourcesCollection, ruleFor, type ResourceDoc } from './resources.ts';
 import { usersCollection, type UserDoc } from './users.ts';
+import { coalesced } from '#shared/coalesced.ts';
 
 export type CachedUser = Omit<UserDoc, 'passwordHash'>;
 
@@ -35,11 +36,14 @@ export class ReferenceCache implements ReferenceData {
   #resourcesLoadedAt = 0;
   #subscription: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Reloads on announcements and timers, one at a time per kind (a flood of announcements costs two loads). */
+  readonly #reloadSoon: Map<ReferenceDataKind, () => Promise<void>>;
 
   constructor(db: Db, log: Logger, kinds: ReferenceDataKind[]) {
     this.#db = db;
     this.#log = log;
     this.#kinds = new Set(kinds);
+    this.#reloadSoon = new Map([...this.#kinds, 'resources' as const].map((kind) => [kind, coalesced(() => this.reload(kind))]));
   }
 
   /** Subscribes first, then loads, so a change announced during the load is not missed. */
@@ -47,11 +51,11 @@ export class ReferenceCache implements ReferenceData {
     this.#subscription = nc.subscribe(Subjects.referenceDataChanged, {
       callback: (_error, msg) => {
         const event = changed.parse(parseJson(msg.data));
-        if (event && this.#kinds.has(event.kind)) void this.reload(event.kind);
+        if (event && this.#kinds.has(event.kind)) void this.#reloadSoon.get(event.kind)!();
       },
     });
     await Promise.all([...this.#kinds].map((kind) => this.reload(kind, true)));
-    this.#timer = setInterval(() => [...this.#kinds].forEach((kind) => void this.reload(kind)), refreshMs);
+    this.#timer = setInterval(() => [...this.#kinds].forEach((kind) => void this.#reloadSoon.get(kind)!()), refreshMs);
     this.#timer.unref();
   }
 
@@ -115,7 +119,7 @@ export class ReferenceCache implements ReferenceData {
   async findResourceRule(resource: string): Promise<ResourceDoc | undefined> {
     const rule = ruleFor(this.#resources, resource);
     if (rule || Date.now() - this.#resourcesLoadedAt < 1000) return rule;
-    await this.reload('resources');
+    await this.#reloadSoon.get('resources')!();
     return ruleFor(this.#resources, resource);
   }
 }
