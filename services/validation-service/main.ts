@@ -13,6 +13,7 @@ import type { AccessToken } from '#shared/access-tokens/verify-access-token.ts';
 import { accessTokenAudience, loadConfig, type ValidationConfig } from './config.ts';
 import { createValidationStore } from './store.ts';
 import { registerEndpoints } from './nats.ts';
+import { ensureProofReplayStream, proofFirstUse } from '#shared/dpop/proof-replay-stream.ts';
 
 export { loadConfig };
 
@@ -57,6 +58,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       user: (sub) => reference.user(sub),
       findUser: (sub) => reference.findUser(sub),
       findResourceRule: (resource) => reference.findResourceRule(resource),
+      dpop: { clock, firstUse: proofFirstUse(nc) },
     });
 
     const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
