@@ -47,6 +47,8 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     // Revocations: subscribe to the broadcast (no queue group: every instance hears every one) before the load.
     const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS });
     cleanups.push(() => revocations.stop());
+    // DPoP proofs are used once across every instance: the replay stream exists before the first validation.
+    await ensureProofReplayStream(nc, { replicas: config.DPOP_PROOF_STREAM_REPLICAS ?? config.AUDIT_STREAM_REPLICAS });
     await nc.flush();
 
     const service = await base.natsService('Access token validation for resource servers');
