@@ -80,7 +80,8 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   deps.audit.emit('oauth.token.refreshed', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,
   });
-  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next, ...(input.jkt !== undefined ? { jkt: input.jkt } : {}) };
+  const bound = input.jkt !== undefined ? { jkt: input.jkt } : {};
+  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next, ...bound };
 }
 
 async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<void> {
