@@ -42,7 +42,7 @@ export function toReply(validation: Validation): TokenValidateReply {
     aud: token.aud,
     iss: token.iss,
     groups: user?.groups ?? [],
-    token_type: token.jkt === undefined ? 'Bearer' : 'DPoP',
-    ...(token.jkt === undefined ? {} : { cnf: { jkt: token.jkt } }),
+    // A DPoP-bound token says so (RFC 9449 §6); a bearer token's reply is as it always was.
+    ...(token.jkt === undefined ? {} : { token_type: 'DPoP', cnf: { jkt: token.jkt } }),
   };
 }

@@ -108,7 +108,7 @@ describe('oauth.token.validate reply', () => {
     const reply = toReply(await validateToken(deps(), { token: await sign() }));
     assert.deepEqual(reply, {
       active: true, allowed: true, sub: 'u1', username: 'alice', client_id: 'c1', scope: 'orders.read profile',
-      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', aud: ISSUER, iss: ISSUER, groups: ['staff'], token_type: 'Bearer',
+      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', aud: ISSUER, iss: ISSUER, groups: ['staff'],
     });
   });
 

@@ -31,7 +31,7 @@ export const TokenValidateReplySchema = Type.Object({
   aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
   iss: Type.Optional(Type.String()),
   groups: Type.Optional(Type.Array(Type.String())),
-  /** "DPoP" for a token bound to a key (RFC 9449), else "Bearer". */
+  /** "DPoP" for a token bound to a key (RFC 9449); absent for a bearer token. */
   token_type: Type.Optional(Type.String()),
   /** RFC 9449 §6.1: the key a DPoP-bound token is bound to. */
   cnf: Type.Optional(Type.Object({ jkt: Type.String() })),
