@@ -1,7 +1,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, base64url, type CryptoKey, type JWK } from 'jose';
-import { createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { accessTokenHash, normalizeHtu, proofReplayId, verifyDpopProof, type DpopProofDeps, type DpopProofInput } from './verify-dpop-proof.ts';
 
 const NOW_S = Math.floor(Date.parse('2030-01-01T00:00:00Z') / 1000);
@@ -94,6 +94,22 @@ describe('verifyDpopProof', () => {
     await refusedBecause(hmac, /alg/);
     const hmacWithPublicJwk = rawJws({ alg: 'HS256', typ: 'dpop+jwt', jwk: es256.jwk }, claims, (signed) => createHmac('sha256', secret).update(signed).digest('base64url'));
     await refusedBecause(hmacWithPublicJwk, /alg/);
+  });
+
+  it('refuses a key the alg may not use: another curve or type, a short RSA key, a key for another use; and a crit header', async () => {
+    const p384 = await pair('ES384');
+    await refusedBecause(await proof({ header: { alg: 'ES256', jwk: p384.jwk } }), /jwk is not/);
+    const rsa = await pair('RS256');
+    await refusedBecause(await proof({ key: rsa, alg: 'RS256', header: { jwk: es256.jwk } }), /jwk is not/);
+    // A 1024-bit RSA key (jose will not make one): correctly signed, still refused.
+    const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const shortJwk = short.publicKey.export({ format: 'jwk' });
+    const shortProof = rawJws({ alg: 'RS256', typ: 'dpop+jwt', jwk: shortJwk }, { jti: 's', htm: 'GET', htu: URL_, iat: NOW_S, ath: accessTokenHash(TOKEN) },
+      (signed) => sign('sha256', Buffer.from(signed), short.privateKey).toString('base64url'));
+    await refusedBecause(shortProof, /jwk is not/);
+    await refusedBecause(await proof({ header: { jwk: { ...es256.jwk, use: 'enc' } } }), /jwk is not/);
+    await refusedBecause(await proof({ header: { jwk: { ...es256.jwk, alg: 'ES384' } } }), /jwk is not/);
+    await refusedBecause(rawJws({ alg: 'ES256', typ: 'dpop+jwt', jwk: es256.jwk, crit: ['exp'], exp: 1 }, { jti: 'c', htm: 'GET', htu: URL_, iat: NOW_S }, () => 'c2ln'), /crit/);
   });
 
   it('refuses a jwk with private key material, and a missing jwk', async () => {

@@ -1,7 +1,8 @@
 // DPoP proofs (RFC 9449 §4.3): is this `DPoP` JWT a fresh, one-time proof of possession of the key
 // in its header, made for this request (method, URL and, at a resource server, this access token)?
 // Domain code: the one-time check (a replay store shared by every instance) is injected.
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { PROOF_SIGNING_ALGS, importProofKey, jwkThumbprint, verifyProofSignature } from './proof-signature.ts';
 import { sha256 } from '#shared/crypto.ts';
 import type { Clock } from '#shared/clock.ts';
 
@@ -9,9 +10,9 @@ import type { Clock } from '#shared/clock.ts';
 export const DPOP_TYP = 'dpop+jwt';
 /**
  * Asymmetric signatures only (§4.2: "MUST NOT be none or an identifier for a symmetric algorithm"),
- * the ones jose verifies with a public JWK carried in the header; published as dpop_signing_alg_values_supported.
+ * each with the one key type it may use (proof-signature.ts); published as dpop_signing_alg_values_supported.
  */
-export const DPOP_SIGNING_ALGS = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] as const;
+export const DPOP_SIGNING_ALGS = PROOF_SIGNING_ALGS;
 /** A proof is accepted at most this long after its `iat` (the contract's "iat within 60 s")… */
 export const PROOF_MAX_AGE_SECONDS = 60;
 /** …and at most this far ahead of our clock (client clock skew). */
@@ -59,16 +60,17 @@ const refused = (reason: string): DpopProofCheck => ({ valid: false, reason });
 export async function verifyDpopProof(deps: DpopProofDeps, input: DpopProofInput): Promise<DpopProofCheck> {
   const header = readHeader(input.proof);
   if (typeof header === 'string') return refused(header);
-  let payload: JWTPayload;
-  try {
-    // EmbeddedJWK imports the header's `jwk` and refuses a private key; `algorithms` refuses none and HMAC.
-    ({ payload } = await jwtVerify(input.proof, EmbeddedJWK, { algorithms: [...DPOP_SIGNING_ALGS], typ: DPOP_TYP }));
-  } catch {
-    return refused('signature or header does not verify');
-  }
+  const jwk = header.jwk as Record<string, unknown>;
+  // §4.3 step 6: an asymmetric algorithm (none and HMAC are not in the table) and a public key it may use.
+  const key = importProofKey(header.alg!, jwk);
+  if (!key) return refused('jwk is not a public key for the alg');
+  const [encodedHeader, encodedPayload, signature] = input.proof.split('.') as [string, string, string];
+  if (!verifyProofSignature(key, `${encodedHeader}.${encodedPayload}`, signature)) return refused('signature does not verify');
+  const payload = readPayload(encodedPayload);
+  if (!payload) return refused('payload is not a JSON object');
   const problem = claimsProblem(payload, input, deps.clock.now());
   if (problem) return refused(problem);
-  const jkt = await calculateJwkThumbprint(header.jwk as JWK, 'sha256');
+  const jkt = jwkThumbprint(jwk, key.rule.kty);
   if (input.jkt !== undefined && jkt !== input.jkt) return refused('proof made with another key than the token is bound to');
   // Last, so that only a proof that passes every other check uses up its jti (§11.1).
   if (!(await deps.firstUse(proofReplayId(jkt, payload.jti as string)))) return refused('jti already used (replay)');
@@ -87,12 +89,23 @@ function readHeader(proof: string): ProtectedHeaderParameters | string {
   }
   // §4.3 step 4: typ is exactly dpop+jwt (jose would also take "application/dpop+jwt").
   if (header.typ !== DPOP_TYP) return 'typ is not dpop+jwt';
-  if (!(DPOP_SIGNING_ALGS as readonly string[]).includes(header.alg ?? '')) return 'alg not accepted';
+  if (!DPOP_SIGNING_ALGS.includes(header.alg ?? '')) return 'alg not accepted';
   const jwk = header.jwk as Record<string, unknown> | undefined;
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'no jwk';
   // §4.3 step 7: the jwk MUST NOT contain a private key.
   if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) return 'jwk holds private key material';
+  // RFC 7515 §4.1.11: no extension is understood here, so any `crit` makes the proof unacceptable.
+  if (header.crit !== undefined) return 'crit header not understood';
   return header;
+}
+
+function readPayload(encoded: string): JWTPayload | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as unknown;
+    return typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? payload as JWTPayload : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function claimsProblem(payload: JWTPayload, input: DpopProofInput, now: Date): string | undefined {
