@@ -24,7 +24,16 @@ const MIN_RSA_BITS = 2048;
 /** RFC 7638 §3.2: the required members of each key type, in lexicographic order. */
 const THUMBPRINT_MEMBERS: Record<AlgRule['kty'], string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] };
 
-export type ProofKey = { key: KeyObject; rule: AlgRule };
+/** The RFC 7638 members of a key, canonical (the thumbprint's input), and the rule the key was checked against. */
+export type ProofKey = { key: KeyObject; rule: AlgRule; canonical: string };
+
+/**
+ * Imported public keys by their canonical JWK: importing costs about as much as verifying, and a
+ * client signs every proof with the same key. Only the import is remembered, never a verdict: every
+ * proof's signature, claims and jti are checked every time. Bounded, least recently used out first.
+ */
+const importedKeys = new Map<string, KeyObject>();
+const IMPORTED_KEYS_MAX = 10_000;
 
 /** The public key of a proof's header `jwk`, when it is one `alg` may use; undefined otherwise. */
 export function importProofKey(alg: string, jwk: Record<string, unknown>): ProofKey | undefined {
@@ -32,15 +41,29 @@ export function importProofKey(alg: string, jwk: Record<string, unknown>): Proof
   if (!rule || jwk.kty !== rule.kty || (rule.crv !== undefined && jwk.crv !== rule.crv)) return undefined;
   // RFC 7517 §4.2, §4.4: a key marked for another use or algorithm is not this proof's.
   if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== alg)) return undefined;
+  const members = THUMBPRINT_MEMBERS[rule.kty];
+  if (members.some((name) => typeof jwk[name] !== 'string')) return undefined;
+  const canonical = `{${members.map((name) => `${JSON.stringify(name)}:${JSON.stringify(jwk[name])}`).join(',')}}`;
+  const key = importedKeys.get(canonical) ?? importKey(canonical, rule);
+  if (!key) return undefined;
+  // Map order is insertion order: re-inserting makes this key the most recently used.
+  importedKeys.delete(canonical);
+  importedKeys.set(canonical, key);
+  if (importedKeys.size > IMPORTED_KEYS_MAX) importedKeys.delete(importedKeys.keys().next().value!);
+  return { key, rule, canonical };
+}
+
+/** The public key of exactly the canonical members (nothing else of the header's jwk is imported). */
+function importKey(canonical: string, rule: AlgRule): KeyObject | undefined {
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: jwk as never, format: 'jwk' });
+    key = createPublicKey({ key: JSON.parse(canonical) as never, format: 'jwk' });
   } catch {
     return undefined;
   }
   if (key.type !== 'public') return undefined;
   if (rule.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined;
-  return { key, rule };
+  return key;
 }
 
 /** Whether `signature` (base64url) signs `signingInput` (the JWS's "header.payload") under the key. */
@@ -55,8 +78,5 @@ export function verifyProofSignature({ key, rule }: ProofKey, signingInput: stri
   }
 }
 
-/** RFC 7638 JWK thumbprint (SHA-256, base64url) of an imported proof key's JWK. */
-export function jwkThumbprint(jwk: Record<string, unknown>, kty: AlgRule['kty']): string {
-  const members = THUMBPRINT_MEMBERS[kty].map((name) => `${JSON.stringify(name)}:${JSON.stringify(jwk[name])}`);
-  return createHash('sha256').update(`{${members.join(',')}}`).digest('base64url');
-}
+/** RFC 7638 JWK thumbprint (SHA-256, base64url) of an imported proof key. */
+export const jwkThumbprint = ({ canonical }: ProofKey): string => createHash('sha256').update(canonical).digest('base64url');

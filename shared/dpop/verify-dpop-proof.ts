@@ -70,7 +70,7 @@ export async function verifyDpopProof(deps: DpopProofDeps, input: DpopProofInput
   if (!payload) return refused('payload is not a JSON object');
   const problem = claimsProblem(payload, input, deps.clock.now());
   if (problem) return refused(problem);
-  const jkt = jwkThumbprint(jwk, key.rule.kty);
+  const jkt = jwkThumbprint(key);
   if (input.jkt !== undefined && jkt !== input.jkt) return refused('proof made with another key than the token is bound to');
   // Last, so that only a proof that passes every other check uses up its jti (§11.1).
   if (!(await deps.firstUse(proofReplayId(jkt, payload.jti as string)))) return refused('jti already used (replay)');
