@@ -58,4 +58,10 @@ export default tseslint.config(
     ignores: ['shared/grants/revocation-feed.ts', 'shared/grants/*.test.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: transportImports }] },
   },
+  // DPoP proof checking is domain code; only the replay stream talks to NATS.
+  {
+    files: ['shared/dpop/*.ts'],
+    ignores: ['shared/dpop/proof-replay-stream.ts', 'shared/dpop/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: transportImports }] },
+  },
 );

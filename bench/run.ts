@@ -21,7 +21,7 @@ import { measureCpu, type CpuUse } from './cpu.ts';
 import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
 import { closeConnections, request } from './http.ts';
 import type { LoadResult } from './load.ts';
-import { fullFlowWithSignIn, prepareWorkers, refreshRotation, signedInCodeFlow, validateOverNats } from './scenarios.ts';
+import { fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, refreshRotation, signedInCodeFlow, validateDpopOverNats, validateOverNats } from './scenarios.ts';
 import { registerFixture, startOwnSystem, targetRunningSystem, type Fixture, type Target } from './system.ts';
 import { DEFAULT_YARDSTICK_DIR, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
 
@@ -30,7 +30,7 @@ const CONCURRENCY = 16;
 const VALIDATE_THROUGHPUT_IN_FLIGHT = 128;
 const VALIDATE_LATENCY_IN_FLIGHT = 8;
 
-export const ScenarioKeys = ['code', 'refresh', 'validate', 'signin'] as const;
+export const ScenarioKeys = ['code', 'refresh', 'validate', 'dpop', 'signin'] as const;
 export type ScenarioKey = (typeof ScenarioKeys)[number];
 
 export type Options = {
@@ -45,7 +45,7 @@ export type Options = {
 
 export class UsageError extends Error {}
 
-const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,validate,signin] [--results-dir DIR] [--yardstick DIR]';
+const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,validate,dpop,signin] [--results-dir DIR] [--yardstick DIR]';
 
 export function parseOptions(args: string[]): Options {
   let values;
@@ -185,6 +185,12 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     if (options.only.includes('validate')) {
       await measure('validate', `validate, ${VALIDATE_THROUGHPUT_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_THROUGHPUT_IN_FLIGHT, s));
       await measure('validate', `validate, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s));
+    }
+    if (options.only.includes('dpop')) {
+      // Proofs signed ahead: a generous guess of what the run will use (the rest are signed as needed).
+      const dpopWorkers = await prepareDpopWorkers(fixture, workers, Math.min(200_000, s * 8000));
+      await measure('dpop', `validate with DPoP proof, ${VALIDATE_THROUGHPUT_IN_FLIGHT} in flight`,
+        () => validateDpopOverNats(fixture, dpopWorkers, VALIDATE_THROUGHPUT_IN_FLIGHT, s));
     }
     if (options.only.includes('signin')) await measure('signin', 'full flow with sign-in', () => fullFlowWithSignIn(fixture, workers, s));
 

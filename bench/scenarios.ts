@@ -144,3 +144,48 @@ export function fullFlowWithSignIn(fx: Fixture, workers: Worker[], seconds: numb
     await interactiveFlow(fx, new CookieJar(), worker.user);
   });
 }
+
+/** A resource server URL the DPoP proofs are made for (htu); validation checks it against `url`. */
+const DPOP_RESOURCE_URL = 'https://api.bench.example/orders/1';
+
+export type DpopWorker = { accessToken: string; proofs: () => Promise<string> };
+
+/**
+ * Each worker gets a DPoP-bound access token (a refresh with a proof: the client is confidential,
+ * so its refresh token stays unbound and the worker keeps rotating it) and a supply of fresh
+ * proofs for that token, signed ahead (`pooled` of them) so that the client's own signing does not
+ * eat the measured CPU; past the pool, proofs are signed as they are needed.
+ */
+export async function prepareDpopWorkers(fx: Fixture, workers: Worker[], pooled: number): Promise<DpopWorker[]> {
+  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+  return Promise.all(workers.map(async (worker) => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const proof = (htm: string, htu: string, ath?: string) =>
+      new SignJWT({ jti: b64(randomBytes(12)), htm, htu, iat: Math.floor(Date.now() / 1000), ...(ath ? { ath } : {}) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+    const response = await request(fx.meta.token_endpoint, {
+      method: 'POST', form: { grant_type: 'refresh_token', refresh_token: worker.refreshToken },
+      headers: { authorization: basicAuth(fx), dpop: await proof('POST', fx.meta.token_endpoint) },
+    });
+    const tokens = JSON.parse(response.body) as Tokens & { token_type?: string };
+    if (response.status !== 200 || tokens.token_type !== 'DPoP') throw new Error(`DPoP refresh answered ${response.status} ${response.body.slice(0, 200)}`);
+    worker.refreshToken = tokens.refresh_token!;
+    const ath = b64(createHash('sha256').update(tokens.access_token).digest());
+    const pool = await Promise.all(Array.from({ length: Math.ceil(pooled / workers.length) }, () => proof('GET', DPOP_RESOURCE_URL, ath)));
+    return { accessToken: tokens.access_token, proofs: async () => pool.pop() ?? proof('GET', DPOP_RESOURCE_URL, ath) };
+  }));
+}
+
+/** 3b. oauth.token.validate of DPoP-bound tokens, each with a fresh proof (signature, thumbprint, ath, one-time jti in JetStream). */
+export function validateDpopOverNats(fx: Fixture, workers: DpopWorker[], inFlight: number, seconds: number): Promise<LoadResult> {
+  const slots = Array.from({ length: inFlight }, (_, i) => workers[i % workers.length]!);
+  return runLoad(slots, seconds, async (worker) => {
+    const payload = encoder.encode(JSON.stringify({
+      token: worker.accessToken, scopes: [fx.scope], resource: fx.resource, dpop: await worker.proofs(), method: 'GET', url: DPOP_RESOURCE_URL,
+    }));
+    const reply = await fx.nc.request(Subjects.tokenValidate, payload, { timeout: 5000 });
+    const answer = JSON.parse(decoder.decode(reply.data)) as { active?: boolean; allowed?: boolean; error?: string };
+    if (answer.allowed !== true) throw new Error(`validation answered ${JSON.stringify(answer).slice(0, 120)}`);
+  });
+}

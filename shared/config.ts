@@ -70,6 +70,12 @@ export const RevocationSetConfig = {
   REVOCATION_RESYNC_MS: Type.Integer({ minimum: 200, maximum: 60_000, default: 5000 }),
 };
 
+/** Settings of services that check DPoP proofs (token-service, validation-service). */
+export const DpopConfig = {
+  /** Replicas of the OAUTH_DPOP_PROOFS replay stream; AUDIT_STREAM_REPLICAS when not set (3 on a 3-node cluster). */
+  DPOP_PROOF_STREAM_REPLICAS: Type.Optional(Type.Integer({ minimum: 1, maximum: 5 })),
+};
+
 /** Extends the common schema with a service's own settings. */
 export function serviceConfigSchema<P extends TProperties>(own: P) {
   return Type.Composite([CommonConfigSchema, Type.Object(own)]);

@@ -9,6 +9,8 @@ export const OAuthErrorCodes = {
   access_denied: 403,
   unsupported_response_type: 400,
   invalid_token: 401,
+  /** RFC 9449 §5: the DPoP proof at the token endpoint is missing where required, or invalid. */
+  invalid_dpop_proof: 400,
   server_error: 500,
   temporarily_unavailable: 503,
 } as const;

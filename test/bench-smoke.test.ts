@@ -43,7 +43,7 @@ describe('npm run bench', () => {
       assert.equal(files.length, 1, `one results file in ${dir}`);
       const report = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as BenchReport;
 
-      assert.deepEqual(report.scenarios.map((s) => s.key), ['code', 'refresh', 'validate', 'validate', 'signin']);
+      assert.deepEqual(report.scenarios.map((s) => s.key), ['code', 'refresh', 'validate', 'validate', 'dpop', 'signin']);
       for (const s of report.scenarios) {
         assert.equal(s.errors, 0, `${s.name}: ${s.firstError}`);
         assert.ok(s.completed > 0, `${s.name} completed operations`);
@@ -55,7 +55,7 @@ describe('npm run bench', () => {
       for (const key of ['code', 'refresh', 'signin']) assert.ok((byKey(key).dbCommandsPerOperation ?? 0) > 0, `${key} counted database commands`);
       assert.ok(byKey('code').dbCommands['token-service'], 'token-service reported its commands');
       // ...and validation answers from memory (background reloads aside).
-      for (const s of report.scenarios.filter((r) => r.key === 'validate')) assert.ok((s.dbCommandsPerOperation ?? 1) < 0.1, `${s.name}: ${s.dbCommandsPerOperation}`);
+      for (const s of report.scenarios.filter((r) => r.key === 'validate' || r.key === 'dpop')) assert.ok((s.dbCommandsPerOperation ?? 1) < 0.1, `${s.name}: ${s.dbCommandsPerOperation}`);
       assert.match(report.database, /MongoDB|FerretDB/);
       assert.match(report.natsServer, /^\d+\.\d+\.\d+/, 'the NATS server version is recorded');
       const { es256SignUs, sha256MBps, loopbackRoundTripUs } = report.machine.calibration;
@@ -76,7 +76,7 @@ describe('npm run bench', () => {
     assert.throws(() => parseOptions(['--bogus']), /usage: npm run bench/);
     const defaults = parseOptions([]);
     assert.equal(defaults.seconds, 15);
-    assert.deepEqual(defaults.only, ['code', 'refresh', 'validate', 'signin']);
+    assert.deepEqual(defaults.only, ['code', 'refresh', 'validate', 'dpop', 'signin']);
     assert.equal(defaults.peer, undefined, 'the peer runs when the yardstick is there');
   });
 });

@@ -30,6 +30,8 @@ import { MAX_REQUEST_BYTES, parseJson } from '#shared/nats/add-endpoint.ts';
 import { checker } from '#shared/contracts/checker.ts';
 import { TokenValidateRequestSchema } from '#shared/contracts/token-validate.ts';
 import { ConsentRevokeRequestSchema } from '#shared/contracts/consent-revoke.ts';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { accessTokenHash } from '#shared/dpop/verify-dpop-proof.ts';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { refreshRequest } from './helpers/token-requests.ts';
@@ -96,7 +98,46 @@ before(async () => {
   const [header, payload] = accessToken.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>);
   tokens = { accessToken, refreshToken: exchanged.body.refresh_token as string, kid: header!.kid as string, claims: payload! };
   ui = await signInToConsentUi(user);
+  dpop = await dpopBoundToken();
 });
+
+/** A DPoP-bound access token (RFC 9449) and proofs for it that are each wrong in one way, whatever method and URL they come with. */
+let dpop: { token: string; badProofs: string[] };
+const DPOP_API = 'https://api.example.com/hostile/1';
+async function dpopBoundToken(): Promise<typeof dpop> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  const now = () => Math.floor(Date.now() / 1000);
+  const sign = (claims: Record<string, unknown>, header: Record<string, unknown> = {}, key = privateKey) =>
+    new SignJWT({ jti: randomToken(12), htm: 'POST', htu: `${system.urls.tokenService}/token`, iat: now(), ...claims })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk, ...header }).sign(key);
+  const { code, verifier } = await codeViaNats(system, known, user);
+  const res = await fetch(`${system.urls.tokenService}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await sign({}),
+      authorization: `Basic ${Buffer.from(`${known.clientId}:${known.clientSecret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: known.redirectUri, code_verifier: verifier }),
+  });
+  const token = ((await res.json()) as { access_token: string }).access_token;
+  const forToken = { htm: 'GET', htu: DPOP_API, ath: accessTokenHash(token) };
+  const other = await generateKeyPair('ES256', { extractable: true });
+  const raw = (header: object) => `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(forToken)).toString('base64url')}.c2ln`;
+  const badProofs = await Promise.all([
+    sign(forToken, { typ: 'JWT' }),
+    raw({ alg: 'none', typ: 'dpop+jwt', jwk }),
+    raw({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0' } }),
+    sign(forToken, { jwk: { ...jwk, d: 'AAAA' } }),
+    sign(forToken, { pad: 'x'.repeat(4000) }),
+    sign({ ...forToken, iat: now() - 3600 }),
+    sign({ ...forToken, iat: now() + 3600 }),
+    sign({ ...forToken, ath: accessTokenHash('another token') }),
+    sign({ ...forToken, htm: 'PUT' }),
+    sign({ ...forToken, htu: 'https://api.example.com/elsewhere' }),
+    sign(forToken, {}, other.privateKey),
+    sign({ ...forToken, jti: undefined }),
+  ]);
+  return { token, badProofs };
+}
 
 after(async () => {
   console.log(tried.report('hostile inputs per endpoint and subject', ` HTTP and NATS inputs in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`));
@@ -575,9 +616,12 @@ describe('token-service POST /token under hostile input', () => {
       refresh_token: refreshTokenLike(tokens),
       scope: fc.constantFrom(scope, `${scope} other`, 'openid', ''),
     }, { depth: 6 });
-    await barrageOf('POST /token', formBody(pairs, credentials()), RUNS.token, async (body) => {
+    // Now and then a DPoP header: junk (what HTTP lets through), or a proof that fails (refused before any grant is looked at).
+    const withDpop = fc.tuple(formBody(pairs, credentials()), fc.option(fc.oneof(fc.constantFrom(...dpop.badProofs), junkHeaderValue().filter((v) => /^[\x21-\x7E][\x20-\x7E]*$/.test(v))), { freq: 4 }))
+      .map(([body, proof]): typeof body => (proof == null || !proof.trim() ? body : { ...body, extraHeaders: [...body.extraHeaders, ['dpop', proof.trim()]] }));
+    await barrageOf('POST /token', withDpop, RUNS.token, async (body) => {
       const res = await send(port.token, postRequest('/token', body));
-      assertOAuthError(res);
+      assertOAuthError(res, [...TOKEN_ERRORS, 'invalid_dpop_proof']);
       if (body.oversized) assert.equal(res.status, 413);
     }, { mayChange: ['client_auth_failures'] });
   });
@@ -851,7 +895,12 @@ describe('NATS subjects under hostile input', () => {
       // The real token too: with it, hostile scopes and resources reach the rule checks.
       token: fc.oneof(
         fc.constant(tokens.accessToken), jwtLike(tokens), refreshTokenLike(tokens), junkText, fc.integer({ min: 8190, max: 8200 }).map((n) => 'x'.repeat(n)),
+        fc.constant(dpop.token),
       ),
+      // DPoP (RFC 9449): only proofs that fail, with the method and URL of a request or junk.
+      dpop: fc.oneof(fc.constantFrom(...dpop.badProofs), jwtLike(tokens), junkText, fc.integer({ min: 8190, max: 8200 }).map((n) => 'x'.repeat(n))),
+      method: fc.oneof(fc.constantFrom('GET', 'get', 'POST', ''), junkText),
+      url: fc.oneof(fc.constantFrom(DPOP_API, `${DPOP_API}?q=1#f`, 'not a url', 'ftp://api.example.com/hostile/1', ''), junkText),
       scopes: fc.oneof(
         { weight: 6, arbitrary: fc.array(fc.constantFrom(scope, 'other.scope', 'x'), { maxLength: 3 }) },
         { weight: 1, arbitrary: fc.array(fc.constantFrom(scope, 'x', '', 'a b', '"', '\u00e9'), { maxLength: 5 }) },
@@ -864,6 +913,11 @@ describe('NATS subjects under hostile input', () => {
       if (!expectedValid(data, validateRequest)) return assertServiceError(answer, { active: false, allowed: false, error: 'invalid_request' });
       assert.equal(answer.status, undefined, 'a well-formed request gets a reply');
       const request = validateRequest.parse(parseJson(data))!;
+      if (request.token === dpop.token) {
+        const error = request.dpop === undefined ? 'invalid_token' : 'invalid_dpop_proof';
+        assert.deepEqual(answer.body, { active: false, allowed: false, error }, 'a bound token is never allowed without a good proof');
+        return;
+      }
       if (request.token !== tokens.accessToken) {
         assert.deepEqual(answer.body, { active: false, allowed: false, error: 'invalid_token' }, 'a hostile token is never active');
         return;

@@ -86,6 +86,8 @@ export type NewClient = {
   refreshTokens: boolean;
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** Every token request of the client must carry a DPoP proof (RFC 9449). */
+  requireDpop?: boolean;
 };
 
 export async function createClient(db: Db, client: NewClient): Promise<{ clientId: string; clientSecret?: string }> {
@@ -114,6 +116,7 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
     grantTypes: client.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     accessTokenTtlSeconds: accessTtl,
     refreshTokenTtlSeconds: refreshTtl,
+    ...(client.requireDpop ? { requireDpop: true } : {}),
     createdAt: now,
     updatedAt: now,
   };

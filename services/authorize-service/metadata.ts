@@ -1,5 +1,6 @@
 // RFC 8414 authorization server metadata, with the real public URL of every endpoint.
 import type { PublicUrls } from '#shared/config.ts';
+import { DPOP_SIGNING_ALGS } from '#shared/dpop/verify-dpop-proof.ts';
 
 export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) {
   return {
@@ -18,6 +19,8 @@ export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) 
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     authorization_response_iss_parameter_supported: true,
+    // RFC 9449 §5.1: the algorithms the token endpoint and oauth.token.validate accept in DPoP proofs.
+    dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
     service_documentation: `${urls.issuer}/.well-known/oauth-authorization-server`,
   };
 }

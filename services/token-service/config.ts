@@ -1,11 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientAuthConfig, ConfigError, RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { ClientAuthConfig, ConfigError, DpopConfig, RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
 
 export const TokenConfigSchema = serviceConfigSchema({
   /** The `aud` of access tokens (RFC 9068 §2.2); the issuer when not set. */
   ACCESS_TOKEN_AUDIENCE: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   ...ClientAuthConfig,
   ...RevocationSetConfig,
+  ...DpopConfig,
   /** How often signing keys are reloaded from the database (besides the `keys` announcement). */
   SIGNING_KEY_RELOAD_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
   /** A new signing key every this many seconds, counted from the newest key's creation (90 days by default). */

@@ -11,6 +11,7 @@ import { createHttpServer } from '#shared/http/create-http-server.ts';
 import { unavailable } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { registerRoutes } from './http.ts';
+import { SignJWT, calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { AuditRecorder, MemoryStore, TestClock, recordRevocationInto, testClient, testKeys, testRevocations, testSealers } from './test-doubles.ts';
 
 const SECRET = 'the-secret';
@@ -20,6 +21,8 @@ const basic = `Basic ${Buffer.from(`c_http:${SECRET}`).toString('base64')}`;
 let app: FastifyInstance;
 let codes: AuthorizationCodes;
 let clock: TestClock;
+const usedProofs = new Set<string>();
+const TOKEN_ENDPOINT = 'https://as.example.com/token';
 
 before(async () => {
   const store = new MemoryStore();
@@ -49,6 +52,7 @@ before(async () => {
       keys: { current: () => keys.publicKey, find: async () => keys.publicKey },
       user: () => undefined, findUser: async () => undefined,
     },
+    dpop: { clock, firstUse: async (id) => (usedProofs.has(id) ? false : (usedProofs.add(id), true)), tokenEndpointUrl: TOKEN_ENDPOINT },
     jwks: () => ({ keys: [{ kty: 'EC', kid: 'test-kid' }] }),
   });
   await app.ready();
@@ -241,5 +245,39 @@ describe('readForm', () => {
     const res = await form('grant_type=authorization_code&__proto__=x&constructor=y&unknown=z&code=c', { authorization: basic });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().error, 'invalid_grant');
+  });
+});
+
+describe('POST /token with a DPoP proof (RFC 9449 §5)', () => {
+  const dpopKey = generateKeyPair('ES256', { extractable: true });
+  let n = 0;
+  const proof = async (claims: Record<string, unknown> = {}) => {
+    const { privateKey, publicKey } = await dpopKey;
+    return new SignJWT({ jti: `tp${++n}`, htm: 'POST', htu: TOKEN_ENDPOINT, iat: epochSeconds(clock.now()), ...claims })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) }).sign(privateKey);
+  };
+  const exchangeWith = (code: string, dpop: string) =>
+    form(new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: VERIFIER }).toString(), { authorization: basic, dpop });
+
+  it('issues a DPoP token bound to the proof key (cnf.jkt); the confidential client\'s refresh token is not bound', async () => {
+    const res = await exchangeWith(sealCode('d'.repeat(22)), await proof());
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().token_type, 'DPoP');
+    const jkt = await calculateJwkThumbprint(await exportJWK((await dpopKey).publicKey));
+    assert.deepEqual(decodeJwt(res.json().access_token).cnf, { jkt });
+    const refreshed = await refresh(res.json().refresh_token);
+    assert.equal(refreshed.statusCode, 200, refreshed.body);
+    assert.equal(refreshed.json().token_type, 'Bearer', 'a refresh without a proof gets a bearer token');
+    assert.equal(decodeJwt(refreshed.json().access_token).cnf, undefined);
+  });
+
+  it('refuses a bad, misdirected or replayed proof with 400 invalid_dpop_proof, consuming nothing', async () => {
+    const code = sealCode('e'.repeat(22));
+    for (const bad of ['garbage', await proof({ htm: 'GET' }), await proof({ htu: 'https://as.example.com/other' }), await proof({ iat: 1 })]) {
+      assertOAuthError(await exchangeWith(code, bad), 400, 'invalid_dpop_proof');
+    }
+    const once = await proof();
+    assert.equal((await exchangeWith(code, once)).statusCode, 200, 'the code was not spent by the refused requests');
+    assertOAuthError(await exchangeWith(sealCode('f'.repeat(22)), once), 400, 'invalid_dpop_proof');
   });
 });

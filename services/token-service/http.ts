@@ -15,6 +15,7 @@ import { rotateRefreshToken, type Deps as RotateDeps } from './rotate-refresh-to
 import { revokeToken, type Deps as RevokeDeps } from './revoke-token.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 import type { TokenResult } from './issue-access-token.ts';
+import { checkTokenRequestProof, type Deps as TokenRequestProofDeps } from './check-token-request-proof.ts';
 
 export type HttpDeps = {
   authenticate: AuthenticateDeps;
@@ -22,6 +23,7 @@ export type HttpDeps = {
   rotate: RotateDeps;
   revoke: RevokeDeps;
   introspect: IntrospectDeps;
+  dpop: TokenRequestProofDeps;
   jwks(): { keys: unknown[] };
 };
 
@@ -66,9 +68,10 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
         throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.');
       }
       const { client } = await authenticateClient(deps.authenticate, credentials(request, form));
+      const jkt = await checkTokenRequestProof(deps.dpop, { client, proof: dpopHeader(request.headers.dpop) });
       const result = form.grant_type === 'authorization_code'
-        ? await redeemCode(deps.redeem, { client, code: form.code, redirectUri: form.redirect_uri, codeVerifier: form.code_verifier })
-        : await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope });
+        ? await redeemCode(deps.redeem, { client, code: form.code, redirectUri: form.redirect_uri, codeVerifier: form.code_verifier, jkt })
+        : await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope, jkt });
       return reply.send(tokenResponse(result));
     });
 
@@ -91,11 +94,14 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 }
 
+/** The DPoP header (RFC 9449 §4.1); Node joins a repeated one with ", ", which no proof verifies (§4.3 step 1). */
+const dpopHeader = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value.join(', ') : value);
+
 /** RFC 6749 §5.1 successful response. */
 function tokenResponse(result: TokenResult) {
   return {
     access_token: result.accessToken,
-    token_type: 'Bearer',
+    token_type: result.jkt === undefined ? 'Bearer' : 'DPoP',
     expires_in: result.expiresIn,
     scope: result.scopes.join(' '),
     ...(result.refreshToken ? { refresh_token: result.refreshToken } : {}),
@@ -109,7 +115,9 @@ function introspectionResponse(result: Introspection): Record<string, unknown> {
     const t = result.token;
     return {
       active: true, scope: t.scope, client_id: t.clientId, ...(result.username !== undefined ? { username: result.username } : {}),
-      token_type: 'Bearer', exp: t.exp, iat: t.iat, sub: t.sub, aud: t.aud, iss: t.iss, jti: t.jti,
+      token_type: t.jkt === undefined ? 'Bearer' : 'DPoP', exp: t.exp, iat: t.iat, sub: t.sub, aud: t.aud, iss: t.iss, jti: t.jti,
+      // RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+      ...(t.jkt === undefined ? {} : { cnf: { jkt: t.jkt } }),
     };
   }
   return {

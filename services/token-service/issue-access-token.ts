@@ -23,13 +23,15 @@ export type AccessTokenGrant = {
   /** When the owner approved the grant (epoch ms): what an owner's later withdrawal is compared with. Both grants set it. */
   grantStartedAtMs?: number;
   ttlSeconds: number;
+  /** The DPoP key thumbprint the token is bound to (RFC 9449 §6.1), when the request carried a proof. */
+  jkt?: string;
 };
 
 export type IssuedAccessToken = { token: string; jti: string; expiresIn: number };
 
 export type AccessTokenClaims = JWTPayload & {
   iss: string; sub: string; aud: string; client_id: string; scope: string;
-  exp: number; iat: number; jti: string; auth_time: number; gid: string; grant_start_ms?: number;
+  exp: number; iat: number; jti: string; auth_time: number; gid: string; grant_start_ms?: number; cnf?: { jkt: string };
 };
 
 export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): Promise<IssuedAccessToken> {
@@ -50,6 +52,7 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
     // A token minted after its owner withdrew consent, from a grant approved before (a code redeemed
     // while the withdrawal's broadcast is on its way), is still covered by that withdrawal.
     ...(grant.grantStartedAtMs !== undefined ? { grant_start_ms: grant.grantStartedAtMs } : {}),
+    ...(grant.jkt !== undefined ? { cnf: { jkt: grant.jkt } } : {}),
   };
   const token = await new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }).sign(privateKey);
   return { token, jti, expiresIn: grant.ttlSeconds };
@@ -80,4 +83,8 @@ export async function verifyOwnAccessToken(
 }
 
 /** What a successful token request returns (mapped to RFC 6749 §5.1 in http.ts). */
-export type TokenResult = { accessToken: string; expiresIn: number; scopes: string[]; refreshToken?: string };
+export type TokenResult = {
+  accessToken: string; expiresIn: number; scopes: string[]; refreshToken?: string;
+  /** The key the access token is bound to: token_type DPoP (RFC 9449 §5). */
+  jkt?: string;
+};

@@ -19,6 +19,8 @@ import { accessTokenAudience, loadConfig, type TokenConfig } from './config.ts';
 import { createTokenStore } from './store.ts';
 import { KeyRing } from './signing-keys.ts';
 import { registerRoutes } from './http.ts';
+import { publicUrls } from '#shared/config.ts';
+import { ensureProofReplayStream, proofFirstUse } from '#shared/dpop/proof-replay-stream.ts';
 import { publishRevocation, registerEndpoints } from './nats.ts';
 import { revocationRecorder } from './record-revocation.ts';
 import { sweepExpiredGrants, type Deps as SweepDeps } from './sweep-expired-grants.ts';
@@ -65,6 +67,8 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const recordRevocation = revocationRecorder({ store, publish: publishRevocation(nc), clock, log, local: revocations });
   const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: accessTokenAudience(config) };
 
+  // DPoP proofs at the token endpoint are used once, in the replay stream validation-service uses too.
+  await ensureProofReplayStream(nc, { replicas: config.DPOP_PROOF_STREAM_REPLICAS ?? config.AUDIT_STREAM_REPLICAS });
   const service = await base.natsService('Token endpoint state: refresh token families and revocations');
   registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
 
@@ -82,6 +86,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       issuer: config.OAUTH_ISSUER, audience: tokens.audience,
       user: (sub) => reference.user(sub), findUser: (sub) => reference.findUser(sub),
     },
+    dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },
     jwks: () => keys.jwks(),
   });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);

@@ -35,6 +35,8 @@ export type RedeemCodeInput = {
   code: string | undefined;
   redirectUri: string | undefined;
   codeVerifier: string | undefined;
+  /** The DPoP key of the request's proof (check-token-request-proof.ts), when it sent one. */
+  jkt?: string;
 };
 
 /** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
@@ -77,6 +79,8 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     refreshToken = firstRefreshToken(deps.refreshTokens, {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes,
       authTime: code.authTime, grantStartedAtMs: code.issuedAt,
+      // RFC 9449 §5: a public client's refresh token is bound to the key; a confidential client's is not (it authenticates).
+      ...(client.type === 'public' && input.jkt !== undefined ? { jkt: input.jkt } : {}),
     }, expiresAt);
     family = {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
@@ -93,12 +97,15 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
 
   const accessToken = await issueAccessToken(deps.tokens, {
     sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
-    grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds,
+    grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
   }, now);
   deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,
   });
-  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: code.scopes, ...(refreshToken ? { refreshToken } : {}) };
+  return {
+    accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: code.scopes,
+    ...(refreshToken ? { refreshToken } : {}), ...(input.jkt !== undefined ? { jkt: input.jkt } : {}),
+  };
 }
 
 /** Why the token request may not redeem this code (RFC 6749 §4.1.3, RFC 7636 §4.6), or undefined. */

@@ -31,6 +31,8 @@ export type RotateRefreshTokenInput = {
   refreshToken: string | undefined;
   /** The `scope` parameter as sent: a narrower access token scope, never beyond the grant. */
   scope: string | undefined;
+  /** The DPoP key of the request's proof (check-token-request-proof.ts), when it sent one. */
+  jkt?: string;
 };
 
 const invalidGrant = (detail: string) =>
@@ -51,6 +53,11 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   // Another client's token is refused without spending it: the owner's grant is left alone.
   if (grant.clientId !== client._id) throw invalidGrant('refresh token issued to another client');
   if (deps.revocations.isRevoked(revocableRefreshToken(opened))) throw invalidGrant('refresh token family revoked');
+  // RFC 9449 §5: a bound refresh token needs a proof by its key; refused before it is spent, so a
+  // thief without the key cannot use it, nor end its owner's grant by presenting it.
+  if (grant.jkt !== undefined && input.jkt !== grant.jkt) {
+    throw new OAuthError('invalid_dpop_proof', 'The DPoP proof is missing, invalid, or already used.', 'refresh token bound to another DPoP key');
+  }
   // RFC 6749 §6: the scope must not include any scope not originally granted. Checked before the
   // token is spent, so a refused scope leaves the refresh token usable.
   if (requested && requested.some((s) => !grant.scopes.includes(s) || !client.scopes.includes(s))) {
@@ -68,12 +75,13 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   const scopes = requested ?? grant.scopes.filter((s) => client.scopes.includes(s));
   const accessToken = await issueAccessToken(deps.tokens, {
     sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId,
-    grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds,
+    grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
   }, now);
   deps.audit.emit('oauth.token.refreshed', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,
   });
-  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next };
+  const bound = input.jkt !== undefined ? { jkt: input.jkt } : {};
+  return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next, ...bound };
 }
 
 async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<void> {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { DpopConfig, RevocationSetConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
 
 export const ValidationConfigSchema = serviceConfigSchema({
   /** The `aud` every access token must carry (RFC 9068 §4); defaults to the issuer. */
@@ -7,6 +7,7 @@ export const ValidationConfigSchema = serviceConfigSchema({
   /** Verified access tokens remembered by their exact string, so a repeated token skips the signature check. */
   VERIFIED_TOKEN_CACHE_ENTRIES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 }),
   ...RevocationSetConfig,
+  ...DpopConfig,
 });
 export type ValidationConfig = Static<typeof ValidationConfigSchema>;
 

@@ -13,6 +13,7 @@ import type { AccessToken } from '#shared/access-tokens/verify-access-token.ts';
 import { accessTokenAudience, loadConfig, type ValidationConfig } from './config.ts';
 import { createValidationStore } from './store.ts';
 import { registerEndpoints } from './nats.ts';
+import { ensureProofReplayStream, proofFirstUse } from '#shared/dpop/proof-replay-stream.ts';
 
 export { loadConfig };
 
@@ -46,6 +47,8 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     // Revocations: subscribe to the broadcast (no queue group: every instance hears every one) before the load.
     const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
     cleanups.push(() => revocations.stop());
+    // DPoP proofs are used once across every instance: the replay stream exists before the first validation.
+    await ensureProofReplayStream(nc, { replicas: config.DPOP_PROOF_STREAM_REPLICAS ?? config.AUDIT_STREAM_REPLICAS });
     await nc.flush();
 
     const service = await base.natsService('Access token validation for resource servers');
@@ -57,6 +60,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       user: (sub) => reference.user(sub),
       findUser: (sub) => reference.findUser(sub),
       findResourceRule: (resource) => reference.findResourceRule(resource),
+      dpop: { clock, firstUse: proofFirstUse(nc) },
     });
 
     const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });

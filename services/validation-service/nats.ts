@@ -26,7 +26,7 @@ export function registerEndpoints(service: Service, log: Logger, deps: Deps): vo
 
 export function toReply(validation: Validation): TokenValidateReply {
   // An inactive token reveals nothing about itself.
-  if (!validation.active) return INACTIVE_REPLY;
+  if (!validation.active) return validation.error === 'invalid_dpop_proof' ? { ...INACTIVE_REPLY, error: 'invalid_dpop_proof' } : INACTIVE_REPLY;
   const { token, user } = validation;
   return {
     active: true,
@@ -42,5 +42,7 @@ export function toReply(validation: Validation): TokenValidateReply {
     aud: token.aud,
     iss: token.iss,
     groups: user?.groups ?? [],
+    // A DPoP-bound token says so (RFC 9449 §6); a bearer token's reply is as it always was.
+    ...(token.jkt === undefined ? {} : { token_type: 'DPoP', cnf: { jkt: token.jkt } }),
   };
 }

@@ -1,6 +1,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { accessTokenHash } from '#shared/dpop/verify-dpop-proof.ts';
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import { ruleFor, type ResourceDoc } from '#shared/reference-data/resources.ts';
 import { validateToken, type Deps } from './validate-token.ts';
@@ -39,8 +40,10 @@ function deps(users: CachedUser[] = [alice]): Deps & { userLookups: string[] } {
       return users.find((u) => u._id === sub);
     },
     findResourceRule: async (resource) => ruleFor(rules, resource),
+    dpop: { clock: { now: () => new Date(NOW_S * 1000) }, firstUse: async (id) => (seenProofs.has(id) ? false : (seenProofs.add(id), true)) },
   };
 }
+const seenProofs = new Set<string>();
 
 const sign = (over: JWTPayload = {}) => new SignJWT({
   iss: ISSUER, sub: 'u1', aud: ISSUER, client_id: 'c1', scope: 'orders.read profile', exp: NOW_S + 600, iat: NOW_S, jti: 'j1', gid: 'g1', ...over,
@@ -118,5 +121,52 @@ describe('oauth.token.validate reply', () => {
 
   it('is exactly {active:false, allowed:false, error:invalid_token} for an inactive token', () => {
     assert.deepEqual(toReply({ active: false }), { active: false, allowed: false, error: 'invalid_token' });
+  });
+});
+
+describe('validateToken with a DPoP-bound token (RFC 9449 §7)', () => {
+  const API = 'https://api.example.com/orders/42';
+  let holder: { privateKey: CryptoKey; jwk: JWK; jkt: string };
+  before(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = await exportJWK(publicKey);
+    holder = { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
+  });
+  let n = 0;
+  const proofFor = (token: string, claims: JWTPayload = {}) => new SignJWT({ jti: `p${++n}`, htm: 'GET', htu: API, iat: NOW_S, ath: accessTokenHash(token), ...claims })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: holder.jwk }).sign(holder.privateKey);
+
+  it('allows it with a proof by the bound key for this request, and says DPoP and the key', async () => {
+    const token = await sign({ cnf: { jkt: holder.jkt } });
+    const reply = toReply(await validateToken(deps(), { token, dpop: await proofFor(token), method: 'GET', url: API }));
+    assert.equal(reply.allowed, true);
+    assert.equal(reply.token_type, 'DPoP');
+    assert.deepEqual(reply.cnf, { jkt: holder.jkt });
+  });
+
+  it('refuses it without a proof (invalid_token) and with a bad one (invalid_dpop_proof), saying nothing more', async () => {
+    const token = await sign({ cnf: { jkt: holder.jkt } });
+    assert.deepEqual(toReply(await validateToken(deps(), { token })), { active: false, allowed: false, error: 'invalid_token' });
+    const bad = [
+      { dpop: await proofFor(token, { htm: 'POST' }), method: 'GET', url: API },
+      { dpop: await proofFor(token), method: 'GET', url: 'https://api.example.com/other' },
+      { dpop: await proofFor('another token'), method: 'GET', url: API },
+      { dpop: await proofFor(token) },
+    ];
+    for (const proof of bad) {
+      assert.deepEqual(toReply(await validateToken(deps(), { token, ...proof })), { active: false, allowed: false, error: 'invalid_dpop_proof' });
+    }
+    const once = await proofFor(token);
+    assert.equal((await validateToken(deps(), { token, dpop: once, method: 'GET', url: API })).active, true);
+    assert.deepEqual(toReply(await validateToken(deps(), { token, dpop: once, method: 'GET', url: API })),
+      { active: false, allowed: false, error: 'invalid_dpop_proof' }, 'a proof is used once');
+  });
+
+  it('refuses a token whose cnf it cannot read, and ignores a proof sent with a bearer token', async () => {
+    assert.equal((await validateToken(deps(), { token: await sign({ cnf: { jkt: 'short' } }) })).active, false);
+    assert.equal((await validateToken(deps(), { token: await sign({ cnf: 'x' }) })).active, false);
+    const bearer = await sign();
+    const result = await validateToken(deps(), { token: bearer, dpop: 'not.a.proof', method: 'GET', url: API });
+    assert.equal(result.active && result.allowed, true);
   });
 });

@@ -4,6 +4,7 @@
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import type { ResourceDoc } from '#shared/reference-data/resources.ts';
 import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
+import { verifyDpopProof, type DpopProofDeps } from '#shared/dpop/verify-dpop-proof.ts';
 
 export type Deps = VerifyDeps & {
   /** The cached user, without I/O. */
@@ -11,18 +12,28 @@ export type Deps = VerifyDeps & {
   /** The user from the cache or, on a miss, the database. */
   findUser(sub: string): Promise<CachedUser | undefined>;
   findResourceRule(resource: string): Promise<ResourceDoc | undefined>;
+  /** DPoP proofs (RFC 9449): the clock and the replay store shared by every instance. */
+  dpop: DpopProofDeps;
 };
 
-export type ValidationInput = { token: string; scopes?: readonly string[]; resource?: string };
+export type ValidationInput = {
+  token: string; scopes?: readonly string[]; resource?: string;
+  /** The DPoP proof sent with the token, and the method and URL of the request it came with. */
+  dpop?: string; method?: string; url?: string;
+};
 
 export type Validation =
-  | { active: false }
+  | { active: false; error?: 'invalid_token' | 'invalid_dpop_proof' }
   | { active: true; allowed: true; token: AccessToken; user: CachedUser | undefined }
   | { active: true; allowed: false; error: 'insufficient_scope' | 'access_denied'; token: AccessToken; user: CachedUser | undefined };
 
 export async function validateToken(deps: Deps, input: ValidationInput): Promise<Validation> {
   const token = await verifyAccessToken(deps, input.token);
   if (!token) return { active: false };
+  if (token.jkt !== undefined) {
+    const refused = await possessionProblem(deps, token, input);
+    if (refused) return { active: false, error: refused };
+  }
   const user = deps.user(token.sub) ?? (await deps.findUser(token.sub));
   const granted = { active: true, token, user } as const;
 
@@ -38,4 +49,17 @@ export async function validateToken(deps: Deps, input: ValidationInput): Promise
     }
   }
   return { ...granted, allowed: true };
+}
+
+/**
+ * RFC 9449 §7.1: a DPoP-bound token is usable only with a proof, by the key it is bound to, for this
+ * request and this token. Without one the presenter has shown nothing but the token (which may be
+ * stolen): the reply is as for an inactive token, so a resource server that reads only `active`
+ * refuses it too. A proof sent with a bearer token is ignored (and not used up).
+ */
+async function possessionProblem(deps: Deps, token: AccessToken, input: ValidationInput): Promise<'invalid_token' | 'invalid_dpop_proof' | undefined> {
+  if (input.dpop === undefined) return 'invalid_token';
+  if (input.method === undefined || input.url === undefined) return 'invalid_dpop_proof';
+  const check = await verifyDpopProof(deps.dpop, { proof: input.dpop, method: input.method, url: input.url, accessToken: input.token, jkt: token.jkt });
+  return check.valid ? undefined : 'invalid_dpop_proof';
 }

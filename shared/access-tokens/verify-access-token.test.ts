@@ -47,7 +47,7 @@ describe('verifyAccessToken', () => {
     assert.ok(token);
     assert.deepEqual({ ...token, scopes: [...token.scopes] }, {
       kid: 'k1', iss: ISSUER, sub: 'u1', aud: ISSUER, clientId: 'c1', scope: 'orders.read profile', scopes: ['orders.read', 'profile'],
-      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', grantId: 'g1', iatMs: undefined,
+      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', grantId: 'g1', iatMs: undefined, jkt: undefined,
     });
   });
 

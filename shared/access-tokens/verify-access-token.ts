@@ -29,6 +29,8 @@ export type AccessToken = {
    * cut-off covers every token of a grant approved before it, whenever the token was minted.
    */
   iatMs: number | undefined;
+  /** RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`); undefined for a bearer token. */
+  jkt: string | undefined;
 };
 
 export type Deps = {
@@ -101,6 +103,9 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
   if (typeof jti !== 'string' || jti === '' || typeof scope !== 'string') return undefined;
   if (!Number.isInteger(exp) || !Number.isInteger(iat) || aud === undefined) return undefined;
   if (grantId !== undefined && typeof grantId !== 'string') return undefined;
+  const jkt = boundKey(payload.cnf);
+  // A confirmation this verifier cannot read must not turn a bound token into a bearer token.
+  if (jkt === null) return undefined;
   const grantStartMs = payload.grant_start_ms;
   // A grant cannot begin after its token was issued; anything else is ignored (the token's iat counts).
   const iatMs = Number.isSafeInteger(grantStartMs) && (grantStartMs as number) < ((iat as number) + 1) * 1000 ? grantStartMs as number : undefined;
@@ -112,5 +117,13 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
     jti,
     grantId,
     iatMs,
+    jkt,
   };
+}
+
+/** The `cnf.jkt` of a DPoP-bound token (a SHA-256 thumbprint, 43 base64url characters), undefined when unbound, null when unreadable. */
+function boundKey(cnf: unknown): string | undefined | null {
+  if (cnf === undefined) return undefined;
+  const jkt = (cnf as { jkt?: unknown } | null)?.jkt;
+  return typeof jkt === 'string' && /^[A-Za-z0-9_-]{43}$/.test(jkt) ? jkt : null;
 }

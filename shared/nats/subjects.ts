@@ -14,12 +14,17 @@ export const Subjects = {
   consentUiChanged: 'oauth.consent_ui.changed',
   /** Internal broadcast: reference data (clients, users, scopes, resources, keys) changed; caches reload. */
   referenceDataChanged: 'oauth.reference_data.changed',
+  /** Internal: a DPoP proof's id (hash of key and jti), published with it as Nats-Msg-Id into OAUTH_DPOP_PROOFS (one-time use). */
+  dpopProofUsed: 'oauth.dpop_proof.used',
   /** Audit events: `oauth.audit.<type without the "oauth." prefix>`. */
   auditPrefix: 'oauth.audit.',
   auditAll: 'oauth.audit.>',
 } as const;
 
 export const AUDIT_STREAM = 'OAUTH_AUDIT';
+
+/** The replay store of DPoP proofs (shared/dpop/proof-replay-stream.ts). */
+export const DPOP_PROOF_STREAM = 'OAUTH_DPOP_PROOFS';
 
 /** The queue group of every service endpoint, so instances share the load. */
 export const QUEUE_GROUP = 'q';

@@ -20,6 +20,8 @@ export type ClientDoc = {
   disabled?: boolean;
   /** The last time an operator ended the client's access (every token issued before it is revoked). */
   accessEndedAt?: Date;
+  /** Set by `clients create --require-dpop`: every token request of the client needs a DPoP proof (RFC 9449 §5.2). */
+  requireDpop?: boolean;
 };
 
 export const clientsCollection = (db: Db) => db.collection<ClientDoc>('clients');

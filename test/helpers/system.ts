@@ -159,6 +159,7 @@ export function seeder(db: Db, nc: NatsConnection) {
         scopes: options.scopes,
         refreshTokens: options.refreshTokens ?? true,
         ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+        ...(options.requireDpop ? { requireDpop: true } : {}),
       });
       await announce('clients');
       return { ...created, redirectUri, scopes: options.scopes };
