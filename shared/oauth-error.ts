@@ -9,6 +9,8 @@ export const OAuthErrorCodes = {
   access_denied: 403,
   unsupported_response_type: 400,
   invalid_token: 401,
+  /** RFC 8707 §2: a resource that is unknown, malformed or beyond the authorization. */
+  invalid_target: 400,
   server_error: 500,
   temporarily_unavailable: 503,
 } as const;

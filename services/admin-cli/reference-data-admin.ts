@@ -86,6 +86,8 @@ export type NewClient = {
   refreshTokens: boolean;
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** RFC 9126 §6: authorization requests only through PAR. */
+  requirePar?: boolean;
 };
 
 export async function createClient(db: Db, client: NewClient): Promise<{ clientId: string; clientSecret?: string }> {
@@ -116,6 +118,7 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
     refreshTokenTtlSeconds: refreshTtl,
     createdAt: now,
     updatedAt: now,
+    ...(client.requirePar ? { requirePar: true } : {}),
   };
   await clientsCollection(db).insertOne(doc);
   return clientSecret ? { clientId, clientSecret } : { clientId };

@@ -19,6 +19,7 @@ export type ClientView = {
   createdAt: Date;
   updatedAt: Date;
   disabled: boolean;
+  requirePar: boolean;
 };
 export type UserView = { sub: string; username: string; groups: string[]; createdAt: Date; disabled: boolean };
 export type ScopeView = { name: string; description: string; createdAt: Date };
@@ -41,6 +42,7 @@ function clientView(doc: Omit<ClientDoc, 'secretHash'>): ClientView {
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     disabled: doc.disabled === true,
+    requirePar: doc.requirePar === true,
   };
 }
 

@@ -25,7 +25,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo } = base;
   const urls = publicUrls(config);
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'resource_servers']);
   await reference.start(base.nc);
   const store = await createAuthorizeStore(mongo.db, log);
   const clock = systemClock;
@@ -44,7 +44,10 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
   registerRoutes(app, {
     issuer: config.OAUTH_ISSUER,
-    validate: { findClient: (id) => reference.findClient(id), scopeExists: (name) => reference.scope(name) !== undefined },
+    validate: {
+      findClient: (id) => reference.findClient(id), scopeExists: (name) => reference.scope(name) !== undefined,
+      resourceServer: (uri) => reference.resourceServer(uri),
+    },
     start: { requests, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });

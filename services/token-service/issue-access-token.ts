@@ -23,12 +23,14 @@ export type AccessTokenGrant = {
   /** When the owner approved the grant (epoch ms): what an owner's later withdrawal is compared with. Both grants set it. */
   grantStartedAtMs?: number;
   ttlSeconds: number;
+  /** RFC 8707: the resource servers the token is for, as its `aud`; absent for the configured audience. */
+  audience?: string[];
 };
 
 export type IssuedAccessToken = { token: string; jti: string; expiresIn: number };
 
 export type AccessTokenClaims = JWTPayload & {
-  iss: string; sub: string; aud: string; client_id: string; scope: string;
+  iss: string; sub: string; aud: string | string[]; client_id: string; scope: string;
   exp: number; iat: number; jti: string; auth_time: number; gid: string; grant_start_ms?: number;
 };
 
@@ -39,7 +41,7 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
   const claims: AccessTokenClaims = {
     iss: deps.issuer,
     sub: grant.sub,
-    aud: deps.audience,
+    aud: audienceClaim(grant.audience) ?? deps.audience,
     client_id: grant.clientId,
     scope: grant.scopes.join(' '),
     iat,
@@ -54,6 +56,10 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
   const token = await new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }).sign(privateKey);
   return { token, jti, expiresIn: grant.ttlSeconds };
 }
+
+/** RFC 7519 §4.1.3: one audience as a string, several as an array. */
+const audienceClaim = (audience: string[] | undefined): string | string[] | undefined =>
+  !audience?.length ? undefined : audience.length === 1 ? audience[0] : audience;
 
 /**
  * One of our own unexpired access tokens, verified (signature with a published key, issuer,

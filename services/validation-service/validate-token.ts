@@ -1,5 +1,5 @@
 // oauth.token.validate: is the token active (genuine, unexpired, not revoked), and is the caller
-// allowed: every requested scope granted and, for a resource, a rule covering it that lists a
+// allowed: the token meant for the asking audience (when named), every requested scope granted and, for a resource, a rule covering it that lists a
 // granted scope and admits the resource owner's groups. Answered from memory on the hot path.
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import type { ResourceDoc } from '#shared/reference-data/resources.ts';
@@ -13,18 +13,21 @@ export type Deps = VerifyDeps & {
   findResourceRule(resource: string): Promise<ResourceDoc | undefined>;
 };
 
-export type ValidationInput = { token: string; scopes?: readonly string[]; resource?: string };
+export type ValidationInput = { token: string; scopes?: readonly string[]; resource?: string; audience?: string };
 
 export type Validation =
   | { active: false }
   | { active: true; allowed: true; token: AccessToken; user: CachedUser | undefined }
-  | { active: true; allowed: false; error: 'insufficient_scope' | 'access_denied'; token: AccessToken; user: CachedUser | undefined };
+  | { active: true; allowed: false; error: 'invalid_token' | 'insufficient_scope' | 'access_denied'; token: AccessToken; user: CachedUser | undefined };
 
 export async function validateToken(deps: Deps, input: ValidationInput): Promise<Validation> {
   const token = await verifyAccessToken(deps, input.token);
   if (!token) return { active: false };
   const user = deps.user(token.sub) ?? (await deps.findUser(token.sub));
   const granted = { active: true, token, user } as const;
+
+  // RFC 8707 §2 / RFC 9068 §4: a token meant for other resource servers is no token for this one.
+  if (input.audience !== undefined && !audiences(token.aud).includes(input.audience)) return { ...granted, allowed: false, error: 'invalid_token' };
 
   // RFC 6750 §3.1: a token lacking a required scope is insufficient_scope.
   if (input.scopes?.some((scope) => !token.scopes.has(scope))) return { ...granted, allowed: false, error: 'insufficient_scope' };
@@ -39,3 +42,5 @@ export async function validateToken(deps: Deps, input: ValidationInput): Promise
   }
   return { ...granted, allowed: true };
 }
+
+const audiences = (aud: string | string[]): string[] => (Array.isArray(aud) ? aud : [aud]);

@@ -6,6 +6,8 @@ export const TokenValidateRequestSchema = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 8192 }),
   scopes: Type.Optional(Type.Array(ScopeToken, { maxItems: 64 })),
   resource: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+  /** RFC 8707: the resource server asking; a token whose `aud` does not name it is not allowed (invalid_token). */
+  audience: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
 });
 export type TokenValidateRequest = Static<typeof TokenValidateRequestSchema>;
 

@@ -20,6 +20,8 @@ export type ClientDoc = {
   disabled?: boolean;
   /** The last time an operator ended the client's access (every token issued before it is revoked). */
   accessEndedAt?: Date;
+  /** `clients create --require-par`: authorization requests only through a pushed request (RFC 9126 §6). */
+  requirePar?: boolean;
 };
 
 export const clientsCollection = (db: Db) => db.collection<ClientDoc>('clients');
