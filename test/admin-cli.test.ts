@@ -205,6 +205,51 @@ describe('oauth-admin', { concurrency: true }, () => {
     await ok(['scopes', 'delete', scope]);
   });
 
+  it('resource-servers: create, list, show and delete round trip, announced and audited', async () => {
+    const scope = unique('orders');
+    await ok(['scopes', 'create', scope, '--description', 'Read your orders']);
+    const uri = `https://api-${randomToken(6).replace(/[^a-z0-9]/gi, 'x').toLowerCase()}.example.com/`;
+    const events = await auditEventsFrom('oauth.audit.resource_server.>');
+    const announced = nc.subscribe(Subjects.referenceDataChanged);
+    try {
+      assert.deepEqual(json(await ok(['resource-servers', 'create', uri, '--scope', scope, '--scope', scope, '--json'])), { uri, scopes: [scope] });
+      assert.deepEqual(await db.collection('resource_servers').findOne({ _id: uri as never }, { projection: { _id: 0, scopes: 1 } }), { scopes: [scope] });
+      const [created] = await events.next(uri, 1);
+      assert.equal(created?.type, 'oauth.resource_server.created');
+      assert.equal(created?.data.scope, scope);
+      let kinds: string[] = [];
+      for await (const msg of announced) {
+        kinds = [...kinds, msg.json<{ kind: string }>().kind];
+        if (kinds.includes('resource_servers')) break;
+      }
+
+      const listed = json<{ uri: string; scopes: string[]; created_at: string }[]>(await ok(['resource-servers', 'list', '--json']));
+      assert.deepEqual(listed.find((r) => r.uri === uri)?.scopes, [scope]);
+      assert.equal(json<{ uri: string }>(await ok(['resource-servers', 'show', uri, '--json'])).uri, uri);
+      assert.match((await ok(['resource-servers', 'show', uri])).stdout, new RegExp(scope.replace('.', '\\.')));
+
+      await ok(['resource-servers', 'delete', uri]);
+      assert.equal(await db.collection('resource_servers').countDocuments({ _id: uri as never }), 0);
+      assert.equal((await events.next(uri, 1))[0]?.type, 'oauth.resource_server.deleted');
+      const gone = await cli(['resource-servers', 'show', uri]);
+      assert.equal(gone.code, 1);
+      assert.equal(lines(gone.stderr).length, 1);
+    } finally {
+      announced.unsubscribe();
+      events.close();
+    }
+  });
+
+  it('clients create --require-par is stored and shown', async () => {
+    const scope = unique('photos');
+    await ok(['scopes', 'create', scope, '--description', 'See your photos']);
+    const created = json<{ client_id: string }>(await ok([
+      'clients', 'create', '--name', 'PAR app', '--type', 'public', '--redirect-uri', 'https://app.example.com/cb', '--scope', scope, '--require-par', '--json',
+    ]));
+    assert.equal((await db.collection('clients').findOne({ _id: created.client_id as never }))?.requirePar, true);
+    assert.equal(json<{ require_par: boolean }>(await ok(['clients', 'show', created.client_id, '--json'])).require_par, true);
+  });
+
   it('clients: --json prints the secret once, only its SHA-256 is stored, rotate-secret replaces it, delete removes the client', async () => {
     const scope = unique('photos');
     await ok(['scopes', 'create', scope, '--description', 'See your photos']);
@@ -282,6 +327,10 @@ describe('oauth-admin', { concurrency: true }, () => {
       ['a missing --redirect-uri', ['clients', 'create', '--name', 'X', '--type', 'public', '--scope', 'known'], 2],
       ['a missing option value', ['clients', 'create', '--name'], 2],
       ['a resource rule without --scope', ['resources', 'create', '/x'], 2],
+      ['a relative resource server URI', ['resource-servers', 'create', '/api', '--scope', 'known'], 1],
+      ['a resource server URI with a fragment', ['resource-servers', 'create', 'https://api.example.com/#f', '--scope', 'known'], 1],
+      ['a resource server naming an unknown scope', ['resource-servers', 'create', 'https://api.example.com/', '--scope', 'nope'], 1],
+      ['a resource server without --scope', ['resource-servers', 'create', 'https://api.example.com/'], 2],
       ['an unknown command', ['frobnicate'], 2],
       ['an unknown subcommand', ['clients', 'frobnicate'], 2],
       ['no command at all', [], 2],
@@ -296,7 +345,7 @@ describe('oauth-admin', { concurrency: true }, () => {
       ['too short a password', ['users', 'create', 'bob', '--password-stdin'], 1, 'short\n'],
       ['a bad audit --since', ['audit', 'tail', '--since', 'yesterday'], 2],
     ];
-    const collections = ['clients', 'users', 'scopes', 'resources', 'audit_outbox'];
+    const collections = ['clients', 'users', 'scopes', 'resources', 'resource_servers', 'audit_outbox'];
     const count = () => Promise.all(collections.map((c) => own.collection(c).countDocuments()));
     const before = await count();
     const results = await Promise.all(cases.map(([, args, , stdin]) => cli(args, { env, ...(stdin !== undefined ? { stdin } : {}) })));
