@@ -18,6 +18,9 @@ export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) 
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     authorization_response_iss_parameter_supported: true,
+    // RFC 9126 §5: PAR is offered; clients registered with --require-par must use it.
+    pushed_authorization_request_endpoint: `${urls.authorizeService}/par`,
+    require_pushed_authorization_requests: false,
     service_documentation: `${urls.issuer}/.well-known/oauth-authorization-server`,
   };
 }
