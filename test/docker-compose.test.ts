@@ -228,13 +228,17 @@ describe('docker-compose.yml', () => {
   it('routes every public endpoint path of the metadata to a service at the edge', () => {
     const env = { OAUTH_ISSUER: 'https://id.example.com', NODE_ENV: 'test' };
     const meta = authorizationServerMetadata(publicUrls(parseConfig(CommonConfigSchema, env, { checkDevelopmentKey: false })), []);
-    for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint'] as const) {
+    for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint', 'pushed_authorization_request_endpoint'] as const) {
       const url = new URL(meta[key]);
       assert.equal(url.origin, 'https://id.example.com', `${key} sits on the one host`);
       assert.ok(caddyfile.includes(url.pathname), `${key} path ${url.pathname} is routed`);
     }
     assert.ok(caddyfile.includes('/.well-known/oauth-authorization-server'));
     assert.ok(caddyfile.includes('/ui/*'));
+  });
+
+  it('routes the authorization endpoint, PAR and the metadata to authorize-service', () => {
+    assert.deepEqual(routedPaths('authorize-service').sort(), ['/.well-known/oauth-authorization-server', '/authorize', '/par']);
   });
 
   it('routes the back-channel endpoints, introspection included, to token-service', () => {
