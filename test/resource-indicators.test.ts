@@ -80,6 +80,12 @@ describe('resource indicators with oauth4webapi', () => {
     const bad = await validate({ token: tokens.access_token, audience: filesApi });
     assert.deepEqual([bad.active, bad.allowed, bad.error], [true, false, 'invalid_token']);
 
+    // Introspection (RFC 7662) verifies it as validation does: active, with its aud.
+    const introspected = await oauth.processIntrospectionResponse(as, oauthClient,
+      await oauth.introspectionRequest(as, oauthClient, clientAuth, tokens.access_token, insecure));
+    assert.equal(introspected.active, true);
+    assert.equal(introspected.aud, ordersApi);
+
     // 4. Refresh narrowed to the files API, then with no resource: every authorized resource again.
     const narrowed = await oauth.processRefreshTokenResponse(as, oauthClient, await oauth.refreshTokenGrantRequest(
       as, oauthClient, clientAuth, tokens.refresh_token!, { ...insecure, additionalParameters: resources(filesApi) }));
