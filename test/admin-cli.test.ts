@@ -26,7 +26,8 @@ const NODE24 = path.join(ROOT, 'node_modules/.bin/node');
 const BIN = path.join(ROOT, 'bin/oauth-admin.js');
 const MONGODB_URI = uniqueMongoUri('admincli');
 
-type Result = { code: number | null; stdout: string; stderr: string };
+/** `ms`: how long the process ran (from spawn to exit, not counting the wait for a slot). */
+type Result = { code: number | null; stdout: string; stderr: string; ms: number };
 
 function baseEnv(overrides: Record<string, string> = {}): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', NATS_URL, MONGODB_URI, ...overrides };
@@ -64,12 +65,13 @@ async function slot(): Promise<() => void> {
 async function cli(args: string[], options: { stdin?: string; env?: Record<string, string>; node?: string } = {}): Promise<Result> {
   const release = await slot();
   try {
+    const spawnedAt = Date.now();
     const run = start(args, options);
     run.child.stdin!.end(options.stdin ?? '');
     const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
     const code = await run.exited;
     clearTimeout(timer);
-    return { code, stdout: run.stdout(), stderr: run.stderr() };
+    return { code, stdout: run.stdout(), stderr: run.stderr(), ms: Date.now() - spawnedAt };
   } finally {
     release();
   }
@@ -227,6 +229,10 @@ describe('oauth-admin', { concurrency: true }, () => {
       assert.deepEqual(listed.find((r) => r.uri === uri)?.scopes, [scope]);
       assert.equal(json<{ uri: string }>(await ok(['resource-servers', 'show', uri, '--json'])).uri, uri);
       assert.match((await ok(['resource-servers', 'show', uri])).stdout, new RegExp(scope.replace('.', '\\.')));
+
+      const inUse = await cli(['scopes', 'delete', scope]);
+      assert.equal(inUse.code, 1);
+      assert.match(inUse.stderr, /still used by resource server/);
 
       await ok(['resource-servers', 'delete', uri]);
       assert.equal(await db.collection('resource_servers').countDocuments({ _id: uri as never }), 0);
@@ -406,11 +412,11 @@ describe('oauth-admin', { concurrency: true }, () => {
 
   it('with NATS down the change is still made, the audit event waits in audit_outbox, and a warning says so', async () => {
     const name = unique('offline');
-    const started = Date.now();
     const result = await cli(['scopes', 'create', name, '--description', 'Made offline'], { env: { NATS_URL: `nats://127.0.0.1:${await freePort()}` } });
     assert.equal(result.code, 0, result.stderr);
     // Bounded by the 3 s connection timeout; the margin is for a loaded machine running this file's tests at once.
-    assert.ok(Date.now() - started < 20_000, 'does not hang');
+    // Timed from the process's start: the wait for a slot among this file's concurrent CLI runs is not the command's.
+    assert.ok(result.ms < 20_000, 'does not hang');
     assert.equal(lines(result.stderr).length, 1);
     assert.match(result.stderr, /^oauth-admin: warning: NATS is unreachable/);
     assert.equal(await db.collection('scopes').countDocuments({ _id: name as never }), 1);
