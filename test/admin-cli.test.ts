@@ -458,17 +458,18 @@ describe('oauth-admin', { concurrency: true }, () => {
     const kek = randomBytes(32);
     const now = Date.now();
     const at = (seconds: number) => new Date(now + seconds * 1000);
-    // As the schedule leaves them: an old key retiring, the active one, and the next one published ahead of its activation.
+    // As the schedule leaves them: an old key retiring, the active one, and the next one published ahead of its activation
+    // (15 minutes ahead: the CLI may wait for a slot among this file's concurrent runs on a loaded machine).
     const retiring = { ...await generateSigningKey(kek, at(-200), at(-200)), supersededAt: at(-100), retireAt: at(3600) };
-    const active = { ...await generateSigningKey(kek, at(-100), at(-100)), supersededAt: at(50), retireAt: at(5000) };
-    const next = await generateSigningKey(kek, at(-10), at(50));
+    const active = { ...await generateSigningKey(kek, at(-100), at(-100)), supersededAt: at(900), retireAt: at(5000) };
+    const next = await generateSigningKey(kek, at(-10), at(900));
     const mongo = await MongoClient.connect(ownDb);
     try {
       await mongo.db().collection('signing_keys').insertMany([retiring, active, next] as never[]);
       const listed = json<{ kid: string; state: string; created_at: string; activates_at: string; retire_at: string | null }[]>(
         await ok(['keys', 'list', '--json'], { env: { MONGODB_URI: ownDb } }));
       assert.deepEqual(listed.map((k) => [k.kid, k.state]), [[next._id, 'next'], [active._id, 'active'], [retiring._id, 'retiring']]);
-      assert.equal(listed[0]!.activates_at, at(50).toISOString());
+      assert.equal(listed[0]!.activates_at, at(900).toISOString());
       assert.equal(listed[1]!.retire_at, at(5000).toISOString());
       const table = (await ok(['keys', 'list'], { env: { MONGODB_URI: ownDb } })).stdout.trim().split('\n');
       assert.match(table[0]!, /^KID\s+STATE\s+CREATED\s+ACTIVATES\s+RETIRES$/);
