@@ -11,6 +11,8 @@ export const OAuthErrorCodes = {
   invalid_token: 401,
   /** RFC 9449 §5: the DPoP proof at the token endpoint is missing where required, or invalid. */
   invalid_dpop_proof: 400,
+  /** RFC 8707 §2: a resource that is unknown, malformed or beyond the authorization. */
+  invalid_target: 400,
   server_error: 500,
   temporarily_unavailable: 503,
 } as const;

@@ -26,7 +26,8 @@ const NODE24 = path.join(ROOT, 'node_modules/.bin/node');
 const BIN = path.join(ROOT, 'bin/oauth-admin.js');
 const MONGODB_URI = uniqueMongoUri('admincli');
 
-type Result = { code: number | null; stdout: string; stderr: string };
+/** `ms`: how long the process ran (from spawn to exit, not counting the wait for a slot). */
+type Result = { code: number | null; stdout: string; stderr: string; ms: number };
 
 function baseEnv(overrides: Record<string, string> = {}): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', NATS_URL, MONGODB_URI, ...overrides };
@@ -64,12 +65,13 @@ async function slot(): Promise<() => void> {
 async function cli(args: string[], options: { stdin?: string; env?: Record<string, string>; node?: string } = {}): Promise<Result> {
   const release = await slot();
   try {
+    const spawnedAt = Date.now();
     const run = start(args, options);
     run.child.stdin!.end(options.stdin ?? '');
     const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
     const code = await run.exited;
     clearTimeout(timer);
-    return { code, stdout: run.stdout(), stderr: run.stderr() };
+    return { code, stdout: run.stdout(), stderr: run.stderr(), ms: Date.now() - spawnedAt };
   } finally {
     release();
   }
@@ -205,6 +207,55 @@ describe('oauth-admin', { concurrency: true }, () => {
     await ok(['scopes', 'delete', scope]);
   });
 
+  it('resource-servers: create, list, show and delete round trip, announced and audited', async () => {
+    const scope = unique('orders');
+    await ok(['scopes', 'create', scope, '--description', 'Read your orders']);
+    const uri = `https://api-${randomToken(6).replace(/[^a-z0-9]/gi, 'x').toLowerCase()}.example.com/`;
+    const events = await auditEventsFrom('oauth.audit.resource_server.>');
+    const announced = nc.subscribe(Subjects.referenceDataChanged);
+    try {
+      assert.deepEqual(json(await ok(['resource-servers', 'create', uri, '--scope', scope, '--scope', scope, '--json'])), { uri, scopes: [scope] });
+      assert.deepEqual(await db.collection('resource_servers').findOne({ _id: uri as never }, { projection: { _id: 0, scopes: 1 } }), { scopes: [scope] });
+      const [created] = await events.next(uri, 1);
+      assert.equal(created?.type, 'oauth.resource_server.created');
+      assert.equal(created?.data.scope, scope);
+      let kinds: string[] = [];
+      for await (const msg of announced) {
+        kinds = [...kinds, msg.json<{ kind: string }>().kind];
+        if (kinds.includes('resource_servers')) break;
+      }
+
+      const listed = json<{ uri: string; scopes: string[]; created_at: string }[]>(await ok(['resource-servers', 'list', '--json']));
+      assert.deepEqual(listed.find((r) => r.uri === uri)?.scopes, [scope]);
+      assert.equal(json<{ uri: string }>(await ok(['resource-servers', 'show', uri, '--json'])).uri, uri);
+      assert.match((await ok(['resource-servers', 'show', uri])).stdout, new RegExp(scope.replace('.', '\\.')));
+
+      const inUse = await cli(['scopes', 'delete', scope]);
+      assert.equal(inUse.code, 1);
+      assert.match(inUse.stderr, /still used by resource server/);
+
+      await ok(['resource-servers', 'delete', uri]);
+      assert.equal(await db.collection('resource_servers').countDocuments({ _id: uri as never }), 0);
+      assert.equal((await events.next(uri, 1))[0]?.type, 'oauth.resource_server.deleted');
+      const gone = await cli(['resource-servers', 'show', uri]);
+      assert.equal(gone.code, 1);
+      assert.equal(lines(gone.stderr).length, 1);
+    } finally {
+      announced.unsubscribe();
+      events.close();
+    }
+  });
+
+  it('clients create --require-par is stored and shown', async () => {
+    const scope = unique('photos');
+    await ok(['scopes', 'create', scope, '--description', 'See your photos']);
+    const created = json<{ client_id: string }>(await ok([
+      'clients', 'create', '--name', 'PAR app', '--type', 'public', '--redirect-uri', 'https://app.example.com/cb', '--scope', scope, '--require-par', '--json',
+    ]));
+    assert.equal((await db.collection('clients').findOne({ _id: created.client_id as never }))?.requirePar, true);
+    assert.equal(json<{ require_par: boolean }>(await ok(['clients', 'show', created.client_id, '--json'])).require_par, true);
+  });
+
   it('clients: --json prints the secret once, only its SHA-256 is stored, rotate-secret replaces it, delete removes the client', async () => {
     const scope = unique('photos');
     await ok(['scopes', 'create', scope, '--description', 'See your photos']);
@@ -282,6 +333,10 @@ describe('oauth-admin', { concurrency: true }, () => {
       ['a missing --redirect-uri', ['clients', 'create', '--name', 'X', '--type', 'public', '--scope', 'known'], 2],
       ['a missing option value', ['clients', 'create', '--name'], 2],
       ['a resource rule without --scope', ['resources', 'create', '/x'], 2],
+      ['a relative resource server URI', ['resource-servers', 'create', '/api', '--scope', 'known'], 1],
+      ['a resource server URI with a fragment', ['resource-servers', 'create', 'https://api.example.com/#f', '--scope', 'known'], 1],
+      ['a resource server naming an unknown scope', ['resource-servers', 'create', 'https://api.example.com/', '--scope', 'nope'], 1],
+      ['a resource server without --scope', ['resource-servers', 'create', 'https://api.example.com/'], 2],
       ['an unknown command', ['frobnicate'], 2],
       ['an unknown subcommand', ['clients', 'frobnicate'], 2],
       ['no command at all', [], 2],
@@ -296,7 +351,7 @@ describe('oauth-admin', { concurrency: true }, () => {
       ['too short a password', ['users', 'create', 'bob', '--password-stdin'], 1, 'short\n'],
       ['a bad audit --since', ['audit', 'tail', '--since', 'yesterday'], 2],
     ];
-    const collections = ['clients', 'users', 'scopes', 'resources', 'audit_outbox'];
+    const collections = ['clients', 'users', 'scopes', 'resources', 'resource_servers', 'audit_outbox'];
     const count = () => Promise.all(collections.map((c) => own.collection(c).countDocuments()));
     const before = await count();
     const results = await Promise.all(cases.map(([, args, , stdin]) => cli(args, { env, ...(stdin !== undefined ? { stdin } : {}) })));
@@ -357,11 +412,11 @@ describe('oauth-admin', { concurrency: true }, () => {
 
   it('with NATS down the change is still made, the audit event waits in audit_outbox, and a warning says so', async () => {
     const name = unique('offline');
-    const started = Date.now();
     const result = await cli(['scopes', 'create', name, '--description', 'Made offline'], { env: { NATS_URL: `nats://127.0.0.1:${await freePort()}` } });
     assert.equal(result.code, 0, result.stderr);
     // Bounded by the 3 s connection timeout; the margin is for a loaded machine running this file's tests at once.
-    assert.ok(Date.now() - started < 20_000, 'does not hang');
+    // Timed from the process's start: the wait for a slot among this file's concurrent CLI runs is not the command's.
+    assert.ok(result.ms < 20_000, 'does not hang');
     assert.equal(lines(result.stderr).length, 1);
     assert.match(result.stderr, /^oauth-admin: warning: NATS is unreachable/);
     assert.equal(await db.collection('scopes').countDocuments({ _id: name as never }), 1);
@@ -403,17 +458,18 @@ describe('oauth-admin', { concurrency: true }, () => {
     const kek = randomBytes(32);
     const now = Date.now();
     const at = (seconds: number) => new Date(now + seconds * 1000);
-    // As the schedule leaves them: an old key retiring, the active one, and the next one published ahead of its activation.
+    // As the schedule leaves them: an old key retiring, the active one, and the next one published ahead of its activation
+    // (15 minutes ahead: the CLI may wait for a slot among this file's concurrent runs on a loaded machine).
     const retiring = { ...await generateSigningKey(kek, at(-200), at(-200)), supersededAt: at(-100), retireAt: at(3600) };
-    const active = { ...await generateSigningKey(kek, at(-100), at(-100)), supersededAt: at(50), retireAt: at(5000) };
-    const next = await generateSigningKey(kek, at(-10), at(50));
+    const active = { ...await generateSigningKey(kek, at(-100), at(-100)), supersededAt: at(900), retireAt: at(5000) };
+    const next = await generateSigningKey(kek, at(-10), at(900));
     const mongo = await MongoClient.connect(ownDb);
     try {
       await mongo.db().collection('signing_keys').insertMany([retiring, active, next] as never[]);
       const listed = json<{ kid: string; state: string; created_at: string; activates_at: string; retire_at: string | null }[]>(
         await ok(['keys', 'list', '--json'], { env: { MONGODB_URI: ownDb } }));
       assert.deepEqual(listed.map((k) => [k.kid, k.state]), [[next._id, 'next'], [active._id, 'active'], [retiring._id, 'retiring']]);
-      assert.equal(listed[0]!.activates_at, at(50).toISOString());
+      assert.equal(listed[0]!.activates_at, at(900).toISOString());
       assert.equal(listed[1]!.retire_at, at(5000).toISOString());
       const table = (await ok(['keys', 'list'], { env: { MONGODB_URI: ownDb } })).stdout.trim().split('\n');
       assert.match(table[0]!, /^KID\s+STATE\s+CREATED\s+ACTIVATES\s+RETIRES$/);

@@ -230,7 +230,7 @@ describe('docker-compose.yml', () => {
   it('routes every public endpoint path of the metadata to a service at the edge', () => {
     const env = { OAUTH_ISSUER: 'https://id.example.com', NODE_ENV: 'test' };
     const meta = authorizationServerMetadata(publicUrls(parseConfig(CommonConfigSchema, env, { checkDevelopmentKey: false })), []);
-    for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint'] as const) {
+    for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint', 'pushed_authorization_request_endpoint'] as const) {
       const url = new URL(meta[key]);
       assert.equal(url.origin, 'https://id.example.com', `${key} sits on the one host`);
       assert.ok(caddyfile.includes(url.pathname), `${key} path ${url.pathname} is routed`);
@@ -276,6 +276,10 @@ describe('docker-compose.yml', () => {
       assert.match(log, new RegExp(`${field} delete`), `${field} is not logged`);
     }
     assert.match(caddyfile, /log_append request_id \{http\.request\.uuid\}/, 'the edge line carries the Request-Id the services log');
+  });
+
+  it('routes the authorization endpoint, PAR and the metadata to authorize-service', () => {
+    assert.deepEqual(routedPaths('authorize-service').sort(), ['/.well-known/oauth-authorization-server', '/authorize', '/par']);
   });
 
   it('routes the back-channel endpoints, introspection included, to token-service', () => {

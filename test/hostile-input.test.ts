@@ -9,7 +9,7 @@
 // client-authentication failure records a failed attempt is meant to leave), and a known-good
 // access token, refresh token and session must still work afterwards.
 //
-// Coverage: authorize-service (GET /authorize, metadata, health/ready/metrics), consent-ui (every
+// Coverage: authorize-service (GET /authorize, with request_uri too, POST /par, metadata, health/ready/metrics), consent-ui (every
 // /ui/* route), token-service (POST /token, /revoke, /introspect, GET /jwks.json), validation-service
 // (health/ready/metrics over HTTP), every subject of shared/nats/subjects.ts (the four request
 // subjects, the three broadcasts), requests without a reply subject or with one outside `_INBOX.`
@@ -50,7 +50,7 @@ const startedAt = performance.now();
  * the cheap ones (NATS validate, the token endpoint's form) get the most.
  */
 const RUNS = {
-  authorize: 1200, anyRoute: 1200, token: 2000, revoke: 800, introspect: 1000,
+  authorize: 1200, anyRoute: 1200, token: 2000, revoke: 800, introspect: 1000, par: 800, requestUri: 300,
   uiAuthorize: 400, uiLogin: 400, uiConsent: 400, uiLogout: 320, uiAuthorizations: 320, uiRevoke: 320,
   validate: 3000, describe: 600, decide: 600, consentRevoke: 400,
   revocationRecorded: 800, referenceDataChanged: 400, consentUiChanged: 600, noReply: 200, notInbox: 400,
@@ -59,6 +59,8 @@ const RUNS = {
 let system: System;
 let port: { authorize: number; consent: number; token: number; validation: number };
 let scope: string;
+/** A registered resource server (RFC 8707) accepting `scope`. */
+let resourceServer: string;
 let user: SeededUser;
 /** Its access and refresh token must survive the barrage. */
 let known: SeededClient;
@@ -85,6 +87,7 @@ before(async () => {
   user = await system.seed.user();
   // A rule for resource checks to match hostile resources against (no groups: any owner).
   await system.seed.resource('/hostile/*', [scope]);
+  resourceServer = await system.seed.resourceServer([scope]);
   known = await system.seed.client({ scopes: [scope], refreshTokens: true });
   barrage = await system.seed.client({ scopes: [scope], refreshTokens: true });
   victim = await system.seed.client({ scopes: [scope] });
@@ -239,7 +242,7 @@ function assertNoServerError(res: RawResponse): void {
   assert.ok(res.status < 500, `server error: ${describeResponse(res)}`);
 }
 
-const TOKEN_ERRORS = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'];
+const TOKEN_ERRORS = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target'];
 const ASCII_DESCRIPTION = /^[\x20-\x21\x23-\x5B\x5D-\x7E]*$/; // RFC 6749 §5.2: no '"' or '\'
 
 /** A JSON error: 4xx, `error` one of `codes`, `error_description` (if any) plain ASCII that never echoes input. */
@@ -387,7 +390,7 @@ describe('authorize-service GET /authorize under hostile input', () => {
     ] as const;
     const redirectDefects = [
       'no-response-type', 'bad-response-type', 'repeated-param', 'bad-challenge', 'bad-method', 'method-alone', 'no-pkce-public', 'no-scope', 'bad-scope',
-      'long-state',
+      'long-state', 'bad-resource',
     ] as const;
     const defect = fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...pageDefects) }, { weight: 2, arbitrary: fc.constantFrom(...redirectDefects) });
     return fc.record({
@@ -424,6 +427,8 @@ describe('authorize-service GET /authorize under hostile input', () => {
       const badScopes = [`${scope} "x"`, `${scope}  ${scope}`, `${scope}.unknown`, '', ` ${scope}`, junk[5]!]
         .filter((s) => s.split(' ').some((t) => t !== scope));
       if (!has('no-scope')) add('scope', has('bad-scope') ? badScopes[order % 5]! : scope);
+      if (has('bad-resource')) add('resource', ['https://unregistered.example/', 'not a uri', `${resourceServer}#f`, junk[7]!][order % 4]!);
+      else if (order % 4 === 0) add('resource', resourceServer);
       const sentState = has('long-state') ? 'x'.repeat(2049) : state;
       if (sentState !== undefined) add('state', sentState);
       if (has('repeated-param')) {
@@ -468,7 +473,7 @@ describe('authorize-service GET /authorize under hostile input', () => {
       const location = res.headers.location ?? '';
       assert.ok(location.startsWith(`${client.redirectUri}?`), `redirect only to the registered URI: ${location}`);
       const answer = new URL(location).searchParams;
-      assert.ok(['invalid_request', 'unsupported_response_type', 'invalid_scope', 'unauthorized_client'].includes(answer.get('error')!), location);
+      assert.ok(['invalid_request', 'unsupported_response_type', 'invalid_scope', 'unauthorized_client', 'invalid_target'].includes(answer.get('error')!), location);
       assert.match(answer.get('error_description') ?? '', ASCII_DESCRIPTION);
       assert.equal(answer.get('iss'), system.urls.issuer);
       assert.equal(answer.get('code'), null);
@@ -538,7 +543,7 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
     current = '413 body limit';
     const big = `a=${'x'.repeat(20 * 1024)}`;
     const form = 'application/x-www-form-urlencoded';
-    for (const [to, target] of [[port.token, '/token'], [port.token, '/revoke'], [port.token, '/introspect']] as const) {
+    for (const [to, target] of [[port.token, '/token'], [port.token, '/revoke'], [port.token, '/introspect'], [port.authorize, '/par']] as const) {
       for (const chunked of [undefined, 1000]) {
         tried.add('413 body limit');
         const res = await send(to, { method: 'POST', target, headers: [['content-type', form]], body: big, ...(chunked ? { chunked } : {}) });
@@ -605,7 +610,7 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
 
 describe('token-service POST /token under hostile input', () => {
   it('answers RFC 6749 §5.2 JSON errors only, and consumes nothing', async () => {
-    const pairs = wirePairs(['grant_type', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'scope'], {
+    const pairs = wirePairs(['grant_type', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'scope', 'resource'], {
       grant_type: fc.oneof(
         { weight: 8, arbitrary: fc.constantFrom('authorization_code', 'refresh_token') },
         { weight: 1, arbitrary: fc.constantFrom('client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'AUTHORIZATION_CODE') },
@@ -615,6 +620,7 @@ describe('token-service POST /token under hostile input', () => {
       code_verifier: fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 96 }).map((b) => Buffer.from(b).toString('base64url')), junkText),
       refresh_token: refreshTokenLike(tokens),
       scope: fc.constantFrom(scope, `${scope} other`, 'openid', ''),
+      resource: fc.constantFrom(resourceServer, 'https://unregistered.example/', `${resourceServer}#f`, 'relative', ''),
     }, { depth: 6 });
     // Now and then a DPoP header: junk (what HTTP lets through), or a proof that fails (refused before any grant is looked at).
     const withDpop = fc.tuple(formBody(pairs, credentials()), fc.option(fc.oneof(fc.constantFrom(...dpop.badProofs), junkHeaderValue().filter((v) => /^[\x21-\x7E][\x20-\x7E]*$/.test(v))), { freq: 4 }))
@@ -624,6 +630,61 @@ describe('token-service POST /token under hostile input', () => {
       assertOAuthError(res, [...TOKEN_ERRORS, 'invalid_dpop_proof']);
       if (body.oversized) assert.equal(res.status, 413);
     }, { mayChange: ['client_auth_failures'] });
+  });
+});
+
+describe('authorize-service POST /par (RFC 9126) under hostile input', () => {
+  it('answers 201 with a request_uri, or an RFC 6749 JSON error, and stores nothing', async () => {
+    const challenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+    const pairs = wirePairs(
+      ['response_type', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method', 'resource', 'request_uri'], {
+        response_type: fc.constantFrom('code', 'code', 'token'),
+        redirect_uri: fc.constantFrom(barrage.redirectUri, known.redirectUri, publicClient.redirectUri, 'https://evil.example/cb'),
+        scope: fc.constantFrom(scope, `${scope} other`, ''),
+        state: fc.oneof(fc.string({ maxLength: 40 }), fc.constant('x'.repeat(2049))),
+        code_challenge: fc.constantFrom(challenge, 'short'),
+        code_challenge_method: fc.constantFrom('S256', 'plain'),
+        resource: fc.constantFrom(resourceServer, 'https://unregistered.example/', 'relative'),
+        request_uri: fc.constantFrom('urn:ietf:params:oauth:request_uri:abc', 'https://evil.example/r'),
+      }, { depth: 5 },
+    );
+    await barrageOf('POST /par', formBody(pairs, credentials()), RUNS.par, async (body) => {
+      const res = await send(port.authorize, postRequest('/par', body));
+      if (res.status === 201) {
+        const answer = JSON.parse(res.body.toString('utf8')) as { request_uri: string; expires_in: number };
+        assert.match(answer.request_uri, /^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]+$/);
+        assert.ok(answer.expires_in > 0 && answer.expires_in <= 60);
+        assert.equal(res.headers['cache-control'], 'no-store');
+        return;
+      }
+      assertOAuthError(res, [...TOKEN_ERRORS, 'unsupported_response_type']);
+      if (body.oversized) assert.equal(res.status, 413);
+    }, { mayChange: ['client_auth_failures'] });
+  });
+
+  it('GET /authorize with a junk request_uri: the HTML error page, never a redirect, nothing taken', async () => {
+    const prefix = 'urn:ietf:params:oauth:request_uri:';
+    const input = fc.record({
+      requestUri: fc.oneof(
+        junkText,
+        fc.uint8Array({ minLength: 40, maxLength: 400 }).map((b) => `${prefix}${Buffer.from(b).toString('base64url')}`),
+        junkText.map((j) => `${prefix}${j}`),
+      ),
+      clientId: fc.constantFrom(known.clientId, publicClient.clientId, 'unknown'),
+      extra: wirePairs(['scope', 'redirect_uri', 'response_type', 'request_uri'], { redirect_uri: fc.constant('https://evil.example/cb') }, { depth: 2 }),
+    });
+    await barrageOf('GET /authorize?request_uri', input, RUNS.requestUri, async ({ requestUri, clientId, extra }) => {
+      const target = `/authorize?${serializePairs([['client_id', encode(clientId)], ['request_uri', encode(requestUri)], ...extra])}`;
+      const res = await send(port.authorize, { method: 'GET', target, headers: [] });
+      assertNoServerError(res);
+      if (res.headers['content-type']?.startsWith('application/json')) {
+        assertJsonError(res, ['invalid_request'], 'GET'); // refused before the route (raw bytes in the request line)
+        return;
+      }
+      assert.equal(res.status, 400, describeResponse(res));
+      assert.equal(res.headers.location, undefined, 'never a redirect for an unusable request_uri');
+      assert.match(res.headers['content-type'] ?? '', /^text\/html/);
+    });
   });
 });
 

@@ -326,7 +326,7 @@ describe(`deploy/kubernetes: ${OVERLAY} rendered with kubectl kustomize`, { skip
     assert.ok(tls.some((t) => t.hosts.includes(host)), 'with TLS for it');
     const meta = authorizationServerMetadata(publicUrls(parseConfig(CommonConfigSchema, { OAUTH_ISSUER: issuer, NODE_ENV: 'test' }, { checkDevelopmentKey: false })), []);
     const paths = ingressPaths();
-    for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint'] as const) {
+    for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'revocation_endpoint', 'introspection_endpoint', 'pushed_authorization_request_endpoint'] as const) {
       const url = new URL(meta[key]);
       assert.equal(url.host, host, `${key} is on the Ingress host`);
       assert.ok(paths.some((p) => ingressMatches(p, url.pathname)), `${key} ${url.pathname} is routed`);

@@ -18,6 +18,7 @@ const clientJson = (c: ClientView) => ({
   created_at: c.createdAt.toISOString(),
   disabled: c.disabled,
   require_dpop: c.requireDpop,
+  require_par: c.requirePar,
   updated_at: c.updatedAt.toISOString(),
 });
 
@@ -44,7 +45,7 @@ export const clientsCommands: CommandGroup = {
     {
       name: 'create',
       summary: 'register a client',
-      usage: '--name <n> --type confidential|public --redirect-uri <uri>... --scope <s>... [--refresh-tokens] [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>] [--require-dpop] [--json]',
+      usage: '--name <n> --type confidential|public --redirect-uri <uri>... --scope <s>... [--refresh-tokens] [--access-token-ttl <seconds>] [--refresh-token-ttl <seconds>] [--require-par] [--require-dpop] [--json]',
       description: [
         'Registers a client and prints its client_id and, for a confidential client, its client_secret. The secret',
         'is shown only once and stored only as a SHA-256 hash. Redirect URIs are matched exactly; each must be',
@@ -53,6 +54,7 @@ export const clientsCommands: CommandGroup = {
         'Public clients have no secret and must use PKCE. --refresh-tokens lets the client get refresh tokens.',
         'TTLs: access tokens 60 to 86400 s (default 600), refresh tokens 300 to 31536000 s (default 2592000).',
         '--require-dpop: every token request of the client must carry a DPoP proof (RFC 9449); its tokens are then key-bound.',
+        '--require-par: the client\'s authorization requests are refused unless pushed first (PAR, RFC 9126).',
         'With --json, stdout is one JSON object: {"client_id": ..., "client_secret": ...}.',
       ].join('\n'),
       examples: [
@@ -68,6 +70,7 @@ export const clientsCommands: CommandGroup = {
         'access-token-ttl': { type: 'string' },
         'refresh-token-ttl': { type: 'string' },
         'require-dpop': { type: 'boolean' },
+        'require-par': { type: 'boolean' },
         ...jsonOption,
       },
       positionals: { names: [], min: 0 },
@@ -88,6 +91,7 @@ export const clientsCommands: CommandGroup = {
             ...(accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds } : {}),
             ...(refreshTokenTtlSeconds !== undefined ? { refreshTokenTtlSeconds } : {}),
             ...(flag(values, 'require-dpop') ? { requireDpop: true } : {}),
+            ...(flag(values, 'require-par') ? { requirePar: true } : {}),
           });
           ctx.changed('clients', 'oauth.client.created', created.clientId, { client_id: created.clientId, scope: [...new Set(scopes)].join(' ') });
           if (flag(values, 'json')) {
@@ -133,7 +137,8 @@ export const clientsCommands: CommandGroup = {
         printFields(ctx.io, [
           ['client_id', c.clientId], ['name', c.name], ['type', c.type], ['redirect_uris', c.redirectUris], ['scopes', c.scopes],
           ['refresh_tokens', c.refreshTokens ? 'yes' : 'no'], ['access_token_ttl', `${c.accessTokenTtlSeconds} s`],
-          ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['require_dpop', c.requireDpop ? 'yes' : 'no'], ['disabled', c.disabled ? 'yes' : 'no'], ['created', c.createdAt], ['updated', c.updatedAt],
+          ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['disabled', c.disabled ? 'yes' : 'no'],
+          ['require_par', c.requirePar ? 'yes' : 'no'], ['require_dpop', c.requireDpop ? 'yes' : 'no'], ['created', c.createdAt], ['updated', c.updatedAt],
         ]);
       },
     },

@@ -10,13 +10,16 @@ import { clientsCommands } from './clients-command.ts';
 import { usersCommands } from './users-command.ts';
 import { scopesCommands } from './scopes-command.ts';
 import { resourcesCommands } from './resources-command.ts';
+import { resourceServersCommands } from './resource-servers-command.ts';
 import { keysCommands } from './keys-command.ts';
 import { auditCommands } from './audit-command.ts';
 import { grantsCommands } from './grants-command.ts';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, config: 78 } as const;
 
-const groups: CommandGroup[] = [clientsCommands, usersCommands, grantsCommands, scopesCommands, resourcesCommands, keysCommands, auditCommands];
+const groups: CommandGroup[] = [
+  clientsCommands, usersCommands, grantsCommands, scopesCommands, resourcesCommands, resourceServersCommands, keysCommands, auditCommands,
+];
 
 /** Runs one command line and returns the exit status. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, io: Io = processIo()): Promise<number> {

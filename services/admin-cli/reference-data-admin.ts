@@ -88,6 +88,8 @@ export type NewClient = {
   refreshTokenTtlSeconds?: number;
   /** Every token request of the client must carry a DPoP proof (RFC 9449). */
   requireDpop?: boolean;
+  /** RFC 9126 §6: authorization requests only through PAR. */
+  requirePar?: boolean;
 };
 
 export async function createClient(db: Db, client: NewClient): Promise<{ clientId: string; clientSecret?: string }> {
@@ -119,6 +121,7 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
     ...(client.requireDpop ? { requireDpop: true } : {}),
     createdAt: now,
     updatedAt: now,
+    ...(client.requirePar ? { requirePar: true } : {}),
   };
   await clientsCollection(db).insertOne(doc);
   return clientSecret ? { clientId, clientSecret } : { clientId };

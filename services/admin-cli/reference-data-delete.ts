@@ -5,6 +5,7 @@ import { clientsCollection } from '#shared/reference-data/clients.ts';
 import { scopesCollection } from '#shared/reference-data/scopes.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
 import { resourcesCollection } from '#shared/reference-data/resources.ts';
+import { resourceServersCollection } from '#shared/reference-data/resource-servers.ts';
 import { AdminError } from './admin-error.ts';
 import { scopeUsage } from './reference-data-inspect.ts';
 
@@ -34,6 +35,9 @@ export async function deleteScope(db: Db, name: string): Promise<void> {
     ...(usage.clients.length ? [`client${usage.clients.length > 1 ? 's' : ''} ${listSome(usage.clients)}`] : []),
     ...(usage.resources.length ? [`resource rule${usage.resources.length > 1 ? 's' : ''} ${listSome(usage.resources)}`] : []),
   ];
+  // Resource servers (RFC 8707) accepting it: a token for them could no longer be described either.
+  const servers = (await resourceServersCollection(db).find({ scopes: name }, { projection: { _id: 1 } }).toArray()).map((r) => r._id);
+  if (servers.length) users.push(`resource server${servers.length > 1 ? 's' : ''} ${listSome(servers)}`);
   if (users.length) throw new AdminError(`scope "${name}" is still used by ${users.join(' and ')}; delete those first`);
   const result = await scopesCollection(db).deleteOne({ _id: name });
   if (result.deletedCount === 0) throw new AdminError(`no scope "${name}"`);

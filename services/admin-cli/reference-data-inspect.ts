@@ -20,6 +20,7 @@ export type ClientView = {
   updatedAt: Date;
   disabled: boolean;
   requireDpop: boolean;
+  requirePar: boolean;
 };
 export type UserView = { sub: string; username: string; groups: string[]; createdAt: Date; disabled: boolean };
 export type ScopeView = { name: string; description: string; createdAt: Date };
@@ -43,6 +44,7 @@ function clientView(doc: Omit<ClientDoc, 'secretHash'>): ClientView {
     updatedAt: doc.updatedAt,
     disabled: doc.disabled === true,
     requireDpop: doc.requireDpop === true,
+    requirePar: doc.requirePar === true,
   };
 }
 

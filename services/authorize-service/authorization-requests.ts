@@ -11,6 +11,8 @@ export type AuthorizationRequest = {
   scopes: string[];
   state: string | undefined;
   codeChallenge: string | undefined;
+  /** RFC 8707: the resource servers the request names (checked as registered); absent when it names none. */
+  resources?: string[];
 };
 
 export type PendingRequest = AuthorizationRequest & { id: string };

@@ -79,6 +79,7 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
     username: decision.username,
     authTime: epochSeconds(decision.authTime),
     issuedAt: decidedAt.getTime(),
+    ...(request.resources ? { resources: request.resources } : {}),
   }, addSeconds(decidedAt, deps.codeTtlSeconds));
   return { redirectTo: authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer }), ...decided };
 }

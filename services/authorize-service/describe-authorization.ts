@@ -16,6 +16,8 @@ export type AuthorizationDescription = {
   clientId: string;
   clientName: string;
   scopes: { name: string; description: string }[];
+  /** RFC 8707: the resource servers the request names (empty when none). */
+  resources: string[];
   /** When the request expires: until then the description holds (consent-ui may reuse it). */
   expiresAt: Date;
 };
@@ -33,6 +35,7 @@ export async function describeAuthorization(deps: Deps, handle: string): Promise
     clientId: client._id,
     clientName: client.name,
     scopes: request.scopes.map((name) => ({ name, description: deps.scope(name)?.description ?? name })),
+    resources: request.resources ?? [],
     expiresAt: request.expiresAt,
   };
 }

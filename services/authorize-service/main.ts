@@ -16,6 +16,9 @@ import { authorizationServerMetadata } from './metadata.ts';
 import { authorizationRequestSealer } from './authorization-requests.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
+import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
+import { pushedRequestSealer } from './pushed-requests.ts';
 
 export const SERVICE_NAME = 'authorize-service';
 
@@ -25,7 +28,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo } = base;
   const urls = publicUrls(config);
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes']);
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'resource_servers']);
   await reference.start(base.nc);
   const store = await createAuthorizeStore(mongo.db, log);
   const clock = systemClock;
@@ -42,9 +45,21 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   });
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
+  const validate = {
+    findClient: (id: string) => reference.findClient(id), scopeExists: (name: string) => reference.scope(name) !== undefined,
+    resourceServer: (uri: string) => reference.resourceServer(uri),
+  };
+  const pushed = pushedRequestSealer(kek);
   registerRoutes(app, {
     issuer: config.OAUTH_ISSUER,
-    validate: { findClient: (id) => reference.findClient(id), scopeExists: (name) => reference.scope(name) !== undefined },
+    validate,
+    // PAR (RFC 9126) authenticates clients as /token does, sharing its failure records and lockout.
+    authenticate: {
+      findClient: (id) => reference.findClient(id), store: await createClientAuthEventStore(mongo.db, log), clock, log, metrics: base.metrics,
+      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
+    },
+    push: { validate, pushed, clock, audit: base.audit, ttlSeconds: config.PAR_TTL_SECONDS },
+    takePushed: { pushed, store, clock },
     start: { requests, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });

@@ -18,7 +18,8 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
     request: checker(AuthorizationDescribeRequestSchema),
     handle: async ({ handle }): Promise<AuthorizationDescribeReply> => {
       const d = await describeAuthorization(deps.describe, handle);
-      return { client_id: d.clientId, client_name: d.clientName, scopes: d.scopes, expires_at: Math.floor(d.expiresAt.getTime() / 1000) };
+      const resources = d.resources.length > 0 ? { resources: d.resources } : {};
+      return { client_id: d.clientId, client_name: d.clientName, scopes: d.scopes, expires_at: Math.floor(d.expiresAt.getTime() / 1000), ...resources };
     },
   });
   addEndpoint(service, log, {

@@ -21,6 +21,9 @@ type AuthorizationDecisionDoc = {
   grantId?: string;
 };
 
+/** The one use of a pushed authorization request (RFC 9126 §4): keyed by the request's random id. */
+type PushedRequestUseDoc = { _id: string; createdAt: Date; expiresAt: Date };
+
 /** A decision as recorded: what a retry of it is answered from. */
 export type RecordedDecision = { approved: boolean; decidedAt: Date; sub?: string; grantId?: string };
 
@@ -33,6 +36,9 @@ export async function createAuthorizeStore(db: Db, log: Logger) {
   await ensureIndexes(decisions, [expiresAtTtl], log);
   // Grouped: under load many decisions go out as one insert.
   const decisionInserts = new UniqueInserts<AuthorizationDecisionDoc>(db, decisions.collectionName);
+  const pushedUses = db.collection<PushedRequestUseDoc>('pushed_request_uses', EXACTLY_ONCE);
+  await ensureIndexes(pushedUses, [expiresAtTtl], log);
+  const pushedUseInserts = new UniqueInserts<PushedRequestUseDoc>(db, pushedUses.collectionName);
 
   return {
     /**
@@ -53,9 +59,17 @@ export async function createAuthorizeStore(db: Db, log: Logger) {
       if (!doc) return undefined;
       return { approved: doc.approved, decidedAt: doc.createdAt, ...(doc.sub ? { sub: doc.sub } : {}), ...(doc.grantId ? { grantId: doc.grantId } : {}) };
     },
+    /**
+     * Takes the pushed request `id` (RFC 9126 §4: used once): of any number of concurrent calls
+     * exactly one gets true. Kept a while past the request's expiry, after which it is refused anyway.
+     */
+    async claimPushedRequest(id: string, requestExpiresAt: Date): Promise<boolean> {
+      return pushedUseInserts.insert({ _id: id, createdAt: new Date(), expiresAt: addSeconds(requestExpiresAt, DECISION_MARGIN_SECONDS) });
+    },
     /** Removes expired decisions (where the database has no TTL indexes), and what an earlier version left. */
     async sweepExpired(now: Date): Promise<void> {
       await decisions.deleteMany({ expiresAt: { $lte: now } });
+      await pushedUses.deleteMany({ expiresAt: { $lte: now } });
       for (const name of LEGACY_COLLECTIONS) await db.collection(name).deleteMany({ expiresAt: { $lte: now } });
     },
   };

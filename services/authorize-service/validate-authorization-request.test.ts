@@ -13,6 +13,10 @@ const publicClient: ClientDoc = { ...client, _id: 'p1', type: 'public', redirect
 const deps = {
   findClient: async (id: string) => [client, publicClient].find((c) => c._id === id),
   scopeExists: (name: string) => ['read', 'write'].includes(name),
+  resourceServer: (uri: string) => [
+    { _id: 'https://api.example.com/', scopes: ['read'], createdAt: new Date(0) },
+    { _id: 'https://files.example.com/', scopes: ['write'], createdAt: new Date(0) },
+  ].find((r) => r._id === uri),
 };
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 const valid: RawQuery = { response_type: 'code', client_id: 'c1', redirect_uri: 'https://app.example.com/cb', scope: 'read', state: 's1' };
@@ -95,6 +99,31 @@ describe('validateAuthorizationRequest', () => {
     const result = await redirectError({ ...valid, scope: '<script>alert(1)</script>' });
     assert.doesNotMatch(result.error.description, /script/);
     assert.match(result.error.description, /^[\x20-\x7e]+$/);
+  });
+
+  it('takes repeated resource parameters as the resource servers the request names (RFC 8707 §2)', async () => {
+    const result = await validateAuthorizationRequest(deps, { ...valid, scope: 'read write', resource: ['https://api.example.com/', 'https://files.example.com/'] });
+    assert.deepEqual(result.kind === 'valid' && result.request.resources, ['https://api.example.com/', 'https://files.example.com/']);
+    const one = await validateAuthorizationRequest(deps, { ...valid, resource: 'https://api.example.com/' });
+    assert.deepEqual(one.kind === 'valid' && one.request.resources, ['https://api.example.com/']);
+    const none = await validateAuthorizationRequest(deps, valid);
+    assert.equal(none.kind === 'valid' && none.request.resources, undefined);
+  });
+
+  it('redirects invalid_target for an unregistered, malformed or useless resource', async () => {
+    for (const resource of ['https://unknown.example.com/', 'not a uri', 'relative/path', 'https://api.example.com/#frag', ['https://api.example.com/', 'x:']]) {
+      assert.equal((await redirectError({ ...valid, resource })).error.code, 'invalid_target', String(resource));
+    }
+    // The files server accepts only `write`: a request for `read` alone at it could get no usable token.
+    assert.equal((await redirectError({ ...valid, resource: 'https://files.example.com/' })).error.code, 'invalid_target');
+  });
+
+  it('refuses a request in the query from a client that must use PAR, and takes it pushed', async () => {
+    const parOnly = { ...client, requirePar: true };
+    const parDeps = { ...deps, findClient: async () => parOnly };
+    const refused = await validateAuthorizationRequest(parDeps, valid);
+    assert.equal(refused.kind === 'redirect-error' && refused.error.code, 'invalid_request');
+    assert.equal((await validateAuthorizationRequest(parDeps, valid, { pushed: true })).kind, 'valid');
   });
 
   it('refuses a client that may not use the code grant', async () => {

@@ -16,6 +16,7 @@ import { revokeToken, type Deps as RevokeDeps } from './revoke-token.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 import type { TokenResult } from './issue-access-token.ts';
 import { checkTokenRequestProof, type Deps as TokenRequestProofDeps } from './check-token-request-proof.ts';
+import { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
 
 export type HttpDeps = {
   authenticate: AuthenticateDeps;
@@ -39,6 +40,8 @@ const TokenFormSchema = Type.Object({
   code_verifier: Param(512),
   refresh_token: Param(MAX_SEALED_LENGTH),
   scope: Param(4096),
+  // RFC 8707: repeatable, one resource server per occurrence.
+  resource: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_RESOURCE_LENGTH }), { minItems: 1, maxItems: MAX_RESOURCES })),
   ...ClientAuthParams,
 });
 const RevokeFormSchema = Type.Object({ token: Param(MAX_SEALED_LENGTH), token_type_hint: Param(64), ...ClientAuthParams });
@@ -62,7 +65,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     await backChannel(scope);
 
     scope.post('/token', async (request, reply) => {
-      const form = readForm(request.body, tokenForm);
+      const form = readForm(request.body, tokenForm, ['resource']);
       if (form.grant_type === undefined) throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
       if (form.grant_type !== 'authorization_code' && form.grant_type !== 'refresh_token') {
         throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.');
@@ -70,8 +73,10 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       const { client } = await authenticateClient(deps.authenticate, credentials(request, form));
       const jkt = await checkTokenRequestProof(deps.dpop, { client, proof: dpopHeader(request.headers.dpop) });
       const result = form.grant_type === 'authorization_code'
-        ? await redeemCode(deps.redeem, { client, code: form.code, redirectUri: form.redirect_uri, codeVerifier: form.code_verifier, jkt })
-        : await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope, jkt });
+        ? await redeemCode(deps.redeem, {
+          client, code: form.code, redirectUri: form.redirect_uri, codeVerifier: form.code_verifier, resources: form.resource, jkt,
+        })
+        : await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope, resources: form.resource, jkt });
       return reply.send(tokenResponse(result));
     });
 

@@ -25,12 +25,14 @@ export type AccessTokenGrant = {
   ttlSeconds: number;
   /** The DPoP key thumbprint the token is bound to (RFC 9449 §6.1), when the request carried a proof. */
   jkt?: string;
+  /** RFC 8707: the resource servers the token is for, as its `aud`; absent for the configured audience. */
+  audience?: string[];
 };
 
 export type IssuedAccessToken = { token: string; jti: string; expiresIn: number };
 
 export type AccessTokenClaims = JWTPayload & {
-  iss: string; sub: string; aud: string; client_id: string; scope: string;
+  iss: string; sub: string; aud: string | string[]; client_id: string; scope: string;
   exp: number; iat: number; jti: string; auth_time: number; gid: string; grant_start_ms?: number; cnf?: { jkt: string };
 };
 
@@ -41,7 +43,7 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
   const claims: AccessTokenClaims = {
     iss: deps.issuer,
     sub: grant.sub,
-    aud: deps.audience,
+    aud: audienceClaim(grant.audience) ?? deps.audience,
     client_id: grant.clientId,
     scope: grant.scopes.join(' '),
     iat,
@@ -57,6 +59,10 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
   const token = await new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }).sign(privateKey);
   return { token, jti, expiresIn: grant.ttlSeconds };
 }
+
+/** RFC 7519 §4.1.3: one audience as a string, several as an array. */
+const audienceClaim = (audience: string[] | undefined): string | string[] | undefined =>
+  !audience?.length ? undefined : audience.length === 1 ? audience[0] : audience;
 
 /**
  * One of our own unexpired access tokens, verified (signature with a published key, issuer,

@@ -37,7 +37,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, nc } = base;
   const clock = systemClock;
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'users']);
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resource_servers']);
   await reference.start(nc);
   const store = await createTokenStore(mongo.db, log);
 
@@ -61,6 +61,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   });
 
   const findClient = (id: string) => reference.findClient(id);
+  const resourceServer = (uri: string) => reference.resourceServer(uri);
   // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
   const refreshTokens = refreshTokenSealer(kek);
   const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
@@ -78,12 +79,12 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       findClient, store, clock, log, metrics: base.metrics,
       maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
     },
-    redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log },
-    rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation },
+    redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, resourceServer },
+    rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, resourceServer },
     revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
     introspect: {
       store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,
-      issuer: config.OAUTH_ISSUER, audience: tokens.audience,
+      issuer: config.OAUTH_ISSUER, audience: tokens.audience, resourceServer,
       user: (sub) => reference.user(sub), findUser: (sub) => reference.findUser(sub),
     },
     dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },

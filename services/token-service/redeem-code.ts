@@ -15,10 +15,11 @@ import { revocableGrant, type RefreshTokens } from '#shared/grants/refresh-token
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { grantParameter } from './grant-request.ts';
+import { selectResources, type ResourceDeps } from './select-resources.ts';
 import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
-export type Deps = {
+export type Deps = ResourceDeps & {
   store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily' | 'familyExpiresAt'>;
   codes: AuthorizationCodes;
   refreshTokens: RefreshTokens;
@@ -37,6 +38,8 @@ export type RedeemCodeInput = {
   codeVerifier: string | undefined;
   /** The DPoP key of the request's proof (check-token-request-proof.ts), when it sent one. */
   jkt?: string;
+  /** RFC 8707 `resource` parameters as sent: within those the authorization named. */
+  resources?: string[];
 };
 
 /** RFC 7636 §4.1: code-verifier = 43*128unreserved. */
@@ -71,6 +74,8 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   if (deps.revocations.isRevoked(revocableGrant(code.grantId, code.sub, client._id, code.issuedAt))) {
     throw invalidGrant('consent withdrawn since the approval');
   }
+  // Checked before the claim: a refused resource leaves the code usable.
+  const target = selectResources(deps, input.resources, code.resources, code.scopes);
 
   let refreshToken: string | undefined;
   let family: RefreshTokenFamily | undefined;
@@ -78,7 +83,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
     refreshToken = firstRefreshToken(deps.refreshTokens, {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes,
-      authTime: code.authTime, grantStartedAtMs: code.issuedAt,
+      authTime: code.authTime, grantStartedAtMs: code.issuedAt, ...(code.resources ? { resources: code.resources } : {}),
       // RFC 9449 §5: a public client's refresh token is bound to the key; a confidential client's is not (it authenticates).
       ...(client.type === 'public' && input.jkt !== undefined ? { jkt: input.jkt } : {}),
     }, expiresAt);
@@ -96,14 +101,15 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   }
 
   const accessToken = await issueAccessToken(deps.tokens, {
-    sub: code.sub, clientId: client._id, scopes: code.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
-    grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
+    sub: code.sub, clientId: client._id, scopes: target.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
+    grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt, ...(target.audience ? { audience: target.audience } : {}),
   }, now);
   deps.audit.emit('oauth.token.issued', client._id, {
-    client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,
+    client_id: client._id, sub: code.sub, username: code.username, scope: target.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,
+    ...(target.audience ? { resource: target.audience } : {}),
   });
   return {
-    accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: code.scopes,
+    accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: target.scopes,
     ...(refreshToken ? { refreshToken } : {}), ...(input.jkt !== undefined ? { jkt: input.jkt } : {}),
   };
 }

@@ -48,6 +48,22 @@ describe('rotateRefreshToken', () => {
     assert.equal(audit.ofType('oauth.token.refreshed').length, 2);
   });
 
+  it('narrows to the grant\u2019s resources (RFC 8707), refuses wider ones as invalid_target and leaves the token usable', async () => {
+    const API = 'https://api.example.com/';
+    const FILES = 'https://files.example.com/';
+    const { deps, refreshTokens, token } = await setup({ resources: [API, FILES] });
+    const servers = [{ _id: API, scopes: ['read'], createdAt: new Date(0) }, { _id: FILES, scopes: ['write'], createdAt: new Date(0) }];
+    const withServers = { ...deps, resourceServer: (uri: string) => servers.find((s) => s._id === uri) };
+    assert.equal((await refusal(rotateRefreshToken(withServers, input(token, { resources: ['https://other.example.com/'] })))).code, 'invalid_target');
+    const narrowed = await rotateRefreshToken(withServers, input(token, { resources: [FILES] }));
+    assert.equal(decodeJwt(narrowed.accessToken).aud, FILES);
+    assert.deepEqual(narrowed.scopes, ['write']);
+    assert.deepEqual(refreshTokens.open(narrowed.refreshToken!)!.payload.resources, [API, FILES], 'the grant keeps every authorized resource');
+    const whole = await rotateRefreshToken(withServers, input(narrowed.refreshToken!));
+    assert.deepEqual(decodeJwt(whole.accessToken).aud, [API, FILES]);
+    assert.deepEqual(whole.scopes, ['read', 'write']);
+  });
+
   it('hands out the next generation of the same grant, expiring with the family', async () => {
     const { deps, refreshTokens, token, familyExpiresAt } = await setup();
     const first = refreshTokens.open(token)!;

@@ -12,11 +12,12 @@ import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { grantParameter } from './grant-request.ts';
+import { selectResources, type ResourceDeps } from './select-resources.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
 import type { TokenStore } from './store.ts';
 
-export type Deps = {
+export type Deps = ResourceDeps & {
   store: Pick<TokenStore, 'spendRefreshToken' | 'claimFamilyRevocation' | 'markFamilyRevoked'>;
   refreshTokens: RefreshTokens;
   revocations: { isRevoked(token: RevocableToken): boolean };
@@ -33,6 +34,8 @@ export type RotateRefreshTokenInput = {
   scope: string | undefined;
   /** The DPoP key of the request's proof (check-token-request-proof.ts), when it sent one. */
   jkt?: string;
+  /** RFC 8707 `resource` parameters as sent: within those the grant was authorized for. */
+  resources?: string[];
 };
 
 const invalidGrant = (detail: string) =>
@@ -63,6 +66,9 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   if (requested && requested.some((s) => !grant.scopes.includes(s) || !client.scopes.includes(s))) {
     throw invalidScope('scope beyond the original grant');
   }
+  // Without `scope`, the whole original grant (still within what the client may have); then cut to
+  // what the resources accept. Checked before the token is spent, like the scope.
+  const target = selectResources(deps, input.resources, grant.resources, requested ?? grant.scopes.filter((s) => client.scopes.includes(s)));
 
   // Of every request presenting this token exactly one spends it. The others (the losers of a
   // concurrent race, or a later reuse) presented a token that is rotated out: reuse.
@@ -71,14 +77,15 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
     throw invalidGrant('rotated refresh token reused; family revoked');
   }
   const next = deps.refreshTokens.seal({ ...grant, generation: grant.generation + 1 }, expiresAt);
-  // Without `scope`, the whole original grant (still within what the client may have).
-  const scopes = requested ?? grant.scopes.filter((s) => client.scopes.includes(s));
+  const scopes = target.scopes;
   const accessToken = await issueAccessToken(deps.tokens, {
     sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId,
     grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
+    ...(target.audience ? { audience: target.audience } : {}),
   }, now);
   deps.audit.emit('oauth.token.refreshed', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,
+    ...(target.audience ? { resource: target.audience } : {}),
   });
   const bound = input.jkt !== undefined ? { jkt: input.jkt } : {};
   return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next, ...bound };

@@ -31,7 +31,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
   const store = createValidationStore(mongo.db);
   const cleanups: (() => void)[] = [];
   try {
-    const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resources']);
+    const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resources', 'resource_servers']);
     await reference.start(nc);
     cleanups.push(() => reference.stop());
 
@@ -57,6 +57,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       cache: config.VERIFIED_TOKEN_CACHE_ENTRIES > 0 ? new VerifiedTokenCache<AccessToken>(config.VERIFIED_TOKEN_CACHE_ENTRIES) : undefined,
       issuer: config.OAUTH_ISSUER,
       audience: accessTokenAudience(config),
+      resourceServer: (uri) => reference.resourceServer(uri),
       user: (sub) => reference.user(sub),
       findUser: (sub) => reference.findUser(sub),
       findResourceRule: (resource) => reference.findResourceRule(resource),

@@ -58,6 +58,18 @@ describe('validateToken', () => {
     assert.deepEqual(d.userLookups, ['u1'], 'a user missing from the cache is looked up');
   });
 
+  it('refuses a token whose aud does not name the asking audience as invalid_token (RFC 8707)', async () => {
+    const d = { ...deps(), resourceServer: (uri: string) => (uri === 'https://api.example.com/' ? {} : undefined) };
+    const token = await sign({ aud: 'https://api.example.com/' });
+    const good = await validateToken(d, { token, audience: 'https://api.example.com/' });
+    assert.equal(good.active && good.allowed, true);
+    const bad = await validateToken(d, { token, audience: 'https://files.example.com/' });
+    assert.equal(bad.active && !bad.allowed && bad.error, 'invalid_token');
+    assert.equal(toReply(bad).error, 'invalid_token');
+    const plain = await validateToken(d, { token: await sign(), audience: 'https://api.example.com/' });
+    assert.equal(plain.active && !plain.allowed && plain.error, 'invalid_token', 'a token without resource indicators is for the default audience only');
+  });
+
   it('answers an inactive token with active false and nothing else', async () => {
     assert.deepEqual(await validateToken(deps(), { token: 'not.a.token' }), { active: false });
   });

@@ -1,5 +1,5 @@
 // oauth.token.validate: is the token active (genuine, unexpired, not revoked), and is the caller
-// allowed: every requested scope granted and, for a resource, a rule covering it that lists a
+// allowed: the token meant for the asking audience (when named), every requested scope granted and, for a resource, a rule covering it that lists a
 // granted scope and admits the resource owner's groups. Answered from memory on the hot path.
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import type { ResourceDoc } from '#shared/reference-data/resources.ts';
@@ -17,7 +17,7 @@ export type Deps = VerifyDeps & {
 };
 
 export type ValidationInput = {
-  token: string; scopes?: readonly string[]; resource?: string;
+  token: string; scopes?: readonly string[]; resource?: string; audience?: string;
   /** The DPoP proof sent with the token, and the method and URL of the request it came with. */
   dpop?: string; method?: string; url?: string;
 };
@@ -25,7 +25,7 @@ export type ValidationInput = {
 export type Validation =
   | { active: false; error?: 'invalid_token' | 'invalid_dpop_proof' }
   | { active: true; allowed: true; token: AccessToken; user: CachedUser | undefined }
-  | { active: true; allowed: false; error: 'insufficient_scope' | 'access_denied'; token: AccessToken; user: CachedUser | undefined };
+  | { active: true; allowed: false; error: 'invalid_token' | 'insufficient_scope' | 'access_denied'; token: AccessToken; user: CachedUser | undefined };
 
 export async function validateToken(deps: Deps, input: ValidationInput): Promise<Validation> {
   const token = await verifyAccessToken(deps, input.token);
@@ -36,6 +36,9 @@ export async function validateToken(deps: Deps, input: ValidationInput): Promise
   }
   const user = deps.user(token.sub) ?? (await deps.findUser(token.sub));
   const granted = { active: true, token, user } as const;
+
+  // RFC 8707 §2 / RFC 9068 §4: a token meant for other resource servers is no token for this one.
+  if (input.audience !== undefined && !audiences(token.aud).includes(input.audience)) return { ...granted, allowed: false, error: 'invalid_token' };
 
   // RFC 6750 §3.1: a token lacking a required scope is insufficient_scope.
   if (input.scopes?.some((scope) => !token.scopes.has(scope))) return { ...granted, allowed: false, error: 'insufficient_scope' };
@@ -63,3 +66,5 @@ async function possessionProblem(deps: Deps, token: AccessToken, input: Validati
   const check = await verifyDpopProof(deps.dpop, { proof: input.dpop, method: input.method, url: input.url, accessToken: input.token, jkt: token.jkt });
   return check.valid ? undefined : 'invalid_dpop_proof';
 }
+
+const audiences = (aud: string | string[]): string[] => (Array.isArray(aud) ? aud : [aud]);

@@ -85,6 +85,15 @@ describe('verifyAccessToken', () => {
     assert.equal(await verifyAccessToken(deps(), await sign(claims(), { kid: 'unknown' })), undefined);
   });
 
+  it('accepts an aud of registered resource servers (RFC 8707), and refuses one naming any other', async () => {
+    const registered = (uri: string) => (['https://api.example.com/', 'https://files.example.com/'].includes(uri) ? {} : undefined);
+    const withServers = { ...deps(), resourceServer: registered };
+    assert.ok(await verifyAccessToken(withServers, await sign(claims({ aud: 'https://api.example.com/' }))));
+    assert.ok(await verifyAccessToken(withServers, await sign(claims({ aud: ['https://api.example.com/', 'https://files.example.com/'] }))));
+    assert.equal(await verifyAccessToken(withServers, await sign(claims({ aud: ['https://api.example.com/', 'https://other.example.com/'] }))), undefined);
+    assert.equal(await verifyAccessToken(deps(), await sign(claims({ aud: 'https://api.example.com/' }))), undefined, 'without the registry');
+  });
+
   it('refuses a wrong issuer or audience', async () => {
     assert.equal(await verifyAccessToken(deps(), await sign(claims({ iss: 'https://evil.example.com' }))), undefined);
     assert.equal(await verifyAccessToken(deps(), await sign(claims({ aud: 'https://other.example.com' }))), undefined);

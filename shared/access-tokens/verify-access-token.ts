@@ -41,6 +41,11 @@ export type Deps = {
   clock: Clock;
   issuer: string;
   audience: string;
+  /**
+   * A registered resource server (RFC 8707), by URI: a token whose `aud` names resource servers
+   * instead of `audience` is accepted when every one of them is registered.
+   */
+  resourceServer?(uri: string): unknown;
 };
 
 // RFC 9068 §2.2: these claims are REQUIRED in a JWT access token.
@@ -83,7 +88,6 @@ async function verifySignature(deps: Deps, token: string, now: Date): Promise<Ac
       // RFC 9068 §4: the resource server MUST verify typ is "at+jwt" (jose accepts "application/at+jwt" too).
       typ: 'at+jwt',
       issuer: deps.issuer,
-      audience: deps.audience,
       requiredClaims: REQUIRED_CLAIMS,
       clockTolerance: EXP_LEEWAY_SECONDS,
       currentDate: now,
@@ -91,7 +95,15 @@ async function verifySignature(deps: Deps, token: string, now: Date): Promise<Ac
   } catch {
     return undefined;
   }
-  return toAccessToken(kid, payload);
+  return audienceAccepted(deps, payload.aud) ? toAccessToken(kid, payload) : undefined;
+}
+
+/** RFC 9068 §4: the token must be meant for us: our audience, or resource servers registered here. */
+function audienceAccepted(deps: Pick<Deps, 'audience' | 'resourceServer'>, aud: unknown): boolean {
+  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  if (audiences.length === 0 || audiences.some((a) => typeof a !== 'string')) return false;
+  if (audiences.includes(deps.audience)) return true;
+  return deps.resourceServer !== undefined && audiences.every((a: string) => deps.resourceServer!(a) !== undefined);
 }
 
 function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefined {

@@ -13,6 +13,7 @@ export const AuditEventTypes = [
   'oauth.client.disabled', 'oauth.client.enabled', 'oauth.user.disabled', 'oauth.user.enabled', 'oauth.grant.revoked',
   'oauth.scope.created', 'oauth.scope.deleted', 'oauth.resource.created', 'oauth.resource.deleted',
   'oauth.key.created', 'oauth.key.rotated',
+  'oauth.resource_server.created', 'oauth.resource_server.deleted', 'oauth.authorization.pushed',
 ] as const;
 export type AuditEventType = (typeof AuditEventTypes)[number];
 
@@ -28,6 +29,8 @@ export type AuditData = {
   kid?: string;
   count?: number;
   ip?: string;
+  /** RFC 8707: the resource servers an access token is for (its `aud`). */
+  resource?: string[];
 };
 
 export type CloudEvent = {

@@ -14,5 +14,7 @@ export const AuthorizationDescribeReplySchema = Type.Object({
    * description for the pages of the request. Added within version 1, so optional.
    */
   expires_at: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** RFC 8707: the resource servers the request names, for the consent page. Added within version 1, so optional. */
+  resources: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 16 })),
 });
 export type AuthorizationDescribeReply = Static<typeof AuthorizationDescribeReplySchema>;

@@ -12,6 +12,8 @@ export const TokenValidateRequestSchema = Type.Object({
   /** An HTTP method token (RFC 9110 §9.1). */
   method: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })),
   url: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  /** RFC 8707: the resource server asking; a token whose `aud` does not name it is not allowed (invalid_token). */
+  audience: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
 });
 export type TokenValidateRequest = Static<typeof TokenValidateRequestSchema>;
 

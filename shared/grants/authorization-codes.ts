@@ -23,6 +23,8 @@ export type AuthorizationCodePayload = {
   authTime: number;
   /** When the owner approved (epoch ms): where the grant begins, for the owner's later withdrawal of consent. */
   issuedAt: number;
+  /** RFC 8707: the resource servers the authorization request named; absent when it named none. */
+  resources?: string[];
 };
 
 export type AuthorizationCodes = Sealer<AuthorizationCodePayload>;

@@ -22,23 +22,29 @@ export type RefreshTokenPayload = {
   grantStartedAtMs: number;
   /** RFC 9449 §5: a public client's token issued with a DPoP proof is bound to that key (its thumbprint); refreshing needs a proof by it. */
   jkt?: string;
+  /** RFC 8707: the resource servers the grant was authorized for; absent when the authorization named none. */
+  resources?: string[];
 };
 
 /** Short keys inside the seal: every byte is in every token. */
-type Wire = { g: string; n: number; c: string; sub: string; u: string; s: string[]; at: number; ia: number; k?: string };
+type Wire = { g: string; n: number; c: string; sub: string; u: string; s: string[]; at: number; ia: number; k?: string; r?: string[] };
 
 const wire: WireCodec<RefreshTokenPayload> = {
   toWire: (p): Wire => ({
     g: p.grantId, n: p.generation, c: p.clientId, sub: p.sub, u: p.username, s: p.scopes, at: p.authTime, ia: p.grantStartedAtMs,
     ...(p.jkt !== undefined ? { k: p.jkt } : {}),
+    ...(p.resources?.length ? { r: p.resources } : {}),
   }),
   fromWire: (value) => {
     const w = value as Partial<Wire> | null;
     if (typeof w !== 'object' || w === null || typeof w.g !== 'string' || !Number.isInteger(w.n) || typeof w.c !== 'string') return undefined;
     if (typeof w.sub !== 'string' || typeof w.u !== 'string' || !Array.isArray(w.s) || typeof w.at !== 'number' || typeof w.ia !== 'number') return undefined;
     if (w.k !== undefined && typeof w.k !== 'string') return undefined;
-    const payload = { grantId: w.g, generation: w.n!, clientId: w.c, sub: w.sub, username: w.u, scopes: w.s, authTime: w.at, grantStartedAtMs: w.ia };
-    return w.k === undefined ? payload : { ...payload, jkt: w.k };
+    if (w.r !== undefined && (!Array.isArray(w.r) || w.r.some((r) => typeof r !== 'string'))) return undefined;
+    return {
+      grantId: w.g, generation: w.n!, clientId: w.c, sub: w.sub, username: w.u, scopes: w.s, authTime: w.at, grantStartedAtMs: w.ia,
+      ...(w.k === undefined ? {} : { jkt: w.k }), ...(w.r?.length ? { resources: w.r } : {}),
+    };
   },
 };
 

@@ -10,7 +10,7 @@
 // as another (a refresh token presented as a code is simply unknown).
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 
-export type SealedKind = 'authorization-request' | 'authorization-code' | 'refresh-token';
+export type SealedKind = 'authorization-request' | 'authorization-code' | 'refresh-token' | 'pushed-authorization-request';
 
 const VERSION = 1;
 const IV_BYTES = 12;

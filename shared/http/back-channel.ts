@@ -28,13 +28,19 @@ export async function backChannel(scope: FastifyInstance): Promise<void> {
 /**
  * The form parameters, checked: a repeated parameter is invalid_request (RFC 6749 §3.1), one sent
  * without a value counts as omitted (§3.1), unknown ones are ignored, and each known one must fit
- * the schema (its ceilings).
+ * the schema (its ceilings). Names in `repeatable` may appear several times and are read as a list.
  */
-export function readForm<S extends TObject>(body: unknown, form: Checker<S>): Static<S> {
+export function readForm<S extends TObject>(body: unknown, form: Checker<S>, repeatable: readonly string[] = []): Static<S> {
   if (body === undefined || body === null) return {} as Static<S>;
   if (typeof body !== 'object' || Array.isArray(body)) throw new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded.');
-  const params: Record<string, string> = {};
+  const params: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+    // Parameters defined as repeatable (RFC 8707 `resource`) are read as a list, their empty values left out.
+    if (repeatable.includes(name) && Object.hasOwn(form.schema.properties, name)) {
+      const values = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string' && v !== '');
+      if (values.length > 0) params[name] = values;
+      continue;
+    }
     if (Array.isArray(value)) throw new OAuthError('invalid_request', 'A request parameter is repeated.', `repeated ${name.slice(0, 64)}`);
     // Unknown parameters are ignored (and never copied, so no prototype key can slip in).
     if (typeof value === 'string' && value !== '' && Object.hasOwn(form.schema.properties, name)) params[name] = value;

@@ -22,6 +22,8 @@ export type ClientDoc = {
   accessEndedAt?: Date;
   /** Set by `clients create --require-dpop`: every token request of the client needs a DPoP proof (RFC 9449 §5.2). */
   requireDpop?: boolean;
+  /** `clients create --require-par`: authorization requests only through a pushed request (RFC 9126 §6). */
+  requirePar?: boolean;
 };
 
 export const clientsCollection = (db: Db) => db.collection<ClientDoc>('clients');

@@ -13,6 +13,7 @@ import { scopesCollection, type ScopeDoc } from './scopes.ts';
 import { resourcesCollection, ruleFor, type ResourceDoc } from './resources.ts';
 import { usersCollection, type UserDoc } from './users.ts';
 import { coalesced } from '#shared/coalesced.ts';
+import { resourceServersCollection, type ResourceServerDoc } from './resource-servers.ts';
 
 export type CachedUser = Omit<UserDoc, 'passwordHash'>;
 
@@ -34,6 +35,7 @@ export class ReferenceCache implements ReferenceData {
   #users = new Map<string, CachedUser>();
   #resources: ResourceDoc[] = [];
   #resourcesLoadedAt = 0;
+  #resourceServers = new Map<string, ResourceServerDoc>();
   #subscription: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Reloads on announcements and timers, one at a time per kind (a flood of announcements costs two loads). */
@@ -80,6 +82,9 @@ export class ReferenceCache implements ReferenceData {
         case 'users':
           this.#users = new Map((await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray()).map((u) => [u._id, u]));
           break;
+        case 'resource_servers':
+          this.#resourceServers = new Map((await resourceServersCollection(this.#db).find().toArray()).map((r) => [r._id, r]));
+          break;
         case 'keys':
           break;
       }
@@ -94,6 +99,8 @@ export class ReferenceCache implements ReferenceData {
   user(sub: string) { return this.#users.get(sub); }
   resources() { return this.#resources; }
   scopeNames() { return [...this.#scopes.keys()].sort(); }
+  /** A registered resource server (RFC 8707), by its exact URI; reloaded on `resource_servers` announcements. */
+  resourceServer(uri: string) { return this.#resourceServers.get(uri); }
 
   /** A client from the cache, or from the database when it was created since the last load. */
   async findClient(id: string): Promise<ClientDoc | undefined> {

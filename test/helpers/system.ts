@@ -11,6 +11,7 @@ import { publicUrls, type PublicUrls, parseConfig, CommonConfigSchema } from '#s
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 import type { ReferenceDataKind } from '#shared/contracts/reference-data-changed.ts';
 import * as admin from '../../services/admin-cli/reference-data-admin.ts';
+import { createResourceServer } from '../../services/admin-cli/resource-servers-admin.ts';
 
 export const ServiceNames = ['authorize-service', 'consent-ui', 'token-service', 'validation-service'] as const;
 export type ServiceName = (typeof ServiceNames)[number];
@@ -160,6 +161,7 @@ export function seeder(db: Db, nc: NatsConnection) {
         refreshTokens: options.refreshTokens ?? true,
         ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
         ...(options.requireDpop ? { requireDpop: true } : {}),
+        ...(options.requirePar ? { requirePar: true } : {}),
       });
       await announce('clients');
       return { ...created, redirectUri, scopes: options.scopes };
@@ -167,6 +169,13 @@ export function seeder(db: Db, nc: NatsConnection) {
     async resource(pattern: string, scopes: string[], groups: string[] = []): Promise<void> {
       await admin.createResource(db, { pattern, scopes, groups });
       await announce('resources');
+    },
+    /** A resource server (RFC 8707) at a unique URI, accepting `scopes`. */
+    async resourceServer(scopes: string[]): Promise<string> {
+      const uri = `https://rs-${randomToken(6).replace(/[^a-z0-9]/gi, 'x').toLowerCase()}.example.com/`;
+      await createResourceServer(db, { uri, scopes });
+      await announce('resource_servers');
+      return uri;
     },
   };
 }
