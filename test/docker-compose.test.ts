@@ -278,12 +278,12 @@ describe('docker-compose.yml', () => {
     assert.match(caddyfile, /log_append request_id \{http\.request\.uuid\}/, 'the edge line carries the Request-Id the services log');
   });
 
-  it('routes the authorization endpoint, PAR and the metadata to authorize-service', () => {
-    assert.deepEqual(routedPaths('authorize-service').sort(), ['/.well-known/oauth-authorization-server', '/authorize', '/par']);
+  it('routes the authorization endpoint and the metadata to authorize-service', () => {
+    assert.deepEqual(routedPaths('authorize-service').sort(), ['/.well-known/oauth-authorization-server', '/authorize']);
   });
 
-  it('routes the back-channel endpoints, introspection included, to token-service', () => {
-    assert.deepEqual(routedPaths('token-service').sort(), ['/introspect', '/jwks.json', '/revoke', '/token']);
+  it('routes the back-channel endpoints, introspection and PAR included, to token-service', () => {
+    assert.deepEqual(routedPaths('token-service').sort(), ['/introspect', '/jwks.json', '/par', '/revoke', '/token']);
     assert.deepEqual(routedPaths('validation-service'), []);
   });
 

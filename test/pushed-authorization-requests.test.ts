@@ -52,7 +52,7 @@ const authorizeWith = (clientId: string, requestUri: string, extra: Record<strin
   fetch(authorizeUrl(system, { client_id: clientId, request_uri: requestUri, ...extra }), { redirect: 'manual' });
 
 async function postPar(form: URLSearchParams, who: SeededClient = client) {
-  const res = await fetch(`${system.urls.authorizeService}/par`, {
+  const res = await fetch(`${system.urls.tokenService}/par`, {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
@@ -76,7 +76,7 @@ const validForm = (extra: [string, string][] = []) => new URLSearchParams([
 
 describe('POST /par (RFC 9126) with oauth4webapi', () => {
   it('names the endpoint in the metadata, and PAR is not required of every client', () => {
-    assert.equal(as.pushed_authorization_request_endpoint, `${system.urls.authorizeService}/par`);
+    assert.equal(as.pushed_authorization_request_endpoint, `${system.urls.tokenService}/par`);
     assert.equal(as.require_pushed_authorization_requests, false);
   });
 
@@ -176,7 +176,7 @@ describe('POST /par errors (RFC 9126 §2.3)', () => {
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error, 'invalid_client');
     assert.ok(wrong.headers.get('www-authenticate'));
-    const none = await fetch(`${system.urls.authorizeService}/par`, {
+    const none = await fetch(`${system.urls.tokenService}/par`, {
       method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: validForm(),
     });
     assert.equal(none.status, 401);
@@ -184,7 +184,7 @@ describe('POST /par errors (RFC 9126 §2.3)', () => {
 
   it('takes client_secret_post, and keeps the secret out of the request_uri', async () => {
     const form = validForm([['client_id', client.clientId], ['client_secret', client.clientSecret!]]);
-    const res = await fetch(`${system.urls.authorizeService}/par`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const res = await fetch(`${system.urls.tokenService}/par`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
     assert.equal(res.status, 201);
     const { request_uri: requestUri } = (await res.json()) as { request_uri: string };
     const opened = pushedRequestSealer(KEK).open(requestUri.slice(REQUEST_URI_PREFIX.length));

@@ -1,7 +1,9 @@
 // One home for grant state: validation-service answers oauth.token.validate from public keys,
 // the revocation feed and cached reference data. It holds no secret and reaches no grant state,
 // so none of its files (tests aside) may name what would let it: the key-encryption key, the
-// refresh token format, grant_claims, or client authentication.
+// refresh token format, grant_claims, or client authentication. Client authentication and its
+// lockout records (client_auth_failures) have one owner, token-service (/token, /revoke,
+// /introspect, /par): authorize-service's files name none of it either.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = path.join(ROOT, 'services/validation-service');
+const AUTHORIZE_DIR = path.join(ROOT, 'services/authorize-service');
 
 const FORBIDDEN = [
   /key-encryption|keyEncryptionKey|OAUTH_KEY_ENCRYPTION_KEY/,
@@ -19,13 +22,31 @@ const FORBIDDEN = [
   /\/introspect/,
 ];
 
+/** What would let a service authenticate clients, or touch the lockout records of client authentication. */
+const CLIENT_AUTHENTICATION = [/client-auth\/|authenticateClient|ClientAuth|CLIENT_AUTH_|client_auth_failures|secretHash/];
+
+/** The service's own modules (tests aside), each with its source. */
+async function sourcesOf(dir: string): Promise<[string, string][]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  assert.ok(files.includes('main.ts'));
+  return Promise.all(files.map(async (file): Promise<[string, string]> => [file, await readFile(path.join(dir, file), 'utf8')]));
+}
+
 describe('validation-service', () => {
   it('names no key-encryption key, refresh token format, grant claim or client authentication', async () => {
-    const files = (await readdir(DIR)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-    assert.ok(files.includes('main.ts'));
-    for (const file of files) {
-      const source = await readFile(path.join(DIR, file), 'utf8');
+    for (const [file, source] of await sourcesOf(DIR)) {
       for (const pattern of FORBIDDEN) assert.doesNotMatch(source, pattern, `${file} names ${pattern}`);
+    }
+  });
+});
+
+describe('authorize-service', () => {
+  it('names no client authentication, client secret hash or client_auth_failures: PAR authenticates at token-service', async () => {
+    const sources = await sourcesOf(AUTHORIZE_DIR);
+    // It still takes pushed requests (from token-service, over NATS), so the check has something to look at.
+    assert.ok(sources.some(([file]) => file === 'push-authorization-request.ts'));
+    for (const [file, source] of sources) {
+      for (const pattern of CLIENT_AUTHENTICATION) assert.doesNotMatch(source, pattern, `${file} names ${pattern}`);
     }
   });
 });

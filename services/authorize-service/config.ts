@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientAuthConfig, parseConfig, serviceConfigSchema } from '#shared/config.ts';
+import { parseConfig, serviceConfigSchema } from '#shared/config.ts';
 import { MAX_CODE_TTL_SECONDS } from '#shared/grants/authorization-codes.ts';
 
 export const AuthorizeConfigSchema = serviceConfigSchema({
@@ -9,8 +9,6 @@ export const AuthorizeConfigSchema = serviceConfigSchema({
   CODE_TTL_SECONDS: Type.Integer({ minimum: 5, maximum: MAX_CODE_TTL_SECONDS, default: 60 }),
   /** Lifetime of a pushed authorization request's request_uri (RFC 9126 §2.2: short; the contract says 60 s at most). */
   PAR_TTL_SECONDS: Type.Integer({ minimum: 5, maximum: 60, default: 60 }),
-  // PAR authenticates clients as /token does, with the same lockout (one client_auth_failures collection).
-  ...ClientAuthConfig,
 });
 export type AuthorizeConfig = Static<typeof AuthorizeConfigSchema>;
 

@@ -1,49 +1,25 @@
-// HTTP edge of authorize-service: the authorization endpoint, pushed authorization requests
-// (RFC 9126, a back-channel endpoint: shared/http/back-channel.ts) and RFC 8414 metadata.
+// HTTP edge of authorize-service: the authorization endpoint (with request_uri from a pushed
+// authorization request, RFC 9126 §4) and RFC 8414 metadata. POST /par is token-service's: it
+// authenticates the client and hands the request here over NATS (nats.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
-import { checker } from '#shared/contracts/checker.ts';
 import { isUnavailable } from '#shared/http/create-http-server.ts';
-import { backChannel, credentials, readForm } from '#shared/http/back-channel.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
-import { authenticateClient, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
-import { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { validateAuthorizationRequest, type Deps as ValidateDeps, type RawQuery, type ValidationResult } from './validate-authorization-request.ts';
 import { startAuthorization, type Deps as StartDeps } from './start-authorization.ts';
-import { pushAuthorizationRequest, type Deps as PushDeps } from './push-authorization-request.ts';
 import { takePushedRequest, type Deps as TakePushedDeps } from './take-pushed-request.ts';
 
 export type HttpDeps = {
   validate: ValidateDeps;
   start: StartDeps;
-  authenticate: AuthenticateDeps;
-  push: PushDeps;
   takePushed: TakePushedDeps;
   issuer: string;
   metadata(): Record<string, unknown>;
 };
 
 const eta = new Eta({ views: fileURLToPath(new URL('./views', import.meta.url)), autoEscape: true, cache: true });
-
-const Param = (maxLength: number) => Type.Optional(Type.String({ minLength: 1, maxLength }));
-// RFC 9126 §2.1: the authorization request's parameters, and client authentication as at /token.
-// Unknown parameters are ignored; every known one has a ceiling (state's own limit is checked as at /authorize).
-const ParFormSchema = Type.Object({
-  response_type: Param(64),
-  client_id: Param(128),
-  redirect_uri: Param(2048),
-  scope: Param(4096),
-  state: Param(4096),
-  code_challenge: Param(128),
-  code_challenge_method: Param(16),
-  request_uri: Param(16_384),
-  resource: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_RESOURCE_LENGTH }), { minItems: 1, maxItems: MAX_RESOURCES })),
-  client_secret: Param(512),
-});
-const parForm = checker(ParFormSchema);
 
 // Pages of this service show nothing a third party should frame, load or be referred to.
 function pageHeaders(reply: FastifyReply): FastifyReply {
@@ -68,18 +44,6 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
       ? await validateAuthorizationRequest(deps.validate, pushed.params, { pushed: true })
       : await validateAuthorizationRequest(deps.validate, query);
     return answerAuthorizationRequest(deps, request, reply, result);
-  });
-
-  void app.register(async (scope) => {
-    await backChannel(scope);
-    scope.post('/par', async (request, reply) => {
-      // The secret authenticates the client and goes no further: the rest are the pushed parameters.
-      const { client_secret: clientSecret, ...params } = readForm(request.body, parForm, ['resource']);
-      const { client } = await authenticateClient(deps.authenticate, credentials(request, { client_id: params.client_id, client_secret: clientSecret }));
-      const pushed = await pushAuthorizationRequest(deps.push, { client, params });
-      // RFC 9126 §2.2: 201 with the request_uri and its lifetime.
-      return reply.code(201).send({ request_uri: pushed.requestUri, expires_in: pushed.expiresIn });
-    });
   });
 }
 

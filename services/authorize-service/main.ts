@@ -16,8 +16,6 @@ import { authorizationServerMetadata } from './metadata.ts';
 import { authorizationRequestSealer } from './authorization-requests.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
-import { CleanAuthStates } from '#shared/client-auth/authenticate-client.ts';
-import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
 import { pushedRequestSealer } from './pushed-requests.ts';
 
 export const SERVICE_NAME = 'authorize-service';
@@ -34,6 +32,11 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const clock = systemClock;
   const kek = keyEncryptionKey(config, log);
   const requests = authorizationRequestSealer(kek);
+  const validate = {
+    findClient: (id: string) => reference.findClient(id), scopeExists: (name: string) => reference.scope(name) !== undefined,
+    resourceServer: (uri: string) => reference.resourceServer(uri),
+  };
+  const pushed = pushedRequestSealer(kek);
 
   const service = await base.natsService('Authorization requests and decisions');
   registerEndpoints(service, log, {
@@ -42,23 +45,14 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
       store, requests, codes: authorizationCodeSealer(kek), clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS,
       findClient: (id) => reference.findClient(id),
     },
+    // PAR (RFC 9126): token-service authenticates the client at POST /par and hands the request here.
+    push: { validate, pushed, clock, audit: base.audit, ttlSeconds: config.PAR_TTL_SECONDS },
   });
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
-  const validate = {
-    findClient: (id: string) => reference.findClient(id), scopeExists: (name: string) => reference.scope(name) !== undefined,
-    resourceServer: (uri: string) => reference.resourceServer(uri),
-  };
-  const pushed = pushedRequestSealer(kek);
   registerRoutes(app, {
     issuer: config.OAUTH_ISSUER,
     validate,
-    // PAR (RFC 9126) authenticates clients as /token does, sharing its failure records and lockout.
-    authenticate: {
-      findClient: (id) => reference.findClient(id), store: await createClientAuthEventStore(mongo.db, log), clock, log, metrics: base.metrics,
-      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
-    },
-    push: { validate, pushed, clock, audit: base.audit, ttlSeconds: config.PAR_TTL_SECONDS },
     takePushed: { pushed, store, clock },
     start: { requests, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),

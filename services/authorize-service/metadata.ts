@@ -21,8 +21,9 @@ export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) 
     authorization_response_iss_parameter_supported: true,
     // RFC 9449 §5.1: the algorithms the token endpoint and oauth.token.validate accept in DPoP proofs.
     dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
-    // RFC 9126 §5: PAR is offered; clients registered with --require-par must use it.
-    pushed_authorization_request_endpoint: `${urls.authorizeService}/par`,
+    // RFC 9126 §5: PAR is offered; clients registered with --require-par must use it. token-service
+    // serves it: it authenticates clients (one owner of client authentication and its lockout).
+    pushed_authorization_request_endpoint: `${urls.tokenService}/par`,
     require_pushed_authorization_requests: false,
     service_documentation: `${urls.issuer}/.well-known/oauth-authorization-server`,
   };

@@ -1,5 +1,6 @@
 // NATS endpoints of authorize-service: consent-ui describes a pending request and submits the decision
-// (the reply names the client and scopes decided on, so consent-ui need not describe it again).
+// (the reply names the client and scopes decided on, so consent-ui need not describe it again);
+// token-service hands over the pushed authorization requests (RFC 9126) of the clients it authenticated.
 import type { Service } from '@nats-io/services';
 import type { Logger } from '#shared/logger.ts';
 import { addEndpoint } from '#shared/nats/add-endpoint.ts';
@@ -8,9 +9,12 @@ import { checker } from '#shared/contracts/checker.ts';
 import { AuthorizationDescribeRequestSchema, type AuthorizationDescribeReply } from '#shared/contracts/authorization-describe.ts';
 import { AuthorizationDecideRequestSchema, type AuthorizationDecideReply } from '#shared/contracts/authorization-decide.ts';
 import { describeAuthorization, type Deps as DescribeDeps } from './describe-authorization.ts';
+import { AuthorizationPushRequestSchema, type AuthorizationPushReply } from '#shared/contracts/authorization-push.ts';
 import { decideAuthorization, type Deps as DecideDeps } from './decide-authorization.ts';
+import { pushAuthorizationRequest, type Deps as PushDeps } from './push-authorization-request.ts';
+import type { PushedParams } from './pushed-requests.ts';
 
-export function registerEndpoints(service: Service, log: Logger, deps: { describe: DescribeDeps; decide: DecideDeps }): void {
+export function registerEndpoints(service: Service, log: Logger, deps: { describe: DescribeDeps; decide: DecideDeps; push: PushDeps }): void {
   addEndpoint(service, log, {
     name: 'describe',
     subject: Subjects.authorizationDescribe,
@@ -36,6 +40,17 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
         authTime: new Date(request.auth_time * 1000),
       });
       return { redirect_to: decided.redirectTo, client_id: decided.clientId, scopes: decided.scopes };
+    },
+  });
+  addEndpoint(service, log, {
+    name: 'push',
+    subject: Subjects.authorizationPush,
+    schemaName: `${Subjects.authorizationPush}/1`,
+    request: checker(AuthorizationPushRequestSchema),
+    handle: async ({ client_id: clientId, params }): Promise<AuthorizationPushReply> => {
+      // The schema admits only the known parameters, each a string (resource a list); JSON holds no undefined.
+      const pushed = await pushAuthorizationRequest(deps.push, { clientId, params: params as PushedParams });
+      return { request_uri: pushed.requestUri, expires_in: pushed.expiresIn };
     },
   });
 }

@@ -1,12 +1,14 @@
-// RFC 9126 §2: a client-authenticated POST of the authorization parameters. They are validated
-// exactly as /authorize validates them (validate-authorization-request.ts), errors answered as JSON
-// (§2.3), and the request sealed into a short-lived, single-use request_uri bound to the client.
+// RFC 9126 §2: the parameters a client pushed to POST /par. token-service serves that endpoint and
+// authenticates the client (one owner of client authentication and its lockout), then hands them
+// here over NATS (oauth.authorization.push) with the authenticated client_id. They are validated
+// exactly as /authorize validates them (validate-authorization-request.ts), every error is an OAuth
+// error token-service answers as JSON (§2.3), and the request is sealed into a short-lived,
+// single-use request_uri bound to the client.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
-import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { REQUEST_URI_PREFIX, type PushedParams, type PushedRequests } from './pushed-requests.ts';
 import { validateAuthorizationRequest, type Deps as ValidateDeps } from './validate-authorization-request.ts';
 
@@ -20,23 +22,24 @@ export type Deps = {
 
 export type PushedRequestUri = { requestUri: string; expiresIn: number };
 
-export async function pushAuthorizationRequest(deps: Deps, input: { client: ClientDoc; params: PushedParams }): Promise<PushedRequestUri> {
-  const { client } = input;
+/** `clientId` is the client token-service authenticated; `params` are the form's, its secret left out. */
+export async function pushAuthorizationRequest(deps: Deps, input: { clientId: string; params: PushedParams }): Promise<PushedRequestUri> {
+  const { clientId } = input;
   // RFC 9126 §2.1: request_uri must not be pushed (a request naming another would chain them).
   if (input.params.request_uri !== undefined) throw new OAuthError('invalid_request', 'A pushed authorization request must not contain request_uri.');
   // The client_id in the body, if any, must be the authenticated client's (§2.1).
-  if (input.params.client_id !== undefined && input.params.client_id !== client._id) {
+  if (input.params.client_id !== undefined && input.params.client_id !== clientId) {
     throw new OAuthError('invalid_request', 'The client_id does not match the authenticated client.');
   }
-  const params: PushedParams = { ...input.params, client_id: client._id };
+  const params: PushedParams = { ...input.params, client_id: clientId };
   const result = await validateAuthorizationRequest(deps.validate, params, { pushed: true });
   // §2.3: every error is the JSON error response here, the redirect URI's problems included.
   if (result.kind === 'show-error') throw new OAuthError('invalid_request', result.description.replace(/\u2019/g, "'"));
   if (result.kind === 'redirect-error') throw result.error;
 
   const now = deps.clock.now();
-  const sealed = deps.pushed.seal({ id: randomToken(16), clientId: client._id, params }, addSeconds(now, deps.ttlSeconds));
+  const sealed = deps.pushed.seal({ id: randomToken(16), clientId, params }, addSeconds(now, deps.ttlSeconds));
   if (sealed.length > MAX_SEALED_LENGTH) throw new OAuthError('invalid_request', 'The authorization request is too large.');
-  deps.audit.emit('oauth.authorization.pushed', client._id, { client_id: client._id, scope: result.request.scopes.join(' ') });
+  deps.audit.emit('oauth.authorization.pushed', clientId, { client_id: clientId, scope: result.request.scopes.join(' ') });
   return { requestUri: `${REQUEST_URI_PREFIX}${sealed}`, expiresIn: deps.ttlSeconds };
 }

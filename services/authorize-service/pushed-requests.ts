@@ -4,8 +4,8 @@
 // one use /authorize may make of it (store.ts, a unique insert).
 import { createSealer, type Sealer } from '#shared/grants/sealed-state.ts';
 
-/** RFC 9126 §2.2: the request_uri is a URN of this form, with the sealed request after the prefix. */
-export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+/** RFC 9126 §2.2: the request_uri's URN prefix (defined with the oauth.authorization.push contract that carries it). */
+export { REQUEST_URI_PREFIX } from '#shared/contracts/authorization-push.ts';
 
 /** The authorization request's parameters as pushed (one value each; `resource` may repeat). */
 export type PushedParams = Record<string, string | string[]>;

@@ -1,5 +1,5 @@
 // HTTP edge of token-service: the token endpoint (RFC 6749 §3.2), revocation (RFC 7009),
-// introspection (RFC 7662) and JWKS. The back-channel endpoints share one way in and out
+// introspection (RFC 7662), JWKS and pushed authorization requests (RFC 9126, registerParRoute). The back-channel endpoints share one way in and out
 // (shared/http/back-channel.ts): form bodies only, repeated parameters refused (RFC 6749 §3.1),
 // errors as RFC 6749 §5.2 JSON, never cached.
 import type { FastifyInstance } from 'fastify';
@@ -17,6 +17,8 @@ import { introspectToken, type Deps as IntrospectDeps, type Introspection } from
 import type { TokenResult } from './issue-access-token.ts';
 import { checkTokenRequestProof, type Deps as TokenRequestProofDeps } from './check-token-request-proof.ts';
 import { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
+import { PushedAuthorizationFields } from '#shared/contracts/authorization-push.ts';
+import { pushAuthorization, type Deps as PushDeps } from './push-authorization.ts';
 
 export type HttpDeps = {
   authenticate: AuthenticateDeps;
@@ -101,6 +103,28 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
 /** The DPoP header (RFC 9449 §4.1); Node joins a repeated one with ", ", which no proof verifies (§4.3 step 1). */
 const dpopHeader = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value.join(', ') : value);
+
+// RFC 9126 §2.1: the authorization request's parameters (bounded as oauth.authorization.push carries
+// them) and client authentication as at /token. Unknown parameters are ignored.
+const parForm = checker(Type.Object({ ...PushedAuthorizationFields, ...ClientAuthParams }));
+
+/**
+ * Pushed authorization requests (RFC 9126), a back-channel endpoint in a scope of its own: the client
+ * authenticates as at /token, and authorize-service takes the request over NATS (push-authorization.ts).
+ */
+export function registerParRoute(app: FastifyInstance, deps: PushDeps): void {
+  void app.register(async (scope) => {
+    await backChannel(scope);
+    scope.post('/par', async (request, reply) => {
+      // The secret authenticates the client and goes no further: the rest are the pushed parameters.
+      const { client_secret: clientSecret, ...params } = readForm(request.body, parForm, ['resource']);
+      const presented = credentials(request, { client_id: params.client_id, client_secret: clientSecret });
+      const pushed = await pushAuthorization(deps, { credentials: presented, params, reqId: request.id });
+      // RFC 9126 §2.2: 201 with the request_uri and its lifetime.
+      return reply.code(201).send({ request_uri: pushed.requestUri, expires_in: pushed.expiresIn });
+    });
+  });
+}
 
 /** RFC 6749 §5.1 successful response. */
 function tokenResponse(result: TokenResult) {

@@ -18,7 +18,8 @@ import { every, keepKeysCurrent } from '#shared/access-tokens/keep-keys-current.
 import { accessTokenAudience, loadConfig, type TokenConfig } from './config.ts';
 import { createTokenStore } from './store.ts';
 import { KeyRing } from './signing-keys.ts';
-import { registerRoutes } from './http.ts';
+import { registerParRoute, registerRoutes } from './http.ts';
+import { authorizationPusher } from './nats-client.ts';
 import { publicUrls } from '#shared/config.ts';
 import { ensureProofReplayStream, proofFirstUse } from '#shared/dpop/proof-replay-stream.ts';
 import { publishRevocation, registerEndpoints } from './nats.ts';
@@ -74,11 +75,13 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
+  // One client authentication (and lockout) for /token, /revoke, /introspect and /par.
+  const authenticate = {
+    findClient, store, clock, log, metrics: base.metrics,
+    maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
+  };
   registerRoutes(app, {
-    authenticate: {
-      findClient, store, clock, log, metrics: base.metrics,
-      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
-    },
+    authenticate,
     redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, resourceServer },
     rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, resourceServer },
     revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
@@ -90,6 +93,8 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },
     jwks: () => keys.jwks(),
   });
+  // RFC 9126: authorize-service, the owner of authorization requests, validates and seals what is pushed.
+  registerParRoute(app, { authenticate, forward: authorizationPusher(nc, config.NATS_REQUEST_TIMEOUT_MS) });
   const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
 
   const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);

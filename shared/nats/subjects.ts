@@ -6,6 +6,8 @@ export const Subjects = {
   authorizationDescribe: 'oauth.authorization.describe',
   /** Internal: consent-ui submits the resource owner's decision to authorize-service. */
   authorizationDecide: 'oauth.authorization.decide',
+  /** Internal: token-service hands authorize-service a pushed authorization request (RFC 9126) from a client it authenticated. */
+  authorizationPush: 'oauth.authorization.push',
   /** Internal: consent-ui asks token-service to end every grant of one client for one owner. */
   consentRevoke: 'oauth.consent.revoke',
   /** Internal broadcast (no queue group): a revocation every validation-service and token-service instance must learn. */
