@@ -1,7 +1,9 @@
 // Pushed authorization requests (RFC 9126) end to end: a client pushes its authorization
 // parameters (with oauth4webapi, authenticated as at /token), sends the browser to /authorize with
 // client_id + request_uri only, and gets a code and tokens. The request_uri works once, for the
-// client that pushed it, before it expires; --require-par clients cannot skip it.
+// client that pushed it, before it expires; --require-par clients cannot skip it. POST /par is
+// token-service's (it authenticates clients, with the lockout /token has), and authorize-service takes
+// the request over NATS (oauth.authorization.push): audited, and a 503 while it is away.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,9 +13,13 @@ import { startSystem, type SeededClient, type SeededUser, type System } from './
 import { Browser } from './helpers/browser.ts';
 import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
 import { pushedRequestSealer, REQUEST_URI_PREFIX } from '../services/authorize-service/pushed-requests.ts';
+import { collectAuditEvents, forClient } from './helpers/audit.ts';
+import { revokeRequest } from './helpers/token-requests.ts';
 
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test issuer is http://localhost
 const KEK = randomBytes(32);
+const NATS_REQUEST_TIMEOUT_MS = 1500;
+const CLIENT_AUTH_MAX_FAILURES = 3;
 
 let system: System;
 let client: SeededClient;
@@ -24,7 +30,12 @@ let scope: string;
 let as: oauth.AuthorizationServer;
 
 before(async () => {
-  system = await startSystem('par', { env: { OAUTH_KEY_ENCRYPTION_KEY: KEK.toString('base64url') } });
+  system = await startSystem('par', {
+    env: {
+      OAUTH_KEY_ENCRYPTION_KEY: KEK.toString('base64url'),
+      NATS_REQUEST_TIMEOUT_MS: String(NATS_REQUEST_TIMEOUT_MS), CLIENT_AUTH_MAX_FAILURES: String(CLIENT_AUTH_MAX_FAILURES),
+    },
+  });
   scope = await system.seed.scope('orders', 'Read your orders');
   user = await system.seed.user();
   client = await system.seed.client({ name: 'PAR Client', scopes: [scope] });
@@ -190,5 +201,49 @@ describe('POST /par errors (RFC 9126 §2.3)', () => {
     const opened = pushedRequestSealer(KEK).open(requestUri.slice(REQUEST_URI_PREFIX.length));
     assert.equal(opened?.payload.clientId, client.clientId);
     assert.ok(!JSON.stringify(opened?.payload).includes(client.clientSecret!));
+  });
+});
+
+describe('POST /par at token-service, authorize-service behind it (oauth.authorization.push)', () => {
+  it('audits oauth.authorization.pushed for the client, with no secret in the event', async () => {
+    const audit = await collectAuditEvents(system.nc, forClient(client.clientId));
+    try {
+      assert.equal((await postPar(validForm())).status, 201);
+      const [event] = await audit.waitFor('oauth.authorization.pushed');
+      assert.equal(event!.subject, client.clientId);
+      assert.equal(event!.data.client_id, client.clientId);
+      assert.equal(event!.data.scope, scope);
+      assert.ok(!JSON.stringify(event).includes(client.clientSecret!));
+    } finally {
+      await audit.stop();
+    }
+  });
+
+  it('shares /token\u2019s client authentication lockout: failures at /par lock the client at /revoke too', async () => {
+    const locked = await system.seed.client({ name: 'PAR Locked Client', scopes: [scope] });
+    for (let i = 0; i < CLIENT_AUTH_MAX_FAILURES; i++) {
+      assert.equal((await postPar(validForm(), { ...locked, clientSecret: 'wrong-secret' })).status, 401);
+    }
+    assert.ok(await system.db.collection('client_auth_failures').countDocuments({ clientId: locked.clientId }) >= CLIENT_AUTH_MAX_FAILURES);
+    const form = validForm();
+    form.set('redirect_uri', locked.redirectUri);
+    const right = await postPar(form, locked);
+    assert.equal(right.status, 401, 'locked: the right secret is refused like a wrong one');
+    assert.equal(right.body.error, 'invalid_client');
+    assert.equal((await revokeRequest(system, locked, 'some-token')).status, 401, 'and at /revoke, the same lockout');
+  });
+
+  it('answers 503 temporarily_unavailable, never a hang, while authorize-service is away; client authentication still refuses first', async () => {
+    await system.stopService('authorize-service');
+    const started = performance.now();
+    const res = await postPar(validForm());
+    const ms = performance.now() - started;
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.error, 'temporarily_unavailable');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.ok(res.headers.get('retry-after'));
+    assert.ok(ms < NATS_REQUEST_TIMEOUT_MS + 2000, `answered after ${Math.round(ms)} ms`);
+    const wrong = await postPar(validForm(), { ...client, clientSecret: 'wrong-secret' });
+    assert.equal(wrong.status, 401);
   });
 });
