@@ -160,6 +160,22 @@ describe('deploy/nats.conf: what each user may do', () => {
     assert.equal(typeof revoked.json<{ revoked_families: number }>().revoked_families, 'number');
   });
 
+  it('lets token-service (alone) hand authorize-service a pushed authorization request: POST /par answers 201 (RFC 9126)', async () => {
+    const form = new URLSearchParams({ response_type: 'code', redirect_uri: client.redirectUri, scope });
+    const basic = Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret!)}`).toString('base64');
+    const res = await fetch(`${system.urls.tokenService}/par`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` }, body: form,
+    });
+    const body = (await res.json()) as { request_uri?: string; error?: string };
+    assert.equal(res.status, 201, JSON.stringify(body));
+    assert.match(body.request_uri!, /^urn:ietf:params:oauth:request_uri:/);
+    // Nobody else may publish it: authorize-service trusts its client_id as authenticated by token-service.
+    const push = { client_id: client.clientId, params: { response_type: 'code', redirect_uri: client.redirectUri, scope } };
+    for (const user of ['consent-ui', 'validation-service', 'resource-server', 'admin-cli', 'auditor', 'authorize-service'] as const) {
+      await refusesRequest(await connectAs(user), Subjects.authorizationPush, push);
+    }
+  });
+
   it('lets the admin CLI (as admin-cli) announce a change, publish its audit event with an ack, and ask $SRV who runs', async () => {
     const warnings: string[] = [];
     const name = `perm.${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`;
@@ -326,9 +342,13 @@ describe('deploy/nats.conf: what each user may do', () => {
     const token = await connectAs('token-service');
     await refusesSubscription(token, Subjects.authorizationDecide, 'q');
     await refusesSubscription(token, Subjects.tokenValidate, 'q');
+    // token-service asks oauth.authorization.push; only authorize-service answers it.
+    await refusesSubscription(token, Subjects.authorizationPush, 'q');
+    await refusesSubscription(consentUi, Subjects.authorizationPush, 'q');
     const validation = await connectAs('validation-service');
     await refusesSubscription(validation, Subjects.consentRevoke, 'q');
     await refusesSubscription(validation, Subjects.authorizationDescribe, 'q');
+    await refusesSubscription(validation, Subjects.authorizationPush, 'q');
     const authorize = await connectAs('authorize-service');
     await refusesSubscription(authorize, Subjects.tokenValidate, 'q');
     await refusesSubscription(authorize, Subjects.consentRevoke, 'q');
