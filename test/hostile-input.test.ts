@@ -9,9 +9,9 @@
 // client-authentication failure records a failed attempt is meant to leave), and a known-good
 // access token, refresh token and session must still work afterwards.
 //
-// Coverage: authorize-service (GET /authorize, with request_uri too, POST /par, metadata, health/ready/metrics), consent-ui (every
-// /ui/* route), token-service (POST /token, /revoke, /introspect, GET /jwks.json), validation-service
-// (health/ready/metrics over HTTP), every subject of shared/nats/subjects.ts (the four request
+// Coverage: authorize-service (GET /authorize, with request_uri too, metadata, health/ready/metrics), consent-ui (every
+// /ui/* route), token-service (POST /token, /revoke, /introspect, /par, GET /jwks.json), validation-service
+// (health/ready/metrics over HTTP), every subject of shared/nats/subjects.ts (the five request
 // subjects, the three broadcasts), requests without a reply subject or with one outside `_INBOX.`
 // (never answered, never acted on), and malformed NATS header blocks.
 //
@@ -30,6 +30,7 @@ import { MAX_REQUEST_BYTES, parseJson } from '#shared/nats/add-endpoint.ts';
 import { checker } from '#shared/contracts/checker.ts';
 import { TokenValidateRequestSchema } from '#shared/contracts/token-validate.ts';
 import { ConsentRevokeRequestSchema } from '#shared/contracts/consent-revoke.ts';
+import { AuthorizationPushReplySchema, AuthorizationPushRequestSchema } from '#shared/contracts/authorization-push.ts';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { accessTokenHash } from '#shared/dpop/verify-dpop-proof.ts';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
@@ -52,7 +53,7 @@ const startedAt = performance.now();
 const RUNS = {
   authorize: 1200, anyRoute: 1200, token: 2000, revoke: 800, introspect: 1000, par: 800, requestUri: 300,
   uiAuthorize: 400, uiLogin: 400, uiConsent: 400, uiLogout: 320, uiAuthorizations: 320, uiRevoke: 320,
-  validate: 3000, describe: 600, decide: 600, consentRevoke: 400,
+  validate: 3000, describe: 600, decide: 600, consentRevoke: 400, push: 500,
   revocationRecorded: 800, referenceDataChanged: 400, consentUiChanged: 600, noReply: 200, notInbox: 400,
 } as const;
 
@@ -543,7 +544,7 @@ describe('every HTTP edge: odd methods, junk paths, junk queries and headers', (
     current = '413 body limit';
     const big = `a=${'x'.repeat(20 * 1024)}`;
     const form = 'application/x-www-form-urlencoded';
-    for (const [to, target] of [[port.token, '/token'], [port.token, '/revoke'], [port.token, '/introspect'], [port.authorize, '/par']] as const) {
+    for (const [to, target] of [[port.token, '/token'], [port.token, '/revoke'], [port.token, '/introspect'], [port.token, '/par']] as const) {
       for (const chunked of [undefined, 1000]) {
         tried.add('413 body limit');
         const res = await send(to, { method: 'POST', target, headers: [['content-type', form]], body: big, ...(chunked ? { chunked } : {}) });
@@ -633,7 +634,7 @@ describe('token-service POST /token under hostile input', () => {
   });
 });
 
-describe('authorize-service POST /par (RFC 9126) under hostile input', () => {
+describe('token-service POST /par (RFC 9126) under hostile input', () => {
   it('answers 201 with a request_uri, or an RFC 6749 JSON error, and stores nothing', async () => {
     const challenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
     const pairs = wirePairs(
@@ -649,7 +650,7 @@ describe('authorize-service POST /par (RFC 9126) under hostile input', () => {
       }, { depth: 5 },
     );
     await barrageOf('POST /par', formBody(pairs, credentials()), RUNS.par, async (body) => {
-      const res = await send(port.authorize, postRequest('/par', body));
+      const res = await send(port.token, postRequest('/par', body));
       if (res.status === 201) {
         const answer = JSON.parse(res.body.toString('utf8')) as { request_uri: string; expires_in: number };
         assert.match(answer.request_uri, /^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]+$/);
@@ -926,9 +927,13 @@ const expectedValid = (data: Uint8Array, schema: { parse(v: unknown): unknown })
   data.length <= MAX_REQUEST_BYTES && schema.parse(parseJson(data)) !== undefined;
 const validateRequest = checker(TokenValidateRequestSchema);
 const consentRevokeRequest = checker(ConsentRevokeRequestSchema);
+const pushRequest = checker(AuthorizationPushRequestSchema);
+const pushReply = checker(AuthorizationPushReplySchema);
 const handleValue = fc.uint8Array({ minLength: 24, maxLength: 48 }).map((b) => Buffer.from(b).toString('base64url'));
 
-const REQUEST_SUBJECTS = [Subjects.tokenValidate, Subjects.authorizationDescribe, Subjects.authorizationDecide, Subjects.consentRevoke];
+const REQUEST_SUBJECTS = [
+  Subjects.tokenValidate, Subjects.authorizationDescribe, Subjects.authorizationDecide, Subjects.consentRevoke, Subjects.authorizationPush,
+];
 
 /**
  * After publishes (which nobody answers): every request subject answers a request sent after them
@@ -1034,6 +1039,45 @@ describe('NATS subjects under hostile input', () => {
     }, { mayChange });
   });
 
+  it('oauth.authorization.push: a 400 invalid_request for a malformed request; a well-formed one a request_uri or an OAuth refusal, storing nothing', async () => {
+    const challenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+    const params = fc.record({
+      response_type: fc.oneof(fc.constantFrom('code', 'token'), junkText),
+      client_id: fc.oneof(fc.constantFrom(barrage.clientId, known.clientId), junkText),
+      redirect_uri: fc.oneof(fc.constantFrom(barrage.redirectUri, 'https://evil.example/cb'), junkText),
+      scope: fc.oneof(fc.constantFrom(scope, `${scope} other`), junkText),
+      state: fc.oneof(fc.string({ maxLength: 40 }), fc.constant('x'.repeat(2049)), fc.constant('x'.repeat(4097))),
+      code_challenge: fc.constantFrom(challenge, 'short', ''),
+      code_challenge_method: fc.constantFrom('S256', 'plain'),
+      request_uri: fc.constantFrom('urn:ietf:params:oauth:request_uri:abc'),
+      resource: fc.oneof(fc.constant([resourceServer]), fc.array(fc.oneof(junkText, fc.constant('https://unregistered.example/')), { maxLength: 17 })),
+    }, { requiredKeys: [] });
+    // Often the parameters of a request authorize-service takes, so that hostile fields next to them reach the domain.
+    const good = fc.record({ response_type: fc.constant('code'), redirect_uri: fc.constant(barrage.redirectUri), scope: fc.constant(scope) });
+    const payload = natsPayload({
+      client_id: fc.oneof(fc.constantFrom(barrage.clientId, barrage.clientId, publicClient.clientId, 'unknown'), junkText),
+      params: fc.oneof(
+        { weight: 4, arbitrary: good }, { weight: 1, arbitrary: fc.tuple(good, params).map(([g, p]) => ({ ...g, ...p })) }, { weight: 1, arbitrary: params },
+      ),
+    });
+    const answered = { taken: 0, refused: 0 };
+    await barrageOf('oauth.authorization.push', fc.tuple(payload, natsRequestHeaders), RUNS.push, async ([data, headers]) => {
+      const answer = await natsAsk(Subjects.authorizationPush, data, headers);
+      if (!expectedValid(data, pushRequest)) return assertServiceError(answer);
+      if (answer.status === undefined) {
+        assert.ok(pushReply.parse(answer.body), `a request_uri and its lifetime: ${JSON.stringify(answer.body).slice(0, 200)}`);
+        answered.taken++;
+        return;
+      }
+      answered.refused++;
+      assert.equal(answer.status, '400', `a well-formed push is answered or refused, never a ${answer.status}`);
+      const refusal = answer.body as { error?: string; error_description?: string };
+      assert.ok([...TOKEN_ERRORS, 'unsupported_response_type'].includes(refusal.error!), JSON.stringify(refusal));
+      assert.match(refusal.error_description ?? '', ASCII_DESCRIPTION);
+    });
+    assert.ok(answered.taken > 0 && answered.refused > 0, `well-formed pushes reached authorize-service's rules: ${JSON.stringify(answered)}`);
+  });
+
   it('ignores junk on the broadcast subjects oauth.revocation.recorded, oauth.reference_data.changed and oauth.consent_ui.changed', async () => {
     const anyNumber = fc.oneof(fc.integer(), fc.nat(), fc.double(), fc.constant(1e300), fc.constant(-1));
     const revocations = natsPayload({
@@ -1081,6 +1125,7 @@ describe('NATS subjects under hostile input', () => {
       [Subjects.authorizationDescribe]: { handle: 'A'.repeat(43) },
       [Subjects.authorizationDecide]: { handle: 'A'.repeat(43), decision: 'approve', sub: user.sub, username: user.username, auth_time: 1 },
       [Subjects.consentRevoke]: { sub: user.sub, client_id: barrage.clientId },
+      [Subjects.authorizationPush]: { client_id: barrage.clientId, params: { response_type: 'code', redirect_uri: barrage.redirectUri, scope } },
     };
     const input = fc.record({
       subject: fc.constantFrom(...REQUEST_SUBJECTS),
