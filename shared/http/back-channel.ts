@@ -1,4 +1,4 @@
-// One way in and out for the back-channel endpoints (/token, /revoke, /introspect, and PAR next):
+// One way in and out for the back-channel endpoints (/token, /revoke, /introspect and /par, all token-service's):
 // form bodies only, one form reader, and one RFC 6749 §5.2 error handler, so they all refuse the
 // same input in the same words. Routes register inside `backChannel(scope)`'s encapsulated scope.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

@@ -8,7 +8,8 @@
 // took it may have died with its NATS node, while this side's link stayed up, so nothing else
 // would tell). Every internal request may be sent twice: describe reads only, decide
 // is one decision per request by unique insert (a retry gets the same outcome), consent revoke
-// is idempotent. A service's own answer, an error included, is never retried.
+// is idempotent, and a push writes nothing (a second one seals a request_uri nobody is given, and
+// is audited as pushed once more). A service's own answer, an error included, is never retried.
 import { NoRespondersError, RequestError, TimeoutError, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { Checker } from '#shared/contracts/checker.ts';
