@@ -1,7 +1,8 @@
 // HTTP edge of token-service: the token endpoint (RFC 6749 §3.2), revocation (RFC 7009),
-// introspection (RFC 7662), JWKS and pushed authorization requests (RFC 9126, registerParRoute). The back-channel endpoints share one way in and out
+// introspection (RFC 7662) and JWKS. The back-channel endpoints share one way in and out
 // (shared/http/back-channel.ts): form bodies only, repeated parameters refused (RFC 6749 §3.1),
-// errors as RFC 6749 §5.2 JSON, never cached.
+// errors as RFC 6749 §5.2 JSON, never cached. Pushed authorization requests (RFC 9126) too, in a
+// scope of their own (registerParRoute).
 import type { FastifyInstance } from 'fastify';
 import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import { Type } from '@sinclair/typebox';
