@@ -400,7 +400,7 @@ describe('RFC 9700 §2.1.2, §2.4, §2.5, §2.6, §4.13: grants, client authenti
     assert.equal(password.body.access_token, undefined);
     const meta = (await (await fetch(`${system.urls.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     assert.deepEqual(meta.response_types_supported, ['code']);
-    assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token']);
+    assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials']);
   });
 
   it('§2.5 client authentication: a confidential client must authenticate at the token endpoint, and credentials in the URL do not count', async () => {

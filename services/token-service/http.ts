@@ -12,6 +12,7 @@ import { OAuthError } from '#shared/oauth-error.ts';
 import { authenticateClient, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
 import { redeemCode, type Deps as RedeemDeps } from './redeem-code.ts';
 import { rotateRefreshToken, type Deps as RotateDeps } from './rotate-refresh-token.ts';
+import { grantClientCredentials, type Deps as ClientCredentialsDeps } from './client-credentials-grant.ts';
 import { revokeToken, type Deps as RevokeDeps } from './revoke-token.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 import type { TokenResult } from './issue-access-token.ts';
@@ -20,6 +21,7 @@ export type HttpDeps = {
   authenticate: AuthenticateDeps;
   redeem: RedeemDeps;
   rotate: RotateDeps;
+  clientCredentials: ClientCredentialsDeps;
   revoke: RevokeDeps;
   introspect: IntrospectDeps;
   jwks(): { keys: unknown[] };
@@ -44,6 +46,7 @@ const RevokeFormSchema = Type.Object({ token: Param(MAX_SEALED_LENGTH), token_ty
 const IntrospectFormSchema = Type.Object({ token: Param(BODY_LIMIT_BYTES), token_type_hint: Param(64), ...ClientAuthParams });
 
 const tokenForm = checker(TokenFormSchema);
+const GRANT_TYPES: ReadonlySet<string> = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 const revokeForm = checker(RevokeFormSchema);
 const introspectForm = checker(IntrospectFormSchema);
 
@@ -62,13 +65,15 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     scope.post('/token', async (request, reply) => {
       const form = readForm(request.body, tokenForm);
       if (form.grant_type === undefined) throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
-      if (form.grant_type !== 'authorization_code' && form.grant_type !== 'refresh_token') {
+      if (!GRANT_TYPES.has(form.grant_type)) {
         throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.');
       }
       const { client } = await authenticateClient(deps.authenticate, credentials(request, form));
       const result = form.grant_type === 'authorization_code'
         ? await redeemCode(deps.redeem, { client, code: form.code, redirectUri: form.redirect_uri, codeVerifier: form.code_verifier })
-        : await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope });
+        : form.grant_type === 'refresh_token'
+          ? await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope })
+          : await grantClientCredentials(deps.clientCredentials, { client, scope: form.scope });
       return reply.send(tokenResponse(result));
     });
 

@@ -76,6 +76,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     },
     redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log },
     rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation },
+    clientCredentials: { clock, audit: base.audit, tokens },
     revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
     introspect: {
       store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,

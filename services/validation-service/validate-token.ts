@@ -3,7 +3,7 @@
 // granted scope and admits the resource owner's groups. Answered from memory on the hot path.
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import type { ResourceDoc } from '#shared/reference-data/resources.ts';
-import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
+import { hasResourceOwner, verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
 
 export type Deps = VerifyDeps & {
   /** The cached user, without I/O. */
@@ -23,7 +23,8 @@ export type Validation =
 export async function validateToken(deps: Deps, input: ValidationInput): Promise<Validation> {
   const token = await verifyAccessToken(deps, input.token);
   if (!token) return { active: false };
-  const user = deps.user(token.sub) ?? (await deps.findUser(token.sub));
+  // A client's own token (client credentials) has no owner: no lookup, and no group rule admits it.
+  const user = hasResourceOwner(token) ? deps.user(token.sub) ?? (await deps.findUser(token.sub)) : undefined;
   const granted = { active: true, token, user } as const;
 
   // RFC 6750 §3.1: a token lacking a required scope is insufficient_scope.

@@ -159,6 +159,8 @@ export function seeder(db: Db, nc: NatsConnection) {
         scopes: options.scopes,
         refreshTokens: options.refreshTokens ?? true,
         ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+        ...(options.grantTypes ? { grantTypes: options.grantTypes } : {}),
+        ...(options.refreshGraceSeconds !== undefined ? { refreshGraceSeconds: options.refreshGraceSeconds } : {}),
       });
       await announce('clients');
       return { ...created, redirectUri, scopes: options.scopes };
