@@ -7,6 +7,7 @@ import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import { Type } from '@sinclair/typebox';
 import { checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES } from '#shared/http/create-http-server.ts';
+import { allowPublicCors } from '#shared/http/public-cors.ts';
 import { backChannel, credentials, readForm } from '#shared/http/back-channel.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { authenticateClient, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
@@ -51,11 +52,12 @@ const revokeForm = checker(RevokeFormSchema);
 const introspectForm = checker(IntrospectFormSchema);
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  // Browser apps call these directly; introspection is for resource servers (no CORS).
+  allowPublicCors(app, ['/jwks.json', '/token', '/revoke']);
   // RFC 7517 JWK Set; keys change rarely and a new one is published before it signs.
   app.get('/jwks.json', async (_request, reply) =>
     reply
       .header('cache-control', 'public, max-age=60')
-      .header('access-control-allow-origin', '*')
       .type('application/jwk-set+json')
       .send(JSON.stringify(deps.jwks())));
 
