@@ -137,6 +137,7 @@ describe('grant_type=client_credentials', () => {
     const res = await fetch(`${system.urls.authorizeService}/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, scope: readScope, state: 's' })}`, { redirect: 'manual' });
     assert.ok(res.status >= 400 && res.status < 500, String(res.status));
     assert.equal(res.headers.get('location'), null);
+    await res.arrayBuffer();
   });
 
   it('clients disable ends its tokens within 1 s; enable lets it get new ones; grants revoke --client ends them too', async () => {
@@ -176,6 +177,7 @@ describe('grant_type=client_credentials', () => {
       body: new URLSearchParams({ token }),
     });
     assert.equal(revoked.status, 200);
+    await revoked.arrayBuffer();
     await eventually(async () => (await validate(token)).active === false);
   });
 });

@@ -17,8 +17,14 @@ before(async () => {
 });
 after(() => system?.stop());
 
-const preflight = (url: string, method: string, headers = 'content-type') =>
-  fetch(url, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': headers } });
+const preflight = async (url: string, method: string, headers = 'content-type') => drained(await
+  fetch(url, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': headers } }));
+
+/** Reads the body, so that no response is left half-read on a keep-alive connection when the services stop. */
+const drained = async (res: Response): Promise<Response> => {
+  await res.arrayBuffer();
+  return res;
+};
 
 function assertOpen(res: Response, what: string): void {
   assert.equal(res.headers.get('access-control-allow-origin'), '*', what);
@@ -48,10 +54,10 @@ describe('CORS on the public endpoints', () => {
   });
 
   it('adds the headers to actual requests from any origin, answers and errors alike', async () => {
-    const metadata = await fetch(`${system.urls.issuer}/.well-known/oauth-authorization-server`, { headers: { origin: ORIGIN } });
+    const metadata = await drained(await fetch(`${system.urls.issuer}/.well-known/oauth-authorization-server`, { headers: { origin: ORIGIN } }));
     assert.equal(metadata.status, 200);
     assertOpen(metadata, 'metadata');
-    const jwks = await fetch(`${system.urls.tokenService}/jwks.json`, { headers: { origin: 'null' } });
+    const jwks = await drained(await fetch(`${system.urls.tokenService}/jwks.json`, { headers: { origin: 'null' } }));
     assert.equal(jwks.status, 200);
     assertOpen(jwks, 'jwks');
     // A browser app's token request: a public client's error is readable, and the 401 challenge is exposed.
@@ -63,16 +69,16 @@ describe('CORS on the public endpoints', () => {
     assert.equal(((await token.json()) as { error: string }).error, 'invalid_grant');
     assertOpen(token, 'token');
     assert.equal(token.headers.get('cache-control'), 'no-store');
-    const revoke = await fetch(`${system.urls.tokenService}/revoke`, {
+    const revoke = await drained(await fetch(`${system.urls.tokenService}/revoke`, {
       method: 'POST', headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ token: 'unknown', client_id: client.clientId }),
-    });
+    }));
     assert.equal(revoke.status, 200);
     assertOpen(revoke, 'revoke');
-    const unauthenticated = await fetch(`${system.urls.tokenService}/token`, {
+    const unauthenticated = await drained(await fetch(`${system.urls.tokenService}/token`, {
       method: 'POST', headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic eDp5' },
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
-    });
+    }));
     assert.equal(unauthenticated.status, 401);
     assertOpen(unauthenticated, 'token 401');
     assert.match((unauthenticated.headers.get('access-control-expose-headers') ?? '').toLowerCase(), /www-authenticate/);
@@ -88,15 +94,14 @@ describe('CORS on the public endpoints', () => {
       const res = await preflight(url, 'POST');
       assert.notEqual(res.status, 204, url);
       assertNoCors(res, `preflight ${url}`);
-      await res.arrayBuffer();
     }
-    const authorize = await fetch(others[0]!, { headers: { origin: ORIGIN }, redirect: 'manual' });
+    const authorize = await drained(await fetch(others[0]!, { headers: { origin: ORIGIN }, redirect: 'manual' }));
     assertNoCors(authorize, 'authorize');
-    const page = await fetch(others[1]!, { headers: { origin: ORIGIN }, redirect: 'manual' });
+    const page = await drained(await fetch(others[1]!, { headers: { origin: ORIGIN }, redirect: 'manual' }));
     assertNoCors(page, 'consent-ui');
-    const introspect = await fetch(others[2]!, {
+    const introspect = await drained(await fetch(others[2]!, {
       method: 'POST', headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: 'x' }),
-    });
+    }));
     assert.equal(introspect.status, 401);
     assertNoCors(introspect, 'introspect');
   });
