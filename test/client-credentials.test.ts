@@ -198,6 +198,25 @@ describe('oauth-admin clients create --grant-type', () => {
     assert.deepEqual(shown.grant_types, ['authorization_code', 'client_credentials']);
     assert.equal(shown.refresh_grace_seconds, 0);
   });
+
+  it('stores --refresh-grace-seconds, shows it in show and list, and refuses one beyond 60 s', async () => {
+    const created = await admin('clients', 'create', '--name', 'Mobile', '--type', 'public', '--redirect-uri', 'com.example.app:/cb',
+      '--scope', readScope, '--refresh-tokens', '--refresh-grace-seconds', '15', '--json');
+    assert.equal(created.code, 0);
+    const { client_id: clientId } = JSON.parse(created.out) as { client_id: string };
+    const doc = await system.db.collection('clients').findOne({ _id: clientId as never });
+    assert.equal(doc?.refreshGraceSeconds, 15);
+    assert.equal((JSON.parse((await admin('clients', 'show', clientId, '--json')).out) as Record<string, unknown>).refresh_grace_seconds, 15);
+    const listed = JSON.parse((await admin('clients', 'list', '--json')).out) as Record<string, unknown>[];
+    assert.equal(listed.find((c) => c.client_id === clientId)?.refresh_grace_seconds, 15);
+    assert.match((await admin('clients', 'list')).out, new RegExp(`${clientId}.*15 s`));
+    for (const bad of ['61', '-1', '1.5', 'ten']) {
+      const refused = await admin('clients', 'create', '--name', 'X', '--type', 'public', '--redirect-uri', 'com.example.app:/cb', '--scope', readScope,
+        '--refresh-grace-seconds', bad);
+      assert.notEqual(refused.code, 0, bad);
+      assert.equal(refused.out, '', bad);
+    }
+  });
 });
 
 /** Polls `check` every 50 ms until it holds; fails after 1 s (the contract's bound). */

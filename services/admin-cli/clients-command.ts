@@ -131,7 +131,10 @@ export const clientsCommands: CommandGroup = {
       prepare: ({ values }) => async (ctx) => {
         const clients = await listClients(ctx.db);
         if (flag(values, 'json')) printJson(ctx.io, clients.map(clientJson));
-        else printTable(ctx.io, ['client_id', 'type', 'name', 'scopes'], clients.map((c) => [c.clientId, c.type, c.name, c.scopes]));
+        else {
+          printTable(ctx.io, ['client_id', 'type', 'name', 'scopes', 'grant_types', 'refresh_grace'],
+            clients.map((c) => [c.clientId, c.type, c.name, c.scopes, c.grantTypes, `${c.refreshGraceSeconds} s`]));
+        }
       },
     },
     {
