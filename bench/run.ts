@@ -9,7 +9,7 @@
 //
 // Scenarios: 1. the signed-in code flow (authorize → code → token, with the owner's session and
 // remembered consent), 2. refresh token rotation, 3. oauth.token.validate over NATS (throughput
-// with 128 in flight, latency with 8), 4. the full flow with sign-in. Results: a table on stdout
+// with 128 in flight, latency with 8), 4. the full flow with sign-in, 5. client credentials (`cc`). Results: a table on stdout
 // and JSON under bench/results/ (git-ignored).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,9 @@ import { measureCpu, type CpuUse } from './cpu.ts';
 import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
 import { closeConnections, request } from './http.ts';
 import type { LoadResult } from './load.ts';
-import { fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, refreshRotation, signedInCodeFlow, validateDpopOverNats, validateOverNats } from './scenarios.ts';
+import {
+  clientCredentials, fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, refreshRotation, signedInCodeFlow, validateDpopOverNats, validateOverNats,
+} from './scenarios.ts';
 import { registerFixture, startOwnSystem, targetRunningSystem, type Fixture, type Target } from './system.ts';
 import { DEFAULT_YARDSTICK_DIR, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
 
@@ -30,7 +32,7 @@ const CONCURRENCY = 16;
 const VALIDATE_THROUGHPUT_IN_FLIGHT = 128;
 const VALIDATE_LATENCY_IN_FLIGHT = 8;
 
-export const ScenarioKeys = ['code', 'refresh', 'validate', 'dpop', 'signin'] as const;
+export const ScenarioKeys = ['code', 'refresh', 'cc', 'validate', 'dpop', 'signin'] as const;
 export type ScenarioKey = (typeof ScenarioKeys)[number];
 
 export type Options = {
@@ -45,7 +47,7 @@ export type Options = {
 
 export class UsageError extends Error {}
 
-const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,validate,dpop,signin] [--results-dir DIR] [--yardstick DIR]';
+const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,cc,validate,dpop,signin] [--results-dir DIR] [--yardstick DIR]';
 
 export function parseOptions(args: string[]): Options {
   let values;
@@ -182,6 +184,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     const s = options.seconds;
     if (options.only.includes('code')) await measure('code', 'code flow, signed in', () => signedInCodeFlow(fixture, workers, s));
     if (options.only.includes('refresh')) await measure('refresh', 'refresh rotation', () => refreshRotation(fixture, workers, s));
+    if (options.only.includes('cc')) await measure('cc', 'client credentials', () => clientCredentials(fixture, workers, s));
     if (options.only.includes('validate')) {
       await measure('validate', `validate, ${VALIDATE_THROUGHPUT_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_THROUGHPUT_IN_FLIGHT, s));
       await measure('validate', `validate, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s));

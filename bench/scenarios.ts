@@ -1,4 +1,4 @@
-// The four measured scenarios. Each worker is one browser (cookie jar) of one resource owner;
+// The measured scenarios. Each worker is one browser (cookie jar) of one resource owner;
 // every operation checks what it gets back (state, iss, a token response, an allowed validation),
 // and anything else counts as an error.
 import { createHash, randomBytes } from 'node:crypto';
@@ -121,6 +121,14 @@ export function refreshRotation(fx: Fixture, workers: Worker[], seconds: number)
     if (!tokens.refresh_token) throw new Error('refresh without a rotated refresh token');
     worker.refreshToken = tokens.refresh_token;
     worker.accessToken = tokens.access_token;
+  });
+}
+
+/** 5. Client credentials (RFC 6749 §4.4): the client authenticates and gets a token for itself; nothing is stored. */
+export function clientCredentials(fx: Fixture, workers: Worker[], seconds: number): Promise<LoadResult> {
+  return runLoad(workers, seconds, async () => {
+    const tokens = await tokenRequest(fx, { grant_type: 'client_credentials', scope: fx.scope });
+    if (tokens.refresh_token !== undefined || tokens.scope !== fx.scope) throw new Error('client credentials answered with a refresh token or another scope');
   });
 }
 

@@ -259,6 +259,7 @@ export async function registerFixture(target: Target, userCount: number, log: (l
   await admin.createResource(db, { pattern, scopes: [scope], groups: ['bench'] });
   const client = await admin.createClient(db, {
     name: 'Benchmark client', type: 'confidential', redirectUris: [REDIRECT_URI], scopes: [scope], refreshTokens: true,
+    grantTypes: ['authorization_code', 'client_credentials'],
   });
   for (const kind of ['scopes', 'users', 'resources', 'clients'] as const) announceReferenceDataChange(nc, kind);
   await nc.flush();

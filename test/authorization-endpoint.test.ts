@@ -30,7 +30,7 @@ describe('GET /.well-known/oauth-authorization-server', () => {
     assert.equal(meta.revocation_endpoint, `http://localhost:${system.env.TOKEN_SERVICE_PORT}/revoke`);
     assert.equal(meta.introspection_endpoint, `http://localhost:${system.env.TOKEN_SERVICE_PORT}/introspect`);
     assert.deepEqual(meta.response_types_supported, ['code']);
-    assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token']);
+    assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials']);
     assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
     assert.deepEqual(meta.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none']);
     assert.equal(meta.authorization_response_iss_parameter_supported, true);

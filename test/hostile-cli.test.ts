@@ -172,6 +172,8 @@ const badSeconds = fc.oneof(
   fc.constantFrom('-1', '59', '1e3', '0x10', ' 600', '600s', '99999999999', '', 'NaN', '1.5'),
   argText.filter((s) => !/^\d{1,10}$/.test(s)),
 );
+/** --refresh-grace-seconds: whole seconds from 0 to 60 only. */
+const badGrace = fc.oneof(fc.constantFrom('61', '-1', '1.5', '60s', ' 5', '1e1', '0x10', '', '99999999999'), argText.filter((s) => !/^\d{1,10}$/.test(s)));
 const badClientId = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(129), 'c/d', '<c>', 'ä'), argText.filter((s) => !/^[A-Za-z0-9._~-]{1,128}$/.test(s)));
 /** Both --user and --client where one is allowed. */
 const bothHolders = (value: string, option = '--client') => fc.constant((argv: string[]) => [...argv, option, value]);
@@ -221,6 +223,11 @@ function templates(): Template[] {
         ...generic(0), replaceOption('type', fc.constantFrom('', 'Confidential', 'private', 'public ', 'x')), replaceOption('redirect-uri', badUri),
         replaceOption('scope', fc.oneof(unknownName, badScopeName)), replaceOption('name', fc.constantFrom('', '   ', 'x'.repeat(201))),
         replaceOption('access-token-ttl', badSeconds), replaceOption('refresh-token-ttl', badSeconds), valueMissing('scope'), cut(6),
+        replaceOption('refresh-grace-seconds', badGrace), valueMissing('refresh-grace-seconds'),
+        replaceOption('grant-type', fc.oneof(fc.constantFrom('', 'refresh_token', 'password', 'Client_Credentials', 'client_credentials '), argText)),
+        // Client credentials is for confidential clients only; refresh tokens need the code grant.
+        fc.constant((a: string[]) => [...a.map((x) => (x === 'confidential' ? 'public' : x)), '--grant-type', 'client_credentials']),
+        fc.constant((a: string[]) => [...a, '--grant-type', 'client_credentials', '--refresh-tokens']),
       ],
     },
     { name: 'clients list', argv: () => ['clients', 'list'], defects: generic(0) },

@@ -51,7 +51,7 @@ const startedAt = performance.now();
  * the cheap ones (NATS validate, the token endpoint's form) get the most.
  */
 const RUNS = {
-  authorize: 1200, anyRoute: 1200, token: 2000, revoke: 800, introspect: 1000, par: 800, requestUri: 300,
+  authorize: 1200, anyRoute: 1200, token: 2000, clientCredentials: 400, revoke: 800, introspect: 1000, par: 800, requestUri: 300,
   uiAuthorize: 400, uiLogin: 400, uiConsent: 400, uiLogout: 320, uiAuthorizations: 320, uiRevoke: 320,
   validate: 3000, describe: 600, decide: 600, consentRevoke: 400, push: 500,
   revocationRecorded: 800, referenceDataChanged: 400, consentUiChanged: 600, noReply: 200, notInbox: 400,
@@ -70,6 +70,8 @@ let barrage: SeededClient;
 /** Takes the wrong secrets (and ends up locked). */
 let victim: SeededClient;
 let publicClient: SeededClient;
+/** Registered for client credentials only (no redirect URI). */
+let machine: SeededClient;
 let tokens: { accessToken: string; refreshToken: string; kid: string; claims: Record<string, unknown> };
 /** consent-ui: a signed-in session of `user`, and an anti-CSRF cookie with its form token. */
 let ui: { session: string; csrfCookie: string; csrfToken: string };
@@ -95,6 +97,7 @@ before(async () => {
   publicClient = await system.seed.client({
     scopes: [scope], type: 'public', redirectUris: ['https://public.example.com/cb', 'com.example.app:/cb'],
   });
+  machine = await system.seed.client({ scopes: [scope], grantTypes: ['client_credentials'], redirectUris: [], refreshTokens: false });
   const { code, verifier } = await codeViaNats(system, known, user);
   const exchanged = await exchangeCode(system, known, code, verifier);
   assert.equal(exchanged.status, 200);
@@ -686,6 +689,41 @@ describe('token-service POST /par (RFC 9126) under hostile input', () => {
       assert.equal(res.headers.location, undefined, 'never a redirect for an unusable request_uri');
       assert.match(res.headers['content-type'] ?? '', /^text\/html/);
     });
+  });
+});
+
+describe('token-service POST /token grant_type=client_credentials under hostile input', () => {
+  it('issues only the client\u2019s own scope, never a refresh token; anything else is an RFC 6749 error, and nothing is stored', async () => {
+    const pairs = wirePairs(['grant_type', 'scope', 'refresh_token', 'code'], {
+      grant_type: fc.oneof(
+        { weight: 6, arbitrary: fc.constant('client_credentials') },
+        { weight: 1, arbitrary: fc.constantFrom('client_credential', 'CLIENT_CREDENTIALS', 'client_credentials ', 'password', 'implicit', 'urn:x', '') },
+      ),
+      scope: fc.oneof(
+        fc.constantFrom(scope, `${scope} ${scope}`, `${scope} other`, 'other', `${scope}\t`, ` ${scope}`, `${scope}  ${scope}`, '""', ''),
+        junkText,
+      ),
+    }, { depth: 4 });
+    const auth = fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom<Credentials>(
+        { header: basic(machine.clientId, machine.clientSecret!), form: [] },
+        { form: [['client_id', encode(machine.clientId)], ['client_secret', encode(machine.clientSecret!)]] },
+      ) },
+      { weight: 1, arbitrary: credentials() },
+    );
+    await barrageOf('POST /token client_credentials', formBody(pairs, auth), RUNS.clientCredentials, async (body) => {
+      const res = await send(port.token, postRequest('/token', body));
+      if (res.status !== 200) {
+        assertOAuthError(res);
+        return;
+      }
+      const answer = JSON.parse(res.body.toString('utf8')) as Record<string, unknown>;
+      assert.equal(answer.scope, scope, describeResponse(res));
+      assert.equal(answer.refresh_token, undefined);
+      assert.equal(res.headers['cache-control'], 'no-store');
+      const claims = JSON.parse(Buffer.from(String(answer.access_token).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+      assert.equal(claims.sub, machine.clientId);
+    }, { mayChange: ['client_auth_failures'] });
   });
 });
 

@@ -374,15 +374,23 @@ describe('RFC 9700 §2.3, §4.10, §4.15: what a token allows', () => {
     assert.equal(refused.error, 'invalid_token');
   });
 
-  it('§4.15 client impersonating resource owner: client ids and subjects come from separate generated namespaces, and no grant issues a client a token of its own', async () => {
+  it('§4.15 client impersonating resource owner: client ids and subjects come from separate generated namespaces; a client\u2019s own token (client credentials) names the client, never an owner', async () => {
     assert.match(client.clientId, /^c_[A-Za-z0-9_-]+$/);
     assert.match(user.sub, /^u_[A-Za-z0-9_-]+$/);
     const { code, verifier } = await codeViaNats(system, client, user);
     const claims = JSON.parse(Buffer.from(((await exchangeCode(system, client, code, verifier)).body.access_token as string).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     assert.equal(claims.sub, user.sub);
     assert.equal(claims.client_id, client.clientId);
-    const clientCredentials = await tokenRequest(system, { grant_type: 'client_credentials', scope }, { clientId: client.clientId, clientSecret: client.clientSecret! });
-    assert.equal(clientCredentials.body.error, 'unsupported_grant_type');
+    // A client not registered for client credentials gets no token of its own.
+    const refused = await tokenRequest(system, { grant_type: 'client_credentials', scope }, { clientId: client.clientId, clientSecret: client.clientSecret! });
+    assert.equal(refused.body.error, 'unauthorized_client');
+    // One that is gets `sub` = its client_id (c_…, never a user's u_…); validation names no owner (test/client-credentials.test.ts).
+    const machine = await system.seed.client({ scopes: [scope], grantTypes: ['client_credentials'], redirectUris: [], refreshTokens: false });
+    const own = await tokenRequest(system, { grant_type: 'client_credentials', scope }, { clientId: machine.clientId, clientSecret: machine.clientSecret! });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    const ownClaims = JSON.parse(Buffer.from((own.body.access_token as string).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(ownClaims.sub, machine.clientId);
+    assert.match(String(ownClaims.sub), /^c_/);
   });
 });
 
@@ -400,7 +408,7 @@ describe('RFC 9700 §2.1.2, §2.4, §2.5, §2.6, §4.13: grants, client authenti
     assert.equal(password.body.access_token, undefined);
     const meta = (await (await fetch(`${system.urls.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     assert.deepEqual(meta.response_types_supported, ['code']);
-    assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token']);
+    assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials']);
   });
 
   it('§2.5 client authentication: a confidential client must authenticate at the token endpoint, and credentials in the URL do not count', async () => {

@@ -127,7 +127,11 @@ describe('POST /token request format', () => {
     const auth = { clientId: client.clientId, clientSecret: client.clientSecret! };
     assertError(await tokenRequest(system, { code: 'x' }, auth), 400, 'invalid_request');
     assertError(await tokenRequest(system, { grant_type: 'password', username: user.username, password: user.password }, auth), 400, 'unsupported_grant_type');
-    assertError(await tokenRequest(system, { grant_type: 'client_credentials' }, auth), 400, 'unsupported_grant_type');
+    for (const grantType of ['implicit', 'CLIENT_CREDENTIALS', 'urn:ietf:params:oauth:grant-type:device_code']) {
+      assertError(await tokenRequest(system, { grant_type: grantType }, auth), 400, 'unsupported_grant_type');
+    }
+    // Supported, but this client is not registered for it (RFC 6749 §5.2).
+    assertError(await tokenRequest(system, { grant_type: 'client_credentials' }, auth), 400, 'unauthorized_client');
   });
 
   it('refuses the refresh grant to a client not allowed it with unauthorized_client', async () => {

@@ -8,7 +8,7 @@ import type { Logger } from '#shared/logger.ts';
 import { hashPassword } from '#shared/password.ts';
 import {
   clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
-  type ClientDoc, type ClientType,
+  ClientGrantTypes, MAX_REFRESH_GRACE_SECONDS, type ClientDoc, type ClientGrantType, type ClientType,
 } from '#shared/reference-data/clients.ts';
 import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
 import { usersCollection, userIndexes, USERNAME, GROUP } from '#shared/reference-data/users.ts';
@@ -86,6 +86,10 @@ export type NewClient = {
   refreshTokens: boolean;
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** `--grant-type`: authorization_code (the default) and/or client_credentials (confidential clients only). */
+  grantTypes?: ClientGrantType[];
+  /** `--refresh-grace-seconds` 0-60 (default 0): a rotated refresh token is accepted once more within it. */
+  refreshGraceSeconds?: number;
   /** Every token request of the client must carry a DPoP proof (RFC 9449). */
   requireDpop?: boolean;
   /** RFC 9126 §6: authorization requests only through PAR. */
@@ -94,7 +98,8 @@ export type NewClient = {
 
 export async function createClient(db: Db, client: NewClient): Promise<{ clientId: string; clientSecret?: string }> {
   if (client.name.trim() === '' || client.name.length > 200) throw new AdminError('a client needs a --name of 1 to 200 characters');
-  if (client.redirectUris.length === 0) throw new AdminError('a client needs at least one --redirect-uri');
+  const grantTypes = clientGrantTypes(client);
+  if (grantTypes.includes('authorization_code') && client.redirectUris.length === 0) throw new AdminError('a client needs at least one --redirect-uri');
   for (const uri of client.redirectUris) checkRedirectUri(uri);
   if (client.scopes.length === 0) throw new AdminError('a client needs at least one --scope');
   await requireScopes(db, client.scopes);
@@ -104,6 +109,10 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
     throw new AdminError(`--access-token-ttl must be a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_TTL_SECONDS}`);
   }
   if (!Number.isInteger(refreshTtl) || refreshTtl < 300 || refreshTtl > 365 * 86_400) throw new AdminError('--refresh-token-ttl must be a whole number of seconds from 300 to 31536000');
+  const grace = client.refreshGraceSeconds ?? 0;
+  if (!Number.isInteger(grace) || grace < 0 || grace > MAX_REFRESH_GRACE_SECONDS) {
+    throw new AdminError(`--refresh-grace-seconds must be a whole number of seconds from 0 to ${MAX_REFRESH_GRACE_SECONDS}`);
+  }
 
   const clientId = `c_${randomToken(16)}`;
   const clientSecret = client.type === 'confidential' ? randomToken(32) : undefined;
@@ -115,16 +124,34 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
     ...(clientSecret ? { secretHash: sha256(clientSecret) } : {}),
     redirectUris: [...new Set(client.redirectUris)],
     scopes: [...new Set(client.scopes)],
-    grantTypes: client.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
+    grantTypes: [...grantTypes, ...(client.refreshTokens ? ['refresh_token' as const] : [])],
     accessTokenTtlSeconds: accessTtl,
     refreshTokenTtlSeconds: refreshTtl,
-    ...(client.requireDpop ? { requireDpop: true } : {}),
     createdAt: now,
     updatedAt: now,
+    ...(client.requireDpop ? { requireDpop: true } : {}),
     ...(client.requirePar ? { requirePar: true } : {}),
+    ...(grace > 0 ? { refreshGraceSeconds: grace } : {}),
   };
   await clientsCollection(db).insertOne(doc);
   return clientSecret ? { clientId, clientSecret } : { clientId };
+}
+
+/**
+ * The grant types asked for (authorization_code when none is), checked: client credentials only for
+ * a confidential client (RFC 6749 §4.4), refresh tokens only where a code grant issues them.
+ */
+function clientGrantTypes(client: NewClient): ClientGrantType[] {
+  const asked = [...new Set(client.grantTypes ?? [])];
+  for (const type of asked) {
+    if (!(ClientGrantTypes as readonly string[]).includes(type)) throw new AdminError(`--grant-type must be authorization_code or client_credentials, not "${type}"`);
+  }
+  const grantTypes = asked.length > 0 ? asked : ['authorization_code' as const];
+  if (grantTypes.includes('client_credentials') && client.type !== 'confidential') {
+    throw new AdminError('--grant-type client_credentials is for confidential clients only');
+  }
+  if (client.refreshTokens && !grantTypes.includes('authorization_code')) throw new AdminError('--refresh-tokens needs --grant-type authorization_code');
+  return grantTypes;
 }
 
 /** Generates a new secret and replaces the stored hash in one update; the old secret stops working. */

@@ -1,7 +1,7 @@
 // Read side of the admin CLI: list and show clients, users, scopes and resource rules. Views never
 // carry a secret hash or a password hash: the queries project them away, so they never leave the database.
 import type { Db } from 'mongodb';
-import { clientsCollection, clientGetsRefreshTokens, type ClientDoc, type ClientType } from '#shared/reference-data/clients.ts';
+import { clientsCollection, clientGetsRefreshTokens, clientRefreshGraceSeconds, type ClientDoc, type ClientType } from '#shared/reference-data/clients.ts';
 import { scopesCollection } from '#shared/reference-data/scopes.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
 import { resourcesCollection } from '#shared/reference-data/resources.ts';
@@ -14,6 +14,8 @@ export type ClientView = {
   redirectUris: string[];
   scopes: string[];
   refreshTokens: boolean;
+  grantTypes: ClientDoc['grantTypes'];
+  refreshGraceSeconds: number;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   createdAt: Date;
@@ -38,6 +40,8 @@ function clientView(doc: Omit<ClientDoc, 'secretHash'>): ClientView {
     redirectUris: doc.redirectUris,
     scopes: doc.scopes,
     refreshTokens: clientGetsRefreshTokens(doc as ClientDoc),
+    grantTypes: doc.grantTypes,
+    refreshGraceSeconds: clientRefreshGraceSeconds(doc as ClientDoc),
     accessTokenTtlSeconds: doc.accessTokenTtlSeconds,
     refreshTokenTtlSeconds: doc.refreshTokenTtlSeconds,
     createdAt: doc.createdAt,

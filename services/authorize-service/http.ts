@@ -10,6 +10,7 @@ import { authorizationResponseUrl } from './authorization-response.ts';
 import { validateAuthorizationRequest, type Deps as ValidateDeps, type RawQuery, type ValidationResult } from './validate-authorization-request.ts';
 import { startAuthorization, type Deps as StartDeps } from './start-authorization.ts';
 import { takePushedRequest, type Deps as TakePushedDeps } from './take-pushed-request.ts';
+import { allowPublicCors } from '#shared/http/public-cors.ts';
 
 export type HttpDeps = {
   validate: ValidateDeps;
@@ -31,8 +32,10 @@ function pageHeaders(reply: FastifyReply): FastifyReply {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  // The metadata is for browser apps too; the authorization endpoint is navigated to, never fetched (no CORS).
+  allowPublicCors(app, ['/.well-known/oauth-authorization-server']);
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) =>
-    reply.header('cache-control', 'public, max-age=300').header('access-control-allow-origin', '*').send(deps.metadata()));
+    reply.header('cache-control', 'public, max-age=300').send(deps.metadata()));
 
   app.get('/authorize', async (request, reply) => {
     pageHeaders(reply);

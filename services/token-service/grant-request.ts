@@ -5,7 +5,9 @@ import type { ClientDoc } from '#shared/reference-data/clients.ts';
 
 type GrantType = ClientDoc['grantTypes'][number];
 
-const GRANT_NAMES: Record<GrantType, string> = { authorization_code: 'authorization code', refresh_token: 'refresh token' };
+const GRANT_NAMES: Record<GrantType, string> = { authorization_code: 'authorization code', refresh_token: 'refresh token',
+  client_credentials: 'client credentials',
+};
 
 /** The grant's own parameter, once the client is known to be registered for the grant type. */
 export function grantParameter<T>(client: ClientDoc, grantType: GrantType, value: T | undefined, name: string): T {

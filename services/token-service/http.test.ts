@@ -46,6 +46,7 @@ before(async () => {
     authenticate: { findClient, store, clock, log, metrics: { count: () => undefined }, maxFailures: 10, lockSeconds: 60 },
     redeem: { store, codes, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
     rotate: { store, refreshTokens, revocations, clock, audit, tokens, recordRevocation },
+    clientCredentials: { clock, audit, tokens },
     revoke: { store, refreshTokens, clock, audit, keys, issuer: 'https://as.example.com', recordRevocation },
     introspect: {
       store, refreshTokens, revocations, clock, cache: undefined, issuer: 'https://as.example.com', audience: 'https://as.example.com',

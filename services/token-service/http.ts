@@ -8,11 +8,13 @@ import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
 import { Type } from '@sinclair/typebox';
 import { checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES } from '#shared/http/create-http-server.ts';
+import { allowPublicCors } from '#shared/http/public-cors.ts';
 import { backChannel, credentials, readForm } from '#shared/http/back-channel.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { authenticateClient, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
 import { redeemCode, type Deps as RedeemDeps } from './redeem-code.ts';
 import { rotateRefreshToken, type Deps as RotateDeps } from './rotate-refresh-token.ts';
+import { grantClientCredentials, type Deps as ClientCredentialsDeps } from './client-credentials-grant.ts';
 import { revokeToken, type Deps as RevokeDeps } from './revoke-token.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 import type { TokenResult } from './issue-access-token.ts';
@@ -25,6 +27,7 @@ export type HttpDeps = {
   authenticate: AuthenticateDeps;
   redeem: RedeemDeps;
   rotate: RotateDeps;
+  clientCredentials: ClientCredentialsDeps;
   revoke: RevokeDeps;
   introspect: IntrospectDeps;
   dpop: TokenRequestProofDeps;
@@ -52,15 +55,17 @@ const RevokeFormSchema = Type.Object({ token: Param(MAX_SEALED_LENGTH), token_ty
 const IntrospectFormSchema = Type.Object({ token: Param(BODY_LIMIT_BYTES), token_type_hint: Param(64), ...ClientAuthParams });
 
 const tokenForm = checker(TokenFormSchema);
+const GRANT_TYPES: ReadonlySet<string> = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 const revokeForm = checker(RevokeFormSchema);
 const introspectForm = checker(IntrospectFormSchema);
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  // Browser apps call these directly; introspection is for resource servers (no CORS).
+  allowPublicCors(app, ['/jwks.json', '/token', '/revoke']);
   // RFC 7517 JWK Set; keys change rarely and a new one is published before it signs.
   app.get('/jwks.json', async (_request, reply) =>
     reply
       .header('cache-control', 'public, max-age=60')
-      .header('access-control-allow-origin', '*')
       .type('application/jwk-set+json')
       .send(JSON.stringify(deps.jwks())));
 
@@ -70,7 +75,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     scope.post('/token', async (request, reply) => {
       const form = readForm(request.body, tokenForm, ['resource']);
       if (form.grant_type === undefined) throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
-      if (form.grant_type !== 'authorization_code' && form.grant_type !== 'refresh_token') {
+      if (!GRANT_TYPES.has(form.grant_type)) {
         throw new OAuthError('unsupported_grant_type', 'The grant type is not supported.');
       }
       const { client } = await authenticateClient(deps.authenticate, credentials(request, form));
@@ -79,7 +84,9 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
         ? await redeemCode(deps.redeem, {
           client, code: form.code, redirectUri: form.redirect_uri, codeVerifier: form.code_verifier, resources: form.resource, jkt,
         })
-        : await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope, resources: form.resource, jkt });
+        : form.grant_type === 'refresh_token'
+          ? await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope, resources: form.resource, jkt })
+          : await grantClientCredentials(deps.clientCredentials, { client, scope: form.scope, jkt });
       return reply.send(tokenResponse(result));
     });
 

@@ -10,7 +10,7 @@ import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import { clientAuthFailed, type ClientAuthMethod } from '#shared/client-auth/authenticate-client.ts';
 import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
-import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
+import { hasResourceOwner, verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
 import { revocableRefreshToken, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import type { TokenStore } from './store.ts';
 
@@ -57,7 +57,7 @@ export async function introspectToken(deps: Deps, input: IntrospectTokenInput): 
   if (JWT_SHAPE.test(token)) {
     const accessToken = await verifyAccessToken(deps, token);
     if (!accessToken) return INACTIVE;
-    const user = deps.user(accessToken.sub) ?? (await deps.findUser(accessToken.sub));
+    const user = hasResourceOwner(accessToken) ? deps.user(accessToken.sub) ?? (await deps.findUser(accessToken.sub)) : undefined;
     return { active: true, tokenType: 'access_token', token: accessToken, username: user?.username };
   }
   return introspectRefreshToken(deps, input.client, token);

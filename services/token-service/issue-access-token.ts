@@ -18,8 +18,10 @@ export type AccessTokenGrant = {
   sub: string;
   clientId: string;
   scopes: string[];
-  authTime: Date;
-  grantId: string;
+  /** The owner's sign-in; absent for the client credentials grant (no resource owner, RFC 6749 §4.4). */
+  authTime?: Date;
+  /** Absent for client credentials: no grant is stored, the client's cut-offs end its tokens by `iat`. */
+  grantId?: string;
   /** When the owner approved the grant (epoch ms): what an owner's later withdrawal is compared with. Both grants set it. */
   grantStartedAtMs?: number;
   ttlSeconds: number;
@@ -33,7 +35,7 @@ export type IssuedAccessToken = { token: string; jti: string; expiresIn: number 
 
 export type AccessTokenClaims = JWTPayload & {
   iss: string; sub: string; aud: string | string[]; client_id: string; scope: string;
-  exp: number; iat: number; jti: string; auth_time: number; gid: string; grant_start_ms?: number; cnf?: { jkt: string };
+  exp: number; iat: number; jti: string; auth_time?: number; gid?: string; grant_start_ms?: number; cnf?: { jkt: string };
 };
 
 export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): Promise<IssuedAccessToken> {
@@ -49,8 +51,8 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
     iat,
     exp: iat + grant.ttlSeconds,
     jti,
-    auth_time: epochSeconds(grant.authTime),
-    gid: grant.grantId,
+    ...(grant.authTime !== undefined ? { auth_time: epochSeconds(grant.authTime) } : {}),
+    ...(grant.grantId !== undefined ? { gid: grant.grantId } : {}),
     // A token minted after its owner withdrew consent, from a grant approved before (a code redeemed
     // while the withdrawal's broadcast is on its way), is still covered by that withdrawal.
     ...(grant.grantStartedAtMs !== undefined ? { grant_start_ms: grant.grantStartedAtMs } : {}),

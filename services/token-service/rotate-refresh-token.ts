@@ -2,8 +2,9 @@
 // (shared/grants/refresh-tokens.ts) and rotate on every use: spending one is the unique insert of its
 // claim, so of concurrent refreshes with one token exactly one wins, and the winner gets the
 // grant's next token. Any other presentation of a spent token (the losers of that race, or a
-// later reuse) is reuse: the whole grant is revoked, with every access token of it. Nothing is
-// read: revocation is answered by the in-memory RevocationSet.
+// later reuse) is reuse: the whole grant is revoked, with every access token of it, unless it is
+// the client's one refresh grace (refresh-grace.ts). Nothing is read on the usual path: revocation
+// is answered by the in-memory RevocationSet.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
@@ -15,10 +16,11 @@ import { grantParameter } from './grant-request.ts';
 import { selectResources, type ResourceDeps } from './select-resources.ts';
 import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
 import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
+import { useRefreshGrace } from './refresh-grace.ts';
 import type { TokenStore } from './store.ts';
 
 export type Deps = ResourceDeps & {
-  store: Pick<TokenStore, 'spendRefreshToken' | 'claimFamilyRevocation' | 'markFamilyRevoked'>;
+  store: Pick<TokenStore, 'spendRefreshToken' | 'claimFamilyRevocation' | 'markFamilyRevoked' | 'refreshTokenSpentAt' | 'refreshGraceUsed' | 'claimRefreshGrace'>;
   refreshTokens: RefreshTokens;
   revocations: { isRevoked(token: RevocableToken): boolean };
   clock: Clock;
@@ -71,8 +73,10 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   const target = selectResources(deps, input.resources, grant.resources, requested ?? grant.scopes.filter((s) => client.scopes.includes(s)));
 
   // Of every request presenting this token exactly one spends it. The others (the losers of a
-  // concurrent race, or a later reuse) presented a token that is rotated out: reuse.
-  if (!(await spendOrSayUnconfirmed(deps, client, grant, expiresAt, now))) {
+  // concurrent race, or a later reuse) presented a token that is rotated out: reuse, except the
+  // one grace of a client that has one (the same successor generation again, refresh-grace.ts).
+  const spent = await spendOrSayUnconfirmed(deps, client, grant, expiresAt, now);
+  if (!spent && !(await useRefreshGrace(deps, client, grant, expiresAt, now))) {
     await revokeReusedGrant(deps, client, grant, expiresAt, now);
     throw invalidGrant('rotated refresh token reused; family revoked');
   }
@@ -83,9 +87,10 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
     grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
     ...(target.audience ? { audience: target.audience } : {}),
   }, now);
-  deps.audit.emit('oauth.token.refreshed', client._id, {
+  deps.audit.emit(spent ? 'oauth.token.refreshed' : 'oauth.refresh_token.grace_used', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,
     ...(target.audience ? { resource: target.audience } : {}),
+    ...(spent ? {} : { reason: 'rotated refresh token presented again within the client refresh grace' }),
   });
   const bound = input.jkt !== undefined ? { jkt: input.jkt } : {};
   return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, refreshToken: next, ...bound };

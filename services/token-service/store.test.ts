@@ -6,7 +6,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
-import { refreshTokenClaimId } from '#shared/grants/refresh-tokens.ts';
+import { refreshGraceClaimId, refreshTokenClaimId } from '#shared/grants/refresh-tokens.ts';
 import { revocationsCollection } from '#shared/grants/revocation-feed.ts';
 import { createTokenStore, type RefreshTokenFamily, type TokenStore } from './store.ts';
 
@@ -116,6 +116,21 @@ describe('token store: refresh tokens', () => {
     assert.equal(claim?._id, `refresh:${f.grantId}:0`);
     assert.equal(claim?.expiresAt.getTime(), addSeconds(f.expiresAt, 86_400).getTime());
     assert.equal(await store.spendRefreshToken({ grantId: randomToken(16), generation: 0 }, f.expiresAt, now), true, 'another grant\u2019s token is another claim');
+  });
+
+  it('tells when a refresh token was spent, and lets exactly one of concurrent callers use its grace', async () => {
+    const f = family();
+    const token = { grantId: f.grantId, generation: 0 };
+    assert.equal(await store.refreshTokenSpentAt(token), null);
+    const spentAt = new Date(Math.floor(Date.now() / 1000) * 1000 + 123);
+    await store.spendRefreshToken(token, f.expiresAt, spentAt);
+    assert.equal((await instances[1]!.refreshTokenSpentAt(token))?.getTime(), spentAt.getTime(), 'read by another instance');
+    assert.equal(await store.refreshGraceUsed(token), false);
+    assert.equal(winners(await race((s) => s.claimRefreshGrace(token, f.expiresAt, now))), 1);
+    assert.equal(await store.claimRefreshGrace(token, f.expiresAt, now), false);
+    assert.equal(await instances[2]!.refreshGraceUsed(token), true);
+    assert.equal(await store.refreshGraceUsed({ ...token, generation: 1 }), false, 'each generation has its own grace');
+    assert.equal((await claimDoc(refreshGraceClaimId(token)))?.expiresAt.getTime(), addSeconds(f.expiresAt, 86_400).getTime());
   });
 });
 

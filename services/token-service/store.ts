@@ -9,7 +9,7 @@
 // the same filter let 1-10 of them "win", and concurrent $set on different fields of one document
 // lose each other's writes. So each decision is an insert: of the grant's family (a code redeemed
 // by a client with refresh tokens) or into grant_claims (`code:<grant id>`, `code_replay:<grant
-// id>`, `refresh:<grant id>:<n>`, `revoked:<grant id>`). Inserts go out grouped (UniqueInserts).
+// id>`, `refresh:<grant id>:<n>`, `refresh_grace:<grant id>:<n>`, `revoked:<grant id>`). Inserts go out grouped (UniqueInserts).
 // Failed client authentications are insert-only events for the same reason.
 import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
@@ -20,7 +20,7 @@ import { prepareRevocations, revocationId, revocationsCollection, writeRevocatio
 import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
-import { refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
+import { refreshGraceClaimId, refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
 import { EXACTLY_ONCE, UniqueInserts } from '#shared/unique-inserts.ts';
 
 
@@ -63,6 +63,7 @@ export async function createTokenStore(db: Db, log: Logger) {
   const store = {
     ...codeOperations(grants),
     ...familyOperations(grants),
+    ...refreshGraceOperations(grants),
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
       await revocations.recordRevocation(revocation, now);
       // A grant's decided revocation (its `revoked:` claim) is durable now: nothing left to complete,
@@ -215,6 +216,28 @@ function familyOperations({ families, claims, familyInserts, claim }: GrantColle
     /** When the grant's stored family expires (null without one): a replay's revocation must outlive it. */
     async familyExpiresAt(grantId: string): Promise<Date | null> {
       return (await families.findOne({ _id: grantId }, { projection: { expiresAt: 1 } }))?.expiresAt ?? null;
+    },
+  };
+}
+
+/** Refresh grace (refresh-grace.ts): when a token was spent, and its one grace claimed. Read only for clients with a grace. */
+function refreshGraceOperations({ claims, claim }: GrantCollections) {
+  return {
+    /**
+     * When this refresh token was spent (its claim's time), or null. Read only when a client with a
+     * refresh grace presents a spent token: the grace window runs from the rotation.
+     */
+    async refreshTokenSpentAt(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<Date | null> {
+      return (await claims.findOne({ _id: refreshTokenClaimId(token) }, { projection: { createdAt: 1 } }))?.createdAt ?? null;
+    },
+
+    /** Uses the one refresh grace of this token: true for exactly one caller, however many present it at once. */
+    claimRefreshGrace: (token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, now: Date): Promise<boolean> =>
+      claim(refreshGraceClaimId(token), addSeconds(familyExpiresAt, CLAIM_MARGIN_SECONDS), now),
+
+    /** True when the refresh grace of this token was used. */
+    async refreshGraceUsed(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<boolean> {
+      return (await claims.findOne({ _id: refreshGraceClaimId(token) }, { projection: { _id: 1 } })) !== null;
     },
   };
 }

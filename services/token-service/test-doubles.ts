@@ -14,7 +14,7 @@ import { addSeconds, type Clock } from '#shared/clock.ts';
 import { createLogger } from '#shared/logger.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { DEFAULT_REFRESH_TOKEN_TTL_SECONDS, type ClientDoc } from '#shared/reference-data/clients.ts';
-import { refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
+import { refreshGraceClaimId, refreshTokenClaimId, refreshTokenSealer, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
 import { RevocationSet } from '#shared/grants/revocation-set.ts';
 import { toRevocationRecord } from '#shared/grants/revocation-feed.ts';
 import type { RecordRevocation } from './revoke-grant.ts';
@@ -114,6 +114,8 @@ export class MemoryStore implements Store {
   readonly families = new Map<string, RefreshTokenFamily>();
   /** grant_claims: `_id` → expiresAt. */
   readonly claims = new Map<string, Date>();
+  /** When each refresh token was spent (its claim's createdAt). */
+  readonly spentAt = new Map<string, Date>();
   /** `revoked:` claims whose grant revocation was stored. */
   readonly recordedClaims = new Set<string>();
   readonly revocations: Revocation[] = [];
@@ -141,8 +143,19 @@ export class MemoryStore implements Store {
   async createFamily(family: RefreshTokenFamily) {
     return this.#insertFamily(family);
   }
-  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, _now: Date) {
-    return this.#claim(refreshTokenClaimId(token), familyExpiresAt);
+  async spendRefreshToken(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, now: Date) {
+    const spent = this.#claim(refreshTokenClaimId(token), familyExpiresAt);
+    if (spent) this.spentAt.set(refreshTokenClaimId(token), now);
+    return spent;
+  }
+  async refreshTokenSpentAt(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>) {
+    return this.spentAt.get(refreshTokenClaimId(token)) ?? null;
+  }
+  async claimRefreshGrace(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>, familyExpiresAt: Date, _now: Date) {
+    return this.#claim(refreshGraceClaimId(token), familyExpiresAt);
+  }
+  async refreshGraceUsed(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>) {
+    return this.claims.has(refreshGraceClaimId(token));
   }
   async refreshTokenSpent(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>) {
     return this.claims.has(refreshTokenClaimId(token));

@@ -70,6 +70,24 @@ describe('validateToken', () => {
     assert.equal(plain.active && !plain.allowed && plain.error, 'invalid_token', 'a token without resource indicators is for the default audience only');
   });
 
+  it('a client\u2019s own token (client credentials): no owner looked up or named, and a rule naming groups never admits it', async () => {
+    // A user whose id happens to equal the client_id must not lend it a username or groups.
+    const d = deps([alice, { _id: 'c1', username: 'impostor', groups: ['admins', 'staff'], createdAt: new Date(0) }]);
+    const token = await sign({ sub: 'c1', gid: undefined });
+    const open = await validateToken(d, { token, resource: '/orders/1' });
+    assert.equal(open.active && open.allowed, true);
+    assert.equal(open.active && open.user, undefined);
+    const reply = toReply(open);
+    assert.equal('username' in reply, false);
+    assert.deepEqual(reply.groups, []);
+    for (const resource of ['/admin/x', '/staff/x']) {
+      const denied = await validateToken(d, { token, resource });
+      assert.ok(denied.active && !denied.allowed, resource);
+      assert.equal(denied.error, 'access_denied');
+    }
+    assert.deepEqual(d.userLookups, [], 'nothing is looked up for a client\u2019s own token');
+  });
+
   it('answers an inactive token with active false and nothing else', async () => {
     assert.deepEqual(await validateToken(deps(), { token: 'not.a.token' }), { active: false });
   });

@@ -3,7 +3,7 @@
 // granted scope and admits the resource owner's groups. Answered from memory on the hot path.
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import type { ResourceDoc } from '#shared/reference-data/resources.ts';
-import { verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
+import { hasResourceOwner, verifyAccessToken, type AccessToken, type Deps as VerifyDeps } from '#shared/access-tokens/verify-access-token.ts';
 import { verifyDpopProof, type DpopProofDeps } from '#shared/dpop/verify-dpop-proof.ts';
 
 export type Deps = VerifyDeps & {
@@ -34,7 +34,8 @@ export async function validateToken(deps: Deps, input: ValidationInput): Promise
     const refused = await possessionProblem(deps, token, input);
     if (refused) return { active: false, error: refused };
   }
-  const user = deps.user(token.sub) ?? (await deps.findUser(token.sub));
+  // A client's own token (client credentials) has no owner: no lookup, and no group rule admits it.
+  const user = hasResourceOwner(token) ? deps.user(token.sub) ?? (await deps.findUser(token.sub)) : undefined;
   const granted = { active: true, token, user } as const;
 
   // RFC 8707 §2 / RFC 9068 §4: a token meant for other resource servers is no token for this one.

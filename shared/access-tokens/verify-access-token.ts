@@ -70,6 +70,13 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Acce
   return verified;
 }
 
+/**
+ * False for a token a client got for itself (client credentials: no grant, `sub` = client_id, as
+ * RFC 9068 §2.2 asks): there is no resource owner to look up, and no username or groups to report.
+ */
+export const hasResourceOwner = (token: Pick<AccessToken, 'grantId' | 'sub' | 'clientId'>): boolean =>
+  token.grantId !== undefined || token.sub !== token.clientId;
+
 async function verifySignature(deps: Deps, token: string, now: Date): Promise<AccessToken | undefined> {
   let kid = '';
   const getKey = async (header: JWTHeaderParameters): Promise<CryptoKey> => {

@@ -6,6 +6,7 @@ export const AuditEventTypes = [
   'oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.authorization.denied',
   'oauth.code.issued', 'oauth.code.replayed',
   'oauth.token.issued', 'oauth.token.refreshed', 'oauth.token.revoked', 'oauth.refresh_token.reused', 'oauth.refresh_token.spend_unconfirmed',
+  'oauth.refresh_token.grace_used',
   'oauth.login.succeeded', 'oauth.login.failed', 'oauth.login.locked', 'oauth.logout',
   'oauth.consent.granted', 'oauth.consent.revoked',
   'oauth.client.created', 'oauth.client.updated', 'oauth.client.deleted', 'oauth.client.secret_rotated',
@@ -25,6 +26,8 @@ export type AuditData = {
   grant_id?: string;
   jti?: string;
   token_type?: 'access_token' | 'refresh_token';
+  /** Said where the grant is not the usual one (client_credentials on oauth.token.issued). */
+  grant_type?: 'authorization_code' | 'refresh_token' | 'client_credentials';
   reason?: string;
   kid?: string;
   count?: number;

@@ -56,6 +56,10 @@ export const refreshTokenSealer = (keyEncryptionKey: Buffer): RefreshTokens => c
 export const refreshTokenClaimId = (payload: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): string =>
   `refresh:${payload.grantId}:${payload.generation}`;
 
+/** The claim that uses this token's one refresh grace (a client with `refreshGraceSeconds`), in grant_claims. */
+export const refreshGraceClaimId = (payload: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): string =>
+  `refresh_grace:${payload.grantId}:${payload.generation}`;
+
 /** What the RevocationSet checks for a grant begun at `startedAtMs`: the grant, and its owner's grants to its client. */
 export const revocableGrant = (grantId: string, sub: string, clientId: string, startedAtMs: number): RevocableToken =>
   ({ grantId, sub, clientId, iat: Math.floor(startedAtMs / 1000), iatMs: startedAtMs });

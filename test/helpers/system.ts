@@ -162,6 +162,8 @@ export function seeder(db: Db, nc: NatsConnection) {
         ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
         ...(options.requireDpop ? { requireDpop: true } : {}),
         ...(options.requirePar ? { requirePar: true } : {}),
+        ...(options.grantTypes ? { grantTypes: options.grantTypes } : {}),
+        ...(options.refreshGraceSeconds !== undefined ? { refreshGraceSeconds: options.refreshGraceSeconds } : {}),
       });
       await announce('clients');
       return { ...created, redirectUri, scopes: options.scopes };
