@@ -5,7 +5,7 @@
 // and no password echoed. Command lines that carry a defect must change nothing in the database.
 //
 // Every command of the CLI's own tables (read from its help) has a template, and each runs at
-// least once with a defect. A spawn costs 100–300 ms on a quiet machine, so the runs are few (59 with 26 commands:
+// least once with a defect. A spawn costs 100–300 ms on a quiet machine, so the runs are few (63 with 30 commands:
 // one defective per command, 17 more weighted towards commands that change something, 16 random)
 // and go four at a time. The report at the end names the seed; FC_SEED=<seed> replays the same
 // command lines.
@@ -18,6 +18,7 @@ import fc from 'fast-check';
 import { MongoClient, type Db } from 'mongodb';
 import { createClient, createScope, createUser, createResource } from '../services/admin-cli/reference-data-admin.ts';
 import { startPrivateNats, type PrivateNats } from './helpers/nats-server.ts';
+import { createResourceServer } from '../services/admin-cli/resource-servers-admin.ts';
 import { uniqueMongoUri } from './helpers/system.ts';
 import { changedCollections, dbState, fcOptions, junkText, TriedCounter } from './helpers/hostile.ts';
 
@@ -34,7 +35,7 @@ let nats: PrivateNats;
 let mongo: MongoClient;
 let db: Db;
 /** Reference data that exists, so command lines can name real things. */
-let seeded: { scope: string; username: string; clientId: string; pattern: string };
+let seeded: { scope: string; username: string; clientId: string; pattern: string; resourceServer: string };
 
 before(async () => {
   nats = await startPrivateNats();
@@ -47,7 +48,9 @@ before(async () => {
     name: 'CLI app', type: 'confidential', redirectUris: ['https://cli.example.com/cb'], scopes: [scope], refreshTokens: true,
   });
   await createResource(db, { pattern: '/cli/*', scopes: [scope], groups: [] });
-  seeded = { scope, username: 'cli-user', clientId, pattern: '/cli/*' };
+  const resourceServer = 'https://api.cli.example.com/';
+  await createResourceServer(db, { uri: resourceServer, scopes: [scope] });
+  seeded = { scope, username: 'cli-user', clientId, pattern: '/cli/*', resourceServer };
 });
 
 after(async () => {
@@ -180,7 +183,7 @@ const bothHolders = (value: string, option = '--client') => fc.constant((argv: s
 const unknownName = fc.stringMatching(/^[a-z]{4,12}$/).map((s) => `nope.${s}`);
 
 function templates(): Template[] {
-  const { scope, username, clientId, pattern } = seeded;
+  const { scope, username, clientId, pattern, resourceServer } = seeded;
   const fresh = () => Math.random().toString(36).slice(2, 8);
   const cut = (n: number) => fc.constant((a: string[]) => a.slice(0, n));
   const clientsCreate = () =>
@@ -218,6 +221,16 @@ function templates(): Template[] {
     { name: 'resources show', argv: () => ['resources', 'show', pattern], defects: [...generic(1), replacePositional(unknownName)] },
     { name: 'resources delete', argv: () => ['resources', 'delete', pattern], defects: [...generic(1), replacePositional(unknownName)] },
     {
+      name: 'resource-servers create', argv: () => ['resource-servers', 'create', `https://new-${fresh()}.example.com/`, '--scope', scope],
+      defects: [
+        ...generic(1), replacePositional(fc.constantFrom('/relative', 'https://x.example/#f', 'not a uri', '', 'https://x.example/\u00e9', 'x'.repeat(2049))),
+        replaceOption('scope', fc.oneof(unknownName, badScopeName)), cut(3), fc.constant(() => ['resource-servers', 'create', resourceServer, '--scope', scope]),
+      ],
+    },
+    { name: 'resource-servers list', argv: () => ['resource-servers', 'list'], defects: generic(0) },
+    { name: 'resource-servers show', argv: () => ['resource-servers', 'show', resourceServer], defects: [...generic(1), replacePositional(unknownName), cut(2)] },
+    { name: 'resource-servers delete', argv: () => ['resource-servers', 'delete', resourceServer], defects: [...generic(1), replacePositional(unknownName)] },
+    {
       name: 'clients create', argv: clientsCreate,
       defects: [
         ...generic(0), replaceOption('type', fc.constantFrom('', 'Confidential', 'private', 'public ', 'x')), replaceOption('redirect-uri', badUri),
@@ -228,6 +241,7 @@ function templates(): Template[] {
         // Client credentials is for confidential clients only; refresh tokens need the code grant.
         fc.constant((a: string[]) => [...a.map((x) => (x === 'confidential' ? 'public' : x)), '--grant-type', 'client_credentials']),
         fc.constant((a: string[]) => [...a, '--grant-type', 'client_credentials', '--refresh-tokens']),
+        fc.constant((a: string[]) => [...a, '--require-par=yes']), fc.constant((a: string[]) => [...a, '--require-dpop', 'x', 'y']),
       ],
     },
     { name: 'clients list', argv: () => ['clients', 'list'], defects: generic(0) },
