@@ -6,6 +6,17 @@ export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/**
+ * A random identifier an operator types as an argument (`oauth-admin grants revoke <grant_id>`):
+ * base64url that never begins with "-", which a command line would read as an option.
+ */
+export function randomIdentifier(bytes = 16): string {
+  for (;;) {
+    const id = randomToken(bytes);
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }

@@ -76,6 +76,7 @@ export const grantsCommands: CommandGroup = {
         'inactive at oauth.token.validate and introspection. With <grant_id>, that grant. With --user or --client,',
         'every token issued to that user or client until now, including grants of clients without refresh tokens',
         '(they have no stored family); the user and client stay as they are and may sign in and be granted anew.',
+        'An older grant id that begins with "-" goes after "--": oauth-admin grants revoke -- -AbC…',
       ].join('\n'),
       examples: ['oauth-admin grants revoke Zk3pQ0r-1aB2c3D4e5F6g7', 'oauth-admin grants revoke --user alice', 'oauth-admin grants revoke --client c_AbC123'],
       options: { ...grantOptions },

@@ -6,7 +6,7 @@
 // audit event. Another decision, or the same one by someone else, is refused as already answered.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
-import { randomToken } from '#shared/crypto.ts';
+import { randomIdentifier } from '#shared/crypto.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import type { AuthorizeStore, RecordedDecision } from './store.ts';
 import type { AuthorizationRequests, PendingRequest } from './authorization-requests.ts';
@@ -37,7 +37,7 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
     const client = await deps.findClient(request.clientId);
     if (!client || client.disabled === true) throw expiredRequest();
   }
-  const grantId = decision.approve ? randomToken(16) : undefined;
+  const grantId = decision.approve ? randomIdentifier(16) : undefined;
   const recorded = { approved: decision.approve, sub: decision.sub, ...(grantId ? { grantId } : {}) };
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
     return sameOutcomeAgain(deps, request, decision, await deps.store.findDecision(request.id));
