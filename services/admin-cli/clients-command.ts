@@ -2,7 +2,8 @@
 import { ClientGrantTypes, ClientTypes, type ClientGrantType, type ClientType } from '#shared/reference-data/clients.ts';
 import { flag, optionalSeconds, requiredString, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { printFields, printJson, printTable, type Io } from './output.ts';
+import { listCommand, showCommand } from './record-commands.ts';
+import { printJson, type Io } from './output.ts';
 import { listClients, showClient, type ClientView } from './reference-data-inspect.ts';
 import { clientDeleteCommand, clientDisableCommand, clientEnableCommand } from './access-commands.ts';
 
@@ -128,47 +129,21 @@ export const clientsCommands: CommandGroup = {
         };
       },
     },
-    {
-      name: 'list',
-      summary: 'list clients',
-      usage: '[--json]',
-      description: 'Lists every client (never a secret or its hash).',
-      examples: ['oauth-admin clients list', 'oauth-admin clients list --json'],
-      options: { ...jsonOption },
-      positionals: { names: [], min: 0 },
-      nats: 'none',
-      prepare: ({ values }) => async (ctx) => {
-        const clients = await listClients(ctx.db);
-        if (flag(values, 'json')) printJson(ctx.io, clients.map(clientJson));
-        else {
-          printTable(ctx.io, ['client_id', 'type', 'name', 'scopes', 'grant_types', 'refresh_grace'],
-            clients.map((c) => [c.clientId, c.type, c.name, c.scopes, c.grantTypes, `${c.refreshGraceSeconds} s`]));
-        }
-      },
-    },
-    {
-      name: 'show',
-      summary: 'show one client',
-      usage: '<client_id> [--json]',
-      description: 'Shows a client\'s settings (never its secret or the secret\'s hash).',
-      examples: ['oauth-admin clients show c_AbC123 --json'],
-      options: { ...jsonOption },
-      positionals: { names: ['client_id'], min: 1 },
-      nats: 'none',
-      prepare: ({ values, positionals }) => async (ctx) => {
-        const c = await showClient(ctx.db, positionals[0]!);
-        if (flag(values, 'json')) {
-          printJson(ctx.io, clientJson(c));
-          return;
-        }
-        printFields(ctx.io, [
-          ['client_id', c.clientId], ['name', c.name], ['type', c.type], ['redirect_uris', c.redirectUris], ['scopes', c.scopes],
-          ['refresh_tokens', c.refreshTokens ? 'yes' : 'no'], ['grant_types', c.grantTypes], ['refresh_grace', `${c.refreshGraceSeconds} s`],
-          ['access_token_ttl', `${c.accessTokenTtlSeconds} s`], ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['disabled', c.disabled ? 'yes' : 'no'],
-          ['require_par', c.requirePar ? 'yes' : 'no'], ['require_dpop', c.requireDpop ? 'yes' : 'no'], ['created', c.createdAt], ['updated', c.updatedAt],
-        ]);
-      },
-    },
+    listCommand({
+      summary: 'list clients', description: 'Lists every client (never a secret or its hash).', examples: ['oauth-admin clients list', 'oauth-admin clients list --json'],
+      load: listClients, json: clientJson, columns: ['client_id', 'type', 'name', 'scopes', 'grant_types', 'refresh_grace'],
+      row: (c) => [c.clientId, c.type, c.name, c.scopes, c.grantTypes, `${c.refreshGraceSeconds} s`],
+    }),
+    showCommand({
+      summary: 'show one client', description: 'Shows a client\'s settings (never its secret or the secret\'s hash).',
+      examples: ['oauth-admin clients show c_AbC123 --json'], key: 'client_id', load: showClient, json: clientJson,
+      fields: (c) => [
+        ['client_id', c.clientId], ['name', c.name], ['type', c.type], ['redirect_uris', c.redirectUris], ['scopes', c.scopes],
+        ['refresh_tokens', c.refreshTokens ? 'yes' : 'no'], ['grant_types', c.grantTypes], ['refresh_grace', `${c.refreshGraceSeconds} s`],
+        ['access_token_ttl', `${c.accessTokenTtlSeconds} s`], ['refresh_token_ttl', `${c.refreshTokenTtlSeconds} s`], ['disabled', c.disabled ? 'yes' : 'no'],
+        ['require_par', c.requirePar ? 'yes' : 'no'], ['require_dpop', c.requireDpop ? 'yes' : 'no'], ['created', c.createdAt], ['updated', c.updatedAt],
+      ],
+    }),
     clientDeleteCommand,
     clientDisableCommand,
     clientEnableCommand,

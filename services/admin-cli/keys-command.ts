@@ -2,7 +2,8 @@
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { flag } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { printJson, printTable } from './output.ts';
+import { listCommand } from './record-commands.ts';
+import { printJson } from './output.ts';
 import type { KeyView } from './signing-key-admin.ts';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
@@ -15,10 +16,8 @@ export const keysCommands: CommandGroup = {
   name: 'keys',
   summary: 'access-token signing keys (ES256; private parts encrypted under OAUTH_KEY_ENCRYPTION_KEY)',
   commands: [
-    {
-      name: 'list',
+    listCommand({
       summary: 'list signing keys and their state (next, active, retiring)',
-      usage: '[--json]',
       description: [
         'Lists the signing keys, newest first, each with its state: next (in JWKS, signs from its activation),',
         'active (signs new access tokens), retiring (superseded, still in JWKS until every token it signed has',
@@ -27,16 +26,9 @@ export const keysCommands: CommandGroup = {
         'superseded_at, retire_at}. Private keys are never shown.',
       ].join('\n'),
       examples: ['oauth-admin keys list'],
-      options: { ...jsonOption },
-      positionals: { names: [], min: 0 },
-      nats: 'none',
-      prepare: ({ values }) => async (ctx) => {
-        const { listSigningKeys } = await import('./signing-key-admin.ts');
-        const keys = await listSigningKeys(ctx.db, new Date());
-        if (flag(values, 'json')) printJson(ctx.io, keys.map(keyJson));
-        else printTable(ctx.io, ['kid', 'state', 'created', 'activates', 'retires'], keys.map((k) => [k.kid, k.state, k.createdAt, k.activatesAt, k.retireAt]));
-      },
-    },
+      load: async (db) => (await import('./signing-key-admin.ts')).listSigningKeys(db, new Date()),
+      json: keyJson, columns: ['kid', 'state', 'created', 'activates', 'retires'], row: (k) => [k.kid, k.state, k.createdAt, k.activatesAt, k.retireAt],
+    }),
     {
       name: 'rotate',
       summary: 'make a new signing key; the old one stays published until its tokens expire',

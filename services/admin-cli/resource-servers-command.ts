@@ -1,7 +1,8 @@
 // oauth-admin resource-servers create|list|show|delete (RFC 8707 resource indicators)
 import { flag, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { printFields, printJson, printTable } from './output.ts';
+import { listCommand, showCommand } from './record-commands.ts';
+import { printJson } from './output.ts';
 import type { ResourceServerView } from './resource-servers-admin.ts';
 
 const serverJson = (r: ResourceServerView) => ({ uri: r.uri, scopes: r.scopes, created_at: r.createdAt.toISOString() });
@@ -39,36 +40,16 @@ export const resourceServersCommands: CommandGroup = {
         };
       },
     },
-    {
-      name: 'list',
-      summary: 'list resource servers',
-      usage: '[--json]',
-      description: 'Lists every resource server with the scopes it accepts.',
-      examples: ['oauth-admin resource-servers list --json'],
-      options: { ...jsonOption },
-      positionals: { names: [], min: 0 },
-      nats: 'none',
-      prepare: ({ values }) => async (ctx) => {
-        const servers = await (await admin()).listResourceServers(ctx.db);
-        if (flag(values, 'json')) printJson(ctx.io, servers.map(serverJson));
-        else printTable(ctx.io, ['uri', 'scopes'], servers.map((r) => [r.uri, r.scopes]));
-      },
-    },
-    {
-      name: 'show',
-      summary: 'show one resource server',
-      usage: '<uri> [--json]',
-      description: 'Shows the resource server with exactly this URI.',
-      examples: ['oauth-admin resource-servers show https://api.example.com/'],
-      options: { ...jsonOption },
-      positionals: { names: ['uri'], min: 1 },
-      nats: 'none',
-      prepare: ({ values, positionals }) => async (ctx) => {
-        const server = await (await admin()).showResourceServer(ctx.db, positionals[0]!);
-        if (flag(values, 'json')) printJson(ctx.io, serverJson(server));
-        else printFields(ctx.io, [['uri', server.uri], ['scopes', server.scopes], ['created', server.createdAt]]);
-      },
-    },
+    listCommand({
+      summary: 'list resource servers', description: 'Lists every resource server with the scopes it accepts.', examples: ['oauth-admin resource-servers list --json'],
+      load: async (db) => (await admin()).listResourceServers(db), json: serverJson, columns: ['uri', 'scopes'], row: (r) => [r.uri, r.scopes],
+    }),
+    showCommand({
+      summary: 'show one resource server', description: 'Shows the resource server with exactly this URI.',
+      examples: ['oauth-admin resource-servers show https://api.example.com/'], key: 'uri',
+      load: async (db, uri) => (await admin()).showResourceServer(db, uri), json: serverJson,
+      fields: (server) => [['uri', server.uri], ['scopes', server.scopes], ['created', server.createdAt]],
+    }),
     {
       name: 'delete',
       summary: 'delete a resource server',

@@ -1,7 +1,8 @@
 // oauth-admin resources create|list|show|delete
 import { flag, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { printFields, printJson, printTable } from './output.ts';
+import { listCommand, showCommand } from './record-commands.ts';
+import { printJson } from './output.ts';
 import { listResources, showResource, type ResourceView } from './reference-data-inspect.ts';
 import { deleteResource } from './reference-data-delete.ts';
 
@@ -41,36 +42,15 @@ export const resourcesCommands: CommandGroup = {
         };
       },
     },
-    {
-      name: 'list',
-      summary: 'list resource rules',
-      usage: '[--json]',
-      description: 'Lists every resource rule.',
-      examples: ['oauth-admin resources list'],
-      options: { ...jsonOption },
-      positionals: { names: [], min: 0 },
-      nats: 'none',
-      prepare: ({ values }) => async (ctx) => {
-        const rules = await listResources(ctx.db);
-        if (flag(values, 'json')) printJson(ctx.io, rules.map(resourceJson));
-        else printTable(ctx.io, ['pattern', 'scopes', 'groups'], rules.map((r) => [r.pattern, r.scopes, r.groups]));
-      },
-    },
-    {
-      name: 'show',
-      summary: 'show one resource rule',
-      usage: '<pattern> [--json]',
-      description: 'Shows the resource rule with exactly this pattern.',
-      examples: ['oauth-admin resources show "https://api.example.com/photos/*"'],
-      options: { ...jsonOption },
-      positionals: { names: ['pattern'], min: 1 },
-      nats: 'none',
-      prepare: ({ values, positionals }) => async (ctx) => {
-        const rule = await showResource(ctx.db, positionals[0]!);
-        if (flag(values, 'json')) printJson(ctx.io, resourceJson(rule));
-        else printFields(ctx.io, [['pattern', rule.pattern], ['scopes', rule.scopes], ['groups', rule.groups], ['created', rule.createdAt]]);
-      },
-    },
+    listCommand({
+      summary: 'list resource rules', description: 'Lists every resource rule.', examples: ['oauth-admin resources list'],
+      load: listResources, json: resourceJson, columns: ['pattern', 'scopes', 'groups'], row: (r) => [r.pattern, r.scopes, r.groups],
+    }),
+    showCommand({
+      summary: 'show one resource rule', description: 'Shows the resource rule with exactly this pattern.',
+      examples: ['oauth-admin resources show "https://api.example.com/photos/*"'], key: 'pattern', load: showResource, json: resourceJson,
+      fields: (rule) => [['pattern', rule.pattern], ['scopes', rule.scopes], ['groups', rule.groups], ['created', rule.createdAt]],
+    }),
     {
       name: 'delete',
       summary: 'delete a resource rule',

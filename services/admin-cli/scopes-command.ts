@@ -3,7 +3,8 @@
 // usage mistakes answer without loading them; the same holds in every *-command.ts.)
 import { flag, requiredString } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { printFields, printJson, printTable } from './output.ts';
+import { listCommand, showCommand } from './record-commands.ts';
+import { printJson } from './output.ts';
 import { listScopes, showScope, type ScopeView } from './reference-data-inspect.ts';
 import { deleteScope } from './reference-data-delete.ts';
 
@@ -34,42 +35,19 @@ export const scopesCommands: CommandGroup = {
         };
       },
     },
-    {
-      name: 'list',
-      summary: 'list scopes',
-      usage: '[--json]',
-      description: 'Lists every scope with its description.',
-      examples: ['oauth-admin scopes list', 'oauth-admin scopes list --json'],
-      options: { ...jsonOption },
-      positionals: { names: [], min: 0 },
-      nats: 'none',
-      prepare: ({ values }) => async (ctx) => {
-        const scopes = await listScopes(ctx.db);
-        if (flag(values, 'json')) printJson(ctx.io, scopes.map(scopeJson));
-        else printTable(ctx.io, ['name', 'description'], scopes.map((s) => [s.name, s.description]));
-      },
-    },
-    {
-      name: 'show',
-      summary: 'show one scope and what uses it',
-      usage: '<name> [--json]',
-      description: 'Shows a scope, and the clients and resource rules that name it.',
-      examples: ['oauth-admin scopes show photos.read'],
-      options: { ...jsonOption },
-      positionals: { names: ['name'], min: 1 },
-      nats: 'none',
-      prepare: ({ values, positionals }) => async (ctx) => {
-        const scope = await showScope(ctx.db, positionals[0]!);
-        if (flag(values, 'json')) {
-          printJson(ctx.io, { ...scopeJson(scope), used_by: { clients: scope.usedBy.clients, resources: scope.usedBy.resources } });
-          return;
-        }
-        printFields(ctx.io, [
-          ['name', scope.name], ['description', scope.description], ['created', scope.createdAt],
-          ['clients', scope.usedBy.clients], ['resources', scope.usedBy.resources],
-        ]);
-      },
-    },
+    listCommand({
+      summary: 'list scopes', description: 'Lists every scope with its description.', examples: ['oauth-admin scopes list', 'oauth-admin scopes list --json'],
+      load: listScopes, json: scopeJson, columns: ['name', 'description'], row: (s) => [s.name, s.description],
+    }),
+    showCommand({
+      summary: 'show one scope and what uses it', description: 'Shows a scope, and the clients and resource rules that name it.',
+      examples: ['oauth-admin scopes show photos.read'], key: 'name', load: showScope,
+      json: (scope) => ({ ...scopeJson(scope), used_by: { clients: scope.usedBy.clients, resources: scope.usedBy.resources } }),
+      fields: (scope) => [
+        ['name', scope.name], ['description', scope.description], ['created', scope.createdAt],
+        ['clients', scope.usedBy.clients], ['resources', scope.usedBy.resources],
+      ],
+    }),
     {
       name: 'delete',
       summary: 'delete a scope no client or resource rule uses',

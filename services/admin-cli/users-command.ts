@@ -1,7 +1,8 @@
 // oauth-admin users create|list|show|delete|disable|enable
 import { flag, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { printFields, printJson, printTable } from './output.ts';
+import { listCommand, showCommand } from './record-commands.ts';
+import { printJson } from './output.ts';
 import { listUsers, showUser, type UserView } from './reference-data-inspect.ts';
 import { userDeleteCommand, userDisableCommand, userEnableCommand } from './access-commands.ts';
 import { readPassword } from './read-password.ts';
@@ -45,36 +46,15 @@ export const usersCommands: CommandGroup = {
         };
       },
     },
-    {
-      name: 'list',
-      summary: 'list users',
-      usage: '[--json]',
-      description: 'Lists every user with subject identifier and groups (never a password hash).',
-      examples: ['oauth-admin users list'],
-      options: { ...jsonOption },
-      positionals: { names: [], min: 0 },
-      nats: 'none',
-      prepare: ({ values }) => async (ctx) => {
-        const users = await listUsers(ctx.db);
-        if (flag(values, 'json')) printJson(ctx.io, users.map(userJson));
-        else printTable(ctx.io, ['username', 'sub', 'groups'], users.map((u) => [u.username, u.sub, u.groups]));
-      },
-    },
-    {
-      name: 'show',
-      summary: 'show one user',
-      usage: '<username> [--json]',
-      description: 'Shows a user (never the password hash).',
-      examples: ['oauth-admin users show alice --json'],
-      options: { ...jsonOption },
-      positionals: { names: ['username'], min: 1 },
-      nats: 'none',
-      prepare: ({ values, positionals }) => async (ctx) => {
-        const user = await showUser(ctx.db, positionals[0]!);
-        if (flag(values, 'json')) printJson(ctx.io, userJson(user));
-        else printFields(ctx.io, [['username', user.username], ['sub', user.sub], ['groups', user.groups], ['disabled', user.disabled ? 'yes' : 'no'], ['created', user.createdAt]]);
-      },
-    },
+    listCommand({
+      summary: 'list users', description: 'Lists every user with subject identifier and groups (never a password hash).', examples: ['oauth-admin users list'],
+      load: listUsers, json: userJson, columns: ['username', 'sub', 'groups'], row: (u) => [u.username, u.sub, u.groups],
+    }),
+    showCommand({
+      summary: 'show one user', description: 'Shows a user (never the password hash).', examples: ['oauth-admin users show alice --json'],
+      key: 'username', load: showUser, json: userJson,
+      fields: (user) => [['username', user.username], ['sub', user.sub], ['groups', user.groups], ['disabled', user.disabled ? 'yes' : 'no'], ['created', user.createdAt]],
+    }),
     userDeleteCommand,
     userDisableCommand,
     userEnableCommand,

@@ -1,0 +1,38 @@
+// The `list` and `show` commands every kind of reference data has: read from the database only
+// (no NATS), a table or `name: value` lines for people, JSON with --json for scripts.
+import type { Db } from 'mongodb';
+import { flag } from './cli-args.ts';
+import { jsonOption, type Command } from './command.ts';
+import { printFields, printJson, printTable, type Cell } from './output.ts';
+
+type Described = { summary: string; description: string; examples: string[] };
+
+/** `<group> list [--json]`: every record, as rows under `columns` or a JSON array. */
+export function listCommand<T>(spec: Described & {
+  load(db: Db): Promise<T[]>; json(item: T): unknown; columns: string[]; row(item: T): Cell[];
+}): Command {
+  return {
+    name: 'list', summary: spec.summary, usage: '[--json]', description: spec.description, examples: spec.examples,
+    options: { ...jsonOption }, positionals: { names: [], min: 0 }, nats: 'none',
+    prepare: ({ values }) => async (ctx) => {
+      const items = await spec.load(ctx.db);
+      if (flag(values, 'json')) printJson(ctx.io, items.map((item) => spec.json(item)));
+      else printTable(ctx.io, spec.columns, items.map((item) => spec.row(item)));
+    },
+  };
+}
+
+/** `<group> show <key> [--json]`: one record, as `name: value` lines or a JSON object. */
+export function showCommand<T>(spec: Described & {
+  key: string; load(db: Db, key: string): Promise<T>; json(item: T): unknown; fields(item: T): [string, Cell][];
+}): Command {
+  return {
+    name: 'show', summary: spec.summary, usage: `<${spec.key}> [--json]`, description: spec.description, examples: spec.examples,
+    options: { ...jsonOption }, positionals: { names: [spec.key], min: 1 }, nats: 'none',
+    prepare: ({ values, positionals }) => async (ctx) => {
+      const item = await spec.load(ctx.db, positionals[0]!);
+      if (flag(values, 'json')) printJson(ctx.io, spec.json(item));
+      else printFields(ctx.io, spec.fields(item));
+    },
+  };
+}
