@@ -4,19 +4,13 @@
 // §2.2 for grants without a resource owner). Nothing here writes: operators end such tokens
 // through the client's cut-offs (`clients disable|delete`, `grants revoke --client`), which cover
 // every token by its `iat`, and a client revokes one by its `jti` at /revoke.
-import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { requireGrantType } from './grant-request.ts';
-import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
+import { issueAccessToken, type IssuanceDeps, type TokenResult } from './issue-access-token.ts';
 import { parseRequestedScope } from './rotate-refresh-token.ts';
 
-export type Deps = {
-  clock: Clock;
-  audit: Audit;
-  tokens: AccessTokenDeps;
-};
+export type Deps = IssuanceDeps;
 
 export type ClientCredentialsInput = {
   /** The authenticated client. */

@@ -1,6 +1,7 @@
 // Access tokens: JWTs per RFC 9068, signed with the key ring's current ES256 key.
 import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
-import { epochSeconds } from '#shared/clock.ts';
+import type { Audit } from '#shared/audit/publish-audit-event.ts';
+import { epochSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { SIGNING_ALG } from '#shared/keys/signing-keys.ts';
 import type { SigningKeySource, VerificationKeySource } from './signing-keys.ts';
@@ -13,6 +14,9 @@ export type AccessTokenDeps = {
   issuer: string;
   audience: string;
 };
+
+/** What every grant needs to issue an access token and audit it. */
+export type IssuanceDeps = { clock: Clock; audit: Audit; tokens: AccessTokenDeps };
 
 export type AccessTokenGrant = {
   sub: string;

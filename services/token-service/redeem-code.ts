@@ -4,30 +4,22 @@
 // claimed by one unique insert (store.claimCode), so it is redeemed at most once. Any other
 // presentation of a consumed code (the losers of a concurrent race included) is a replay: the
 // grant it started is revoked (RFC 6749 §4.1.2), once, and the request refused.
-import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import { addSeconds, type Clock } from '#shared/clock.ts';
+import { addSeconds } from '#shared/clock.ts';
 import { safeEqual, sha256 } from '#shared/crypto.ts';
 import type { AuthorizationCodePayload, AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
-import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import { revocableGrant, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
-import type { RevocableToken } from '#shared/grants/revocation-set.ts';
+import { issueAccessToken, type TokenResult } from './issue-access-token.ts';
+import { revocableGrant } from '#shared/grants/refresh-tokens.ts';
 import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { grantParameter } from './grant-request.ts';
-import { selectResources, type ResourceDeps } from './select-resources.ts';
-import { recordGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
+import { selectResources } from './select-resources.ts';
+import { recordGrantRevocation, type FamilyGrantDeps } from './revoke-grant.ts';
 import type { RefreshTokenFamily, TokenStore } from './store.ts';
 
-export type Deps = ResourceDeps & {
+export type Deps = FamilyGrantDeps & {
   store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily' | 'familyExpiresAt'>;
   codes: AuthorizationCodes;
-  refreshTokens: RefreshTokens;
-  revocations: { isRevoked(token: RevocableToken): boolean };
-  clock: Clock;
-  audit: Audit;
-  tokens: AccessTokenDeps;
-  recordRevocation: RecordRevocation;
   log?: { info(obj: object, msg: string): void };
 };
 

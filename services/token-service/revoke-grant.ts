@@ -1,7 +1,18 @@
 // Revocation records: what validation-service must refuse from now on. Recording one stores it
 // and broadcasts it to every validation-service instance (wired in main.ts).
 import { addSeconds } from '#shared/clock.ts';
+import type { RefreshTokens } from '#shared/grants/refresh-tokens.ts';
+import type { RevocableToken } from '#shared/grants/revocation-set.ts';
+import type { IssuanceDeps } from './issue-access-token.ts';
+import type { ResourceDeps } from './select-resources.ts';
 import type { Revocation, TokenStore } from './store.ts';
+
+/** What the grants that keep a family (code, refresh) need besides their store: sealing, revocation, issuance. */
+export type FamilyGrantDeps = IssuanceDeps & ResourceDeps & {
+  refreshTokens: RefreshTokens;
+  revocations: { isRevoked(token: RevocableToken): boolean };
+  recordRevocation: RecordRevocation;
+};
 
 export type RecordRevocation = (revocation: Revocation) => Promise<void>;
 

@@ -5,28 +5,19 @@
 // later reuse) is reuse: the whole grant is revoked, with every access token of it, unless it is
 // the client's one refresh grace (refresh-grace.ts). Nothing is read on the usual path: revocation
 // is answered by the in-memory RevocationSet.
-import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
-import type { RevocableToken } from '#shared/grants/revocation-set.ts';
 import { grantParameter } from './grant-request.ts';
-import { selectResources, type ResourceDeps } from './select-resources.ts';
-import { issueAccessToken, type AccessTokenDeps, type TokenResult } from './issue-access-token.ts';
-import { completeGrantRevocation, type RecordRevocation } from './revoke-grant.ts';
+import { selectResources } from './select-resources.ts';
+import { issueAccessToken, type TokenResult } from './issue-access-token.ts';
+import { completeGrantRevocation, type FamilyGrantDeps } from './revoke-grant.ts';
 import { useRefreshGrace } from './refresh-grace.ts';
 import type { TokenStore } from './store.ts';
 
-export type Deps = ResourceDeps & {
+export type Deps = FamilyGrantDeps & {
   store: Pick<TokenStore, 'spendRefreshToken' | 'claimFamilyRevocation' | 'markFamilyRevoked' | 'refreshTokenSpentAt' | 'refreshGraceUsed' | 'claimRefreshGrace'>;
-  refreshTokens: RefreshTokens;
-  revocations: { isRevoked(token: RevocableToken): boolean };
-  clock: Clock;
-  audit: Audit;
-  tokens: AccessTokenDeps;
-  recordRevocation: RecordRevocation;
 };
 
 export type RotateRefreshTokenInput = {
