@@ -20,6 +20,13 @@ export const PROOF_SIGNING_ALGS = Object.keys(ALG_RULES);
 
 /** RFC 7518 §3.3 / §3.5: an RSA key of at least 2048 bits. */
 const MIN_RSA_BITS = 2048;
+/**
+ * …and at most 4096, with the public exponent 65537 ("AQAB"), as every RSA key in use has: the
+ * signature is verified before anything else of the proof, and a huge modulus or exponent makes one
+ * verification cost tens of times an ES256 one, which anyone could send at will.
+ */
+const MAX_RSA_BITS = 4096;
+const RSA_EXPONENT = 'AQAB';
 
 /** RFC 7638 §3.2: the required members of each key type, in lexicographic order. */
 const THUMBPRINT_MEMBERS: Record<AlgRule['kty'], string[]> = { EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'], RSA: ['e', 'kty', 'n'] };
@@ -43,6 +50,7 @@ export function importProofKey(alg: string, jwk: Record<string, unknown>): Proof
   if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== alg)) return undefined;
   const members = THUMBPRINT_MEMBERS[rule.kty];
   if (members.some((name) => typeof jwk[name] !== 'string')) return undefined;
+  if (rule.kty === 'RSA' && (jwk.e !== RSA_EXPONENT || (jwk.n as string).length > Math.ceil(MAX_RSA_BITS / 6))) return undefined;
   const canonical = `{${members.map((name) => `${JSON.stringify(name)}:${JSON.stringify(jwk[name])}`).join(',')}}`;
   const key = importedKeys.get(canonical) ?? importKey(canonical, rule);
   if (!key) return undefined;
@@ -62,7 +70,8 @@ function importKey(canonical: string, rule: AlgRule): KeyObject | undefined {
     return undefined;
   }
   if (key.type !== 'public') return undefined;
-  if (rule.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined;
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (rule.kty === 'RSA' && (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS)) return undefined;
   return key;
 }
 

@@ -112,6 +112,23 @@ describe('verifyDpopProof', () => {
     await refusedBecause(rawJws({ alg: 'ES256', typ: 'dpop+jwt', jwk: es256.jwk, crit: ['exp'], exp: 1 }, { jti: 'c', htm: 'GET', htu: URL_, iat: NOW_S }, () => 'c2ln'), /crit/);
   });
 
+  it('refuses RSA keys whose verification would cost many times an ES256 one: an exponent other than 65537, a modulus over 4096 bits', async () => {
+    const claims = { jti: 'r', htm: 'GET', htu: URL_, iat: NOW_S, ath: accessTokenHash(TOKEN) };
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const rsaJwk = rsa.publicKey.export({ format: 'jwk' });
+    const signedBy = (key: typeof rsa.privateKey) => (signed: string) => sign('sha256', Buffer.from(signed), key).toString('base64url');
+    // The same key with e = 65537 is accepted (the bound is not a refusal of RSA)…
+    const good = rawJws({ alg: 'RS256', typ: 'dpop+jwt', jwk: rsaJwk }, claims, signedBy(rsa.privateKey));
+    assert.equal((await verifyDpopProof(deps(), input(good))).valid, true);
+    // …a ~3,000-bit public exponent (the signature need not even verify: the cost is paid checking it) is not,
+    const hugeExponent = { ...rsaJwk, e: base64url.encode(Buffer.alloc(380, 0xff)) };
+    await refusedBecause(rawJws({ alg: 'RS256', typ: 'dpop+jwt', jwk: hugeExponent }, claims, () => 'c2ln'), /jwk is not/);
+    await refusedBecause(rawJws({ alg: 'RS256', typ: 'dpop+jwt', jwk: { ...rsaJwk, e: 'Aw' } }, claims, () => 'c2ln'), /jwk is not/);
+    // …nor a modulus of 4,608 bits.
+    const bigModulus = { ...rsaJwk, n: base64url.encode(Buffer.concat([Buffer.from([0xc1]), Buffer.alloc(575, 0x5b), Buffer.from([0x01])])) };
+    await refusedBecause(rawJws({ alg: 'PS256', typ: 'dpop+jwt', jwk: bigModulus }, claims, () => 'c2ln'), /jwk is not/);
+  });
+
   it('refuses a jwk with private key material, and a missing jwk', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const privateJwk = await exportJWK(privateKey);
