@@ -132,6 +132,21 @@ describe('grant_type=client_credentials', () => {
     assert.equal(wrong.status, 401);
   });
 
+  it('RFC 8707: resource names the token\u2019s audience with the scope cut to what it accepts; an unregistered or malformed one is invalid_target', async () => {
+    const { clientId, clientSecret } = await machineClient();
+    const api = await system.seed.resourceServer([readScope]);
+    const res = await tokenRequest(system, { grant_type: 'client_credentials', resource: api }, { clientId, clientSecret });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const claims = decodeJwt(String(res.body.access_token));
+    assert.equal(claims.aud, api);
+    assert.equal(claims.scope, readScope);
+    for (const resource of ['https://unregistered.example.com/', 'not a uri']) {
+      const refused = await tokenRequest(system, { grant_type: 'client_credentials', resource }, { clientId, clientSecret });
+      assert.equal(refused.status, 400, resource);
+      assert.equal(refused.body.error, 'invalid_target', resource);
+    }
+  });
+
   it('a client with only client_credentials cannot start an authorization (error page, no redirect)', async () => {
     const { clientId } = await machineClient();
     const res = await fetch(`${system.urls.authorizeService}/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, scope: readScope, state: 's' })}`, { redirect: 'manual' });

@@ -72,4 +72,20 @@ describe('grantClientCredentials', () => {
     clock.current = new Date(clock.current.getTime() + 1);
     assert.ok(await verifyAccessToken(verify, (await grantClientCredentials(deps, { client, scope: undefined })).accessToken));
   });
+
+  it('RFC 8707: a registered resource becomes the audience with the scope cut to what it accepts; an unknown or malformed one is invalid_target', async () => {
+    const { deps, audit, client } = await setup();
+    const api = { _id: 'https://api.example.com/', scopes: ['read'], createdAt: new Date(0) };
+    const withServers: Deps = { ...deps, resourceServer: (uri) => (uri === api._id ? api : undefined) };
+    const result = await grantClientCredentials(withServers, { client, scope: undefined, resources: [api._id] });
+    const claims = decodeJwt(result.accessToken);
+    assert.equal(claims.aud, api._id);
+    assert.equal(claims.scope, 'read');
+    assert.deepEqual(audit.ofType('oauth.token.issued')[0]!.data.resource, [api._id]);
+    for (const resource of ['https://unregistered.example.com/', 'not a uri']) {
+      assert.equal((await refusal(grantClientCredentials(withServers, { client, scope: undefined, resources: [resource] }))).code, 'invalid_target', resource);
+    }
+    // A resource that accepts none of the requested scopes gives a token good for nothing: refused too.
+    assert.equal((await refusal(grantClientCredentials(withServers, { client, scope: 'write', resources: [api._id] }))).code, 'invalid_target');
+  });
 });

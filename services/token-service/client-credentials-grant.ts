@@ -8,9 +8,10 @@ import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { requireGrantType } from './grant-request.ts';
 import { issueAccessToken, type IssuanceDeps, type TokenResult } from './issue-access-token.ts';
+import { selectResources, type ResourceDeps } from './select-resources.ts';
 import { parseRequestedScope } from './rotate-refresh-token.ts';
 
-export type Deps = IssuanceDeps;
+export type Deps = IssuanceDeps & ResourceDeps;
 
 export type ClientCredentialsInput = {
   /** The authenticated client. */
@@ -19,6 +20,8 @@ export type ClientCredentialsInput = {
   scope: string | undefined;
   /** The DPoP key of the request's proof (check-token-request-proof.ts), when it sent one: the token is bound to it. */
   jkt?: string;
+  /** RFC 8707 `resource` parameters as sent: the token is for them, its scope cut to what they accept. */
+  resources?: string[];
 };
 
 export async function grantClientCredentials(deps: Deps, input: ClientCredentialsInput): Promise<TokenResult> {
@@ -32,15 +35,20 @@ export async function grantClientCredentials(deps: Deps, input: ClientCredential
   if (requested && requested.some((s) => !client.scopes.includes(s))) {
     throw new OAuthError('invalid_scope', 'The requested scope is not allowed for this client.', 'client_credentials scope beyond the client');
   }
-  const scopes = requested ?? client.scopes;
+  // RFC 8707 §2.2: as at the other grants, an unknown or malformed resource is invalid_target, and a
+  // named one becomes the token's audience (there is no authorization to stay within).
+  const target = selectResources(deps, input.resources, undefined, requested ?? client.scopes);
+  const scopes = target.scopes;
   const now = deps.clock.now();
   // The grant begins now, to the millisecond: a client cut-off (disable, grants revoke --client)
   // covers the tokens issued up to it, and not one issued just after it in the same second (enabled again).
   const accessToken = await issueAccessToken(deps.tokens, {
     sub: client._id, clientId: client._id, scopes, ttlSeconds: client.accessTokenTtlSeconds, grantStartedAtMs: now.getTime(), jkt: input.jkt,
+    ...(target.audience ? { audience: target.audience } : {}),
   }, now);
   deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: client._id, scope: scopes.join(' '), jti: accessToken.jti, grant_type: 'client_credentials',
+    ...(target.audience ? { resource: target.audience } : {}),
   });
   return { accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes, ...(input.jkt !== undefined ? { jkt: input.jkt } : {}) };
 }

@@ -86,7 +86,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
         })
         : form.grant_type === 'refresh_token'
           ? await rotateRefreshToken(deps.rotate, { client, refreshToken: form.refresh_token, scope: form.scope, resources: form.resource, jkt })
-          : await grantClientCredentials(deps.clientCredentials, { client, scope: form.scope, jkt });
+          : await grantClientCredentials(deps.clientCredentials, { client, scope: form.scope, jkt, resources: form.resource });
       return reply.send(tokenResponse(result));
     });
 

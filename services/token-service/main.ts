@@ -84,7 +84,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     authenticate,
     redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, resourceServer },
     rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, resourceServer },
-    clientCredentials: { clock, audit: base.audit, tokens },
+    clientCredentials: { clock, audit: base.audit, tokens, resourceServer },
     revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
     introspect: {
       store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,
