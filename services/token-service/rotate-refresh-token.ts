@@ -50,7 +50,8 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   if (grant.clientId !== client._id) throw invalidGrant('refresh token issued to another client');
   if (deps.revocations.isRevoked(revocableRefreshToken(opened))) throw invalidGrant('refresh token family revoked');
   // RFC 9449 §5: a bound refresh token needs a proof by its key; refused before it is spent, so a
-  // thief without the key cannot use it, nor end its owner's grant by presenting it.
+  // thief without the key cannot use it, nor end its owner's grant by presenting it here. (At
+  // /revoke it can end the grant: RFC 7009 asks for no proof and clients send none; SECURITY.md.)
   if (grant.jkt !== undefined && input.jkt !== grant.jkt) {
     throw new OAuthError('invalid_dpop_proof', 'The DPoP proof is missing, invalid, or already used.', 'refresh token bound to another DPoP key');
   }
