@@ -1,6 +1,7 @@
-import { jetstreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { AUDIT_STREAM, Subjects } from '#shared/nats/subjects.ts';
+import { ensureStream } from '#shared/nats/ensure-stream.ts';
 
 const DAY_MS = 86_400_000;
 /**
@@ -21,18 +22,5 @@ export async function ensureAuditStream(nc: NatsConnection, settings: number | A
   const { retentionDays, replicas = 1 } = typeof settings === 'number' ? { retentionDays: settings } : settings;
   const jsm = await jetstreamManager(nc);
   const wanted = { max_age: nanos(retentionDays * DAY_MS), duplicate_window: nanos(DUPLICATE_WINDOW_MS), num_replicas: replicas };
-  try {
-    const info = await jsm.streams.info(AUDIT_STREAM);
-    const differs = (Object.keys(wanted) as (keyof typeof wanted)[]).some((key) => info.config[key] !== wanted[key]);
-    if (differs) await jsm.streams.update(AUDIT_STREAM, { ...info.config, ...wanted });
-  } catch (error) {
-    if (!/stream not found/i.test((error as Error).message)) throw error;
-    const config: Partial<StreamConfig> & { name: string } = { name: AUDIT_STREAM, subjects: [Subjects.auditAll], ...wanted };
-    try {
-      await jsm.streams.add(config);
-    } catch (addError) {
-      // Another instance created it between our look-up and our add.
-      if (!/already in use/i.test((addError as Error).message)) throw addError;
-    }
-  }
+  await ensureStream(jsm, AUDIT_STREAM, wanted, { subjects: [Subjects.auditAll] });
 }

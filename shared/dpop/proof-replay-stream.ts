@@ -6,9 +6,10 @@
 // fewer NATS rights (no $KV or direct-get subjects), and the window is the stream's own setting.
 // File storage: the ids within the window are rebuilt from the stored messages after a NATS
 // restart, so a proof used just before one cannot be replayed just after it.
-import { DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { DPOP_PROOF_STREAM, Subjects } from '#shared/nats/subjects.ts';
+import { ensureStream } from '#shared/nats/ensure-stream.ts';
 import { PROOF_REPLAY_WINDOW_SECONDS } from './verify-dpop-proof.ts';
 
 /** A bound on what an attacker sending valid proofs at full speed makes the server keep (messages are empty). */
@@ -28,23 +29,9 @@ export async function ensureProofReplayStream(nc: NatsConnection, { replicas }: 
   const window = nanos(PROOF_REPLAY_WINDOW_SECONDS * 1000);
   // max_age = duplicate_window: the stored ids live exactly as long as JetStream must remember them.
   const wanted = { max_age: window, duplicate_window: window, num_replicas: replicas, max_bytes: MAX_STREAM_BYTES };
-  try {
-    const info = await jsm.streams.info(DPOP_PROOF_STREAM);
-    const differs = (Object.keys(wanted) as (keyof typeof wanted)[]).some((key) => info.config[key] !== wanted[key]);
-    if (differs) await jsm.streams.update(DPOP_PROOF_STREAM, { ...info.config, ...wanted });
-  } catch (error) {
-    if (!/stream not found/i.test((error as Error).message)) throw error;
-    const config: Partial<StreamConfig> & { name: string } = {
-      name: DPOP_PROOF_STREAM, subjects: [Subjects.dpopProofUsed], storage: StorageType.File,
-      retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, ...wanted,
-    };
-    try {
-      await jsm.streams.add(config);
-    } catch (addError) {
-      // Another instance created it between our look-up and our add.
-      if (!/already in use/i.test((addError as Error).message)) throw addError;
-    }
-  }
+  await ensureStream(jsm, DPOP_PROOF_STREAM, wanted, {
+    subjects: [Subjects.dpopProofUsed], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old,
+  });
 }
 
 /** verifyDpopProof's `firstUse`: true when JetStream had not seen this proof id within the window. */
