@@ -1,6 +1,7 @@
 // RFC 8414 authorization server metadata, with the real public URL of every endpoint.
 import type { PublicUrls } from '#shared/config.ts';
 import { DPOP_SIGNING_ALGS } from '#shared/dpop/verify-dpop-proof.ts';
+import { TokenGrantTypes } from '#shared/reference-data/clients.ts';
 
 export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) {
   return {
@@ -13,7 +14,7 @@ export function authorizationServerMetadata(urls: PublicUrls, scopes: string[]) 
     scopes_supported: scopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [...TokenGrantTypes],
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],

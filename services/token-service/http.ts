@@ -11,6 +11,7 @@ import { BODY_LIMIT_BYTES } from '#shared/http/create-http-server.ts';
 import { allowPublicCors } from '#shared/http/public-cors.ts';
 import { backChannel, credentials, readForm } from '#shared/http/back-channel.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
+import { TokenGrantTypes } from '#shared/reference-data/clients.ts';
 import { authenticateClient, type Deps as AuthenticateDeps } from '#shared/client-auth/authenticate-client.ts';
 import { redeemCode, type Deps as RedeemDeps } from './redeem-code.ts';
 import { rotateRefreshToken, type Deps as RotateDeps } from './rotate-refresh-token.ts';
@@ -55,7 +56,7 @@ const RevokeFormSchema = Type.Object({ token: Param(MAX_SEALED_LENGTH), token_ty
 const IntrospectFormSchema = Type.Object({ token: Param(BODY_LIMIT_BYTES), token_type_hint: Param(64), ...ClientAuthParams });
 
 const tokenForm = checker(TokenFormSchema);
-const GRANT_TYPES: ReadonlySet<string> = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+const GRANT_TYPES: ReadonlySet<string> = new Set(TokenGrantTypes);
 const revokeForm = checker(RevokeFormSchema);
 const introspectForm = checker(IntrospectFormSchema);
 

@@ -1,6 +1,7 @@
 // Audit events as CloudEvents 1.0 JSON. `data` is an allow-list of identifiers and scopes: it has
 // no field that could hold a token, code, secret or password.
 import { randomUUID } from 'node:crypto';
+import type { TokenGrantType } from '#shared/reference-data/clients.ts';
 
 export const AuditEventTypes = [
   'oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.authorization.denied',
@@ -27,7 +28,7 @@ export type AuditData = {
   jti?: string;
   token_type?: 'access_token' | 'refresh_token';
   /** Said where the grant is not the usual one (client_credentials on oauth.token.issued). */
-  grant_type?: 'authorization_code' | 'refresh_token' | 'client_credentials';
+  grant_type?: TokenGrantType;
   reason?: string;
   kid?: string;
   count?: number;

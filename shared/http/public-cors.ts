@@ -7,6 +7,7 @@
 // no CORS header, and a preflight there is refused as an unknown route.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
+import { pathOf } from './create-http-server.ts';
 
 /** What a cross-origin caller may send and read: form posts with a client's Basic or DPoP proof, and the 401 challenge. */
 const PUBLIC: FastifyCorsOptions = {
@@ -20,11 +21,6 @@ const PUBLIC: FastifyCorsOptions = {
 };
 const NONE: FastifyCorsOptions = { origin: false };
 
-const pathOf = (request: FastifyRequest): string => {
-  const query = request.url.indexOf('?');
-  return query === -1 ? request.url : request.url.slice(0, query);
-};
-
 /** An OPTIONS request that is not a CORS preflight (no Origin or no Access-Control-Request-Method) is an unknown route, as before. */
 const notAPreflight = (request: FastifyRequest): boolean =>
   request.method === 'OPTIONS' && (request.headers.origin === undefined || request.headers['access-control-request-method'] === undefined);
@@ -35,7 +31,7 @@ export function allowPublicCors(app: FastifyInstance, paths: readonly string[]):
   void app.register(cors, {
     delegator: (raw, callback) => {
       const request = raw as FastifyRequest;
-      callback(null, open.has(pathOf(request)) && !notAPreflight(request) ? PUBLIC : NONE);
+      callback(null, open.has(pathOf(request.url)) && !notAPreflight(request) ? PUBLIC : NONE);
     },
   });
 }

@@ -3,6 +3,10 @@ import type { Db } from 'mongodb';
 export const ClientTypes = ['confidential', 'public'] as const;
 export type ClientType = (typeof ClientTypes)[number];
 /** Grant types an operator chooses (`--grant-type`); refresh_token follows from `--refresh-tokens`. */
+/** The grants of the token endpoint (grant_types_supported): what a client record may name. */
+export const TokenGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type TokenGrantType = (typeof TokenGrantTypes)[number];
+/** The grants `clients create --grant-type` takes (refresh_token comes with --refresh-tokens). */
 export const ClientGrantTypes = ['authorization_code', 'client_credentials'] as const;
 export type ClientGrantType = (typeof ClientGrantTypes)[number];
 
@@ -15,7 +19,7 @@ export type ClientDoc = {
   redirectUris: string[];
   scopes: string[];
   /** client_credentials (RFC 6749 §4.4) only for confidential clients; a client with only it has no redirect URI. */
-  grantTypes: ('authorization_code' | 'refresh_token' | 'client_credentials')[];
+  grantTypes: TokenGrantType[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   createdAt: Date;
