@@ -242,8 +242,10 @@ describe('oauth-admin clients disable|enable|delete, two instances of every serv
     await ok('clients', 'enable', client.clientId);
     const enabledAt = Date.now();
     await within1s(enabledAt, 'authorization starts again', async () => (await authorizeStatus(authorizeEdges[1], client)).status === 302);
+    // Each token edge reloads its clients on its own: wait for each (within 1 s), not only for the authorize edge above.
     for (const [i, edge] of tokenEdges.entries()) {
-      assert.equal((await refreshAt(edge, client, held[i]!.refreshToken)).body.error, 'invalid_grant', 'authenticates again; old tokens stay refused');
+      await within1s(enabledAt, `authenticates again at ${edge}`, async () => (await refreshAt(edge, client, 'not-a-token')).body.error === 'invalid_grant');
+      assert.equal((await refreshAt(edge, client, held[i]!.refreshToken)).body.error, 'invalid_grant', 'old tokens stay refused');
     }
     await laterSecond();
     const fresh = await tokensAt(tokenEdges[1], client, alice);
