@@ -6,6 +6,7 @@ import { Subjects } from '#shared/nats/subjects.ts';
 import { browse, CookieJar, hiddenField, location, request, type Response } from './http.ts';
 import { runLoad, type LoadResult } from './load.ts';
 import type { BenchUser, Fixture } from './system.ts';
+import { validateFromThread } from './resource-server-thread.ts';
 
 export type Worker = { user: BenchUser; jar: CookieJar; refreshToken: string; accessToken: string };
 
@@ -135,15 +136,10 @@ export function clientCredentials(fx: Fixture, workers: Worker[], seconds: numbe
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** 3. oauth.token.validate with scopes and a resource rule, `inFlight` requests at a time. */
+/** 3. oauth.token.validate with scopes and a resource rule, `inFlight` requests at a time, from a thread of its own. */
 export function validateOverNats(fx: Fixture, workers: Worker[], inFlight: number, seconds: number): Promise<LoadResult> {
-  const payloads = workers.map((w) => encoder.encode(JSON.stringify({ token: w.accessToken, scopes: [fx.scope], resource: fx.resource })));
-  const slots = Array.from({ length: inFlight }, (_, i) => payloads[i % payloads.length]!);
-  return runLoad(slots, seconds, async (payload) => {
-    const reply = await fx.nc.request(Subjects.tokenValidate, payload, { timeout: 5000 });
-    const answer = JSON.parse(decoder.decode(reply.data)) as { active?: boolean; allowed?: boolean; error?: string };
-    if (answer.allowed !== true) throw new Error(`validation answered ${JSON.stringify(answer).slice(0, 120)}`);
-  });
+  const payloads = workers.map((w) => JSON.stringify({ token: w.accessToken, scopes: [fx.scope], resource: fx.resource }));
+  return validateFromThread({ nats: fx.natsConnection, payloads, inFlight, seconds });
 }
 
 /** 4. The full flow with sign-in (argon2id check included): a new browser every time. */

@@ -40,7 +40,10 @@ export type Fixture = {
   /** A resource the rule covers (validate requests name it). */
   resource: string;
   nc: NatsConnection;
+  natsConnection: NatsConnectionSettings;
 };
+
+export type NatsConnectionSettings = { servers: string[]; user?: string; pass?: string };
 
 export type Target = {
   issuer: string;
@@ -48,6 +51,8 @@ export type Target = {
   /** Every service's /metrics, by service name (where reachable). */
   metricsUrls: Map<string, string>;
   natsUrl: string;
+  /** How to connect to NATS, for a load generator in a thread of its own (resource-server-thread.ts). */
+  natsConnection: NatsConnectionSettings;
   database: string;
   /** A database of its own on the same server, for the reference peer measured on the same database. */
   peerDatabaseUri: string;
@@ -136,6 +141,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
       meta,
       metricsUrls: new Map(running.map((r) => [r.service, `http://127.0.0.1:${r.port}/metrics`])),
       natsUrl: nats.url,
+      natsConnection: { servers: [nats.url] },
       database: database.description,
       peerDatabaseUri: databaseUri(infra.mongodbUri, `peer_${runTag}`),
       processes: [
@@ -165,7 +171,8 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
   const natsUrl = env.NATS_URL || DEFAULT_NATS_URL;
   const mongodbUri = env.MONGODB_URI || DEFAULT_MONGODB_URI;
   const mongo = await MongoClient.connect(mongodbUri);
-  const nc = await connect({ servers: natsUrl.split(',').map((u) => u.trim()), name: 'bench', user: env.NATS_USER, pass: env.NATS_PASSWORD });
+  const natsConnection: NatsConnectionSettings = { servers: natsUrl.split(',').map((u) => u.trim()), user: env.NATS_USER, pass: env.NATS_PASSWORD };
+  const nc = await connect({ ...natsConnection, name: 'bench' });
   const origins = new Set([meta.authorization_endpoint, meta.token_endpoint].filter((u): u is string => !!u).map((u) => new URL(u).origin));
   const database = await describeDatabase(mongo.db());
   return {
@@ -178,6 +185,7 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
       ...(env.VALIDATION_SERVICE_METRICS_URL ? [['validation-service', env.VALIDATION_SERVICE_METRICS_URL] as [string, string]] : []),
     ]),
     natsUrl,
+    natsConnection,
     database: database.description,
     peerDatabaseUri: databaseUri(mongodbUri, `peer_${Date.now().toString(36)}`),
     processes: [...(database.pid ? [{ label: database.process, pid: database.pid }] : []), { label: 'load generator (bench)', pid: process.pid }],
@@ -273,6 +281,7 @@ export async function registerFixture(target: Target, userCount: number, log: (l
     users,
     resource: `/bench-${tag}/orders/42`,
     nc,
+    natsConnection: target.natsConnection,
   };
   await waitUntilKnown(fixture);
   log(`registered scope ${scope}, ${userCount} users, resource rule ${pattern} and client ${client.clientId}`);
