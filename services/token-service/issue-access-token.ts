@@ -1,5 +1,10 @@
 // Access tokens: JWTs per RFC 9068, signed with the key ring's current ES256 key.
-import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
+//
+// Signed with node:crypto rather than jose's SignJWT: jose signs through WebCrypto, which cost
+// 101–116 µs per token here against 54–58 µs (docs/performance.md); a JWS compact serialization is
+// two base64url parts and the signature (RFC 7515 §7.1), and jose still verifies every token.
+import { sign, type KeyObject } from 'node:crypto';
+import { jwtVerify, type JWTPayload } from 'jose';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { epochSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
@@ -62,8 +67,17 @@ export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessToken
     ...(grant.grantStartedAtMs !== undefined ? { grant_start_ms: grant.grantStartedAtMs } : {}),
     ...(grant.jkt !== undefined ? { cnf: { jkt: grant.jkt } } : {}),
   };
-  const token = await new SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }).sign(privateKey);
+  const token = signCompactJws({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }, claims, privateKey);
   return { token, jti, expiresIn: grant.ttlSeconds };
+}
+
+const base64urlJson = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** RFC 7515 §7.1 with ES256: the signature is R ‖ S, 32 bytes each (RFC 7518 §3.4), as ieee-p1363 encodes it. */
+function signCompactJws(header: { alg: typeof SIGNING_ALG; typ: string; kid: string }, claims: AccessTokenClaims, key: KeyObject): string {
+  const signingInput = `${base64urlJson(header)}.${base64urlJson(claims)}`;
+  const signature = sign('sha256', Buffer.from(signingInput), { key, dsaEncoding: 'ieee-p1363' });
+  return `${signingInput}.${signature.toString('base64url')}`;
 }
 
 /** RFC 7519 §4.1.3: one audience as a string, several as an array. */

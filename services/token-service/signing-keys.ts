@@ -5,6 +5,7 @@
 // decrypted and imported once per kid, never per request. Reloaded on the `keys` announcement and on
 // a timer (main.ts, keepKeysCurrent), so a rotation written by `oauth-admin keys rotate`, by the
 // schedule on another instance, or another instance's first key takes effect everywhere.
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
@@ -14,7 +15,8 @@ import { SIGNING_ALG, type SigningKeyDoc } from '#shared/keys/signing-keys.ts';
 import { activatesAt, signerAt } from '#shared/keys/signing-key-states.ts';
 import type { TokenStore } from './store.ts';
 
-export type SigningKey = { kid: string; privateKey: CryptoKey };
+/** The private key as node:crypto holds it: issue-access-token.ts signs with node:crypto. */
+export type SigningKey = { kid: string; privateKey: KeyObject };
 
 /** What issuing and verifying access tokens need from the key ring. */
 export type SigningKeySource = { signingKey(): SigningKey };
@@ -39,7 +41,7 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
   #published: PublishedKey[] = [];
   /** Kids of the published keys not yet superseded (at the last load). */
   #currentKids: string[] = [];
-  readonly #privateKeys = new Map<string, CryptoKey>();
+  readonly #privateKeys = new Map<string, KeyObject>();
   readonly #publicKeys = new Map<string, Promise<CryptoKey>>();
   #loading: Promise<void> | undefined;
 
@@ -94,7 +96,7 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
       if (doc.alg !== SIGNING_ALG || (doc.supersededAt !== null && doc.supersededAt <= now)) continue;
       try {
         candidates.push({
-          kid: doc._id, privateKey: await this.#privateKey(doc),
+          kid: doc._id, privateKey: this.#privateKey(doc),
           _id: doc._id, createdAt: doc.createdAt, activatesAt: activatesAt(doc), supersededAt: doc.supersededAt, retireAt: doc.retireAt,
         });
       } catch (error) {
@@ -122,11 +124,12 @@ export class KeyRing implements SigningKeySource, VerificationKeySource {
     return this.#lastSigner;
   }
 
-  async #privateKey(doc: SigningKeyDoc): Promise<CryptoKey> {
+  #privateKey(doc: SigningKeyDoc): KeyObject {
     const cached = this.#privateKeys.get(doc._id);
     if (cached) return cached;
-    const jwk = JSON.parse(decrypt(this.#deps.kek, doc.privateJwkEncrypted, doc._id)) as JWK;
-    const key = (await importJWK(jwk, SIGNING_ALG)) as CryptoKey;
+    const jwk = JSON.parse(decrypt(this.#deps.kek, doc.privateJwkEncrypted, doc._id)) as JsonWebKey;
+    const key = createPrivateKey({ key: jwk, format: 'jwk' });
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error(`signing key ${doc._id} is not a P-256 key`);
     this.#privateKeys.set(doc._id, key);
     return key;
   }

@@ -3,7 +3,7 @@
 // fresh key, a RevocationSet fed the way main.ts feeds it, a settable clock, an audit recorder
 // and an in-memory key pair. Not used outside tests.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { KeyObject, randomBytes } from 'node:crypto';
 import { generateKeyPair, type CryptoKey } from 'jose';
 import { generateSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import type { SigningKeyDoc } from '#shared/keys/signing-keys.ts';
@@ -64,7 +64,7 @@ export async function testKeys(): Promise<SigningKeySource & VerificationKeySour
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   return {
     publicKey,
-    signingKey: () => ({ kid: 'test-kid', privateKey }),
+    signingKey: () => ({ kid: 'test-kid', privateKey: KeyObject.from(privateKey) }),
     verificationKey: async (header) => {
       if (header.kid !== 'test-kid') throw new Error('unknown kid');
       return publicKey;
