@@ -135,7 +135,11 @@ describe('grant_type=client_credentials', () => {
   it('RFC 8707: resource names the token\u2019s audience with the scope cut to what it accepts; an unregistered or malformed one is invalid_target', async () => {
     const { clientId, clientSecret } = await machineClient();
     const api = await system.seed.resourceServer([readScope]);
-    const res = await tokenRequest(system, { grant_type: 'client_credentials', resource: api }, { clientId, clientSecret });
+    // token-service learns of the registration by announcement (its cache, no database read): ask until it knows it (within 1 s).
+    const res = await eventuallyValue(async () => {
+      const answer = await tokenRequest(system, { grant_type: 'client_credentials', resource: api }, { clientId, clientSecret });
+      return answer.body.error === 'invalid_target' ? undefined : answer;
+    }, 1000);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const claims = decodeJwt(String(res.body.access_token));
     assert.equal(claims.aud, api);

@@ -14,6 +14,7 @@ import { codeViaNats, pkcePair } from './helpers/oauth.ts';
 import { Browser, type Page } from './helpers/browser.ts';
 import { collectAuditEvents } from './helpers/audit.ts';
 import { grantIdOf, postForm } from './helpers/token-requests.ts';
+import { within1s } from './helpers/within.ts';
 
 let system: System;
 let scope: string;
@@ -84,15 +85,6 @@ async function activeAnywhere(token: string): Promise<boolean> {
     (await system.nc.request(Subjects.tokenValidate, JSON.stringify({ token }), { timeout: 5000 })).json<{ active: boolean }>()));
   const introspected = await Promise.all(introspectionEdges.map(async (edge) => (await postForm(`${edge}/introspect`, resourceServer, { token })).body));
   return replies.some((r) => r.active) || introspected.some((r) => r.active !== false);
-}
-
-/** Polls `done` until it holds; fails when it still does not 1 s after `since`. */
-async function within1s(since: number, what: string, done: () => Promise<boolean>): Promise<void> {
-  while (!(await done())) {
-    assert.ok(Date.now() - since <= 1000, `${what} within 1 s`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.ok(Date.now() - since <= 1000, `${what} within 1 s (took ${Date.now() - since} ms)`);
 }
 
 /** Inactive at every validation and introspection instance, and refresh refused (`error`) at both token edges, each within 1 s. */

@@ -9,6 +9,7 @@ import { freePort, startService, startSystem, type SeededClient, type SeededUser
 import { codeViaNats, exchangeCode } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient, type AuditCollector } from './helpers/audit.ts';
 import { grantIdOf, postForm } from './helpers/token-requests.ts';
+import { within1s } from './helpers/within.ts';
 
 let system: System;
 let scope: string;
@@ -45,6 +46,10 @@ const refreshAt = (i: number, client: SeededClient, refreshToken: string) =>
 
 const statuses = (results: { status: number; body: Record<string, unknown> }[]) => JSON.stringify(results.map((r) => [r.status, r.body.error]));
 
+/** Whether instance `i` answers the refresh token as inactive (introspection by its client: it spends nothing). */
+const inactiveAt = async (i: number, client: SeededClient, refreshToken: string) =>
+  (await postForm(`${edges[i % 2]}/introspect`, client, { token: refreshToken })).body.active === false;
+
 describe('POST /token refresh grace', () => {
   it('answers a rotated token once more within the grace (at the other instance), then treats it as reuse', async () => {
     const { client, refreshToken, audit } = await signedIn(30);
@@ -66,7 +71,10 @@ describe('POST /token refresh grace', () => {
       assert.equal(next.status, 200, JSON.stringify(next.body));
       // A further presentation of the first token is reuse: the family ends, the newest token with it.
       const again = await refreshAt(0, client, refreshToken);
+      const reusedAt = Date.now();
       assert.equal(again.body.error, 'invalid_grant');
+      // Instance 1 learns of the revocation by broadcast: wait for it there (within 1 s), or the refresh below would spend the token.
+      await within1s(reusedAt, 'family revoked at the other instance', () => inactiveAt(1, client, next.body.refresh_token as string));
       await audit.waitFor('oauth.refresh_token.reused');
       const afterReuse = await refreshAt(1, client, next.body.refresh_token as string);
       assert.equal(afterReuse.body.error, 'invalid_grant');
@@ -84,6 +92,8 @@ describe('POST /token refresh grace', () => {
       assert.equal(results.filter((r) => r.status === 200).length, 1, statuses(results));
       for (const r of results.filter((x) => x.status !== 200)) assert.equal(r.body.error, 'invalid_grant');
       await audit.waitFor('oauth.refresh_token.reused');
+      // Events of the two instances reach the stream in either order: wait for each one expected, then room for a wrong second one.
+      await audit.waitFor('oauth.refresh_token.grace_used');
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(audit.ofType('oauth.refresh_token.grace_used').length, 1);
       assert.equal(audit.ofType('oauth.refresh_token.reused').length, 1);
@@ -99,6 +109,9 @@ describe('POST /token refresh grace', () => {
       assert.equal(results.filter((r) => r.status === 200).length, 2, statuses(results));
       for (const r of results.filter((x) => x.status !== 200)) assert.equal(r.body.error, 'invalid_grant');
       await audit.waitFor('oauth.refresh_token.reused');
+      // Events of the two instances reach the stream in either order: wait for each one expected, then room for a wrong second one.
+      await audit.waitFor('oauth.token.refreshed');
+      await audit.waitFor('oauth.refresh_token.grace_used');
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(audit.ofType('oauth.token.refreshed').length, 1);
       assert.equal(audit.ofType('oauth.refresh_token.grace_used').length, 1);
@@ -114,7 +127,10 @@ describe('POST /token refresh grace', () => {
       assert.equal(first.status, 200);
       await new Promise((resolve) => setTimeout(resolve, 1300));
       const late = await refreshAt(1, client, refreshToken);
+      const reusedAt = Date.now();
       assert.equal(late.body.error, 'invalid_grant');
+      // Revoked at instance 1; instance 0 learns of it by broadcast: wait for it there (within 1 s) before refreshing there.
+      await within1s(reusedAt, 'family revoked at the other instance', () => inactiveAt(0, client, first.body.refresh_token as string));
       await audit.waitFor('oauth.refresh_token.reused');
       assert.equal((await refreshAt(0, client, first.body.refresh_token as string)).body.error, 'invalid_grant');
       assert.equal(audit.ofType('oauth.refresh_token.grace_used').length, 0);

@@ -171,6 +171,8 @@ describe('POST /token at two token-service edges', () => {
         grants.push(grantIdOf(ok[0]!.body.access_token as string));
       }
       const replayed = await audit.waitFor('oauth.code.replayed', grants.length);
+      // The two edges publish on their own connections, in no set order: wait for the issuances too, then room for a wrong second event.
+      await audit.waitFor('oauth.token.issued', grants.length);
       await new Promise((r) => setTimeout(r, 300));
       for (const grant of grants) {
         assert.equal(audit.ofType('oauth.code.replayed').filter((e) => e.data.grant_id === grant).length, 1, 'one replay reported per code');

@@ -194,8 +194,14 @@ describe('scheduled rotation with three token-service instances on NATS', () => 
       assert.equal(event!.subject, next._id);
       assert.ok(next.activatesAt!.getTime() - next.createdAt.getTime() >= PREPUBLISH * 1000);
 
-      // Before activation: published at every edge (the first instance heard the announcement), not signing.
-      for (const edge of edges) assert.deepEqual(await jwksKids(edge), [first._id, next._id].sort());
+      // Before activation: published at every edge (each instance reloads on the announcement on its own: wait for each until then), not signing.
+      for (const edge of edges) {
+        while (!(await jwksKids(edge)).includes(next._id)) {
+          assert.ok(Date.now() < next.activatesAt!.getTime(), `${edge} publishes the new kid before its activation`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(await jwksKids(edge), [first._id, next._id].sort());
+      }
       const beforeActivation = await accessTokenAt(edges[1]!);
       if (Date.now() < next.activatesAt!.getTime()) assert.equal(kidOf(beforeActivation), first._id);
 
