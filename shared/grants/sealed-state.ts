@@ -8,7 +8,8 @@
 // The key for each kind is derived (HKDF-SHA256) from OAUTH_KEY_ENCRYPTION_KEY with the kind as
 // label, and the kind is also the AEAD's associated data: a value sealed as one kind never opens
 // as another (a refresh token presented as a code is simply unknown).
-import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync } from 'node:crypto';
+import { randomBytesPooled } from '#shared/crypto.ts';
 
 export type SealedKind = 'authorization-request' | 'authorization-code' | 'refresh-token' | 'pushed-authorization-request';
 
@@ -41,7 +42,7 @@ export function createSealer<T>(keyEncryptionKey: Buffer, kind: SealedKind, code
   const aad = Buffer.from(kind);
   return {
     seal(payload, expiresAt) {
-      const iv = randomBytes(IV_BYTES);
+      const iv = randomBytesPooled(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
       cipher.setAAD(aad);
       const plaintext = JSON.stringify({ p: codec.toWire(payload), e: expiresAt.getTime() });
