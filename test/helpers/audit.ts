@@ -3,6 +3,7 @@
 // returns are seen (the consumer starts at the stream's next sequence number), so events of
 // earlier tests never leak in; the predicate narrows to this test (e.g. its client_id).
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import assert from 'node:assert/strict';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { AUDIT_STREAM } from '#shared/nats/subjects.ts';
 import type { CloudEvent } from '#shared/audit/cloud-event.ts';
@@ -14,6 +15,12 @@ export type AuditCollector = {
   waitFor(type: string, count?: number, timeoutMs?: number): Promise<CloudEvent[]>;
   /** Events of `type` seen so far. */
   ofType(type: string): CloudEvent[];
+  /**
+   * Waits for `count` events of each type, in any order (two instances publish on connections of
+   * their own), then `settleMs` more, and asserts there are exactly that many: room for a wrong
+   * extra event to show up.
+   */
+  waitForExactly(counts: Record<string, number>, settleMs?: number): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -41,25 +48,32 @@ export async function collectAuditEvents(nc: NatsConnection, predicate: (event: 
   })();
 
   const ofType = (type: string) => events.filter((e) => e.type === type);
+  const waitFor: AuditCollector['waitFor'] = (type, count = 1, timeoutMs = 5000) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = ofType(type);
+        if (found.length < count) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`expected ${count} ${type} event(s) within ${timeoutMs} ms, saw ${ofType(type).length} (events: ${events.map((e) => e.type).join(', ') || 'none'})`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  const waitForExactly: AuditCollector['waitForExactly'] = async (counts, settleMs = 300) => {
+    for (const [type, count] of Object.entries(counts)) await waitFor(type, count);
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    for (const [type, count] of Object.entries(counts)) assert.equal(ofType(type).length, count, `${type} events`);
+  };
   return {
     events,
     ofType,
-    waitFor: (type, count = 1, timeoutMs = 5000) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const found = ofType(type);
-          if (found.length < count) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(found);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`expected ${count} ${type} event(s) within ${timeoutMs} ms, saw ${ofType(type).length} (events: ${events.map((e) => e.type).join(', ') || 'none'})`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+    waitFor,
+    waitForExactly,
     stop: async () => {
       await messages.close();
       await done.catch(() => undefined);
