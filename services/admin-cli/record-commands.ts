@@ -1,6 +1,9 @@
 // The `list` and `show` commands every kind of reference data has: read from the database only
-// (no NATS), a table or `name: value` lines for people, JSON with --json for scripts.
+// (no NATS), a table or `name: value` lines for people, JSON with --json for scripts. And `delete`
+// for the kinds nothing else hangs on: delete, then announce and audit it.
 import type { Db } from 'mongodb';
+import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
+import type { ReferenceDataKind } from '#shared/contracts/reference-data-changed.ts';
 import { flag } from './cli-args.ts';
 import { jsonOption, type Command } from './command.ts';
 import { printFields, printJson, printTable, type Cell } from './output.ts';
@@ -33,6 +36,22 @@ export function showCommand<T>(spec: Described & {
       const item = await spec.load(ctx.db, positionals[0]!);
       if (flag(values, 'json')) printJson(ctx.io, spec.json(item));
       else printFields(ctx.io, spec.fields(item));
+    },
+  };
+}
+
+/** `<group> delete <key>`: deletes the record, announces the change to `kind` and audits `event`. */
+export function deleteCommand(spec: Described & {
+  key: string; noun: string; kind: ReferenceDataKind; event: AuditEventType; remove(db: Db, key: string): Promise<void>; data?(key: string): AuditData;
+}): Command {
+  return {
+    name: 'delete', summary: spec.summary, usage: `<${spec.key}>`, description: spec.description, examples: spec.examples,
+    options: {}, positionals: { names: [spec.key], min: 1 }, nats: 'optional',
+    prepare: ({ positionals }) => async (ctx) => {
+      const key = positionals[0]!;
+      await spec.remove(ctx.db, key);
+      ctx.changed(spec.kind, spec.event, key, spec.data?.(key) ?? {});
+      ctx.io.out(`Deleted ${spec.noun} ${key}`);
     },
   };
 }

@@ -1,7 +1,7 @@
 // oauth-admin resource-servers create|list|show|delete (RFC 8707 resource indicators)
 import { flag, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { listCommand, showCommand } from './record-commands.ts';
+import { deleteCommand, listCommand, showCommand } from './record-commands.ts';
 import { printJson } from './output.ts';
 import type { ResourceServerView } from './resource-servers-admin.ts';
 
@@ -50,21 +50,12 @@ export const resourceServersCommands: CommandGroup = {
       load: async (db, uri) => (await admin()).showResourceServer(db, uri), json: serverJson,
       fields: (server) => [['uri', server.uri], ['scopes', server.scopes], ['created', server.createdAt]],
     }),
-    {
-      name: 'delete',
+    deleteCommand({
       summary: 'delete a resource server',
-      usage: '<uri>',
       description: 'Deletes the resource server: from the announcement on, requests naming it get invalid_target and tokens for it alone are no longer accepted.',
       examples: ['oauth-admin resource-servers delete https://api.example.com/'],
-      options: {},
-      positionals: { names: ['uri'], min: 1 },
-      nats: 'optional',
-      prepare: ({ positionals }) => async (ctx) => {
-        const uri = positionals[0]!;
-        await (await admin()).deleteResourceServer(ctx.db, uri);
-        ctx.changed('resource_servers', 'oauth.resource_server.deleted', uri, {});
-        ctx.io.out(`Deleted resource server ${uri}`);
-      },
-    },
+      key: 'uri', noun: 'resource server', kind: 'resource_servers', event: 'oauth.resource_server.deleted',
+      remove: async (db, uri) => (await admin()).deleteResourceServer(db, uri),
+    }),
   ],
 };

@@ -1,7 +1,7 @@
 // oauth-admin resources create|list|show|delete
 import { flag, stringList, UsageError } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { listCommand, showCommand } from './record-commands.ts';
+import { deleteCommand, listCommand, showCommand } from './record-commands.ts';
 import { printJson } from './output.ts';
 import { listResources, showResource, type ResourceView } from './reference-data-inspect.ts';
 import { deleteResource } from './reference-data-delete.ts';
@@ -51,21 +51,11 @@ export const resourcesCommands: CommandGroup = {
       examples: ['oauth-admin resources show "https://api.example.com/photos/*"'], key: 'pattern', load: showResource, json: resourceJson,
       fields: (rule) => [['pattern', rule.pattern], ['scopes', rule.scopes], ['groups', rule.groups], ['created', rule.createdAt]],
     }),
-    {
-      name: 'delete',
+    deleteCommand({
       summary: 'delete a resource rule',
-      usage: '<pattern>',
       description: 'Deletes the resource rule with exactly this pattern; validation-service stops applying it on the announcement.',
       examples: ['oauth-admin resources delete "https://api.example.com/photos/*"'],
-      options: {},
-      positionals: { names: ['pattern'], min: 1 },
-      nats: 'optional',
-      prepare: ({ positionals }) => async (ctx) => {
-        const pattern = positionals[0]!;
-        await deleteResource(ctx.db, pattern);
-        ctx.changed('resources', 'oauth.resource.deleted', pattern, {});
-        ctx.io.out(`Deleted resource rule ${pattern}`);
-      },
-    },
+      key: 'pattern', noun: 'resource rule', kind: 'resources', event: 'oauth.resource.deleted', remove: deleteResource,
+    }),
   ],
 };

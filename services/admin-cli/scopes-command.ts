@@ -3,7 +3,7 @@
 // usage mistakes answer without loading them; the same holds in every *-command.ts.)
 import { flag, requiredString } from './cli-args.ts';
 import { jsonOption, type CommandGroup } from './command.ts';
-import { listCommand, showCommand } from './record-commands.ts';
+import { deleteCommand, listCommand, showCommand } from './record-commands.ts';
 import { printJson } from './output.ts';
 import { listScopes, showScope, type ScopeView } from './reference-data-inspect.ts';
 import { deleteScope } from './reference-data-delete.ts';
@@ -48,21 +48,11 @@ export const scopesCommands: CommandGroup = {
         ['clients', scope.usedBy.clients], ['resources', scope.usedBy.resources],
       ],
     }),
-    {
-      name: 'delete',
+    deleteCommand({
       summary: 'delete a scope no client or resource rule uses',
-      usage: '<name>',
       description: 'Deletes a scope. Refused while a client or a resource rule still names it (see "scopes show").',
       examples: ['oauth-admin scopes delete photos.read'],
-      options: {},
-      positionals: { names: ['name'], min: 1 },
-      nats: 'optional',
-      prepare: ({ positionals }) => async (ctx) => {
-        const name = positionals[0]!;
-        await deleteScope(ctx.db, name);
-        ctx.changed('scopes', 'oauth.scope.deleted', name, { scope: name });
-        ctx.io.out(`Deleted scope ${name}`);
-      },
-    },
+      key: 'name', noun: 'scope', kind: 'scopes', event: 'oauth.scope.deleted', remove: deleteScope, data: (name) => ({ scope: name }),
+    }),
   ],
 };
