@@ -5,7 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
 import { SignJWT, calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair as joseKeyPair, type CryptoKey, type JWK } from 'jose';
-import { Subjects } from '#shared/nats/subjects.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { DPOP_PROOF_STREAM, Subjects } from '#shared/nats/subjects.ts';
+import { ensureProofReplayStream } from '#shared/dpop/proof-replay-stream.ts';
 import { accessTokenHash } from '#shared/dpop/verify-dpop-proof.ts';
 import { freePort, startService, startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, tokenRequest } from './helpers/oauth.ts';
@@ -205,6 +207,26 @@ describe('oauth.token.validate with DPoP', () => {
     assert.equal((await validate({ token, dpop: good, method: 'DELETE', url: API })).error, 'invalid_dpop_proof');
     assert.equal((await validate({ token, dpop: good, method: 'GET', url: 'https://api.example.com/orders/43' })).error, 'invalid_dpop_proof');
     assert.equal((await validate({ token, dpop: good, method: 'GET', url: API })).allowed, true, 'refused proofs are not used up');
+  });
+
+  it('answers temporarily_unavailable, never an internal error, while the replay store is away: validate a 503 service error, the token endpoint 503', async () => {
+    const client = await system.seed.client({ type: 'public', scopes: [scope], refreshTokens: true });
+    const bound = await holder();
+    const { refresh_token: refreshToken } = await codeGrant(client, bound);
+    await (await jetstreamManager(system.nc)).streams.delete(DPOP_PROOF_STREAM);
+    try {
+      const reply = await system.nc.request(Subjects.tokenValidate, JSON.stringify({ token, dpop: await proof(), method: 'GET', url: API }), { timeout: 5000 });
+      assert.equal(reply.headers?.get('Nats-Service-Error-Code'), '503');
+      assert.equal(reply.json<{ error: string }>().error, 'temporarily_unavailable');
+      const oauthClient: oauth.Client = { client_id: client.clientId };
+      const dpop = { ...insecure, DPoP: oauth.DPoP(oauthClient, bound.keyPair) };
+      const res = await oauth.refreshTokenGrantRequest(as, oauthClient, oauth.None(), refreshToken!, dpop);
+      assert.equal(res.status, 503);
+      assert.equal((await res.json() as { error: string }).error, 'temporarily_unavailable');
+    } finally {
+      await ensureProofReplayStream(system.nc, { replicas: 1 });
+    }
+    assert.equal((await validate({ token, dpop: await proof(), method: 'GET', url: API })).allowed, true, 'served again once the store is back');
   });
 
   it('refuses a reused jti, also at another validation-service instance, and of concurrent uses allows exactly one', async () => {

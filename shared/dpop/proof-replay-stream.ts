@@ -9,6 +9,7 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { DPOP_PROOF_STREAM, Subjects } from '#shared/nats/subjects.ts';
+import { unavailable } from '#shared/oauth-error.ts';
 import { ensureStream } from '#shared/nats/ensure-stream.ts';
 import { PROOF_REPLAY_WINDOW_SECONDS } from './verify-dpop-proof.ts';
 
@@ -34,12 +35,20 @@ export async function ensureProofReplayStream(nc: NatsConnection, { replicas }: 
   });
 }
 
-/** verifyDpopProof's `firstUse`: true when JetStream had not seen this proof id within the window. */
+/**
+ * verifyDpopProof's `firstUse`: true when JetStream had not seen this proof id within the window.
+ * A store that does not answer (timeout, no stream, NATS away) is temporarily_unavailable, for the
+ * token endpoint (503) and oauth.token.validate alike: the proof can be neither accepted nor refused.
+ */
 export function proofFirstUse(nc: NatsConnection): (proofId: string) => Promise<boolean> {
   const js = jetstream(nc);
   const empty = new Uint8Array(0);
   return async (proofId) => {
-    const ack = await js.publish(Subjects.dpopProofUsed, empty, { msgID: proofId, timeout: PUBLISH_TIMEOUT_MS, expect: { streamName: DPOP_PROOF_STREAM } });
-    return !ack.duplicate;
+    try {
+      const ack = await js.publish(Subjects.dpopProofUsed, empty, { msgID: proofId, timeout: PUBLISH_TIMEOUT_MS, expect: { streamName: DPOP_PROOF_STREAM } });
+      return !ack.duplicate;
+    } catch (error) {
+      throw unavailable(`DPoP replay store unavailable: ${(error as Error).message}`);
+    }
   };
 }
