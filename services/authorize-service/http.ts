@@ -43,6 +43,10 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
     // RFC 9126 §4: with request_uri, the pushed parameters are the request, and only they.
     const pushed = await takePushedRequest(deps.takePushed, query);
     if (pushed.kind === 'show-error') return errorPage(request, reply, pushed.description);
+    if (pushed.kind === 'unavailable') {
+      request.log.error({ err: pushed.error }, 'could not take the pushed authorization request');
+      return errorPage(request, reply, 'The authorization server could not take the request, try again later.', 503);
+    }
     const result = pushed.kind === 'pushed'
       ? await validateAuthorizationRequest(deps.validate, pushed.params, { pushed: true })
       : await validateAuthorizationRequest(deps.validate, query);
@@ -50,9 +54,9 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 }
 
-function errorPage(request: FastifyRequest, reply: FastifyReply, description: string): FastifyReply {
+function errorPage(request: FastifyRequest, reply: FastifyReply, description: string, status: 400 | 503 = 400): FastifyReply {
   request.log.info({ reason: description }, 'authorization request refused on the page');
-  return reply.code(400).type('text/html; charset=utf-8').send(eta.render('./error', { description }));
+  return reply.code(status).type('text/html; charset=utf-8').send(eta.render('./error', { description }));
 }
 
 async function answerAuthorizationRequest(deps: HttpDeps, request: FastifyRequest, reply: FastifyReply, result: ValidationResult): Promise<FastifyReply> {

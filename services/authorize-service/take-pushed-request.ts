@@ -17,6 +17,8 @@ export type Deps = {
 export type PushedRequestOutcome =
   | { kind: 'not-pushed' }
   | { kind: 'show-error'; description: string }
+  /** The one use could not be recorded (the database away, or its answer lost): neither taken nor refused. */
+  | { kind: 'unavailable'; error: unknown }
   | { kind: 'pushed'; params: PushedParams };
 
 export async function takePushedRequest(deps: Deps, query: RawQuery): Promise<PushedRequestOutcome> {
@@ -28,7 +30,13 @@ export async function takePushedRequest(deps: Deps, query: RawQuery): Promise<Pu
   const opened = deps.pushed.open(requestUri.slice(REQUEST_URI_PREFIX.length));
   // Unknown, tampered and expired request URIs, and another client's, are refused alike.
   if (!opened || opened.expiresAt <= deps.clock.now() || opened.payload.clientId !== clientId) return showError(UNUSABLE);
-  if (!(await deps.store.claimPushedRequest(opened.payload.id, opened.expiresAt))) return showError(UNUSABLE);
+  let claimed: boolean;
+  try {
+    claimed = await deps.store.claimPushedRequest(opened.payload.id, opened.expiresAt);
+  } catch (error) {
+    return { kind: 'unavailable', error };
+  }
+  if (!claimed) return showError(UNUSABLE);
   return { kind: 'pushed', params: opened.payload.params };
 }
 
