@@ -94,6 +94,15 @@ describe('verifyAccessToken', () => {
     assert.equal(await verifyAccessToken(deps(), await sign(claims({ aud: 'https://api.example.com/' }))), undefined, 'without the registry');
   });
 
+  it('refuses a cached token for a resource server deleted since it was verified', async () => {
+    const servers = new Set(['https://api.example.com/']);
+    const withServers = deps({ cache: new VerifiedTokenCache<AccessToken>(10), resourceServer: (uri) => (servers.has(uri) ? {} : undefined) });
+    const token = await sign(claims({ aud: 'https://api.example.com/' }));
+    assert.ok(await verifyAccessToken(withServers, token));
+    servers.clear();
+    assert.equal(await verifyAccessToken(withServers, token), undefined);
+  });
+
   it('refuses a wrong issuer or audience', async () => {
     assert.equal(await verifyAccessToken(deps(), await sign(claims({ iss: 'https://evil.example.com' }))), undefined);
     assert.equal(await verifyAccessToken(deps(), await sign(claims({ aud: 'https://other.example.com' }))), undefined);

@@ -67,6 +67,8 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Acce
   // A key retired since the token was verified no longer vouches for it.
   if (deps.keys.current(verified.kid) === undefined) return undefined;
   if (deps.revocations.isRevoked(verified)) return undefined;
+  // Checked on every call, cached or not: a resource server deleted since ends its tokens here.
+  if (!audienceAccepted(deps, verified.aud)) return undefined;
   return verified;
 }
 
@@ -102,15 +104,18 @@ async function verifySignature(deps: Deps, token: string, now: Date): Promise<Ac
   } catch {
     return undefined;
   }
-  return audienceAccepted(deps, payload.aud) ? toAccessToken(kid, payload) : undefined;
+  return toAccessToken(kid, payload);
 }
 
+/** RFC 7519 §4.1.3: one string, or an array of them (not empty). */
+const audiencesOf = (aud: unknown): string[] | undefined =>
+  typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string') ? aud : undefined;
+
 /** RFC 9068 §4: the token must be meant for us: our audience, or resource servers registered here. */
-function audienceAccepted(deps: Pick<Deps, 'audience' | 'resourceServer'>, aud: unknown): boolean {
-  const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  if (audiences.length === 0 || audiences.some((a) => typeof a !== 'string')) return false;
+function audienceAccepted(deps: Pick<Deps, 'audience' | 'resourceServer'>, aud: string | string[]): boolean {
+  const audiences = typeof aud === 'string' ? [aud] : aud;
   if (audiences.includes(deps.audience)) return true;
-  return deps.resourceServer !== undefined && audiences.every((a: string) => deps.resourceServer!(a) !== undefined);
+  return deps.resourceServer !== undefined && audiences.every((a) => deps.resourceServer!(a) !== undefined);
 }
 
 function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefined {
@@ -120,7 +125,7 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
   const grantId = payload.gid;
   if (typeof iss !== 'string' || typeof sub !== 'string' || sub === '' || typeof clientId !== 'string' || clientId === '') return undefined;
   if (typeof jti !== 'string' || jti === '' || typeof scope !== 'string') return undefined;
-  if (!Number.isInteger(exp) || !Number.isInteger(iat) || aud === undefined) return undefined;
+  if (!Number.isInteger(exp) || !Number.isInteger(iat) || audiencesOf(aud) === undefined) return undefined;
   if (grantId !== undefined && typeof grantId !== 'string') return undefined;
   const jkt = boundKey(payload.cnf);
   // A confirmation this verifier cannot read must not turn a bound token into a bearer token.
@@ -129,7 +134,7 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
   // A grant cannot begin after its token was issued; anything else is ignored (the token's iat counts).
   const iatMs = Number.isSafeInteger(grantStartMs) && (grantStartMs as number) < ((iat as number) + 1) * 1000 ? grantStartMs as number : undefined;
   return {
-    kid, iss, sub, aud, clientId, scope,
+    kid, iss, sub, aud: aud as string | string[], clientId, scope,
     scopes: new Set(scope.split(' ').filter((s) => s !== '')),
     exp: exp as number,
     iat: iat as number,
