@@ -58,12 +58,13 @@ export async function openServiceBase(name: string, config: CommonConfig, option
   const metrics = createMetrics(name);
   // First: the database client is instrumented only if tracing is on when it connects.
   const stopTracing = await startTracing(name, config);
-  const nc = await connectNats(config, name, log);
+  let nc: NatsConnection | undefined;
   let mongo: Mongo;
   try {
+    nc = await connectNats(config, name, log);
     mongo = await connectMongo(config, name, config.BENCH_COUNT_DB_COMMANDS ? { onCommand: (command) => metrics.countDbCommand(command) } : {});
   } catch (error) {
-    await nc.close();
+    await nc?.close();
     await stopTracing();
     throw error;
   }

@@ -14,6 +14,7 @@ import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts'
 import { usersCollection, userIndexes, USERNAME, GROUP } from '#shared/reference-data/users.ts';
 import { resourcesCollection, RESOURCE_PATTERN } from '#shared/reference-data/resources.ts';
 import { AdminError } from './admin-error.ts';
+import { requireScopes } from './require-scopes.ts';
 
 // Defined in a module of its own so the CLI can load it without the database driver; callers
 // (and test/helpers) keep importing it from here, with the functions that throw it.
@@ -189,9 +190,3 @@ export function checkRedirectUri(uri: string): void {
   }
 }
 
-async function requireScopes(db: Db, scopes: string[]): Promise<void> {
-  const found = await scopesCollection(db).find({ _id: { $in: scopes } }, { projection: { _id: 1 } }).toArray();
-  const known = new Set(found.map((s) => s._id));
-  const unknown = scopes.find((s) => !known.has(s));
-  if (unknown !== undefined) throw new AdminError(`unknown scope "${unknown}" (create it first with: oauth-admin scopes create ${unknown} --description ...)`);
-}

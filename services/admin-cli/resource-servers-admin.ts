@@ -3,7 +3,7 @@
 // on bad input; each throws AdminError with a one-line reason.
 import type { Db } from 'mongodb';
 import { isDuplicateKey } from '#shared/mongo.ts';
-import { scopesCollection } from '#shared/reference-data/scopes.ts';
+import { requireScopes } from './require-scopes.ts';
 import { isResourceIndicator, resourceServersCollection } from '#shared/reference-data/resource-servers.ts';
 import { AdminError } from './admin-error.ts';
 
@@ -14,9 +14,7 @@ export async function createResourceServer(db: Db, server: { uri: string; scopes
   if (!isResourceIndicator(server.uri)) throw new AdminError('invalid resource server URI: an absolute URI of printable ASCII without a fragment');
   const scopes = [...new Set(server.scopes)];
   if (scopes.length === 0) throw new AdminError('a resource server needs at least one --scope');
-  const known = new Set((await scopesCollection(db).find({ _id: { $in: scopes } }, { projection: { _id: 1 } }).toArray()).map((s) => s._id));
-  const unknown = scopes.find((s) => !known.has(s));
-  if (unknown !== undefined) throw new AdminError(`unknown scope "${unknown}" (create it first with: oauth-admin scopes create ${unknown} --description ...)`);
+  await requireScopes(db, scopes);
   const doc = { _id: server.uri, scopes, createdAt: new Date() };
   try {
     await resourceServersCollection(db).insertOne(doc);

@@ -34,7 +34,7 @@ export async function pushAuthorizationRequest(deps: Deps, input: { clientId: st
   const params: PushedParams = { ...input.params, client_id: clientId };
   const result = await validateAuthorizationRequest(deps.validate, params, { pushed: true });
   // §2.3: every error is the JSON error response here, the redirect URI's problems included.
-  if (result.kind === 'show-error') throw new OAuthError('invalid_request', result.description.replace(/\u2019/g, "'"));
+  if (result.kind === 'show-error') throw new OAuthError('invalid_request', result.description);
   if (result.kind === 'redirect-error') throw result.error;
 
   const now = deps.clock.now();

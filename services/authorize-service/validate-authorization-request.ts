@@ -42,7 +42,7 @@ export async function validateAuthorizationRequest(deps: Deps, query: RawQuery, 
   let redirectUri: string;
   if (sentRedirectUri === undefined) {
     // RFC 6749 §3.1.2.3: may be left out only when exactly one URI is registered.
-    if (client.redirectUris.length !== 1) return showError('The request must name one of the client\u2019s redirect URIs.');
+    if (client.redirectUris.length !== 1) return showError("The request must name one of the client's redirect URIs.");
     redirectUri = client.redirectUris[0]!;
   } else if (client.redirectUris.includes(sentRedirectUri)) {
     // Exact string comparison (RFC 9700 §4.1.3): no normalisation, no port or path variation.

@@ -42,7 +42,7 @@ export async function grantClientCredentials(deps: Deps, input: ClientCredential
   const now = deps.clock.now();
   // The grant begins now, to the millisecond: a client cut-off (disable, grants revoke --client)
   // covers the tokens issued up to it, and not one issued just after it in the same second (enabled again).
-  const accessToken = await issueAccessToken(deps.tokens, {
+  const accessToken = issueAccessToken(deps.tokens, {
     sub: client._id, clientId: client._id, scopes, ttlSeconds: client.accessTokenTtlSeconds, grantStartedAtMs: now.getTime(), jkt: input.jkt,
     ...(target.audience ? { audience: target.audience } : {}),
   }, now);

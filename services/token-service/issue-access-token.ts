@@ -48,7 +48,7 @@ export type AccessTokenClaims = JWTPayload & {
   exp: number; iat: number; jti: string; auth_time?: number; gid?: string; grant_start_ms?: number; cnf?: { jkt: string };
 };
 
-export async function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): Promise<IssuedAccessToken> {
+export function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): IssuedAccessToken {
   const { kid, privateKey } = deps.keys.signingKey();
   const iat = epochSeconds(now);
   const jti = randomToken(16);

@@ -92,7 +92,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     throw invalidGrant('code already used (replay)');
   }
 
-  const accessToken = await issueAccessToken(deps.tokens, {
+  const accessToken = issueAccessToken(deps.tokens, {
     sub: code.sub, clientId: client._id, scopes: target.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
     grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt, ...(target.audience ? { audience: target.audience } : {}),
   }, now);

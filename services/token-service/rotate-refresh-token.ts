@@ -74,7 +74,7 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   }
   const next = deps.refreshTokens.seal({ ...grant, generation: grant.generation + 1 }, expiresAt);
   const scopes = target.scopes;
-  const accessToken = await issueAccessToken(deps.tokens, {
+  const accessToken = issueAccessToken(deps.tokens, {
     sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId,
     grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
     ...(target.audience ? { audience: target.audience } : {}),

@@ -127,7 +127,7 @@ const QUIET_ROUTES: ReadonlySet<string | undefined> = new Set(['/healthz', '/rea
  * It names the route pattern, or for an unmatched request the path, never the query string:
  * authorization requests, redirects and callbacks carry codes and state there.
  */
-export function logAccess(request: FastifyRequest, reply: FastifyReply): void {
+function logAccess(request: FastifyRequest, reply: FastifyReply): void {
   const route = request.routeOptions.url;
   const line = {
     method: request.method, route: route ?? null, ...(route ? {} : { path: pathOf(request.url) }),

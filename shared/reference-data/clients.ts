@@ -2,7 +2,6 @@ import type { Db } from 'mongodb';
 
 export const ClientTypes = ['confidential', 'public'] as const;
 export type ClientType = (typeof ClientTypes)[number];
-/** Grant types an operator chooses (`--grant-type`); refresh_token follows from `--refresh-tokens`. */
 /** The grants of the token endpoint (grant_types_supported): what a client record may name. */
 export const TokenGrantTypes = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export type TokenGrantType = (typeof TokenGrantTypes)[number];
