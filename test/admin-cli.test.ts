@@ -139,8 +139,8 @@ describe('oauth-admin', { concurrency: true }, () => {
     const listed = json<{ name: string; description: string }[]>(await ok(['scopes', 'list', '--json']));
     assert.deepEqual(listed.find((s) => s.name === name)?.description, 'See your photos');
     assert.match((await ok(['scopes', 'list'])).stdout, new RegExp(`^${name.replace('.', '\\.')}\\s+See your photos$`, 'm'));
-    const shown = json<{ name: string; used_by: { clients: string[]; resources: string[] } }>(await ok(['scopes', 'show', name, '--json']));
-    assert.deepEqual(shown.used_by, { clients: [], resources: [] });
+    const shown = json<{ name: string; used_by: { clients: string[]; resources: string[]; resource_servers: string[] } }>(await ok(['scopes', 'show', name, '--json']));
+    assert.deepEqual(shown.used_by, { clients: [], resources: [], resource_servers: [] });
 
     await ok(['scopes', 'delete', name]);
     assert.equal(await db.collection('scopes').countDocuments({ _id: name as never }), 0);
@@ -233,6 +233,7 @@ describe('oauth-admin', { concurrency: true }, () => {
       const inUse = await cli(['scopes', 'delete', scope]);
       assert.equal(inUse.code, 1);
       assert.match(inUse.stderr, /still used by resource server/);
+      assert.deepEqual(json<{ used_by: { resource_servers: string[] } }>(await ok(['scopes', 'show', scope, '--json'])).used_by.resource_servers, [uri], 'scopes show names it');
 
       await ok(['resource-servers', 'delete', uri]);
       assert.equal(await db.collection('resource_servers').countDocuments({ _id: uri as never }), 0);

@@ -5,7 +5,6 @@ import { clientsCollection } from '#shared/reference-data/clients.ts';
 import { scopesCollection } from '#shared/reference-data/scopes.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
 import { resourcesCollection } from '#shared/reference-data/resources.ts';
-import { resourceServersCollection } from '#shared/reference-data/resource-servers.ts';
 import { AdminError } from './admin-error.ts';
 import { scopeUsage } from './reference-data-inspect.ts';
 
@@ -26,18 +25,16 @@ export async function deleteUser(db: Db, username: string): Promise<{ sub: strin
 }
 
 /**
- * Refuses while a client or resource rule still names the scope: removing it under them would
- * leave clients asking for a scope nobody can describe on the consent page.
+ * Refuses while a client, resource rule or resource server still names the scope: removing it under
+ * them would leave clients asking for a scope nobody can describe on the consent page.
  */
 export async function deleteScope(db: Db, name: string): Promise<void> {
   const usage = await scopeUsage(db, name);
   const users = [
     ...(usage.clients.length ? [`client${usage.clients.length > 1 ? 's' : ''} ${listSome(usage.clients)}`] : []),
     ...(usage.resources.length ? [`resource rule${usage.resources.length > 1 ? 's' : ''} ${listSome(usage.resources)}`] : []),
+    ...(usage.resourceServers.length ? [`resource server${usage.resourceServers.length > 1 ? 's' : ''} ${listSome(usage.resourceServers)}`] : []),
   ];
-  // Resource servers (RFC 8707) accepting it: a token for them could no longer be described either.
-  const servers = (await resourceServersCollection(db).find({ scopes: name }, { projection: { _id: 1 } }).toArray()).map((r) => r._id);
-  if (servers.length) users.push(`resource server${servers.length > 1 ? 's' : ''} ${listSome(servers)}`);
   if (users.length) throw new AdminError(`scope "${name}" is still used by ${users.join(' and ')}; delete those first`);
   const result = await scopesCollection(db).deleteOne({ _id: name });
   if (result.deletedCount === 0) throw new AdminError(`no scope "${name}"`);

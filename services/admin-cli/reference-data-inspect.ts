@@ -5,6 +5,7 @@ import { clientsCollection, clientGetsRefreshTokens, clientRefreshGraceSeconds, 
 import { scopesCollection } from '#shared/reference-data/scopes.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
 import { resourcesCollection } from '#shared/reference-data/resources.ts';
+import { resourceServersCollection } from '#shared/reference-data/resource-servers.ts';
 import { AdminError } from './admin-error.ts';
 
 export type ClientView = {
@@ -26,7 +27,7 @@ export type ClientView = {
 };
 export type UserView = { sub: string; username: string; groups: string[]; createdAt: Date; disabled: boolean };
 export type ScopeView = { name: string; description: string; createdAt: Date };
-export type ScopeUsage = { clients: string[]; resources: string[] };
+export type ScopeUsage = { clients: string[]; resources: string[]; resourceServers: string[] };
 export type ResourceView = { pattern: string; scopes: string[]; groups: string[]; createdAt: Date };
 
 const WITHOUT_SECRET = { projection: { secretHash: 0 } } as const;
@@ -85,13 +86,15 @@ export async function showScope(db: Db, name: string): Promise<ScopeView & { use
   return { name: s._id, description: s.description, createdAt: s.createdAt, usedBy: await scopeUsage(db, name) };
 }
 
-/** Which clients and resource rules name `scope` (an array field matches any of its elements). */
+/** Which clients, resource rules and resource servers (RFC 8707) name `scope` (an array field matches any of its elements). */
 export async function scopeUsage(db: Db, scope: string): Promise<ScopeUsage> {
-  const [clients, resources] = await Promise.all([
-    clientsCollection(db).find({ scopes: scope }, { projection: { _id: 1 } }).toArray(),
-    resourcesCollection(db).find({ scopes: scope }, { projection: { _id: 1 } }).toArray(),
+  const naming = { scopes: scope };
+  const [clients, resources, resourceServers] = await Promise.all([
+    clientsCollection(db).find(naming, { projection: { _id: 1 } }).toArray(),
+    resourcesCollection(db).find(naming, { projection: { _id: 1 } }).toArray(),
+    resourceServersCollection(db).find(naming, { projection: { _id: 1 } }).toArray(),
   ]);
-  return { clients: clients.map((c) => c._id), resources: resources.map((r) => r._id) };
+  return { clients: clients.map((c) => c._id), resources: resources.map((r) => r._id), resourceServers: resourceServers.map((r) => r._id) };
 }
 
 export async function listResources(db: Db): Promise<ResourceView[]> {

@@ -42,15 +42,17 @@ export const scopesCommands: CommandGroup = {
     showCommand({
       summary: 'show one scope and what uses it', description: 'Shows a scope, and the clients and resource rules that name it.',
       examples: ['oauth-admin scopes show photos.read'], key: 'name', load: showScope,
-      json: (scope) => ({ ...scopeJson(scope), used_by: { clients: scope.usedBy.clients, resources: scope.usedBy.resources } }),
+      json: (scope) => ({
+        ...scopeJson(scope), used_by: { clients: scope.usedBy.clients, resources: scope.usedBy.resources, resource_servers: scope.usedBy.resourceServers },
+      }),
       fields: (scope) => [
         ['name', scope.name], ['description', scope.description], ['created', scope.createdAt],
-        ['clients', scope.usedBy.clients], ['resources', scope.usedBy.resources],
+        ['clients', scope.usedBy.clients], ['resources', scope.usedBy.resources], ['resource servers', scope.usedBy.resourceServers],
       ],
     }),
     deleteCommand({
-      summary: 'delete a scope no client or resource rule uses',
-      description: 'Deletes a scope. Refused while a client or a resource rule still names it (see "scopes show").',
+      summary: 'delete a scope no client, resource rule or resource server uses',
+      description: 'Deletes a scope. Refused while a client, a resource rule or a resource server still names it (see "scopes show").',
       examples: ['oauth-admin scopes delete photos.read'],
       key: 'name', noun: 'scope', kind: 'scopes', event: 'oauth.scope.deleted', remove: deleteScope, data: (name) => ({ scope: name }),
     }),
