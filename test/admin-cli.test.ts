@@ -247,14 +247,20 @@ describe('oauth-admin', { concurrency: true }, () => {
     }
   });
 
-  it('clients create --require-par is stored and shown', async () => {
+  it('clients create --require-par and --require-dpop are stored (the fields token-service and authorize-service read) and shown', async () => {
     const scope = unique('photos');
     await ok(['scopes', 'create', scope, '--description', 'See your photos']);
-    const created = json<{ client_id: string }>(await ok([
-      'clients', 'create', '--name', 'PAR app', '--type', 'public', '--redirect-uri', 'https://app.example.com/cb', '--scope', scope, '--require-par', '--json',
-    ]));
-    assert.equal((await db.collection('clients').findOne({ _id: created.client_id as never }))?.requirePar, true);
-    assert.equal(json<{ require_par: boolean }>(await ok(['clients', 'show', created.client_id, '--json'])).require_par, true);
+    const create = (...flags: string[]) => ok([
+      'clients', 'create', '--name', 'PAR app', '--type', 'public', '--redirect-uri', 'https://app.example.com/cb', '--scope', scope, ...flags, '--json',
+    ]);
+    for (const [flags, requirePar, requireDpop] of [[['--require-par'], true, false], [['--require-dpop'], false, true], [[], false, false]] as const) {
+      const { client_id: clientId } = json<{ client_id: string }>(await create(...flags));
+      const doc = await db.collection('clients').findOne({ _id: clientId as never });
+      assert.equal(doc?.requirePar === true, requirePar, flags.join(' '));
+      assert.equal(doc?.requireDpop === true, requireDpop, flags.join(' '));
+      const shown = json<{ require_par: boolean; require_dpop: boolean }>(await ok(['clients', 'show', clientId, '--json']));
+      assert.deepEqual([shown.require_par, shown.require_dpop], [requirePar, requireDpop], flags.join(' '));
+    }
   });
 
   it('clients: --json prints the secret once, only its SHA-256 is stored, rotate-secret replaces it, delete removes the client', async () => {

@@ -204,6 +204,9 @@ describe('oauth.token.validate', () => {
       ['a huge token', JSON.stringify({ token: 'x'.repeat(500_000) })],
       ['a huge resource', JSON.stringify({ token: 'abc', resource: `/${'r'.repeat(300_000)}` })],
       ['too many scopes', JSON.stringify({ token: 'abc', scopes: Array.from({ length: 1000 }, (_, i) => `s${i}`) })],
+      ['audience of the wrong type', JSON.stringify({ token: 'abc', audience: ['https://api.example.com/'] })],
+      ['an empty audience', JSON.stringify({ token: 'abc', audience: '' })],
+      ['a huge audience', JSON.stringify({ token: 'abc', audience: `https://api.example.com/${'a'.repeat(3000)}` })],
       ['deeply nested JSON', deeplyNested],
     ];
     for (const [label, payload] of payloads) {
