@@ -119,6 +119,27 @@ describe('POST /par (RFC 9126) with oauth4webapi', () => {
     assert.match(again.headers.get('content-type')!, /text\/html/);
   });
 
+  it('carries repeated resource parameters (RFC 8707) through the pushed request: the token is for those resource servers', async () => {
+    const [api, files] = [await system.seed.resourceServer([scope]), await system.seed.resourceServer([scope])];
+    const owner = await system.seed.user();
+    const { verifier, challenge } = pkcePair();
+    const pushed = await postPar(new URLSearchParams([
+      ['response_type', 'code'], ['redirect_uri', client.redirectUri], ['scope', scope], ['state', 'st-res'],
+      ['code_challenge', challenge], ['code_challenge_method', 'S256'], ['resource', api], ['resource', files],
+    ]));
+    assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
+    const browser = new Browser([system.urls.authorizeService, system.urls.consentUi]);
+    const login = await browser.navigate(authorizeUrl(system, { client_id: client.clientId, request_uri: String(pushed.body.request_uri) }));
+    const consent = await browser.follow(await browser.form(login, 'Sign in').fill('Username', owner.username).fill('Password', owner.password).submit('Sign in'));
+    const callback = await browser.form(consent, 'Allow').submit('Allow');
+    const oauthClient = { client_id: client.clientId };
+    const params = oauth.validateAuthResponse(as, oauthClient, new URL(callback.location!), 'st-res');
+    const tokens = await oauth.processAuthorizationCodeResponse(as, oauthClient, await oauth.authorizationCodeGrantRequest(
+      as, oauthClient, oauth.ClientSecretBasic(client.clientSecret!), params, client.redirectUri, verifier, insecure));
+    assert.deepEqual([decodeJwt(tokens.access_token).aud].flat().sort(), [api, files].sort());
+    assert.equal(tokens.scope, scope);
+  });
+
   it('takes a request_uri once even when it is presented concurrently', async () => {
     const { requestUri } = await push(client);
     const answers = await Promise.all(Array.from({ length: 5 }, () => authorizeWith(client.clientId, requestUri)));
