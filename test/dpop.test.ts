@@ -224,7 +224,7 @@ describe('oauth.token.validate with DPoP', () => {
       assert.equal(res.status, 503);
       assert.equal((await res.json() as { error: string }).error, 'temporarily_unavailable');
     } finally {
-      await ensureProofReplayStream(system.nc, { replicas: 1 });
+      await ensureProofReplayStream(system.nc, { AUDIT_STREAM_REPLICAS: 1 });
     }
     assert.equal((await validate({ token, dpop: await proof(), method: 'GET', url: API })).allowed, true, 'served again once the store is back');
   });

@@ -20,7 +20,7 @@ import { revokeToken, type Deps as RevokeDeps } from './revoke-token.ts';
 import { introspectToken, type Deps as IntrospectDeps, type Introspection } from './introspect-token.ts';
 import type { TokenResult } from './issue-access-token.ts';
 import { checkTokenRequestProof, type Deps as TokenRequestProofDeps } from './check-token-request-proof.ts';
-import { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
+import { ResourceIndicators } from '#shared/contracts/common.ts';
 import { PushedAuthorizationFields } from '#shared/contracts/authorization-push.ts';
 import { pushAuthorization, type Deps as PushDeps } from './push-authorization.ts';
 
@@ -48,7 +48,7 @@ const TokenFormSchema = Type.Object({
   refresh_token: Param(MAX_SEALED_LENGTH),
   scope: Param(4096),
   // RFC 8707: repeatable, one resource server per occurrence.
-  resource: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_RESOURCE_LENGTH }), { minItems: 1, maxItems: MAX_RESOURCES })),
+  resource: Type.Optional(ResourceIndicators),
   ...ClientAuthParams,
 });
 const RevokeFormSchema = Type.Object({ token: Param(MAX_SEALED_LENGTH), token_type_hint: Param(64), ...ClientAuthParams });

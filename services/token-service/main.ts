@@ -70,7 +70,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: accessTokenAudience(config) };
 
   // DPoP proofs at the token endpoint are used once, in the replay stream validation-service uses too.
-  await ensureProofReplayStream(nc, { replicas: config.DPOP_PROOF_STREAM_REPLICAS ?? config.AUDIT_STREAM_REPLICAS });
+  await ensureProofReplayStream(nc, config);
   const service = await base.natsService('Token endpoint state: refresh token families and revocations');
   registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
 

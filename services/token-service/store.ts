@@ -106,6 +106,8 @@ async function grantCollections(db: Db, log: Logger) {
     families, claims, familyInserts,
     /** True for the one caller whose insert of `id` succeeds. */
     claim: (id: string, expiresAt: Date, now: Date): Promise<boolean> => claimInserts.insert({ _id: id, createdAt: now, expiresAt }),
+    /** Whether a claim of `id` was made (read only where a refusal needs to know, never on the usual path). */
+    claimExists: async (id: string): Promise<boolean> => (await claims.findOne({ _id: id }, { projection: { _id: 1 } })) !== null,
   };
 }
 
@@ -141,7 +143,7 @@ function codeOperations({ families, claims, claim }: GrantCollections) {
 }
 
 /** Refresh token families: created on redemption, spent token by token, revoked. */
-function familyOperations({ families, claims, familyInserts, claim }: GrantCollections) {
+function familyOperations({ families, claims, familyInserts, claim, claimExists }: GrantCollections) {
   return {
     /** Stores the family of a newly redeemed code; false when it exists (a replay blocked it first). */
     async createFamily({ grantId, ...fields }: RefreshTokenFamily): Promise<boolean> {
@@ -158,9 +160,7 @@ function familyOperations({ families, claims, familyInserts, claim }: GrantColle
     },
 
     /** True when this refresh token was spent (rotated out); introspection reads it, rotation never does. */
-    async refreshTokenSpent(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<boolean> {
-      return (await claims.findOne({ _id: refreshTokenClaimId(token) }, { projection: { _id: 1 } })) !== null;
-    },
+    refreshTokenSpent: (token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<boolean> => claimExists(refreshTokenClaimId(token)),
 
     /** Revokes a family; true only for the one caller that reports the revocation. */
     async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
@@ -221,7 +221,7 @@ function familyOperations({ families, claims, familyInserts, claim }: GrantColle
 }
 
 /** Refresh grace (refresh-grace.ts): when a token was spent, and its one grace claimed. Read only for clients with a grace. */
-function refreshGraceOperations({ claims, claim }: GrantCollections) {
+function refreshGraceOperations({ claims, claim, claimExists }: GrantCollections) {
   return {
     /**
      * When this refresh token was spent (its claim's time), or null. Read only when a client with a
@@ -236,9 +236,7 @@ function refreshGraceOperations({ claims, claim }: GrantCollections) {
       claim(refreshGraceClaimId(token), addSeconds(familyExpiresAt, CLAIM_MARGIN_SECONDS), now),
 
     /** True when the refresh grace of this token was used. */
-    async refreshGraceUsed(token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<boolean> {
-      return (await claims.findOne({ _id: refreshGraceClaimId(token) }, { projection: { _id: 1 } })) !== null;
-    },
+    refreshGraceUsed: (token: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): Promise<boolean> => claimExists(refreshGraceClaimId(token)),
   };
 }
 

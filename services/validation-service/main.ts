@@ -48,7 +48,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
     cleanups.push(() => revocations.stop());
     // DPoP proofs are used once across every instance: the replay stream exists before the first validation.
-    await ensureProofReplayStream(nc, { replicas: config.DPOP_PROOF_STREAM_REPLICAS ?? config.AUDIT_STREAM_REPLICAS });
+    await ensureProofReplayStream(nc, config);
     await nc.flush();
 
     const service = await base.natsService('Access token validation for resource servers');

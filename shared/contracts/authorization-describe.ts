@@ -1,6 +1,7 @@
 // oauth.authorization.describe/1 — consent-ui asks authorize-service what a pending request is.
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientId, Handle } from './common.ts';
+import { MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
+import { ClientId, Handle, ResourceIndicator } from './common.ts';
 
 export const AuthorizationDescribeRequestSchema = Type.Object({ handle: Handle }, { additionalProperties: false });
 export type AuthorizationDescribeRequest = Static<typeof AuthorizationDescribeRequestSchema>;
@@ -15,6 +16,6 @@ export const AuthorizationDescribeReplySchema = Type.Object({
    */
   expires_at: Type.Optional(Type.Integer({ minimum: 0 })),
   /** RFC 8707: the resource servers the request names, for the consent page. Added within version 1, so optional. */
-  resources: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { maxItems: 16 })),
+  resources: Type.Optional(Type.Array(ResourceIndicator, { maxItems: MAX_RESOURCES })),
 });
 export type AuthorizationDescribeReply = Static<typeof AuthorizationDescribeReplySchema>;

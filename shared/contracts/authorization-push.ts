@@ -4,8 +4,7 @@
 // the client's secret is never in it.
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
-import { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
-import { ClientId } from './common.ts';
+import { ClientId, ResourceIndicators } from './common.ts';
 
 /** RFC 9126 §2.2: a request_uri is a URN of this form, with the sealed request after the prefix. */
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
@@ -27,7 +26,7 @@ export const PushedAuthorizationFields = {
   code_challenge: Param(128),
   code_challenge_method: Param(16),
   request_uri: Param(16_384),
-  resource: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_RESOURCE_LENGTH }), { minItems: 1, maxItems: MAX_RESOURCES })),
+  resource: Type.Optional(ResourceIndicators),
 };
 export const PushedAuthorizationParamsSchema = Type.Object(PushedAuthorizationFields, { additionalProperties: false });
 export type PushedAuthorizationParams = Static<typeof PushedAuthorizationParamsSchema>;

@@ -1,8 +1,7 @@
 // oauth.token.validate/1 — the public request/reply subject resource servers call.
 import { Type, type Static } from '@sinclair/typebox';
-import { ScopeToken } from './common.ts';
+import { ResourceIndicator, ScopeToken } from './common.ts';
 import { MAX_PROOF_LENGTH } from '#shared/dpop/verify-dpop-proof.ts';
-import { MAX_RESOURCE_LENGTH } from '#shared/reference-data/resource-servers.ts';
 
 export const TokenValidateRequestSchema = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 8192 }),
@@ -14,7 +13,7 @@ export const TokenValidateRequestSchema = Type.Object({
   method: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" })),
   url: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   /** RFC 8707: the resource server asking; a token whose `aud` does not name it is not allowed (invalid_token). */
-  audience: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_RESOURCE_LENGTH })),
+  audience: Type.Optional(ResourceIndicator),
 });
 export type TokenValidateRequest = Static<typeof TokenValidateRequestSchema>;
 

@@ -18,14 +18,16 @@ const MAX_STREAM_BYTES = 256 * 1024 * 1024;
 /** A replay check is on the request path: unanswered this long, the request fails (503) rather than waits. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
-export type ReplayStreamSettings = { replicas: number };
+/** DPOP_PROOF_STREAM_REPLICAS, or the audit stream's replicas when it is not set (config.ts). */
+export type ReplayStreamSettings = { DPOP_PROOF_STREAM_REPLICAS?: number | undefined; AUDIT_STREAM_REPLICAS: number };
 
 /**
  * Creates OAUTH_DPOP_PROOFS if missing, or brings its window and replicas in line. Idempotent, so
  * every instance of token-service and validation-service runs it at start. No `$JS.API.INFO` check
  * (checkAPI: false): validation-service's NATS user has rights on this stream only.
  */
-export async function ensureProofReplayStream(nc: NatsConnection, { replicas }: ReplayStreamSettings): Promise<void> {
+export async function ensureProofReplayStream(nc: NatsConnection, settings: ReplayStreamSettings): Promise<void> {
+  const replicas = settings.DPOP_PROOF_STREAM_REPLICAS ?? settings.AUDIT_STREAM_REPLICAS;
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   const window = nanos(PROOF_REPLAY_WINDOW_SECONDS * 1000);
   // max_age = duplicate_window: the stored ids live exactly as long as JetStream must remember them.
