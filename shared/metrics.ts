@@ -33,13 +33,20 @@ export function createMetrics(service: string): ServiceMetrics {
     name: 'nats_endpoint_duration_seconds', help: 'NATS requests handled, by endpoint, subject and outcome (_count: requests; outcome other than ok: errors)',
     labelNames: ['endpoint', 'subject', 'outcome'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
   });
+  const natsEndpointChildren = new Map<string, { observe(seconds: number): void }>();
   let dbCommands: Counter<'command'> | undefined;
   return {
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp: (route, method, status, seconds) => http.observe({ route, method, status: String(status) }, seconds),
     count: (name, labels = {}) => events.inc({ name, outcome: labels.outcome ?? 'ok' }),
-    observeNatsEndpoint: (endpoint, subject, outcome, seconds) => natsEndpoints.observe({ endpoint, subject, outcome }, seconds),
+    observeNatsEndpoint: (endpoint, subject, outcome, seconds) => {
+      // One labelled child per endpoint and outcome (a handful), so a message does not hash its labels.
+      const key = `${endpoint} ${subject} ${outcome}`;
+      let child = natsEndpointChildren.get(key);
+      if (!child) natsEndpointChildren.set(key, (child = natsEndpoints.labels({ endpoint, subject, outcome })));
+      child.observe(seconds);
+    },
     gauge: (name, help, read) => {
       new Gauge({
         name, help, registers: [registry],
