@@ -6,10 +6,9 @@
 // every token by its `iat`, and a client revokes one by its `jti` at /revoke.
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { requireGrantType } from './grant-request.ts';
+import { parseRequestedScope, requireGrantType } from './grant-request.ts';
 import { issueAccessToken, type IssuanceDeps, type TokenResult } from './issue-access-token.ts';
 import { selectResources, type ResourceDeps } from './select-resources.ts';
-import { parseRequestedScope } from './rotate-refresh-token.ts';
 
 export type Deps = IssuanceDeps & ResourceDeps;
 

@@ -2,6 +2,7 @@
 // grant type, and the grant's own parameter is present.
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
+import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 
 type GrantType = ClientDoc['grantTypes'][number];
 
@@ -26,4 +27,11 @@ export function requireGrantType(client: ClientDoc, grantType: GrantType): void 
 export function requireParameter<T>(value: T | undefined, name: string): T {
   if (value === undefined) throw new OAuthError('invalid_request', `The ${name} parameter is missing.`);
   return value;
+}
+
+/** RFC 6749 §3.3 scope parameter; undefined when absent. An empty or malformed one is invalid_scope. */
+export function parseRequestedScope(scope: string | undefined): string[] | undefined {
+  const parsed = parseScopeParameter(scope);
+  if (parsed === 'invalid') throw new OAuthError('invalid_scope', 'The scope parameter is malformed.', 'malformed scope parameter');
+  return parsed;
 }

@@ -7,9 +7,8 @@
 // is answered by the in-memory RevocationSet.
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { revocableRefreshToken, type RefreshTokenPayload, type RefreshTokens } from '#shared/grants/refresh-tokens.ts';
-import { grantParameter } from './grant-request.ts';
+import { grantParameter, parseRequestedScope } from './grant-request.ts';
 import { selectResources } from './select-resources.ts';
 import { issueAccessToken, type TokenResult } from './issue-access-token.ts';
 import { completeGrantRevocation, type FamilyGrantDeps } from './revoke-grant.ts';
@@ -119,13 +118,6 @@ async function spendOrSayUnconfirmed(deps: Deps, client: ClientDoc, grant: Refre
 
 /** Honest about what the client holds: the token may already be spent. */
 export const SPEND_UNCONFIRMED = 'The service is temporarily unavailable; the refresh token may already have been used, so a retry may be refused.';
-
-/** RFC 6749 §3.3 scope parameter; undefined when absent. An empty or malformed one is invalid_scope. */
-export function parseRequestedScope(scope: string | undefined): string[] | undefined {
-  const parsed = parseScopeParameter(scope);
-  if (parsed === 'invalid') throw invalidScope('malformed scope parameter');
-  return parsed;
-}
 
 /** The first refresh token of a grant (the code exchange); `ia` is when the owner approved it. */
 export function firstRefreshToken(refreshTokens: RefreshTokens, grant: Omit<RefreshTokenPayload, 'generation'>, expiresAt: Date): string {
