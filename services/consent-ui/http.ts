@@ -224,7 +224,7 @@ function pageKit(deps: HttpDeps, cookieNames: CookieNames, cookieOptions: Cookie
     consentPage: async (reply: FastifyReply, session: Session, handle: string, request: AuthorizationDescription) =>
       render(reply, 200, './consent', {
         title: `Allow ${request.clientName} to access your account?`, signedIn: session, handle, clientName: request.clientName, scopes: request.scopes,
-        resources: request.resources ?? [],
+        resources: request.resources,
       }, await clientFormActions(request.clientId)),
     /** Errors from NATS calls: an expired request, a service that did not answer, or a failure. */
     failurePage(request: FastifyRequest, reply: FastifyReply, error: unknown, about: 'authorization request' | 'other' = 'authorization request') {

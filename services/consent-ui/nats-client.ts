@@ -24,8 +24,8 @@ export type AuthorizationDescription = {
   clientId: string;
   clientName: string;
   scopes: { name: string; description: string }[];
-  /** RFC 8707: the resource servers the access would be for; absent when the request names none. */
-  resources?: string[];
+  /** RFC 8707: the resource servers the access would be for; empty when the request names none. */
+  resources: string[];
   /** When the request expires; absent from an authorize-service that does not say. */
   expiresAt?: Date;
 };
@@ -49,8 +49,7 @@ export function createNatsClient(nc: NatsConnection, timeoutMs: number): NatsCli
       const body: AuthorizationDescribeRequest = { handle };
       const reply = await natsRequest(nc, Subjects.authorizationDescribe, body, describeReply, { reqId, timeoutMs });
       const expiresAt = reply.expires_at === undefined ? {} : { expiresAt: new Date(reply.expires_at * 1000) };
-      const resources = reply.resources?.length ? { resources: reply.resources } : {};
-      return { clientId: reply.client_id, clientName: reply.client_name, scopes: reply.scopes, ...resources, ...expiresAt };
+      return { clientId: reply.client_id, clientName: reply.client_name, scopes: reply.scopes, resources: reply.resources ?? [], ...expiresAt };
     },
     async decideAuthorization(decision, reqId) {
       const body: AuthorizationDecideRequest = {

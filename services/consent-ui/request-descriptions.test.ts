@@ -25,6 +25,7 @@ function setup(options: { expiresInSeconds?: number; maxEntries?: number } = {})
           clientId: 'c_1',
           clientName: 'Shop',
           scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }],
+          resources: [],
         };
         const { expiresInSeconds = 600 } = options;
         return expiresInSeconds > 0 ? { ...described, expiresAt: new Date(clock.now().getTime() + expiresInSeconds * 1000) } : described;

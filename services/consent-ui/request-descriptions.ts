@@ -19,7 +19,7 @@ export type Deps = {
   scope(name: string): ScopeDoc | undefined;
 };
 
-type Known = { clientId: string; scopes: string[]; resources?: string[]; expiresAt: Date };
+type Known = { clientId: string; scopes: string[]; resources: string[]; expiresAt: Date };
 
 export type RequestDescriber = { describe(handle: string, reqId: string): Promise<AuthorizationDescription> };
 
@@ -43,8 +43,8 @@ export class RequestDescriptions implements RequestDescriber {
     const described = await this.#deps.nats.describeAuthorization(handle, reqId);
     // Kept only when authorize-service says how long the request lives.
     if (described.expiresAt && this.#maxEntries > 0) {
-      const resources = described.resources ? { resources: described.resources } : {};
-      this.#known.set(key, { clientId: described.clientId, scopes: described.scopes.map((s) => s.name), ...resources, expiresAt: described.expiresAt });
+      const { clientId, resources, expiresAt } = described;
+      this.#known.set(key, { clientId, scopes: described.scopes.map((s) => s.name), resources, expiresAt });
       if (this.#known.size > this.#maxEntries) this.#known.delete(this.#known.keys().next().value!);
     }
     return described;
@@ -60,7 +60,7 @@ export class RequestDescriptions implements RequestDescriber {
       clientId: client._id,
       clientName: client.name,
       scopes: known.scopes.map((name) => ({ name, description: this.#deps.scope(name)?.description ?? name })),
-      ...(known.resources ? { resources: known.resources } : {}),
+      resources: known.resources,
       expiresAt: known.expiresAt,
     };
   }
