@@ -11,7 +11,7 @@ import { decodeJwt } from 'jose';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { main as adminMain } from '../services/admin-cli/main.ts';
 import { startSystem, type SeededClient, type System } from './helpers/system.ts';
-import { tokenRequest } from './helpers/oauth.ts';
+import { tokenRequest, discoverAuthorizationServer } from './helpers/oauth.ts';
 import { postForm } from './helpers/token-requests.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 
@@ -54,17 +54,12 @@ async function machineClient(): Promise<{ clientId: string; clientSecret: string
 const validate = async (token: string, extra: Record<string, unknown> = {}) =>
   (await system.nc.request(Subjects.tokenValidate, JSON.stringify({ token, ...extra }), { timeout: 3000 })).json<Record<string, unknown>>();
 
-async function discovery() {
-  const issuer = new URL(system.urls.issuer);
-  return oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }));
-}
-
 describe('grant_type=client_credentials', () => {
   it('issues a token for the client itself (oauth4webapi), validated over NATS with no username, audited', async () => {
     const { clientId, clientSecret } = await machineClient();
     const audit = await collectAuditEvents(system.nc, forClient(clientId));
     try {
-      const as = await discovery();
+      const as = await discoverAuthorizationServer(system);
       assert.ok(as.grant_types_supported?.includes('client_credentials'));
       const client: oauth.Client = { client_id: clientId };
       const tokens = await oauth.processClientCredentialsResponse(as, client,

@@ -10,7 +10,7 @@ import { DPOP_PROOF_STREAM, Subjects } from '#shared/nats/subjects.ts';
 import { ensureProofReplayStream } from '#shared/dpop/proof-replay-stream.ts';
 import { accessTokenHash } from '#shared/dpop/verify-dpop-proof.ts';
 import { freePort, startService, startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
-import { codeViaNats, tokenRequest } from './helpers/oauth.ts';
+import { codeViaNats, tokenRequest, discoverAuthorizationServer } from './helpers/oauth.ts';
 
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test issuer is http://localhost
 const API = 'https://api.example.com/orders/42';
@@ -24,8 +24,7 @@ before(async () => {
   system = await startSystem('dpop');
   scope = await system.seed.scope('orders');
   user = await system.seed.user();
-  const issuer = new URL(system.urls.issuer);
-  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }));
+  as = await discoverAuthorizationServer(system);
 });
 after(async () => {
   await extraValidation?.stop();

@@ -8,6 +8,7 @@ import { startSystem, type SeededClient, type SeededUser, type System } from './
 import { Browser } from './helpers/browser.ts';
 import { collectAuditEvents, forClient, type AuditCollector } from './helpers/audit.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
+import { discoverAuthorizationServer } from './helpers/oauth.ts';
 
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test issuer is http://localhost
 
@@ -32,8 +33,7 @@ after(async () => {
 
 describe('authorization code grant with oauth4webapi', () => {
   it('authorizes, exchanges, validates, refreshes and revokes, with every step audited', async () => {
-    const issuer = new URL(system.urls.issuer);
-    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }));
+    const as = await discoverAuthorizationServer(system);
     const oauthClient: oauth.Client = { client_id: client.clientId };
     const clientAuth = oauth.ClientSecretBasic(client.clientSecret!);
 

@@ -11,7 +11,7 @@ import * as oauth from 'oauth4webapi';
 import { decodeJwt } from 'jose';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { Browser } from './helpers/browser.ts';
-import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
+import { authorizeUrl, pkcePair, discoverAuthorizationServer } from './helpers/oauth.ts';
 import { pushedRequestSealer, REQUEST_URI_PREFIX } from '../services/authorize-service/pushed-requests.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { revokeRequest } from './helpers/token-requests.ts';
@@ -41,8 +41,7 @@ before(async () => {
   client = await system.seed.client({ name: 'PAR Client', scopes: [scope] });
   other = await system.seed.client({ name: 'Other Client', scopes: [scope] });
   parOnly = await system.seed.client({ name: 'PAR-only Client', scopes: [scope], requirePar: true });
-  const issuer = new URL(system.urls.issuer);
-  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }));
+  as = await discoverAuthorizationServer(system);
 });
 after(async () => {
   await system?.stop();

@@ -9,7 +9,7 @@ import { decodeJwt } from 'jose';
 import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { Browser } from './helpers/browser.ts';
 import { collectAuditEvents, forClient, type AuditCollector } from './helpers/audit.ts';
-import { authorizeUrl, codeViaNats, pkcePair, tokenRequest } from './helpers/oauth.ts';
+import { authorizeUrl, codeViaNats, pkcePair, tokenRequest, discoverAuthorizationServer } from './helpers/oauth.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test issuer is http://localhost
@@ -45,8 +45,7 @@ const resources = (...uris: string[]): [string, string][] => uris.map((uri) => [
 
 describe('resource indicators with oauth4webapi', () => {
   it('authorizes two resources, issues a token for one (aud, cut scope), refreshes narrower and whole, and validates the audience', async () => {
-    const issuer = new URL(system.urls.issuer);
-    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }));
+    const as = await discoverAuthorizationServer(system);
     const oauthClient: oauth.Client = { client_id: client.clientId };
     const clientAuth = oauth.ClientSecretBasic(client.clientSecret!);
 

@@ -1,6 +1,7 @@
 // Client-side OAuth steps for system tests: PKCE pairs, authorization requests, token requests.
 import { createHash } from 'node:crypto';
 import { randomToken } from '#shared/crypto.ts';
+import * as oauth from 'oauth4webapi';
 import type { SeededClient, SeededUser, System } from './system.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 
@@ -56,4 +57,11 @@ export function exchangeCode(system: System, client: SeededClient, code: string,
   const form: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri };
   if (verifier) form.code_verifier = verifier;
   return tokenRequest(system, form, { clientId: client.clientId, ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}) });
+}
+
+/** The system's RFC 8414 metadata as oauth4webapi reads it (the test issuer is plain http on loopback). */
+export async function discoverAuthorizationServer(system: System): Promise<oauth.AuthorizationServer> {
+  const issuer = new URL(system.urls.issuer);
+  const options = { [oauth.allowInsecureRequests]: true, algorithm: 'oauth2' as const };
+  return oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, options));
 }
