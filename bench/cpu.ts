@@ -5,7 +5,7 @@ import fs from 'node:fs';
 
 export type Watched = { label: string; pid: number };
 
-type Snapshot = { at: number; machineBusy: number; machineTotal: number; byLabel: Map<string, number> };
+export type Snapshot = { at: number; machineBusy: number; machineTotal: number; byLabel: Map<string, number> };
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -33,6 +33,28 @@ function pidsNamed(comm: string): number[] {
   return pids;
 }
 
+/** A process and every process it started (a script and the node it runs), under one label. */
+export function processTree(label: string, rootPid: number): Watched[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // gone
+    }
+  }
+  const tree: Watched[] = [];
+  for (const pending = [rootPid]; pending.length > 0;) {
+    const pid = pending.pop()!;
+    tree.push({ label, pid });
+    pending.push(...(children.get(pid) ?? []));
+  }
+  return tree;
+}
+
 function machineTicks(): { busy: number; total: number } {
   const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = cpu.reduce((sum, v) => sum + v, 0);
@@ -42,7 +64,7 @@ function machineTicks(): { busy: number; total: number } {
 
 export const cpuAccountingAvailable = (): boolean => fs.existsSync('/proc/stat') && fs.existsSync(`/proc/${process.pid}/stat`);
 
-function snapshot(watched: readonly Watched[], groups: readonly string[]): Snapshot {
+export function snapshot(watched: readonly Watched[], groups: readonly string[] = []): Snapshot {
   const byLabel = new Map<string, number>();
   for (const { label, pid } of watched) byLabel.set(label, (byLabel.get(label) ?? 0) + (processTicks(pid) ?? 0));
   for (const comm of groups) byLabel.set(`${comm} (all)`, pidsNamed(comm).reduce((sum, pid) => sum + (processTicks(pid) ?? 0), 0));
@@ -70,26 +92,27 @@ export async function measureCpu<T extends { completed: number }>(
   if (!cpuAccountingAvailable()) return { result: await run(), cpu: undefined };
   const before = snapshot(watched, groups);
   const result = await run();
-  const after = snapshot(watched, groups);
+  return { result, cpu: cpuBetween(before, snapshot(watched, groups), result.completed) };
+}
+
+/** What each process used between two snapshots, per second and per one of `completed` operations. */
+export function cpuBetween(before: Snapshot, after: Snapshot, completed: number): CpuUse {
   const seconds = (after.at - before.at) / 1000;
   const cpusByProcess: Record<string, number> = {};
   const msPerOperation: Record<string, number> = {};
   let accounted = 0;
   for (const [label, ticks] of after.byLabel) {
-    const used = (ticks - (before.byLabel.get(label) ?? 0)) / TICKS_PER_SECOND;
+    const used = Math.max(0, ticks - (before.byLabel.get(label) ?? 0)) / TICKS_PER_SECOND;
     accounted += used;
     cpusByProcess[label] = Number((used / seconds).toFixed(2));
-    msPerOperation[label] = result.completed > 0 ? Number(((used * 1000) / result.completed).toFixed(2)) : 0;
+    msPerOperation[label] = completed > 0 ? Number(((used * 1000) / completed).toFixed(2)) : 0;
   }
   const busySeconds = (after.machineBusy - before.machineBusy) / TICKS_PER_SECOND;
   const totalTicks = after.machineTotal - before.machineTotal;
   return {
-    result,
-    cpu: {
-      machineBusy: totalTicks > 0 ? Number(((after.machineBusy - before.machineBusy) / totalTicks).toFixed(2)) : 0,
-      cpusByProcess,
-      cpusElsewhere: Number((Math.max(0, busySeconds - accounted) / seconds).toFixed(2)),
-      msPerOperation,
-    },
+    machineBusy: totalTicks > 0 ? Number(((after.machineBusy - before.machineBusy) / totalTicks).toFixed(2)) : 0,
+    cpusByProcess,
+    cpusElsewhere: Number((Math.max(0, busySeconds - accounted) / seconds).toFixed(2)),
+    msPerOperation,
   };
 }

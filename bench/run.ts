@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { calibrate, type Calibration } from './calibration.ts';
-import { measureCpu, type CpuUse } from './cpu.ts';
+import { measureCpu, type CpuUse, type Watched } from './cpu.ts';
 import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
 import { closeConnections, request } from './http.ts';
 import type { LoadResult } from './load.ts';
@@ -25,7 +25,7 @@ import {
   clientCredentials, fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, refreshRotation, signedInCodeFlow, validateDpopOverNats, validateOverNats,
 } from './scenarios.ts';
 import { registerFixture, startOwnSystem, targetRunningSystem, type Fixture, type Target } from './system.ts';
-import { DEFAULT_YARDSTICK_DIR, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
+import { DEFAULT_YARDSTICK_DIR, YARDSTICK_CLIENT, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CONCURRENCY = 16;
@@ -235,13 +235,13 @@ async function sideBySide(options: Options, fixture: Fixture, target: Target): P
   const product = await runFlows(options.yardstickDir, {
     issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
     scope: fixture.scope, user: user.username, password: user.password,
-  }, options.seconds, CONCURRENCY);
+  }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups });
   say('starting the reference peer (run-peer.sh, in memory) …');
   const peerPhases = await measurePeer(options);
   let sameDatabase: YardstickPhase[] | { error: string };
   try {
     say(`starting the reference peer on the product's database server (${target.database}) …`);
-    sameDatabase = await measurePeer(options, target.peerDatabaseUri);
+    sameDatabase = await measurePeer(options, { mongodbUri: target.peerDatabaseUri, processes: target.databaseProcesses, groups: target.processGroups });
   } catch (error) {
     // The peer on FerretDB is the slower, optional comparison: its failure leaves the rest standing.
     sameDatabase = { error: (error as Error).message };
@@ -260,11 +260,14 @@ async function sideBySide(options: Options, fixture: Fixture, target: Target): P
   return { product, peer: peerPhases, peerOnSameDatabase: sameDatabase, sideBySide: rows };
 }
 
-async function measurePeer(options: Options, mongodbUri?: string): Promise<YardstickPhase[]> {
-  const peer = await startPeer(options.yardstickDir, mongodbUri);
+/** The peer in memory, or on the product's database server (whose processes are then watched too). */
+async function measurePeer(options: Options, onDatabase?: { mongodbUri: string; processes: Watched[]; groups: readonly string[] }): Promise<YardstickPhase[]> {
+  const peer = await startPeer(options.yardstickDir, onDatabase?.mongodbUri);
   try {
-    say(`yardstick against the peer${mongodbUri ? ' on the same database' : ''}: ${options.seconds} s per phase …`);
-    return await runFlows(options.yardstickDir, peer.target, options.seconds, CONCURRENCY);
+    say(`yardstick against the peer${onDatabase ? ' on the same database' : ''}: ${options.seconds} s per phase …`);
+    return await runFlows(options.yardstickDir, peer.target, options.seconds, CONCURRENCY, {
+      processes: () => [...peer.processes(), ...(onDatabase?.processes ?? [])], groups: onDatabase?.groups,
+    });
   } finally {
     await peer.stop();
   }
@@ -309,10 +312,31 @@ export function formatReport(report: BenchReport): string {
       ]),
     ));
     if (y.peerOnSameDatabase && !Array.isArray(y.peerOnSameDatabase)) lines.push(`the peer on the same database failed: ${y.peerOnSameDatabase.error}`);
+    lines.push(...yardstickCpu(y));
   } else if (y) {
     lines.push('', y.error ? `yardstick failed: ${y.error}` : `yardstick skipped (${y.skipped})`);
   }
   return lines.join('\n');
+}
+
+/**
+ * CPUs each process used in each yardstick phase (1.00: one core busy all the time), so a ratio can
+ * be read against what limited each side: the peer is one Node process (one core at most), the
+ * product several, and both share the machine with the yardstick's own client.
+ */
+function yardstickCpu(y: { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string } }): string[] {
+  const runs: [string, YardstickPhase[]][] = [['product', y.product], ['peer', y.peer]];
+  if (Array.isArray(y.peerOnSameDatabase)) runs.push(['peer on db', y.peerOnSameDatabase]);
+  const measured = runs.flatMap(([who, phases]) => phases.filter((p) => p.cpu).map((p) => ({ who, phase: p, cpu: p.cpu! })));
+  if (measured.length === 0) return [];
+  const labels = [...new Set(measured.flatMap((m) => Object.keys(m.cpu.cpusByProcess)))]
+    .filter((l) => measured.some((m) => (m.cpu.cpusByProcess[l] ?? 0) > 0) || l === YARDSTICK_CLIENT);
+  return ['', 'yardstick CPU: CPUs used by each process during each phase (1.00 = one core all the time), their total per operation, and anything else on the machine:', ...table(
+    ['phase', 'server', ...labels.map(shortLabel), 'ms/op', 'elsewhere'],
+    measured.map(({ who, phase, cpu }) => [
+      phase.phase, who, ...labels.map((l) => (cpu.cpusByProcess[l] ?? 0).toFixed(2)), totalCpuMs(cpu).toFixed(2), cpu.cpusElsewhere.toFixed(2),
+    ]),
+  )];
 }
 
 /** CPU milliseconds one operation costs the whole system under test (load generator included). */
@@ -320,7 +344,7 @@ export const totalCpuMs = (cpu: CpuUse): number => Object.values(cpu.msPerOperat
 
 const shortLabel = (label: string) => ({
   'authorize-service': 'authorize', 'consent-ui': 'consent', 'token-service': 'token', 'validation-service': 'validation',
-  'nats-server': 'nats', 'load generator (bench)': 'bench', 'postgres (all)': 'postgres',
+  'nats-server': 'nats', 'load generator (bench)': 'bench', 'postgres (all)': 'postgres', [YARDSTICK_CLIENT]: 'client',
 } as Record<string, string>)[label] ?? label;
 
 function table(header: string[], rows: string[][]): string[] {

@@ -12,7 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
-import { ensureLocalInfra, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra } from '../scripts/local-infra.ts';
+import { currentNatsServer, ensureLocalInfra, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra } from '../scripts/local-infra.ts';
 import { oneOfEach, planInstances, signalGroup, startInstance, waitReady, type Running, type ServiceName } from '../scripts/start.ts';
 import * as admin from '../services/admin-cli/reference-data-admin.ts';
 import { startPrivateNats, type PrivateNats } from '../test/helpers/nats-server.ts';
@@ -58,6 +58,8 @@ export type Target = {
   peerDatabaseUri: string;
   /** Processes whose CPU time is measured per scenario, and process names measured as a group. */
   processes: Watched[];
+  /** The database server's processes among them (watched beside the peer on the same database). */
+  databaseProcesses: Watched[];
   processGroups: string[];
   db: Db;
   nc: NatsConnection;
@@ -82,8 +84,11 @@ export type StartOptions = {
  */
 export async function startOwnSystem(options: StartOptions): Promise<Target> {
   // NATS of our own: the services answer in queue groups, and instances of any other system on a
-  // shared server (npm start, tests) would answer our requests from their database.
-  const nats: PrivateNats = await startPrivateNats();
+  // shared server (npm start, tests) would answer our requests from their database. The server is
+  // the one `npm start` gives a new user (≥ 2.10, installed once when missing), not an older one on
+  // PATH: Debian's 2.9 is measurably slower (docs/performance.md).
+  const binary = process.env.NATS_SERVER_BIN ?? await currentNatsServer({ log: (line) => options.log(`[infra] ${line}`) });
+  const nats: PrivateNats = await startPrivateNats([], { binary });
   const cleanups: (() => Promise<void>)[] = [() => nats.stop()];
   const running: Running[] = [];
   try {
@@ -147,9 +152,10 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
       processes: [
         ...running.map((r) => ({ label: r.service, pid: r.child.pid! })),
         { label: 'nats-server', pid: nats.process.pid! },
-        ...(database.pid ? [{ label: database.process, pid: database.pid }] : []),
+        ...databaseProcesses(database),
         { label: 'load generator (bench)', pid: process.pid },
       ],
+      databaseProcesses: databaseProcesses(database),
       processGroups: database.description.includes('PostgreSQL') ? ['postgres'] : [],
       db: mongo.db(),
       nc,
@@ -188,7 +194,8 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
     natsConnection,
     database: database.description,
     peerDatabaseUri: databaseUri(mongodbUri, `peer_${Date.now().toString(36)}`),
-    processes: [...(database.pid ? [{ label: database.process, pid: database.pid }] : []), { label: 'load generator (bench)', pid: process.pid }],
+    processes: [...databaseProcesses(database), { label: 'load generator (bench)', pid: process.pid }],
+    databaseProcesses: databaseProcesses(database),
     processGroups: database.description.includes('PostgreSQL') ? ['postgres'] : [],
     db: mongo.db(),
     nc,
@@ -225,6 +232,9 @@ export async function fetchMetadata(issuer: string): Promise<Metadata> {
  * Which database answers: MongoDB and its version, or FerretDB and its backend (read from the
  * command line of its process when it runs on this machine), and that process's pid if local.
  */
+const databaseProcesses = (database: { process: string; pid?: number }): Watched[] =>
+  (database.pid ? [{ label: database.process, pid: database.pid }] : []);
+
 export async function describeDatabase(db: Db): Promise<{ description: string; process: string; pid?: number }> {
   const info = await db.admin().command({ buildInfo: 1 });
   const ferret = typeof info.ferretdbVersion === 'string';

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/ports.ts';
+import { cpuAccountingAvailable, cpuBetween, processTree, snapshot, type CpuUse, type Watched } from './cpu.ts';
 import { request } from './http.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -16,7 +17,17 @@ export const DEFAULT_YARDSTICK_DIR = '/work/shared/bench';
 const PEER_CLIENT = { client: 'bench', secret: 'bench-secret-0123456789abcdef', redirect: 'http://127.0.0.1:9/cb', scope: 'orders.read', user: 'any', password: 'any' };
 const PEER_META_PATH = '/.well-known/openid-configuration';
 
-export type YardstickPhase = { phase: string; ops_per_s: number; p50_ms: number; p99_ms: number; errors: number; firstError?: string };
+export type YardstickPhase = {
+  phase: string; ops_per_s: number; p50_ms: number; p99_ms: number; errors: number; firstError?: string;
+  /** CPU of the server's processes and of the yardstick's own client during the phase (Linux only). */
+  cpu?: CpuUse;
+};
+
+/** The server's processes (resolved at each reading) and process names counted together (PostgreSQL's backends). */
+export type UnderTest = { processes: () => Watched[]; groups?: readonly string[] };
+
+/** The label of run-flows.sh's load generator in a phase's CPU figures. */
+export const YARDSTICK_CLIENT = 'yardstick client';
 
 export type FlowsTarget = {
   issuer: string; client: string; secret: string; redirect: string; scope: string; user: string; password: string; metaPath?: string;
@@ -31,8 +42,14 @@ function sameNodeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${path.join(PROJECT_DIR, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`, ...extra };
 }
 
-/** Runs run-flows.sh against `target`; returns its JSON lines (refresh, code_flow). */
-export async function runFlows(dir: string, target: FlowsTarget, seconds: number, concurrency: number): Promise<YardstickPhase[]> {
+/**
+ * Runs run-flows.sh against `target`; returns its JSON lines (refresh, code_flow), each with the CPU
+ * that the processes `underTest()` lists and the yardstick's client used in it. A phase's CPU is read
+ * when its line arrives, from the one before (the first phase's includes the workers' sign-ins).
+ */
+export async function runFlows(
+  dir: string, target: FlowsTarget, seconds: number, concurrency: number, underTest: UnderTest = { processes: () => [] },
+): Promise<YardstickPhase[]> {
   const args = [
     path.join(dir, 'run-flows.sh'),
     '--issuer', target.issuer, '--client', target.client, '--secret', target.secret, '--redirect', target.redirect,
@@ -41,19 +58,36 @@ export async function runFlows(dir: string, target: FlowsTarget, seconds: number
     ...(target.metaPath ? ['--meta-path', target.metaPath] : []),
   ];
   const child = spawn('bash', args, { env: sameNodeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const measuring = cpuAccountingAvailable();
+  const watched = () => [...underTest.processes(), ...processTree(YARDSTICK_CLIENT, child.pid!)];
+  let last = measuring ? snapshot(watched(), underTest.groups) : undefined;
+  const phases: YardstickPhase[] = [];
+  let pending = '';
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    const lines = (pending + chunk.toString()).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines.filter((l) => l.startsWith('{'))) {
+      const phase = JSON.parse(line) as YardstickPhase;
+      if (last) {
+        const now = snapshot(watched(), underTest.groups);
+        phase.cpu = cpuBetween(last, now, Math.round(phase.ops_per_s * seconds));
+        last = now;
+      }
+      phases.push(phase);
+    }
+  });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  const phases = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as YardstickPhase);
   if (code !== 0 || phases.length === 0) {
     throw new Error(`run-flows.sh against ${target.issuer} failed (exit ${code}): ${(stderr || stdout).trim().split('\n').slice(-5).join(' | ')}`);
   }
   return phases;
 }
 
-export type Peer = { issuer: string; target: FlowsTarget; stop(): Promise<void> };
+export type Peer = { issuer: string; target: FlowsTarget; processes(): Watched[]; stop(): Promise<void> };
 
 /** Starts the reference peer on a free port (in memory, or on `mongodbUri`) and waits for its metadata. */
 export async function startPeer(dir: string, mongodbUri?: string): Promise<Peer> {
@@ -71,7 +105,9 @@ export async function startPeer(dir: string, mongodbUri?: string): Promise<Peer>
     if (child.exitCode !== null) throw new Error(`run-peer.sh exited (${child.exitCode}): ${output.trim().split('\n').slice(-5).join(' | ')}`);
     try {
       const response = await request(`${issuer}${PEER_META_PATH}`);
-      if (response.status === 200) return { issuer, target: { issuer, ...PEER_CLIENT, metaPath: PEER_META_PATH }, stop };
+      if (response.status === 200) {
+        return { issuer, target: { issuer, ...PEER_CLIENT, metaPath: PEER_META_PATH }, processes: () => processTree('peer', child.pid!), stop };
+      }
     } catch {
       // not listening yet
     }

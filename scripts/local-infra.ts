@@ -39,13 +39,15 @@ export class InfraError extends Error {}
 
 type Context = { env: NodeJS.ProcessEnv; dataDir: string; log: (line: string) => void };
 
+const contextOf = (options: InfraOptions): Context => ({
+  env: options.env ?? process.env,
+  dataDir: path.join(options.projectDir ?? PROJECT_DIR, '.data'),
+  log: options.log ?? ((line) => process.stdout.write(`[infra] ${line}\n`)),
+});
+
 export async function ensureLocalInfra(options: InfraOptions = {}): Promise<LocalInfra> {
-  const env = options.env ?? process.env;
-  const ctx: Context = {
-    env,
-    dataDir: path.join(options.projectDir ?? PROJECT_DIR, '.data'),
-    log: options.log ?? ((line) => process.stdout.write(`[infra] ${line}\n`)),
-  };
+  const ctx = contextOf(options);
+  const { env } = ctx;
   const natsUrl = env.NATS_URL || DEFAULT_NATS_URL;
   const mongodbUri = env.MONGODB_URI || DEFAULT_MONGODB_URI;
   const started: StartedProcess[] = [];
@@ -175,7 +177,7 @@ async function ensureNats(ctx: Context, natsUrl: string): Promise<StartedProcess
   if (await probeTcp(endpoint)) {
     throw new InfraError(`something listens on ${hostPort(endpoint)} but it is not a NATS server; stop it or set NATS_URL`);
   }
-  const bin = (await findNatsServer(ctx)) ?? (await installNatsServer(ctx));
+  const bin = await natsServerFor(ctx);
   const storeDir = path.join(ctx.dataDir, 'nats');
   fs.mkdirSync(storeDir, { recursive: true });
   const logFile = path.join(ctx.dataDir, 'nats.log');
@@ -184,6 +186,15 @@ async function ensureNats(ctx: Context, natsUrl: string): Promise<StartedProcess
   ctx.log(`started nats-server (pid ${child.pid}) at ${natsUrl}`);
   return { name: 'nats-server', pid: child.pid! };
 }
+
+/**
+ * The nats-server binary `npm start` would run where no NATS answers: the first ≥ 2.10 found, else
+ * one installed into .data/bin (the benchmark's private server runs it, so its figures are those a
+ * new user gets, not those of an older server that happens to be on PATH).
+ */
+export const currentNatsServer = (options: InfraOptions = {}): Promise<string> => natsServerFor(contextOf(options));
+
+const natsServerFor = async (ctx: Context): Promise<string> => (await findNatsServer(ctx)) ?? (await installNatsServer(ctx));
 
 /** The first nats-server ≥ 2.10 in PATH, ~/go/bin or .data/bin. */
 async function findNatsServer(ctx: Context): Promise<string | undefined> {

@@ -9,15 +9,19 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './helpers/process.ts';
+import { natsServerBinary } from './helpers/nats-server.ts';
 import { parseOptions, type BenchReport } from '../bench/run.ts';
 import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
 import { percentile } from '../bench/load.ts';
+import { cpuAccountingAvailable, cpuBetween, processTree, snapshot } from '../bench/cpu.ts';
 
 const RUN_TIMEOUT_MS = 60_000;
 
 function runBench(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bench/run.ts', ...args], { cwd: projectRoot, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The tests' own nats-server: the benchmark would otherwise install a newer one when none is found (minutes on a fresh machine).
+    const env = { ...process.env, NATS_SERVER_BIN: natsServerBinary() };
+    const child = spawn(process.execPath, ['bench/run.ts', ...args], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -97,6 +101,26 @@ describe('bench helpers', () => {
     assert.deepEqual(delta.byService, { 'token-service': { find: 20, insert: 20 } });
     assert.equal(delta.perOperation, 2);
     assert.equal(commandDelta(new Map(), new Map(), 5).perOperation, null, 'no service could be read');
+  });
+
+  it('watches a script and the processes it started under one label, and reads CPU per process between two snapshots', { skip: !cpuAccountingAvailable() }, async () => {
+    // A shell that starts a busy node: the yardstick's run-flows.sh and the node it runs, in small.
+    const child = spawn('bash', ['-c', `"${process.execPath}" -e "const end = Date.now() + 400; while (Date.now() < end);"; true`], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const tree = processTree('script', child.pid!);
+      assert.ok(tree.length >= 2, `the shell and its node: ${JSON.stringify(tree)}`);
+      assert.ok(tree.every((w) => w.label === 'script'));
+      const before = snapshot(tree);
+      await new Promise((resolve) => child.once('exit', resolve));
+      const cpu = cpuBetween(before, { ...before, at: before.at + 1000, byLabel: new Map([['script', (before.byLabel.get('script') ?? 0) + 50]]) }, 10);
+      assert.equal(cpu.cpusByProcess.script, 0.5, 'half a CPU over one second');
+      assert.equal(cpu.msPerOperation.script, 50, '500 ms over 10 operations');
+      const gone = cpuBetween(before, { ...before, at: before.at + 1000, byLabel: new Map([['script', 0]]) }, 10);
+      assert.equal(gone.cpusByProcess.script, 0, 'a process gone by the second snapshot counts nothing, not less than nothing');
+    } finally {
+      child.kill();
+    }
   });
 
   it('takes nearest-rank percentiles', () => {

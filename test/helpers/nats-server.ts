@@ -23,6 +23,8 @@ export type PrivateNatsOptions = {
   config?: string;
   /** Environment of the server process (a config's `$VAR` references read it). */
   env?: Record<string, string>;
+  /** The nats-server to run; natsServerBinary() by default. */
+  binary?: string;
 };
 
 export async function startPrivateNats(extraArgs: string[] = [], options: PrivateNatsOptions = {}): Promise<PrivateNats> {
@@ -43,7 +45,8 @@ export async function startPrivateNats(extraArgs: string[] = [], options: Privat
     args = ['-c', wrapper];
   }
   const env = options.env ? { ...process.env, ...options.env } : process.env;
-  const launch = () => spawn(natsServerBinary(), [...args, ...extraArgs], { stdio: 'ignore', env });
+  const binary = options.binary ?? natsServerBinary();
+  const launch = () => spawn(binary, [...args, ...extraArgs], { stdio: 'ignore', env });
   const handle: PrivateNats = {
     url: `nats://127.0.0.1:${port}`,
     port,
