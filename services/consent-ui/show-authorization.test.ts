@@ -57,10 +57,12 @@ describe('showAuthorization', () => {
 
   it('approves at once when a remembered consent covers every requested scope', async () => {
     const { deps, memory, decisions } = setup();
-    await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile', 'payments'], true, new Date());
+    const consentedAt = new Date('2029-12-31T00:00:00Z');
+    await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile', 'payments'], true, consentedAt);
     const result = await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' });
     assert.deepEqual(result, { kind: 'redirect', redirectTo: 'https://shop.example/cb?code=abc&state=s&iss=x' });
-    assert.deepEqual(decisions, [{ handle: HANDLE, approve: true, sub: 'u_1', username: 'alice', authTime: session.authTime }]);
+    // The code carries when the consent was given, so that withdrawing it covers the grant (finding 6).
+    assert.deepEqual(decisions, [{ handle: HANDLE, approve: true, sub: 'u_1', username: 'alice', authTime: session.authTime, consentedAt }]);
   });
 
   it('records the grant for Your authorizations only when it adds a scope', async () => {

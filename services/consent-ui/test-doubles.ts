@@ -19,7 +19,7 @@ export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: Aud
 }
 
 type StoreOps = Pick<ConsentUiStore,
-  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'findConsentUncached' | 'recordGrant' | 'listConsents' | 'deleteConsent'
+  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'recordGrant' | 'listConsents' | 'deleteConsent'
   | 'latestLoginLock' | 'loginFailures' | 'addLoginFailure' | 'addLoginLock' | 'clearLoginFailures'>;
 
 /** Lets pending promise callbacks run, so concurrent calls interleave as they would against a database. */
@@ -48,9 +48,6 @@ export function memoryStore(users: UserCredentials[] = []) {
     async findConsent(sub, clientId) {
       return consents.get(consentId(sub, clientId)) ?? null;
     },
-    async findConsentUncached(sub, clientId) {
-      return consents.get(consentId(sub, clientId)) ?? null;
-    },
     async recordGrant(sub, clientId, scopes, remember, now) {
       const id = consentId(sub, clientId);
       const doc = consents.get(id) ?? { _id: id, sub, clientId, scopes: [], grantedScopes: [], createdAt: now, updatedAt: now };
@@ -63,7 +60,9 @@ export function memoryStore(users: UserCredentials[] = []) {
       return [...consents.values()].filter((c) => c.sub === sub).sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
     },
     async deleteConsent(sub, clientId) {
-      return consents.delete(consentId(sub, clientId));
+      const deleted = consents.get(consentId(sub, clientId)) ?? null;
+      consents.delete(consentId(sub, clientId));
+      return deleted && { ...deleted };
     },
     async latestLoginLock(key, now) {
       await tick();
