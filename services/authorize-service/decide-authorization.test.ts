@@ -37,8 +37,7 @@ function setup() {
   } as never, addSeconds(now, 600));
   const decision = (approve: boolean, sub = 'u1') => ({ handle, approve, sub, username: 'alice', authTime: now });
   const grantOf = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload.grantId;
-  const codeOf = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload;
-  return { deps, decision, events, grantOf, codeOf };
+  return { deps, decision, events, grantOf };
 }
 
 describe('decideAuthorization', () => {
@@ -49,16 +48,6 @@ describe('decideAuthorization', () => {
     assert.equal(grantOf(again.redirectTo), grantOf(first.redirectTo));
     assert.deepEqual({ ...again, redirectTo: '' }, { ...first, redirectTo: '' });
     assert.deepEqual(events, ['oauth.authorization.approved', 'oauth.code.issued']);
-  });
-
-  it('finding 6: puts the remembered consent\u2019s time an approval came through into its code, and none into an explicit approval\u2019s', async () => {
-    const { deps, decision, codeOf } = setup();
-    const consentedAt = addSeconds(now, -3600);
-    const remembered = await decideAuthorization(deps, { ...decision(true), consentedAt });
-    assert.equal(codeOf(remembered.redirectTo).consentedAt, consentedAt.getTime());
-    assert.equal(codeOf(remembered.redirectTo).issuedAt, now.getTime(), 'the grant still begins at the approval');
-    const other = setup();
-    assert.equal('consentedAt' in other.codeOf((await decideAuthorization(other.deps, other.decision(true))).redirectTo), false);
   });
 
   it('answers the same denial sent again with the same redirect', async () => {

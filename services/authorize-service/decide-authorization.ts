@@ -25,11 +25,7 @@ export type Deps = {
   findClient(id: string): Promise<{ disabled?: boolean } | undefined>;
 };
 
-export type Decision = {
-  handle: string; approve: boolean; sub: string; username: string; authTime: Date;
-  /** An approval through a remembered consent: when the owner gave it (the code carries it). */
-  consentedAt?: Date;
-};
+export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
 
 /** Where to send the browser, and what was decided on (the request's client and scopes). */
 export type DecisionOutcome = { redirectTo: string; clientId: string; scopes: string[] };
@@ -83,7 +79,6 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
     username: decision.username,
     authTime: epochSeconds(decision.authTime),
     issuedAt: decidedAt.getTime(),
-    ...(decision.consentedAt ? { consentedAt: decision.consentedAt.getTime() } : {}),
     ...(request.resources ? { resources: request.resources } : {}),
   }, addSeconds(decidedAt, deps.codeTtlSeconds));
   return { redirectTo: authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer }), ...decided };

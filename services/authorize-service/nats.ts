@@ -38,7 +38,6 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
         sub: request.sub,
         username: request.username,
         authTime: new Date(request.auth_time * 1000),
-        ...(request.consented_at_ms !== undefined ? { consentedAt: new Date(request.consented_at_ms) } : {}),
       });
       return { redirect_to: decided.redirectTo, client_id: decided.clientId, scopes: decided.scopes };
     },

@@ -1,20 +1,21 @@
 // A remembered consent that covers every requested scope approves the request without asking:
 // after sign-in and whenever a signed-in owner arrives with a new request.
 import type { Clock } from '#shared/clock.ts';
+import { OAuthError } from '#shared/oauth-error.ts';
 import type { AuthorizationDescription, NatsClient } from './nats-client.ts';
 import type { ConsentDoc, ConsentUiStore } from './store.ts';
 import type { Session } from './session.ts';
 
 export type Deps = {
   nats: Pick<NatsClient, 'decideAuthorization'>;
-  store: Pick<ConsentUiStore, 'findConsent' | 'recordGrant'>;
+  store: Pick<ConsentUiStore, 'findConsent' | 'findConsentUncached' | 'recordGrant'>;
   clock: Clock;
 };
 
 export type RememberedInput = { handle: string; session: Session; request: AuthorizationDescription; reqId: string };
 
-const covers = (consent: ConsentDoc, request: AuthorizationDescription) => {
-  const remembered = new Set(consent.scopes);
+const covers = (consent: ConsentDoc | null, request: AuthorizationDescription) => {
+  const remembered = new Set(consent?.scopes ?? []);
   return request.scopes.every((scope) => remembered.has(scope.name));
 };
 
@@ -22,19 +23,21 @@ const covers = (consent: ConsentDoc, request: AuthorizationDescription) => {
 export async function approveRemembered(deps: Deps, input: RememberedInput): Promise<string | undefined> {
   const { session, request } = input;
   const consent = await deps.store.findConsent(session.sub, request.clientId);
-  // Without the time it was given, a consent cannot be tied to its withdrawal: the owner is asked.
-  if (!consent || !(consent.updatedAt instanceof Date) || !covers(consent, request)) return undefined;
-  // Finding 6: this read may be older than an owner's Revoke (the read cache, or a read in flight
-  // while the consent was deleted), and then the code may postdate the Revoke's cut-off. So the code
-  // carries when the consent was last given: the consent was written before the Revoke deleted it,
-  // and so before the cut-off, which therefore covers the grant and every token of it.
+  if (!covers(consent, request)) return undefined;
   const decided = await deps.nats.decideAuthorization(
-    { handle: input.handle, approve: true, sub: session.sub, username: session.username, authTime: session.authTime, consentedAt: consent.updatedAt },
+    { handle: input.handle, approve: true, sub: session.sub, username: session.username, authTime: session.authTime },
     input.reqId,
   );
+  // Finding 6: the consent read above may be older than an owner's Revoke (the read cache, or a
+  // read in flight while the consent was deleted), and then the code just issued may postdate the
+  // revocation's cut-off. Read again from the database: still there, the Revoke that deletes it
+  // has yet to record its cut-off, which will cover this code; gone, the code never leaves here.
+  if (!covers(await deps.store.findConsentUncached(session.sub, request.clientId), request)) {
+    throw new OAuthError('invalid_request', 'The request was answered while its remembered consent was withdrawn.', 'remembered consent withdrawn');
+  }
   // The grant is recorded for "Your authorizations"; a remembered consent usually has it already,
   // and then there is nothing to write.
-  const granted = new Set(consent.grantedScopes);
+  const granted = new Set(consent?.grantedScopes ?? []);
   if (!request.scopes.every((scope) => granted.has(scope.name))) {
     await deps.store.recordGrant(session.sub, request.clientId, request.scopes.map((s) => s.name), false, deps.clock.now());
   }

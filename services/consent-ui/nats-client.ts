@@ -30,11 +30,7 @@ export type AuthorizationDescription = {
   expiresAt?: Date;
 };
 
-export type Decision = {
-  handle: string; approve: boolean; sub: string; username: string; authTime: Date;
-  /** An approval through a remembered consent: when the owner gave it. */
-  consentedAt?: Date;
-};
+export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
 
 /** Where to send the browser, and (from an authorize-service that says) the client and scopes decided on. */
 export type DecisionOutcome = { redirectTo: string; clientId?: string; scopes?: string[] };
@@ -44,7 +40,7 @@ export type NatsClient = {
   /** The client's redirect URI with a code or access_denied, and what was decided on. */
   decideAuthorization(decision: Decision, reqId: string): Promise<DecisionOutcome>;
   /** Ends every refresh token family and access token of the client for the owner; returns the families ended. */
-  revokeConsent(sub: string, clientId: string, reqId: string, consentedAt?: Date): Promise<number>;
+  revokeConsent(sub: string, clientId: string, reqId: string): Promise<number>;
 };
 
 export function createNatsClient(nc: NatsConnection, timeoutMs: number): NatsClient {
@@ -62,13 +58,12 @@ export function createNatsClient(nc: NatsConnection, timeoutMs: number): NatsCli
         sub: decision.sub,
         username: decision.username,
         auth_time: Math.floor(decision.authTime.getTime() / 1000),
-        ...(decision.consentedAt ? { consented_at_ms: decision.consentedAt.getTime() } : {}),
       };
       const reply = await natsRequest(nc, Subjects.authorizationDecide, body, decideReply, { reqId, timeoutMs });
       return { redirectTo: reply.redirect_to, ...(reply.client_id && reply.scopes ? { clientId: reply.client_id, scopes: reply.scopes } : {}) };
     },
-    async revokeConsent(sub, clientId, reqId, consentedAt) {
-      const body: ConsentRevokeRequest = { sub, client_id: clientId, ...(consentedAt ? { consented_at_ms: consentedAt.getTime() } : {}) };
+    async revokeConsent(sub, clientId, reqId) {
+      const body: ConsentRevokeRequest = { sub, client_id: clientId };
       return (await natsRequest(nc, Subjects.consentRevoke, body, revokeReply, { reqId, timeoutMs })).revoked_families;
     },
   };

@@ -10,25 +10,23 @@ const session: Session = { id: 'S'.repeat(43), sub: 'u_1', username: 'alice', au
 const request = { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }], resources: [] };
 
 /**
- * consent-ui between two fakes on one logical clock (epoch ms): token-service records the
- * subject_client cut-off at its "now", or later when the withdrawn consent's time is later (as
- * revoke-consent.ts does); authorize-service stamps each code with its "now" and the remembered
- * consent's time it was approved through. A delivered code stamped after the cut-off, and not
- * approved through a consent given at or before it, is a grant that outlives the owner's revoke.
+ * consent-ui between two fakes on one logical clock: token-service records the subject_client
+ * cut-off at its "now", authorize-service stamps each code with its "now". A delivered code
+ * stamped after the cut-off is a grant that outlives the owner's revoke.
  */
 function world() {
   const memory = memoryStore();
   const audit = testAudit();
   const clock = testClock();
-  let time = 1_000_000;
+  let time = 0;
   let cutOff: number | undefined;
-  const issued: { at: number; consentedAt?: number }[] = [];
+  const issued: number[] = [];
   const hooks: { duringRevoke?: () => Promise<unknown>; beforeDecision?: () => Promise<unknown> } = {};
   const revokeDeps: Deps = {
     store: memory.store, audit, clock,
     nats: {
-      revokeConsent: async (_sub, _clientId, _reqId, consentedAt) => {
-        cutOff = Math.max(++time, consentedAt?.getTime() ?? 0);
+      revokeConsent: async () => {
+        cutOff = ++time;
         const during = hooks.duringRevoke;
         hooks.duringRevoke = undefined;
         await during?.();
@@ -39,12 +37,12 @@ function world() {
   const rememberedDeps = {
     store: memory.store, clock,
     nats: {
-      decideAuthorization: async (decision: { consentedAt?: Date }) => {
+      decideAuthorization: async () => {
         const before = hooks.beforeDecision;
         hooks.beforeDecision = undefined;
         await before?.();
         const at = ++time;
-        issued.push({ at, ...(decision.consentedAt ? { consentedAt: decision.consentedAt.getTime() } : {}) });
+        issued.push(at);
         return { redirectTo: `https://shop.example/cb?code=${at}`, clientId: 'c_1', scopes: ['orders'] };
       },
     },
@@ -60,21 +58,15 @@ function world() {
       throw error;
     }
   };
-  const outlives = (code: number | undefined) => {
-    const grant = issued.find((i) => i.at === code);
-    if (!grant || cutOff === undefined || grant.at <= cutOff) return false;
-    return grant.consentedAt === undefined || grant.consentedAt > cutOff;
-  };
-  /** The consent is given now on this clock, or `aheadMs` later on a consent-ui whose clock is ahead. */
-  const remember = (aheadMs = 0) => memory.store.recordGrant('u_1', 'c_1', ['orders'], true, new Date(++time + aheadMs));
-  return { memory, audit, revokeDeps, hooks, revoke, approve, outlives, remember, issued, cutOff: () => cutOff };
+  const outlives = (code: number | undefined) => code !== undefined && cutOff !== undefined && code > cutOff;
+  return { memory, audit, revokeDeps, hooks, revoke, approve, outlives, issued, cutOff: () => cutOff };
 }
 
 describe('revokeAuthorization', () => {
   it('finding 6: an approval through the remembered consent while the owner revokes never outlives the revoke', async () => {
     // (a) The approval runs between the cut-off and the end of the revoke.
     const a = world();
-    await a.remember();
+    await a.memory.store.recordGrant('u_1', 'c_1', ['orders'], true, new Date());
     let during: number | undefined;
     a.hooks.duringRevoke = async () => { during = await a.approve(); };
     await a.revoke();
@@ -82,27 +74,19 @@ describe('revokeAuthorization', () => {
     assert.equal(a.outlives(during), false, `code ${during} delivered after the cut-off ${a.cutOff()}`);
 
     // (b) The approval read the consent before the revoke (a cached or in-flight read) and its code
-    // is issued after the whole revoke is done: it carries the consent's time, which the cut-off covers.
+    // is issued after the whole revoke is done.
     const b = world();
-    await b.remember();
+    await b.memory.store.recordGrant('u_1', 'c_1', ['orders'], true, new Date());
     b.hooks.beforeDecision = () => b.revoke();
     const late = await b.approve();
     assert.equal(b.issued.length, 1, 'the decision was made');
-    assert.ok(late !== undefined && late > b.cutOff()!, 'the code postdates the cut-off');
-    assert.equal(b.outlives(late), false, `code ${late} (consent of ${b.issued[0]?.consentedAt}) outlives the cut-off ${b.cutOff()}`);
+    assert.equal(b.outlives(late), false, `code ${late} delivered after the cut-off ${b.cutOff()}`);
     assert.equal(await b.memory.store.findConsent('u_1', 'c_1'), null, 'and no consent is left to approve with');
-
-    // (c) As (b), with the consent given on a consent-ui whose clock is ahead of token-service's:
-    // the revoke sends the deleted consent's time, and the cut-off is not before it.
-    const c = world();
-    await c.remember(5000);
-    c.hooks.beforeDecision = () => c.revoke();
-    assert.equal(c.outlives(await c.approve()), false);
   });
 
   it('deletes the remembered consent before token-service records the cut-off, and reports the revoke', async () => {
     const w = world();
-    await w.remember();
+    await w.memory.store.recordGrant('u_1', 'c_1', ['orders'], true, new Date());
     w.hooks.duringRevoke = async () => assert.equal(await w.memory.store.findConsent('u_1', 'c_1'), null, 'gone before the cut-off');
     assert.deepEqual(await w.revoke(), { revokedFamilies: 1 });
     assert.equal(await w.memory.store.findConsent('u_1', 'c_1'), null);

@@ -3,9 +3,8 @@
 // token family and access token of the client for this owner, and everything issued up to now).
 // In the other order a grant approved through the remembered consent between the cut-off and the
 // delete would outlive the revocation (finding 6). An approval that read the consent before the
-// delete but issued its code after the cut-off is covered too: its code carries when the consent
-// was given (approve-remembered.ts), and the cut-off is at least the deleted consent's time,
-// whatever the clocks of the instances say. Should token-service not answer, the client
+// delete but issued its code after the cut-off is caught by approve-remembered.ts, which checks
+// the consent again, uncached, before the code leaves. Should token-service not answer, the client
 // is listed again (granted, not remembered), so the owner sees the error and can try again.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
@@ -23,10 +22,10 @@ export type Deps = {
 export async function revokeAuthorization(deps: Deps, input: { session: Session; clientId: string; reqId: string }): Promise<{ revokedFamilies: number }> {
   const { session, clientId } = input;
   const consent = await deps.store.findConsent(session.sub, clientId);
-  const deleted = await deps.store.deleteConsent(session.sub, clientId);
+  await deps.store.deleteConsent(session.sub, clientId);
   let revokedFamilies: number;
   try {
-    revokedFamilies = await deps.nats.revokeConsent(session.sub, clientId, input.reqId, deleted?.updatedAt);
+    revokedFamilies = await deps.nats.revokeConsent(session.sub, clientId, input.reqId);
   } catch (error) {
     if (consent && consent.grantedScopes.length > 0) {
       // Best effort: the owner sees the error either way; this keeps the Revoke button there.

@@ -57,12 +57,10 @@ describe('showAuthorization', () => {
 
   it('approves at once when a remembered consent covers every requested scope', async () => {
     const { deps, memory, decisions } = setup();
-    const consentedAt = new Date('2029-12-31T00:00:00Z');
-    await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile', 'payments'], true, consentedAt);
+    await memory.store.recordGrant('u_1', 'c_1', ['orders', 'profile', 'payments'], true, new Date());
     const result = await showAuthorization(deps, { handle: HANDLE, session, reqId: 'r' });
     assert.deepEqual(result, { kind: 'redirect', redirectTo: 'https://shop.example/cb?code=abc&state=s&iss=x' });
-    // The code carries when the consent was given, so that withdrawing it covers the grant (finding 6).
-    assert.deepEqual(decisions, [{ handle: HANDLE, approve: true, sub: 'u_1', username: 'alice', authTime: session.authTime, consentedAt }]);
+    assert.deepEqual(decisions, [{ handle: HANDLE, approve: true, sub: 'u_1', username: 'alice', authTime: session.authTime }]);
   });
 
   it('records the grant for Your authorizations only when it adds a scope', async () => {

@@ -119,6 +119,10 @@ async function consentsStore(db: Db, log: Logger) {
     async findConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
       return consents.findOne({ _id: consentId(sub, clientId) });
     },
+    /** The same read, never answered from consent-ui's hot-read cache (cached-store.ts passes it through). */
+    async findConsentUncached(sub: string, clientId: string): Promise<ConsentDoc | null> {
+      return consents.findOne({ _id: consentId(sub, clientId) });
+    },
     /**
      * Records an approval; with `remember`, the scopes also join the remembered consent. No upsert:
      * concurrent upserts of one _id fail with a duplicate key (finding 10), so it is an update, else
@@ -138,9 +142,8 @@ async function consentsStore(db: Db, log: Logger) {
     async listConsents(sub: string): Promise<ConsentDoc[]> {
       return consents.find({ sub }).sort({ updatedAt: -1 }).limit(500).toArray();
     },
-    /** Deletes the consent; returns it as it was when deleted (null: there was none). */
-    async deleteConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
-      return consents.findOneAndDelete({ _id: consentId(sub, clientId) });
+    async deleteConsent(sub: string, clientId: string): Promise<boolean> {
+      return (await consents.deleteOne({ _id: consentId(sub, clientId) })).deletedCount === 1;
     },
   };
 }

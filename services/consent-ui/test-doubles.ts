@@ -19,7 +19,7 @@ export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: Aud
 }
 
 type StoreOps = Pick<ConsentUiStore,
-  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'recordGrant' | 'listConsents' | 'deleteConsent'
+  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'findConsentUncached' | 'recordGrant' | 'listConsents' | 'deleteConsent'
   | 'latestLoginLock' | 'loginFailures' | 'addLoginFailure' | 'addLoginLock' | 'clearLoginFailures'>;
 
 /** Lets pending promise callbacks run, so concurrent calls interleave as they would against a database. */
@@ -48,6 +48,9 @@ export function memoryStore(users: UserCredentials[] = []) {
     async findConsent(sub, clientId) {
       return consents.get(consentId(sub, clientId)) ?? null;
     },
+    async findConsentUncached(sub, clientId) {
+      return consents.get(consentId(sub, clientId)) ?? null;
+    },
     async recordGrant(sub, clientId, scopes, remember, now) {
       const id = consentId(sub, clientId);
       const doc = consents.get(id) ?? { _id: id, sub, clientId, scopes: [], grantedScopes: [], createdAt: now, updatedAt: now };
@@ -60,9 +63,7 @@ export function memoryStore(users: UserCredentials[] = []) {
       return [...consents.values()].filter((c) => c.sub === sub).sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime());
     },
     async deleteConsent(sub, clientId) {
-      const deleted = consents.get(consentId(sub, clientId)) ?? null;
-      consents.delete(consentId(sub, clientId));
-      return deleted && { ...deleted };
+      return consents.delete(consentId(sub, clientId));
     },
     async latestLoginLock(key, now) {
       await tick();

@@ -34,8 +34,6 @@ export type AccessTokenGrant = {
   grantId?: string;
   /** When the owner approved the grant (epoch ms): what an owner's later withdrawal is compared with. Both grants set it. */
   grantStartedAtMs?: number;
-  /** When the remembered consent the grant was approved through was given (epoch ms; RevocableToken). */
-  consentedAtMs?: number;
   ttlSeconds: number;
   /** The DPoP key thumbprint the token is bound to (RFC 9449 §6.1), when the request carried a proof. */
   jkt?: string;
@@ -47,7 +45,7 @@ export type IssuedAccessToken = { token: string; jti: string; expiresIn: number 
 
 export type AccessTokenClaims = JWTPayload & {
   iss: string; sub: string; aud: string | string[]; client_id: string; scope: string;
-  exp: number; iat: number; jti: string; auth_time?: number; gid?: string; grant_start_ms?: number; consented_at_ms?: number; cnf?: { jkt: string };
+  exp: number; iat: number; jti: string; auth_time?: number; gid?: string; grant_start_ms?: number; cnf?: { jkt: string };
 };
 
 export function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant, now: Date): IssuedAccessToken {
@@ -68,7 +66,6 @@ export function issueAccessToken(deps: AccessTokenDeps, grant: AccessTokenGrant,
     // A token minted after its owner withdrew consent, from a grant approved before (a code redeemed
     // while the withdrawal's broadcast is on its way), is still covered by that withdrawal.
     ...(grant.grantStartedAtMs !== undefined ? { grant_start_ms: grant.grantStartedAtMs } : {}),
-    ...(grant.consentedAtMs !== undefined ? { consented_at_ms: grant.consentedAtMs } : {}),
     ...(grant.jkt !== undefined ? { cnf: { jkt: grant.jkt } } : {}),
   };
   const token = signCompactJws({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid }, claims, privateKey);

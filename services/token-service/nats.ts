@@ -16,9 +16,8 @@ export function registerEndpoints(service: Service, log: Logger, deps: { revokeC
     subject: Subjects.consentRevoke,
     schemaName: `${Subjects.consentRevoke}/1`,
     request: checker(ConsentRevokeRequestSchema),
-    handle: async ({ sub, client_id, consented_at_ms }): Promise<ConsentRevokeReply> => {
-      const consentedAt = consented_at_ms === undefined ? {} : { consentedAt: new Date(consented_at_ms) };
-      const { revokedFamilies } = await revokeConsent(deps.revokeConsent, { sub, clientId: client_id, ...consentedAt });
+    handle: async ({ sub, client_id }): Promise<ConsentRevokeReply> => {
+      const { revokedFamilies } = await revokeConsent(deps.revokeConsent, { sub, clientId: client_id });
       return { revoked_families: revokedFamilies };
     },
   });

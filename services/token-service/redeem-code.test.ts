@@ -97,36 +97,6 @@ describe('redeemCode', () => {
     assert.ok(await verifyAccessToken({ ...verify, revocations: later }, result.accessToken));
   });
 
-  it('finding 6: a code approved through a remembered consent after its withdrawal is refused, and its tokens, minted before the news, are covered', async () => {
-    // Approved now from a copy of the consent given 10 s ago, read before the owner withdrew it 5 s ago.
-    const start = new Date('2030-01-01T00:00:00Z'); // the test clock's
-    const consentedAt = addSeconds(start, -10).getTime();
-    const late = await setup({ issuedAt: start.getTime(), consentedAt });
-    assert.equal(late.clock.now().getTime(), start.getTime());
-    const cutOff = { kind: 'subject_client' as const, key: subjectClientKey('u_1', 'c_test'), issuedBefore: addSeconds(late.clock.now(), -5), expiresAt: addSeconds(late.clock.now(), 86_400) };
-    await late.deps.recordRevocation(cutOff);
-    assert.equal((await refusal(redeemCode(late.deps, late.input()))).code, 'invalid_grant', 'the withdrawal is known here');
-    assert.equal(late.store.claims.size + late.store.families.size, 0, 'nothing consumed');
-
-    // Redeemed before this instance heard of the withdrawal: every token of the grant carries the consent's time.
-    const early = await setup({ issuedAt: start.getTime(), consentedAt });
-    const keys = early.deps.tokens.keys as Awaited<ReturnType<typeof testKeys>>;
-    const result = await redeemCode(early.deps, early.input());
-    assert.equal(decodeJwt(result.accessToken).consented_at_ms, consentedAt);
-    const opened = early.deps.refreshTokens.open(result.refreshToken!)!;
-    assert.equal(opened.payload.consentedAtMs, consentedAt);
-    const elsewhere = testRevocations(early.clock);
-    elsewhere.record({ kind: 'subject_client', key: cutOff.key, issuedBeforeMs: cutOff.issuedBefore.getTime(), expiresAtMs: cutOff.expiresAt.getTime() });
-    const verify = {
-      keys: { current: () => keys.publicKey, find: async () => keys.publicKey }, revocations: elsewhere, cache: undefined, clock: early.clock,
-      issuer: 'https://as.example.com', audience: 'https://as.example.com',
-    };
-    assert.equal(await verifyAccessToken(verify, result.accessToken), undefined, 'the access token is inactive once the news arrives');
-    assert.equal(elsewhere.isRevoked(revocableRefreshToken(opened)), true, 'and so is the refresh token');
-    const rotated = early.deps.refreshTokens.open(early.deps.refreshTokens.seal({ ...opened.payload, generation: 1 }, opened.expiresAt))!;
-    assert.equal(elsewhere.isRevoked(revocableRefreshToken(rotated)), true, 'and its successors');
-  });
-
   it('gives no refresh token to a client not set to get them, and claims the code by its grant id for a day past its expiry', async () => {
     const { deps, store, clock, input } = await setup();
     const result = await redeemCode(deps, input({ client: noRefresh() }));

@@ -63,7 +63,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     throw invalidGrant(problem);
   }
   // The owner may have withdrawn consent (or the grant been revoked) since approving.
-  if (deps.revocations.isRevoked(revocableGrant(code.grantId, code.sub, client._id, code.issuedAt, code.consentedAt))) {
+  if (deps.revocations.isRevoked(revocableGrant(code.grantId, code.sub, client._id, code.issuedAt))) {
     throw invalidGrant('consent withdrawn since the approval');
   }
   // Checked before the claim: a refused resource leaves the code usable.
@@ -75,7 +75,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
     refreshToken = firstRefreshToken(deps.refreshTokens, {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes,
-      authTime: code.authTime, grantStartedAtMs: code.issuedAt, ...consentedAt(code), ...(code.resources ? { resources: code.resources } : {}),
+      authTime: code.authTime, grantStartedAtMs: code.issuedAt, ...(code.resources ? { resources: code.resources } : {}),
       // RFC 9449 §5: a public client's refresh token is bound to the key; a confidential client's is not (it authenticates).
       ...(client.type === 'public' && input.jkt !== undefined ? { jkt: input.jkt } : {}),
     }, expiresAt);
@@ -94,8 +94,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
 
   const accessToken = issueAccessToken(deps.tokens, {
     sub: code.sub, clientId: client._id, scopes: target.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
-    grantStartedAtMs: code.issuedAt, ...consentedAt(code), ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
-    ...(target.audience ? { audience: target.audience } : {}),
+    grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt, ...(target.audience ? { audience: target.audience } : {}),
   }, now);
   deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: code.sub, username: code.username, scope: target.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,
@@ -106,10 +105,6 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     ...(refreshToken ? { refreshToken } : {}), ...(input.jkt !== undefined ? { jkt: input.jkt } : {}),
   };
 }
-
-/** The remembered consent's time, carried into every token of the grant. */
-const consentedAt = (code: AuthorizationCodePayload): { consentedAtMs?: number } =>
-  (code.consentedAt !== undefined ? { consentedAtMs: code.consentedAt } : {});
 
 /** Why the token request may not redeem this code (RFC 6749 §4.1.3, RFC 7636 §4.6), or undefined. */
 function bindingProblem(code: AuthorizationCodePayload, expiresAt: Date, input: RedeemCodeInput, now: Date): string | undefined {

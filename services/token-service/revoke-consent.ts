@@ -19,10 +19,7 @@ export type Deps = {
   recordRevocation: RecordRevocation;
 };
 
-/** How far ahead of ours consent-ui's clock may put the cut-off: beyond it, a clock that is wrong, not late news. */
-const MAX_CLOCK_AHEAD_MS = 60_000;
-
-export async function revokeConsent(deps: Deps, request: { sub: string; clientId: string; consentedAt?: Date }): Promise<{ revokedFamilies: number }> {
+export async function revokeConsent(deps: Deps, request: { sub: string; clientId: string }): Promise<{ revokedFamilies: number }> {
   const now = deps.clock.now();
   const client = await deps.findClient(request.clientId);
   // A deleted client's tokens may have had any lifetime up to the maximum.
@@ -33,10 +30,7 @@ export async function revokeConsent(deps: Deps, request: { sub: string; clientId
   await Promise.all(families.map((f) => recordGrantRevocation(deps.recordRevocation, f.grantId, ttl, now, f.expiresAt)));
   // And everything issued to the client for the owner until now, including grants whose code was
   // approved before and is redeemed after: they start at their approval (shared/grants/refresh-tokens.ts).
-  // Grants approved through the withdrawn remembered consent carry when it was given, which the
-  // cut-off reaches whatever consent-ui's clock said (RevocableToken.consentedAtMs).
-  const endedAt = deps.clock.now();
-  const cutOff = new Date(Math.max(endedAt.getTime(), Math.min(request.consentedAt?.getTime() ?? 0, endedAt.getTime() + MAX_CLOCK_AHEAD_MS)));
+  const cutOff = deps.clock.now();
   const coveredSeconds = Math.max(ttl, client ? client.refreshTokenTtlSeconds + MAX_CODE_TTL_SECONDS : 0);
   await deps.recordRevocation({ kind: 'subject_client', key: subjectClientKey(request.sub, request.clientId), issuedBefore: cutOff, expiresAt: revocationExpiry(cutOff, coveredSeconds) });
   const revokedFamilies = families.length;

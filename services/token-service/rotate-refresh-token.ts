@@ -75,7 +75,7 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   const scopes = target.scopes;
   const accessToken = issueAccessToken(deps.tokens, {
     sub: grant.sub, clientId: client._id, scopes, authTime: new Date(grant.authTime * 1000), grantId: grant.grantId,
-    grantStartedAtMs: grant.grantStartedAtMs, consentedAtMs: grant.consentedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
+    grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
     ...(target.audience ? { audience: target.audience } : {}),
   }, now);
   deps.audit.emit(spent ? 'oauth.token.refreshed' : 'oauth.refresh_token.grace_used', client._id, {

@@ -47,7 +47,7 @@ describe('verifyAccessToken', () => {
     assert.ok(token);
     assert.deepEqual({ ...token, scopes: [...token.scopes] }, {
       kid: 'k1', iss: ISSUER, sub: 'u1', aud: ISSUER, clientId: 'c1', scope: 'orders.read profile', scopes: ['orders.read', 'profile'],
-      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', grantId: 'g1', iatMs: undefined, consentedAtMs: undefined, jkt: undefined,
+      exp: NOW_S + 600, iat: NOW_S, jti: 'j1', grantId: 'g1', iatMs: undefined, jkt: undefined,
     });
   });
 
@@ -56,14 +56,6 @@ describe('verifyAccessToken', () => {
     assert.equal((await verifyAccessToken(deps(), await sign(claims({ grant_start_ms: started }))))?.iatMs, started);
     for (const bad of [NOW_S * 1000 + 1000, 'soon', 1.5]) {
       assert.equal((await verifyAccessToken(deps(), await sign(claims({ grant_start_ms: bad }))))?.iatMs, undefined, String(bad));
-    }
-  });
-
-  it('reads the remembered consent\u2019s time (consented_at_ms) for the owner\u2019s withdrawal, and ignores one that is not an integer', async () => {
-    const consented = NOW_S * 1000 - 86_400_000;
-    assert.equal((await verifyAccessToken(deps(), await sign(claims({ consented_at_ms: consented }))))?.consentedAtMs, consented);
-    for (const bad of ['yesterday', 1.5, null]) {
-      assert.equal((await verifyAccessToken(deps(), await sign(claims({ consented_at_ms: bad }))))?.consentedAtMs, undefined, String(bad));
     }
   });
 

@@ -29,8 +29,6 @@ export type AccessToken = {
    * cut-off covers every token of a grant approved before it, whenever the token was minted.
    */
   iatMs: number | undefined;
-  /** When the remembered consent its grant was approved through was given (epoch ms), when the token says so. */
-  consentedAtMs: number | undefined;
   /** RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`); undefined for a bearer token. */
   jkt: string | undefined;
 };
@@ -135,8 +133,6 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
   const grantStartMs = payload.grant_start_ms;
   // A grant cannot begin after its token was issued; anything else is ignored (the token's iat counts).
   const iatMs = Number.isSafeInteger(grantStartMs) && (grantStartMs as number) < ((iat as number) + 1) * 1000 ? grantStartMs as number : undefined;
-  // Only ever moves the owner's withdrawal earlier (RevocationSet takes the earlier instant), so any integer is safe to use.
-  const consentedAtMs = Number.isSafeInteger(payload.consented_at_ms) ? payload.consented_at_ms as number : undefined;
   return {
     kid, iss, sub, aud: aud as string | string[], clientId, scope,
     scopes: new Set(scope.split(' ').filter((s) => s !== '')),
@@ -145,7 +141,6 @@ function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefine
     jti,
     grantId,
     iatMs,
-    consentedAtMs,
     jkt,
   };
 }

@@ -11,12 +11,6 @@ export const AuthorizationDecideRequestSchema = Type.Object({
   sub: Subject,
   username: Username,
   auth_time: Type.Integer({ minimum: 0 }),
-  /**
-   * An approval through a remembered consent: when the owner gave it (epoch ms), carried into the
-   * code and its tokens so that withdrawing the consent covers them (RevocableToken). Added within
-   * version 1, so optional; an authorize-service older than it refuses it, so upgrade that first.
-   */
-  consented_at_ms: Type.Optional(Type.Integer({ minimum: 0 })),
 }, { additionalProperties: false });
 export type AuthorizationDecideRequest = Static<typeof AuthorizationDecideRequestSchema>;
 

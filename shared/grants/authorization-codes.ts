@@ -23,12 +23,6 @@ export type AuthorizationCodePayload = {
   authTime: number;
   /** When the owner approved (epoch ms): where the grant begins, for the owner's later withdrawal of consent. */
   issuedAt: number;
-  /**
-   * When approved through a remembered consent: when the owner gave it (epoch ms). A withdrawal of
-   * the consent covers the grant from then on (RevocableToken), so an approval that read the consent
-   * just before the withdrawal gets a code no token comes from.
-   */
-  consentedAt?: number;
   /** RFC 8707: the resource servers the authorization request named; absent when it named none. */
   resources?: string[];
 };

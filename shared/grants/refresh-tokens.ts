@@ -20,8 +20,6 @@ export type RefreshTokenPayload = {
   authTime: number;
   /** When the grant began (the owner's approval), epoch milliseconds. */
   grantStartedAtMs: number;
-  /** When the remembered consent the grant was approved through was given, epoch ms (RevocableToken). */
-  consentedAtMs?: number;
   /** RFC 9449 §5: a public client's token issued with a DPoP proof is bound to that key (its thumbprint); refreshing needs a proof by it. */
   jkt?: string;
   /** RFC 8707: the resource servers the grant was authorized for; absent when the authorization named none. */
@@ -29,12 +27,11 @@ export type RefreshTokenPayload = {
 };
 
 /** Short keys inside the seal: every byte is in every token. */
-type Wire = { g: string; n: number; c: string; sub: string; u: string; s: string[]; at: number; ia: number; ca?: number; k?: string; r?: string[] };
+type Wire = { g: string; n: number; c: string; sub: string; u: string; s: string[]; at: number; ia: number; k?: string; r?: string[] };
 
 const wire: WireCodec<RefreshTokenPayload> = {
   toWire: (p): Wire => ({
     g: p.grantId, n: p.generation, c: p.clientId, sub: p.sub, u: p.username, s: p.scopes, at: p.authTime, ia: p.grantStartedAtMs,
-    ...(p.consentedAtMs !== undefined ? { ca: p.consentedAtMs } : {}),
     ...(p.jkt !== undefined ? { k: p.jkt } : {}),
     ...(p.resources?.length ? { r: p.resources } : {}),
   }),
@@ -42,12 +39,11 @@ const wire: WireCodec<RefreshTokenPayload> = {
     const w = value as Partial<Wire> | null;
     if (typeof w !== 'object' || w === null || typeof w.g !== 'string' || !Number.isInteger(w.n) || typeof w.c !== 'string') return undefined;
     if (typeof w.sub !== 'string' || typeof w.u !== 'string' || !Array.isArray(w.s) || typeof w.at !== 'number' || typeof w.ia !== 'number') return undefined;
-    if (w.ca !== undefined && !Number.isSafeInteger(w.ca)) return undefined;
     if (w.k !== undefined && typeof w.k !== 'string') return undefined;
     if (w.r !== undefined && (!Array.isArray(w.r) || w.r.some((r) => typeof r !== 'string'))) return undefined;
     return {
       grantId: w.g, generation: w.n!, clientId: w.c, sub: w.sub, username: w.u, scopes: w.s, authTime: w.at, grantStartedAtMs: w.ia,
-      ...(w.ca === undefined ? {} : { consentedAtMs: w.ca }), ...(w.k === undefined ? {} : { jkt: w.k }), ...(w.r?.length ? { resources: w.r } : {}),
+      ...(w.k === undefined ? {} : { jkt: w.k }), ...(w.r?.length ? { resources: w.r } : {}),
     };
   },
 };
@@ -64,13 +60,10 @@ export const refreshTokenClaimId = (payload: Pick<RefreshTokenPayload, 'grantId'
 export const refreshGraceClaimId = (payload: Pick<RefreshTokenPayload, 'grantId' | 'generation'>): string =>
   `refresh_grace:${payload.grantId}:${payload.generation}`;
 
-/**
- * What the RevocationSet checks for a grant begun at `startedAtMs` (approved through a remembered
- * consent given at `consentedAtMs`, when it was): the grant, and its owner's grants to its client.
- */
-export const revocableGrant = (grantId: string, sub: string, clientId: string, startedAtMs: number, consentedAtMs?: number): RevocableToken =>
-  ({ grantId, sub, clientId, iat: Math.floor(startedAtMs / 1000), iatMs: startedAtMs, ...(consentedAtMs !== undefined ? { consentedAtMs } : {}) });
+/** What the RevocationSet checks for a grant begun at `startedAtMs`: the grant, and its owner's grants to its client. */
+export const revocableGrant = (grantId: string, sub: string, clientId: string, startedAtMs: number): RevocableToken =>
+  ({ grantId, sub, clientId, iat: Math.floor(startedAtMs / 1000), iatMs: startedAtMs });
 
 /** What the RevocationSet checks for a refresh token: its grant. */
 export const revocableRefreshToken = ({ payload }: Opened<RefreshTokenPayload>): RevocableToken =>
-  revocableGrant(payload.grantId, payload.sub, payload.clientId, payload.grantStartedAtMs, payload.consentedAtMs);
+  revocableGrant(payload.grantId, payload.sub, payload.clientId, payload.grantStartedAtMs);

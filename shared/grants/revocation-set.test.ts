@@ -83,22 +83,6 @@ describe('RevocationSet', () => {
     h.set.stop();
   });
 
-  it('finding 6: the owner\u2019s withdrawal reaches back to the remembered consent a grant was approved through; an operator\u2019s cut-off does not', async () => {
-    const h = harness();
-    await h.set.start();
-    h.broadcast({ kind: 'subject_client', key: 's1 c1', issuedBeforeMs: T0 + 400, expiresAtMs: T0 + 600_000 });
-    const grant = (iatMs: number, consentedAtMs?: number, sub = 's1') =>
-      ({ grantId: 'g9', sub, clientId: 'c1', iat: Math.floor(iatMs / 1000), iatMs, ...(consentedAtMs !== undefined ? { consentedAtMs } : {}) });
-    assert.equal(h.set.isRevoked(grant(T0 + 900, T0 + 400)), true, 'approved after the withdrawal through a consent given before it');
-    assert.equal(h.set.isRevoked(grant(T0 + 900, T0 + 401)), false, 'a consent given again after the withdrawal');
-    assert.equal(h.set.isRevoked(grant(T0 + 300, T0 + 900)), true, 'begun before the withdrawal, whatever the consent says');
-    h.broadcast({ kind: 'subject', key: 's2', issuedBeforeMs: T0 + 400, expiresAtMs: T0 + 600_000 });
-    h.broadcast({ kind: 'client', key: 'c1', issuedBeforeMs: T0 - 1000, expiresAtMs: T0 + 600_000 });
-    assert.equal(h.set.isRevoked(grant(T0 + 900, T0 - 5000, 's2')), false, 'an operator ended the owner\u2019s access before: a remembered consent approves anew after it');
-    assert.equal(h.set.isRevoked(grant(T0 + 300, T0 - 5000, 's2')), true, 'and what began before the operator\u2019s cut-off ends');
-    h.set.stop();
-  });
-
   it('keeps the widest of two records for one key, whatever their order', async () => {
     const h = harness();
     await h.set.start();

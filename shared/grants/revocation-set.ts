@@ -32,15 +32,7 @@ export type RevocationRecord = {
  * same second covers it: the strict side); a refresh token has no jti, and its grant's start in
  * milliseconds, so a grant that begins just after its owner withdrew consent is not caught by it.
  */
-export type RevocableToken = {
-  jti?: string; grantId: string | undefined; sub: string; clientId: string; iat: number; iatMs?: number;
-  /**
-   * When the owner gave the remembered consent the grant was approved through (epoch ms), when it
-   * was: the owner's withdrawal of that consent (subject_client) covers the grant from then on,
-   * even when the approval came later from a copy of the consent read before the withdrawal.
-   */
-  consentedAtMs?: number;
-};
+export type RevocableToken = { jti?: string; grantId: string | undefined; sub: string; clientId: string; iat: number; iatMs?: number };
 
 export type RevocationSetDeps = {
   clock: Clock;
@@ -119,10 +111,7 @@ export class RevocationSet {
     if (token.jti !== undefined && this.#jtis.has(token.jti)) return true;
     if (token.grantId !== undefined && this.#grants.has(token.grantId)) return true;
     const issuedMs = token.iatMs ?? token.iat * 1000;
-    // Only the owner's withdrawal reaches back to the consent: an operator's cut-off for the owner or
-    // the client ends what was issued before it, and a remembered consent may approve anew after it.
-    const consentedMs = Math.min(issuedMs, token.consentedAtMs ?? issuedMs);
-    return issuedNoLaterThan(this.#subjectClients, `${token.sub} ${token.clientId}`, consentedMs)
+    return issuedNoLaterThan(this.#subjectClients, `${token.sub} ${token.clientId}`, issuedMs)
       || issuedNoLaterThan(this.#subjects, token.sub, issuedMs)
       || issuedNoLaterThan(this.#clients, token.clientId, issuedMs);
   }
