@@ -70,7 +70,12 @@ export async function runFlows(
     const lines = (pending + chunk.toString()).split('\n');
     pending = lines.pop()!;
     for (const line of lines.filter((l) => l.startsWith('{'))) {
-      const phase = JSON.parse(line) as YardstickPhase;
+      let phase: YardstickPhase;
+      try {
+        phase = JSON.parse(line) as YardstickPhase;
+      } catch {
+        continue; // not a phase line; the exit code and the phases found decide below
+      }
       if (last) {
         const now = snapshot(watched(), underTest.groups);
         phase.cpu = cpuBetween(last, now, Math.round(phase.ops_per_s * seconds));
