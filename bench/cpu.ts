@@ -5,7 +5,8 @@ import fs from 'node:fs';
 
 export type Watched = { label: string; pid: number };
 
-export type Snapshot = { at: number; machineBusy: number; machineTotal: number; byLabel: Map<string, number> };
+/** CPU ticks by label and, within a label, by pid (a process that ends between two readings loses only its own share). */
+export type Snapshot = { at: number; machineBusy: number; machineTotal: number; byLabel: Map<string, Map<number, number>> };
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -65,9 +66,15 @@ function machineTicks(): { busy: number; total: number } {
 export const cpuAccountingAvailable = (): boolean => fs.existsSync('/proc/stat') && fs.existsSync(`/proc/${process.pid}/stat`);
 
 export function snapshot(watched: readonly Watched[], groups: readonly string[] = []): Snapshot {
-  const byLabel = new Map<string, number>();
-  for (const { label, pid } of watched) byLabel.set(label, (byLabel.get(label) ?? 0) + (processTicks(pid) ?? 0));
-  for (const comm of groups) byLabel.set(`${comm} (all)`, pidsNamed(comm).reduce((sum, pid) => sum + (processTicks(pid) ?? 0), 0));
+  const byLabel = new Map<string, Map<number, number>>();
+  const add = (label: string, pid: number) => {
+    const ticks = processTicks(pid);
+    if (ticks === undefined) return;
+    if (!byLabel.has(label)) byLabel.set(label, new Map());
+    byLabel.get(label)!.set(pid, ticks);
+  };
+  for (const { label, pid } of watched) add(label, pid);
+  for (const comm of groups) for (const pid of pidsNamed(comm)) add(`${comm} (all)`, pid);
   const machine = machineTicks();
   return { at: Date.now(), machineBusy: machine.busy, machineTotal: machine.total, byLabel };
 }
@@ -101,8 +108,11 @@ export function cpuBetween(before: Snapshot, after: Snapshot, completed: number)
   const cpusByProcess: Record<string, number> = {};
   const msPerOperation: Record<string, number> = {};
   let accounted = 0;
-  for (const [label, ticks] of after.byLabel) {
-    const used = Math.max(0, ticks - (before.byLabel.get(label) ?? 0)) / TICKS_PER_SECOND;
+  for (const [label, pids] of after.byLabel) {
+    // A pid new since the first reading counts in full; one gone by the second counts nothing.
+    let ticks = 0;
+    for (const [pid, now] of pids) ticks += now - (before.byLabel.get(label)?.get(pid) ?? 0);
+    const used = Math.max(0, ticks) / TICKS_PER_SECOND;
     accounted += used;
     cpusByProcess[label] = Number((used / seconds).toFixed(2));
     msPerOperation[label] = completed > 0 ? Number(((used * 1000) / completed).toFixed(2)) : 0;

@@ -12,10 +12,10 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
-import { currentNatsServer, ensureLocalInfra, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra } from '../scripts/local-infra.ts';
+import { currentNatsServer, ensureLocalInfra, InfraError, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra } from '../scripts/local-infra.ts';
 import { oneOfEach, planInstances, signalGroup, startInstance, waitReady, type Running, type ServiceName } from '../scripts/start.ts';
 import * as admin from '../services/admin-cli/reference-data-admin.ts';
-import { startPrivateNats, type PrivateNats } from '../test/helpers/nats-server.ts';
+import { natsServerBinary, startPrivateNats, type PrivateNats } from '../test/helpers/nats-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import type { Watched } from './cpu.ts';
 import { request } from './http.ts';
@@ -87,7 +87,11 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
   // shared server (npm start, tests) would answer our requests from their database. The server is
   // the one `npm start` gives a new user (≥ 2.10, installed once when missing), not an older one on
   // PATH: Debian's 2.9 is measurably slower (docs/performance.md).
-  const binary = process.env.NATS_SERVER_BIN ?? await currentNatsServer({ log: (line) => options.log(`[infra] ${line}`) });
+  const binary = process.env.NATS_SERVER_BIN || await currentNatsServer({ log: (line) => options.log(`[infra] ${line}`) }).catch((error: unknown) => {
+    if (!(error instanceof InfraError)) throw error;
+    options.log(`no nats-server >= 2.10 and none could be installed (${error.message}); running ${natsServerBinary()}, so NATS figures are not a new user's`);
+    return natsServerBinary();
+  });
   const nats: PrivateNats = await startPrivateNats([], { binary });
   const cleanups: (() => Promise<void>)[] = [() => nats.stop()];
   const running: Running[] = [];
@@ -228,13 +232,13 @@ export async function fetchMetadata(issuer: string): Promise<Metadata> {
   return JSON.parse(response.body) as Metadata;
 }
 
+const databaseProcesses = (database: { process: string; pid?: number }): Watched[] =>
+  (database.pid ? [{ label: database.process, pid: database.pid }] : []);
+
 /**
  * Which database answers: MongoDB and its version, or FerretDB and its backend (read from the
  * command line of its process when it runs on this machine), and that process's pid if local.
  */
-const databaseProcesses = (database: { process: string; pid?: number }): Watched[] =>
-  (database.pid ? [{ label: database.process, pid: database.pid }] : []);
-
 export async function describeDatabase(db: Db): Promise<{ description: string; process: string; pid?: number }> {
   const info = await db.admin().command({ buildInfo: 1 });
   const ferret = typeof info.ferretdbVersion === 'string';

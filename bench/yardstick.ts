@@ -62,30 +62,40 @@ export async function runFlows(
   const watched = () => [...underTest.processes(), ...processTree(YARDSTICK_CLIENT, child.pid!)];
   let last = measuring ? snapshot(watched(), underTest.groups) : undefined;
   const phases: YardstickPhase[] = [];
-  let pending = '';
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    const lines = (pending + chunk.toString()).split('\n');
-    pending = lines.pop()!;
-    for (const line of lines.filter((l) => l.startsWith('{'))) {
-      let phase: YardstickPhase;
-      try {
-        phase = JSON.parse(line) as YardstickPhase;
-      } catch {
-        continue; // not a phase line; the exit code and the phases found decide below
-      }
+  /** A phase line: its figures, and the CPU since the previous reading (none when /proc could not be read). */
+  const onLine = (line: string) => {
+    if (!line.startsWith('{')) return;
+    let phase: YardstickPhase;
+    try {
+      phase = JSON.parse(line) as YardstickPhase;
+    } catch {
+      return; // not a phase line; the exit code and the phases found decide below
+    }
+    try {
       if (last) {
         const now = snapshot(watched(), underTest.groups);
         phase.cpu = cpuBetween(last, now, Math.round(phase.ops_per_s * seconds));
         last = now;
       }
-      phases.push(phase);
+    } catch {
+      last = undefined;
     }
+    phases.push(phase);
+  };
+  let pending = '';
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    stdout += chunk;
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop()!;
+    lines.forEach(onLine);
   });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: string) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  onLine(pending);
   if (code !== 0 || phases.length === 0) {
     throw new Error(`run-flows.sh against ${target.issuer} failed (exit ${code}): ${(stderr || stdout).trim().split('\n').slice(-5).join(' | ')}`);
   }

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './helpers/process.ts';
@@ -14,6 +14,7 @@ import { parseOptions, type BenchReport } from '../bench/run.ts';
 import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
 import { percentile } from '../bench/load.ts';
 import { cpuAccountingAvailable, cpuBetween, processTree, snapshot } from '../bench/cpu.ts';
+import { runFlows, YARDSTICK_CLIENT } from '../bench/yardstick.ts';
 
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -103,23 +104,57 @@ describe('bench helpers', () => {
     assert.equal(commandDelta(new Map(), new Map(), 5).perOperation, null, 'no service could be read');
   });
 
-  it('watches a script and the processes it started under one label, and reads CPU per process between two snapshots', { skip: !cpuAccountingAvailable() }, async () => {
+  it('watches a script and the processes it started under one label, and reads the CPU they used between two snapshots', { skip: !cpuAccountingAvailable() }, async () => {
     // A shell that starts a busy node: the yardstick's run-flows.sh and the node it runs, in small.
-    const child = spawn('bash', ['-c', `"${process.execPath}" -e "const end = Date.now() + 400; while (Date.now() < end);"; true`], { stdio: 'ignore' });
+    const child = spawn('bash', ['-c', `"${process.execPath}" -e "const end = Date.now() + 600; while (Date.now() < end);"; true`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 150));
       const tree = processTree('script', child.pid!);
-      assert.ok(tree.length >= 2, `the shell and its node: ${JSON.stringify(tree)}`);
+      const pids = tree.map((w) => w.pid);
+      assert.ok(pids.includes(child.pid!) && pids.length >= 2, `the shell and its node: ${JSON.stringify(tree)}`);
+      assert.equal(new Set(pids).size, pids.length, 'each process once');
       assert.ok(tree.every((w) => w.label === 'script'));
       const before = snapshot(tree);
-      await new Promise((resolve) => child.once('exit', resolve));
-      const cpu = cpuBetween(before, { ...before, at: before.at + 1000, byLabel: new Map([['script', (before.byLabel.get('script') ?? 0) + 50]]) }, 10);
-      assert.equal(cpu.cpusByProcess.script, 0.5, 'half a CPU over one second');
-      assert.equal(cpu.msPerOperation.script, 50, '500 ms over 10 operations');
-      const gone = cpuBetween(before, { ...before, at: before.at + 1000, byLabel: new Map([['script', 0]]) }, 10);
-      assert.equal(gone.cpusByProcess.script, 0, 'a process gone by the second snapshot counts nothing, not less than nothing');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const cpu = cpuBetween(before, snapshot(tree), 10);
+      assert.ok(cpu.cpusByProcess.script! > 0.3, `a busy loop uses most of a CPU: ${JSON.stringify(cpu)}`);
+      assert.ok(cpu.msPerOperation.script! > 5, 'over 10 operations');
+      await exited;
+      const gone = cpuBetween(before, snapshot(tree), 10);
+      assert.equal(gone.cpusByProcess.script, undefined, 'processes gone by the second reading: unknown, not a negative figure');
     } finally {
       child.kill();
+    }
+  });
+
+  it('reads each phase line of run-flows.sh as it arrives, with the CPU its client used, and skips lines that are not JSON', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oauth-yardstick-'));
+    try {
+      // A stand-in for the yardstick: like run-flows.sh it ends in `exec node`, whose busy work comes
+      // before each phase line; one line is noise, and the last has no newline.
+      await writeFile(join(dir, 'flows.js'), [
+        'const busy = (ms) => { const end = Date.now() + ms; while (Date.now() < end); };',
+        'busy(300);',
+        'console.log(JSON.stringify({ phase: "refresh", ops_per_s: 10, p50_ms: 1, p99_ms: 2, errors: 0 }));',
+        'console.log("{not json");',
+        'busy(300);',
+        'process.stdout.write(JSON.stringify({ phase: "code_flow", ops_per_s: 5, p50_ms: 3, p99_ms: 4, errors: 0 }));',
+        '',
+      ].join('\n'));
+      await writeFile(join(dir, 'run-flows.sh'), `exec "${process.execPath}" "${join(dir, 'flows.js')}"\n`);
+      const target = { issuer: 'http://127.0.0.1:9', client: 'c', secret: 's', redirect: 'http://127.0.0.1:9/cb', scope: 'x', user: 'u', password: 'p' };
+      const phases = await runFlows(dir, target, 1, 1);
+      assert.deepEqual(phases.map((p) => p.phase), ['refresh', 'code_flow'], 'a last line without a newline counts too');
+      if (cpuAccountingAvailable()) {
+        // The last reading may come after the client has exited: then its figure is unknown, never wrong.
+        const [refresh, codeFlow] = phases;
+        assert.ok((refresh!.cpu?.cpusByProcess[YARDSTICK_CLIENT] ?? 0) > 0.1, `refresh: ${JSON.stringify(refresh!.cpu)}`);
+        const last = codeFlow!.cpu?.cpusByProcess[YARDSTICK_CLIENT];
+        assert.ok(last === undefined || last > 0.1, `code_flow: ${JSON.stringify(codeFlow!.cpu)}`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
