@@ -331,7 +331,7 @@ function yardstickCpu(y: { product: YardstickPhase[]; peer: YardstickPhase[]; pe
   if (measured.length === 0) return [];
   const labels = [...new Set(measured.flatMap((m) => Object.keys(m.cpu.cpusByProcess)))]
     .filter((l) => measured.some((m) => (m.cpu.cpusByProcess[l] ?? 0) > 0) || l === YARDSTICK_CLIENT);
-  return ['', 'yardstick CPU: CPUs used by each process during each phase (1.00 = one core all the time; – where it could not be read), their total per operation, and anything else on the machine; refresh includes the client\'s start and its 16 sign-ins:', ...table(
+  return ['', `yardstick CPU: CPUs used by each process during each phase (1.00 = one core all the time; – where it could not be read), their total per operation, and anything else on the machine; refresh includes the client's start and its ${CONCURRENCY} sign-ins:`, ...table(
     ['phase', 'server', ...labels.map(shortLabel), 'ms/op', 'elsewhere'],
     measured.map(({ who, phase, cpu }) => [
       phase.phase, who, ...labels.map((l) => cpu.cpusByProcess[l]?.toFixed(2) ?? '–'), totalCpuMs(cpu).toFixed(2), cpu.cpusElsewhere.toFixed(2),
