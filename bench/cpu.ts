@@ -10,42 +10,42 @@ export type Snapshot = { at: number; machineBusy: number; machineTotal: number; 
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-function processTicks(pid: number): number | undefined {
+/** The fields of /proc/<pid>/stat after the command name (state, ppid, …), or undefined once the process is gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
 }
 
+/** utime + stime of a process, or undefined once it is gone. */
+function processTicks(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields ? Number(fields[11]) + Number(fields[12]) : undefined;
+}
+
+/** Every process on the machine now. */
+const processIds = (): number[] => fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number);
+
 /** Every process whose command name is `comm` (e.g. all PostgreSQL backends). */
 function pidsNamed(comm: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  return processIds().filter((pid) => {
     try {
-      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
+      return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm;
     } catch {
-      // gone
+      return false; // gone
     }
-  }
-  return pids;
+  });
 }
 
 /** A process and every process it started (a script and the node it runs), under one label. */
 export function processTree(label: string, rootPid: number): Watched[] {
   const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // gone
-    }
+  for (const pid of processIds()) {
+    const parent = statFields(pid)?.[1];
+    if (parent !== undefined) children.set(Number(parent), [...(children.get(Number(parent)) ?? []), pid]);
   }
   const tree: Watched[] = [];
   for (const pending = [rootPid]; pending.length > 0;) {
