@@ -10,7 +10,8 @@ import { startSystem, type SeededClient, type SeededUser, type System } from './
 import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
 import { Browser, type Page } from './helpers/browser.ts';
 
-describe('oauth.authorization.describe and oauth.authorization.decide, as consent-ui uses them', () => {
+// consent-ui reads a pending request from its handle; the one request it sends is the decision.
+describe('oauth.authorization.decide, as consent-ui uses it', () => {
   let system: System;
   let client: SeededClient;
   let user: SeededUser;
@@ -57,7 +58,7 @@ describe('oauth.authorization.describe and oauth.authorization.decide, as consen
 
   const codeOf = (page: Page) => (page.location ? new URL(page.location).searchParams.get('code') : null);
 
-  it('a first sign-in with consent (sign-in page, sign in, consent page, Allow) costs at most 2 round trips', async () => {
+  it('a first sign-in with consent (sign-in page, sign in, consent page, Allow) costs 1 round trip', async () => {
     const browser = newBrowser();
     let approved: Page | undefined;
     const seen = await requestsDuring(async () => {
@@ -67,12 +68,11 @@ describe('oauth.authorization.describe and oauth.authorization.decide, as consen
     });
     assert.equal(approved?.status, 303);
     assert.ok(codeOf(approved!), 'back at the client with a code');
-    assert.ok(seen.length <= 2, `round trips: ${seen.join(', ')}`);
-    assert.deepEqual(seen, [Subjects.authorizationDescribe, Subjects.authorizationDecide]);
+    assert.deepEqual(seen, [Subjects.authorizationDecide]);
   });
 
   // The consent remembered above now covers the request.
-  it('a sign-in that a remembered consent approves (sign-in page, sign in, back with a code) costs at most 2 round trips', async () => {
+  it('a sign-in that a remembered consent approves (sign-in page, sign in, back with a code) costs 1 round trip', async () => {
     const browser = newBrowser();
     let back: Page | undefined;
     const seen = await requestsDuring(async () => {
@@ -80,10 +80,10 @@ describe('oauth.authorization.describe and oauth.authorization.decide, as consen
     });
     assert.equal(back?.status, 303);
     assert.ok(codeOf(back!), 'straight back at the client with a code');
-    assert.deepEqual(seen, [Subjects.authorizationDescribe, Subjects.authorizationDecide]);
+    assert.deepEqual(seen, [Subjects.authorizationDecide]);
   });
 
-  it('a signed-in owner with a remembered consent is sent back with a code for at most 2 round trips', async () => {
+  it('a signed-in owner with a remembered consent is sent back with a code for 1 round trip', async () => {
     const browser = newBrowser();
     await signIn(browser, await startRequest(browser));
     let back: Page | undefined;
@@ -92,6 +92,6 @@ describe('oauth.authorization.describe and oauth.authorization.decide, as consen
     });
     assert.equal(back?.status, 302);
     assert.ok(codeOf(back!));
-    assert.deepEqual(seen, [Subjects.authorizationDescribe, Subjects.authorizationDecide]);
+    assert.deepEqual(seen, [Subjects.authorizationDecide]);
   });
 });

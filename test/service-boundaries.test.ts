@@ -3,7 +3,9 @@
 // so none of its files (tests aside) may name what would let it: the key-encryption key, the
 // refresh token format, grant_claims, or client authentication. Client authentication and its
 // lockout records (client_auth_failures) have one owner, token-service (/token, /revoke,
-// /introspect, /par): authorize-service's files name none of it either.
+// /introspect, /par): authorize-service's files name none of it either. consent-ui holds the
+// key-encryption key to read pending requests from their handles, and derives no other sealed kind:
+// it never opens or makes a code or a refresh token.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = path.join(ROOT, 'services/validation-service');
 const AUTHORIZE_DIR = path.join(ROOT, 'services/authorize-service');
+const CONSENT_UI_DIR = path.join(ROOT, 'services/consent-ui');
 
 const FORBIDDEN = [
   /key-encryption|keyEncryptionKey|OAUTH_KEY_ENCRYPTION_KEY/,
@@ -47,6 +50,18 @@ describe('authorize-service', () => {
     assert.ok(sources.some(([file]) => file === 'push-authorization-request.ts'));
     for (const [file, source] of sources) {
       for (const pattern of CLIENT_AUTHENTICATION) assert.doesNotMatch(source, pattern, `${file} names ${pattern}`);
+    }
+  });
+});
+
+describe('consent-ui', () => {
+  it('opens pending requests only: it names no code or refresh token format, no grant claim and no signing key', async () => {
+    const sources = await sourcesOf(CONSENT_UI_DIR);
+    assert.ok(sources.some(([, source]) => /authorizationRequestSealer/.test(source)), 'it does read handles');
+    for (const [file, source] of sources) {
+      for (const pattern of [/authorization-codes|authorizationCodeSealer/, /refresh-tokens|refreshTokenSealer/, /grant_claims/, /signing-key|keys\/(?!key-encryption)/]) {
+        assert.doesNotMatch(source, pattern, `${file} names ${pattern}`);
+      }
     }
   });
 });

@@ -7,7 +7,7 @@ import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
-import { authorizationRequestSealer } from './authorization-requests.ts';
+import { authorizationRequestSealer } from '#shared/grants/authorization-requests.ts';
 import { decideAuthorization, type Deps } from './decide-authorization.ts';
 import type { RecordedDecision } from './store.ts';
 

@@ -9,7 +9,7 @@ import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
 import { randomIdentifier } from '#shared/crypto.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import type { AuthorizeStore, RecordedDecision } from './store.ts';
-import type { AuthorizationRequests, PendingRequest } from './authorization-requests.ts';
+import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { expiredRequest, openRequest } from './describe-authorization.ts';
 

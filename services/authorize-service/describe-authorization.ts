@@ -3,7 +3,7 @@ import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { ScopeDoc } from '#shared/reference-data/scopes.ts';
-import type { AuthorizationRequests, PendingRequest } from './authorization-requests.ts';
+import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 
 export type Deps = {
   requests: AuthorizationRequests;

@@ -13,7 +13,7 @@ import { createAuthorizeStore } from './store.ts';
 import { registerRoutes } from './http.ts';
 import { registerEndpoints } from './nats.ts';
 import { authorizationServerMetadata } from './metadata.ts';
-import { authorizationRequestSealer } from './authorization-requests.ts';
+import { authorizationRequestSealer } from '#shared/grants/authorization-requests.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { pushedRequestSealer } from './pushed-requests.ts';

@@ -5,7 +5,7 @@ import { addSeconds } from '#shared/clock.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { MAX_SEALED_LENGTH } from '#shared/grants/sealed-state.ts';
-import type { AuthorizationRequest, AuthorizationRequests } from './authorization-requests.ts';
+import type { AuthorizationRequest, AuthorizationRequests } from '#shared/grants/authorization-requests.ts';
 
 export type Deps = {
   requests: AuthorizationRequests;

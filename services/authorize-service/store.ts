@@ -1,5 +1,5 @@
 // authorization_decisions: the one decision each authorization request may get. The request
-// itself is sealed into its handle (authorization-requests.ts) and the code into itself
+// itself is sealed into its handle (shared/grants/authorization-requests.ts) and the code into itself
 // (shared/grants/authorization-codes.ts), so this is the only record authorize-service writes.
 //
 // Single use rests on a unique-key insert, not on findOneAndUpdate/findOneAndDelete filters:

@@ -5,7 +5,7 @@ import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
 import { invalidTarget, resolveResources, scopesAccepted, type ResourceServerDoc } from '#shared/reference-data/resource-servers.ts';
-import type { AuthorizationRequest } from './authorization-requests.ts';
+import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
 

@@ -2,7 +2,8 @@
 // after sign-in and whenever a signed-in owner arrives with a new request.
 import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
-import type { AuthorizationDescription, NatsClient } from './nats-client.ts';
+import type { NatsClient } from './nats-client.ts';
+import type { AuthorizationDescription } from './request-descriptions.ts';
 import type { ConsentDoc, ConsentUiStore } from './store.ts';
 import type { Session } from './session.ts';
 

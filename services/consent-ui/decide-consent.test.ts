@@ -27,7 +27,7 @@ function setup(decide: (d: Decision) => Promise<DecisionOutcome> = async (d) => 
     requests: {
       describe: async () => {
         described++;
-        return { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }], resources: [] };
+        return { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }], resources: [], expiresAt: new Date(Date.now() + 600_000) };
       },
     },
     nats: {

@@ -38,6 +38,6 @@ export async function decideConsent(deps: Deps, input: ConsentInput): Promise<st
 }
 
 async function describedRequest(deps: Deps, input: ConsentInput): Promise<{ clientId: string; scopes: string[] }> {
-  const request = await deps.requests.describe(input.handle, input.reqId);
+  const request = await deps.requests.describe(input.handle);
   return { clientId: request.clientId, scopes: request.scopes.map((s) => s.name) };
 }

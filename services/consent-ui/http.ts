@@ -17,7 +17,7 @@ import { checker } from '#shared/contracts/checker.ts';
 import { BODY_LIMIT_BYTES, clientErrorStatus, isUnavailable } from '#shared/http/create-http-server.ts';
 import { isOAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import type { AuthorizationDescription } from './nats-client.ts';
+import type { AuthorizationDescription } from './request-descriptions.ts';
 import { contentSecurityPolicy, formActionSources, styleHash } from './page-security.ts';
 import { readSession, signOut, type ReadSessionDeps, type Session, type SignOutDeps } from './session.ts';
 import { submitSignIn, type Deps as SubmitSignInDeps, type SubmitSignInResult } from './submit-sign-in.ts';

@@ -11,7 +11,9 @@ import { loadConfig, type ConsentUiConfig } from './config.ts';
 import { createConsentUiStore } from './store.ts';
 import { cacheHotReads } from './cached-store.ts';
 import { consentUiChanges, createNatsClient } from './nats-client.ts';
-import { RequestDescriptions } from './request-descriptions.ts';
+import { requestDescriber } from './request-descriptions.ts';
+import { authorizationRequestSealer } from '#shared/grants/authorization-requests.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { registerRoutes } from './http.ts';
 import { AttemptGates, UnlockedKeys } from './login-throttle.ts';
 
@@ -41,7 +43,9 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
 
   const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
   const findClient = (id: string) => reference.findClient(id);
-  const requests = new RequestDescriptions({ nats, clock, findClient, scope: (name) => reference.scope(name) });
+  // Pending requests are read from their handles, sealed under the key authorize-service uses.
+  const handles = authorizationRequestSealer(keyEncryptionKey(config, log));
+  const requests = requestDescriber({ requests: handles, clock, findClient, scope: (name) => reference.scope(name) });
   const remembered = { nats, store, clock };
   await registerRoutes(app, {
     session: { store, clock, findUser },

@@ -1,83 +1,88 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { authorizationRequestSealer, type PendingRequest } from '#shared/grants/authorization-requests.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
-import type { AuthorizationDescription } from './nats-client.ts';
-import { RequestDescriptions, type Deps } from './request-descriptions.ts';
+import { requestDescriber } from './request-descriptions.ts';
 import { testClock } from './test-doubles.ts';
 
-const HANDLE = 'H'.repeat(43);
+const pending: PendingRequest = {
+  id: 'r_1', clientId: 'c_1', redirectUri: 'https://shop.example/cb', redirectUriSent: true,
+  scopes: ['orders', 'profile'], state: 'st', codeChallenge: undefined,
+};
 
-function setup(options: { expiresInSeconds?: number; maxEntries?: number } = {}) {
+function setup() {
+  const key = randomBytes(32);
+  const sealer = authorizationRequestSealer(key);
   const clock = testClock();
-  const clients = new Map<string, Pick<ClientDoc, '_id' | 'name'>>([['c_1', { _id: 'c_1', name: 'Shop' }]]);
+  const clients = new Map<string, Pick<ClientDoc, '_id' | 'name' | 'disabled'>>([['c_1', { _id: 'c_1', name: 'Shop' }]]);
   const descriptions = new Map([['orders', 'Read your orders'], ['profile', 'See your profile']]);
-  const asked: string[] = [];
-  const deps: Deps = {
+  const requests = requestDescriber({
+    requests: sealer,
     clock,
     findClient: async (id) => clients.get(id) as ClientDoc | undefined,
     scope: (name) => (descriptions.has(name) ? { _id: name, description: descriptions.get(name)!, createdAt: new Date() } : undefined),
-    nats: {
-      describeAuthorization: async (handle) => {
-        asked.push(handle);
-        if (handle.startsWith('X')) throw new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.');
-        const described: AuthorizationDescription = {
-          clientId: 'c_1',
-          clientName: 'Shop',
-          scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }],
-          resources: [],
-        };
-        const { expiresInSeconds = 600 } = options;
-        return expiresInSeconds > 0 ? { ...described, expiresAt: new Date(clock.now().getTime() + expiresInSeconds * 1000) } : described;
-      },
-    },
-  };
-  return { requests: new RequestDescriptions(deps, options.maxEntries), clock, clients, descriptions, asked };
+  });
+  const expiresAt = new Date(clock.now().getTime() + 600_000);
+  return { key, requests, clock, clients, descriptions, handle: sealer.seal(pending, expiresAt), expiresAt };
 }
 
-describe('RequestDescriptions', () => {
-  it('asks authorize-service once per request, and answers the same until the request expires', async () => {
-    const { requests, clock, asked } = setup({ expiresInSeconds: 600 });
-    const first = await requests.describe(HANDLE, 'r1');
-    clock.advance(599);
-    assert.deepEqual(await requests.describe(HANDLE, 'r2'), first);
-    assert.equal(asked.length, 1);
-    clock.advance(1);
-    await requests.describe(HANDLE, 'r3');
-    assert.equal(asked.length, 2, 'asked again once the request has expired (authorize-service then refuses it)');
+const refused = (e: unknown) => e instanceof OAuthError && e.code === 'invalid_request';
+
+describe('requestDescriber', () => {
+  it('reads the client and scopes from the handle, with the name and descriptions of the reference data', async () => {
+    const { requests, handle, expiresAt } = setup();
+    assert.deepEqual(await requests.describe(handle), {
+      clientId: 'c_1', clientName: 'Shop',
+      scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }],
+      resources: [], expiresAt,
+    });
   });
 
-  it('takes the client name and scope descriptions of a reused description from the current reference data', async () => {
-    const { requests, clients, descriptions } = setup();
-    await requests.describe(HANDLE, 'r');
+  it('takes a renamed client and changed descriptions as they are now', async () => {
+    const { requests, handle, clients, descriptions } = setup();
     clients.set('c_1', { _id: 'c_1', name: 'Shop (renamed)' });
     descriptions.set('orders', 'Read your order history');
-    const again = await requests.describe(HANDLE, 'r');
-    assert.equal(again.clientName, 'Shop (renamed)');
-    assert.deepEqual(again.scopes.map((s) => s.description), ['Read your order history', 'See your profile']);
+    descriptions.delete('profile');
+    const described = await requests.describe(handle);
+    assert.equal(described.clientName, 'Shop (renamed)');
+    assert.deepEqual(described.scopes.map((s) => s.description), ['Read your order history', 'profile']);
   });
 
-  it('refuses a reused description whose client has been deleted since, as authorize-service would', async () => {
-    const { requests, clients } = setup();
-    await requests.describe(HANDLE, 'r');
+  it('names the resources a request carries', async () => {
+    const { key, requests, clock } = setup();
+    const handle = authorizationRequestSealer(key).seal({ ...pending, resources: ['https://api.example/'] }, new Date(clock.now().getTime() + 60_000));
+    assert.deepEqual((await requests.describe(handle)).resources, ['https://api.example/']);
+  });
+
+  it('refuses an expired handle, from the second it expires', async () => {
+    const { requests, handle, clock } = setup();
+    clock.advance(599);
+    await requests.describe(handle);
+    clock.advance(1);
+    await assert.rejects(requests.describe(handle), refused);
+  });
+
+  it('refuses a handle whose client was deleted or disabled since', async () => {
+    const { requests, handle, clients } = setup();
+    clients.set('c_1', { _id: 'c_1', name: 'Shop', disabled: true });
+    await assert.rejects(requests.describe(handle), refused);
     clients.delete('c_1');
-    await assert.rejects(requests.describe(HANDLE, 'r'), (e: unknown) => e instanceof OAuthError && e.code === 'invalid_request');
+    await assert.rejects(requests.describe(handle), refused);
   });
 
-  it('keeps nothing from an authorize-service that does not say when the request expires, and nothing refused', async () => {
-    const { requests, asked } = setup({ expiresInSeconds: 0 });
-    await requests.describe(HANDLE, 'r');
-    await requests.describe(HANDLE, 'r');
-    assert.equal(asked.length, 2);
-    for (let i = 0; i < 2; i++) await assert.rejects(requests.describe('X'.repeat(43), 'r'), OAuthError);
-    assert.equal(asked.length, 4);
-  });
-
-  it('keeps at most maxEntries requests, the oldest out first', async () => {
-    const { requests, asked } = setup({ maxEntries: 2 });
-    for (const handle of ['A', 'B', 'C', 'A'].map((c) => c.repeat(43))) await requests.describe(handle, 'r');
-    assert.equal(asked.length, 4, 'A was dropped for C');
-    await requests.describe('C'.repeat(43), 'r');
-    assert.equal(asked.length, 4);
+  it('refuses a tampered handle, one sealed under another key, and another kind of sealed value under the same key', async () => {
+    const { key, requests, handle, clock } = setup();
+    const flipped = `${handle.slice(0, 20)}${handle[20] === 'A' ? 'B' : 'A'}${handle.slice(21)}`;
+    await assert.rejects(requests.describe(flipped), refused);
+    await assert.rejects(requests.describe(authorizationRequestSealer(randomBytes(32)).seal(pending, new Date(clock.now().getTime() + 60_000))), refused);
+    const code = authorizationCodeSealer(key).seal({
+      grantId: 'g', clientId: 'c_1', redirectUri: 'https://shop.example/cb', redirectUriSent: true, codeChallenge: null,
+      scopes: ['orders'], sub: 'u_1', username: 'alice', authTime: 0, issuedAt: 0,
+    }, new Date(clock.now().getTime() + 60_000));
+    await assert.rejects(requests.describe(code), refused);
+    await assert.rejects(requests.describe('H'.repeat(43)), refused);
   });
 });

@@ -1,67 +1,54 @@
-// Pending authorization requests as authorize-service described them, kept by this instance
-// until each request expires. The sign-in page, the sign-in that follows it and the consent page
-// all show one request, and asking authorize-service once is enough: what a handle carries (its
-// client and scopes) is sealed and never changes. What may change meanwhile is the client (renamed
-// or deleted) and the scope descriptions, so a reused description takes both from this service's
-// own reference data, as authorize-service would. A decided request is described all the same
-// (authorize-service does so too); its decision is refused at authorize-service.
+// What a pending authorization request asks for, read from its handle here: the handle is sealed
+// with the key every service derives from OAUTH_KEY_ENCRYPTION_KEY, so opening it costs a
+// decryption, not a NATS round trip to authorize-service. The client's name and the scope
+// descriptions come from this service's own reference data, as authorize-service would take
+// them. A decided request is described all the same; its decision is refused at
+// authorize-service, which opens the handle again and is the one that decides.
+//
+// Holding the key lets this service read and also seal handles. That grants nothing it lacked:
+// it already tells authorize-service who approved, and a decision's reply carries the code.
 import type { Clock } from '#shared/clock.ts';
-import { sha256 } from '#shared/crypto.ts';
+import type { AuthorizationRequests } from '#shared/grants/authorization-requests.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { ScopeDoc } from '#shared/reference-data/scopes.ts';
-import type { AuthorizationDescription, NatsClient } from './nats-client.ts';
+
+/** What the owner is asked about: the client and the description of every requested scope. */
+export type AuthorizationDescription = {
+  clientId: string;
+  clientName: string;
+  scopes: { name: string; description: string }[];
+  /** RFC 8707: the resource servers the access would be for; empty when the request names none. */
+  resources: string[];
+  expiresAt: Date;
+};
 
 export type Deps = {
-  nats: Pick<NatsClient, 'describeAuthorization'>;
+  requests: Pick<AuthorizationRequests, 'open'>;
   clock: Clock;
   findClient(id: string): Promise<ClientDoc | undefined>;
   scope(name: string): ScopeDoc | undefined;
 };
 
-type Known = { clientId: string; scopes: string[]; resources: string[]; expiresAt: Date };
+export type RequestDescriber = { describe(handle: string): Promise<AuthorizationDescription> };
 
-export type RequestDescriber = { describe(handle: string, reqId: string): Promise<AuthorizationDescription> };
-
-/** Bounded (oldest out first) and keyed by the handle's hash, so a large handle costs no more to keep. */
-export class RequestDescriptions implements RequestDescriber {
-  readonly #deps: Deps;
-  readonly #maxEntries: number;
-  readonly #known = new Map<string, Known>();
-
-  constructor(deps: Deps, maxEntries = 10_000) {
-    this.#deps = deps;
-    this.#maxEntries = maxEntries;
-  }
-
-  /** The request a handle carries; an unknown, expired or tampered handle (or a deleted client) is invalid_request. */
-  async describe(handle: string, reqId: string): Promise<AuthorizationDescription> {
-    const key = sha256(handle);
-    const known = this.#known.get(key);
-    if (known && known.expiresAt > this.#deps.clock.now()) return this.#fromReferenceData(key, known);
-    this.#known.delete(key);
-    const described = await this.#deps.nats.describeAuthorization(handle, reqId);
-    // Kept only when authorize-service says how long the request lives.
-    if (described.expiresAt && this.#maxEntries > 0) {
-      const { clientId, resources, expiresAt } = described;
-      this.#known.set(key, { clientId, scopes: described.scopes.map((s) => s.name), resources, expiresAt });
-      if (this.#known.size > this.#maxEntries) this.#known.delete(this.#known.keys().next().value!);
-    }
-    return described;
-  }
-
-  async #fromReferenceData(key: string, known: Known): Promise<AuthorizationDescription> {
-    const client = await this.#deps.findClient(known.clientId);
-    if (!client || client.disabled === true) {
-      this.#known.delete(key);
-      throw new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.', 'the client is gone or disabled');
-    }
+export const requestDescriber = (deps: Deps): RequestDescriber => ({
+  /** The request a handle carries; an unknown, expired or tampered handle (or a deleted or disabled client) is invalid_request. */
+  async describe(handle) {
+    const opened = deps.requests.open(handle);
+    if (!opened || opened.expiresAt <= deps.clock.now()) throw unknownRequest('the handle does not open or has expired');
+    const { clientId, scopes, resources } = opened.payload;
+    const client = await deps.findClient(clientId);
+    if (!client || client.disabled === true) throw unknownRequest('the client is gone or disabled');
     return {
       clientId: client._id,
       clientName: client.name,
-      scopes: known.scopes.map((name) => ({ name, description: this.#deps.scope(name)?.description ?? name })),
-      resources: known.resources,
-      expiresAt: known.expiresAt,
+      scopes: scopes.map((name) => ({ name, description: deps.scope(name)?.description ?? name })),
+      resources: resources ?? [],
+      expiresAt: opened.expiresAt,
     };
-  }
-}
+  },
+});
+
+const unknownRequest = (why: string) =>
+  new OAuthError('invalid_request', 'The authorization request is unknown, already answered or expired.', why);

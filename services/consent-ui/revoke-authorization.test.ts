@@ -7,7 +7,7 @@ import type { Session } from './session.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const session: Session = { id: 'S'.repeat(43), sub: 'u_1', username: 'alice', authTime: new Date(), expiresAt: new Date() };
-const request = { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }], resources: [] };
+const request = { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }], resources: [], expiresAt: new Date(Date.now() + 600_000) };
 
 /**
  * consent-ui between two fakes on one logical clock: token-service records the subject_client

@@ -11,6 +11,7 @@ const request = {
   clientId: 'c_1', clientName: 'Shop',
   scopes: [{ name: 'orders', description: 'Read your orders' }, { name: 'profile', description: 'See your profile' }],
   resources: [],
+  expiresAt: new Date('2030-01-01T00:10:00Z'),
 };
 const session: Session = { id: 'S'.repeat(43), sub: 'u_1', username: 'alice', authTime: new Date('2030-01-01T00:00:00Z'), expiresAt: new Date('2030-01-02T00:00:00Z') };
 

@@ -1,7 +1,7 @@
 // What the browser gets for a pending authorization request: the sign-in page when no one is
 // signed in, the consent page when the owner must decide, or, when a remembered consent already
 // covers every requested scope, the decision at once and the redirect back to the client.
-import type { AuthorizationDescription } from './nats-client.ts';
+import type { AuthorizationDescription } from './request-descriptions.ts';
 import type { Session } from './session.ts';
 import type { RequestDescriber } from './request-descriptions.ts';
 import { approveRemembered, type Deps as RememberedDeps } from './approve-remembered.ts';
@@ -18,7 +18,7 @@ export async function showAuthorization(
   deps: Deps,
   input: { handle: string; session: Session | undefined | Promise<Session | undefined>; reqId: string },
 ): Promise<ShowResult> {
-  const described = deps.requests.describe(input.handle, input.reqId);
+  const described = deps.requests.describe(input.handle);
   described.catch(() => undefined); // answered below, once the session is read
   const session = await input.session;
   const request = await described;

@@ -8,7 +8,7 @@ import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const HANDLE = 'H'.repeat(43);
 const alice = { sub: 'u_alice', username: 'alice', passwordHash: 'hash-of:correct horse' };
-const request = { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }], resources: [] };
+const request = { clientId: 'c_1', clientName: 'Shop', scopes: [{ name: 'orders', description: 'Read your orders' }], resources: [], expiresAt: new Date(Date.now() + 600_000) };
 
 function setup(decide: (d: Decision) => Promise<string> = async () => 'https://shop.example/cb?code=abc') {
   const memory = memoryStore([alice]);

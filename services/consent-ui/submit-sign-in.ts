@@ -2,7 +2,7 @@
 // described first (an expired one ends here), the sign-in is reported with its client, and after a
 // success a remembered consent that covers the request approves it at once: straight back to the
 // client instead of through the consent page. Without one, the owner goes on to "Your authorizations".
-import type { AuthorizationDescription } from './nats-client.ts';
+import type { AuthorizationDescription } from './request-descriptions.ts';
 import type { Session } from './session.ts';
 import type { RequestDescriber } from './request-descriptions.ts';
 import { signIn, type Deps as SignInDeps } from './sign-in.ts';
@@ -31,7 +31,7 @@ export type SubmitSignInResult =
 
 export async function submitSignIn(deps: Deps, input: SubmitSignInInput): Promise<SubmitSignInResult> {
   const { handle, reqId } = input;
-  const request = handle === undefined ? undefined : await deps.requests.describe(handle, reqId);
+  const request = handle === undefined ? undefined : await deps.requests.describe(handle);
   if (input.username === '' || input.password === '') return { kind: 'retry', problem: 'missing', request };
   const result = await signIn(deps.signIn, {
     username: input.username,

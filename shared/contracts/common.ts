@@ -5,7 +5,7 @@ import { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from '#shared/reference-data/resou
 // Bounds shared by the wire schemas: every string has a ceiling, so no message can be unbounded.
 export const ScopeToken = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' });
 export const ClientId = Type.String({ minLength: 1, maxLength: 128 });
-/** A sealed authorization request (services/authorize-service/authorization-requests.ts). */
+/** A sealed authorization request (shared/grants/authorization-requests.ts). */
 export const Handle = Type.String({ minLength: 32, maxLength: MAX_SEALED_LENGTH, pattern: '^[A-Za-z0-9_-]+$' });
 export const Username = Type.String({ minLength: 1, maxLength: 128 });
 export const Subject = Type.String({ minLength: 1, maxLength: 128 });
