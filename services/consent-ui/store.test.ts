@@ -43,6 +43,27 @@ describe('consent-ui store', () => {
     assert.equal(await store.findSession(idHash, at(0)), null);
   });
 
+  // FerretDB 1.24 answers a filter of _id alone from the _id index and reads the whole collection
+  // for any other, so the reads made on every authorization and sign-in keep to _id.
+  it('reads sessions, remembered consents and failure counts by _id alone', async () => {
+    const watcher = await MongoClient.connect(base.toString(), { monitorCommands: true });
+    const filters: { collection: string; keys: string[] }[] = [];
+    watcher.on('commandStarted', (event) => {
+      if (event.commandName === 'find') filters.push({ collection: event.command.find, keys: Object.keys(event.command.filter ?? {}) });
+    });
+    try {
+      const watched = await createConsentUiStore(watcher.db(), createLogger('consent-ui-test', 'silent'));
+      filters.length = 0;
+      await watched.findSession(sha256(randomToken(32)), at(0));
+      await watched.findConsent('u_x', 'c_x');
+      await watched.findConsentUncached('u_x', 'c_x');
+      await watched.loginFailures('user:x', at(0));
+      assert.deepEqual(filters, ['sessions', 'consents', 'consents', 'login_failures'].map((collection) => ({ collection, keys: ['_id'] })));
+    } finally {
+      await watcher.close();
+    }
+  });
+
   it('records grants, remembers scopes only when asked, lists newest first and deletes', async () => {
     await store.recordGrant('u_c', 'c_a', ['orders', 'profile'], false, at(0));
     await store.recordGrant('u_c', 'c_a', ['orders', 'payments'], true, at(10));

@@ -99,8 +99,10 @@ async function sessionsStore(db: Db, log: Logger) {
     async createSession(session: SessionDoc): Promise<void> {
       await sessions.insertOne(session);
     },
+    // On _id alone (FerretDB 1.24 reads every session to answer any other filter); expiry checked here.
     async findSession(idHash: string, now: Date): Promise<SessionDoc | null> {
-      return sessions.findOne({ _id: idHash, expiresAt: { $gt: now } });
+      const doc = await sessions.findOne({ _id: idHash });
+      return doc && doc.expiresAt > now ? doc : null;
     },
     async deleteSession(idHash: string): Promise<void> {
       await sessions.deleteOne({ _id: idHash });
