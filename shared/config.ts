@@ -45,8 +45,12 @@ export const CommonConfigSchema = Type.Object({
   AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
   /** Replicas of the OAUTH_AUDIT stream (3 on a 3-node NATS cluster); an existing stream is updated to it. */
   AUDIT_STREAM_REPLICAS: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
-  /** How often expired records are removed where the database has no TTL indexes (FerretDB). */
-  SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /**
+   * How often expired records are removed where the database has no TTL indexes (FerretDB). Every
+   * read checks expiry itself, so this bounds only storage; on FerretDB each sweep reads every
+   * record of its collections, hence not every minute.
+   */
+  SWEEP_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
   // `npm run bench` sets it: count every MongoDB command by name in mongodb_commands_total on /metrics.
   BENCH_COUNT_DB_COMMANDS: Type.Boolean({ default: false }),
   /** OpenTelemetry traces go over OTLP/HTTP to this base URL (`<url>/v1/traces`); unset, tracing is off and costs nothing. */

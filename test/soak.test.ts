@@ -176,6 +176,7 @@ describe('storage that stops growing', () => {
     // Everything the flows wrote is there, nothing is in the outbox, and nothing has expired yet.
     const afterFlows = await counts();
     for (const name of SWEPT.filter((n) => n !== 'audit_outbox')) assert.ok(afterFlows[name]! > baseline[name]!, `${name} grew with the flows`);
+    assert.equal(await system.db.collection('unrecorded_revocations').countDocuments(), 0, 'every grant revocation decided was recorded, and its note cleared');
     const liveFamilies = await system.db.collection('refresh_token_families').countDocuments({ revokedAt: null });
     const deadFamilies = afterFlows.refresh_token_families! - liveFamilies;
     assert.ok(liveFamilies >= 60 && deadFamilies >= 35, `${liveFamilies} live, ${deadFamilies} revoked families`);

@@ -107,23 +107,28 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   return startedService(base, port, app, stops, config);
 }
 
+/** How often decided but unrecorded revocations are looked for (a short list): at most this long, or the sweep's interval if shorter. */
+const COMPLETION_INTERVAL_MS = 60_000;
+
 /**
- * Revocations decided (a `revoked:` claim) but never recorded are completed at start and with every
- * sweep; the sweep removes expired state where TTL indexes are missing (FerretDB), and dead families,
- * which no TTL index finds.
+ * Revocations decided but never recorded are completed at start and every minute (or sweep, if
+ * sooner); the sweep removes expired state where TTL indexes are missing (FerretDB), and dead
+ * families, which no TTL index finds, and also looks for revocations that earlier releases decided.
  */
-async function startGrantMaintenance(deps: CompleteRevocationsDeps & SweepDeps & { log: Logger }, intervalMs: number) {
+async function startGrantMaintenance(deps: CompleteRevocationsDeps & SweepDeps & { log: Logger }, sweepIntervalMs: number) {
   const { log } = deps;
-  const completeRevocations = async () => {
-    const completed = await completeDecidedRevocations(deps);
+  const completeRevocations = async (fromClaims: boolean) => {
+    const completed = await completeDecidedRevocations(deps, { fromClaims });
     if (completed > 0) log.warn({ completed }, 'completed grant revocations whose record had failed');
   };
-  await completeRevocations().catch((err: unknown) => log.warn({ err }, 'could not complete decided revocations; retrying with the sweep'));
-  return startPeriodic('sweep expired grant state', async () => {
-    await completeRevocations();
+  await completeRevocations(true).catch((err: unknown) => log.warn({ err }, 'could not complete decided revocations; retrying shortly'));
+  const completion = startPeriodic('complete decided revocations', () => completeRevocations(false), Math.min(COMPLETION_INTERVAL_MS, sweepIntervalMs), log);
+  const sweep = startPeriodic('sweep expired grant state', async () => {
+    await completeRevocations(true);
     const removed = await sweepExpiredGrants(deps);
     if (removed > 0) log.debug({ removed }, 'expired grant state removed');
-  }, intervalMs, log);
+  }, sweepIntervalMs, log);
+  return { stop: () => [completion, sweep].forEach((task) => task.stop()) };
 }
 
 /**

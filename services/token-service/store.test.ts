@@ -229,3 +229,49 @@ describe('token store: revocations and client authentication events', () => {
     assert.equal(await db.collection('refresh_token_families').countDocuments({ _id: { $in: [lately.grantId, live.grantId] } as never }), 2, 'no cutoff: revoked families wait for expiry');
   });
 });
+
+describe('token store: revocations decided and not yet recorded', () => {
+  const later = addSeconds(now, 120);
+  const listed = async (at: Date, decidedBefore: Date) => (await store.decidedRevocations(at, decidedBefore)).map((d) => d.grantId);
+
+  it('lists a decided revocation until its record is stored, whichever way it was decided', async () => {
+    const [a, b, c] = [family(), family(), family({ sub: `u_${randomToken(4)}` })];
+    await store.createFamily(c);
+    await store.claimFamilyRevocation(a.grantId, a.expiresAt, now);
+    await store.revokeFamily(b.grantId, b.expiresAt, now);
+    await store.revokeFamiliesOf(c.sub, c.clientId, now);
+    for (const f of [a, b, c]) assert.ok((await listed(now, later)).includes(f.grantId), 'decided, not recorded');
+    assert.deepEqual((await store.decidedRevocations(now, later)).find((d) => d.grantId === a.grantId)?.familyExpiresAt, a.expiresAt);
+    assert.ok(!(await listed(now, now)).includes(a.grantId), 'not one decided at or after decidedBefore: it may be on its way');
+    await store.recordRevocation({ kind: 'grant', key: a.grantId, issuedBefore: now, expiresAt: a.expiresAt }, now);
+    await store.revocationRecorded(b.grantId, now);
+    const left = await listed(now, later);
+    assert.ok(!left.includes(a.grantId) && !left.includes(b.grantId), 'recorded');
+    assert.ok(left.includes(c.grantId));
+    assert.ok(!(await listed(addSeconds(c.expiresAt, 1), addSeconds(c.expiresAt, 60))).includes(c.grantId), 'its tokens can no longer be presented');
+    await store.sweepExpired(addSeconds(c.expiresAt, 1));
+    assert.equal(await db.collection('unrecorded_revocations').countDocuments({ _id: c.grantId } as never), 0, 'swept when the family expires');
+  });
+
+  // On FerretDB 1.24 every claim is read to answer a filter on anything but _id alone.
+  it('reads the short list, not the claims, except when asked for revocations decided by earlier releases', async () => {
+    const legacy = randomToken(16);
+    await db.collection('grant_claims').insertOne({ _id: `revoked:${legacy}`, createdAt: now, expiresAt: addSeconds(now, 3600) } as never);
+    const watcher = await MongoClient.connect(base.toString(), { monitorCommands: true });
+    const read: string[] = [];
+    watcher.on('commandStarted', (event) => {
+      if (event.commandName === 'find') read.push(event.command.find);
+    });
+    try {
+      const watched = await createTokenStore(watcher.db(), createLogger('test', 'silent'));
+      read.length = 0;
+      assert.ok(!(await watched.decidedRevocations(now, later)).some((d) => d.grantId === legacy));
+      assert.deepEqual(read, ['unrecorded_revocations']);
+      assert.ok((await watched.decidedRevocationsFromClaims(now, later)).some((d) => d.grantId === legacy), 'an earlier release\'s claim');
+      await watched.recordRevocation({ kind: 'grant', key: legacy, issuedBefore: now, expiresAt: addSeconds(now, 3600) }, now);
+      assert.ok(!(await watched.decidedRevocationsFromClaims(now, later)).some((d) => d.grantId === legacy), 'recorded');
+    } finally {
+      await watcher.close();
+    }
+  });
+});

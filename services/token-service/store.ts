@@ -10,6 +10,8 @@
 // lose each other's writes. So each decision is an insert: of the grant's family (a code redeemed
 // by a client with refresh tokens) or into grant_claims (`code:<grant id>`, `code_replay:<grant
 // id>`, `refresh:<grant id>:<n>`, `refresh_grace:<grant id>:<n>`, `revoked:<grant id>`). Inserts go out grouped (UniqueInserts).
+// A grant revocation is also noted in unrecorded_revocations until its record is stored: the short
+// list the completion reads (complete-revocations.ts), where grant_claims is read whole on FerretDB.
 // Failed client authentications are insert-only events for the same reason.
 import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
@@ -48,6 +50,12 @@ export type RefreshTokenFamily = Omit<RefreshTokenFamilyDoc, '_id'> & { grantId:
 
 type GrantClaimDoc = { _id: string; createdAt: Date; expiresAt: Date; recordedAt?: Date };
 
+/** A grant revocation decided (or about to be) and not yet stored as a revocation record; `expiresAt`: the family's. */
+type UnrecordedRevocationDoc = { _id: string; createdAt: Date; expiresAt: Date };
+
+/** More unrecorded revocations than this at once means the database has been failing; the rest wait for the next round. */
+const MAX_UNRECORDED_READ = 10_000;
+
 /** How long a claim outlives what it guards: late replays are still recognised, and clock skew frees nothing early. */
 const CLAIM_MARGIN_SECONDS = 86_400;
 
@@ -63,12 +71,11 @@ export async function createTokenStore(db: Db, log: Logger) {
   const store = {
     ...codeOperations(grants),
     ...familyOperations(grants),
+    ...unrecordedRevocationOperations(grants),
     ...refreshGraceOperations(grants),
     async recordRevocation(revocation: Revocation, now: Date): Promise<void> {
       await revocations.recordRevocation(revocation, now);
-      // A grant's decided revocation (its `revoked:` claim) is durable now: nothing left to complete,
-      // even after the record is swept when it expires.
-      if (revocation.kind === 'grant') await grants.claims.updateOne({ _id: `revoked:${revocation.key}` }, { $set: { recordedAt: now } });
+      if (revocation.kind === 'grant') await grants.revocationRecorded(revocation.key, now);
     },
     storedGrantRevocations: revocations.storedGrantRevocations,
     recentClientAuthEvents: authEvents.recentClientAuthEvents,
@@ -83,7 +90,7 @@ export async function createTokenStore(db: Db, log: Logger) {
       const expired = { expiresAt: { $lte: now } };
       const deadFamilies = revokedFamiliesBefore ? { $or: [expired, { revokedAt: { $lte: revokedFamiliesBefore } }] } : expired;
       const results = await Promise.all([
-        grants.families.deleteMany(deadFamilies), grants.claims.deleteMany(expired),
+        grants.families.deleteMany(deadFamilies), grants.claims.deleteMany(expired), grants.unrecorded.deleteMany(expired),
         revocations.sweepExpired(now), authEvents.sweepExpired(now),
       ]);
       return results.reduce((sum, r) => sum + r.deletedCount, 0);
@@ -98,14 +105,34 @@ async function grantCollections(db: Db, log: Logger) {
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families', EXACTLY_ONCE);
   const claims = db.collection<GrantClaimDoc>('grant_claims', EXACTLY_ONCE);
   // Grouped: under load many codes redeemed and tokens spent go out as one insert.
+  const unrecorded = db.collection<UnrecordedRevocationDoc>('unrecorded_revocations', EXACTLY_ONCE);
   const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName);
   const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName);
+  const unrecordedInserts = new UniqueInserts<UnrecordedRevocationDoc>(db, unrecorded.collectionName);
   await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
   await ensureIndexes(claims, [expiresAtTtl], log);
+  await ensureIndexes(unrecorded, [expiresAtTtl], log);
+  const claim = (id: string, expiresAt: Date, now: Date): Promise<boolean> => claimInserts.insert({ _id: id, createdAt: now, expiresAt });
   return {
-    families, claims, familyInserts,
+    families, claims, unrecorded, familyInserts,
     /** True for the one caller whose insert of `id` succeeds. */
-    claim: (id: string, expiresAt: Date, now: Date): Promise<boolean> => claimInserts.insert({ _id: id, createdAt: now, expiresAt }),
+    claim,
+    /**
+     * Decides a grant's revocation: true for the one caller that reports it. The grant is noted as
+     * unrecorded first, so a revocation cut short between here and its stored record is completed
+     * (complete-revocations.ts); the claim lasts as long as the family.
+     */
+    async claimRevocation(grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
+      await unrecordedInserts.insert({ _id: grantId, createdAt: now, expiresAt: familyExpiresAt });
+      return claim(`revoked:${grantId}`, familyExpiresAt, now);
+    },
+    /** The grant's revocation record is stored: nothing left to complete, even after the record is swept when it expires. */
+    async revocationRecorded(grantId: string, now: Date): Promise<void> {
+      await Promise.all([
+        claims.updateOne({ _id: `revoked:${grantId}` }, { $set: { recordedAt: now } }),
+        unrecorded.deleteOne({ _id: grantId }),
+      ]);
+    },
     /** Whether a claim of `id` was made (read only where a refusal needs to know, never on the usual path). */
     claimExists: async (id: string): Promise<boolean> => (await claims.findOne({ _id: id }, { projection: { _id: 1 } })) !== null,
   };
@@ -143,7 +170,7 @@ function codeOperations({ families, claims, claim }: GrantCollections) {
 }
 
 /** Refresh token families: created on redemption, spent token by token, revoked. */
-function familyOperations({ families, claims, familyInserts, claim, claimExists }: GrantCollections) {
+function familyOperations({ families, familyInserts, claim, claimRevocation, claimExists }: GrantCollections) {
   return {
     /** Stores the family of a newly redeemed code; false when it exists (a replay blocked it first). */
     async createFamily({ grantId, ...fields }: RefreshTokenFamily): Promise<boolean> {
@@ -164,30 +191,18 @@ function familyOperations({ families, claims, familyInserts, claim, claimExists 
 
     /** Revokes a family; true only for the one caller that reports the revocation. */
     async revokeFamily(grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
-      const reports = await claim(`revoked:${grantId}`, familyExpiresAt, now);
+      const reports = await claimRevocation(grantId, familyExpiresAt, now);
       await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
       return reports;
     },
 
-    /**
-     * Decides that a grant is revoked: true for the one caller that reports it. The claim lasts as
-     * long as the family and is the durable mark a revocation cut short is completed from.
-     */
-    claimFamilyRevocation: (grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> => claim(`revoked:${grantId}`, familyExpiresAt, now),
+    /** Decides that a grant is revoked: true for the one caller that reports it. */
+    claimFamilyRevocation: claimRevocation,
 
     async markFamilyRevoked(grantId: string, now: Date): Promise<void> {
       await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
     },
 
-    /**
-     * Grants whose revocation was decided (a `revoked:` claim) before `decidedBefore` and never
-     * recorded, and whose tokens may still be presented.
-     */
-    async decidedRevocations(now: Date, decidedBefore: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
-      const filter = { _id: { $regex: /^revoked:/ }, expiresAt: { $gt: now }, createdAt: { $lt: decidedBefore }, recordedAt: { $exists: false } };
-      const docs = await claims.find(filter, { projection: { expiresAt: 1 } }).toArray();
-      return docs.map((d) => ({ grantId: d._id.slice('revoked:'.length), familyExpiresAt: d.expiresAt }));
-    },
 
     /**
      * Revokes the family of a grant, or, when it does not exist yet (a replayed code whose winning
@@ -195,7 +210,7 @@ function familyOperations({ families, claims, familyInserts, claim, claimExists 
      */
     async revokeOrBlockFamily(family: RefreshTokenFamily, now: Date): Promise<boolean> {
       const { grantId, ...fields } = family;
-      const reports = await claim(`revoked:${grantId}`, fields.expiresAt, now);
+      const reports = await claimRevocation(grantId, fields.expiresAt, now);
       try {
         await families.insertOne({ _id: grantId, ...fields, revokedAt: fields.revokedAt ?? now });
       } catch (error) {
@@ -208,7 +223,7 @@ function familyOperations({ families, claims, familyInserts, claim, claimExists 
     /** Revokes every live family of one resource owner with one client; returns them. */
     async revokeFamiliesOf(sub: string, clientId: string, now: Date): Promise<{ grantId: string; expiresAt: Date }[]> {
       const live = await families.find({ sub, clientId, revokedAt: null, expiresAt: { $gt: now } }, { projection: { _id: 1, expiresAt: 1 } }).toArray();
-      await Promise.all(live.map((f) => claim(`revoked:${f._id}`, f.expiresAt, now)));
+      await Promise.all(live.map((f) => claimRevocation(f._id, f.expiresAt, now)));
       if (live.length > 0) await families.updateMany({ _id: { $in: live.map((f) => f._id) }, revokedAt: null }, { $set: { revokedAt: now } });
       return live.map((f) => ({ grantId: f._id, expiresAt: f.expiresAt }));
     },
@@ -217,6 +232,34 @@ function familyOperations({ families, claims, familyInserts, claim, claimExists 
     async familyExpiresAt(grantId: string): Promise<Date | null> {
       return (await families.findOne({ _id: grantId }, { projection: { expiresAt: 1 } }))?.expiresAt ?? null;
     },
+  };
+}
+
+/** Grant revocations decided and not yet recorded, which complete-revocations.ts finishes. */
+function unrecordedRevocationOperations({ claims, unrecorded, revocationRecorded }: GrantCollections) {
+  return {
+    /**
+     * Grants whose revocation was decided before `decidedBefore` and never recorded, and whose
+     * tokens may still be presented. Read whole: the list holds only revocations under way or cut short.
+     */
+    async decidedRevocations(now: Date, decidedBefore: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
+      const docs = await unrecorded.find({}).limit(MAX_UNRECORDED_READ).toArray();
+      return docs.filter((d) => d.createdAt < decidedBefore && d.expiresAt > now).map((d) => ({ grantId: d._id, familyExpiresAt: d.expiresAt }));
+    },
+
+    /**
+     * The same for revocations decided by instances of earlier releases, which noted nothing as
+     * unrecorded: found among all the claims (a whole read of grant_claims on FerretDB), so only
+     * at start and with each sweep.
+     */
+    async decidedRevocationsFromClaims(now: Date, decidedBefore: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
+      const filter = { _id: { $regex: /^revoked:/ }, expiresAt: { $gt: now }, createdAt: { $lt: decidedBefore }, recordedAt: { $exists: false } };
+      const docs = await claims.find(filter, { projection: { expiresAt: 1 } }).toArray();
+      return docs.map((d) => ({ grantId: d._id.slice('revoked:'.length), familyExpiresAt: d.expiresAt }));
+    },
+
+    /** A decided revocation found stored after all (its bookkeeping was cut short): nothing left to complete. */
+    revocationRecorded,
   };
 }
 

@@ -177,6 +177,13 @@ export class MemoryStore implements Store {
     return [...this.claims.entries()].filter(([id, expiresAt]) => id.startsWith('revoked:') && expiresAt > now && !this.recordedClaims.has(id))
       .map(([id, familyExpiresAt]) => ({ grantId: id.slice('revoked:'.length), familyExpiresAt }));
   }
+  /** Nothing here was decided by an earlier release. */
+  async decidedRevocationsFromClaims(_now: Date, _decidedBefore: Date) {
+    return [];
+  }
+  async revocationRecorded(grantId: string, _now: Date) {
+    this.recordedClaims.add(`revoked:${grantId}`);
+  }
   async revokeOrBlockFamily(family: RefreshTokenFamily, now: Date) {
     this.#insertFamily({ ...family, revokedAt: family.revokedAt ?? now });
     return this.revokeFamily(family.grantId, family.expiresAt, now);
