@@ -15,7 +15,10 @@ const kek = randomBytes(32);
 const now = new Date('2030-01-01T00:00:00Z');
 const clock: Clock = { now: () => now };
 
-function setup() {
+const registered = { redirectUris: ['https://client.example/cb'], scopes: ['orders', 'profile'] };
+
+/** `client`: as the reference data has it now (null: deleted). */
+function setup(client: { disabled?: boolean; redirectUris: string[]; scopes: string[] } | null = registered) {
   const recorded = new Map<string, RecordedDecision>();
   const events: string[] = [];
   const audit: Audit = { emit: (type) => void events.push(type) };
@@ -30,7 +33,7 @@ function setup() {
       },
       findDecision: async (id) => recorded.get(id),
     },
-    requests, codes, clock, audit, issuer: 'https://as.example', codeTtlSeconds: 60, findClient: async () => ({}),
+    requests, codes, clock, audit, issuer: 'https://as.example', codeTtlSeconds: 60, findClient: async () => client ?? undefined,
   };
   const handle = requests.seal({
     id: 'req1', clientId: 'c1', redirectUri: 'https://client.example/cb', redirectUriSent: true, scopes: ['orders'], state: 'st', codeChallenge: 'x'.repeat(43),
@@ -64,6 +67,17 @@ describe('decideAuthorization', () => {
       const error = await decideAuthorization(deps, other).catch((e: unknown) => e);
       assert.ok(isOAuthError(error));
       assert.equal(error.code, 'invalid_request');
+    }
+  });
+
+  it('answers nothing when the client no longer covers the request: deleted, disabled, its redirect URI or a scope removed', async () => {
+    const refusals = [null, { ...registered, disabled: true }, { ...registered, redirectUris: ['https://client.example/other'] }, { ...registered, scopes: ['profile'] }];
+    for (const client of refusals) {
+      const { deps, decision, events } = setup(client);
+      for (const approve of [true, false]) {
+        await assert.rejects(decideAuthorization(deps, decision(approve)), (e: unknown) => isOAuthError(e) && e.code === 'invalid_request');
+      }
+      assert.deepEqual(events, [], 'nothing decided');
     }
   });
 });

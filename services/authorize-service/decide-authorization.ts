@@ -8,6 +8,7 @@ import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
 import { randomIdentifier } from '#shared/crypto.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
+import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { AuthorizeStore, RecordedDecision } from './store.ts';
 import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
@@ -21,8 +22,11 @@ export type Deps = {
   audit: Audit;
   issuer: string;
   codeTtlSeconds: number;
-  /** The client as the reference data has it now: one deleted or disabled since the request began gets no code. */
-  findClient(id: string): Promise<{ disabled?: boolean } | undefined>;
+  /**
+   * The client as the reference data has it now: a request whose client was deleted or disabled
+   * since it began, or no longer covers its redirect URI or scopes, is not answered at all.
+   */
+  findClient(id: string): Promise<Pick<ClientDoc, 'disabled' | 'redirectUris' | 'scopes'> | undefined>;
 };
 
 export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
@@ -33,10 +37,8 @@ export type DecisionOutcome = { redirectTo: string; clientId: string; scopes: st
 export async function decideAuthorization(deps: Deps, decision: Decision): Promise<DecisionOutcome> {
   const now = deps.clock.now();
   const request = openRequest(deps, decision.handle);
-  if (decision.approve) {
-    const client = await deps.findClient(request.clientId);
-    if (!client || client.disabled === true) throw expiredRequest();
-  }
+  // A denial too: its access_denied goes back only to a redirect URI still registered (RFC 6749 §4.1.2.1).
+  if (!stillRegistered(request, await deps.findClient(request.clientId))) throw expiredRequest();
   const grantId = decision.approve ? randomIdentifier(16) : undefined;
   const recorded = { approved: decision.approve, sub: decision.sub, ...(grantId ? { grantId } : {}) };
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
@@ -82,6 +84,17 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
     ...(request.resources ? { resources: request.resources } : {}),
   }, addSeconds(decidedAt, deps.codeTtlSeconds));
   return { redirectTo: authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer }), ...decided };
+}
+
+/**
+ * The request as its client is registered now. The handle was checked when the request began; this
+ * also holds against a registration changed since, and against a handle sealed by any other holder
+ * of the key (consent-ui reads handles with it): no code for an unregistered redirect URI or scope.
+ */
+function stillRegistered(request: PendingRequest, client: Pick<ClientDoc, 'disabled' | 'redirectUris' | 'scopes'> | undefined): boolean {
+  if (!client || client.disabled === true || !client.redirectUris.includes(request.redirectUri)) return false;
+  const registered = new Set(client.scopes);
+  return request.scopes.every((scope) => registered.has(scope));
 }
 
 const whoDecided = (request: PendingRequest, decision: Decision) =>

@@ -1,6 +1,7 @@
-// NATS endpoints of authorize-service: consent-ui describes a pending request and submits the decision
-// (the reply names the client and scopes decided on, so consent-ui need not describe it again);
-// token-service hands over the pushed authorization requests (RFC 9126) of the clients it authenticated.
+// NATS endpoints of authorize-service: consent-ui submits the decision on a pending request (the reply
+// names the client and scopes decided on); token-service hands over the pushed authorization requests
+// (RFC 9126) of the clients it authenticated. describe (what a pending request is) is answered for
+// consent-ui instances of earlier releases during a rolling upgrade: consent-ui now reads the handle.
 import type { Service } from '@nats-io/services';
 import type { Logger } from '#shared/logger.ts';
 import { addEndpoint } from '#shared/nats/add-endpoint.ts';

@@ -5,8 +5,10 @@
 // them. A decided request is described all the same; its decision is refused at
 // authorize-service, which opens the handle again and is the one that decides.
 //
-// Holding the key lets this service read and also seal handles. That grants nothing it lacked:
-// it already tells authorize-service who approved, and a decision's reply carries the code.
+// Holding the key lets this service read and also seal handles. That grants little it lacked: it
+// already tells authorize-service who approved, and a decision's reply carries the code; and
+// authorize-service decides a handle only while its redirect URI and scopes are registered for its
+// client (decide-authorization.ts). It makes no other sealed value (test/service-boundaries.test.ts).
 import type { Clock } from '#shared/clock.ts';
 import type { AuthorizationRequests } from '#shared/grants/authorization-requests.ts';
 import { OAuthError } from '#shared/oauth-error.ts';

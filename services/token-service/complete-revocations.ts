@@ -33,7 +33,8 @@ export async function completeDecidedRevocations(deps: Deps, options: { fromClai
   const stored = await deps.store.storedGrantRevocations([...decided.keys()]);
   for (const [grantId, familyExpiresAt] of decided) {
     if (stored.has(grantId)) {
-      await deps.store.revocationRecorded(grantId, now);
+      // Stored after all: only the note is left to clear (tried again next round if this fails).
+      await deps.store.revocationRecorded(grantId, now).catch(() => undefined);
       continue;
     }
     // The client's access-token lifetime is not known here: the longest any client may have.

@@ -42,7 +42,8 @@ export function recordGrantRevocation(
 /**
  * Records a grant revocation already decided by its `revoked:` claim, and marks the family. A
  * failure is not the caller's: the revocation is applied in memory everywhere already (see
- * record-revocation.ts), and completeDecidedRevocations stores it from the claim later.
+ * record-revocation.ts), and completeDecidedRevocations stores it later from the note taken with
+ * the claim (unrecorded_revocations).
  */
 export async function completeGrantRevocation(
   deps: { store: Pick<TokenStore, 'markFamilyRevoked'>; recordRevocation: RecordRevocation },

@@ -90,7 +90,7 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
 async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTokenPayload, familyExpiresAt: Date, now: Date): Promise<void> {
   // The claim decides, durably, that the grant is revoked, and who reports it (a burst of reuses is
   // one event), reported at once. Whatever fails after it, the revocation is completed from the
-  // claim: by the next presentation, the next sweep, or the next start (complete-revocations.ts).
+  // note taken with the claim: by the next presentation, or within a minute (complete-revocations.ts).
   if (await deps.store.claimFamilyRevocation(grant.grantId, familyExpiresAt, now)) {
     deps.audit.emit('oauth.refresh_token.reused', client._id, {
       client_id: client._id, sub: grant.sub, username: grant.username, scope: grant.scopes.join(' '), grant_id: grant.grantId,

@@ -120,7 +120,9 @@ async function grantCollections(db: Db, log: Logger) {
     /**
      * Decides a grant's revocation: true for the one caller that reports it. The grant is noted as
      * unrecorded first, so a revocation cut short between here and its stored record is completed
-     * (complete-revocations.ts); the claim lasts as long as the family.
+     * (complete-revocations.ts); the claim lasts as long as the family. A note whose claim never
+     * landed (a crash, a failed insert in between) is completed all the same: every caller of this
+     * has decided to revoke; only the report (the claim, the audit event) is missing then.
      */
     async claimRevocation(grantId: string, familyExpiresAt: Date, now: Date): Promise<boolean> {
       await unrecordedInserts.insert({ _id: grantId, createdAt: now, expiresAt: familyExpiresAt });
@@ -240,11 +242,12 @@ function unrecordedRevocationOperations({ claims, unrecorded, revocationRecorded
   return {
     /**
      * Grants whose revocation was decided before `decidedBefore` and never recorded, and whose
-     * tokens may still be presented. Read whole: the list holds only revocations under way or cut short.
+     * tokens may still be presented. The list is short (revocations under way or cut short), so a
+     * filter that reads all of it costs little, even on FerretDB.
      */
     async decidedRevocations(now: Date, decidedBefore: Date): Promise<{ grantId: string; familyExpiresAt: Date }[]> {
-      const docs = await unrecorded.find({}).limit(MAX_UNRECORDED_READ).toArray();
-      return docs.filter((d) => d.createdAt < decidedBefore && d.expiresAt > now).map((d) => ({ grantId: d._id, familyExpiresAt: d.expiresAt }));
+      const docs = await unrecorded.find({ createdAt: { $lt: decidedBefore }, expiresAt: { $gt: now } }).limit(MAX_UNRECORDED_READ).toArray();
+      return docs.map((d) => ({ grantId: d._id, familyExpiresAt: d.expiresAt }));
     },
 
     /**

@@ -1,4 +1,5 @@
-// oauth.authorization.describe/1 — consent-ui asks authorize-service what a pending request is.
+// oauth.authorization.describe/1 — consent-ui of earlier releases asks authorize-service what a pending
+// request is (consent-ui now reads it from the handle); answered during a rolling upgrade.
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_RESOURCES } from '#shared/reference-data/resource-servers.ts';
 import { ClientId, Handle, ResourceIndicator } from './common.ts';
