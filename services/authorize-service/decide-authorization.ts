@@ -12,7 +12,7 @@ import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { AuthorizeStore, RecordedDecision } from './store.ts';
 import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
-import { expiredRequest, openRequest } from './describe-authorization.ts';
+import { openRequest, unknownRequest } from '#shared/grants/describe-request.ts';
 
 export type Deps = {
   store: Pick<AuthorizeStore, 'claimDecision' | 'findDecision'>;
@@ -38,7 +38,7 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
   const now = deps.clock.now();
   const request = openRequest(deps, decision.handle);
   // A denial too: its access_denied goes back only to a redirect URI still registered (RFC 6749 §4.1.2.1).
-  if (!stillRegistered(request, await deps.findClient(request.clientId))) throw expiredRequest();
+  if (!stillRegistered(request, await deps.findClient(request.clientId))) throw unknownRequest();
   const grantId = decision.approve ? randomIdentifier(16) : undefined;
   const recorded = { approved: decision.approve, sub: decision.sub, ...(grantId ? { grantId } : {}) };
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
@@ -57,7 +57,7 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
 function sameOutcomeAgain(deps: Deps, request: PendingRequest, decision: Decision, recorded: RecordedDecision | undefined): DecisionOutcome {
   const same = recorded !== undefined && recorded.sub === decision.sub && recorded.approved === decision.approve
     && (recorded.grantId !== undefined) === decision.approve;
-  if (!same) throw expiredRequest();
+  if (!same) throw unknownRequest();
   return outcome(deps, request, decision, recorded.grantId, recorded.decidedAt);
 }
 

@@ -9,7 +9,7 @@ import { Subjects } from '#shared/nats/subjects.ts';
 import { checker } from '#shared/contracts/checker.ts';
 import { AuthorizationDescribeRequestSchema, type AuthorizationDescribeReply } from '#shared/contracts/authorization-describe.ts';
 import { AuthorizationDecideRequestSchema, type AuthorizationDecideReply } from '#shared/contracts/authorization-decide.ts';
-import { describeAuthorization, type Deps as DescribeDeps } from './describe-authorization.ts';
+import { describeRequest, type DescribeDeps } from '#shared/grants/describe-request.ts';
 import { AuthorizationPushRequestSchema, type AuthorizationPushReply } from '#shared/contracts/authorization-push.ts';
 import { decideAuthorization, type Deps as DecideDeps } from './decide-authorization.ts';
 import { pushAuthorizationRequest, type Deps as PushDeps } from './push-authorization-request.ts';
@@ -22,7 +22,7 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
     schemaName: `${Subjects.authorizationDescribe}/1`,
     request: checker(AuthorizationDescribeRequestSchema),
     handle: async ({ handle }): Promise<AuthorizationDescribeReply> => {
-      const d = await describeAuthorization(deps.describe, handle);
+      const d = await describeRequest(deps.describe, handle);
       const resources = d.resources.length > 0 ? { resources: d.resources } : {};
       return { client_id: d.clientId, client_name: d.clientName, scopes: d.scopes, expires_at: Math.floor(d.expiresAt.getTime() / 1000), ...resources };
     },
