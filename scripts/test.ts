@@ -16,7 +16,10 @@ import { ensureLocalInfra, InfraError, type LocalInfra } from './local-infra.ts'
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ALL_TESTS = ['services/**/*.test.ts', 'shared/**/*.test.ts', 'test/**/*.test.ts'];
-const RUNNER_OPTIONS = ['--test', '--test-concurrency=2', '--test-timeout=120000'];
+// --test-force-exit: a test file whose tests have all finished ends even if something it started
+// left a handle open (a leak the file's own teardown should have closed); without it the whole
+// run would wait forever, with no test timeout to end it.
+const RUNNER_OPTIONS = ['--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit'];
 const CHROMIUM = '/usr/bin/chromium';
 
 /**

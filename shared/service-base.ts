@@ -97,12 +97,16 @@ export async function openServiceBase(name: string, config: CommonConfig, option
       observeEndpoints(service, metrics.observeNatsEndpoint);
       return service;
     },
+    // Whatever fails on the way, the connections are closed: an open one would keep the process alive.
     close: async () => {
-      await stopTakingRequests();
-      await audit.flush();
-      await nc.drain().catch(() => nc.close());
-      await mongo.client.close();
-      await stopTracing();
+      try {
+        await stopTakingRequests();
+        await audit.flush();
+      } finally {
+        await nc.drain().catch(() => nc.close());
+        await mongo.client.close();
+        await stopTracing();
+      }
     },
   };
 }
@@ -132,19 +136,27 @@ export type ShutdownSettings = { SHUTDOWN_DRAIN_DELAY_MS?: number; SHUTDOWN_TIME
  *    then the base (audit in flight, NATS drained, MongoDB).
  */
 export function startedService(
-  base: Pick<ServiceBase, 'close' | 'stopTakingRequests'>,
+  base: Pick<ServiceBase, 'close' | 'stopTakingRequests' | 'log'>,
   port: number,
   http: { close(): Promise<unknown> },
   stops: (() => void)[],
   settings: ShutdownSettings = {},
 ) {
   let stopped: Promise<void> | undefined;
+  // A step that fails is logged and the stop goes on: NATS and MongoDB are closed in any case.
+  const step = async (name: string, run: () => unknown) => {
+    try {
+      await run();
+    } catch (error) {
+      base.log.warn({ err: error, step: name }, 'a stop step failed; stopping the rest');
+    }
+  };
   const stop = async (): Promise<void> => {
     const natsDrained = base.stopTakingRequests();
-    await drainDelay(settings);
-    await http.close();
-    await natsDrained;
-    for (const stop of stops) stop();
+    await step('delay', () => drainDelay(settings));
+    await step('close http', () => http.close());
+    await step('finish nats requests', () => natsDrained);
+    for (const [i, stop] of stops.entries()) await step(`cleanup ${i + 1}`, stop);
     await base.close();
   };
   return { port, stop: (): Promise<void> => (stopped ??= stop()) };

@@ -93,6 +93,7 @@ describe('npm test arguments', () => {
     const args = testRunnerArgs(['test/foo.test.ts', '--test-name-pattern=bar']);
     assert.deepEqual(args.slice(-2), ['--test-name-pattern=bar', 'test/foo.test.ts']);
     assert.ok(args.includes('--test-concurrency=2'));
+    assert.ok(args.includes('--test-force-exit'), 'a leaked handle does not hang the run');
   });
 });
 
