@@ -97,15 +97,19 @@ export async function openServiceBase(name: string, config: CommonConfig, option
       observeEndpoints(service, metrics.observeNatsEndpoint);
       return service;
     },
-    // Whatever fails on the way, the connections are closed: an open one would keep the process alive.
+    // Whatever fails on the way, the audit events in flight end acked or in the outbox, and the
+    // connections are closed: an open one would keep the process alive.
     close: async () => {
       try {
         await stopTakingRequests();
-        await audit.flush();
       } finally {
+        await audit.flush();
         await nc.drain().catch(() => nc.close());
-        await mongo.client.close();
-        await stopTracing();
+        try {
+          await mongo.client.close();
+        } finally {
+          await stopTracing();
+        }
       }
     },
   };
@@ -143,21 +147,25 @@ export function startedService(
   settings: ShutdownSettings = {},
 ) {
   let stopped: Promise<void> | undefined;
-  // A step that fails is logged and the stop goes on: NATS and MongoDB are closed in any case.
-  const step = async (name: string, run: () => unknown) => {
-    try {
-      await run();
-    } catch (error) {
-      base.log.warn({ err: error, step: name }, 'a stop step failed; stopping the rest');
-    }
-  };
+  // A step that fails is logged and the stop goes on, so NATS and MongoDB are closed in any case;
+  // the stop then fails with every step's error (the process exits non-zero).
   const stop = async (): Promise<void> => {
+    const failures: unknown[] = [];
+    const step = async (name: string, run: () => unknown) => {
+      try {
+        await run();
+      } catch (error) {
+        failures.push(error);
+        base.log.warn({ err: error, step: name }, 'a stop step failed; stopping the rest');
+      }
+    };
     const natsDrained = base.stopTakingRequests();
     await step('delay', () => drainDelay(settings));
     await step('close http', () => http.close());
     await step('finish nats requests', () => natsDrained);
     for (const [i, stop] of stops.entries()) await step(`cleanup ${i + 1}`, stop);
     await base.close();
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} stop step(s) failed`);
   };
   return { port, stop: (): Promise<void> => (stopped ??= stop()) };
 }
