@@ -104,8 +104,8 @@ async function grantCollections(db: Db, log: Logger) {
   // Majority writes, primary reads: a claim or a family's revocation a failover rolled back would be spent twice.
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families', EXACTLY_ONCE);
   const claims = db.collection<GrantClaimDoc>('grant_claims', EXACTLY_ONCE);
-  // Grouped: under load many codes redeemed and tokens spent go out as one insert.
   const unrecorded = db.collection<UnrecordedRevocationDoc>('unrecorded_revocations', EXACTLY_ONCE);
+  // Grouped: under load many codes redeemed and tokens spent go out as one insert.
   const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName);
   const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName);
   const unrecordedInserts = new UniqueInserts<UnrecordedRevocationDoc>(db, unrecorded.collectionName);
@@ -204,7 +204,6 @@ function familyOperations({ families, familyInserts, claim, claimRevocation, cla
     async markFamilyRevoked(grantId: string, now: Date): Promise<void> {
       await families.updateOne({ _id: grantId, revokedAt: null }, { $set: { revokedAt: now } });
     },
-
 
     /**
      * Revokes the family of a grant, or, when it does not exist yet (a replayed code whose winning
