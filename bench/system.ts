@@ -145,6 +145,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
     cleanups.unshift(() => nc.close());
     const meta = await fetchMetadata(issuer);
     const database = await describeDatabase(mongo.db());
+    const watch = databaseWatch(database);
     return {
       issuer,
       meta,
@@ -156,11 +157,10 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
       processes: [
         ...running.map((r) => ({ label: r.service, pid: r.child.pid! })),
         { label: 'nats-server', pid: nats.process.pid! },
-        ...databaseProcesses(database),
+        ...watch.databaseProcesses,
         { label: 'load generator (bench)', pid: process.pid },
       ],
-      databaseProcesses: databaseProcesses(database),
-      processGroups: database.description.includes('PostgreSQL') ? ['postgres'] : [],
+      ...watch,
       db: mongo.db(),
       nc,
       stop: async () => {
@@ -185,6 +185,7 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
   const nc = await connect({ ...natsConnection, name: 'bench' });
   const origins = new Set([meta.authorization_endpoint, meta.token_endpoint].filter((u): u is string => !!u).map((u) => new URL(u).origin));
   const database = await describeDatabase(mongo.db());
+  const watch = databaseWatch(database);
   return {
     issuer,
     meta,
@@ -198,9 +199,8 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
     natsConnection,
     database: database.description,
     peerDatabaseUri: databaseUri(mongodbUri, `peer_${Date.now().toString(36)}`),
-    processes: [...databaseProcesses(database), { label: 'load generator (bench)', pid: process.pid }],
-    databaseProcesses: databaseProcesses(database),
-    processGroups: database.description.includes('PostgreSQL') ? ['postgres'] : [],
+    processes: [...watch.databaseProcesses, { label: 'load generator (bench)', pid: process.pid }],
+    ...watch,
     db: mongo.db(),
     nc,
     stop: async () => {
@@ -232,8 +232,11 @@ export async function fetchMetadata(issuer: string): Promise<Metadata> {
   return JSON.parse(response.body) as Metadata;
 }
 
-const databaseProcesses = (database: { process: string; pid?: number }): Watched[] =>
-  (database.pid ? [{ label: database.process, pid: database.pid }] : []);
+/** The database server's own process where it runs here, and PostgreSQL's backends counted as one group. */
+const databaseWatch = (database: { description: string; process: string; pid?: number }): { databaseProcesses: Watched[]; processGroups: string[] } => ({
+  databaseProcesses: database.pid ? [{ label: database.process, pid: database.pid }] : [],
+  processGroups: database.description.includes('PostgreSQL') ? ['postgres'] : [],
+});
 
 /**
  * Which database answers: MongoDB and its version, or FerretDB and its backend (read from the

@@ -163,7 +163,7 @@ export function startedService(
     await step('delay', () => drainDelay(settings));
     await step('close http', () => http.close());
     await step('finish nats requests', () => natsDrained);
-    for (const [i, stop] of stops.entries()) await step(`cleanup ${i + 1}`, stop);
+    for (const [i, cleanup] of stops.entries()) await step(`cleanup ${i + 1}`, cleanup);
     await base.close();
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} stop step(s) failed`);
   };

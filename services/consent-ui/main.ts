@@ -7,13 +7,13 @@ import { decoyPasswordHash, verifyPassword } from '#shared/password.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
 import { startPeriodic } from '#shared/periodic.ts';
+import { authorizationRequestSealer } from '#shared/grants/authorization-requests.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { loadConfig, type ConsentUiConfig } from './config.ts';
 import { createConsentUiStore } from './store.ts';
 import { cacheHotReads } from './cached-store.ts';
 import { consentUiChanges, createNatsClient } from './nats-client.ts';
 import { requestDescriber } from './request-descriptions.ts';
-import { authorizationRequestSealer } from '#shared/grants/authorization-requests.ts';
-import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { registerRoutes } from './http.ts';
 import { AttemptGates, UnlockedKeys } from './login-throttle.ts';
 
