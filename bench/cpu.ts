@@ -6,7 +6,7 @@ import fs from 'node:fs';
 export type Watched = { label: string; pid: number };
 
 /** CPU ticks by label and, within a label, by pid (a process that ends between two readings loses only its own share). */
-export type Snapshot = { at: number; machineBusy: number; machineTotal: number; byLabel: Map<string, Map<number, number>> };
+export type Snapshot = { at: number; machineBusy: number; machineStolen: number; machineTotal: number; byLabel: Map<string, Map<number, number>> };
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -56,11 +56,16 @@ export function processTree(label: string, rootPid: number): Watched[] {
   return tree;
 }
 
-function machineTicks(): { busy: number; total: number } {
+/**
+ * The machine's ticks from /proc/stat: busy (everything but idle and iowait), of which stolen (time a
+ * virtual machine's CPUs were ready to run but the hypervisor ran something else: a busy neighbour).
+ */
+function machineTicks(): { busy: number; stolen: number; total: number } {
   const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.reduce((sum, v) => sum + v, 0);
-  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0); // idle + iowait
-  return { busy: total - idle, total };
+  // Fields: user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+  const total = cpu.slice(0, 8).reduce((sum, v) => sum + v, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return { busy: total - idle, stolen: cpu[7] ?? 0, total };
 }
 
 export const cpuAccountingAvailable = (): boolean => fs.existsSync('/proc/stat') && fs.existsSync(`/proc/${process.pid}/stat`);
@@ -76,7 +81,7 @@ export function snapshot(watched: readonly Watched[], groups: readonly string[] 
   for (const { label, pid } of watched) add(label, pid);
   for (const comm of groups) for (const pid of pidsNamed(comm)) add(`${comm} (all)`, pid);
   const machine = machineTicks();
-  return { at: Date.now(), machineBusy: machine.busy, machineTotal: machine.total, byLabel };
+  return { at: Date.now(), machineBusy: machine.busy, machineStolen: machine.stolen, machineTotal: machine.total, byLabel };
 }
 
 export type CpuUse = {
@@ -86,6 +91,8 @@ export type CpuUse = {
   cpusByProcess: Record<string, number>;
   /** Busy CPU not accounted for by the processes above: anything else on the machine. */
   cpusElsewhere: number;
+  /** CPUs the hypervisor gave to someone else while this machine's were ready to run (steal time; 0 on bare metal). */
+  cpusStolen: number;
   /** CPU milliseconds per completed operation, per process. */
   msPerOperation: Record<string, number>;
 };
@@ -117,12 +124,14 @@ export function cpuBetween(before: Snapshot, after: Snapshot, completed: number)
     cpusByProcess[label] = Number((used / seconds).toFixed(2));
     msPerOperation[label] = completed > 0 ? Number(((used * 1000) / completed).toFixed(2)) : 0;
   }
-  const busySeconds = (after.machineBusy - before.machineBusy) / TICKS_PER_SECOND;
+  const stolenSeconds = (after.machineStolen - before.machineStolen) / TICKS_PER_SECOND;
+  const busySeconds = (after.machineBusy - before.machineBusy) / TICKS_PER_SECOND - stolenSeconds;
   const totalTicks = after.machineTotal - before.machineTotal;
   return {
     machineBusy: totalTicks > 0 ? Number(((after.machineBusy - before.machineBusy) / totalTicks).toFixed(2)) : 0,
     cpusByProcess,
     cpusElsewhere: Number((Math.max(0, busySeconds - accounted) / seconds).toFixed(2)),
+    cpusStolen: Number((Math.max(0, stolenSeconds) / seconds).toFixed(2)),
     msPerOperation,
   };
 }

@@ -286,16 +286,17 @@ export function formatReport(report: BenchReport): string {
   lines.push(...table(header, rows));
   for (const s of report.scenarios) if (s.firstError) lines.push(`  ${s.name}: first error: ${s.firstError}`);
   if (report.scenarios.some((s) => s.cpu)) {
-    lines.push('', 'CPU per operation (ms) by process, their total, the machine\'s busy share, and CPUs used by anything else on the machine:');
+    lines.push('', 'CPU per operation (ms) by process, their total, the machine\'s busy share, CPUs used by anything else on the machine, and CPUs the hypervisor took away (steal):');
     const labels = [...new Set(report.scenarios.flatMap((s) => Object.keys(s.cpu?.msPerOperation ?? {})))];
     lines.push(...table(
-      ['scenario', ...labels.map(shortLabel), 'total', 'busy', 'elsewhere'],
+      ['scenario', ...labels.map(shortLabel), 'total', 'busy', 'elsewhere', 'stolen'],
       report.scenarios.map((s) => [
         s.name,
         ...labels.map((l) => (s.cpu?.msPerOperation[l] ?? 0).toFixed(2)),
         s.cpu ? totalCpuMs(s.cpu).toFixed(2) : 'n/a',
         s.cpu ? `${Math.round(s.cpu.machineBusy * 100)}%` : 'n/a',
         s.cpu ? s.cpu.cpusElsewhere.toFixed(2) : 'n/a',
+        s.cpu ? s.cpu.cpusStolen.toFixed(2) : 'n/a',
       ]),
     ));
   }
@@ -331,10 +332,10 @@ function yardstickCpu(y: { product: YardstickPhase[]; peer: YardstickPhase[]; pe
   if (measured.length === 0) return [];
   const labels = [...new Set(measured.flatMap((m) => Object.keys(m.cpu.cpusByProcess)))]
     .filter((l) => measured.some((m) => (m.cpu.cpusByProcess[l] ?? 0) > 0) || l === YARDSTICK_CLIENT);
-  return ['', `yardstick CPU: CPUs used by each process during each phase (1.00 = one core all the time; – where it could not be read), their total per operation, and anything else on the machine; refresh includes the client's start and its ${CONCURRENCY} sign-ins:`, ...table(
-    ['phase', 'server', ...labels.map(shortLabel), 'ms/op', 'elsewhere'],
+  return ['', `yardstick CPU: CPUs used by each process during each phase (1.00 = one core all the time; – where it could not be read), their total per operation, anything else on the machine, and CPUs the hypervisor took away; refresh includes the client's start and its ${CONCURRENCY} sign-ins:`, ...table(
+    ['phase', 'server', ...labels.map(shortLabel), 'ms/op', 'elsewhere', 'stolen'],
     measured.map(({ who, phase, cpu }) => [
-      phase.phase, who, ...labels.map((l) => cpu.cpusByProcess[l]?.toFixed(2) ?? '–'), totalCpuMs(cpu).toFixed(2), cpu.cpusElsewhere.toFixed(2),
+      phase.phase, who, ...labels.map((l) => cpu.cpusByProcess[l]?.toFixed(2) ?? '–'), totalCpuMs(cpu).toFixed(2), cpu.cpusElsewhere.toFixed(2), cpu.cpusStolen.toFixed(2),
     ]),
   )];
 }

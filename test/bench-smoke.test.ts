@@ -128,6 +128,17 @@ describe('bench helpers', () => {
     }
   });
 
+  it('tells CPU the hypervisor took away (steal) apart from CPU used by other processes on the machine', () => {
+    const before = { at: 0, machineBusy: 0, machineStolen: 0, machineTotal: 0, byLabel: new Map([['script', new Map([[1, 0]])]]) };
+    // One second, two CPUs: 150 ticks busy, of which 30 stolen and 100 the watched process's.
+    const after = { at: 1000, machineBusy: 150, machineStolen: 30, machineTotal: 200, byLabel: new Map([['script', new Map([[1, 100]])]]) };
+    const cpu = cpuBetween(before, after, 10);
+    assert.equal(cpu.cpusStolen, 0.3);
+    assert.equal(cpu.cpusElsewhere, 0.2, 'steal is not counted as another process\'s work');
+    assert.equal(cpu.cpusByProcess.script, 1);
+    assert.equal(cpu.machineBusy, 0.75);
+  });
+
   it('reads each phase line of run-flows.sh as it arrives, with the CPU its client used, and skips lines that are not JSON', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oauth-yardstick-'));
     try {
