@@ -3,17 +3,22 @@
 // same code costing 2.5x the CPU per flow on another machine of the same kind; this says why.)
 // The product sends a request through about a dozen loopback sockets per flow (HTTP hops, NATS,
 // the database) where the in-memory peer uses one, so the cost of a socket round trip is measured
-// too: on a VM it varies between hosts far more than signing does.
+// too: on a VM it varies between hosts far more than signing does. It is measured twice: with both
+// ends in one thread, and with the answering end in a thread of its own that sleeps between
+// messages, as the product's processes do, so that each round trip wakes a thread on another CPU.
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import net from 'node:net';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 export type Calibration = {
   /** CPU microseconds for one ES256 signature over an access token's size of input (node:crypto). */
   es256SignUs: number;
   /** SHA-256 throughput over 64 KiB buffers, MB of CPU time per second. */
   sha256MBps: number;
-  /** CPU microseconds for one 64-byte request and answer over a loopback TCP socket (both ends here). */
+  /** CPU microseconds for one 64-byte request and answer over a loopback TCP socket (both ends in one thread). */
   loopbackRoundTripUs: number;
+  /** The same with the answering end in another thread: CPU of both threads, waking each other included. */
+  crossThreadRoundTripUs: number;
 };
 
 const cpuUs = (): number => {
@@ -31,16 +36,53 @@ export async function calibrate(): Promise<Calibration> {
   for (let i = 0; i < 200; i++) signOnce();
   const es256SignUs = median([0, 1, 2].map(() => perCall(signOnce, 1000)));
   const hashUs = median([0, 1, 2].map(() => perCall(hashOnce, 400)));
-  const roundTrips: number[] = [];
-  for (let round = 0; round < 3; round++) roundTrips.push(await loopbackRoundTrip(2000));
-  return { es256SignUs: round(es256SignUs), sha256MBps: round(block.length / hashUs), loopbackRoundTripUs: round(median(roundTrips)) };
+  return {
+    es256SignUs: round(es256SignUs),
+    sha256MBps: round(block.length / hashUs),
+    loopbackRoundTripUs: round(await medianOfThree(() => withEchoServerHere((port) => loopbackRoundTrip(port, 2000)))),
+    crossThreadRoundTripUs: round(await medianOfThree(() => withEchoServerInAThread((port) => loopbackRoundTrip(port, 2000)))),
+  };
 }
 
-/** CPU µs per ping-pong over loopback TCP: two writes and two reads, as one NATS or HTTP hop costs at least. */
-async function loopbackRoundTrip(times: number): Promise<number> {
-  const server = net.createServer((socket) => socket.on('data', (chunk) => socket.write(chunk)));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
+/** The other end of each round trip: answers every chunk with itself. */
+function echoServer(listening: (port: number) => void): net.Server {
+  return net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => socket.write(chunk));
+  }).listen(0, '127.0.0.1', function (this: net.Server) {
+    listening((this.address() as net.AddressInfo).port);
+  });
+}
+
+// This module, started as a worker thread, runs only an echo server and says its port.
+const ECHO_THREAD = 'calibration echo server';
+if (!isMainThread && workerData === ECHO_THREAD) echoServer((port) => parentPort!.postMessage(port));
+
+async function withEchoServerHere(measure: (port: number) => Promise<number>): Promise<number> {
+  let server: net.Server | undefined;
+  const port = await new Promise<number>((resolve) => { server = echoServer(resolve); });
+  try {
+    return await measure(port);
+  } finally {
+    await new Promise((resolve) => server!.close(resolve));
+  }
+}
+
+async function withEchoServerInAThread(measure: (port: number) => Promise<number>): Promise<number> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: ECHO_THREAD });
+  try {
+    const port = await new Promise<number>((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    return await measure(port);
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/**
+ * CPU µs per ping-pong over loopback TCP: two writes and two reads, as one NATS or HTTP hop costs at
+ * least. process.cpuUsage() counts every thread, so an echo server in a worker thread is included.
+ */
+async function loopbackRoundTrip(port: number, times: number): Promise<number> {
   const client = net.connect(port, '127.0.0.1');
   client.setNoDelay(true);
   await new Promise((resolve) => client.once('connect', resolve));
@@ -53,8 +95,13 @@ async function loopbackRoundTrip(times: number): Promise<number> {
   }
   const used = (cpuUs() - start) / times;
   client.destroy();
-  await new Promise((resolve) => server.close(resolve));
   return used;
+}
+
+async function medianOfThree(measure: () => Promise<number>): Promise<number> {
+  const results: number[] = [];
+  for (let round = 0; round < 3; round++) results.push(await measure());
+  return median(results);
 }
 
 function perCall(work: () => unknown, times: number): number {

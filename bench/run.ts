@@ -143,7 +143,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     calibration: await calibrate(),
   };
   say(`${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(' ')}; `
-    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU`);
+    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread)`);
 
   const target: Target = options.issuer
     ? await targetRunningSystem(options.issuer, process.env)
@@ -277,7 +277,7 @@ export function formatReport(report: BenchReport): string {
   const lines: string[] = [];
   const { machine } = report;
   lines.push(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}; `
-    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU; database: ${report.database}; nats-server ${report.natsServer}`);
+    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread); database: ${report.database}; nats-server ${report.natsServer}`);
   const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'generator stall p99 ms', 'errors', 'db cmds/op'];
   const rows = report.scenarios.map((s) => [
     s.name, String(s.concurrency), s.opsPerSecond.toFixed(1), s.p50Ms.toFixed(2), s.p99Ms.toFixed(2), s.generatorStallP99Ms.toFixed(2), String(s.errors),

@@ -65,8 +65,8 @@ describe('npm run bench', () => {
       for (const s of report.scenarios.filter((r) => r.key === 'validate' || r.key === 'dpop')) assert.ok((s.dbCommandsPerOperation ?? 1) < 0.1, `${s.name}: ${s.dbCommandsPerOperation}`);
       assert.match(report.database, /MongoDB|FerretDB/);
       assert.match(report.natsServer, /^\d+\.\d+\.\d+/, 'the NATS server version is recorded');
-      const { es256SignUs, sha256MBps, loopbackRoundTripUs } = report.machine.calibration;
-      assert.ok(es256SignUs > 0 && sha256MBps > 0 && loopbackRoundTripUs > 0, 'the machine is calibrated');
+      const { es256SignUs, sha256MBps, loopbackRoundTripUs, crossThreadRoundTripUs } = report.machine.calibration;
+      assert.ok(es256SignUs > 0 && sha256MBps > 0 && loopbackRoundTripUs > 0 && crossThreadRoundTripUs > 0, 'the machine is calibrated');
       assert.match(output, /ES256 sign [\d.]+ µs CPU/);
       assert.deepEqual(report.yardstick, { skipped: '--no-peer' });
       assert.match(output, /code flow, signed in/);
