@@ -5,10 +5,9 @@
 // measured and the source of much of the tail (docs/performance.md, December 2026). Its CPU is
 // still counted: a thread is part of the benchmark's process.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { connect } from '@nats-io/transport-node';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { runLoad, type LoadResult } from './load.ts';
-import type { NatsConnectionSettings } from './system.ts';
+import { connectBenchNats, type NatsConnectionSettings } from './nats-client.ts';
 
 type Job = { nats: NatsConnectionSettings; payloads: string[]; inFlight: number; seconds: number };
 
@@ -23,7 +22,7 @@ export function validateFromThread(job: Job): Promise<LoadResult> {
 }
 
 async function runJob({ nats, payloads, inFlight, seconds }: Job): Promise<LoadResult> {
-  const nc = await connect({ ...nats, name: 'bench validate load' });
+  const nc = await connectBenchNats(nats, 'bench validate load');
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const slots = Array.from({ length: inFlight }, (_, i) => encoder.encode(payloads[i % payloads.length]!));

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
@@ -19,6 +18,7 @@ import { natsServerBinary, startPrivateNats, type PrivateNats } from '../test/he
 import { freePort } from '../test/helpers/ports.ts';
 import type { Watched } from './cpu.ts';
 import { request } from './http.ts';
+import { connectBenchNats, type NatsConnectionSettings } from './nats-client.ts';
 
 export type Metadata = {
   issuer: string;
@@ -42,8 +42,6 @@ export type Fixture = {
   nc: NatsConnection;
   natsConnection: NatsConnectionSettings;
 };
-
-export type NatsConnectionSettings = { servers: string[]; user?: string; pass?: string };
 
 export type Target = {
   issuer: string;
@@ -141,7 +139,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
       await mongo.db().dropDatabase().catch(() => undefined);
       await mongo.close();
     });
-    const nc = await connect({ servers: nats.url, name: 'bench' });
+    const nc = await connectBenchNats({ servers: [nats.url] }, 'bench');
     cleanups.unshift(() => nc.close());
     const meta = await fetchMetadata(issuer);
     const database = await describeDatabase(mongo.db());
@@ -182,7 +180,7 @@ export async function targetRunningSystem(issuer: string, env: NodeJS.ProcessEnv
   const mongodbUri = env.MONGODB_URI || DEFAULT_MONGODB_URI;
   const mongo = await MongoClient.connect(mongodbUri);
   const natsConnection: NatsConnectionSettings = { servers: natsUrl.split(',').map((u) => u.trim()), user: env.NATS_USER, pass: env.NATS_PASSWORD };
-  const nc = await connect({ ...natsConnection, name: 'bench' });
+  const nc = await connectBenchNats(natsConnection, 'bench');
   const origins = new Set([meta.authorization_endpoint, meta.token_endpoint].filter((u): u is string => !!u).map((u) => new URL(u).origin));
   const database = await describeDatabase(mongo.db());
   const watch = databaseWatch(database);
