@@ -71,7 +71,10 @@ async function withEchoServerHere(measure: (port: number) => Promise<number>): P
 async function withEchoServerInAThread(measure: (port: number) => Promise<number>): Promise<number> {
   const worker = new Worker(new URL(import.meta.url), { workerData: ECHO_THREAD });
   try {
-    const port = await new Promise<number>((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    const port = await new Promise<number>((resolve, reject) => worker
+      .once('message', resolve)
+      .once('error', reject)
+      .once('exit', (code) => reject(new Error(`the calibration echo thread exited (code ${code}) before listening`))));
     return await measure(port);
   } finally {
     await worker.terminate();
