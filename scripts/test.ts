@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLocalInfra, InfraError, type LocalInfra } from './local-infra.ts';
+import { signalGroup } from './start.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ALL_TESTS = ['services/**/*.test.ts', 'shared/**/*.test.ts', 'test/**/*.test.ts'];
@@ -72,13 +73,7 @@ async function main(): Promise<void> {
   // leads a process group of its own (with every test file's process), so that a run past its
   // deadline is stopped whole; signals sent to us are passed on to that group.
   const runner = spawn(process.execPath, testRunnerArgs(process.argv.slice(2)), { cwd: PROJECT_DIR, env, stdio: 'inherit', detached: true });
-  const signalRun = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-runner.pid!, signal);
-    } catch {
-      // the group has ended already
-    }
-  };
+  const signalRun = (signal: NodeJS.Signals) => signalGroup(runner, signal);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => signalRun(signal));
   const deadlineMs = runDeadlineMs(process.env);
   const deadline = setTimeout(() => {

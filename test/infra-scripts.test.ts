@@ -11,7 +11,7 @@ import { ensureLocalInfra, InfraError, isAtLeast, isLoopback, parseMongoUri, par
 import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
 import { runDeadlineMs, testRunnerArgs } from '../scripts/test.ts';
 
-const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 describe('local-infra URL parsing', () => {
   it('takes host and port from NATS_URL, defaulting the port to 4222', () => {
@@ -113,7 +113,7 @@ describe('npm test arguments', () => {
       // Without NODE_TEST_CONTEXT, which would tell the inner runner it runs inside a test file.
       const { NODE_TEST_CONTEXT: _, ...env } = process.env;
       const run = spawnSync(process.execPath, ['scripts/test.ts', file], {
-        cwd: PROJECT_DIR, encoding: 'utf8', timeout: 60_000, env: { ...env, TEST_RUN_DEADLINE_MS: '3000' },
+        cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...env, TEST_RUN_DEADLINE_MS: '3000' },
       });
       assert.equal(run.status, 1, run.stderr);
       assert.match(run.stderr, /the run did not end within 3 s: a test file left something running/);
