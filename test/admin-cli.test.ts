@@ -11,7 +11,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
-import { randomToken, sha256 } from '#shared/crypto.ts';
+import { randomIdentifier, randomToken, sha256 } from '#shared/crypto.ts';
 import { ensureAuditStream } from '#shared/audit/audit-stream.ts';
 import { AUDIT_STREAM, Subjects } from '#shared/nats/subjects.ts';
 import { decrypt, keyEncryptionKey } from '#shared/keys/key-encryption.ts';
@@ -620,7 +620,7 @@ describe('oauth-admin: ending access (users/clients disable|enable|delete, grant
     const { sub } = await createUser(db, { username, password: 'a long passphrase', groups: [] });
     // Two grants as token-service stores them (refresh token families).
     const now = Date.now();
-    const grantIds = [randomToken(16), randomToken(16)];
+    const grantIds = [randomIdentifier(16), randomIdentifier(16)];
     await db.collection('refresh_token_families').insertMany(grantIds.map((id, i) => ({
       _id: id as never, clientId, sub, username, scopes: [scope], authTime: new Date(now), accessTokenTtlSeconds: 600,
       createdAt: new Date(now + i), expiresAt: new Date(now + 86_400_000), revokedAt: null,

@@ -10,7 +10,8 @@ import { startSystem, type SeededClient, type SeededUser, type System } from './
 import { authorizeUrl, pkcePair } from './helpers/oauth.ts';
 import { Browser, type Page } from './helpers/browser.ts';
 
-// consent-ui reads a pending request from its handle; the one request it sends is the decision.
+// consent-ui reads a pending request from its handle; the one request it sends is the decision. A
+// remembered consent that authorize-service can see (the session cookie reaches it) costs none.
 describe('oauth.authorization.decide, as consent-ui uses it', () => {
   let system: System;
   let client: SeededClient;
@@ -83,7 +84,8 @@ describe('oauth.authorization.decide, as consent-ui uses it', () => {
     assert.deepEqual(seen, [Subjects.authorizationDecide]);
   });
 
-  it('a signed-in owner with a remembered consent is sent back with a code for 1 round trip', async () => {
+  // consent-ui's session cookie reaches authorize-service here (one host, ports aside, as browsers send cookies).
+  it('a signed-in owner with a remembered consent gets the code from the authorization endpoint itself, for no round trip', async () => {
     const browser = newBrowser();
     await signIn(browser, await startRequest(browser));
     let back: Page | undefined;
@@ -91,6 +93,27 @@ describe('oauth.authorization.decide, as consent-ui uses it', () => {
       back = await startRequest(browser);
     });
     assert.equal(back?.status, 302);
+    assert.equal(new URL(back!.url).origin, new URL(system.urls.authorizeService).origin, 'answered by authorize-service, not consent-ui');
+    assert.ok(codeOf(back!));
+    assert.equal(back!.headers.get('referrer-policy'), 'no-referrer');
+    assert.deepEqual(seen, []);
+  });
+
+  it('one whose session cookie does not reach authorize-service is sent back with a code by consent-ui, for 1 round trip', async () => {
+    const browser = newBrowser();
+    await signIn(browser, await startRequest(browser));
+    // As from a host that consent-ui's cookie is not sent to: the request without it.
+    const toConsentUi = await fetch(authorizeUrl(system, {
+      response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope: client.scopes.join(' '), state: 'st',
+      code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+    }), { redirect: 'manual' });
+    const consentUiPage = new URL(toConsentUi.headers.get('location')!, system.urls.authorizeService).toString();
+    assert.equal(new URL(consentUiPage).origin, new URL(system.urls.consentUi).origin);
+    let back: Page | undefined;
+    const seen = await requestsDuring(async () => {
+      back = await browser.navigate(consentUiPage);
+    });
+    assert.equal(new URL(back!.url).origin, new URL(system.urls.consentUi).origin);
     assert.ok(codeOf(back!));
     assert.deepEqual(seen, [Subjects.authorizationDecide]);
   });

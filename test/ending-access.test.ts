@@ -116,6 +116,23 @@ async function sessionOf(user: SeededUser): Promise<string> {
   return browser.jar.get(uiEdges[0], 'session')!.value;
 }
 
+/** Whether the authorization endpoint at `base` answers `session` with a code at once (its remembered consent for `client`). */
+async function codeAtOnce(base: string, session: string, client: SeededClient): Promise<boolean> {
+  const res = await fetch(`${base}/authorize?${new URLSearchParams({
+    response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope, state: 's',
+    code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+  })}`, { headers: { cookie: `session=${session}` }, redirect: 'manual' });
+  return new URL(res.headers.get('location') ?? '/', base).searchParams.has('code');
+}
+
+/** A remembered consent of `user` for `client`, as consent-ui records an Allow with "Remember this decision". */
+async function rememberConsent(user: SeededUser, client: SeededClient): Promise<void> {
+  const now = new Date();
+  await system.db.collection('consents').insertOne({
+    _id: `${user.sub} ${client.clientId}` as never, sub: user.sub, clientId: client.clientId, scopes: [scope], grantedScopes: [scope], createdAt: now, updatedAt: now,
+  });
+}
+
 const signedInAt = async (base: string, session: string) => {
   const res = await fetch(`${base}/ui/authorizations`, { headers: { cookie: `session=${session}` }, redirect: 'manual' });
   return /Sign out/.test(await res.text());
@@ -150,11 +167,14 @@ describe('oauth-admin users disable|enable|delete, two instances of every servic
     const held: [Tokens, Tokens] = [await tokensAt(tokenEdges[0], client, user), await tokensAt(tokenEdges[1], client, user)];
     const session = await sessionOf(user);
     for (const edge of uiEdges) assert.equal(await signedInAt(edge, session), true, 'signed in at both consent-ui instances');
+    await rememberConsent(user, client);
+    for (const edge of authorizeEdges) assert.equal(await codeAtOnce(edge, session, client), true, `a code at once from ${edge}`);
     const events = await eventsAbout(user.username);
 
     await ok('users', 'disable', user.username);
     const since = Date.now();
     for (const edge of uiEdges) await within1s(since, `session ended at ${edge}`, async () => !(await signedInAt(edge, session)));
+    for (const edge of authorizeEdges) await within1s(since, `no code at once from ${edge}`, async () => !(await codeAtOnce(edge, session, client)));
     await assertEnded(since, held, client);
 
     const wrong = await signIn(uiEdges[1], { username: user.username, password: `${user.password}x` });

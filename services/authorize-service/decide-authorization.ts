@@ -10,7 +10,7 @@ import { randomIdentifier } from '#shared/crypto.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { AuthorizeStore, RecordedDecision } from './store.ts';
-import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
+import type { AuthorizationRequest, AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { openRequest, unknownRequest } from '#shared/grants/describe-request.ts';
 
@@ -70,6 +70,19 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
     });
     return { redirectTo, ...decided };
   }
+  return { redirectTo: codeRedirect(deps, request, decision, grantId, decidedAt), ...decided };
+}
+
+export type CodeDeps = Pick<Deps, 'codes' | 'issuer' | 'codeTtlSeconds'>;
+
+/** The redirect to the client with a new code for grant `grantId`, approved by `owner` at `decidedAt`. */
+export function codeRedirect(
+  deps: CodeDeps,
+  request: AuthorizationRequest,
+  owner: Pick<Decision, 'sub' | 'username' | 'authTime'>,
+  grantId: string,
+  decidedAt: Date,
+): string {
   const code = deps.codes.seal({
     grantId,
     clientId: request.clientId,
@@ -77,13 +90,13 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
     redirectUriSent: request.redirectUriSent,
     codeChallenge: request.codeChallenge ?? null,
     scopes: request.scopes,
-    sub: decision.sub,
-    username: decision.username,
-    authTime: epochSeconds(decision.authTime),
+    sub: owner.sub,
+    username: owner.username,
+    authTime: epochSeconds(owner.authTime),
     issuedAt: decidedAt.getTime(),
     ...(request.resources ? { resources: request.resources } : {}),
   }, addSeconds(decidedAt, deps.codeTtlSeconds));
-  return { redirectTo: authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer }), ...decided };
+  return authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer });
 }
 
 /**
@@ -97,5 +110,6 @@ function stillRegistered(request: PendingRequest, client: Pick<ClientDoc, 'disab
   return request.scopes.every((scope) => registered.has(scope));
 }
 
-const whoDecided = (request: PendingRequest, decision: Decision) =>
+/** What the approval and code events say: the client, the owner and the scope. */
+export const whoDecided = (request: AuthorizationRequest, decision: Pick<Decision, 'sub' | 'username'>) =>
   ({ client_id: request.clientId, sub: decision.sub, username: decision.username, scope: request.scopes.join(' ') });

@@ -9,13 +9,18 @@ import { isOAuthError } from '#shared/oauth-error.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { validateAuthorizationRequest, type Deps as ValidateDeps, type RawQuery, type ValidationResult } from './validate-authorization-request.ts';
 import { startAuthorization, type Deps as StartDeps } from './start-authorization.ts';
+import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 import { takePushedRequest, type Deps as TakePushedDeps } from './take-pushed-request.ts';
 import { allowPublicCors } from '#shared/http/public-cors.ts';
+import cookie from '@fastify/cookie';
+import { answerRemembered, type Deps as RememberedDeps } from './answer-remembered.ts';
 
 export type HttpDeps = {
   validate: ValidateDeps;
   start: StartDeps;
   takePushed: TakePushedDeps;
+  /** Present where consent-ui's session cookie reaches this service (same scheme and host): its name, and what answers with it. */
+  remembered?: RememberedDeps & { sessionCookie: string };
   issuer: string;
   metadata(): Record<string, unknown>;
 };
@@ -32,6 +37,7 @@ function pageHeaders(reply: FastifyReply): FastifyReply {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  if (deps.remembered) void app.register(cookie);
   // The metadata is for browser apps too; the authorization endpoint is navigated to, never fetched (no CORS).
   allowPublicCors(app, ['/.well-known/oauth-authorization-server']);
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) =>
@@ -67,6 +73,8 @@ async function answerAuthorizationRequest(deps: HttpDeps, request: FastifyReques
       error: result.error.code, error_description: result.error.description, state: result.state, iss: deps.issuer,
     }), 302);
   }
+  const answered = await answerAtOnce(deps, request, result.request);
+  if (answered !== undefined) return reply.redirect(answered, 302);
   try {
     return reply.redirect(await startAuthorization(deps.start, result.request), 302);
   } catch (error) {
@@ -82,5 +90,18 @@ async function answerAuthorizationRequest(deps: HttpDeps, request: FastifyReques
     return reply.redirect(authorizationResponseUrl(result.request.redirectUri, {
       error: code, error_description: 'The authorization server could not take the request, try again later.', state: result.request.state, iss: deps.issuer,
     }), 302);
+  }
+}
+
+/** The code at once for a signed-in owner whose remembered consent covers the request; undefined: on to consent-ui. */
+async function answerAtOnce(deps: HttpDeps, request: FastifyRequest, authorization: AuthorizationRequest): Promise<string | undefined> {
+  const sessionCookie = deps.remembered && request.cookies[deps.remembered.sessionCookie];
+  if (!deps.remembered || sessionCookie === undefined) return undefined;
+  try {
+    return await answerRemembered(deps.remembered, authorization, sessionCookie);
+  } catch (error) {
+    // Nothing has been issued or announced yet: consent-ui can still answer, or say what is wrong.
+    request.log.warn({ err: error }, 'could not check the remembered consent here; the request goes on to consent-ui');
+    return undefined;
   }
 }

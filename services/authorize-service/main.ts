@@ -17,6 +17,10 @@ import { authorizationRequestSealer } from '#shared/grants/authorization-request
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { pushedRequestSealer } from './pushed-requests.ts';
+import { ownerRecordReads } from '#shared/signed-in/records.ts';
+import { cacheOwnerReads } from '#shared/signed-in/cached-reads.ts';
+import { consentUiChanges } from '#shared/signed-in/changes.ts';
+import { sessionCookieSentTo } from '#shared/signed-in/session.ts';
 
 export const SERVICE_NAME = 'authorize-service';
 
@@ -26,7 +30,8 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo } = base;
   const urls = publicUrls(config);
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'resource_servers']);
+  // Users too: a session of a user deleted or disabled since answers nothing here (user-access.ts).
+  const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'resource_servers', 'users']);
   await reference.start(base.nc);
   const store = await createAuthorizeStore(mongo.db, log);
   const clock = systemClock;
@@ -37,12 +42,16 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     resourceServer: (uri: string) => reference.resourceServer(uri),
   };
   const pushed = pushedRequestSealer(kek);
+  const codes = authorizationCodeSealer(kek);
+  const code = { codes, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS };
+  const owners = cacheOwnerReads(ownerRecordReads(mongo.db), consentUiChanges(base.nc, log), { maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000 });
+  const sessionCookie = sessionCookieSentTo(urls.authorizeService, urls.consentUi);
 
   const service = await base.natsService('Authorization requests and decisions');
   registerEndpoints(service, log, {
     describe: { requests, clock, findClient: (id) => reference.findClient(id), scope: (name) => reference.scope(name) },
     decide: {
-      store, requests, codes: authorizationCodeSealer(kek), clock, audit: base.audit, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS,
+      store, requests, ...code, clock, audit: base.audit,
       findClient: (id) => reference.findClient(id),
     },
     // PAR (RFC 9126): token-service authenticates the client at POST /par and hands the request here.
@@ -54,6 +63,9 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     issuer: config.OAUTH_ISSUER,
     validate,
     takePushed: { pushed, store, clock },
+    ...(sessionCookie ? {
+      remembered: { sessionCookie, owners: owners.reads, findUser: (sub: string) => reference.findUser(sub), clock, audit: base.audit, code },
+    } : {}),
     start: { requests, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });
@@ -61,7 +73,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const port = await listen(app, config.HTTP_HOST, config.AUTHORIZE_SERVICE_PORT);
   log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
 
-  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop()], config);
+  return startedService(base, port, app, [() => sweep.stop(), () => reference.stop(), () => owners.subscription.unsubscribe()], config);
 }
 
 if (import.meta.main) {

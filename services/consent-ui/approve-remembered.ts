@@ -5,6 +5,7 @@ import { OAuthError } from '#shared/oauth-error.ts';
 import type { NatsClient } from './nats-client.ts';
 import type { AuthorizationDescription } from './request-descriptions.ts';
 import type { ConsentDoc, ConsentUiStore } from './store.ts';
+import { consentCovers } from '#shared/signed-in/records.ts';
 import type { Session } from './session.ts';
 
 export type Deps = {
@@ -15,10 +16,8 @@ export type Deps = {
 
 export type RememberedInput = { handle: string; session: Session; request: AuthorizationDescription; reqId: string };
 
-const covers = (consent: ConsentDoc | null, request: AuthorizationDescription) => {
-  const remembered = new Set(consent?.scopes ?? []);
-  return request.scopes.every((scope) => remembered.has(scope.name));
-};
+const covers = (consent: ConsentDoc | null, request: AuthorizationDescription) =>
+  consentCovers(consent, 'scopes', request.scopes.map((scope) => scope.name));
 
 /** Where to send the browser when a remembered consent approved the request; undefined when the owner must decide. */
 export async function approveRemembered(deps: Deps, input: RememberedInput): Promise<string | undefined> {
@@ -38,8 +37,7 @@ export async function approveRemembered(deps: Deps, input: RememberedInput): Pro
   }
   // The grant is recorded for "Your authorizations"; a remembered consent usually has it already,
   // and then there is nothing to write.
-  const granted = new Set(consent?.grantedScopes ?? []);
-  if (!request.scopes.every((scope) => granted.has(scope.name))) {
+  if (!consentCovers(consent, 'grantedScopes', request.scopes.map((scope) => scope.name))) {
     await deps.store.recordGrant(session.sub, request.clientId, request.scopes.map((s) => s.name), false, deps.clock.now());
   }
   return decided.redirectTo;

@@ -1,18 +1,12 @@
 // consent-ui's store with its two hot reads (the session, the remembered consent) answered from
-// RecentReads, and every write that changes one of them dropping it here at once and, through
-// the change broadcast (oauth.consent_ui.changed, nats-client.ts), in every other instance.
+// recent reads (#shared/signed-in/cached-reads.ts), and every write that changes one of them
+// dropping it here at once and, through the change broadcast (oauth.consent_ui.changed), in every
+// other instance that keeps them.
 import type { ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
 import type { Logger } from '#shared/logger.ts';
-import { RecentReads } from './recent-reads.ts';
-import { consentId, type ConsentDoc, type ConsentUiStore, type SessionDoc } from './store.ts';
-
-/** Tells the other instances what changed, and hears what they changed. */
-export type ChangeBroadcast = {
-  publish(event: ConsentUiChanged): void;
-  subscribe(onChange: (event: ConsentUiChanged) => void): { unsubscribe(): void };
-};
-
-export type CacheOptions = { maxAgeMs: number; maxEntries: number };
+import type { ChangeBroadcast } from '#shared/signed-in/changes.ts';
+import { cacheOwnerReads, type CacheOptions } from '#shared/signed-in/cached-reads.ts';
+import { consentId, type ConsentUiStore } from './store.ts';
 
 export function cacheHotReads(
   store: ConsentUiStore,
@@ -20,10 +14,7 @@ export function cacheHotReads(
   log: Logger,
   options: CacheOptions,
 ): { store: ConsentUiStore; subscription: { unsubscribe(): void } } {
-  const sessions = new RecentReads<SessionDoc>(options);
-  const consents = new RecentReads<ConsentDoc>(options);
-  const forget = ({ kind, key }: ConsentUiChanged) => (kind === 'session' ? sessions : consents).forget(key);
-  const subscription = broadcast.subscribe(forget);
+  const { reads, forget, subscription } = cacheOwnerReads(store, broadcast, options);
   /** Dropped here before the write returns; elsewhere as soon as the broadcast arrives. */
   const announce = (event: ConsentUiChanged) => {
     forget(event);
@@ -36,15 +27,11 @@ export function cacheHotReads(
 
   const cached: ConsentUiStore = {
     ...store,
-    findSession: async (idHash, now) => {
-      const doc = await sessions.get(idHash, () => store.findSession(idHash, now));
-      return doc && doc.expiresAt > now ? doc : null;
-    },
+    ...reads,
     deleteSession: async (idHash) => {
       await store.deleteSession(idHash);
       announce({ kind: 'session', key: idHash });
     },
-    findConsent: (sub, clientId) => consents.get(consentId(sub, clientId), () => store.findConsent(sub, clientId)),
     recordGrant: async (sub, clientId, scopes, remember, now) => {
       await store.recordGrant(sub, clientId, scopes, remember, now);
       announce({ kind: 'consent', key: consentId(sub, clientId) });

@@ -20,6 +20,7 @@ import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { AuthorizationDescription } from './request-descriptions.ts';
 import { contentSecurityPolicy, formActionSources, styleHash } from './page-security.ts';
 import { readSession, signOut, type ReadSessionDeps, type Session, type SignOutDeps } from './session.ts';
+import { sessionCookieNames } from '#shared/signed-in/session.ts';
 import { submitSignIn, type Deps as SubmitSignInDeps, type SubmitSignInResult } from './submit-sign-in.ts';
 import { showAuthorization, type Deps as ShowDeps } from './show-authorization.ts';
 import { decideConsent, type Deps as DecideDeps } from './decide-consent.ts';
@@ -90,9 +91,7 @@ const FAILED: ErrorPage = {
 };
 
 export async function registerRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
-  const cookieNames = deps.secureCookies
-    ? { session: '__Host-session', csrf: '__Host-csrf' }
-    : { session: 'session', csrf: 'csrf' };
+  const cookieNames = sessionCookieNames(deps.secureCookies);
   // Lax, not Strict: the browser arrives here through a redirect chain that began on the client's
   // site, and the session must come along for a remembered consent to be honoured.
   const cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax', secure: deps.secureCookies } as const;

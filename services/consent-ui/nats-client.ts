@@ -1,21 +1,15 @@
 // The NATS requests consent-ui makes: decide a pending authorization request (authorize-service)
 // and end a client's grants for an owner (token-service). Each carries the HTTP request id and a
 // deadline; a timeout or an absent service is temporarily_unavailable.
-// Also the change broadcast among consent-ui instances (cached-store.ts).
 import type { NatsConnection } from '@nats-io/nats-core';
 import { natsRequest } from '#shared/nats/request.ts';
-import { parseJson } from '#shared/nats/add-endpoint.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
-import type { Logger } from '#shared/logger.ts';
 import { checker } from '#shared/contracts/checker.ts';
 import { AuthorizationDecideReplySchema, type AuthorizationDecideRequest } from '#shared/contracts/authorization-decide.ts';
 import { ConsentRevokeReplySchema, type ConsentRevokeRequest } from '#shared/contracts/consent-revoke.ts';
-import { ConsentUiChangedSchema, type ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
-import type { ChangeBroadcast } from './cached-store.ts';
 
 const decideReply = checker(AuthorizationDecideReplySchema);
 const revokeReply = checker(ConsentRevokeReplySchema);
-const changed = checker(ConsentUiChangedSchema);
 
 export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
 
@@ -46,19 +40,5 @@ export function createNatsClient(nc: NatsConnection, timeoutMs: number): NatsCli
       const body: ConsentRevokeRequest = { sub, client_id: clientId };
       return (await natsRequest(nc, Subjects.consentRevoke, body, revokeReply, { reqId, timeoutMs })).revoked_families;
     },
-  };
-}
-
-/** oauth.consent_ui.changed: sent to every consent-ui instance (no queue group); malformed ones are ignored. */
-export function consentUiChanges(nc: NatsConnection, log: Logger): ChangeBroadcast {
-  return {
-    publish: (event: ConsentUiChanged) => nc.publish(Subjects.consentUiChanged, JSON.stringify(event)),
-    subscribe: (onChange) => nc.subscribe(Subjects.consentUiChanged, {
-      callback: (_error, msg) => {
-        const event = changed.parse(parseJson(msg.data));
-        if (event) onChange(event);
-        else log.warn('ignored a malformed consent-ui change broadcast');
-      },
-    }),
   };
 }

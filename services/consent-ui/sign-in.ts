@@ -12,7 +12,7 @@ import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken, sha256 } from '#shared/crypto.ts';
 import type { ConsentUiStore, UserCredentials } from './store.ts';
 import type { Session } from './session.ts';
-import { maySignIn, type FindUser } from './user-access.ts';
+import { maySignIn, type FindUser } from '#shared/signed-in/user-access.ts';
 import {
   accountKey, addressKey, ADMISSION_WAIT_MS, allowance, clientAddress, lockSeconds, type AttemptGates, type LoginPolicy, type UnlockedKeys,
 } from './login-throttle.ts';

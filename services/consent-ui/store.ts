@@ -9,27 +9,9 @@ import type { Collection, Db, OptionalUnlessRequiredId } from 'mongodb';
 import { ensureIndexes, expiresAtTtl, isDuplicateKey } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
+import { CONSENTS, SESSIONS, consentId, ownerRecordReads, type ConsentDoc, type SessionDoc } from '#shared/signed-in/records.ts';
 
-export type SessionDoc = {
-  _id: string; // SHA-256 of the session id in the cookie
-  sub: string;
-  username: string;
-  authTime: Date;
-  createdAt: Date;
-  expiresAt: Date;
-};
-
-export type ConsentDoc = {
-  _id: string; // `${sub} ${clientId}`
-  sub: string;
-  clientId: string;
-  /** Scopes the owner asked us to remember: a request within them is approved without asking. */
-  scopes: string[];
-  /** Every scope the owner ever approved for the client (remembered or not): what "Your authorizations" lists. */
-  grantedScopes: string[];
-  createdAt: Date;
-  updatedAt: Date;
-};
+export { consentId, type ConsentDoc, type SessionDoc };
 
 /**
  * The failed sign-ins of an account (`user:<username>`) or a client address (`ip:<address>`), one
@@ -47,8 +29,6 @@ export type LoginLock = { n: number; until: Date };
 
 export type UserCredentials = { sub: string; username: string; passwordHash: string };
 
-export const consentId = (sub: string, clientId: string) => `${sub} ${clientId}`;
-
 export async function createConsentUiStore(db: Db, log: Logger) {
   // One after the other, as before: no index builds raced at start.
   const sessions = await sessionsStore(db, log);
@@ -56,6 +36,7 @@ export async function createConsentUiStore(db: Db, log: Logger) {
   const throttle = await loginThrottleStore(db, log);
   return {
     ...usersStore(db),
+    ...ownerRecordReads(db),
     ...sessions,
     ...consents,
     ...throttle,
@@ -93,16 +74,11 @@ function usersStore(db: Db) {
 
 /** sessions: by the SHA-256 of the id in the cookie. */
 async function sessionsStore(db: Db, log: Logger) {
-  const sessions = db.collection<SessionDoc>('sessions');
+  const sessions = db.collection<SessionDoc>(SESSIONS);
   await ensureIndexes(sessions, [expiresAtTtl, { key: { sub: 1 } }], log);
   return {
     async createSession(session: SessionDoc): Promise<void> {
       await sessions.insertOne(session);
-    },
-    // On _id alone (FerretDB 1.24 reads every session to answer any other filter); expiry checked here.
-    async findSession(idHash: string, now: Date): Promise<SessionDoc | null> {
-      const doc = await sessions.findOne({ _id: idHash });
-      return doc && doc.expiresAt > now ? doc : null;
     },
     async deleteSession(idHash: string): Promise<void> {
       await sessions.deleteOne({ _id: idHash });
@@ -115,16 +91,9 @@ async function sessionsStore(db: Db, log: Logger) {
 
 /** consents: one per owner and client, the grants for "Your authorizations" and the remembered consent. */
 async function consentsStore(db: Db, log: Logger) {
-  const consents = db.collection<ConsentDoc>('consents');
+  const consents = db.collection<ConsentDoc>(CONSENTS);
   await ensureIndexes(consents, [{ key: { sub: 1, updatedAt: -1 } }], log);
   return {
-    async findConsent(sub: string, clientId: string): Promise<ConsentDoc | null> {
-      return consents.findOne({ _id: consentId(sub, clientId) });
-    },
-    /** The same read, never answered from consent-ui's hot-read cache (cached-store.ts passes it through). */
-    async findConsentUncached(sub: string, clientId: string): Promise<ConsentDoc | null> {
-      return consents.findOne({ _id: consentId(sub, clientId) });
-    },
     /**
      * Records an approval; with `remember`, the scopes also join the remembered consent. No upsert:
      * concurrent upserts of one _id fail with a duplicate key (finding 10), so it is an update, else

@@ -1,0 +1,120 @@
+// answerRemembered with hand-written reads: the code at once only for a live session whose
+// remembered consent (and recorded grant) covers the request, checked again uncached after the
+// code's time is fixed (finding 6); anything else goes on to consent-ui, with nothing announced.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '#shared/crypto.ts';
+import type { Audit } from '#shared/audit/publish-audit-event.ts';
+import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
+import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
+import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
+import { consentId, type ConsentDoc, type SessionDoc } from '#shared/signed-in/records.ts';
+import { sessionCookieSentTo } from '#shared/signed-in/session.ts';
+import { answerRemembered, type Deps } from './answer-remembered.ts';
+
+const codes = authorizationCodeSealer(randomBytes(32));
+const sessionId = 'S'.repeat(43);
+const start = new Date('2030-01-01T00:00:00Z');
+const signedInAt = new Date('2029-12-31T23:00:00Z');
+
+const request: AuthorizationRequest = {
+  clientId: 'c1', redirectUri: 'https://client.example/cb', redirectUriSent: true, scopes: ['orders'], state: 'st', codeChallenge: 'x'.repeat(43),
+};
+
+function setup(options: { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; uncached?: ConsentDoc | null } = {}) {
+  const steps: string[] = [];
+  let nowMs = start.getTime();
+  const session: SessionDoc = {
+    _id: sha256(sessionId), sub: 'u1', username: 'alice', authTime: signedInAt, createdAt: signedInAt, expiresAt: new Date('2030-01-01T08:00:00Z'),
+  };
+  const remembered = options.remembered ?? ['orders', 'profile'];
+  const consent: ConsentDoc = {
+    _id: consentId('u1', 'c1'), sub: 'u1', clientId: 'c1', scopes: remembered, grantedScopes: options.granted ?? remembered, createdAt: start, updatedAt: start,
+  };
+  const events: { type: string; data: unknown }[] = [];
+  const audit: Audit = { emit: (type, _subject, data) => void events.push({ type, data }) };
+  const user = options.user === null ? undefined : { _id: 'u1', username: 'alice', groups: [], ...options.user } as CachedUser;
+  const deps: Deps = {
+    owners: {
+      findSession: async (idHash, now) => (idHash === session._id && session.expiresAt > now ? session : null),
+      findConsent: async () => consent,
+      findConsentUncached: async () => {
+        steps.push('uncached read');
+        return options.uncached === undefined ? consent : options.uncached;
+      },
+    },
+    findUser: async () => user,
+    clock: {
+      now: () => {
+        steps.push('clock');
+        const now = new Date(nowMs);
+        nowMs += 1000;
+        return now;
+      },
+    },
+    audit,
+    code: { codes, issuer: 'https://as.example', codeTtlSeconds: 60 },
+  };
+  return { deps, events, steps };
+}
+
+const codeIn = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload;
+
+describe('answerRemembered', () => {
+  it('answers with a code for the owner, issued before the uncached check, and announces the request, approval and code', async () => {
+    const { deps, events, steps } = setup();
+    const redirectTo = await answerRemembered(deps, request, sessionId);
+    assert.ok(redirectTo !== undefined && redirectTo.startsWith('https://client.example/cb?'));
+    const url = new URL(redirectTo);
+    assert.equal(url.searchParams.get('state'), 'st');
+    assert.equal(url.searchParams.get('iss'), 'https://as.example');
+    const code = codeIn(redirectTo);
+    assert.deepEqual({ sub: code.sub, username: code.username, scopes: code.scopes, clientId: code.clientId, authTime: code.authTime },
+      { sub: 'u1', username: 'alice', scopes: ['orders'], clientId: 'c1', authTime: signedInAt.getTime() / 1000 });
+    // The session read took the first clock reading; the code's time is the next, taken before the uncached read.
+    assert.deepEqual(steps, ['clock', 'clock', 'uncached read']);
+    assert.equal(code.issuedAt, start.getTime() + 1000);
+    assert.deepEqual(events.map((e) => e.type), ['oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.code.issued']);
+    assert.ok(!JSON.stringify(events).includes(new URL(redirectTo).searchParams.get('code')!), 'no code in the events');
+  });
+
+  it('goes on to consent-ui without a session, with an unknown or malformed one, or for a user disabled or gone', async () => {
+    for (const [cookie, user] of [[undefined, {}], ['T'.repeat(43), {}], ['short', {}], [sessionId, { disabled: true }], [sessionId, null],
+      [sessionId, { accessEndedAt: new Date('2029-12-31T23:30:00Z') }]] as const) {
+      const { deps, events } = setup({ user });
+      assert.equal(await answerRemembered(deps, request, cookie), undefined, `${cookie} ${JSON.stringify(user)}`);
+      assert.deepEqual(events, []);
+    }
+  });
+
+  it('goes on to consent-ui when the remembered consent, or the grant recorded for it, does not cover every requested scope', async () => {
+    for (const consent of [{ remembered: ['profile'] }, { remembered: ['orders'], granted: ['profile'] }, { remembered: [] }]) {
+      const { deps, events } = setup(consent);
+      assert.equal(await answerRemembered(deps, request, sessionId), undefined, JSON.stringify(consent));
+      assert.deepEqual(events, []);
+    }
+  });
+
+  it('issues nothing when the consent read from the database after the code was timed is gone (withdrawn meanwhile)', async () => {
+    const { deps, events, steps } = setup({ uncached: null });
+    assert.equal(await answerRemembered(deps, request, sessionId), undefined);
+    assert.deepEqual(steps, ['clock', 'clock', 'uncached read']);
+    assert.deepEqual(events, []);
+  });
+});
+
+describe('sessionCookieSentTo', () => {
+  it("names consent-ui's session cookie where browsers send it here too: the same scheme and host, any port", () => {
+    assert.equal(sessionCookieSentTo('http://localhost:8080', 'http://localhost:8081'), 'session');
+    assert.equal(sessionCookieSentTo('https://auth.example', 'https://auth.example/consent'), '__Host-session');
+    assert.equal(sessionCookieSentTo('https://auth.example:8443', 'https://auth.example'), '__Host-session');
+  });
+
+  it('names none where they do not: another host, or another scheme', () => {
+    assert.equal(sessionCookieSentTo('https://auth.example', 'https://login.example'), undefined);
+    assert.equal(sessionCookieSentTo('https://auth.example', 'https://sub.auth.example'), undefined);
+    assert.equal(sessionCookieSentTo('http://localhost:8080', 'https://localhost:8081'), undefined);
+    assert.equal(sessionCookieSentTo('http://localhost:8080', 'http://127.0.0.1:8081'), undefined);
+  });
+});

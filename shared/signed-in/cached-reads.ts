@@ -1,0 +1,36 @@
+// The two hot reads of a signed-in owner's records (the session, the remembered consent) answered
+// from RecentReads. A change made through any consent-ui instance drops the entry there at once
+// and, through the change broadcast (changes.ts), here as soon as it arrives; the uncached read of
+// the consent passes through.
+import type { ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
+import { RecentReads } from './recent-reads.ts';
+import { consentId, type ConsentDoc, type OwnerRecordReads, type SessionDoc } from './records.ts';
+import type { ChangeBroadcast } from './changes.ts';
+
+export type CacheOptions = { maxAgeMs: number; maxEntries: number };
+
+export type CachedOwnerReads = {
+  reads: OwnerRecordReads;
+  /** Drops what was read of the record a change names (here only; the caller broadcasts). */
+  forget(event: ConsentUiChanged): void;
+  subscription: { unsubscribe(): void };
+};
+
+export function cacheOwnerReads(reads: OwnerRecordReads, broadcast: Pick<ChangeBroadcast, 'subscribe'>, options: CacheOptions): CachedOwnerReads {
+  const sessions = new RecentReads<SessionDoc>(options);
+  const consents = new RecentReads<ConsentDoc>(options);
+  const forget = ({ kind, key }: ConsentUiChanged) => (kind === 'session' ? sessions : consents).forget(key);
+  const subscription = broadcast.subscribe(forget);
+  return {
+    reads: {
+      findSession: async (idHash, now) => {
+        const doc = await sessions.get(idHash, () => reads.findSession(idHash, now));
+        return doc && doc.expiresAt > now ? doc : null;
+      },
+      findConsent: (sub, clientId) => consents.get(consentId(sub, clientId), () => reads.findConsent(sub, clientId)),
+      findConsentUncached: reads.findConsentUncached,
+    },
+    forget,
+    subscription,
+  };
+}

@@ -1,0 +1,112 @@
+// A signed-in owner whose remembered consent covers the request gets the code from GET /authorize
+// itself (services/authorize-service/answer-remembered.ts), where consent-ui's session cookie reaches
+// authorize-service (here: one host, ports aside, as browsers send cookies). Against real NATS and
+// a real database: the code is redeemed once, the events are the usual ones, and whatever ends the
+// session or the consent at consent-ui ends the answer at once here too.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
+import { authorizeUrl, exchangeCode, pkcePair } from './helpers/oauth.ts';
+import { Browser, type Page } from './helpers/browser.ts';
+import { collectAuditEvents, forClient } from './helpers/audit.ts';
+import { within1s } from './helpers/within.ts';
+
+describe('a remembered consent answered at the authorization endpoint', () => {
+  let system: System;
+  let client: SeededClient;
+  let scope: string;
+
+  before(async () => {
+    system = await startSystem('rememberedhere', { services: ['authorize-service', 'consent-ui', 'token-service'] });
+    scope = await system.seed.scope('orders', 'Read your orders');
+    client = await system.seed.client({ name: 'Remembered Shop', scopes: [scope], refreshTokens: true });
+  });
+  after(async () => {
+    await system?.stop();
+  });
+
+  const newBrowser = () => new Browser([system.urls.authorizeService, system.urls.consentUi]);
+
+  /** The authorization request's first answer (no redirect followed), with its PKCE verifier. */
+  async function authorize(browser: Browser): Promise<{ page: Page; verifier: string }> {
+    const { verifier, challenge } = pkcePair();
+    const page = await browser.get(authorizeUrl(system, {
+      response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope, state: 'st-1',
+      code_challenge: challenge, code_challenge_method: 'S256',
+    }));
+    return { page, verifier };
+  }
+
+  /** A browser signed in as a new owner who allowed the client with "Remember this decision". */
+  async function rememberedOwner(): Promise<{ browser: Browser; owner: SeededUser }> {
+    const owner = await system.seed.user();
+    const browser = newBrowser();
+    const signInPage = await browser.follow((await authorize(browser)).page);
+    const consentPage = await browser.follow(await browser.form(signInPage, 'Sign in').fill('Username', owner.username).fill('Password', owner.password).submit('Sign in'));
+    const allowed = await browser.form(consentPage, 'Allow').check('Remember this decision').submit('Allow');
+    assert.ok(new URL(allowed.location!).searchParams.get('code'), 'allowed, with a code');
+    return { browser, owner };
+  }
+
+  const codeIn = (page: Page) => (page.location?.startsWith(client.redirectUri) ? new URL(page.location).searchParams.get('code') : null);
+  const sessionCookie = (browser: Browser) => browser.jar.get(system.urls.consentUi, 'session')!.value;
+
+  it('answers with code, state and iss from authorize-service; the code is redeemed once; the events are requested, approved and code issued, without the code', async () => {
+    const { browser, owner } = await rememberedOwner();
+    const audit = await collectAuditEvents(system.nc, forClient(client.clientId));
+    try {
+      const { page, verifier } = await authorize(browser);
+      assert.equal(page.status, 302);
+      const code = codeIn(page);
+      assert.ok(code, `a code at once, not ${page.location}`);
+      const back = new URL(page.location!);
+      assert.equal(back.searchParams.get('state'), 'st-1');
+      assert.equal(back.searchParams.get('iss'), system.env.OAUTH_ISSUER);
+      assert.equal(page.headers.get('referrer-policy'), 'no-referrer');
+      assert.equal(page.headers.get('cache-control'), 'no-store');
+
+      const tokens = await exchangeCode(system, client, code, verifier);
+      assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+      assert.equal(tokens.body.scope, scope);
+      assert.ok(tokens.body.refresh_token);
+      const again = await exchangeCode(system, client, code, verifier);
+      assert.equal(again.body.error, 'invalid_grant', 'single use');
+
+      await audit.waitForExactly({ 'oauth.authorization.requested': 1, 'oauth.authorization.approved': 1, 'oauth.code.issued': 1, 'oauth.token.issued': 1 }, 300);
+      const [approved] = audit.ofType('oauth.authorization.approved');
+      assert.deepEqual([approved!.data.sub, approved!.data.username, approved!.data.scope], [owner.sub, owner.username, scope]);
+      const text = JSON.stringify(audit.events);
+      assert.ok(!text.includes(code) && !text.includes(sessionCookie(browser)), 'no code or session id in the events');
+    } finally {
+      await audit.stop();
+    }
+  });
+
+  it('gives a copy of the session cookie no code once its owner signed out: the change reaches authorize-service within 1 s', async () => {
+    const { browser } = await rememberedOwner();
+    const copy = newBrowser();
+    copy.jar.set(system.urls.consentUi, 'session', sessionCookie(browser));
+    assert.ok(codeIn((await authorize(copy)).page), 'the copy gets a code while the session lasts');
+
+    const page = await browser.navigate(`${system.urls.consentUi}/ui/authorizations`);
+    const signedOut = await browser.form(page, 'Sign out').submit('Sign out');
+    assert.equal(signedOut.status, 303);
+    const since = Date.now();
+    await within1s(since, 'no code at once for the ended session', async () => codeIn((await authorize(copy)).page) === null);
+    const signInPage = await copy.follow((await authorize(copy)).page);
+    assert.ok(copy.form(signInPage, 'Sign in'), 'on to consent-ui, which asks to sign in');
+  });
+
+  it('asks again on the very next request after Revoke on "Your authorizations", whatever authorize-service had read', async () => {
+    const { browser } = await rememberedOwner();
+    assert.ok(codeIn((await authorize(browser)).page), 'a code at once before');
+    const list = await browser.navigate(`${system.urls.consentUi}/ui/authorizations`);
+    const revoke = browser.forms(list, 'Revoke').find((form) => form.hidden('client_id') === client.clientId);
+    assert.equal((await revoke!.submit('Revoke')).status, 303);
+
+    const next = await authorize(browser);
+    assert.equal(codeIn(next.page), null, 'no code at once');
+    const consentPage = await browser.follow(next.page);
+    assert.ok(browser.form(consentPage, 'Allow'), 'consent-ui asks again');
+  });
+});
