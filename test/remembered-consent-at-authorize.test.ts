@@ -97,6 +97,21 @@ describe('a remembered consent answered at the authorization endpoint', () => {
     assert.ok(copy.form(signInPage, 'Sign in'), 'on to consent-ui, which asks to sign in');
   });
 
+  it('leaves a request that carries two session cookies (one set for a narrower path) to consent-ui', async () => {
+    const { browser } = await rememberedOwner();
+    const planted = (await rememberedOwner()).browser;
+    const url = authorizeUrl(system, {
+      response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope, state: 'st-2',
+      code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+    });
+    // A browser sends the cookie of the longer path first.
+    const res = await fetch(url, { headers: { cookie: `session=${sessionCookie(planted)}; session=${sessionCookie(browser)}` }, redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(new URL(res.headers.get('location')!).origin, new URL(system.urls.consentUi).origin, 'on to consent-ui, no code');
+    const one = await fetch(url, { headers: { cookie: `csrf=x; session=${sessionCookie(browser)}` }, redirect: 'manual' });
+    assert.ok(new URL(one.headers.get('location')!).searchParams.get('code'), 'one session cookie among others: a code at once');
+  });
+
   it('asks again on the very next request after Revoke on "Your authorizations", whatever authorize-service had read', async () => {
     const { browser } = await rememberedOwner();
     assert.ok(codeIn((await authorize(browser)).page), 'a code at once before');

@@ -19,7 +19,7 @@ import type { AuthorizationRequest } from '#shared/grants/authorization-requests
 import { consentCovers, type OwnerRecordReads } from '#shared/signed-in/records.ts';
 import { readSession } from '#shared/signed-in/session.ts';
 import type { FindUser } from '#shared/signed-in/user-access.ts';
-import { codeRedirect, whoDecided, type CodeDeps } from './decide-authorization.ts';
+import { announceApproval, codeRedirect, type CodeDeps } from './issue-code.ts';
 import { auditRequested } from './start-authorization.ts';
 
 export type Deps = {
@@ -39,9 +39,9 @@ export async function answerRemembered(deps: Deps, request: AuthorizationRequest
   const decidedAt = deps.clock.now();
   if (!consentCovers(await deps.owners.findConsentUncached(session.sub, request.clientId), 'scopes', request.scopes)) return undefined;
   const grantId = randomIdentifier(16);
-  const who = whoDecided(request, session);
+  const redirectTo = codeRedirect(deps.code, request, session, grantId, decidedAt);
+  // Announced only once the code is made: should anything before fail, consent-ui answers instead, and announces.
   auditRequested(deps.audit, request);
-  deps.audit.emit('oauth.authorization.approved', request.clientId, who);
-  deps.audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });
-  return codeRedirect(deps.code, request, session, grantId, decidedAt);
+  announceApproval(deps.audit, request, session, grantId);
+  return redirectTo;
 }

@@ -5,14 +5,15 @@
 // redirect for the same grant (a code for it sealed anew; one redemption per grant), and no second
 // audit event. Another decision, or the same one by someone else, is refused as already answered.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import { addSeconds, epochSeconds, type Clock } from '#shared/clock.ts';
+import type { Clock } from '#shared/clock.ts';
 import { randomIdentifier } from '#shared/crypto.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import type { AuthorizeStore, RecordedDecision } from './store.ts';
-import type { AuthorizationRequest, AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
+import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { openRequest, unknownRequest } from '#shared/grants/describe-request.ts';
+import { announceApproval, codeRedirect, whoDecided } from './issue-code.ts';
 
 export type Deps = {
   store: Pick<AuthorizeStore, 'claimDecision' | 'findDecision'>;
@@ -44,12 +45,8 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
     return sameOutcomeAgain(deps, request, decision, await deps.store.findDecision(request.id));
   }
-  const who = whoDecided(request, decision);
-  if (!grantId) deps.audit.emit('oauth.authorization.denied', request.clientId, who);
-  else {
-    deps.audit.emit('oauth.authorization.approved', request.clientId, who);
-    deps.audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });
-  }
+  if (!grantId) deps.audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, decision));
+  else announceApproval(deps.audit, request, decision, grantId);
   return outcome(deps, request, decision, grantId, now);
 }
 
@@ -73,32 +70,6 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
   return { redirectTo: codeRedirect(deps, request, decision, grantId, decidedAt), ...decided };
 }
 
-export type CodeDeps = Pick<Deps, 'codes' | 'issuer' | 'codeTtlSeconds'>;
-
-/** The redirect to the client with a new code for grant `grantId`, approved by `owner` at `decidedAt`. */
-export function codeRedirect(
-  deps: CodeDeps,
-  request: AuthorizationRequest,
-  owner: Pick<Decision, 'sub' | 'username' | 'authTime'>,
-  grantId: string,
-  decidedAt: Date,
-): string {
-  const code = deps.codes.seal({
-    grantId,
-    clientId: request.clientId,
-    redirectUri: request.redirectUri,
-    redirectUriSent: request.redirectUriSent,
-    codeChallenge: request.codeChallenge ?? null,
-    scopes: request.scopes,
-    sub: owner.sub,
-    username: owner.username,
-    authTime: epochSeconds(owner.authTime),
-    issuedAt: decidedAt.getTime(),
-    ...(request.resources ? { resources: request.resources } : {}),
-  }, addSeconds(decidedAt, deps.codeTtlSeconds));
-  return authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer });
-}
-
 /**
  * The request as its client is registered now. The handle was checked when the request began; this
  * also holds against a registration changed since, and against a handle sealed by any other holder
@@ -109,7 +80,3 @@ function stillRegistered(request: PendingRequest, client: Pick<ClientDoc, 'disab
   const registered = new Set(client.scopes);
   return request.scopes.every((scope) => registered.has(scope));
 }
-
-/** What the approval and code events say: the client, the owner and the scope. */
-export const whoDecided = (request: AuthorizationRequest, decision: Pick<Decision, 'sub' | 'username'>) =>
-  ({ client_id: request.clientId, sub: decision.sub, username: decision.username, scope: request.scopes.join(' ') });

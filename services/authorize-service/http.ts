@@ -12,7 +12,6 @@ import { startAuthorization, type Deps as StartDeps } from './start-authorizatio
 import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 import { takePushedRequest, type Deps as TakePushedDeps } from './take-pushed-request.ts';
 import { allowPublicCors } from '#shared/http/public-cors.ts';
-import cookie from '@fastify/cookie';
 import { answerRemembered, type Deps as RememberedDeps } from './answer-remembered.ts';
 
 export type HttpDeps = {
@@ -37,7 +36,6 @@ function pageHeaders(reply: FastifyReply): FastifyReply {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  if (deps.remembered) void app.register(cookie);
   // The metadata is for browser apps too; the authorization endpoint is navigated to, never fetched (no CORS).
   allowPublicCors(app, ['/.well-known/oauth-authorization-server']);
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) =>
@@ -95,8 +93,9 @@ async function answerAuthorizationRequest(deps: HttpDeps, request: FastifyReques
 
 /** The code at once for a signed-in owner whose remembered consent covers the request; undefined: on to consent-ui. */
 async function answerAtOnce(deps: HttpDeps, request: FastifyRequest, authorization: AuthorizationRequest): Promise<string | undefined> {
-  const sessionCookie = deps.remembered && request.cookies[deps.remembered.sessionCookie];
-  if (!deps.remembered || sessionCookie === undefined) return undefined;
+  if (!deps.remembered) return undefined;
+  const sessionCookie = onlySessionCookie(request.headers.cookie, deps.remembered.sessionCookie);
+  if (sessionCookie === undefined) return undefined;
   try {
     return await answerRemembered(deps.remembered, authorization, sessionCookie);
   } catch (error) {
@@ -104,4 +103,14 @@ async function answerAtOnce(deps: HttpDeps, request: FastifyRequest, authorizati
     request.log.warn({ err: error }, 'could not check the remembered consent here; the request goes on to consent-ui');
     return undefined;
   }
+}
+
+/**
+ * The session cookie's value when the request carries exactly one. Two: one was set for a narrower
+ * path (on plain http, by anything on another port of this host), and consent-ui, which sees only
+ * its own, decides.
+ */
+function onlySessionCookie(header: string | undefined, name: string): string | undefined {
+  const values = (header ?? '').split(';').map((pair) => pair.trim()).filter((pair) => pair.startsWith(`${name}=`));
+  return values.length === 1 ? values[0]!.slice(name.length + 1) : undefined;
 }

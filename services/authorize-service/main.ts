@@ -44,7 +44,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
   const pushed = pushedRequestSealer(kek);
   const codes = authorizationCodeSealer(kek);
   const code = { codes, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS };
-  const owners = cacheOwnerReads(ownerRecordReads(mongo.db), consentUiChanges(base.nc, log), { maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000 });
+  const owners = cacheOwnerReads(ownerRecordReads(mongo.db), consentUiChanges(base.nc, log), { maxAgeMs: config.HOT_READ_CACHE_MS });
   const sessionCookie = sessionCookieSentTo(urls.authorizeService, urls.consentUi);
 
   const service = await base.natsService('Authorization requests and decisions');

@@ -4,9 +4,9 @@ import type { Clock } from '#shared/clock.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { NatsClient } from './nats-client.ts';
 import type { AuthorizationDescription } from './request-descriptions.ts';
-import type { ConsentDoc, ConsentUiStore } from './store.ts';
+import type { ConsentUiStore } from './store.ts';
 import { consentCovers } from '#shared/signed-in/records.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 
 export type Deps = {
   nats: Pick<NatsClient, 'decideAuthorization'>;
@@ -16,14 +16,12 @@ export type Deps = {
 
 export type RememberedInput = { handle: string; session: Session; request: AuthorizationDescription; reqId: string };
 
-const covers = (consent: ConsentDoc | null, request: AuthorizationDescription) =>
-  consentCovers(consent, 'scopes', request.scopes.map((scope) => scope.name));
-
 /** Where to send the browser when a remembered consent approved the request; undefined when the owner must decide. */
 export async function approveRemembered(deps: Deps, input: RememberedInput): Promise<string | undefined> {
   const { session, request } = input;
+  const scopes = request.scopes.map((scope) => scope.name);
   const consent = await deps.store.findConsent(session.sub, request.clientId);
-  if (!covers(consent, request)) return undefined;
+  if (!consentCovers(consent, 'scopes', scopes)) return undefined;
   const decided = await deps.nats.decideAuthorization(
     { handle: input.handle, approve: true, sub: session.sub, username: session.username, authTime: session.authTime },
     input.reqId,
@@ -32,13 +30,13 @@ export async function approveRemembered(deps: Deps, input: RememberedInput): Pro
   // read in flight while the consent was deleted), and then the code just issued may postdate the
   // revocation's cut-off. Read again from the database: still there, the Revoke that deletes it
   // has yet to record its cut-off, which will cover this code; gone, the code never leaves here.
-  if (!covers(await deps.store.findConsentUncached(session.sub, request.clientId), request)) {
+  if (!consentCovers(await deps.store.findConsentUncached(session.sub, request.clientId), 'scopes', scopes)) {
     throw new OAuthError('invalid_request', 'The request was answered while its remembered consent was withdrawn.', 'remembered consent withdrawn');
   }
   // The grant is recorded for "Your authorizations"; a remembered consent usually has it already,
   // and then there is nothing to write.
-  if (!consentCovers(consent, 'grantedScopes', request.scopes.map((scope) => scope.name))) {
-    await deps.store.recordGrant(session.sub, request.clientId, request.scopes.map((s) => s.name), false, deps.clock.now());
+  if (!consentCovers(consent, 'grantedScopes', scopes)) {
+    await deps.store.recordGrant(session.sub, request.clientId, scopes, false, deps.clock.now());
   }
   return decided.redirectTo;
 }

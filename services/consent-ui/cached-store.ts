@@ -6,7 +6,8 @@ import type { ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { ChangeBroadcast } from '#shared/signed-in/changes.ts';
 import { cacheOwnerReads, type CacheOptions } from '#shared/signed-in/cached-reads.ts';
-import { consentId, type ConsentUiStore } from './store.ts';
+import { consentId } from '#shared/signed-in/records.ts';
+import type { ConsentUiStore } from './store.ts';
 
 export function cacheHotReads(
   store: ConsentUiStore,

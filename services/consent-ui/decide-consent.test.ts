@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { OAuthError, unavailable } from '#shared/oauth-error.ts';
 import { decideConsent, type Deps } from './decide-consent.ts';
 import type { Decision, DecisionOutcome } from './nats-client.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const HANDLE = 'H'.repeat(43);

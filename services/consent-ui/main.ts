@@ -33,7 +33,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const findUser = (sub: string) => reference.findUser(sub);
   await reference.start(base.nc);
   const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), consentUiChanges(base.nc, log), log, {
-    maxAgeMs: config.HOT_READ_CACHE_MS, maxEntries: 10_000,
+    maxAgeMs: config.HOT_READ_CACHE_MS,
   });
   const nats = createNatsClient(base.nc, config.NATS_REQUEST_TIMEOUT_MS);
   // No endpoints of its own, but declared like every service so $SRV.INFO/PING/STATS find it.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { isOAuthError, unavailable } from '#shared/oauth-error.ts';
 import { revokeAuthorization, type Deps } from './revoke-authorization.ts';
 import { approveRemembered } from './approve-remembered.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const session: Session = { id: 'S'.repeat(43), sub: 'u_1', username: 'alice', authTime: new Date(), expiresAt: new Date() };

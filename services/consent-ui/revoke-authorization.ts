@@ -10,7 +10,7 @@ import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import type { NatsClient } from './nats-client.ts';
 import type { ConsentUiStore } from './store.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 
 export type Deps = {
   nats: Pick<NatsClient, 'revokeConsent'>;

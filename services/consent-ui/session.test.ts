@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sha256 } from '#shared/crypto.ts';
-import { readSession, signOut } from './session.ts';
+import { signOut } from './session.ts';
+import { readSession } from '#shared/signed-in/session.ts';
 import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 
 const ID = 'S'.repeat(43);

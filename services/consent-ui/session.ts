@@ -1,10 +1,8 @@
-// Signing out deletes the session. Reading one is shared with authorize-service (#shared/signed-in/session.ts).
+// Signing out deletes the session (reading one is #shared/signed-in/session.ts, shared with authorize-service).
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { sha256 } from '#shared/crypto.ts';
 import type { ConsentUiStore } from './store.ts';
 import type { Session } from '#shared/signed-in/session.ts';
-
-export { readSession, type ReadSessionDeps, type Session } from '#shared/signed-in/session.ts';
 
 export type SignOutDeps = { store: Pick<ConsentUiStore, 'deleteSession'>; audit: Audit };
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { showAuthorization, type Deps } from './show-authorization.ts';
 import type { Decision } from './nats-client.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 import { memoryStore, testClock } from './test-doubles.ts';
 
 const HANDLE = 'H'.repeat(43);

@@ -2,7 +2,7 @@
 // signed in, the consent page when the owner must decide, or, when a remembered consent already
 // covers every requested scope, the decision at once and the redirect back to the client.
 import type { AuthorizationDescription } from './request-descriptions.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 import type { RequestDescriber } from './request-descriptions.ts';
 import { approveRemembered, type Deps as RememberedDeps } from './approve-remembered.ts';
 

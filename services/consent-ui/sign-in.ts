@@ -11,7 +11,7 @@ import type { AuditData } from '#shared/audit/cloud-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { randomToken, sha256 } from '#shared/crypto.ts';
 import type { ConsentUiStore, UserCredentials } from './store.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 import { maySignIn, type FindUser } from '#shared/signed-in/user-access.ts';
 import {
   accountKey, addressKey, ADMISSION_WAIT_MS, allowance, clientAddress, lockSeconds, type AttemptGates, type LoginPolicy, type UnlockedKeys,

@@ -11,8 +11,6 @@ import type { Logger } from '#shared/logger.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
 import { CONSENTS, SESSIONS, consentId, ownerRecordReads, type ConsentDoc, type SessionDoc } from '#shared/signed-in/records.ts';
 
-export { consentId, type ConsentDoc, type SessionDoc };
-
 /**
  * The failed sign-ins of an account (`user:<username>`) or a client address (`ip:<address>`), one
  * document per key: counted since the key's last success, forgotten `memorySeconds` after the last

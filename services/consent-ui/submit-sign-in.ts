@@ -3,7 +3,7 @@
 // success a remembered consent that covers the request approves it at once: straight back to the
 // client instead of through the consent page. Without one, the owner goes on to "Your authorizations".
 import type { AuthorizationDescription } from './request-descriptions.ts';
-import type { Session } from './session.ts';
+import type { Session } from '#shared/signed-in/session.ts';
 import type { RequestDescriber } from './request-descriptions.ts';
 import { signIn, type Deps as SignInDeps } from './sign-in.ts';
 import { approveRemembered, type Deps as RememberedDeps } from './approve-remembered.ts';

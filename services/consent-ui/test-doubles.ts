@@ -4,7 +4,8 @@
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
 import type { Clock } from '#shared/clock.ts';
-import { consentId, type ConsentDoc, type ConsentUiStore, type LoginFailuresDoc, type LoginLockDoc, type SessionDoc, type UserCredentials } from './store.ts';
+import type { ConsentUiStore, LoginFailuresDoc, LoginLockDoc, UserCredentials } from './store.ts';
+import { consentId, type ConsentDoc, type SessionDoc } from '#shared/signed-in/records.ts';
 
 export function testClock(start = new Date('2030-01-01T00:00:00Z')): Clock & { advance(seconds: number): void } {
   let now = start.getTime();

@@ -7,7 +7,8 @@ import { RecentReads } from './recent-reads.ts';
 import { consentId, type ConsentDoc, type OwnerRecordReads, type SessionDoc } from './records.ts';
 import type { ChangeBroadcast } from './changes.ts';
 
-export type CacheOptions = { maxAgeMs: number; maxEntries: number };
+/** `maxEntries`: of each kind, oldest out first (10,000 by default). */
+export type CacheOptions = { maxAgeMs: number; maxEntries?: number };
 
 export type CachedOwnerReads = {
   reads: OwnerRecordReads;
@@ -17,8 +18,9 @@ export type CachedOwnerReads = {
 };
 
 export function cacheOwnerReads(reads: OwnerRecordReads, broadcast: Pick<ChangeBroadcast, 'subscribe'>, options: CacheOptions): CachedOwnerReads {
-  const sessions = new RecentReads<SessionDoc>(options);
-  const consents = new RecentReads<ConsentDoc>(options);
+  const bounds = { maxAgeMs: options.maxAgeMs, maxEntries: options.maxEntries ?? 10_000 };
+  const sessions = new RecentReads<SessionDoc>(bounds);
+  const consents = new RecentReads<ConsentDoc>(bounds);
   const forget = ({ kind, key }: ConsentUiChanged) => (kind === 'session' ? sessions : consents).forget(key);
   const subscription = broadcast.subscribe(forget);
   return {
