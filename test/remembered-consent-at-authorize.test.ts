@@ -72,6 +72,9 @@ describe('a remembered consent answered at the authorization endpoint', () => {
       const again = await exchangeCode(system, client, code, verifier);
       assert.equal(again.body.error, 'invalid_grant', 'single use');
 
+      const metrics = await (await fetch(`${system.urls.authorizeService}/metrics`)).text();
+      assert.match(metrics, /^oauth_events_total\{[^}]*name="remembered_consent",outcome="code"[^}]*\} [1-9]/m, 'counted as answered at once');
+
       await audit.waitForExactly({ 'oauth.authorization.requested': 1, 'oauth.authorization.approved': 1, 'oauth.code.issued': 1, 'oauth.token.issued': 1 }, 300);
       const [approved] = audit.ofType('oauth.authorization.approved');
       assert.deepEqual([approved!.data.sub, approved!.data.username, approved!.data.scope], [owner.sub, owner.username, scope]);

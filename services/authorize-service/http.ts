@@ -12,6 +12,7 @@ import { startAuthorization, type Deps as StartDeps } from './start-authorizatio
 import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 import { takePushedRequest, type Deps as TakePushedDeps } from './take-pushed-request.ts';
 import { allowPublicCors } from '#shared/http/public-cors.ts';
+import type { Metrics } from '#shared/metrics.ts';
 import { answerRemembered, type Deps as RememberedDeps } from './answer-remembered.ts';
 
 export type HttpDeps = {
@@ -19,7 +20,7 @@ export type HttpDeps = {
   start: StartDeps;
   takePushed: TakePushedDeps;
   /** Present where consent-ui's session cookie reaches this service (same scheme and host): its name, and what answers with it. */
-  remembered?: RememberedDeps & { sessionCookie: string };
+  remembered?: RememberedDeps & { sessionCookie: string; metrics: Pick<Metrics, 'count'> };
   issuer: string;
   metadata(): Record<string, unknown>;
 };
@@ -96,10 +97,14 @@ async function answerAtOnce(deps: HttpDeps, request: FastifyRequest, authorizati
   if (!deps.remembered) return undefined;
   const sessionCookie = onlySessionCookie(request.headers.cookie, deps.remembered.sessionCookie);
   if (sessionCookie === undefined) return undefined;
+  const { metrics } = deps.remembered;
   try {
-    return await answerRemembered(deps.remembered, authorization, sessionCookie);
+    const answered = await answerRemembered(deps.remembered, authorization, sessionCookie);
+    metrics.count('remembered_consent', { outcome: answered === undefined ? 'consent_ui' : 'code' });
+    return answered;
   } catch (error) {
     // Nothing has been issued or announced yet: consent-ui can still answer, or say what is wrong.
+    metrics.count('remembered_consent', { outcome: 'failed' });
     request.log.warn({ err: error }, 'could not check the remembered consent here; the request goes on to consent-ui');
     return undefined;
   }

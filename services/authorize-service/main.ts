@@ -64,14 +64,18 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     validate,
     takePushed: { pushed, store, clock },
     ...(sessionCookie ? {
-      remembered: { sessionCookie, owners: owners.reads, findUser: (sub: string) => reference.findUser(sub), clock, audit: base.audit, code },
+      remembered: {
+        sessionCookie, owners: owners.reads, findUser: (sub: string) => reference.findUser(sub), clock, audit: base.audit, code, metrics: base.metrics,
+      },
     } : {}),
     start: { requests, clock, audit: base.audit, requestTtlSeconds: config.AUTHORIZATION_REQUEST_TTL_SECONDS, consentUiUrl: urls.consentUi },
     metadata: () => authorizationServerMetadata(urls, reference.scopeNames()),
   });
   const sweep = startPeriodic('sweep expired authorization decisions', () => store.sweepExpired(clock.now()), config.SWEEP_INTERVAL_SECONDS * 1000, log);
   const port = await listen(app, config.HTTP_HOST, config.AUTHORIZE_SERVICE_PORT);
-  log.info({ port, issuer: config.OAUTH_ISSUER }, 'authorize-service ready');
+  log.info({ port, issuer: config.OAUTH_ISSUER, rememberedConsentsAnsweredHere: sessionCookie !== undefined }, sessionCookie
+    ? 'authorize-service ready; it answers remembered consents itself (consent-ui\'s session cookie reaches it)'
+    : 'authorize-service ready; consent-ui answers remembered consents (its session cookie does not reach this host or scheme)');
 
   return startedService(base, port, app, [() => sweep.stop(), () => reference.stop(), () => owners.subscription.unsubscribe()], config);
 }
