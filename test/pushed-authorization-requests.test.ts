@@ -139,6 +139,37 @@ describe('POST /par (RFC 9126) with oauth4webapi', () => {
     assert.equal(tokens.scope, scope);
   });
 
+  it('answers a pushed request at once for a signed-in owner with a remembered consent, resources and all, and takes its request_uri once', async () => {
+    const api = await system.seed.resourceServer([scope]);
+    const owner = await system.seed.user();
+    const browser = new Browser([system.urls.authorizeService, system.urls.consentUi]);
+    const first = await push(client);
+    const login = await browser.navigate(authorizeUrl(system, { client_id: client.clientId, request_uri: first.requestUri }));
+    const consent = await browser.follow(await browser.form(login, 'Sign in').fill('Username', owner.username).fill('Password', owner.password).submit('Sign in'));
+    await browser.form(consent, 'Allow').check('Remember this decision').submit('Allow');
+
+    const { verifier, challenge } = pkcePair();
+    const pushed = await postPar(new URLSearchParams([
+      ['response_type', 'code'], ['redirect_uri', client.redirectUri], ['scope', scope], ['state', 'st-at-once'],
+      ['code_challenge', challenge], ['code_challenge_method', 'S256'], ['resource', api],
+    ]));
+    assert.equal(pushed.status, 201, JSON.stringify(pushed.body));
+    const requestUri = String(pushed.body.request_uri);
+    const answered = await browser.get(authorizeUrl(system, { client_id: client.clientId, request_uri: requestUri }));
+    assert.equal(answered.status, 302);
+    assert.ok(answered.location!.startsWith(client.redirectUri), `a code from /authorize itself, not ${answered.location}`);
+    const oauthClient = { client_id: client.clientId };
+    const params = oauth.validateAuthResponse(as, oauthClient, new URL(answered.location!), 'st-at-once');
+    const tokens = await oauth.processAuthorizationCodeResponse(as, oauthClient, await oauth.authorizationCodeGrantRequest(
+      as, oauthClient, oauth.ClientSecretBasic(client.clientSecret!), params, client.redirectUri, verifier, insecure));
+    assert.deepEqual([decodeJwt(tokens.access_token).aud].flat(), [api]);
+    assert.equal(decodeJwt(tokens.access_token).sub, owner.sub);
+
+    const again = await browser.get(authorizeUrl(system, { client_id: client.clientId, request_uri: requestUri }));
+    assert.equal(again.status, 400, 'the request_uri is taken once, answered at once or not');
+    assert.equal(again.location, undefined);
+  });
+
   it('takes a request_uri once even when it is presented concurrently', async () => {
     const { requestUri } = await push(client);
     const answers = await Promise.all(Array.from({ length: 5 }, () => authorizeWith(client.clientId, requestUri)));
