@@ -159,6 +159,17 @@ describe('the database goes away and comes back', { skip: ferretDbBinary() ? fal
     }), { deadlineMs: DEADLINE_MS });
     assert.equal(authorize.status, 302, authorize.text);
     assert.equal(new URL(authorize.headers.get('location')!).pathname, '/ui/authorize');
+    // A signed-in browser's request too: authorize-service cannot read the session to answer it at
+    // once (answer-remembered.ts), so it leaves the request to consent-ui, and counts the failure.
+    const signedInUrl = authorizeUrl(system, {
+      response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, scope: client.scopes.join(' '), state: 'during-signed-in',
+      code_challenge: pkcePair().challenge, code_challenge_method: 'S256',
+    });
+    const signedIn = await timedFetch(signedInUrl, { headers: { cookie: browser.jar.header(signedInUrl) }, deadlineMs: DEADLINE_MS });
+    assert.equal(signedIn.status, 302, signedIn.text);
+    assert.equal(new URL(signedIn.headers.get('location')!).pathname, '/ui/authorize');
+    const metrics = await timedFetch(`${system.urls.authorizeService}/metrics`, { deadlineMs: DEADLINE_MS });
+    assert.match(metrics.text, /^oauth_events_total\{[^}]*name="remembered_consent",outcome="failed"[^}]*\} [1-9]/m);
 
     // consent-ui: the pages say "try again in a moment".
     const page = (path: string) => timedFetch(`${system.urls.consentUi}${path}`, { headers: { cookie: browser.jar.header(`${system.urls.consentUi}${path}`) }, deadlineMs: DEADLINE_MS });
