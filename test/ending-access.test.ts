@@ -217,11 +217,14 @@ describe('oauth-admin users disable|enable|delete, two instances of every servic
     const client = await system.seed.client({ scopes: [scope], refreshTokens: true });
     const held: [Tokens, Tokens] = [await tokensAt(tokenEdges[1], client, user), await tokensAt(tokenEdges[0], client, user)];
     const session = await sessionOf(user);
+    await rememberConsent(user, client);
+    for (const edge of authorizeEdges) assert.equal(await codeAtOnce(edge, session, client), true, `a code at once from ${edge}`);
     const events = await eventsAbout(user.username);
 
     await ok('users', 'delete', user.username);
     const since = Date.now();
     for (const edge of uiEdges) await within1s(since, `session ended at ${edge}`, async () => !(await signedInAt(edge, session)));
+    for (const edge of authorizeEdges) await within1s(since, `no code at once from ${edge}`, async () => !(await codeAtOnce(edge, session, client)));
     await assertEnded(since, held, client);
     const right = await signIn(uiEdges[0], user);
     assert.equal(right.page.status, answer((await signIn(uiEdges[0], { username: user.username, password: 'wrong-password' })).page).status);

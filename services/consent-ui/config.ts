@@ -1,14 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { HotReadCacheMsSetting } from '#shared/signed-in/cached-reads.ts';
 import { ConfigError, parseConfig, serviceConfigSchema } from '#shared/config.ts';
 
 export const ConsentUiConfigSchema = serviceConfigSchema({
   /** How long a sign-in lasts (server-side expiry and cookie Max-Age). */
   SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 8 * 3600 }),
-  /**
-   * How long a session or remembered consent read from the database is reused (0: never). Sign-out
-   * and consent changes reach every instance at once by broadcast; this bounds staleness without it.
-   */
-  HOT_READ_CACHE_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 2000 }),
+  HOT_READ_CACHE_MS: HotReadCacheMsSetting,
   // CONTRACT "Sign-in abuse": after at most 10 consecutive failures for one account, further
   // attempts are refused for at least 60 s. The bounds make a setting that breaks this impossible.
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 10, default: 10 }),

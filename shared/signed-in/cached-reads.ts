@@ -2,10 +2,18 @@
 // from RecentReads. A change made through any consent-ui instance drops the entry there at once
 // and, through the change broadcast (changes.ts), here as soon as it arrives; the uncached read of
 // the consent passes through.
+import { Type } from '@sinclair/typebox';
 import type { ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
 import { RecentReads } from './recent-reads.ts';
 import { consentId, type ConsentDoc, type OwnerRecordReads, type SessionDoc } from './records.ts';
 import type { ChangeBroadcast } from './changes.ts';
+
+/**
+ * HOT_READ_CACHE_MS, in the config of every service that keeps these reads: how long a session or
+ * remembered consent read from the database is reused (0: never). Sign-out and consent changes reach
+ * every instance at once by broadcast; this bounds staleness without it.
+ */
+export const HotReadCacheMsSetting = Type.Integer({ minimum: 0, maximum: 10_000, default: 2000 });
 
 /** `maxEntries`: of each kind, oldest out first (10,000 by default). */
 export type CacheOptions = { maxAgeMs: number; maxEntries?: number };
