@@ -25,6 +25,7 @@ import {
   clientCredentials, fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, refreshRotation, signedInCodeFlow, validateDpopOverNats, validateOverNats,
 } from './scenarios.ts';
 import { registerFixture, startOwnSystem, targetRunningSystem, type Fixture, type Target } from './system.ts';
+import { MAX_STORED_OWNERS, storeOtherOwners } from './stored-owners.ts';
 import { DEFAULT_YARDSTICK_DIR, YARDSTICK_CLIENT, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,13 +42,15 @@ export type Options = {
   peer: boolean | undefined;
   cpuProf: boolean;
   only: ScenarioKey[];
+  /** Other owners whose session and consent are stored before the scenarios (stored-owners.ts). */
+  storedOwners: number;
   resultsDir: string;
   yardstickDir: string;
 };
 
 export class UsageError extends Error {}
 
-const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,cc,validate,dpop,signin] [--results-dir DIR] [--yardstick DIR]';
+const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,cc,validate,dpop,signin] [--stored-owners N] [--results-dir DIR] [--yardstick DIR]';
 
 export function parseOptions(args: string[]): Options {
   let values;
@@ -61,6 +64,7 @@ export function parseOptions(args: string[]): Options {
         'no-peer': { type: 'boolean' },
         'cpu-prof': { type: 'boolean', default: false },
         only: { type: 'string' },
+        'stored-owners': { type: 'string', default: '0' },
         'results-dir': { type: 'string', default: path.join(PROJECT_DIR, 'bench', 'results') },
         yardstick: { type: 'string', default: DEFAULT_YARDSTICK_DIR },
         help: { type: 'boolean', default: false },
@@ -78,12 +82,17 @@ export function parseOptions(args: string[]): Options {
   const only = values.only === undefined ? [...ScenarioKeys] : values.only.split(',').map((s) => s.trim());
   for (const key of only) if (!(ScenarioKeys as readonly string[]).includes(key)) throw new UsageError(`--only: unknown scenario "${key}" (one of ${ScenarioKeys.join(', ')})`);
   if (values.issuer !== undefined && !/^https?:\/\/[^/]+$/.test(values.issuer)) throw new UsageError('--issuer must be an origin such as http://127.0.0.1:8080');
+  const storedOwners = Number(values['stored-owners']);
+  if (!Number.isInteger(storedOwners) || storedOwners < 0 || storedOwners > MAX_STORED_OWNERS) {
+    throw new UsageError(`--stored-owners must be a whole number from 0 to ${MAX_STORED_OWNERS} (got ${values['stored-owners']})`);
+  }
   return {
     seconds,
     issuer: values.issuer,
     peer: values['with-peer'] ? true : values['no-peer'] ? false : undefined,
     cpuProf: values['cpu-prof'],
     only: only as ScenarioKey[],
+    storedOwners,
     resultsDir: path.resolve(values['results-dir']),
     yardstickDir: values.yardstick,
   };
@@ -113,7 +122,7 @@ export type BenchReport = {
   database: string;
   natsServer: string;
   target: string;
-  settings: { seconds: number; concurrency: number; validateInFlight: { throughput: number; latency: number }; cpuProfiles?: string };
+  settings: { seconds: number; concurrency: number; validateInFlight: { throughput: number; latency: number }; storedOwners: number; cpuProfiles?: string };
   scenarios: ScenarioResult[];
   yardstick?: { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string }; sideBySide: SideBySide[] }
     | { skipped: string; error?: string };
@@ -161,6 +170,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
       seconds: options.seconds,
       concurrency: CONCURRENCY,
       validateInFlight: { throughput: VALIDATE_THROUGHPUT_IN_FLIGHT, latency: VALIDATE_LATENCY_IN_FLIGHT },
+      storedOwners: options.storedOwners,
       ...(profileDir ? { cpuProfiles: profileDir } : {}),
     },
     scenarios: [],
@@ -169,6 +179,10 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
   say(`database: ${target.database}; system: ${report.target}`);
   try {
     const fixture = await registerFixture(target, CONCURRENCY, say);
+    if (options.storedOwners > 0) {
+      await storeOtherOwners(target.db, options.storedOwners, fixture.clientId, fixture.scope);
+      say(`stored a session and a consent of ${options.storedOwners} other owners`);
+    }
     const workers = await prepareWorkers(fixture);
     say(`${workers.length} owners signed in with a remembered consent`);
     await learnConsentUi(target, fixture);
@@ -277,7 +291,8 @@ export function formatReport(report: BenchReport): string {
   const lines: string[] = [];
   const { machine } = report;
   lines.push(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}; `
-    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread); database: ${report.database}; nats-server ${report.natsServer}`);
+    + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread); database: ${report.database}; nats-server ${report.natsServer}`
+    + (report.settings.storedOwners > 0 ? `; ${report.settings.storedOwners} other owners' sessions and consents stored` : ''));
   const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'generator stall p99 ms', 'errors', 'db cmds/op'];
   const rows = report.scenarios.map((s) => [
     s.name, String(s.concurrency), s.opsPerSecond.toFixed(1), s.p50Ms.toFixed(2), s.p99Ms.toFixed(2), s.generatorStallP99Ms.toFixed(2), String(s.errors),

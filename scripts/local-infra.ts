@@ -367,23 +367,52 @@ async function preparePostgres(ctx: Context, database: string): Promise<string |
   return `postgres://postgres@127.0.0.1:5432/${database}`;
 }
 
+/** FERRETDB_BIN, else our own build (.data/bin, built when missing or unpatched), else one on PATH. */
 async function findOrBuildFerretDb(ctx: Context): Promise<string> {
-  const candidates = [
-    path.join(ctx.dataDir, 'bin', 'ferretdb'),
-    ...pathCandidates(ctx.env, 'ferretdb'),
-    path.join(os.homedir(), 'go', 'bin', 'ferretdb'),
-  ];
-  for (const bin of candidates) {
-    if (await isUsableFerretDb(bin)) return bin;
+  const useAsItIs = (bin: string, build: 'patched' | 'other') => {
+    if (build === 'other') ctx.log(`using ${bin}, not this project's build of FerretDB: its lookups by _id read whole collections`);
+    return bin;
+  };
+  const named = ctx.env.FERRETDB_BIN;
+  if (named) {
+    const build = await ferretDbBuild(named);
+    if (build === 'unusable') throw new InfraError(`FERRETDB_BIN=${named} does not run as FerretDB ${FERRETDB_VERSION}`);
+    return useAsItIs(named, build);
+  }
+  const ownBuild = path.join(ctx.dataDir, 'bin', 'ferretdb');
+  if (await ferretDbBuild(ownBuild) === 'patched') return ownBuild;
+  // Our own build from before the patch below is not used: it is built again unless one is on PATH.
+  for (const bin of [...pathCandidates(ctx.env, 'ferretdb'), path.join(os.homedir(), 'go', 'bin', 'ferretdb')]) {
+    const build = await ferretDbBuild(bin);
+    if (build !== 'unusable') return useAsItIs(bin, build);
   }
   return buildFerretDb(ctx);
 }
 
-/** A plain `go install` build panics at start ("Invalid build/version/version.txt"): check it runs. */
-async function isUsableFerretDb(bin: string): Promise<boolean> {
-  if (!isExecutable(bin)) return false;
+/**
+ * FerretDB 1.24's SQLite backend finds a document by `_id` with `_ferretdb_sjson->'$._id' = ?`,
+ * but indexes `_ferretdb_sjson->"_id"`. SQLite reads both as the same JSON path, yet its planner
+ * uses an index on an expression only for that expression as written, so every lookup by `_id`
+ * (a session, a consent, an update or delete by `_id`) read and parsed the whole collection. The
+ * build below writes the lookup the way the index is written. FerretDB 1.x gets no more releases
+ * (2.x dropped SQLite), so the fix stays in this build; `package:` in `--version` marks it.
+ */
+export const FERRETDB_ID_LOOKUP_PATCH = {
+  file: 'internal/backends/sqlite/metadata/metadata.go',
+  from: `IDColumn = DefaultColumn + "->'$._id'"`,
+  to: `IDColumn = DefaultColumn + "->'_id'"`,
+};
+const PATCHED_PACKAGE = 'oauth-local-infra-id-index';
+
+/**
+ * Whether `bin` runs as FerretDB of our version, and whether it is our patched build. (A plain
+ * `go install` build panics at start, "Invalid build/version/version.txt".)
+ */
+async function ferretDbBuild(bin: string): Promise<'patched' | 'other' | 'unusable'> {
+  if (!isExecutable(bin)) return 'unusable';
   const result = await run(bin, ['--version'], { timeoutMs: 10_000 });
-  return result.code === 0 && result.output.includes(`version: ${FERRETDB_VERSION}`);
+  if (result.code !== 0 || !result.output.includes(`version: ${FERRETDB_VERSION}`)) return 'unusable';
+  return result.output.includes(`package: ${PATCHED_PACKAGE}`) ? 'patched' : 'other';
 }
 
 /**
@@ -395,7 +424,7 @@ async function buildFerretDb(ctx: Context): Promise<string> {
   if (!go) {
     throw new InfraError(`no MongoDB-compatible database answers at ${redactUri(ctx.env.MONGODB_URI || DEFAULT_MONGODB_URI)}: install MongoDB (mongod) or Go (https://go.dev/dl, to build FerretDB), ${DOCKER_HINT}`);
   }
-  ctx.log(`building FerretDB ${FERRETDB_VERSION} once, this takes a few minutes`);
+  ctx.log(`building FerretDB ${FERRETDB_VERSION} once (its lookup by _id patched to use the index), this takes a few minutes`);
   const download = await run(go, ['mod', 'download', '-json', `github.com/FerretDB/FerretDB@${FERRETDB_VERSION}`], { env: ctx.env });
   if (download.code !== 0) throw new InfraError(`go mod download of FerretDB failed:\n${lastLines(download.output, 20)}`);
   const moduleDir = (JSON.parse(download.stdout) as { Dir?: string }).Dir;
@@ -406,6 +435,8 @@ async function buildFerretDb(ctx: Context): Promise<string> {
     fs.cpSync(moduleDir, sourceDir, { recursive: true });
     makeWritable(sourceDir); // the module cache is read-only
     fs.writeFileSync(path.join(sourceDir, 'build', 'version', 'version.txt'), FERRETDB_VERSION);
+    fs.writeFileSync(path.join(sourceDir, 'build', 'version', 'package.txt'), PATCHED_PACKAGE);
+    patchSource(sourceDir, FERRETDB_ID_LOOKUP_PATCH);
     const output = path.join(ctx.dataDir, 'bin', 'ferretdb');
     fs.mkdirSync(path.dirname(output), { recursive: true });
     const build = (extra: string[]) =>
@@ -418,6 +449,14 @@ async function buildFerretDb(ctx: Context): Promise<string> {
   } finally {
     fs.rmSync(sourceDir, { recursive: true, force: true });
   }
+}
+
+/** Replaces the one line a patch names; a source without it (another version) fails the build. */
+export function patchSource(sourceDir: string, patch: { file: string; from: string; to: string }): void {
+  const file = path.join(sourceDir, patch.file);
+  const source = fs.readFileSync(file, 'utf8');
+  if (source.split(patch.from).length !== 2) throw new InfraError(`building FerretDB: ${patch.file} no longer holds ${patch.from} once`);
+  fs.writeFileSync(file, source.replace(patch.from, patch.to));
 }
 
 function makeWritable(dir: string): void {

@@ -42,7 +42,8 @@ describe('npm run bench', () => {
   it('runs every scenario without an error, counts database commands, and writes its JSON', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oauth-bench-'));
     try {
-      const { code, output } = await runBench(['--seconds', '0.5', '--no-peer', '--results-dir', dir]);
+      // With other owners' records stored, as a server in use has them (bench/stored-owners.ts).
+      const { code, output } = await runBench(['--seconds', '0.5', '--no-peer', '--stored-owners', '1500', '--results-dir', dir]);
       assert.equal(code, 0, output);
       const files = (await readdir(dir)).filter((f) => /^bench-.*\.json$/.test(f));
       assert.equal(files.length, 1, `one results file in ${dir}`);
@@ -70,6 +71,8 @@ describe('npm run bench', () => {
       assert.match(output, /ES256 sign [\d.]+ µs CPU/);
       assert.deepEqual(report.yardstick, { skipped: '--no-peer' });
       assert.match(output, /code flow, signed in/);
+      assert.equal(report.settings.storedOwners, 1500);
+      assert.match(output, /1500 other owners' sessions and consents stored/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -81,7 +84,9 @@ describe('npm run bench', () => {
     assert.throws(() => parseOptions(['--with-peer', '--no-peer']), /exclude each other/);
     assert.throws(() => parseOptions(['--issuer', 'http://127.0.0.1:8080/path']), /--issuer/);
     assert.throws(() => parseOptions(['--bogus']), /usage: npm run bench/);
+    for (const bad of ['-1', '1.5', 'many', '1000001']) assert.throws(() => parseOptions(['--stored-owners', bad]), /--stored-owners/);
     const defaults = parseOptions([]);
+    assert.equal(defaults.storedOwners, 0);
     assert.equal(defaults.seconds, 15);
     assert.deepEqual(defaults.only, ['code', 'refresh', 'cc', 'validate', 'dpop', 'signin']);
     assert.equal(defaults.peer, undefined, 'the peer runs when the yardstick is there');

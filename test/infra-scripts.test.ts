@@ -2,12 +2,16 @@
 // one real check that NATS and the database answer where the suite expects them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ensureLocalInfra, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, sqliteSynchronous, stopStarted } from '../scripts/local-infra.ts';
+import { MongoClient } from 'mongodb';
+import {
+  ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, patchSource, sqliteSynchronous, stopStarted,
+} from '../scripts/local-infra.ts';
+import { uniqueMongoUri } from './helpers/system.ts';
 import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
 import { runDeadlineMs, testRunnerArgs } from '../scripts/test.ts';
 
@@ -139,5 +143,46 @@ describe('ensureLocalInfra', () => {
     assert.match(infra.mongodbUri, /^mongodb(\+srv)?:\/\//);
     // `npm test` ensured both before this ran; if this test ran alone and started one, stop it.
     await stopStarted(infra.started);
+  });
+});
+
+describe('FerretDB built by npm run infra', () => {
+  it('patches the one line of its source that the lookup by _id needs, and refuses a source without it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'oauth-test-patch-'));
+    try {
+      const file = path.join(dir, FERRETDB_ID_LOOKUP_PATCH.file);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, `const (\n\t${FERRETDB_ID_LOOKUP_PATCH.from}\n)\n`);
+      patchSource(dir, FERRETDB_ID_LOOKUP_PATCH);
+      assert.equal(await readFile(file, 'utf8'), `const (\n\t${FERRETDB_ID_LOOKUP_PATCH.to}\n)\n`);
+      assert.throws(() => patchSource(dir, FERRETDB_ID_LOOKUP_PATCH), InfraError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Every keyed read the services make (a session, a consent, a claim) is a lookup by _id. On an
+  // unpatched FerretDB 1.24 on SQLite each one read the whole collection (scripts/local-infra.ts).
+  it('finds a document by _id through the index, not by reading the collection', async (t) => {
+    const mongo = await MongoClient.connect(uniqueMongoUri('id_lookup'));
+    try {
+      const db = mongo.db();
+      const records = db.collection<{ _id: string; n: number }>('records');
+      await records.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `record ${n}`, n })));
+      const explained = await records.find({ _id: 'record 7' }).explain() as { queryPlanner?: { Plan?: unknown; winningPlan?: unknown } };
+      const plan = JSON.stringify(explained.queryPlanner?.Plan ?? explained.queryPlanner?.winningPlan);
+      if (/SCAN|SEARCH/.test(plan)) {
+        // FerretDB on SQLite: SQLite's own query plan.
+        assert.match(plan, /SEARCH \S+ USING INDEX/, `a lookup by _id read the whole collection: ${plan}`);
+      } else if (explained.queryPlanner?.winningPlan !== undefined) {
+        assert.doesNotMatch(plan, /COLLSCAN/, `a lookup by _id read the whole collection: ${plan}`);
+      } else {
+        t.skip(`no query plan to read from this database: ${plan}`);
+      }
+      assert.deepEqual(await records.findOne({ _id: 'record 7' }), { _id: 'record 7', n: 7 });
+      await db.dropDatabase();
+    } finally {
+      await mongo.close();
+    }
   });
 });
