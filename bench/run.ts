@@ -42,7 +42,7 @@ export type Options = {
   peer: boolean | undefined;
   cpuProf: boolean;
   only: ScenarioKey[];
-  /** Other owners whose session and consent are stored before the scenarios (stored-owners.ts). */
+  /** Other owners whose user, session and consent are stored before the scenarios (stored-owners.ts). */
   storedOwners: number;
   resultsDir: string;
   yardstickDir: string;
@@ -181,7 +181,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     const fixture = await registerFixture(target, CONCURRENCY, say);
     if (options.storedOwners > 0) {
       await storeOtherOwners(target.db, options.storedOwners, fixture.clientId, fixture.scope);
-      say(`stored a session and a consent of ${options.storedOwners} other owners`);
+      say(`stored a user, a session and a consent of ${options.storedOwners} other owners`);
     }
     const workers = await prepareWorkers(fixture);
     say(`${workers.length} owners signed in with a remembered consent`);
@@ -292,7 +292,7 @@ export function formatReport(report: BenchReport): string {
   const { machine } = report;
   lines.push(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}; `
     + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread); database: ${report.database}; nats-server ${report.natsServer}`
-    + (report.settings.storedOwners > 0 ? `; ${report.settings.storedOwners} other owners' sessions and consents stored` : ''));
+    + (report.settings.storedOwners > 0 ? `; ${report.settings.storedOwners} other owners stored (user, session, consent)` : ''));
   const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'generator stall p99 ms', 'errors', 'db cmds/op'];
   const rows = report.scenarios.map((s) => [
     s.name, String(s.concurrency), s.opsPerSecond.toFixed(1), s.p50Ms.toFixed(2), s.p99Ms.toFixed(2), s.generatorStallP99Ms.toFixed(2), String(s.errors),

@@ -72,7 +72,7 @@ describe('npm run bench', () => {
       assert.deepEqual(report.yardstick, { skipped: '--no-peer' });
       assert.match(output, /code flow, signed in/);
       assert.equal(report.settings.storedOwners, 1500);
-      assert.match(output, /1500 other owners' sessions and consents stored/);
+      assert.match(output, /1500 other owners stored \(user, session, consent\)/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
