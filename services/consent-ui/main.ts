@@ -32,7 +32,9 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
   const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'users']);
   const findUser = (sub: string) => reference.findUser(sub);
   await reference.start(base.nc);
-  const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log), consentUiChanges(base.nc, log), log, {
+  // Sign-in finds a user by the sub the reference cache names for the username (store.ts, usersStore).
+  const subOfUsername = (username: string) => reference.subOfUsername(username);
+  const { store, subscription: changes } = cacheHotReads(await createConsentUiStore(mongo.db, log, subOfUsername), consentUiChanges(base.nc, log), log, {
     maxAgeMs: config.HOT_READ_CACHE_MS,
   });
   const nats = createNatsClient(base.nc, config.NATS_REQUEST_TIMEOUT_MS);

@@ -6,6 +6,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { randomToken, sha256 } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
+import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { createConsentUiStore, type ConsentUiStore } from './store.ts';
 
 const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
@@ -14,6 +15,8 @@ base.pathname = `/t_consentuistore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`
 const at = (seconds: number) => new Date(Date.UTC(2030, 0, 1) + seconds * 1000);
 
 describe('consent-ui store', () => {
+  /** What the reference cache would name (services/consent-ui/main.ts passes its subOfUsername). */
+  const knownSubs = new Map<string, string>();
   let client: MongoClient;
   let db: Db;
   let store: ConsentUiStore;
@@ -21,7 +24,7 @@ describe('consent-ui store', () => {
   before(async () => {
     client = await MongoClient.connect(base.toString());
     db = client.db();
-    store = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'));
+    store = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'), async (username) => knownSubs.get(username));
   });
   after(async () => {
     await db?.dropDatabase();
@@ -30,8 +33,22 @@ describe('consent-ui store', () => {
 
   it('finds a user by username, with the password hash only for sign-in', async () => {
     await usersCollection(db).insertOne({ _id: 'u_store', username: 'store_user', passwordHash: '$argon2id$x', groups: ['g'], createdAt: new Date() });
+    knownSubs.set('store_user', 'u_store');
     assert.deepEqual(await store.findUserByUsername('store_user'), { sub: 'u_store', username: 'store_user', passwordHash: '$argon2id$x' });
     assert.equal(await store.findUserByUsername('nobody'), null);
+    // A name the cache still holds for a user deleted since (here: another user's sub) finds no one.
+    knownSubs.set('gone_user', 'u_store');
+    assert.equal(await store.findUserByUsername('gone_user'), null);
+  });
+
+  it('finds a user created just now once the reference cache load that the change started has ended', async () => {
+    const cache = new ReferenceCache(db, createLogger('consent-ui-test', 'silent'), ['users']);
+    const withCache = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'), (name) => cache.subOfUsername(name));
+    const username = `new_${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`;
+    await usersCollection(db).insertOne({ _id: 'u_new', username, passwordHash: '$argon2id$y', groups: [], createdAt: new Date() });
+    const reloading = cache.reload('users'); // as on the admin CLI's announcement
+    assert.equal((await withCache.findUserByUsername(username))?.sub, 'u_new');
+    await reloading;
   });
 
   it('finds a session by id hash until it expires, and not after it is deleted', async () => {
@@ -46,20 +63,23 @@ describe('consent-ui store', () => {
   // FerretDB 1.24 answers a filter of _id alone from the _id index (on SQLite in the build
   // scripts/local-infra.ts makes) and reads the whole collection for any other, so the reads made
   // on every authorization and sign-in keep to _id.
-  it('reads sessions, remembered consents and failure counts by _id alone', async () => {
+  it('reads users (known name or not), sessions, remembered consents and failure counts by _id alone', async () => {
     const watcher = await MongoClient.connect(base.toString(), { monitorCommands: true });
     const filters: { collection: string; keys: string[] }[] = [];
     watcher.on('commandStarted', (event) => {
       if (event.commandName === 'find') filters.push({ collection: event.command.find, keys: Object.keys(event.command.filter ?? {}) });
     });
     try {
-      const watched = await createConsentUiStore(watcher.db(), createLogger('consent-ui-test', 'silent'));
+      const watched = await createConsentUiStore(watcher.db(), createLogger('consent-ui-test', 'silent'), async (username) => knownSubs.get(username));
       filters.length = 0;
+      await watched.findUserByUsername('store_user');
+      await watched.findUserByUsername('nobody');
       await watched.findSession(sha256(randomToken(32)), at(0));
       await watched.findConsent('u_x', 'c_x');
       await watched.findConsentUncached('u_x', 'c_x');
       await watched.loginFailures('user:x', at(0));
-      assert.deepEqual(filters, ['sessions', 'consents', 'consents', 'login_failures'].map((collection) => ({ collection, keys: ['_id'] })));
+      // One read each, by _id, whether the name is known or not: an unknown name costs what a known one does.
+      assert.deepEqual(filters, ['users', 'users', 'sessions', 'consents', 'consents', 'login_failures'].map((collection) => ({ collection, keys: ['_id'] })));
     } finally {
       await watcher.close();
     }

@@ -27,13 +27,16 @@ export type LoginLock = { n: number; until: Date };
 
 export type UserCredentials = { sub: string; username: string; passwordHash: string };
 
-export async function createConsentUiStore(db: Db, log: Logger) {
+/** The sub of a username, as the reference cache knows it (reference-cache.ts, subOfUsername). */
+export type SubOfUsername = (username: string) => Promise<string | undefined>;
+
+export async function createConsentUiStore(db: Db, log: Logger, subOfUsername: SubOfUsername) {
   // One after the other, as before: no index builds raced at start.
   const sessions = await sessionsStore(db, log);
   const consents = await consentsStore(db, log);
   const throttle = await loginThrottleStore(db, log);
   return {
-    ...usersStore(db),
+    ...usersStore(db, subOfUsername),
     ...ownerRecordReads(db),
     ...sessions,
     ...consents,
@@ -59,13 +62,23 @@ async function insertUnlessDuplicate<T extends { _id: string }>(collection: Coll
 
 export type ConsentUiStore = Awaited<ReturnType<typeof createConsentUiStore>>;
 
-/** The read of a user by username, for sign-in (users are reference data, written by the admin CLI). */
-function usersStore(db: Db) {
+/** Never a sub (those are `u_` and a random token): the read an unknown username makes. */
+const NO_SUCH_USER = 'no such user';
+
+/**
+ * The read of a user for sign-in (users are reference data, written by the admin CLI): by _id, the
+ * sub the reference cache names, since FerretDB 1.24 reads every user to answer a filter on the
+ * name (26 ms with 1,000 users, 206 ms with 10,000; by _id about 1 ms). An unknown name makes the
+ * same one read by _id, so it costs what a known one does.
+ */
+function usersStore(db: Db, subOfUsername: SubOfUsername) {
   const users = usersCollection(db);
   return {
     async findUserByUsername(username: string): Promise<UserCredentials | null> {
-      const user = await users.findOne({ username }, { projection: { _id: 1, username: 1, passwordHash: 1 } });
-      return user ? { sub: user._id, username: user.username, passwordHash: user.passwordHash } : null;
+      const sub = await subOfUsername(username);
+      const user = await users.findOne({ _id: sub ?? NO_SUCH_USER }, { projection: { _id: 1, username: 1, passwordHash: 1 } });
+      // A name the cache still holds for a user deleted since finds no one.
+      return user?.username === username ? { sub: user._id, username: user.username, passwordHash: user.passwordHash } : null;
     },
   };
 }

@@ -33,6 +33,9 @@ export class ReferenceCache implements ReferenceData {
   #clients = new Map<string, ClientDoc>();
   #scopes = new Map<string, ScopeDoc>();
   #users = new Map<string, CachedUser>();
+  #subsByUsername = new Map<string, string>();
+  /** The latest load of users, settled (never rejected): a lookup by name waits for one in progress. */
+  #usersLoaded: Promise<void> = Promise.resolve();
   #resources: ResourceDoc[] = [];
   #resourcesLoadedAt = 0;
   #resourceServers = new Map<string, ResourceServerDoc>();
@@ -79,9 +82,12 @@ export class ReferenceCache implements ReferenceData {
           this.#resourcesLoadedAt = Date.now();
           this.#resources = await resourcesCollection(this.#db).find().toArray();
           break;
-        case 'users':
-          this.#users = new Map((await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray()).map((u) => [u._id, u]));
+        case 'users': {
+          const loading = this.#loadUsers();
+          this.#usersLoaded = loading.then(() => {}, () => {});
+          await loading;
           break;
+        }
         case 'resource_servers':
           this.#resourceServers = new Map((await resourceServersCollection(this.#db).find().toArray()).map((r) => [r._id, r]));
           break;
@@ -92,6 +98,12 @@ export class ReferenceCache implements ReferenceData {
       if (throwOnError) throw error;
       this.#log.warn({ err: error, kind }, 'reference data reload failed; keeping the cached copy');
     }
+  }
+
+  async #loadUsers(): Promise<void> {
+    const users = await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray();
+    this.#users = new Map(users.map((u) => [u._id, u]));
+    this.#subsByUsername = new Map(users.map((u) => [u.username, u._id]));
   }
 
   client(id: string) { return this.#clients.get(id); }
@@ -109,6 +121,15 @@ export class ReferenceCache implements ReferenceData {
     const found = await clientsCollection(this.#db).findOne({ _id: id });
     if (found) this.#clients.set(id, found);
     return found ?? undefined;
+  }
+
+  /**
+   * The sub of a username, once any load of users in progress (an announced change) has ended, so
+   * that a user just created is found; every lookup waits alike, known name or not.
+   */
+  async subOfUsername(username: string): Promise<string | undefined> {
+    await this.#usersLoaded;
+    return this.#subsByUsername.get(username);
   }
 
   async findUser(sub: string): Promise<CachedUser | undefined> {
