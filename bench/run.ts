@@ -178,11 +178,11 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
   stopOnSignal = () => target.stop();
   say(`database: ${target.database}; system: ${report.target}`);
   try {
-    const fixture = await registerFixture(target, CONCURRENCY, say);
     if (options.storedOwners > 0) {
-      await storeOtherOwners(target.db, options.storedOwners, fixture.clientId, fixture.scope);
+      await storeOtherOwners(target.db, options.storedOwners);
       say(`stored a user, a session and a consent of ${options.storedOwners} other owners`);
     }
+    const fixture = await registerFixture(target, CONCURRENCY, say);
     const workers = await prepareWorkers(fixture);
     say(`${workers.length} owners signed in with a remembered consent`);
     await learnConsentUi(target, fixture);

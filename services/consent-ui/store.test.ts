@@ -6,7 +6,8 @@ import { MongoClient, type Db } from 'mongodb';
 import { randomToken, sha256 } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
 import { usersCollection } from '#shared/reference-data/users.ts';
-import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
+import { connect } from '@nats-io/transport-node';
+import { announceReferenceDataChange, ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { createConsentUiStore, type ConsentUiStore } from './store.ts';
 
 const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
@@ -41,14 +42,22 @@ describe('consent-ui store', () => {
     assert.equal(await store.findUserByUsername('gone_user'), null);
   });
 
-  it('finds a user created just now once the reference cache load that the change started has ended', async () => {
+  it('finds a user created and announced just now: the lookup waits for the load the announcement started', async () => {
+    const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
     const cache = new ReferenceCache(db, createLogger('consent-ui-test', 'silent'), ['users']);
-    const withCache = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'), (name) => cache.subOfUsername(name));
-    const username = `new_${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`;
-    await usersCollection(db).insertOne({ _id: 'u_new', username, passwordHash: '$argon2id$y', groups: [], createdAt: new Date() });
-    const reloading = cache.reload('users'); // as on the admin CLI's announcement
-    assert.equal((await withCache.findUserByUsername(username))?.sub, 'u_new');
-    await reloading;
+    try {
+      await cache.start(nc);
+      const withCache = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'), (name) => cache.subOfUsername(name));
+      const username = `new_${randomToken(4).replace(/[^a-z0-9]/gi, 'x')}`;
+      await usersCollection(db).insertOne({ _id: 'u_new', username, passwordHash: '$argon2id$y', groups: [], createdAt: new Date() });
+      // As the admin CLI does; after the flush this connection has received its own announcement.
+      announceReferenceDataChange(nc, 'users');
+      await nc.flush();
+      assert.equal((await withCache.findUserByUsername(username))?.sub, 'u_new');
+    } finally {
+      cache.stop();
+      await nc.close();
+    }
   });
 
   it('finds a session by id hash until it expires, and not after it is deleted', async () => {

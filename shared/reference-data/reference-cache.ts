@@ -34,8 +34,8 @@ export class ReferenceCache implements ReferenceData {
   #scopes = new Map<string, ScopeDoc>();
   #users = new Map<string, CachedUser>();
   #subsByUsername = new Map<string, string>();
-  /** The latest load of users, settled (never rejected): a lookup by name waits for one in progress. */
-  #usersLoaded: Promise<void> = Promise.resolve();
+  /** The load of users that the latest announcement started, settled (never rejected). */
+  #announcedUsersLoad: Promise<void> = Promise.resolve();
   #resources: ResourceDoc[] = [];
   #resourcesLoadedAt = 0;
   #resourceServers = new Map<string, ResourceServerDoc>();
@@ -56,12 +56,17 @@ export class ReferenceCache implements ReferenceData {
     this.#subscription = nc.subscribe(Subjects.referenceDataChanged, {
       callback: (_error, msg) => {
         const event = changed.parse(parseJson(msg.data));
-        if (event && this.#kinds.has(event.kind)) void this.#reloadSoon.get(event.kind)!();
+        if (event && this.#kinds.has(event.kind)) this.#announced(event.kind);
       },
     });
     await Promise.all([...this.#kinds].map((kind) => this.reload(kind, true)));
     this.#timer = setInterval(() => [...this.#kinds].forEach((kind) => void this.#reloadSoon.get(kind)!()), refreshMs);
     this.#timer.unref();
+  }
+
+  #announced(kind: ReferenceDataKind): void {
+    const loading = this.#reloadSoon.get(kind)!();
+    if (kind === 'users') this.#announcedUsersLoad = loading.then(() => {}, () => {});
   }
 
   stop(): void {
@@ -83,9 +88,9 @@ export class ReferenceCache implements ReferenceData {
           this.#resources = await resourcesCollection(this.#db).find().toArray();
           break;
         case 'users': {
-          const loading = this.#loadUsers();
-          this.#usersLoaded = loading.then(() => {}, () => {});
-          await loading;
+          const users = await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray();
+          this.#users = new Map(users.map((u) => [u._id, u]));
+          this.#subsByUsername = new Map(users.map((u) => [u.username, u._id]));
           break;
         }
         case 'resource_servers':
@@ -98,12 +103,6 @@ export class ReferenceCache implements ReferenceData {
       if (throwOnError) throw error;
       this.#log.warn({ err: error, kind }, 'reference data reload failed; keeping the cached copy');
     }
-  }
-
-  async #loadUsers(): Promise<void> {
-    const users = await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray();
-    this.#users = new Map(users.map((u) => [u._id, u]));
-    this.#subsByUsername = new Map(users.map((u) => [u.username, u._id]));
   }
 
   client(id: string) { return this.#clients.get(id); }
@@ -124,11 +123,12 @@ export class ReferenceCache implements ReferenceData {
   }
 
   /**
-   * The sub of a username, once any load of users in progress (an announced change) has ended, so
-   * that a user just created is found; every lookup waits alike, known name or not.
+   * The sub of a username, once the load of users that the admin CLI's latest announcement started
+   * has ended, so that a user just created is found. Every lookup waits alike, known name or not;
+   * the periodic reloads (which take long with many users on FerretDB) hold no one up.
    */
   async subOfUsername(username: string): Promise<string | undefined> {
-    await this.#usersLoaded;
+    await this.#announcedUsersLoad;
     return this.#subsByUsername.get(username);
   }
 
