@@ -82,10 +82,12 @@ export function parseOptions(args: string[]): Options {
   const only = values.only === undefined ? [...ScenarioKeys] : values.only.split(',').map((s) => s.trim());
   for (const key of only) if (!(ScenarioKeys as readonly string[]).includes(key)) throw new UsageError(`--only: unknown scenario "${key}" (one of ${ScenarioKeys.join(', ')})`);
   if (values.issuer !== undefined && !/^https?:\/\/[^/]+$/.test(values.issuer)) throw new UsageError('--issuer must be an origin such as http://127.0.0.1:8080');
-  const storedOwners = Number(values['stored-owners']);
-  if (!Number.isInteger(storedOwners) || storedOwners < 0 || storedOwners > MAX_STORED_OWNERS) {
+  const storedOwners = /^\d{1,7}$/.test(values['stored-owners']) ? Number(values['stored-owners']) : NaN;
+  if (!(storedOwners <= MAX_STORED_OWNERS)) {
     throw new UsageError(`--stored-owners must be a whole number from 0 to ${MAX_STORED_OWNERS} (got ${values['stored-owners']})`);
   }
+  // Stored records stay: only a database of the benchmark's own is dropped after the run.
+  if (storedOwners > 0 && values.issuer !== undefined) throw new UsageError('--stored-owners writes into the database; it cannot be used with --issuer');
   return {
     seconds,
     issuer: values.issuer,

@@ -3,6 +3,7 @@
 // ports with a fresh database), or one already running at `--issuer`. Either way the benchmark
 // registers reference data of its own: a scope, users in a group, a resource rule and a
 // confidential client with refresh tokens, written as the admin CLI writes them.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -249,8 +250,9 @@ export async function describeDatabase(db: Db): Promise<{ description: string; p
   try {
     const status = await db.admin().command({ serverStatus: 1 });
     const cmdline = fs.readFileSync(`/proc/${Number(status.pid)}/cmdline`, 'utf8').split('\0');
-    // Only a process of that name is the server itself (a pid from another machine could be anything here).
-    if (path.basename(cmdline[0] ?? '') === name) {
+    // Only a process of that name is the server itself (a pid from another machine could be anything
+    // here); `ferretdb-…` too, a copy kept to compare builds (FERRETDB_BIN).
+    if (path.basename(cmdline[0] ?? '').startsWith(name)) {
       pid = Number(status.pid);
       args = cmdline;
     }
@@ -260,7 +262,9 @@ export async function describeDatabase(db: Db): Promise<{ description: string; p
   if (!ferret) return { description: `MongoDB ${String(info.version)}`, process: name, pid };
   const handler = args.find((arg) => arg.startsWith('--handler='))?.slice('--handler='.length);
   const backend = handler === 'postgresql' ? 'PostgreSQL backend' : handler === 'sqlite' ? 'SQLite backend' : handler ? `${handler} backend` : 'backend unknown';
-  return { description: `FerretDB ${String(info.ferretdbVersion)} (${backend})`, process: name, pid };
+  // Which build: this project's (its lookups by _id patched, scripts/local-infra.ts) or another.
+  const build = args[0] ? /^package: (.+)$/m.exec(spawnSync(args[0], ['--version'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '')?.[1] : undefined;
+  return { description: `FerretDB ${String(info.ferretdbVersion)} (${backend}${build ? `, package ${build}` : ''})`, process: name, pid };
 }
 
 /** Registers the benchmark's own scope, users, resource rule and client, and waits until the services see them. */

@@ -369,22 +369,28 @@ async function preparePostgres(ctx: Context, database: string): Promise<string |
 
 /** FERRETDB_BIN, else our own build (.data/bin, built when missing or unpatched), else one on PATH. */
 async function findOrBuildFerretDb(ctx: Context): Promise<string> {
-  const useAsItIs = (bin: string, build: 'patched' | 'other') => {
-    if (build === 'other') ctx.log(`using ${bin}, not this project's build of FerretDB: its lookups by _id read whole collections`);
+  const useAsItIs = (bin: string) => {
+    ctx.log(`using ${bin}, not this project's build of FerretDB: on SQLite its lookups by _id read whole collections`);
     return bin;
   };
   const named = ctx.env.FERRETDB_BIN;
   if (named) {
     const build = await ferretDbBuild(named);
-    if (build === 'unusable') throw new InfraError(`FERRETDB_BIN=${named} does not run as FerretDB ${FERRETDB_VERSION}`);
-    return useAsItIs(named, build);
+    if (build === 'unusable') throw new InfraError(`FERRETDB_BIN=${named} is not an executable that reports version ${FERRETDB_VERSION} (--version)`);
+    return build === 'patched' ? named : useAsItIs(named);
   }
   const ownBuild = path.join(ctx.dataDir, 'bin', 'ferretdb');
-  if (await ferretDbBuild(ownBuild) === 'patched') return ownBuild;
-  // Our own build from before the patch below is not used: it is built again unless one is on PATH.
+  const own = await ferretDbBuild(ownBuild);
+  if (own === 'patched') return ownBuild;
+  // Our own build from before the patch below is built again; should that fail (no Go, no
+  // network), it still runs as it did.
+  if (own === 'other') return buildFerretDb(ctx).catch((error: unknown) => {
+    ctx.log(`could not build FerretDB again: ${(error as Error).message.split('\n')[0]}`);
+    return useAsItIs(ownBuild);
+  });
   for (const bin of [...pathCandidates(ctx.env, 'ferretdb'), path.join(os.homedir(), 'go', 'bin', 'ferretdb')]) {
     const build = await ferretDbBuild(bin);
-    if (build !== 'unusable') return useAsItIs(bin, build);
+    if (build !== 'unusable') return build === 'patched' ? bin : useAsItIs(bin);
   }
   return buildFerretDb(ctx);
 }
@@ -445,6 +451,8 @@ async function buildFerretDb(ctx: Context): Promise<string> {
     // Newer Go toolchains refuse some of its dependencies' //go:linkname uses; this lifts that check.
     if (result.code !== 0) result = await build(['-ldflags=-checklinkname=0']);
     if (result.code !== 0) throw new InfraError(`building FerretDB failed:\n${lastLines(result.output, 20)}`);
+    // Else every start would build it again (FERRETDB_TEST_TELEMETRY_PACKAGE, say, overrides the package line).
+    if (await ferretDbBuild(output) !== 'patched') ctx.log(`warning: ${output} does not report package ${PATCHED_PACKAGE} in --version`);
     return output;
   } finally {
     fs.rmSync(sourceDir, { recursive: true, force: true });
@@ -456,7 +464,7 @@ export function patchSource(sourceDir: string, patch: { file: string; from: stri
   const file = path.join(sourceDir, patch.file);
   const source = fs.readFileSync(file, 'utf8');
   if (source.split(patch.from).length !== 2) throw new InfraError(`building FerretDB: ${patch.file} no longer holds ${patch.from} once`);
-  fs.writeFileSync(file, source.replace(patch.from, patch.to));
+  fs.writeFileSync(file, source.split(patch.from).join(patch.to)); // not replace(): `$` in `to` would be a pattern
 }
 
 function makeWritable(dir: string): void {

@@ -84,7 +84,8 @@ describe('npm run bench', () => {
     assert.throws(() => parseOptions(['--with-peer', '--no-peer']), /exclude each other/);
     assert.throws(() => parseOptions(['--issuer', 'http://127.0.0.1:8080/path']), /--issuer/);
     assert.throws(() => parseOptions(['--bogus']), /usage: npm run bench/);
-    for (const bad of ['-1', '1.5', 'many', '1000001']) assert.throws(() => parseOptions(['--stored-owners', bad]), /--stored-owners/);
+    for (const bad of ['-1', '1.5', 'many', '1000001', '', '1e3', '0x10', ' 5']) assert.throws(() => parseOptions(['--stored-owners', bad]), /--stored-owners/);
+    assert.throws(() => parseOptions(['--stored-owners', '10', '--issuer', 'http://127.0.0.1:8080']), /cannot be used with --issuer/);
     const defaults = parseOptions([]);
     assert.equal(defaults.storedOwners, 0);
     assert.equal(defaults.seconds, 15);

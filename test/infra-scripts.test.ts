@@ -1,5 +1,6 @@
 // The helper scripts behind `npm start`, `npm test` and `npm run infra`: their pure parts, and
-// one real check that NATS and the database answer where the suite expects them.
+// real checks that NATS and the database answer where the suite expects them, and that the
+// database finds a document by _id through its index.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -169,19 +170,20 @@ describe('FerretDB built by npm run infra', () => {
       const db = mongo.db();
       const records = db.collection<{ _id: string; n: number }>('records');
       await records.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `record ${n}`, n })));
-      const explained = await records.find({ _id: 'record 7' }).explain() as { queryPlanner?: { Plan?: unknown; winningPlan?: unknown } };
-      const plan = JSON.stringify(explained.queryPlanner?.Plan ?? explained.queryPlanner?.winningPlan);
-      if (/SCAN|SEARCH/.test(plan)) {
-        // FerretDB on SQLite: SQLite's own query plan.
-        assert.match(plan, /SEARCH \S+ USING INDEX/, `a lookup by _id read the whole collection: ${plan}`);
-      } else if (explained.queryPlanner?.winningPlan !== undefined) {
-        assert.doesNotMatch(plan, /COLLSCAN/, `a lookup by _id read the whole collection: ${plan}`);
+      const { queryPlanner } = await records.find({ _id: 'record 7' }).explain() as { queryPlanner?: { Plan?: unknown; winningPlan?: unknown } };
+      if (Array.isArray(queryPlanner?.Plan)) {
+        // FerretDB on SQLite: SQLite's own query plan, one line per step.
+        const plan = JSON.stringify(queryPlanner.Plan);
+        assert.match(plan, /SEARCH \S+ USING INDEX/, `a lookup by _id read the whole collection: ${plan}. A FerretDB started before this `
+          + 'build (or named by FERRETDB_BIN, or found on PATH) is not the one scripts/local-infra.ts builds: `npm run infra -- --stop`, then run again');
+      } else if (queryPlanner?.Plan !== undefined) {
+        t.skip('FerretDB on PostgreSQL reads the whole collection for a lookup by _id (README); only its SQLite backend is patched');
       } else {
-        t.skip(`no query plan to read from this database: ${plan}`);
+        assert.doesNotMatch(JSON.stringify(queryPlanner?.winningPlan), /COLLSCAN/, 'MongoDB read the whole collection for a lookup by _id');
       }
       assert.deepEqual(await records.findOne({ _id: 'record 7' }), { _id: 'record 7', n: 7 });
-      await db.dropDatabase();
     } finally {
+      await mongo.db().dropDatabase().catch(() => {});
       await mongo.close();
     }
   });

@@ -69,9 +69,9 @@ describe('consent-ui store', () => {
     assert.equal(await store.findSession(idHash, at(0)), null);
   });
 
-  // FerretDB 1.24 answers a filter of _id alone from the _id index (on SQLite in the build
-  // scripts/local-infra.ts makes) and reads the whole collection for any other, so the reads made
-  // on every authorization and sign-in keep to _id.
+  // FerretDB 1.24 reads the whole collection for any filter but _id alone, which its SQLite
+  // backend, as scripts/local-infra.ts builds it, answers from the index; so the reads made on
+  // every authorization and sign-in keep to _id.
   it('reads users (known name or not), sessions, remembered consents and failure counts by _id alone', async () => {
     const watcher = await MongoClient.connect(base.toString(), { monitorCommands: true });
     const filters: { collection: string; keys: string[] }[] = [];

@@ -1,11 +1,9 @@
 // Server-issued values that carry their own state: authorization requests, authorization codes
 // and refresh tokens are sealed (AES-256-GCM, authenticated) rather than stored and looked up.
-// Reading a document by key costs a full scan on FerretDB 1.x as released (on PostgreSQL its
-// equality filters are `@>` containment, which the `_id` btree index cannot serve; on SQLite its
-// lookup is not written as its index is, which the build of scripts/local-infra.ts fixes), so the
-// hot path reads nothing: it opens
-// the value it was given, and the only database work left is the unique insert that makes a code
-// or a refresh token single-use. Nothing secret is stored at all.
+// Reading a document by key costs a round trip, and on FerretDB 1.x as released a full scan
+// (scripts/local-infra.ts), so the hot path reads nothing: it opens the value it was given, and the
+// only database work left is the unique insert that makes a code or a refresh token single-use.
+// Nothing secret is stored at all.
 //
 // The key for each kind is derived (HKDF-SHA256) from OAUTH_KEY_ENCRYPTION_KEY with the kind as
 // label, and the kind is also the AEAD's associated data: a value sealed as one kind never opens

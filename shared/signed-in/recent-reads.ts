@@ -1,8 +1,9 @@
 // Reads of records that rarely change, kept for a few seconds: a signed-in owner's session and
 // remembered consent are read on every authorization, each read a round trip to the database (and
-// on FerretDB 1.x as released a full scan, scripts/local-infra.ts). A change made through any instance drops the entry everywhere at once (the change
-// broadcast, see cached-reads.ts); `maxAgeMs` bounds how stale an entry can be should a broadcast
-// be lost. Concurrent reads of one key share one database read. Bounded; oldest out first.
+// on FerretDB 1.x, unless built by scripts/local-infra.ts for SQLite, a full scan). A change made
+// through any instance drops the entry everywhere at once (the change broadcast, see
+// cached-reads.ts); `maxAgeMs` bounds how stale an entry can be should a broadcast be lost.
+// Concurrent reads of one key share one database read. Bounded; oldest out first.
 export class RecentReads<V> {
   readonly #maxAgeMs: number;
   readonly #maxEntries: number;
