@@ -178,8 +178,12 @@ const badSeconds = fc.oneof(
 /** --refresh-grace-seconds: whole seconds from 0 to 60 only. */
 const badGrace = fc.oneof(fc.constantFrom('61', '-1', '1.5', '60s', ' 5', '1e1', '0x10', '', '99999999999'), argText.filter((s) => !/^\d{1,10}$/.test(s)));
 const badClientId = fc.oneof(fc.constantFrom('a b', '', 'x'.repeat(129), 'c/d', '<c>', 'ä'), argText.filter((s) => !/^[A-Za-z0-9._~-]{1,128}$/.test(s)));
-/** Both --user and --client where one is allowed. */
-const bothHolders = (value: string, option = '--client') => fc.constant((argv: string[]) => [...argv, option, value]);
+/**
+ * Both --user and --client where one is allowed, both appended whatever the other defects did:
+ * appending only the missing one could complete a line another defect had cut short (`grants
+ * revoke` then `--user u` is valid; a fresh-clone CI run drew exactly that).
+ */
+const bothHolders = (username: string, clientId: string) => fc.constant((argv: string[]) => [...argv, '--user', username, '--client', clientId]);
 const unknownName = fc.stringMatching(/^[a-z]{4,12}$/).map((s) => `nope.${s}`);
 
 function templates(): Template[] {
@@ -266,12 +270,12 @@ function templates(): Template[] {
     },
     {
       name: 'grants list', argv: () => ['grants', 'list', '--user', username],
-      defects: [...generic(0), replaceOption('user', fc.oneof(unknownName, badUsername)), bothHolders(clientId), cut(2)],
+      defects: [...generic(0), replaceOption('user', fc.oneof(unknownName, badUsername)), bothHolders(username, clientId), cut(2)],
     },
     {
       name: 'grants revoke', argv: () => ['grants', 'revoke', '--client', clientId],
       defects: [
-        ...generic(0), replaceOption('client', fc.oneof(unknownName, badClientId)), bothHolders(username, '--user'), fc.constant(() => ['grants', 'revoke']),
+        ...generic(0), replaceOption('client', fc.oneof(unknownName, badClientId)), bothHolders(username, clientId), fc.constant(() => ['grants', 'revoke']),
         fc.constantFrom('AAAAAAAAAAAAAAAAAAAAAA', 'bad id', 'x'.repeat(23), '', 'short').map((id) => (a: string[]) => [...a.slice(0, 2), '--', id]),
         fc.constant((a: string[]) => [...a, '--', 'AAAAAAAAAAAAAAAAAAAAAA']),
       ],
