@@ -462,9 +462,9 @@ async function buildFerretDb(ctx: Context): Promise<string> {
 /** Replaces the one line a patch names; a source without it (another version) fails the build. */
 export function patchSource(sourceDir: string, patch: { file: string; from: string; to: string }): void {
   const file = path.join(sourceDir, patch.file);
-  const source = fs.readFileSync(file, 'utf8');
-  if (source.split(patch.from).length !== 2) throw new InfraError(`building FerretDB: ${patch.file} no longer holds ${patch.from} once`);
-  fs.writeFileSync(file, source.split(patch.from).join(patch.to)); // not replace(): `$` in `to` would be a pattern
+  const parts = fs.readFileSync(file, 'utf8').split(patch.from);
+  if (parts.length !== 2) throw new InfraError(`building FerretDB: ${patch.file} no longer holds ${patch.from} once`);
+  fs.writeFileSync(file, parts.join(patch.to)); // not replace(): `$` in `to` would be a pattern
 }
 
 function makeWritable(dir: string): void {

@@ -43,7 +43,8 @@ describe('consent-ui store', () => {
   });
 
   it('finds a user created and announced just now: the lookup waits for the load the announcement started', async () => {
-    const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+    // Where the suite's NATS is, read as this file reads the database's address above (services import no test helpers).
+    const nc = await connect({ servers: process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
     const cache = new ReferenceCache(db, createLogger('consent-ui-test', 'silent'), ['users']);
     try {
       await cache.start(nc);

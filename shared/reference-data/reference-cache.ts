@@ -33,7 +33,8 @@ export class ReferenceCache implements ReferenceData {
   #clients = new Map<string, ClientDoc>();
   #scopes = new Map<string, ScopeDoc>();
   #users = new Map<string, CachedUser>();
-  #subsByUsername = new Map<string, string>();
+  /** Derived from #users when sign-in first asks (consent-ui alone does), dropped with each load. */
+  #subsByUsername: Map<string, string> | undefined;
   /** The load of users that the latest announcement started, settled (never rejected). */
   #announcedUsersLoad: Promise<void> = Promise.resolve();
   #resources: ResourceDoc[] = [];
@@ -88,9 +89,8 @@ export class ReferenceCache implements ReferenceData {
           this.#resources = await resourcesCollection(this.#db).find().toArray();
           break;
         case 'users': {
-          const users = await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray();
-          this.#users = new Map(users.map((u) => [u._id, u]));
-          this.#subsByUsername = new Map(users.map((u) => [u.username, u._id]));
+          this.#users = new Map((await usersCollection(this.#db).find({}, { projection: { passwordHash: 0 } }).toArray()).map((u) => [u._id, u]));
+          this.#subsByUsername = undefined;
           break;
         }
         case 'resource_servers':
@@ -129,6 +129,7 @@ export class ReferenceCache implements ReferenceData {
    */
   async subOfUsername(username: string): Promise<string | undefined> {
     await this.#announcedUsersLoad;
+    this.#subsByUsername ??= new Map([...this.#users.values()].map((u) => [u.username, u._id]));
     return this.#subsByUsername.get(username);
   }
 
