@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Logger } from '#shared/logger.ts';
-import { startedService } from './service-base.ts';
+import { startedService, startOnBase } from './service-base.ts';
 
 describe('startedService', () => {
   it('closes NATS and MongoDB when a stop step fails, logs the step, stops once, and then fails', async () => {
@@ -33,5 +33,38 @@ describe('startedService', () => {
     };
     await startedService(base, 8081, { close: async () => void steps.push('http') }, [() => void steps.push('sweep')]).stop();
     assert.deepEqual(steps, ['stop taking requests', 'http', 'sweep', 'close']);
+  });
+});
+
+describe('startOnBase', () => {
+  const baseRecording = (steps: string[]) => ({
+    log: { warn: () => void steps.push('warned') } as unknown as Logger,
+    stopTakingRequests: async () => void steps.push('stop taking requests'),
+    close: async () => void steps.push('close'),
+  });
+
+  it('when a step fails: stops what had started (last first, a failing stop logged), closes the base, and fails with the error', async () => {
+    const steps: string[] = [];
+    const started = startOnBase(baseRecording(steps), {}, async (onStop) => {
+      onStop(() => void steps.push('reference'));
+      onStop(() => { throw new Error('already closed'); });
+      onStop(async () => void steps.push('revocations'));
+      throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
+    });
+    await assert.rejects(started, { code: 'EADDRINUSE' });
+    assert.deepEqual(steps, ['revocations', 'warned', 'reference', 'close']);
+  });
+
+  it('when every step succeeds: serves on the port, and its stop stops the parts last first', async () => {
+    const steps: string[] = [];
+    const service = await startOnBase(baseRecording(steps), {}, async (onStop) => {
+      onStop(() => void steps.push('reference'));
+      onStop(() => void steps.push('sweep'));
+      return { port: 8081, http: { close: async () => void steps.push('http') } };
+    });
+    assert.equal(service.port, 8081);
+    assert.deepEqual(steps, []);
+    await service.stop();
+    assert.deepEqual(steps, ['stop taking requests', 'http', 'sweep', 'reference', 'close']);
   });
 });

@@ -70,8 +70,13 @@ export async function openServiceBase(name: string, config: CommonConfig, option
   }
   const audit = new AuditPublisher(nc, mongo.db, log, `urn:oauth:${name}`);
   if (emitsAudit) {
-    // The relay reads the outbox unfiltered and deletes by `_id`: no index of its own (one less per insert).
-    await ensureAuditStream(nc, { retentionDays: config.AUDIT_RETENTION_DAYS, replicas: config.AUDIT_STREAM_REPLICAS });
+    try {
+      // The relay reads the outbox unfiltered and deletes by `_id`: no index of its own (one less per insert).
+      await ensureAuditStream(nc, { retentionDays: config.AUDIT_RETENTION_DAYS, replicas: config.AUDIT_STREAM_REPLICAS });
+    } catch (error) {
+      await closeConnections(nc, mongo, stopTracing);
+      throw error;
+    }
     audit.startRelay();
     observeOutbox(metrics, audit);
   }
@@ -104,15 +109,20 @@ export async function openServiceBase(name: string, config: CommonConfig, option
         await stopTakingRequests();
       } finally {
         await audit.flush();
-        await nc.drain().catch(() => nc.close());
-        try {
-          await mongo.client.close();
-        } finally {
-          await stopTracing();
-        }
+        await closeConnections(nc, mongo, stopTracing);
       }
     },
   };
+}
+
+/** NATS drained, MongoDB closed, tracing stopped: whichever fails, the others are still closed. */
+async function closeConnections(nc: NatsConnection, mongo: Mongo, stopTracing: () => Promise<void>): Promise<void> {
+  await nc.drain().catch(() => nc.close());
+  try {
+    await mongo.client.close();
+  } finally {
+    await stopTracing();
+  }
 }
 
 /** The outbox gauges, read when /metrics is scraped; the two gauges of one scrape share one backlog read. */
@@ -122,6 +132,37 @@ function observeOutbox(metrics: ServiceMetrics, audit: AuditPublisher): void {
   metrics.gauge('audit_outbox_events', 'Audit events waiting in the outbox (JetStream did not ack them yet)', async () => (await read()).depth);
   metrics.gauge('audit_outbox_oldest_age_seconds', 'Age of the oldest audit event in the outbox: how far the relay is behind (0 when empty)',
     async () => (await read()).oldestAgeSeconds);
+}
+
+/** What a service's start hands over once it serves: its HTTP server and the port it listens on. */
+export type Serving = { port: number; http: { close(): Promise<unknown> } };
+
+/**
+ * The rest of a service's start, on its open base. `run` registers a stop for each part it starts
+ * (timers, subscriptions), and listens last. If a step fails (the port taken, the database gone
+ * mid-start) the parts started so far are stopped and the base closed before the error goes on,
+ * so a failed start leaves no connection or timer behind to keep the process alive.
+ */
+export async function startOnBase(
+  base: Pick<ServiceBase, 'close' | 'stopTakingRequests' | 'log'>,
+  settings: ShutdownSettings,
+  run: (onStop: (stop: () => unknown) => void) => Promise<Serving>,
+) {
+  const stops: (() => unknown)[] = [];
+  try {
+    const { port, http } = await run((stop) => void stops.push(stop));
+    return startedService(base, port, http, stops.toReversed(), settings);
+  } catch (error) {
+    for (const stop of stops.toReversed()) {
+      try {
+        await stop();
+      } catch (stopError) {
+        base.log.warn({ err: stopError }, 'a part of a failed start did not stop');
+      }
+    }
+    await base.close();
+    throw error;
+  }
 }
 
 /** How a started service shuts down (SHUTDOWN_DRAIN_DELAY_MS and SHUTDOWN_TIMEOUT_MS). */

@@ -1,6 +1,6 @@
 // token-service: wiring only.
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
+import { openServiceBase, startOnBase, type StartOptions } from '#shared/service-base.ts';
 import type { NatsConnection } from '#shared/nats/connect.ts';
 import type { Logger } from '#shared/logger.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
@@ -38,73 +38,75 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, nc } = base;
   const clock = systemClock;
-  const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resource_servers']);
-  await reference.start(nc);
-  const store = await createTokenStore(mongo.db, log);
+  return startOnBase(base, config, async (onStop) => {
+    const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resource_servers']);
+    onStop(() => reference.stop());
+    await reference.start(nc);
+    const store = await createTokenStore(mongo.db, log);
 
-  const kek = keyEncryptionKey(config, log);
-  const keys = new KeyRing({ store, kek, clock, log });
-  // A first key made here is announced, so every other instance (and validation-service) loads it.
-  const createdKey = await keys.start().catch(async (error: unknown) => {
-    reference.stop();
-    await base.close();
-    throw error;
+    const kek = keyEncryptionKey(config, log);
+    const keys = new KeyRing({ store, kek, clock, log });
+    // A first key made here is announced, so every other instance (and validation-service) loads it.
+    if (await keys.start()) announceReferenceDataChange(nc, 'keys');
+    // The public keys introspection verifies with, held as validation-service holds them.
+    const verificationKeys = new VerificationKeys({ clock, log, loadKeys: async (now) => (await store.publishedSigningKeys(now)).map(toPublishedKey) });
+    const keyReloading = await keepKeysCurrent({
+      onKeysChanged: (onChange) => onReferenceDataChanged(nc, 'keys', onChange),
+      every, log, intervalMs: config.SIGNING_KEY_RELOAD_SECONDS * 1000,
+      reload: async () => {
+        await Promise.all([keys.reload(true), verificationKeys.reload()]);
+      },
+    });
+    onStop(() => keyReloading.stop());
+
+    const findClient = (id: string) => reference.findClient(id);
+    const resourceServer = (uri: string) => reference.resourceServer(uri);
+    // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
+    const refreshTokens = refreshTokenSealer(kek);
+    const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
+    onStop(() => revocations.stop());
+    const recordRevocation = revocationRecorder({ store, publish: publishRevocation(nc), clock, log, local: revocations });
+    const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: accessTokenAudience(config) };
+
+    // DPoP proofs at the token endpoint are used once, in the replay stream validation-service uses too.
+    await ensureProofReplayStream(nc, config);
+    const service = await base.natsService('Token endpoint state: refresh token families and revocations');
+    registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
+
+    const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
+    // One client authentication (and lockout) for /token, /revoke, /introspect and /par.
+    const authenticate = {
+      findClient, store, clock, log, metrics: base.metrics,
+      maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
+    };
+    registerRoutes(app, {
+      authenticate,
+      redeem: {
+        store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, resourceServer,
+      },
+      rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, resourceServer },
+      clientCredentials: { clock, audit: base.audit, tokens, resourceServer },
+      revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
+      introspect: {
+        store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,
+        issuer: config.OAUTH_ISSUER, audience: tokens.audience, resourceServer,
+        user: (sub) => reference.user(sub), findUser: (sub) => reference.findUser(sub),
+      },
+      dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },
+      jwks: () => keys.jwks(),
+    });
+    // RFC 9126: authorize-service, the owner of authorization requests, validates and seals what is pushed.
+    registerParRoute(app, { authenticate, forward: authorizationPusher(nc, config.NATS_REQUEST_TIMEOUT_MS) });
+
+    const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);
+    const rotating = await startKeyRotation(config, { store, kek, clock, audit: base.audit, log, nc }, reloadKeys);
+    onStop(() => rotating.stop());
+    const sweep = await startGrantMaintenance({ store, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
+    onStop(() => sweep.stop());
+    const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
+    log.info({ port }, 'token-service ready');
+    return { port, http: app };
   });
-  if (createdKey) announceReferenceDataChange(nc, 'keys');
-  // The public keys introspection verifies with, held as validation-service holds them.
-  const verificationKeys = new VerificationKeys({ clock, log, loadKeys: async (now) => (await store.publishedSigningKeys(now)).map(toPublishedKey) });
-  const keyReloading = await keepKeysCurrent({
-    onKeysChanged: (onChange) => onReferenceDataChanged(nc, 'keys', onChange),
-    every, log, intervalMs: config.SIGNING_KEY_RELOAD_SECONDS * 1000,
-    reload: async () => {
-      await Promise.all([keys.reload(true), verificationKeys.reload()]);
-    },
-  });
-
-  const findClient = (id: string) => reference.findClient(id);
-  const resourceServer = (uri: string) => reference.resourceServer(uri);
-  // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
-  const refreshTokens = refreshTokenSealer(kek);
-  const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
-  const recordRevocation = revocationRecorder({ store, publish: publishRevocation(nc), clock, log, local: revocations });
-  const tokens = { keys, issuer: config.OAUTH_ISSUER, audience: accessTokenAudience(config) };
-
-  // DPoP proofs at the token endpoint are used once, in the replay stream validation-service uses too.
-  await ensureProofReplayStream(nc, config);
-  const service = await base.natsService('Token endpoint state: refresh token families and revocations');
-  registerEndpoints(service, log, { revokeConsent: { store, clock, audit: base.audit, findClient, recordRevocation } });
-
-  const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
-  // One client authentication (and lockout) for /token, /revoke, /introspect and /par.
-  const authenticate = {
-    findClient, store, clock, log, metrics: base.metrics,
-    maxFailures: config.CLIENT_AUTH_MAX_FAILURES, lockSeconds: config.CLIENT_AUTH_LOCK_SECONDS, cleanStates: new CleanAuthStates(),
-  };
-  registerRoutes(app, {
-    authenticate,
-    redeem: { store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, resourceServer },
-    rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, resourceServer },
-    clientCredentials: { clock, audit: base.audit, tokens, resourceServer },
-    revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
-    introspect: {
-      store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,
-      issuer: config.OAUTH_ISSUER, audience: tokens.audience, resourceServer,
-      user: (sub) => reference.user(sub), findUser: (sub) => reference.findUser(sub),
-    },
-    dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },
-    jwks: () => keys.jwks(),
-  });
-  // RFC 9126: authorize-service, the owner of authorization requests, validates and seals what is pushed.
-  registerParRoute(app, { authenticate, forward: authorizationPusher(nc, config.NATS_REQUEST_TIMEOUT_MS) });
-  const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
-
-  const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);
-  const rotating = await startKeyRotation(config, { store, kek, clock, audit: base.audit, log, nc }, reloadKeys);
-  const sweep = await startGrantMaintenance({ store, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
-  log.info({ port }, 'token-service ready');
-
-  const stops = [() => sweep.stop(), () => rotating.stop(), () => keyReloading.stop(), () => revocations.stop(), () => reference.stop()];
-  return startedService(base, port, app, stops, config);
 }
 
 /** How often decided but unrecorded revocations are looked for (a short list): at most this long, or the sweep's interval if shorter. */

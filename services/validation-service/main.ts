@@ -1,7 +1,7 @@
 // validation-service: wiring only. It answers oauth.token.validate from public keys, the
 // revocation feed and cached reference data; its HTTP server serves only health, readiness and metrics.
 import { systemClock } from '#shared/clock.ts';
-import { openServiceBase, startedService, type StartOptions } from '#shared/service-base.ts';
+import { openServiceBase, startOnBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
 import { ReferenceCache, onReferenceDataChanged } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
@@ -29,11 +29,10 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
   const { log, mongo, nc } = base;
   const clock = systemClock;
   const store = createValidationStore(mongo.db);
-  const cleanups: (() => void)[] = [];
-  try {
+  return startOnBase(base, config, async (onStop) => {
     const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resources', 'resource_servers']);
+    onStop(() => reference.stop());
     await reference.start(nc);
-    cleanups.push(() => reference.stop());
 
     // Keys: loaded now, reloaded on a kid not yet known, on a `keys` change announcement, and every minute.
     const keys = new VerificationKeys({ clock, log, loadKeys: (now) => store.publishedKeys(now) });
@@ -41,12 +40,12 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       onKeysChanged: (onChange) => onReferenceDataChanged(nc, 'keys', onChange),
       every, log, intervalMs: KEY_REFRESH_MS, reload: () => keys.reload(),
     });
-    cleanups.push(() => keyReloading.stop());
+    onStop(() => keyReloading.stop());
     if (keys.size === 0) log.warn('no signing key published yet; tokens are refused until token-service creates one');
 
     // Revocations: subscribe to the broadcast (no queue group: every instance hears every one) before the load.
     const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
-    cleanups.push(() => revocations.stop());
+    onStop(() => revocations.stop());
     // DPoP proofs are used once across every instance: the replay stream exists before the first validation.
     await ensureProofReplayStream(nc, config);
     await nc.flush();
@@ -67,13 +66,8 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
     const app = createHttpServer({ log, metrics: base.metrics, ready: base.ready, stopping: base.stopping, trustProxy: config.TRUST_PROXY });
     const port = await listen(app, config.HTTP_HOST, config.VALIDATION_SERVICE_PORT);
     log.info({ port, keys: keys.size, revocations: revocations.size }, 'validation-service ready');
-
-    return startedService(base, port, app, cleanups, config);
-  } catch (error) {
-    cleanups.forEach((cleanup) => cleanup());
-    await base.close();
-    throw error;
-  }
+    return { port, http: app };
+  });
 }
 
 if (import.meta.main) {

@@ -1,14 +1,63 @@
 import { createConnection, createServer } from 'node:net';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-/** A free TCP port on loopback (for servers whose URL must be known before they listen). */
+/**
+ * A free TCP port on loopback, for a server whose URL must be known before it listens. It is taken
+ * below the kernel's ephemeral range, where no outgoing connection's local port can land on it
+ * before the server listens, and reserved across processes, so that test files running side by
+ * side are not handed the same one.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const below = ephemeralRangeStart();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = randomInt(FIRST_PORT, below);
+    if (reserve(port) && (await canListen(port))) return port;
+  }
+  throw new Error(`no free port found between ${FIRST_PORT} and ${below}`);
+}
+
+const FIRST_PORT = 10_000;
+const RESERVATIONS = join(tmpdir(), 'oauth-test-ports');
+/** Long past any test's start: a reservation older than this is free again. */
+const RESERVED_MS = 60 * 60_000;
+
+/** The first port Linux gives outgoing connections (32768 elsewhere). */
+function ephemeralRangeStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return first > FIRST_PORT + 1000 ? first : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** True if no process handed out `port` in the last hour (an exclusive create of a file named after it). */
+function reserve(port: number): boolean {
+  mkdirSync(RESERVATIONS, { recursive: true });
+  const file = join(RESERVATIONS, String(port));
+  try {
+    writeFileSync(file, '', { flag: 'wx' });
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < RESERVED_MS) return false;
+      unlinkSync(file);
+      writeFileSync(file, '', { flag: 'wx' });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
