@@ -124,7 +124,12 @@ export type BenchReport = {
   database: string;
   natsServer: string;
   target: string;
-  settings: { seconds: number; concurrency: number; validateInFlight: { throughput: number; latency: number }; storedOwners: number; cpuProfiles?: string };
+  settings: {
+    seconds: number; concurrency: number; validateInFlight: { throughput: number; latency: number }; storedOwners: number;
+    /** LOG_LEVEL of the services the benchmark starts: info (their default) unless the environment sets it. */
+    serviceLogLevel: string;
+    cpuProfiles?: string;
+  };
   scenarios: ScenarioResult[];
   yardstick?: { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string }; sideBySide: SideBySide[] }
     | { skipped: string; error?: string };
@@ -160,6 +165,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     ? await targetRunningSystem(options.issuer, process.env)
     : await startOwnSystem({
       log: say,
+      serviceLog: path.join(os.tmpdir(), `oauth-bench-${stamp}-services.log`),
       nodeArgs: profileDir ? (service) => ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${service}.cpuprofile`] : undefined,
     });
   const report: BenchReport = {
@@ -173,6 +179,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
       concurrency: CONCURRENCY,
       validateInFlight: { throughput: VALIDATE_THROUGHPUT_IN_FLIGHT, latency: VALIDATE_LATENCY_IN_FLIGHT },
       storedOwners: options.storedOwners,
+      serviceLogLevel: options.issuer ? 'the running system\'s' : process.env.LOG_LEVEL || 'info',
       ...(profileDir ? { cpuProfiles: profileDir } : {}),
     },
     scenarios: [],
@@ -294,7 +301,8 @@ export function formatReport(report: BenchReport): string {
   const { machine } = report;
   lines.push(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}; `
     + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread); database: ${report.database}; nats-server ${report.natsServer}`
-    + (report.settings.storedOwners > 0 ? `; ${report.settings.storedOwners} other owners stored (user, session, consent)` : ''));
+    + (report.settings.storedOwners > 0 ? `; ${report.settings.storedOwners} other owners stored (user, session, consent)` : '')
+    + `; services' LOG_LEVEL ${report.settings.serviceLogLevel ?? 'warn (before 3 December)'}`);
   const header = ['scenario', 'in flight', 'ops/s', 'p50 ms', 'p99 ms', 'generator stall p99 ms', 'errors', 'db cmds/op'];
   const rows = report.scenarios.map((s) => [
     s.name, String(s.concurrency), s.opsPerSecond.toFixed(1), s.p50Ms.toFixed(2), s.p99Ms.toFixed(2), s.generatorStallP99Ms.toFixed(2), String(s.errors),

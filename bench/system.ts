@@ -74,6 +74,8 @@ export type StartOptions = {
   /** Node options for every service process (the benchmark's --cpu-prof). */
   nodeArgs?: (service: ServiceName) => string[];
   log: (line: string) => void;
+  /** Where the services' output goes: a file, as `npm start > file` (no process of ours reads it on the way). */
+  serviceLog: string;
 };
 
 /**
@@ -117,20 +119,29 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
       TOKEN_SERVICE_PORT: String(t),
       VALIDATION_SERVICE_PORT: String(v),
       HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
       NODE_ENV: 'development',
       OAUTH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
       BENCH_COUNT_DB_COMMANDS: '1',
     };
     const instances = planInstances(oneOfEach(), common).map((instance) => ({ ...instance, env: { ...common, ...instance.env } }));
-    for (const instance of instances) {
-      running.push(startInstance(instance, { natsUrl: nats.url, mongodbUri }, options.nodeArgs?.(instance.service) ?? []));
+    // The services log at their default level (LOG_LEVEL, info unless the environment says otherwise).
+    const logFd = fs.openSync(options.serviceLog, 'w');
+    cleanups.push(async () => fs.rmSync(options.serviceLog, { force: true }));
+    options.log(`services log at ${process.env.LOG_LEVEL || 'info'} to ${options.serviceLog} (removed at the end)`);
+    try {
+      for (const instance of instances) {
+        running.push(startInstance(instance, { natsUrl: nats.url, mongodbUri }, options.nodeArgs?.(instance.service) ?? [], logFd));
+      }
+    } finally {
+      fs.closeSync(logFd); // the children hold their own
     }
     const stopWaiting = new AbortController();
     const exitedEarly = Promise.race(running.map((r) => new Promise<never>((_, reject) => r.child.once('exit', (code, signal) =>
-      reject(new Error(`${r.label} exited during start-up (${signal ?? `code ${code}`}):\n${r.lastLines.join('\n')}`))))));
+      reject(new Error(`${r.label} exited during start-up (${signal ?? `code ${code}`})`))))));
     try {
       await Promise.race([Promise.all(running.map((r) => waitReady(r, '127.0.0.1', stopWaiting.signal))), exitedEarly]);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nthe services' last lines (${options.serviceLog}):\n${lastLines(options.serviceLog)}`);
     } finally {
       stopWaiting.abort();
       exitedEarly.catch(() => undefined);
@@ -331,3 +342,8 @@ export const resultsDir = (dir: string): string => {
   fs.mkdirSync(dir, { recursive: true });
   return path.resolve(dir);
 };
+
+/** The last lines of a log file, for an error message. */
+function lastLines(file: string, count = 20): string {
+  return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-count).join('\n');
+}

@@ -152,13 +152,16 @@ function fail(line: string): void {
   process.stderr.write(`[start] ${line}\n`);
 }
 
-/** Starts one service with its output prefixed by its label; `nodeArgs` go to Node (the benchmark's --cpu-prof). */
-export function startInstance(instance: Instance, infra: Pick<LocalInfra, 'natsUrl' | 'mongodbUri'>, nodeArgs: readonly string[] = []): Running {
+/**
+ * Starts one service with its output prefixed by its label, or written straight to `logFd` when
+ * given (the benchmark's: no process of ours reads it); `nodeArgs` go to Node (its --cpu-prof).
+ */
+export function startInstance(instance: Instance, infra: Pick<LocalInfra, 'natsUrl' | 'mongodbUri'>, nodeArgs: readonly string[] = [], logFd?: number): Running {
   const main = path.join('services', instance.service, 'main.ts');
   const child = spawn(process.execPath, [...nodeArgs, '--import', EXIT_WITH_PARENT, main], {
     cwd: PROJECT_DIR,
     env: { ...process.env, NATS_URL: infra.natsUrl, MONGODB_URI: infra.mongodbUri, ...instance.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: logFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', logFd, logFd],
     // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the services in order.
     detached: true,
   });
@@ -170,8 +173,10 @@ export function startInstance(instance: Instance, infra: Pick<LocalInfra, 'natsU
       if (lastLines.length > LOG_LINES_KEPT) lastLines.shift();
     });
   };
-  prefix(child.stdout!, process.stdout);
-  prefix(child.stderr!, process.stderr);
+  if (logFd === undefined) {
+    prefix(child.stdout!, process.stdout);
+    prefix(child.stderr!, process.stderr);
+  }
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return { ...instance, child, lastLines, exited };
 }

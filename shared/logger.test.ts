@@ -1,0 +1,71 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { createLogger, redactSecrets } from './logger.ts';
+
+/** A logger at debug whose lines are kept, parsed. */
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, log: createLogger('test-service', 'debug', stream) };
+}
+
+describe('logger', () => {
+  it('censors every secret key at any depth, in arrays, errors and child bindings, and keeps the rest', () => {
+    const { lines, log } = capture();
+    const request = {
+      client_id: 'c1', refresh_token: 'rt-secret', nested: { password: 'pw-secret', deeper: { list: [{ token: 'tok-secret', kept: 1 }] } },
+      headers: { authorization: 'Basic secret', cookie: 'session=secret', 'set-cookie': ['a=secret'], accept: 'application/json' },
+      form: { code: 'code-secret', code_verifier: 'verifier-secret', client_secret: 'cs-secret', access_token: 'at-secret', handle: 'h-secret', _csrf: 'csrf-secret' },
+      at: { a: { b: { c: { d: { e: { password: 'deep-secret' } } } } } },
+    };
+    const failure = Object.assign(new Error('insert failed'), { code: 11000, keyValue: { token: 'err-secret' } });
+    log.child({ reqId: 'r1', password: 'binding-secret' }).warn({ request, failure, when: new Date(0) }, 'refused');
+    log.error(Object.assign(new Error('boom'), { refresh_token: 'err-top-secret' }));
+
+    const text = JSON.stringify(lines);
+    for (const secret of ['rt-secret', 'pw-secret', 'tok-secret', 'Basic secret', 'session=secret', 'a=secret', 'code-secret', 'verifier-secret',
+      'cs-secret', 'at-secret', 'h-secret', 'csrf-secret', 'deep-secret', 'err-secret', 'binding-secret', 'err-top-secret']) {
+      assert.ok(!text.includes(secret), `${secret} is not written`);
+    }
+    const [warned, errored] = lines as [Record<string, any>, Record<string, any>]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(warned.reqId, 'r1');
+    assert.equal(warned.password, '[redacted]');
+    assert.equal(warned.request.client_id, 'c1');
+    assert.equal(warned.request.headers.accept, 'application/json');
+    assert.equal(warned.request.headers.authorization, '[redacted]');
+    assert.deepEqual(warned.request.nested.deeper.list, [{ token: '[redacted]', kept: 1 }]);
+    assert.equal(warned.request.at.a.b.c.d.e.password, '[redacted]');
+    assert.equal(warned.when, '1970-01-01T00:00:00.000Z');
+    assert.equal(warned.failure.type, 'Error');
+    assert.equal(warned.failure.message, 'insert failed');
+    assert.match(warned.failure.stack, /insert failed/);
+    assert.deepEqual(warned.failure.keyValue, { token: '[redacted]' });
+    assert.equal(errored.msg, 'boom');
+    assert.equal(errored.err.type, 'Error');
+    assert.equal(errored.err.refresh_token, '[redacted]');
+    assert.equal(request.refresh_token, 'rt-secret', 'the logged object is not changed');
+    assert.equal(request.nested.deeper.list[0]!.token, 'tok-secret');
+  });
+
+  it('returns an object without secrets as it is, and shares the parts of one with a secret that hold none', () => {
+    const clean = { method: 'POST', route: '/token', status: 200, ms: 3, list: [1, 2] };
+    assert.equal(redactSecrets(clean), clean);
+    const mixed = { a: { b: 1 }, c: { token: 't' } };
+    const redacted = redactSecrets(mixed) as typeof mixed;
+    assert.notEqual(redacted, mixed);
+    assert.equal(redacted.a, mixed.a);
+    assert.deepEqual(redacted.c, { token: '[redacted]' });
+  });
+
+  it('never writes the query string of a logged request', () => {
+    const { lines, log } = capture();
+    log.info({ req: { id: 'r2', method: 'GET', url: '/authorize?code=abc&state=xyz' } }, 'request');
+    assert.deepEqual(lines[0]!.req, { id: 'r2', method: 'GET', path: '/authorize' });
+  });
+});
