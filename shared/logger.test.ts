@@ -20,6 +20,7 @@ describe('logger', () => {
     const { lines, log } = capture();
     const request = {
       client_id: 'c1', refresh_token: 'rt-secret', nested: { password: 'pw-secret', deeper: { list: [{ token: 'tok-secret', kept: 1 }] } },
+      rawHeaders: { Authorization: 'Bearer upper-secret' },
       headers: { authorization: 'Basic secret', cookie: 'session=secret', 'set-cookie': ['a=secret'], accept: 'application/json' },
       form: { code: 'code-secret', code_verifier: 'verifier-secret', client_secret: 'cs-secret', access_token: 'at-secret', handle: 'h-secret', _csrf: 'csrf-secret' },
       at: { a: { b: { c: { d: { e: { password: 'deep-secret' } } } } } },
@@ -30,7 +31,7 @@ describe('logger', () => {
 
     const text = JSON.stringify(lines);
     for (const secret of ['rt-secret', 'pw-secret', 'tok-secret', 'Basic secret', 'session=secret', 'a=secret', 'code-secret', 'verifier-secret',
-      'cs-secret', 'at-secret', 'h-secret', 'csrf-secret', 'deep-secret', 'err-secret', 'binding-secret', 'err-top-secret']) {
+      'cs-secret', 'at-secret', 'h-secret', 'csrf-secret', 'deep-secret', 'err-secret', 'binding-secret', 'err-top-secret', 'upper-secret']) {
       assert.ok(!text.includes(secret), `${secret} is not written`);
     }
     const [warned, errored] = lines as [Record<string, any>, Record<string, any>]; // eslint-disable-line @typescript-eslint/no-explicit-any

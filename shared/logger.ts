@@ -2,7 +2,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { DestinationStream, Logger };
 
-// Secrets never reach a log line, whatever object they hide in.
+// Secrets never reach a log line, whatever object they hide in (keys compared in lower case: `Authorization` too).
 const SECRET_KEYS = new Set(['authorization', 'cookie', 'set-cookie', 'client_secret', 'code', 'code_verifier', 'refresh_token',
   'access_token', 'password', 'token', 'handle', '_csrf']);
 const CENSOR = '[redacted]';
@@ -36,7 +36,7 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
 function redactFields(value: object, depth: number): object {
   let copy: Record<string, unknown> | undefined;
   for (const [key, item] of Object.entries(value)) {
-    const redacted = SECRET_KEYS.has(key) ? CENSOR : redactSecrets(item, depth + 1);
+    const redacted = SECRET_KEYS.has(key.toLowerCase()) ? CENSOR : redactSecrets(item, depth + 1);
     if (redacted !== item) (copy ??= { ...value })[key] = redacted;
   }
   return copy ?? value;
