@@ -43,9 +43,9 @@ function redactFields(value: object, depth: number): object {
 }
 
 /**
- * `destination`: where the JSON lines go (tests capture them). By default stdout, written
- * asynchronously: lines logged together go out in one write, and what is buffered is flushed
- * when the process exits.
+ * `destination`: where the JSON lines go (tests capture them); stdout by default, written
+ * synchronously: per line, that costs less CPU than pino's asynchronous writes, which hand every
+ * write to libuv's thread pool, and loses nothing when the process is killed (docs/performance.md).
  */
 export function createLogger(service: string, level: string, destination?: DestinationStream): Logger {
   const logger = pino({
@@ -63,7 +63,7 @@ export function createLogger(service: string, level: string, destination?: Desti
       // Only the path, never the query string: authorization requests and redirects carry codes and state.
       req: (req: { id?: string; method?: string; url?: string }) => ({ id: req.id, method: req.method, path: req.url?.split('?')[0] }),
     },
-  }, destination ?? pino.destination({ dest: 1, sync: false }));
+  }, destination);
   // Child bindings are redacted too (formatters.bindings sees only the root's); children inherit this.
   const child = logger.child;
   logger.child = function (this: Logger, bindings, options) {
