@@ -10,7 +10,7 @@ const CENSOR = '[redacted]';
 const MAX_DEPTH = 8;
 
 /**
- * `value` with the value of every secret key censored, at any depth, in plain objects, arrays and
+ * `value` with the value of every secret key censored, down to MAX_DEPTH levels, in plain objects, arrays and
  * errors (serialized as pino's err serializer does). Parts without a secret are shared, and a
  * value without any is returned as it is; the caller's object is never changed. Other objects
  * (a Date, a Buffer, a request) are left to their own serialization.
