@@ -165,7 +165,6 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     ? await targetRunningSystem(options.issuer, process.env)
     : await startOwnSystem({
       log: say,
-      serviceLog: path.join(os.tmpdir(), `oauth-bench-${stamp}-services.log`),
       nodeArgs: profileDir ? (service) => ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${service}.cpuprofile`] : undefined,
     });
   const report: BenchReport = {

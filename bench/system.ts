@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient, type Db } from 'mongodb';
@@ -74,8 +75,6 @@ export type StartOptions = {
   /** Node options for every service process (the benchmark's --cpu-prof). */
   nodeArgs?: (service: ServiceName) => string[];
   log: (line: string) => void;
-  /** Where the services' output goes: a file, as `npm start > file` (no process of ours reads it on the way). */
-  serviceLog: string;
 };
 
 /**
@@ -125,9 +124,12 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
     };
     const instances = planInstances(oneOfEach(), common).map((instance) => ({ ...instance, env: { ...common, ...instance.env } }));
     // The services log at their default level (LOG_LEVEL, info unless the environment says otherwise).
-    const logFd = fs.openSync(options.serviceLog, 'w');
-    cleanups.push(async () => fs.rmSync(options.serviceLog, { force: true }));
-    options.log(`services log at ${process.env.LOG_LEVEL || 'info'} to ${options.serviceLog} (removed at the end)`);
+    // Their output goes to a file, as `npm start > file`, but no process of ours reads it on the way.
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth-bench-'));
+    const serviceLog = path.join(logDir, 'services.log');
+    cleanups.push(async () => fs.rmSync(logDir, { recursive: true, force: true }));
+    const logFd = fs.openSync(serviceLog, 'a');
+    options.log(`services log at ${process.env.LOG_LEVEL || 'info'} to ${serviceLog} (removed at the end)`);
     try {
       for (const instance of instances) {
         running.push(startInstance(instance, { natsUrl: nats.url, mongodbUri }, options.nodeArgs?.(instance.service) ?? [], logFd));
@@ -141,7 +143,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
     try {
       await Promise.race([Promise.all(running.map((r) => waitReady(r, '127.0.0.1', stopWaiting.signal))), exitedEarly]);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nthe services' last lines (${options.serviceLog}):\n${lastLines(options.serviceLog)}`);
+      throw new Error(`${(error as Error).message}\nthe services' last lines:\n${lastLines(serviceLog)}`);
     } finally {
       stopWaiting.abort();
       exitedEarly.catch(() => undefined);

@@ -196,7 +196,8 @@ export async function waitReady(running: Running, host: string, stop: AbortSigna
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   if (stop.aborted) return;
-  throw new Error(`${running.label} did not get ready: ${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s; its last log lines:\n${running.lastLines.join('\n')}`);
+  const lines = running.lastLines.length > 0 ? `; its last log lines:\n${running.lastLines.join('\n')}` : '';
+  throw new Error(`${running.label} did not get ready: ${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s${lines}`);
 }
 
 export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {

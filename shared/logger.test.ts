@@ -54,6 +54,35 @@ describe('logger', () => {
     assert.equal(request.nested.deeper.list[0]!.token, 'tok-secret');
   });
 
+  it('censors secrets in errors inside errors, in class instances and in circular objects, and cuts what is nested too deep', () => {
+    const { lines, log } = capture();
+    class Attempt {
+      token = 'class-secret';
+      kept = 'visible';
+    }
+    const inner = Object.assign(new Error('inner'), { token: 'inner-secret' });
+    const outer = Object.assign(new Error('outer'), { inner });
+    const many = new AggregateError([Object.assign(new Error('one'), { password: 'aggregate-secret' })], 'several');
+    const loop: Record<string, unknown> = { token: 'loop-secret', name: 'loop' };
+    loop.self = loop;
+    let deep: Record<string, unknown> = { password: 'too-deep-secret' };
+    for (let i = 0; i < 12; i++) deep = { next: deep };
+    log.error({ err: outer, many, attempt: new Attempt(), loop, deep }, 'failed');
+
+    const text = JSON.stringify(lines);
+    for (const secret of ['inner-secret', 'aggregate-secret', 'class-secret', 'loop-secret', 'too-deep-secret']) {
+      assert.ok(!text.includes(secret), `${secret} is not written`);
+    }
+    const line = lines[0] as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(line.err.type, 'Error');
+    assert.equal(line.err.inner.message, 'inner');
+    assert.equal(line.err.inner.token, '[redacted]');
+    assert.equal(line.many.aggregateErrors[0].password, '[redacted]');
+    assert.deepEqual(line.attempt, { token: '[redacted]', kept: 'visible' });
+    assert.deepEqual(line.loop, { token: '[redacted]', name: 'loop', self: '[circular]' });
+    assert.match(text, /\[too deep\]/);
+  });
+
   it('returns an object without secrets as it is, and shares the parts of one with a secret that hold none', () => {
     const clean = { method: 'POST', route: '/token', status: 200, ms: 3, list: [1, 2] };
     assert.equal(redactSecrets(clean), clean);
@@ -66,7 +95,7 @@ describe('logger', () => {
 
   it('never writes the query string of a logged request', () => {
     const { lines, log } = capture();
-    log.info({ req: { id: 'r2', method: 'GET', url: '/authorize?code=abc&state=xyz' } }, 'request');
+    log.info({ req: { id: 'r2', method: 'GET', url: '/authorize?code=abc&state=xyz', headers: { authorization: 'Basic req-secret' } } }, 'request');
     assert.deepEqual(lines[0]!.req, { id: 'r2', method: 'GET', path: '/authorize' });
   });
 });

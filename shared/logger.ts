@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { DestinationStream, Logger };
@@ -6,46 +7,59 @@ export type { DestinationStream, Logger };
 const SECRET_KEYS = new Set(['authorization', 'cookie', 'set-cookie', 'client_secret', 'code', 'code_verifier', 'refresh_token',
   'access_token', 'password', 'token', 'handle', '_csrf']);
 const CENSOR = '[redacted]';
-/** Deeper than any object the services log; what lies below is written as it is. */
+/** Deeper than any object the services log: an object nested deeper is written as TOO_DEEP. */
 const MAX_DEPTH = 8;
+const TOO_DEEP = '[too deep]';
+const CIRCULAR = '[circular]';
+/** Top-level keys with a serializer of their own, which writes only fields it picks (`req`). */
+const SERIALIZED_KEYS = new Set(['req']);
 
 /**
- * `value` with the value of every secret key censored, down to MAX_DEPTH levels, in plain objects, arrays and
- * errors (serialized as pino's err serializer does). Parts without a secret are shared, and a
- * value without any is returned as it is; the caller's object is never changed. Other objects
- * (a Date, a Buffer, a request) are left to their own serialization.
+ * `value` with the value of every secret key censored, in every object down to MAX_DEPTH levels
+ * (plain ones, class instances, arrays; errors, nested ones too, serialized as pino's err
+ * serializer does first), an object found again inside itself written as CIRCULAR. Objects with
+ * a `toJSON` of their own (a Date, a Buffer) are left to it. Parts without a secret are shared,
+ * and a value without any is returned as it is; the caller's object is never changed.
  *
  * pino's own `redact` does this for listed paths, but with wildcard paths it runs over every
  * value of every line: 42 µs of CPU per access log line here, against 6 µs without it.
  */
-export function redactSecrets(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
-  if (value instanceof Error) return redactFields(pino.stdSerializers.err(value) as object, depth);
+export function redactSecrets(value: unknown, depth = 0, ancestors: object[] = []): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return TOO_DEEP;
+  if (ancestors.includes(value)) return CIRCULAR;
+  if (value instanceof Error || types.isNativeError(value)) return redactFields(pino.stdSerializers.err(value as Error) as object, depth, ancestors);
   if (Array.isArray(value)) {
+    ancestors.push(value);
     let copy: unknown[] | undefined;
     value.forEach((item, i) => {
-      const redacted = redactSecrets(item, depth + 1);
+      const redacted = redactSecrets(item, depth + 1, ancestors);
       if (redacted !== item) (copy ??= [...value])[i] = redacted;
     });
+    ancestors.pop();
     return copy ?? value;
   }
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  return prototype === Object.prototype || prototype === null ? redactFields(value, depth) : value;
+  return typeof (value as { toJSON?: unknown }).toJSON === 'function' ? value : redactFields(value, depth, ancestors);
 }
 
-function redactFields(value: object, depth: number): object {
+/** The object's own enumerable fields (what JSON writes of it), censored; a plain copy if anything changed. */
+function redactFields(value: object, depth: number, ancestors: object[]): object {
+  ancestors.push(value);
   let copy: Record<string, unknown> | undefined;
   for (const [key, item] of Object.entries(value)) {
-    const redacted = SECRET_KEYS.has(key.toLowerCase()) ? CENSOR : redactSecrets(item, depth + 1);
+    if (depth === 0 && SERIALIZED_KEYS.has(key)) continue;
+    const redacted = SECRET_KEYS.has(key.toLowerCase()) ? CENSOR : redactSecrets(item, depth + 1, ancestors);
     if (redacted !== item) (copy ??= { ...value })[key] = redacted;
   }
+  ancestors.pop();
   return copy ?? value;
 }
 
 /**
  * `destination`: where the JSON lines go (tests capture them); stdout by default, written
- * synchronously: per line, that costs less CPU than pino's asynchronous writes, which hand every
- * write to libuv's thread pool, and loses nothing when the process is killed (docs/performance.md).
+ * synchronously. pino's default is asynchronous, which hands every write to libuv's thread pool:
+ * more CPU per line when lines come one at a time, as requests finish (docs/performance.md), and
+ * lines lost when the process is killed.
  */
 export function createLogger(service: string, level: string, destination?: DestinationStream): Logger {
   const logger = pino({
@@ -63,7 +77,7 @@ export function createLogger(service: string, level: string, destination?: Desti
       // Only the path, never the query string: authorization requests and redirects carry codes and state.
       req: (req: { id?: string; method?: string; url?: string }) => ({ id: req.id, method: req.method, path: req.url?.split('?')[0] }),
     },
-  }, destination);
+  }, destination ?? pino.destination({ dest: 1, sync: true }));
   // Child bindings are redacted too (formatters.bindings sees only the root's); children inherit this.
   const child = logger.child;
   logger.child = function (this: Logger, bindings, options) {

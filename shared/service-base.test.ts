@@ -43,16 +43,17 @@ describe('startOnBase', () => {
     close: async () => void steps.push('close'),
   });
 
-  it('when a step fails: stops what had started (last first, a failing stop logged), closes the base, and fails with the error', async () => {
+  it('when a step fails: takes no more requests, stops what had started (last first, a failing stop logged), closes the base, and fails with the error', async () => {
     const steps: string[] = [];
-    const started = startOnBase(baseRecording(steps), {}, async (onStop) => {
+    const base = { ...baseRecording(steps), close: async () => { steps.push('close'); throw new Error('already closed'); } };
+    const started = startOnBase(base, {}, async (onStop) => {
       onStop(() => void steps.push('reference'));
       onStop(() => { throw new Error('already closed'); });
       onStop(async () => void steps.push('revocations'));
       throw Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
     });
     await assert.rejects(started, { code: 'EADDRINUSE' });
-    assert.deepEqual(steps, ['revocations', 'warned', 'reference', 'close']);
+    assert.deepEqual(steps, ['stop taking requests', 'revocations', 'warned', 'reference', 'close', 'warned']);
   });
 
   it('when every step succeeds: serves on the port, and its stop stops the parts last first', async () => {

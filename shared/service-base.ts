@@ -74,7 +74,7 @@ export async function openServiceBase(name: string, config: CommonConfig, option
       // The relay reads the outbox unfiltered and deletes by `_id`: no index of its own (one less per insert).
       await ensureAuditStream(nc, { retentionDays: config.AUDIT_RETENTION_DAYS, replicas: config.AUDIT_STREAM_REPLICAS });
     } catch (error) {
-      await closeConnections(nc, mongo, stopTracing);
+      await closeConnections(nc, mongo, stopTracing).catch((closeError: unknown) => log.warn({ err: closeError }, 'could not close the connections of a failed start'));
       throw error;
     }
     audit.startRelay();
@@ -139,9 +139,10 @@ export type Serving = { port: number; http: { close(): Promise<unknown> } };
 
 /**
  * The rest of a service's start, on its open base. `run` registers a stop for each part it starts
- * (timers, subscriptions), and listens last. If a step fails (the port taken, the database gone
- * mid-start) the parts started so far are stopped and the base closed before the error goes on,
- * so a failed start leaves no connection or timer behind to keep the process alive.
+ * (timers, subscriptions), and listens after every step that can fail. If a step fails (the port
+ * taken, the database gone mid-start), no more NATS requests are taken, the parts started so far
+ * are stopped and the base closed before the error goes on, so a failed start leaves no
+ * connection or timer behind to keep the process alive.
  */
 export async function startOnBase(
   base: Pick<ServiceBase, 'close' | 'stopTakingRequests' | 'log'>,
@@ -153,14 +154,16 @@ export async function startOnBase(
     const { port, http } = await run((stop) => void stops.push(stop));
     return startedService(base, port, http, stops.toReversed(), settings);
   } catch (error) {
-    for (const stop of stops.toReversed()) {
+    // As a stop would: no NATS request taken first, then the parts, then the base. Whatever fails
+    // here is logged, and the start's own error is the one the caller gets.
+    const steps = [() => base.stopTakingRequests(), ...stops.toReversed(), () => base.close()];
+    for (const step of steps) {
       try {
-        await stop();
+        await step();
       } catch (stopError) {
         base.log.warn({ err: stopError }, 'a part of a failed start did not stop');
       }
     }
-    await base.close();
     throw error;
   }
 }

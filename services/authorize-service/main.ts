@@ -29,9 +29,9 @@ export type StartedAuthorizeService = Running & { port: number };
 export async function start(config: AuthorizeConfig, options: StartOptions = {}): Promise<StartedAuthorizeService> {
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo } = base;
-  const urls = publicUrls(config);
-  // Users too: a session of a user deleted or disabled since answers nothing here (user-access.ts).
   return startOnBase(base, config, async (onStop) => {
+    const urls = publicUrls(config);
+    // Users too: a session of a user deleted or disabled since answers nothing here (user-access.ts).
     const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'resource_servers', 'users']);
     onStop(() => reference.stop());
     await reference.start(base.nc);

@@ -27,8 +27,8 @@ export type StartedConsentUi = Running & { port: number };
 export async function start(config: ConsentUiConfig, options: StartOptions = {}): Promise<StartedConsentUi> {
   const base = await openServiceBase(SERVICE_NAME, config, options);
   const { log, mongo, audit } = base;
-  const urls = publicUrls(config);
   return startOnBase(base, config, async (onStop) => {
+    const urls = publicUrls(config);
     // Users too: a session or sign-in of a user deleted or disabled since is refused (user-access.ts).
     const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'users']);
     const findUser = (sub: string) => reference.findUser(sub);

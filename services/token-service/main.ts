@@ -98,12 +98,15 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     // RFC 9126: authorize-service, the owner of authorization requests, validates and seals what is pushed.
     registerParRoute(app, { authenticate, forward: authorizationPusher(nc, config.NATS_REQUEST_TIMEOUT_MS) });
 
+    const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
+
+    // After listen, as before: their first passes (a read of every claim on FerretDB) must not hold
+    // the port closed. They cannot fail the start: each catches and logs its own errors.
     const reloadKeys = () => Promise.all([keys.reload(), verificationKeys.reload()]);
     const rotating = await startKeyRotation(config, { store, kek, clock, audit: base.audit, log, nc }, reloadKeys);
     onStop(() => rotating.stop());
     const sweep = await startGrantMaintenance({ store, recordRevocation, clock, log }, config.SWEEP_INTERVAL_SECONDS * 1000);
     onStop(() => sweep.stop());
-    const port = await listen(app, config.HTTP_HOST, config.TOKEN_SERVICE_PORT);
     log.info({ port }, 'token-service ready');
     return { port, http: app };
   });

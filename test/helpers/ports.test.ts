@@ -1,12 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
-import { freePort } from './ports.ts';
+import { ephemeralRangeStart, freePort } from './ports.ts';
 
 describe('freePort', () => {
   it('hands out distinct ports below the ephemeral range that a server can listen on', async () => {
-    const ephemeralStart = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const ephemeralStart = ephemeralRangeStart();
     const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
     assert.equal(new Set(ports).size, ports.length, 'no port handed out twice');
     for (const port of ports) assert.ok(port >= 10_000 && port < ephemeralStart, `${port} is below ${ephemeralStart}`);

@@ -1,5 +1,5 @@
 import { createConnection, createServer } from 'node:net';
-import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,20 +12,22 @@ import { join } from 'node:path';
  */
 export async function freePort(): Promise<number> {
   const below = ephemeralRangeStart();
+  mkdirSync(RESERVATIONS, { recursive: true });
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = randomInt(FIRST_PORT, below);
     if (reserve(port) && (await canListen(port))) return port;
   }
-  throw new Error(`no free port found between ${FIRST_PORT} and ${below}`);
+  throw new Error(`no free port found between ${FIRST_PORT} and ${below} (reservations in ${RESERVATIONS})`);
 }
 
 const FIRST_PORT = 10_000;
-const RESERVATIONS = join(tmpdir(), 'oauth-test-ports');
+/** Per user: a directory another user made in a shared temp directory would refuse every reservation. */
+const RESERVATIONS = join(tmpdir(), `oauth-test-ports-${process.getuid?.() ?? 'user'}`);
 /** Long past any test's start: a reservation older than this is free again. */
 const RESERVED_MS = 60 * 60_000;
 
-/** The first port Linux gives outgoing connections (32768 elsewhere). */
-function ephemeralRangeStart(): number {
+/** The first port Linux gives outgoing connections (32768 where it cannot be read or leaves too little room). */
+export function ephemeralRangeStart(): number {
   try {
     const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
     return first > FIRST_PORT + 1000 ? first : 32_768;
@@ -34,9 +36,12 @@ function ephemeralRangeStart(): number {
   }
 }
 
-/** True if no process handed out `port` in the last hour (an exclusive create of a file named after it). */
+/**
+ * True if no process handed out `port` in the last hour: an exclusive create of a file named after
+ * it. A stale reservation is taken over by renaming it to a name of our own first, which only one
+ * process can do.
+ */
 function reserve(port: number): boolean {
-  mkdirSync(RESERVATIONS, { recursive: true });
   const file = join(RESERVATIONS, String(port));
   try {
     writeFileSync(file, '', { flag: 'wx' });
@@ -44,7 +49,9 @@ function reserve(port: number): boolean {
   } catch {
     try {
       if (Date.now() - statSync(file).mtimeMs < RESERVED_MS) return false;
-      unlinkSync(file);
+      const taken = `${file}.${process.pid}.${randomInt(1e9)}`;
+      renameSync(file, taken);
+      unlinkSync(taken);
       writeFileSync(file, '', { flag: 'wx' });
       return true;
     } catch {
