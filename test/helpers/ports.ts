@@ -39,7 +39,8 @@ export function ephemeralRangeStart(): number {
 /**
  * True if no process handed out `port` in the last hour: an exclusive create of a file named after
  * it. A stale reservation is taken over by renaming it to a name of our own first, which only one
- * process can do.
+ * process can do; if what was renamed turns out fresh (another process took it over in between),
+ * it is put back.
  */
 function reserve(port: number): boolean {
   const file = join(RESERVATIONS, String(port));
@@ -51,6 +52,10 @@ function reserve(port: number): boolean {
       if (Date.now() - statSync(file).mtimeMs < RESERVED_MS) return false;
       const taken = `${file}.${process.pid}.${randomInt(1e9)}`;
       renameSync(file, taken);
+      if (Date.now() - statSync(taken).mtimeMs < RESERVED_MS) {
+        renameSync(taken, file);
+        return false;
+      }
       unlinkSync(taken);
       writeFileSync(file, '', { flag: 'wx' });
       return true;
