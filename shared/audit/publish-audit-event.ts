@@ -1,7 +1,8 @@
 // Publishes audit events to JetStream with an ack and the event id as Nats-Msg-Id. A publish that
 // is not acked is written to the outbox and re-sent by the relay, so no event is lost while NATS
 // restarts, and JetStream's duplicate window drops the copy if the first publish did land.
-// Publishing never blocks the request that caused the event.
+// Publishing never blocks the request that caused the event; the events of one turn of the event
+// loop are published together.
 //
 // While JetStream is away nothing waits for a publish timeout per event: the first publish that
 // is not acked opens a circuit breaker, and for a short while (or while the NATS link is down)
@@ -41,6 +42,9 @@ export class AuditPublisher implements Audit {
   readonly #breakerOpenMs: number;
   readonly #publishTimeoutMs: number;
   readonly #pending = new Set<Promise<void>>();
+  /** Emitted, to be published at the end of this turn of the event loop (#publishQueued). */
+  readonly #queued: { subject: string; event: CloudEvent }[] = [];
+  #queuedTurn: NodeJS.Immediate | undefined;
   #relayTimer: NodeJS.Timeout | undefined;
   #round: Promise<number> | undefined;
   /** Until when events skip JetStream (0: the breaker is closed). */
@@ -61,9 +65,21 @@ export class AuditPublisher implements Audit {
   }
 
   emit(type: AuditEventType, subject: string, data: AuditData): void {
-    const event = cloudEvent(type, this.#source, subject, data);
-    const task = this.#publishOrStore(auditSubject(type), event).finally(() => this.#pending.delete(task));
-    this.#pending.add(task);
+    this.#queued.push({ subject: auditSubject(type), event: cloudEvent(type, this.#source, subject, data) });
+    this.#queuedTurn ??= setImmediate(() => this.#publishQueued());
+  }
+
+  /**
+   * Publishes the events emitted since the last turn of the event loop. Published in one go, they
+   * leave in one socket write (the NATS client sends what was queued in one synchronous run
+   * together), where each request's events used to take a write of their own.
+   */
+  #publishQueued(): void {
+    this.#queuedTurn = undefined;
+    for (const { subject, event } of this.#queued.splice(0)) {
+      const task = this.#publishOrStore(subject, event).finally(() => this.#pending.delete(task));
+      this.#pending.add(task);
+    }
   }
 
   /** True while events skip JetStream and go straight to the outbox. */
@@ -140,6 +156,8 @@ export class AuditPublisher implements Audit {
   /** Stops the relay and waits for in-flight publishes (each ends acked or stored in the outbox). */
   async flush(): Promise<void> {
     clearInterval(this.#relayTimer);
+    clearImmediate(this.#queuedTurn);
+    this.#publishQueued();
     await Promise.allSettled([...this.#pending, this.#round]);
   }
 }
