@@ -328,6 +328,19 @@ export function sqliteSynchronous(setting: string | undefined): 'normal' | 'full
   return chosen;
 }
 
+/**
+ * FerretDB's SQLite location and the pragmas it adds to its own (WAL, busy timeout).
+ * temp_store=MEMORY: FerretDB inserts each document of a batch by a statement of its own inside one
+ * transaction, and each such statement opens a statement journal. Kept as a temporary file, that
+ * journal is buffered in 64 KiB chunks, which the Go SQLite's allocator maps and unmaps for every
+ * statement (12 % of FerretDB's CPU in the code flow). In memory it is buffered in 1 KiB chunks.
+ * Durability is unchanged: a statement journal only undoes a statement inside a transaction still
+ * open, and temporary tables (sorts) are in memory too.
+ */
+export function sqliteUrl(stateDir: string, synchronous: 'normal' | 'full'): string {
+  return `file:${stateDir}/?_pragma=synchronous(${synchronous})&_pragma=temp_store(memory)`;
+}
+
 async function chooseFerretDbBackend(ctx: Context, stateDir: string, port: number): Promise<Backend> {
   const chosen = ctx.env.LOCAL_DB_BACKEND ?? 'sqlite';
   if (chosen !== 'sqlite' && chosen !== 'postgresql') {
@@ -336,7 +349,7 @@ async function chooseFerretDbBackend(ctx: Context, stateDir: string, port: numbe
   const synchronous = sqliteSynchronous(ctx.env.LOCAL_DB_SQLITE_SYNCHRONOUS);
   const sqlite: Backend = {
     label: `SQLite in ${path.relative(PROJECT_DIR, stateDir)} (synchronous=${synchronous})`,
-    args: ['--handler=sqlite', `--sqlite-url=file:${stateDir}/?_pragma=synchronous(${synchronous})`],
+    args: ['--handler=sqlite', `--sqlite-url=${sqliteUrl(stateDir, synchronous)}`],
   };
   if (chosen === 'sqlite') return sqlite;
   const postgresUrl = await preparePostgres(ctx, `ferretdb_${port}`);

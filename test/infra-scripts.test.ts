@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import {
-  ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, patchSource, sqliteSynchronous, stopStarted,
+  ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, patchSource, sqliteSynchronous,
+  sqliteUrl, stopStarted,
 } from '../scripts/local-infra.ts';
 import { uniqueMongoUri } from './helpers/system.ts';
 import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
@@ -56,6 +57,12 @@ describe('local-infra URL parsing', () => {
     assert.equal(sqliteSynchronous(undefined), 'normal');
     assert.equal(sqliteSynchronous('full'), 'full');
     for (const bad of ['off', 'NORMAL', '', 'normal)&_pragma=x']) assert.throws(() => sqliteSynchronous(bad), InfraError);
+  });
+
+  it('keeps SQLite statement journals and temporary tables in memory (temp_store), beside the synchronous setting', () => {
+    const url = new URL(sqliteUrl('/data/db', 'normal'));
+    assert.equal(url.pathname, '/data/db/');
+    assert.deepEqual(url.searchParams.getAll('_pragma').sort(), ['synchronous(normal)', 'temp_store(memory)']);
   });
 });
 
