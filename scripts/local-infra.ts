@@ -329,8 +329,8 @@ export function sqliteSynchronous(setting: string | undefined): 'normal' | 'full
 }
 
 /**
- * FerretDB's SQLite location and the pragmas it adds to its own (WAL, busy timeout).
- * temp_store=MEMORY: FerretDB inserts each document of a batch by a statement of its own inside one
+ * FerretDB's SQLite location, with the pragmas this project adds to FerretDB's own (WAL, busy
+ * timeout). temp_store=MEMORY: FerretDB inserts each document of a batch by a statement of its own inside one
  * transaction, and each such statement opens a statement journal. Kept as a temporary file, that
  * journal is buffered in 64 KiB chunks, which the Go SQLite's allocator maps and unmaps for every
  * statement (12 % of FerretDB's CPU in the code flow). In memory it is buffered in 1 KiB chunks.
