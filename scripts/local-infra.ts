@@ -330,10 +330,12 @@ export function sqliteSynchronous(setting: string | undefined): 'normal' | 'full
 
 /**
  * FerretDB's SQLite location, with the pragmas this project adds to FerretDB's own (WAL, busy
- * timeout). temp_store=MEMORY: FerretDB inserts each document of a batch by a statement of its own inside one
- * transaction, and each such statement opens a statement journal. Kept as a temporary file, that
- * journal is buffered in 64 KiB chunks, which the Go SQLite's allocator maps and unmaps for every
- * statement (12 % of FerretDB's CPU in the code flow). In memory it is buffered in 1 KiB chunks.
+ * timeout, auto_vacuum off). temp_store=MEMORY: FerretDB writes an insert command's documents with
+ * multi-row INSERT statements inside a transaction (one by one when the batch fails), and SQLite
+ * opens a statement journal for each, so that it can undo that statement alone (a duplicate _id).
+ * Kept as a temporary file, that journal is buffered in 64 KiB chunks, which the Go SQLite's
+ * allocator maps and unmaps for every statement (12 % of FerretDB's CPU in the code flow). In
+ * memory it is buffered in 1 KiB chunks.
  * Durability is unchanged: a statement journal only undoes a statement inside a transaction still
  * open, and temporary tables (sorts) are in memory too.
  */

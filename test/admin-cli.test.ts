@@ -374,6 +374,20 @@ describe('oauth-admin', { concurrency: true }, () => {
     assert.deepEqual(await count(), before, 'nothing changed');
   });
 
+  it('publishes the audit event of a change even when the reader of its output has gone (EPIPE ends the run at once)', async () => {
+    const name = unique('gone');
+    const events = await auditEventsFrom(`${Subjects.auditPrefix}scope.>`);
+    try {
+      const run = start(['scopes', 'create', name, '--description', 'Its reader went away']);
+      run.child.stdout!.destroy(); // before the CLI writes its answer: that write fails with EPIPE
+      assert.equal(await run.exited, 0, run.stderr());
+      assert.equal(await db.collection('scopes').countDocuments({ _id: name as never }), 1, 'the change is saved');
+      assert.deepEqual((await events.next(name, 1)).map((e) => e.type), ['oauth.scope.created']);
+    } finally {
+      events.close();
+    }
+  });
+
   it('publishes oauth.client.created, .secret_rotated and .deleted on OAUTH_AUDIT, and announces the change', async () => {
     const scope = unique('audit');
     await ok(['scopes', 'create', scope, '--description', 'Audited']);

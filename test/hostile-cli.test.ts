@@ -112,9 +112,7 @@ function assertWellBehaved(run: Run, result: Result): void {
   for (const line of result.stderr.split('\n').filter(Boolean)) assert.match(line, /^oauth-admin: \S/, `stderr line: ${what}`);
   if (result.code !== 0) assert.equal(result.stderr.split('\n').filter((l) => l && !l.startsWith('oauth-admin: warning:')).length, 1, `one reason: ${what}`);
   const password = run.stdin.toString('utf8').replace(/\r?\n$/, '');
-  // A password that is also on the command line may come back in an echo of the command line.
-  const onCommandLine = run.argv.some((arg) => arg.includes(password));
-  if (password.length >= 8 && !onCommandLine) assert.ok(!result.stderr.includes(password) && !result.stdout.includes(password), `the password is never echoed: ${what}`);
+  if (password.length >= 8) assert.ok(!result.stderr.includes(password) && !result.stdout.includes(password), `the password is never echoed: ${what}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,9 +293,12 @@ function templates(): Template[] {
   ];
 }
 
-/** Standard input for --password-stdin: good, empty, short, long, not UTF-8, binary. */
+/**
+ * Standard input for --password-stdin: good, empty, short, long, not UTF-8, binary. No long run of
+ * 'x': junk arguments are such runs, and an echoed argument would look like an echoed password.
+ */
 const passwordInput = fc.oneof(
-  fc.constantFrom('a long passphrase\n', '', '\n', 'short\n', '\r\n\r\n', 'x'.repeat(1025), 'y'.repeat(5000)).map((s) => Buffer.from(s)),
+  fc.constantFrom('a long passphrase\n', '', '\n', 'short\n', '\r\n\r\n', 'z'.repeat(1025), 'y'.repeat(5000)).map((s) => Buffer.from(s)),
   fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => Buffer.from(b)),
   fc.string({ unit: 'binary', minLength: 8, maxLength: 40 }).map((s) => Buffer.from(s)),
   fc.uint8Array({ minLength: 8, maxLength: 20 }).map((b) => Buffer.concat([Buffer.from('passw'), Buffer.from(b.map((x) => x | 0x80)), Buffer.from('rd')])),

@@ -58,7 +58,8 @@ export async function openContext(config: CommonConfig, io: Io, natsNeed: NatsNe
   let warnedOffline = false;
 
   const outbox = mongo.db.collection<OutboxDoc>(AUDIT_OUTBOX);
-  const audit = nc ? new AuditPublisher(nc, mongo.db, warningLogger(io), AUDIT_SOURCE) : undefined;
+  // At once: a reader that goes away ends the run before the end of the turn (output.ts).
+  const audit = nc ? new AuditPublisher(nc, mongo.db, warningLogger(io), AUDIT_SOURCE, { publishAtOnce: false }) : undefined;
   const outboxWrites = new Set<Promise<unknown>>();
 
   return {

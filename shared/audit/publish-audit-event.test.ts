@@ -103,21 +103,37 @@ describe('AuditPublisher', () => {
     assert.equal(await streamMessages(), 202);
   });
 
-  it('publishes the events of one turn of the event loop by itself, in the order they were emitted', async () => {
+  it('publishes the events of one turn of the event loop together at its end, by itself, in the order they were emitted', async () => {
     const db = freshDb();
     await ensureAuditStream(nc, 1);
     const jsm = await jetstreamManager(nc);
     const { state } = await jsm.streams.info(AUDIT_STREAM);
     const audit = new AuditPublisher(nc, db, silent, 'urn:test');
     const types = ['oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.code.issued'] as const;
+    const sentBefore = nc.stats().outMsgs;
     for (const type of types) audit.emit(type, 'c_4', { client_id: 'c_4' });
-    // No flush: the events go out at the end of this turn and are acked without being asked for.
+    assert.equal(nc.stats().outMsgs, sentBefore, 'nothing sent while the turn runs');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(nc.stats().outMsgs, sentBefore + types.length, 'all sent at the end of the turn, in one go');
+    // No flush: they are acked without being asked for.
     const deadline = Date.now() + 3000;
     while ((await streamMessages()) < state.messages + types.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await streamMessages(), state.messages + types.length, 'every event in the stream');
     const typeAt = async (seq: number) => (await jsm.streams.getMessage(AUDIT_STREAM, { seq }))!.json<{ type: string }>().type;
     const stored = await Promise.all(types.map((_, i) => typeAt(state.last_seq + 1 + i)));
     assert.deepEqual(stored, [...types]);
     assert.equal(await db.collection(AUDIT_OUTBOX).countDocuments(), 0, 'all acked, none in the outbox');
+    await audit.flush();
+  });
+
+  it('with publishAtOnce, sends each event as it is emitted (a CLI may exit before the turn ends)', async () => {
+    const db = freshDb();
+    await ensureAuditStream(nc, 1);
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishAtOnce: true });
+    const sentBefore = nc.stats().outMsgs;
+    audit.emit('oauth.client.created', 'c_5', { client_id: 'c_5' });
+    assert.equal(nc.stats().outMsgs, sentBefore + 1);
+    await audit.flush();
   });
 
   it('two relays take turns: one holds the lease slot, the other stands by', async () => {

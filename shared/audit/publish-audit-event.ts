@@ -10,6 +10,7 @@
 // acked batches close the breaker too. Outbox writes arriving together go out as one insert.
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { AsyncResource } from 'node:async_hooks';
 import type { Db } from 'mongodb';
 import type { Logger } from '#shared/logger.ts';
 import { natsReady } from '#shared/nats/connect.ts';
@@ -27,6 +28,11 @@ export type Audit = {
 export type AuditPublisherOptions = RelayOptions & {
   /** How long events go straight to the outbox after a publish that was not acked. */
   breakerOpenMs?: number;
+  /**
+   * Publish each event as it is emitted rather than at the end of the turn: for a process that
+   * may exit at once after an emit (the CLI, when the reader of its output goes away).
+   */
+  publishAtOnce?: boolean;
 };
 
 const PUBLISH_TIMEOUT_MS = 3000;
@@ -45,6 +51,9 @@ export class AuditPublisher implements Audit {
   /** Emitted, to be published at the end of this turn of the event loop (#publishQueued). */
   readonly #queued: { subject: string; event: CloudEvent }[] = [];
   #queuedTurn: NodeJS.Immediate | undefined;
+  readonly #publishAtOnce: boolean;
+  /** #publishQueued in the context this publisher was made in, not in the first emitting request's (traces). */
+  readonly #publishQueuedOutsideRequests = AsyncResource.bind(() => this.#publishQueued());
   #relayTimer: NodeJS.Timeout | undefined;
   #round: Promise<number> | undefined;
   /** Until when events skip JetStream (0: the breaker is closed). */
@@ -60,13 +69,15 @@ export class AuditPublisher implements Audit {
     this.#log = log;
     this.#source = source;
     this.#breakerOpenMs = options.breakerOpenMs ?? BREAKER_OPEN_MS;
+    this.#publishAtOnce = options.publishAtOnce ?? false;
     const hooks = { onAcked: () => this.#closeBreaker(), onFailed: () => this.#openBreaker() };
     this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
   emit(type: AuditEventType, subject: string, data: AuditData): void {
     this.#queued.push({ subject: auditSubject(type), event: cloudEvent(type, this.#source, subject, data) });
-    this.#queuedTurn ??= setImmediate(() => this.#publishQueued());
+    if (this.#publishAtOnce) this.#publishQueued();
+    else this.#queuedTurn ??= setImmediate(this.#publishQueuedOutsideRequests);
   }
 
   /**
