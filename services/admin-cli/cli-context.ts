@@ -59,7 +59,7 @@ export async function openContext(config: CommonConfig, io: Io, natsNeed: NatsNe
 
   const outbox = mongo.db.collection<OutboxDoc>(AUDIT_OUTBOX);
   // At once: a reader that goes away ends the run before the end of the turn (output.ts).
-  const audit = nc ? new AuditPublisher(nc, mongo.db, warningLogger(io), AUDIT_SOURCE, { publishAtOnce: false }) : undefined;
+  const audit = nc ? new AuditPublisher(nc, mongo.db, warningLogger(io), AUDIT_SOURCE, { publishAtOnce: true }) : undefined;
   const outboxWrites = new Set<Promise<unknown>>();
 
   return {
