@@ -13,7 +13,9 @@ import { MongoClient, type Db } from 'mongodb';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
-import { currentNatsServer, ensureLocalInfra, InfraError, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra } from '../scripts/local-infra.ts';
+import {
+  currentNatsServer, ensureLocalInfra, InfraError, lastLines, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra,
+} from '../scripts/local-infra.ts';
 import { oneOfEach, planInstances, signalGroup, startInstance, waitReady, type Running, type ServiceName } from '../scripts/start.ts';
 import * as admin from '../services/admin-cli/reference-data-admin.ts';
 import { natsServerBinary, startPrivateNats, type PrivateNats } from '../test/helpers/nats-server.ts';
@@ -143,7 +145,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
     try {
       await Promise.race([Promise.all(running.map((r) => waitReady(r, '127.0.0.1', stopWaiting.signal))), exitedEarly]);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nthe services' last lines:\n${lastLines(serviceLog)}`);
+      throw new Error(`${(error as Error).message}\nthe services' last lines:\n${lastLines(fs.readFileSync(serviceLog, 'utf8'), 20)}`);
     } finally {
       stopWaiting.abort();
       exitedEarly.catch(() => undefined);
@@ -344,8 +346,3 @@ export const resultsDir = (dir: string): string => {
   fs.mkdirSync(dir, { recursive: true });
   return path.resolve(dir);
 };
-
-/** The last lines of a log file, for an error message. */
-function lastLines(file: string, count = 20): string {
-  return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-count).join('\n');
-}

@@ -642,7 +642,8 @@ function run(bin: string, args: string[], options: { cwd?: string; env?: NodeJS.
   });
 }
 
-function lastLines(text: string, count: number): string {
+/** The last `count` lines of `text`, for an error message. */
+export function lastLines(text: string, count: number): string {
   return text.trimEnd().split('\n').slice(-count).join('\n');
 }
 
