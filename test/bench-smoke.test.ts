@@ -111,23 +111,39 @@ describe('bench helpers', () => {
   });
 
   it('watches a script and the processes it started under one label, and reads the CPU they used between two snapshots', { skip: !cpuAccountingAvailable() }, async () => {
-    // A shell that starts a busy node: the yardstick's run-flows.sh and the node it runs, in small.
-    const child = spawn('bash', ['-c', `"${process.execPath}" -e "const end = Date.now() + 600; while (Date.now() < end);"; true`], { stdio: 'ignore' });
+    // A shell that starts a node: the yardstick's run-flows.sh and the node it runs, in small. The
+    // node burns a fixed amount of CPU time when told to, so the reading does not depend on how
+    // busy the machine is (CI runs other test files beside this one on its two cores).
+    const burn = `
+      process.stdin.once('data', () => {
+        const start = process.cpuUsage();
+        for (;;) { const used = process.cpuUsage(start); if (used.user + used.system >= 300_000) break; }
+        process.stdout.write('done\\n');
+      });
+      process.stdin.on('end', () => process.exit(0));`;
+    const child = spawn('bash', ['-c', `"${process.execPath}" -e "$BURN"; true`], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, BURN: burn } });
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    const burnt = new Promise((resolve) => child.stdout!.once('data', resolve));
     try {
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      const tree = processTree('script', child.pid!);
+      let tree = processTree('script', child.pid!);
+      for (let tries = 0; tree.length < 2 && tries < 100; tries += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        tree = processTree('script', child.pid!);
+      }
       const pids = tree.map((w) => w.pid);
       assert.ok(pids.includes(child.pid!) && pids.length >= 2, `the shell and its node: ${JSON.stringify(tree)}`);
       assert.equal(new Set(pids).size, pids.length, 'each process once');
       assert.ok(tree.every((w) => w.label === 'script'));
       const before = snapshot(tree);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const cpu = cpuBetween(before, snapshot(tree), 10);
-      assert.ok(cpu.cpusByProcess.script! > 0.3, `a busy loop uses most of a CPU: ${JSON.stringify(cpu)}`);
-      assert.ok(cpu.msPerOperation.script! > 5, 'over 10 operations');
+      child.stdin!.write('go\n');
+      await burnt;
+      const cpu = cpuBetween(before, snapshot(tree), 2);
+      // 300 ms of CPU over two operations, give or take the kernel's 10 ms ticks.
+      assert.ok(cpu.msPerOperation.script! >= 130, `the burn is counted: ${JSON.stringify(cpu)}`);
+      assert.ok(cpu.cpusByProcess.script! > 0, 'a share of a CPU');
+      child.stdin!.end();
       await exited;
-      const gone = cpuBetween(before, snapshot(tree), 10);
+      const gone = cpuBetween(before, snapshot(tree), 2);
       assert.equal(gone.cpusByProcess.script, undefined, 'processes gone by the second reading: unknown, not a negative figure');
     } finally {
       child.kill();
