@@ -187,7 +187,7 @@ describe('POST /ui/login — sign-in abuse', () => {
     for (const { page } of answers) assert.equal(message(page), WRONG);
     // Before the fix none was answered within 30 s (the connection closed). About 4 s on an idle
     // 2-core machine; the bound leaves room for a loaded CI run (speed is the benchmark's job).
-    assert.ok(slowest < 15_000, `the slowest answer took ${slowest} ms`);
+    assert.ok(slowest < 25_000, `the slowest answer took ${slowest} ms`);
     const { form } = await atSignIn();
     assert.equal(message(await attempt(form, user.username, user.password)), WRONG, 'locked');
     assert.ok(await lockedUntil(`user:${user.username}`));
