@@ -161,8 +161,10 @@ describe('OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
       const reply = await nc.request(Subjects.authorizationDescribe, JSON.stringify({ handle: 'A'.repeat(43) }), { timeout: 5000, headers: h });
       assert.ok(reply.headers?.get('Nats-Service-Error-Code') || reply.data.length > 0, 'answered');
     }
-    const spans = await new Promise<ExportedSpan[]>((resolve) => setTimeout(() => resolve(receiver.spans), 500));
-    const metadata = spans.filter((s) => s.name === 'GET /.well-known/oauth-authorization-server');
+    // The exporters batch every 100 ms: wait for the spans, at most 10 s.
+    const metadataSpans = () => receiver.spans.filter((s) => s.name === 'GET /.well-known/oauth-authorization-server');
+    for (const deadline = Date.now() + 10_000; metadataSpans().length < 3 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+    const metadata = metadataSpans();
     assert.ok(metadata.length >= 3);
     for (const span of metadata) assert.equal(span.parentSpanId ?? '', '', 'a root span');
   });
