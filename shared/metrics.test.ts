@@ -20,11 +20,15 @@ describe('metrics', () => {
       import { createMetrics } from ${JSON.stringify(metricsModule)};
       createMetrics('idle');
       setTimeout(() => process.stdout.write('ready\\n'), 200);
-      setTimeout(() => {}, 60_000);`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      setTimeout(() => {}, 60_000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
     // The main thread's voluntary context switches: each is one wait for the event loop's next event.
-    const wakeups = () => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/task/${child.pid}/status`, 'utf8'))![1]);
+    const wakeups = () => Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/task/${child.pid}/status`, 'utf8'))![1]);
     try {
-      await new Promise((resolve) => child.stdout!.once('data', resolve)); // started, and past its first samples
+      // Started, and past its first samples (or a failure, with the child's error above, if it ended).
+      await Promise.race([
+        new Promise((resolve) => child.stdout!.once('data', resolve)),
+        new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`the idle child ended (exit ${code})`)))),
+      ]);
       await sleep(300);
       const before = wakeups();
       const since = performance.now();

@@ -26,7 +26,7 @@ export function createMetrics(service: string): ServiceMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   // The event-loop delay histogram samples every EVENT_LOOP_SAMPLE_MS: prom-client's 10 ms default
-  // woke each idle service about 200 times a second (1 % of a CPU each, doing nothing).
+  // woke each idle service about 100 times a second (1 % of a CPU each, doing nothing).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const http = new Histogram({
     name: 'http_request_duration_seconds', help: 'HTTP requests by route and status',

@@ -123,7 +123,11 @@ describe('bench helpers', () => {
       process.stdin.on('end', () => process.exit(0));`;
     const child = spawn('bash', ['-c', `"${process.execPath}" -e "$BURN"; true`], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, BURN: burn } });
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    const burnt = new Promise((resolve) => child.stdout!.once('data', resolve));
+    // 'done' from the node, or a failure if the shell ends first (the node could not start).
+    const burnt = Promise.race([
+      new Promise((resolve) => child.stdout!.once('data', resolve)),
+      exited.then(() => assert.fail('the child ended before it reported its burn')),
+    ]);
     try {
       let tree = processTree('script', child.pid!);
       for (let tries = 0; tree.length < 2 && tries < 100; tries += 1) {
@@ -146,6 +150,8 @@ describe('bench helpers', () => {
       const gone = cpuBetween(before, snapshot(tree), 2);
       assert.equal(gone.cpusByProcess.script, undefined, 'processes gone by the second reading: unknown, not a negative figure');
     } finally {
+      // The node waits on its standard input: closing it ends the node, whatever failed above.
+      child.stdin!.destroy();
       child.kill();
     }
   });
@@ -172,6 +178,8 @@ describe('bench helpers', () => {
         'busy(300);',
         'console.log(JSON.stringify({ phase: "refresh", ops_per_s: 10, p50_ms: 1, p99_ms: 2, errors: 0 }));',
         'console.log("{not json");',
+        // A pause (no CPU) before the second burn, so that it falls after the reading for the first line.
+        'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);',
         'busy(300);',
         'process.stdout.write(JSON.stringify({ phase: "code_flow", ops_per_s: 5, p50_ms: 3, p99_ms: 4, errors: 0 }));',
         '',

@@ -82,7 +82,7 @@ describe('AuditPublisher', () => {
     // A publish nobody acks waits for its whole timeout (no stream: "no responders" fails at once,
     // so the subject is served by a mute subscriber instead, as a JetStream leader that went away would be).
     const mute = nc.subscribe('oauth.audit.>');
-    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 500, breakerOpenMs: 1500 });
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 500, breakerOpenMs: 5000 });
     audit.emit('oauth.client.created', 'c_1', { client_id: 'c_1' });
     await audit.flush();
     assert.equal(audit.breakerOpen, true);
@@ -94,7 +94,7 @@ describe('AuditPublisher', () => {
     assert.equal(await outbox.countDocuments(), 201);
     mute.unsubscribe();
     await ensureAuditStream(nc, 1);
-    await new Promise((r) => setTimeout(r, 1600));
+    await new Promise((r) => setTimeout(r, 5100));
     audit.emit('oauth.client.updated', 'c_1', { client_id: 'c_1' });
     await audit.flush();
     assert.equal(audit.breakerOpen, false, 'the probe was acked');
