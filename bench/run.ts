@@ -15,8 +15,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { calibrate, type Calibration } from './calibration.ts';
+import { calibrate, es256SignUs, type Calibration } from './calibration.ts';
 import { measureCpu, type CpuUse, type Watched } from './cpu.ts';
 import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
 import { closeConnections, request } from './http.ts';
@@ -100,6 +101,29 @@ export function parseOptions(args: string[]): Options {
   };
 }
 
+/** ES256 sign, CPU µs, read just before a part of the run (a scenario, a yardstick run) or at its end. */
+export type SpeedReading = { before: string; es256SignUs: number };
+
+/** A virtual machine whose speed changed more than this within one run gets a warning beside its figures. */
+const SPEED_CHANGE_WARNING = 0.2;
+const SPEED_READING_PAUSE_MS = 1000;
+
+/**
+ * The readings as one line, and a warning when the slowest was more than SPEED_CHANGE_WARNING slower
+ * than the fastest: parts measured at different speeds (the product's yardstick run and the peer's,
+ * above all) then compare with an error of that size.
+ */
+export function formatSpeed(readings: readonly SpeedReading[]): string[] {
+  if (readings.length === 0) return [];
+  const values = readings.map((r) => r.es256SignUs);
+  const change = Math.max(...values) / Math.min(...values) - 1;
+  const lines = ['', `machine speed before each part (ES256 sign, µs of CPU; higher is slower): ${readings.map((r) => `${r.before} ${r.es256SignUs}`).join(' · ')}`];
+  if (change > SPEED_CHANGE_WARNING) {
+    lines.push(`the machine's speed changed by ${Math.round(change * 100)} % during this run: figures of parts measured at different speeds, the yardstick's ratios above all, are off by up to as much`);
+  }
+  return lines;
+}
+
 export type ScenarioResult = LoadResult & {
   name: string;
   key: ScenarioKey;
@@ -120,6 +144,8 @@ export type BenchReport = {
     cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string; loadAverageAtStart: number[];
     /** CPU cost of an ES256 signature and SHA-256 throughput here: compare machines by these first. */
     calibration: Calibration;
+    /** The ES256 signature's cost read again before each part of the run and at its end: the machine's speed as the run went. */
+    speedDuringRun?: SpeedReading[];
   };
   database: string;
   natsServer: string;
@@ -157,6 +183,12 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     platform: `${os.type()} ${os.release()}`,
     loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
     calibration: await calibrate(),
+    speedDuringRun: [] as SpeedReading[],
+  };
+  // After a second's pause, so that what the last part left running (a peer exiting) has ended.
+  const noteSpeed = async (before: string) => {
+    await sleep(SPEED_READING_PAUSE_MS);
+    machine.speedDuringRun.push({ before, es256SignUs: es256SignUs() });
   };
   say(`${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(' ')}; `
     + `ES256 sign ${machine.calibration.es256SignUs} µs CPU, SHA-256 ${machine.calibration.sha256MBps} MB/s, loopback round trip ${machine.calibration.loopbackRoundTripUs} µs CPU (${machine.calibration.crossThreadRoundTripUs} µs to another thread)`);
@@ -196,6 +228,7 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     await learnConsentUi(target, fixture);
 
     const measure = async (key: ScenarioKey, name: string, run: () => Promise<LoadResult>) => {
+      await noteSpeed(name);
       say(`${name}: ${options.seconds} s …`);
       const before = await readCommandCounts(target.metricsUrls);
       const { result, cpu } = await measureCpu(target.processes, target.processGroups, run);
@@ -223,12 +256,13 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
       report.yardstick = { skipped: options.peer === false ? '--no-peer' : `no yardstick in ${options.yardstickDir}` };
     } else {
       try {
-        report.yardstick = await sideBySide(options, fixture, target);
+        report.yardstick = await sideBySide(options, fixture, target, noteSpeed);
       } catch (error) {
         // The product's figures above still stand; the run is marked failed (exit 1) below.
         report.yardstick = { skipped: 'failed', error: (error as Error).message };
       }
     }
+    await noteSpeed('end');
   } finally {
     say('stopping');
     stopOnSignal = undefined;
@@ -251,17 +285,22 @@ async function learnConsentUi(target: Target, fixture: Fixture): Promise<void> {
 }
 
 /** The yardstick against the product, then the peer in memory, then the peer on the product's database server, on the same Node. */
-async function sideBySide(options: Options, fixture: Fixture, target: Target): Promise<NonNullable<BenchReport['yardstick']>> {
+async function sideBySide(
+  options: Options, fixture: Fixture, target: Target, noteSpeed: (before: string) => Promise<void>,
+): Promise<NonNullable<BenchReport['yardstick']>> {
   const user = fixture.users[0]!;
+  await noteSpeed('yardstick: product');
   say(`yardstick against the product: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
   const product = await runFlows(options.yardstickDir, {
     issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
     scope: fixture.scope, user: user.username, password: user.password,
   }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups });
+  await noteSpeed('yardstick: peer');
   say('starting the reference peer (run-peer.sh, in memory) …');
   const peerPhases = await measurePeer(options);
   let sameDatabase: YardstickPhase[] | { error: string };
   try {
+    await noteSpeed('yardstick: peer on db');
     say(`starting the reference peer on the product's database server (${target.database}) …`);
     sameDatabase = await measurePeer(options, { mongodbUri: target.peerDatabaseUri, processes: target.databaseProcesses, groups: target.processGroups });
   } catch (error) {
@@ -341,6 +380,7 @@ export function formatReport(report: BenchReport): string {
   } else if (y) {
     lines.push('', y.error ? `yardstick failed: ${y.error}` : `yardstick skipped (${y.skipped})`);
   }
+  lines.push(...formatSpeed(machine.speedDuringRun ?? []));
   return lines.join('\n');
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './helpers/process.ts';
 import { natsServerBinary } from './helpers/nats-server.ts';
-import { parseOptions, type BenchReport } from '../bench/run.ts';
+import { formatSpeed, parseOptions, type BenchReport } from '../bench/run.ts';
 import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
 import { percentile } from '../bench/load.ts';
 import { cpuAccountingAvailable, cpuBetween, processTree, snapshot } from '../bench/cpu.ts';
@@ -69,6 +69,11 @@ describe('npm run bench', () => {
       const { es256SignUs, sha256MBps, loopbackRoundTripUs, crossThreadRoundTripUs } = report.machine.calibration;
       assert.ok(es256SignUs > 0 && sha256MBps > 0 && loopbackRoundTripUs > 0 && crossThreadRoundTripUs > 0, 'the machine is calibrated');
       assert.match(output, /ES256 sign [\d.]+ µs CPU/);
+      // The machine's speed, read again before each scenario and at the end.
+      const speed = report.machine.speedDuringRun!;
+      assert.deepEqual(speed.map((r) => r.before), [...report.scenarios.map((s) => s.name), 'end']);
+      assert.ok(speed.every((r) => r.es256SignUs > 0), JSON.stringify(speed));
+      assert.match(output, /machine speed before each part \(ES256 sign, µs of CPU; higher is slower\): code flow, signed in [\d.]+ · /);
       assert.deepEqual(report.yardstick, { skipped: '--no-peer' });
       assert.match(output, /code flow, signed in/);
       assert.equal(report.settings.storedOwners, 1500);
@@ -95,6 +100,15 @@ describe('npm run bench', () => {
 });
 
 describe('bench helpers', () => {
+  it('lists the machine\'s speed before each part of a run, and warns when it changed by more than a fifth', () => {
+    assert.deepEqual(formatSpeed([]), [], 'nothing read (a results file from before the readings)');
+    const steady = formatSpeed([{ before: 'code flow', es256SignUs: 60 }, { before: 'end', es256SignUs: 71.9 }]);
+    assert.deepEqual(steady, ['', 'machine speed before each part (ES256 sign, µs of CPU; higher is slower): code flow 60 · end 71.9']);
+    const changed = formatSpeed([{ before: 'yardstick: product', es256SignUs: 98.7 }, { before: 'yardstick: peer', es256SignUs: 70.5 }, { before: 'end', es256SignUs: 75 }]);
+    assert.equal(changed.length, 3);
+    assert.match(changed[2]!, /^the machine's speed changed by 40 % during this run/);
+  });
+
   it('reads mongodb_commands_total from a Prometheus exposition and divides the difference', () => {
     const before = new Map([['token-service', parseCommandCounts('mongodb_commands_total{command="find",service="token-service"} 10\n')]]);
     const after = new Map([['token-service', parseCommandCounts([
