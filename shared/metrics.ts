@@ -20,7 +20,7 @@ export type ServiceMetrics = Metrics & {
   countDbCommand(command: string): void;
 };
 
-export const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export function createMetrics(service: string): ServiceMetrics {
   const registry = new Registry();

@@ -99,6 +99,12 @@ describe('npm run bench', () => {
   });
 });
 
+/**
+ * Source of a function for the stand-in processes below: burns `ms` of CPU time, not wall clock, so
+ * what they use does not depend on how busy the machine is (CI runs other test files beside these).
+ */
+const BURN_CPU = 'const burnCpu = (ms) => { const start = process.cpuUsage(); for (;;) { const used = process.cpuUsage(start); if (used.user + used.system >= ms * 1000) break; } };';
+
 describe('bench helpers', () => {
   it('lists the machine\'s speed before each part of a run, and warns when it changed by more than a fifth', () => {
     assert.deepEqual(formatSpeed([]), [], 'nothing read (a results file from before the readings)');
@@ -126,12 +132,10 @@ describe('bench helpers', () => {
 
   it('watches a script and the processes it started under one label, and reads the CPU they used between two snapshots', { skip: !cpuAccountingAvailable() }, async () => {
     // A shell that starts a node: the yardstick's run-flows.sh and the node it runs, in small. The
-    // node burns a fixed amount of CPU time when told to, so the reading does not depend on how
-    // busy the machine is (CI runs other test files beside this one on its two cores).
-    const burn = `
+    // node burns a fixed amount of CPU time when told to.
+    const burn = `${BURN_CPU}
       process.stdin.once('data', () => {
-        const start = process.cpuUsage();
-        for (;;) { const used = process.cpuUsage(start); if (used.user + used.system >= 300_000) break; }
+        burnCpu(300);
         process.stdout.write('done\\n');
       });
       process.stdin.on('end', () => process.exit(0));`;
@@ -187,14 +191,13 @@ describe('bench helpers', () => {
       // A stand-in for the yardstick: like run-flows.sh it ends in `exec node`, whose busy work comes
       // before each phase line; one line is noise, and the last has no newline.
       await writeFile(join(dir, 'flows.js'), [
-        // CPU time, not wall clock: CI runs other test files on the same cores.
-        'const busy = (ms) => { const start = process.cpuUsage(); for (;;) { const used = process.cpuUsage(start); if (used.user + used.system >= ms * 1000) break; } };',
-        'busy(300);',
+        BURN_CPU,
+        'burnCpu(300);',
         'console.log(JSON.stringify({ phase: "refresh", ops_per_s: 10, p50_ms: 1, p99_ms: 2, errors: 0 }));',
         'console.log("{not json");',
         // A pause (no CPU) before the second burn, so that it falls after the reading for the first line.
         'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);',
-        'busy(300);',
+        'burnCpu(300);',
         'process.stdout.write(JSON.stringify({ phase: "code_flow", ops_per_s: 5, p50_ms: 3, p99_ms: 4, errors: 0 }));',
         '',
       ].join('\n'));
