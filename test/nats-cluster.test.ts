@@ -219,17 +219,20 @@ async function killAndRestart(label: string, pick: () => Promise<{ node: Cluster
   const expected = new Set(jtis);
   let events: CloudEvent[] = [];
   const settleDeadline = Date.now() + 20_000;
+  let outboxLeft = 0;
   for (;;) {
     events = (await readAuditStream(system.nc, fromSeq)).filter((e) => e.data.client_id === client.clientId);
     const seen = new Set(events.filter((e) => e.type === 'oauth.token.issued' || e.type === 'oauth.token.refreshed').map((e) => e.data.jti));
-    const outbox = await system.db.collection('audit_outbox').countDocuments();
-    if ((outbox === 0 && [...expected].every((j) => seen.has(j))) || Date.now() > settleDeadline) break;
+    outboxLeft = await system.db.collection('audit_outbox').countDocuments();
+    if ((outboxLeft === 0 && [...expected].every((j) => seen.has(j))) || Date.now() > settleDeadline) break;
     await sleep(500);
   }
   const tokenEvents = events.filter((e) => e.type === 'oauth.token.issued' || e.type === 'oauth.token.refreshed');
   const byJti = new Map<string, number>();
   for (const e of tokenEvents) byJti.set(e.data.jti!, (byJti.get(e.data.jti!) ?? 0) + 1);
-  assert.deepEqual(jtis.filter((j) => byJti.get(j) !== 1), [], 'each token the client got has exactly one audit event');
+  // On failure, say which way each token is wrong (0: lost or still in the outbox; 2 or more: doubled).
+  const eventsPerToken = jtis.filter((j) => byJti.get(j) !== 1).map((j) => `${j}: ${byJti.get(j) ?? 0}`);
+  assert.deepEqual(eventsPerToken, [], `each token the client got has exactly one audit event (${outboxLeft} event(s) still in the outbox after the wait)`);
   const ids = events.map((e) => e.id);
   assert.equal(new Set(ids).size, ids.length, 'no event twice');
   // No code redeemed twice: one token.issued per grant, no replay.
