@@ -1,5 +1,6 @@
-// `npm test`: makes sure NATS and the database answer (local-infra.ts), installs Chromium for
-// the browser test where it can, then runs every test file with Node's test runner.
+// `npm test`: makes sure NATS and the database answer (local-infra.ts), finds the nats-server
+// that tests start of their own, installs Chromium for the browser test where it can, then runs
+// every test file with Node's test runner.
 //
 //   npm test                                   all of services/, shared/ and test/
 //   npm test -- test/token-validate.test.ts    only the files named
@@ -12,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureLocalInfra, InfraError, type LocalInfra } from './local-infra.ts';
+import { currentNatsServer, ensureLocalInfra, InfraError, type LocalInfra } from './local-infra.ts';
 import { signalGroup } from './start.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,6 +53,23 @@ function ensureChromium(): void {
   }
 }
 
+/**
+ * The nats-server that tests start of their own (private servers, the three-node cluster): the one
+ * `npm start` gives a new user (≥ 2.10, installed once with Go where none is found), as the
+ * benchmark runs, so the cluster's failovers are those of the NATS users deploy (the compose files
+ * pin 2.12), not of an older server on PATH (Debian's 2.9.10 on the CI machine).
+ */
+async function privateNatsServer(): Promise<string | undefined> {
+  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
+  try {
+    return await currentNatsServer({ log: say });
+  } catch (error) {
+    if (!(error instanceof InfraError)) throw error;
+    say(`warning: ${error.message.split('\n')[0]}; tests start the nats-server on PATH`);
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   let infra: LocalInfra;
   try {
@@ -60,10 +78,12 @@ async function main(): Promise<void> {
     process.stderr.write(`[test] ${error instanceof InfraError ? error.message : (error as Error).stack}\n`);
     process.exit(1);
   }
+  const natsServer = await privateNatsServer();
   ensureChromium();
 
   const env = {
     ...process.env,
+    ...(natsServer ? { NATS_SERVER_BIN: natsServer } : {}),
     NATS_URL: infra.natsUrl,
     MONGODB_URI: infra.mongodbUri,
     OAUTH_TEST_NATS_URL: infra.natsUrl,

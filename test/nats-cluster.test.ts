@@ -232,7 +232,8 @@ async function killAndRestart(label: string, pick: () => Promise<{ node: Cluster
   for (const e of tokenEvents) byJti.set(e.data.jti!, (byJti.get(e.data.jti!) ?? 0) + 1);
   // On failure, say which way each token is wrong (0: lost or still in the outbox; 2 or more: doubled).
   const eventsPerToken = jtis.filter((j) => byJti.get(j) !== 1).map((j) => `${j}: ${byJti.get(j) ?? 0}`);
-  assert.deepEqual(eventsPerToken, [], `each token the client got has exactly one audit event (${outboxLeft} event(s) still in the outbox after the wait)`);
+  const server = `nats-server ${system.nc.info?.version ?? '?'}`;
+  assert.deepEqual(eventsPerToken, [], `each token the client got has exactly one audit event (${outboxLeft} event(s) still in the outbox after the wait; ${server})`);
   const ids = events.map((e) => e.id);
   assert.equal(new Set(ids).size, ids.length, 'no event twice');
   // No code redeemed twice: one token.issued per grant, no replay.
@@ -247,7 +248,7 @@ async function killAndRestart(label: string, pick: () => Promise<{ node: Cluster
     const earlier = await postToken({ grant_type: 'refresh_token', refresh_token: flow.previousRefreshToken! });
     assert.equal(earlier.status, 400, `the refresh token before it is spent (${flow.gid})`);
   }
-  return `${label}: killed ${node!.name} (${why}) for ${DOWN_MS} ms; ${completed.length} flows (${jtis.length} tokens) completed, ` +
+  return `${label} (${server}): killed ${node!.name} (${why}) for ${DOWN_MS} ms; ${completed.length} flows (${jtis.length} tokens) completed, ` +
     `${afterKill.length} started after the kill; first flow started after the kill completed ${recoveredAfter} ms after it; ` +
     `slowest call around the outage ${slowest} ms; ${calls.length} calls, 0 5xx; ${tokenEvents.length} token events, each once; ` +
     `${sample.length} families checked; the audit outbox held up to ${outboxPeak} event(s)`;
