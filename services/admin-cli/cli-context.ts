@@ -70,7 +70,7 @@ export async function openContext(config: CommonConfig, io: Io, natsNeed: NatsNe
     changed(kind, type, subject, data) {
       if (nc && kind) announceReferenceDataChange(nc, kind);
       if (audit) {
-        audit.emit(type, subject, data);
+        void audit.emit(type, subject, data); // close() waits for it
         return;
       }
       if (!warnedOffline) {

@@ -22,7 +22,9 @@ const request: AuthorizationRequest = {
   clientId: 'c1', redirectUri: 'https://client.example/cb', redirectUriSent: true, scopes: ['orders'], state: 'st', codeChallenge: 'x'.repeat(43),
 };
 
-function setup(options: { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; uncached?: ConsentDoc | null } = {}) {
+type SetupOptions = { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; uncached?: ConsentDoc | null; eventsSafe?: Promise<void> };
+
+function setup(options: SetupOptions = {}) {
   const steps: string[] = [];
   let nowMs = start.getTime();
   const session: SessionDoc = {
@@ -33,7 +35,8 @@ function setup(options: { remembered?: string[]; granted?: string[]; user?: Part
     _id: consentId('u1', 'c1'), sub: 'u1', clientId: 'c1', scopes: remembered, grantedScopes: options.granted ?? remembered, createdAt: start, updatedAt: start,
   };
   const events: { type: string; data: unknown }[] = [];
-  const audit: Audit = { emit: (type, _subject, data) => void events.push({ type, data }) };
+  // An emit settles when its event is safe (acked or in the outbox): at once, or when `eventsSafe` settles.
+  const audit: Audit = { emit: async (type, _subject, data) => { events.push({ type, data }); await options.eventsSafe; } };
   const user = options.user === null ? undefined : { _id: 'u1', username: 'alice', groups: [], ...options.user } as CachedUser;
   const deps: Deps = {
     owners: {
@@ -77,6 +80,18 @@ describe('answerRemembered', () => {
     assert.equal(code.issuedAt, start.getTime() + 1000);
     assert.deepEqual(events.map((e) => e.type), ['oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.code.issued']);
     assert.ok(!JSON.stringify(events).includes(new URL(redirectTo).searchParams.get('code')!), 'no code in the events');
+  });
+
+  it('answers only once the request, approval and code events are safe (acked by JetStream or in the outbox)', async () => {
+    let release!: () => void;
+    const { deps, events } = setup({ eventsSafe: new Promise((resolve) => (release = resolve)) });
+    let answered = false;
+    const answering = answerRemembered(deps, request, sessionId).then(() => (answered = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(events.length, 3, 'the events are emitted');
+    assert.equal(answered, false, 'no code leaves while its events could still be lost');
+    release();
+    await answering;
   });
 
   it('goes on to consent-ui without a session, with an unknown or malformed one, or for a user disabled or gone', async () => {

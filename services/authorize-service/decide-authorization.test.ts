@@ -21,7 +21,7 @@ const registered = { redirectUris: ['https://client.example/cb'], scopes: ['orde
 function setup(client: { disabled?: boolean; redirectUris: string[]; scopes: string[] } | null = registered) {
   const recorded = new Map<string, RecordedDecision>();
   const events: string[] = [];
-  const audit: Audit = { emit: (type) => void events.push(type) };
+  const audit: Audit = { emit: async (type) => { events.push(type); } };
   const codes = authorizationCodeSealer(kek);
   const requests = authorizationRequestSealer(kek);
   const deps: Deps = {

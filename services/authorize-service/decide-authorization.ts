@@ -45,8 +45,8 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
     return sameOutcomeAgain(deps, request, decision, await deps.store.findDecision(request.id));
   }
-  if (!grantId) deps.audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, decision));
-  else announceApproval(deps.audit, request, decision, grantId);
+  if (!grantId) await deps.audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, decision));
+  else await announceApproval(deps.audit, request, decision, grantId);
   return outcome(deps, request, decision, grantId, now);
 }
 

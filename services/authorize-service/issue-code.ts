@@ -34,9 +34,11 @@ export function codeRedirect(deps: CodeDeps, request: AuthorizationRequest, owne
 export const whoDecided = (request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>) =>
   ({ client_id: request.clientId, sub: owner.sub, username: owner.username, scope: request.scopes.join(' ') });
 
-/** oauth.authorization.approved and oauth.code.issued, once per grant (never the code itself). */
-export function announceApproval(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, grantId: string): void {
+/** oauth.authorization.approved and oauth.code.issued, once per grant (never the code itself); settles when both are safe. */
+export async function announceApproval(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, grantId: string): Promise<void> {
   const who = whoDecided(request, owner);
-  audit.emit('oauth.authorization.approved', request.clientId, who);
-  audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId });
+  await Promise.all([
+    audit.emit('oauth.authorization.approved', request.clientId, who),
+    audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId }),
+  ]);
 }

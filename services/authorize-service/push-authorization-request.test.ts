@@ -18,7 +18,7 @@ const params = { response_type: 'code', redirect_uri: 'https://app.example.com/c
 
 function setup() {
   const events: { type: string; subject: string; data: unknown }[] = [];
-  const audit: Audit = { emit: (type, subject, data) => void events.push({ type, subject, data }) };
+  const audit: Audit = { emit: async (type, subject, data) => { events.push({ type, subject, data }); } };
   const pushed = pushedRequestSealer(randomBytes(32));
   const deps: Deps = {
     validate: { findClient: async (id) => (id === client._id ? client : undefined), scopeExists: (name) => name === 'read', resourceServer: () => undefined },

@@ -40,6 +40,6 @@ export async function pushAuthorizationRequest(deps: Deps, input: { clientId: st
   const now = deps.clock.now();
   const sealed = deps.pushed.seal({ id: randomToken(16), clientId, params }, addSeconds(now, deps.ttlSeconds));
   if (sealed.length > MAX_SEALED_LENGTH) throw new OAuthError('invalid_request', 'The authorization request is too large.');
-  deps.audit.emit('oauth.authorization.pushed', clientId, { client_id: clientId, scope: result.request.scopes.join(' ') });
+  await deps.audit.emit('oauth.authorization.pushed', clientId, { client_id: clientId, scope: result.request.scopes.join(' ') });
   return { requestUri: `${REQUEST_URI_PREFIX}${sealed}`, expiresIn: deps.ttlSeconds };
 }

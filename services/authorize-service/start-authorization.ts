@@ -20,7 +20,7 @@ export async function startAuthorization(deps: Deps, request: AuthorizationReque
   const handle = deps.requests.seal({ id: randomToken(16), ...request }, addSeconds(now, deps.requestTtlSeconds));
   // Only a request near every parameter's ceiling at once comes close.
   if (handle.length > MAX_SEALED_LENGTH) throw new OAuthError('invalid_request', 'The authorization request is too large.');
-  auditRequested(deps.audit, request);
+  await auditRequested(deps.audit, request);
   return `${deps.consentUiUrl}/ui/authorize?handle=${handle}`;
 }
 

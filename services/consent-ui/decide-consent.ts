@@ -32,7 +32,7 @@ export async function decideConsent(deps: Deps, input: ConsentInput): Promise<st
     : await describedRequest(deps, input);
   await deps.store.recordGrant(session.sub, clientId, scopes, input.remember, deps.clock.now());
   if (input.remember) {
-    deps.audit.emit('oauth.consent.granted', clientId, { client_id: clientId, sub: session.sub, username: session.username, scope: scopes.join(' ') });
+    await deps.audit.emit('oauth.consent.granted', clientId, { client_id: clientId, sub: session.sub, username: session.username, scope: scopes.join(' ') });
   }
   return decided.redirectTo;
 }

@@ -33,6 +33,6 @@ export async function revokeAuthorization(deps: Deps, input: { session: Session;
     }
     throw error;
   }
-  deps.audit.emit('oauth.consent.revoked', clientId, { client_id: clientId, sub: session.sub, username: session.username, count: revokedFamilies });
+  await deps.audit.emit('oauth.consent.revoked', clientId, { client_id: clientId, sub: session.sub, username: session.username, count: revokedFamilies });
   return { revokedFamilies };
 }

@@ -8,5 +8,5 @@ export type SignOutDeps = { store: Pick<ConsentUiStore, 'deleteSession'>; audit:
 
 export async function signOut(deps: SignOutDeps, session: Session): Promise<void> {
   await deps.store.deleteSession(sha256(session.id));
-  deps.audit.emit('oauth.logout', session.username, { sub: session.sub, username: session.username });
+  await deps.audit.emit('oauth.logout', session.username, { sub: session.sub, username: session.username });
 }

@@ -62,8 +62,8 @@ export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResu
   const now = deps.clock.now();
   const address = clientAddress(input.ip);
   const context: AuditData = { username: input.username, ip: address, ...(input.clientId ? { client_id: input.clientId } : {}) };
-  const refuse = (reason: FailureReason): SignInResult => {
-    deps.audit.emit('oauth.login.failed', input.username, { ...context, reason });
+  const refuse = async (reason: FailureReason): Promise<SignInResult> => {
+    await deps.audit.emit('oauth.login.failed', input.username, { ...context, reason });
     return { ok: false };
   };
   const account: Gate = { key: accountKey(input.username), max: deps.policy.maxFailures, subject: input.username, data: { ...context, reason: 'account' } };
@@ -81,10 +81,10 @@ export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResu
       // Checked after the password, so a disabled account costs the same time and counts as a failure.
       const disabled = user !== null && passwordMatches && deps.findUser !== undefined && !maySignIn(await deps.findUser(user.sub));
       if (!user || !passwordMatches || disabled) {
-        const result = refuse(!user ? 'unknown_user' : disabled ? 'user_disabled' : 'wrong_password');
+        const refused = refuse(!user ? 'unknown_user' : disabled ? 'user_disabled' : 'wrong_password');
         // Counted (and the lock set) before this check makes room for the next attempt.
         await Promise.all([countFailure(deps, account, forAccount, now), countFailure(deps, origin, fromAddress, now)]);
-        return result;
+        return await refused;
       }
       // A success forgets the account's failures and locks (an address keeps its failures: successes never counted).
       if (forAccount.failures > 0 || forAccount.locks > 0) await clearAccount(deps, account.key);
@@ -102,7 +102,7 @@ async function startSession(deps: Deps, user: UserCredentials, input: SignInInpu
   const id = randomToken(32);
   const session: Session = { id, sub: user.sub, username: user.username, authTime: now, expiresAt: addSeconds(now, deps.sessionTtlSeconds) };
   await deps.store.createSession({ _id: sha256(id), sub: user.sub, username: user.username, authTime: now, createdAt: now, expiresAt: session.expiresAt });
-  deps.audit.emit('oauth.login.succeeded', user.username, { ...context, username: user.username, sub: user.sub });
+  await deps.audit.emit('oauth.login.succeeded', user.username, { ...context, username: user.username, sub: user.sub });
   return session;
 }
 
@@ -169,6 +169,6 @@ async function lock(deps: Deps, gate: Gate, count: number, locks: number, now: D
   deps.gates.rememberLock(gate.key, until);
   // Lock n+1 has one _id: only the attempt whose insert wins reports it, so it is reported once.
   if (await deps.store.addLoginLock(gate.key, locks + 1, now, until, addSeconds(now, deps.policy.memorySeconds))) {
-    deps.audit.emit('oauth.login.locked', gate.subject, { ...gate.data, count });
+    await deps.audit.emit('oauth.login.locked', gate.subject, { ...gate.data, count });
   }
 }

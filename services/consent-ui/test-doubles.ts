@@ -16,7 +16,7 @@ export type RecordedEvent = { type: AuditEventType; subject: string; data: Audit
 
 export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: AuditEventType): RecordedEvent[] } {
   const events: RecordedEvent[] = [];
-  return { events, emit: (type, subject, data) => void events.push({ type, subject, data }), ofType: (type) => events.filter((e) => e.type === type) };
+  return { events, emit: async (type, subject, data) => { events.push({ type, subject, data }); }, ofType: (type) => events.filter((e) => e.type === type) };
 }
 
 type StoreOps = Pick<ConsentUiStore,

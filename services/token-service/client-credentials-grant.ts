@@ -45,7 +45,7 @@ export async function grantClientCredentials(deps: Deps, input: ClientCredential
     sub: client._id, clientId: client._id, scopes, ttlSeconds: client.accessTokenTtlSeconds, grantStartedAtMs: now.getTime(), jkt: input.jkt,
     ...(target.audience ? { audience: target.audience } : {}),
   }, now);
-  deps.audit.emit('oauth.token.issued', client._id, {
+  await deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: client._id, scope: scopes.join(' '), jti: accessToken.jti, grant_type: 'client_credentials',
     ...(target.audience ? { resource: target.audience } : {}),
   });

@@ -97,6 +97,18 @@ describe('redeemCode', () => {
     assert.ok(await verifyAccessToken({ ...verify, revocations: later }, result.accessToken));
   });
 
+  it('answers only once the oauth.token.issued event is safe (acked by JetStream or in the outbox)', async () => {
+    const { deps, audit, input } = await setup();
+    const release = audit.hold();
+    let answered = false;
+    const redeeming = redeemCode(deps, input()).then(() => (answered = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(audit.ofType('oauth.token.issued').length, 1, 'the event is emitted');
+    assert.equal(answered, false, 'no tokens leave while their event could still be lost');
+    release();
+    await redeeming;
+  });
+
   it('gives no refresh token to a client not set to get them, and claims the code by its grant id for a day past its expiry', async () => {
     const { deps, store, clock, input } = await setup();
     const result = await redeemCode(deps, input({ client: noRefresh() }));

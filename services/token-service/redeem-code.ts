@@ -96,7 +96,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     sub: code.sub, clientId: client._id, scopes: target.scopes, authTime: new Date(code.authTime * 1000), grantId: code.grantId,
     grantStartedAtMs: code.issuedAt, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt, ...(target.audience ? { audience: target.audience } : {}),
   }, now);
-  deps.audit.emit('oauth.token.issued', client._id, {
+  await deps.audit.emit('oauth.token.issued', client._id, {
     client_id: client._id, sub: code.sub, username: code.username, scope: target.scopes.join(' '), grant_id: code.grantId, jti: accessToken.jti,
     ...(target.audience ? { resource: target.audience } : {}),
   });
@@ -131,7 +131,7 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
   // Reported once, first: a replay is a fact even if revoking is cut short. Every replay revokes
   // (idempotent), so a revocation cut short by a failure is completed by the next one.
   if (await deps.store.claimCodeReplay(code.grantId, codeExpiresAt, now)) {
-    deps.audit.emit('oauth.code.replayed', client._id, {
+    await deps.audit.emit('oauth.code.replayed', client._id, {
       client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, reason: 'authorization code presented again',
     });
   }

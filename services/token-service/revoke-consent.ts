@@ -34,6 +34,6 @@ export async function revokeConsent(deps: Deps, request: { sub: string; clientId
   const coveredSeconds = Math.max(ttl, client ? client.refreshTokenTtlSeconds + MAX_CODE_TTL_SECONDS : 0);
   await deps.recordRevocation({ kind: 'subject_client', key: subjectClientKey(request.sub, request.clientId), issuedBefore: cutOff, expiresAt: revocationExpiry(cutOff, coveredSeconds) });
   const revokedFamilies = families.length;
-  deps.audit.emit('oauth.consent.revoked', request.clientId, { client_id: request.clientId, sub: request.sub, count: revokedFamilies });
+  await deps.audit.emit('oauth.consent.revoked', request.clientId, { client_id: request.clientId, sub: request.sub, count: revokedFamilies });
   return { revokedFamilies };
 }

@@ -52,7 +52,7 @@ async function revokeRefreshToken(deps: Deps, client: ClientDoc, token: string, 
   const reportsIt = await deps.store.revokeFamily(grant.grantId, expiresAt, now);
   await recordGrantRevocation(deps.recordRevocation, grant.grantId, client.accessTokenTtlSeconds, now, expiresAt);
   if (!reportsIt) return 'nothing';
-  deps.audit.emit('oauth.token.revoked', client._id, {
+  await deps.audit.emit('oauth.token.revoked', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, grant_id: grant.grantId, token_type: 'refresh_token',
   });
   return 'refresh_token';
@@ -66,7 +66,7 @@ async function revokeAccessToken(deps: Deps, client: ClientDoc, token: string, n
   await deps.recordRevocation({
     kind: 'jti', key: claims.jti, issuedBefore: now, expiresAt: addSeconds(new Date(claims.exp * 1000), REVOCATION_MARGIN_SECONDS),
   });
-  deps.audit.emit('oauth.token.revoked', client._id, {
+  await deps.audit.emit('oauth.token.revoked', client._id, {
     client_id: client._id, sub: claims.sub, jti: claims.jti, ...(claims.gid ? { grant_id: claims.gid } : {}), token_type: 'access_token',
   });
   return 'access_token';

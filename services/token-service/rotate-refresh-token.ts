@@ -78,7 +78,7 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
     grantStartedAtMs: grant.grantStartedAtMs, ttlSeconds: client.accessTokenTtlSeconds, jkt: input.jkt,
     ...(target.audience ? { audience: target.audience } : {}),
   }, now);
-  deps.audit.emit(spent ? 'oauth.token.refreshed' : 'oauth.refresh_token.grace_used', client._id, {
+  await deps.audit.emit(spent ? 'oauth.token.refreshed' : 'oauth.refresh_token.grace_used', client._id, {
     client_id: client._id, sub: grant.sub, username: grant.username, scope: scopes.join(' '), grant_id: grant.grantId, jti: accessToken.jti,
     ...(target.audience ? { resource: target.audience } : {}),
     ...(spent ? {} : { reason: 'rotated refresh token presented again within the client refresh grace' }),
@@ -92,7 +92,7 @@ async function revokeReusedGrant(deps: Deps, client: ClientDoc, grant: RefreshTo
   // one event), reported at once. Whatever fails after it, the revocation is completed from the
   // note taken with the claim: by the next presentation, or within a minute (complete-revocations.ts).
   if (await deps.store.claimFamilyRevocation(grant.grantId, familyExpiresAt, now)) {
-    deps.audit.emit('oauth.refresh_token.reused', client._id, {
+    await deps.audit.emit('oauth.refresh_token.reused', client._id, {
       client_id: client._id, sub: grant.sub, username: grant.username, scope: grant.scopes.join(' '), grant_id: grant.grantId,
       reason: 'rotated refresh token presented again',
     });
@@ -109,7 +109,7 @@ async function spendOrSayUnconfirmed(deps: Deps, client: ClientDoc, grant: Refre
   try {
     return await deps.store.spendRefreshToken(grant, familyExpiresAt, now);
   } catch (error) {
-    deps.audit.emit('oauth.refresh_token.spend_unconfirmed', client._id, {
+    await deps.audit.emit('oauth.refresh_token.spend_unconfirmed', client._id, {
       client_id: client._id, sub: grant.sub, username: grant.username, grant_id: grant.grantId, reason: 'database answer lost while spending the refresh token',
     });
     throw new OAuthError('temporarily_unavailable', SPEND_UNCONFIRMED, `refresh token spend unconfirmed: ${(error as Error).message}`);

@@ -64,7 +64,7 @@ export async function rotateSigningKeysOnSchedule(deps: RotateSigningKeysDeps): 
   const kid = claim.key._id;
   await deps.store.supersedeSigningKeys(pendingSupersessions(await deps.store.publishedSigningKeys(now), SCHEDULED_RETAIN_SECONDS));
   deps.announce();
-  deps.audit.emit('oauth.key.rotated', kid, { kid, count: 1, reason: 'schedule' });
+  await deps.audit.emit('oauth.key.rotated', kid, { kid, count: 1, reason: 'schedule' });
   deps.log.info({ kid, previous: newest._id, activatesAt }, 'made the next signing key (published now, signs at activation)');
   return { rotated: true, kid, activatesAt, previous: newest._id };
 }

@@ -34,8 +34,19 @@ export class TestClock implements Clock {
 
 export class AuditRecorder implements Audit {
   readonly events: { type: AuditEventType; subject: string; data: AuditData }[] = [];
-  emit(type: AuditEventType, subject: string, data: AuditData): void {
+  #held: Promise<void> | undefined;
+  async emit(type: AuditEventType, subject: string, data: AuditData): Promise<void> {
     this.events.push({ type, subject, data });
+    await this.#held;
+  }
+  /** Until the returned release is called, emits do not settle (JetStream slow to ack, the outbox not written yet). */
+  hold(): () => void {
+    let release!: () => void;
+    this.#held = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.#held = undefined;
+      release();
+    };
   }
   ofType(type: AuditEventType) {
     return this.events.filter((e) => e.type === type);

@@ -103,6 +103,38 @@ describe('AuditPublisher', () => {
     assert.equal(await streamMessages(), 202);
   });
 
+  it('settles an emit once JetStream has acked the event, not before', async () => {
+    const db = freshDb();
+    await ensureAuditStream(nc, 1);
+    const before = await streamMessages();
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test');
+    await audit.emit('oauth.client.created', 'c_6', { client_id: 'c_6' });
+    assert.equal(await streamMessages(), before + 1, 'in the stream when the emit settles');
+    assert.equal(await db.collection(AUDIT_OUTBOX).countDocuments(), 0);
+    await audit.flush();
+  });
+
+  it('settles an emit that JetStream does not ack within hedgeMs once the event is in the outbox, long before the publish times out', async () => {
+    const db = freshDb();
+    const outbox = db.collection<OutboxDoc>(AUDIT_OUTBOX);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(AUDIT_STREAM).catch(() => undefined);
+    const mute = nc.subscribe('oauth.audit.>'); // takes the publish and never acks it (see above)
+    try {
+      const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 4000, hedgeMs: 100 });
+      const started = Date.now();
+      await audit.emit('oauth.client.created', 'c_7', { client_id: 'c_7' });
+      const settledAfterMs = Date.now() - started;
+      assert.equal(await outbox.countDocuments(), 1, 'in the outbox when the emit settles');
+      assert.ok(settledAfterMs < 3000, `settled before the publish timed out (${settledAfterMs} ms)`);
+      assert.equal(audit.breakerOpen, true, 'the events that follow go straight to the outbox');
+      await audit.flush(); // the publish times out: the event is not stored twice
+      assert.equal(await outbox.countDocuments(), 1);
+    } finally {
+      mute.unsubscribe();
+    }
+  });
+
   it('publishes the events of one turn of the event loop together at its end, by itself, in the order they were emitted', async () => {
     const db = freshDb();
     await ensureAuditStream(nc, 1);

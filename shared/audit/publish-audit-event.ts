@@ -1,8 +1,13 @@
 // Publishes audit events to JetStream with an ack and the event id as Nats-Msg-Id. A publish that
 // is not acked is written to the outbox and re-sent by the relay, so no event is lost while NATS
 // restarts, and JetStream's duplicate window drops the copy if the first publish did land.
-// Publishing never blocks the request that caused the event; the events of one turn of the event
-// loop are published together.
+// The events of one turn of the event loop are published together.
+//
+// `emit` settles once the event is safe: acked by JetStream, or stored in the outbox. A request
+// answers only after its events have settled, so no client holds a token whose event could still
+// die with the process (a crash between the answer and the ack). That costs an answer one
+// JetStream ack (about a millisecond), never more than HEDGE_MS: an event not acked by then is
+// stored in the outbox as well, while its publish goes on (the duplicate window drops the copy).
 //
 // While JetStream is away nothing waits for a publish timeout per event: the first publish that
 // is not acked opens a circuit breaker, and for a short while (or while the NATS link is down)
@@ -22,12 +27,15 @@ import { AUDIT_OUTBOX, OutboxRelay, outboxDoc, type OutboxDoc, type RelayOptions
 export { AUDIT_OUTBOX, outboxDoc, type OutboxDoc };
 
 export type Audit = {
-  emit(type: AuditEventType, subject: string, data: AuditData): void;
+  /** Settles (never rejects) once the event is in JetStream or the outbox: await it before answering. */
+  emit(type: AuditEventType, subject: string, data: AuditData): Promise<void>;
 };
 
 export type AuditPublisherOptions = RelayOptions & {
   /** How long events go straight to the outbox after a publish that was not acked. */
   breakerOpenMs?: number;
+  /** How long an emit waits for JetStream's ack before it stores the event in the outbox too. */
+  hedgeMs?: number;
   /**
    * Publish each event as it is emitted rather than at the end of the turn: for a process that
    * may exit at once after an emit (the CLI, when the reader of its output goes away).
@@ -37,6 +45,10 @@ export type AuditPublisherOptions = RelayOptions & {
 
 const PUBLISH_TIMEOUT_MS = 3000;
 const BREAKER_OPEN_MS = 2000;
+/** Far above a healthy ack (about a millisecond, tens under heavy load), far below a leader election. */
+const HEDGE_MS = 250;
+
+type Queued = { subject: string; event: CloudEvent; settle(): void };
 
 export class AuditPublisher implements Audit {
   readonly #nc: NatsConnection;
@@ -46,10 +58,11 @@ export class AuditPublisher implements Audit {
   readonly #log: Logger;
   readonly #source: string;
   readonly #breakerOpenMs: number;
+  readonly #hedgeMs: number;
   readonly #publishTimeoutMs: number;
   readonly #pending = new Set<Promise<void>>();
   /** Emitted, to be published at the end of this turn of the event loop (#publishQueued). */
-  readonly #queued: { subject: string; event: CloudEvent }[] = [];
+  readonly #queued: Queued[] = [];
   #queuedTurn: NodeJS.Immediate | undefined;
   readonly #publishAtOnce: boolean;
   /** #publishQueued in the context this publisher was made in, not in the first emitting request's (traces). */
@@ -69,15 +82,19 @@ export class AuditPublisher implements Audit {
     this.#log = log;
     this.#source = source;
     this.#breakerOpenMs = options.breakerOpenMs ?? BREAKER_OPEN_MS;
+    this.#hedgeMs = options.hedgeMs ?? HEDGE_MS;
     this.#publishAtOnce = options.publishAtOnce ?? false;
     const hooks = { onAcked: () => this.#closeBreaker(), onFailed: () => this.#openBreaker() };
     this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
-  emit(type: AuditEventType, subject: string, data: AuditData): void {
-    this.#queued.push({ subject: auditSubject(type), event: cloudEvent(type, this.#source, subject, data) });
-    if (this.#publishAtOnce) this.#publishQueued();
-    else this.#queuedTurn ??= setImmediate(this.#publishQueuedOutsideRequests);
+  emit(type: AuditEventType, subject: string, data: AuditData): Promise<void> {
+    const event = cloudEvent(type, this.#source, subject, data);
+    return new Promise((settle) => {
+      this.#queued.push({ subject: auditSubject(type), event, settle });
+      if (this.#publishAtOnce) this.#publishQueued();
+      else this.#queuedTurn ??= setImmediate(this.#publishQueuedOutsideRequests);
+    });
   }
 
   /**
@@ -87,8 +104,8 @@ export class AuditPublisher implements Audit {
    */
   #publishQueued(): void {
     this.#queuedTurn = undefined;
-    for (const { subject, event } of this.#queued.splice(0)) {
-      const task = this.#publishOrStore(subject, event).finally(() => this.#pending.delete(task));
+    for (const queued of this.#queued.splice(0)) {
+      const task = this.#publishOrStore(queued).finally(() => this.#pending.delete(task));
       this.#pending.add(task);
     }
   }
@@ -98,19 +115,30 @@ export class AuditPublisher implements Audit {
     return this.#openUntil !== 0;
   }
 
-  async #publishOrStore(subject: string, event: CloudEvent): Promise<void> {
+  async #publishOrStore({ subject, event, settle }: Queued): Promise<void> {
     const probe = this.#mayPublish();
-    if (probe === undefined) return this.#store(subject, event);
+    if (probe === undefined) return this.#store(subject, event).then(settle);
+    // Past HEDGE_MS JetStream is in trouble (a leader election, say): the event goes to the outbox
+    // now, so its request can answer, and the following events go there straight (the breaker).
+    let stored: Promise<void> | undefined;
+    const hedge = setTimeout(() => {
+      this.#openBreaker();
+      stored = this.#store(subject, event).then(settle);
+    }, this.#hedgeMs);
     try {
       await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: this.#publishTimeoutMs });
+      clearTimeout(hedge);
       this.#closeBreaker();
+      settle();
     } catch (error) {
+      clearTimeout(hedge);
       this.#openBreaker();
       this.#log.warn({ err: error, eventId: event.id, type: event.type }, 'audit publish not acked; event kept in the outbox');
-      await this.#store(subject, event);
+      stored ??= this.#store(subject, event).then(settle);
     } finally {
       if (probe) this.#probing = false;
     }
+    await stored;
   }
 
   /** undefined: go to the outbox; false: publish; true: publish as the one probe of a half-open breaker. */
