@@ -22,7 +22,7 @@ const request: AuthorizationRequest = {
   clientId: 'c1', redirectUri: 'https://client.example/cb', redirectUriSent: true, scopes: ['orders'], state: 'st', codeChallenge: 'x'.repeat(43),
 };
 
-type SetupOptions = { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; uncached?: ConsentDoc | null; eventsSafe?: Promise<void> };
+type SetupOptions = { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; uncached?: ConsentDoc | null; holdEvents?: boolean };
 
 function setup(options: SetupOptions = {}) {
   const steps: string[] = [];
@@ -35,8 +35,14 @@ function setup(options: SetupOptions = {}) {
     _id: consentId('u1', 'c1'), sub: 'u1', clientId: 'c1', scopes: remembered, grantedScopes: options.granted ?? remembered, createdAt: start, updatedAt: start,
   };
   const events: { type: string; data: unknown }[] = [];
-  // An emit settles when its event is safe (acked or in the outbox): at once, or when `eventsSafe` settles.
-  const audit: Audit = { emit: async (type, _subject, data) => { events.push({ type, data }); await options.eventsSafe; } };
+  // An emit settles when its event is safe (acked or in the outbox): at once, or with `holdEvents` when its releaser is called.
+  const releasers: (() => void)[] = [];
+  const audit: Audit = {
+    emit: async (type, _subject, data) => {
+      events.push({ type, data });
+      if (options.holdEvents) await new Promise<void>((resolve) => releasers.push(resolve));
+    },
+  };
   const user = options.user === null ? undefined : { _id: 'u1', username: 'alice', groups: [], ...options.user } as CachedUser;
   const deps: Deps = {
     owners: {
@@ -59,7 +65,7 @@ function setup(options: SetupOptions = {}) {
     audit,
     code: { codes, issuer: 'https://as.example', codeTtlSeconds: 60 },
   };
-  return { deps, events, steps };
+  return { deps, events, steps, releasers };
 }
 
 const codeIn = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload;
@@ -83,15 +89,19 @@ describe('answerRemembered', () => {
   });
 
   it('answers only once the request, approval and code events are safe (acked by JetStream or in the outbox)', async () => {
-    let release!: () => void;
-    const { deps, events } = setup({ eventsSafe: new Promise((resolve) => (release = resolve)) });
+    const { deps, events, releasers } = setup({ holdEvents: true });
     let answered = false;
     const answering = answerRemembered(deps, request, sessionId).then(() => (answered = true));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(events.length, 3, 'the events are emitted');
-    assert.equal(answered, false, 'no code leaves while its events could still be lost');
-    release();
+    // Each event made safe in turn: the answer waits for the last of them, whichever it is.
+    for (const [i, release] of releasers.entries()) {
+      assert.equal(answered, false, `no code leaves while an event could still be lost (${i} of 3 safe)`);
+      release();
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await answering;
+    assert.equal(answered, true);
   });
 
   it('goes on to consent-ui without a session, with an unknown or malformed one, or for a user disabled or gone', async () => {

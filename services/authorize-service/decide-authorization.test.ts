@@ -20,8 +20,9 @@ const registered = { redirectUris: ['https://client.example/cb'], scopes: ['orde
 /** `client`: as the reference data has it now (null: deleted). */
 function setup(client: { disabled?: boolean; redirectUris: string[]; scopes: string[] } | null = registered) {
   const recorded = new Map<string, RecordedDecision>();
+  /** Each emitted event as its type and key: one key, one event id (cloudEvent). */
   const events: string[] = [];
-  const audit: Audit = { emit: async (type) => { events.push(type); } };
+  const audit: Audit = { emit: async (type, _subject, _data, onceKey) => { events.push(`${type} ${onceKey}`); } };
   const codes = authorizationCodeSealer(kek);
   const requests = authorizationRequestSealer(kek);
   const deps: Deps = {
@@ -44,20 +45,31 @@ function setup(client: { disabled?: boolean; redirectUris: string[]; scopes: str
 }
 
 describe('decideAuthorization', () => {
-  it('answers the same approval sent again with a code for the same grant, and audits it once', async () => {
+  it('answers the same approval sent again with a code for the same grant, and its events again under the same ids', async () => {
     const { deps, decision, events, grantOf } = setup();
     const first = await decideAuthorization(deps, decision(true));
+    const grantId = grantOf(first.redirectTo);
+    assert.deepEqual(events, [`oauth.authorization.approved ${grantId}`, `oauth.code.issued ${grantId}`]);
     const again = await decideAuthorization(deps, decision(true));
-    assert.equal(grantOf(again.redirectTo), grantOf(first.redirectTo));
+    assert.equal(grantOf(again.redirectTo), grantId);
     assert.deepEqual({ ...again, redirectTo: '' }, { ...first, redirectTo: '' });
-    assert.deepEqual(events, ['oauth.authorization.approved', 'oauth.code.issued']);
+    assert.deepEqual(events.slice(2), events.slice(0, 2), 'sent again, kept once (same ids)');
   });
 
-  it('answers the same denial sent again with the same redirect', async () => {
+  it('answers the same denial sent again with the same redirect, and its event again under the same id', async () => {
     const { deps, decision, events } = setup();
     const first = await decideAuthorization(deps, decision(false));
     assert.deepEqual(await decideAuthorization(deps, decision(false)), first);
-    assert.deepEqual(events, ['oauth.authorization.denied']);
+    assert.deepEqual(events, ['oauth.authorization.denied req1', 'oauth.authorization.denied req1']);
+  });
+
+  it('announces a decision whose first process died before its events were safe, when the decision is sent again', async () => {
+    const { deps, decision, events, grantOf } = setup();
+    // The first process claimed the decision, then died before its emits settled: nothing was announced.
+    await deps.store.claimDecision('req1', { approved: true, sub: 'u1', grantId: 'g-claimed' }, now, addSeconds(now, 600));
+    const again = await decideAuthorization(deps, decision(true));
+    assert.equal(grantOf(again.redirectTo), 'g-claimed');
+    assert.deepEqual(events, ['oauth.authorization.approved g-claimed', 'oauth.code.issued g-claimed']);
   });
 
   it('refuses another decision, or the same one by another owner, as already answered', async () => {

@@ -2,8 +2,10 @@
 // client, redirect URI, PKCE challenge, scopes, owner and sign-in time; on denial access_denied.
 // The request is decided by a unique insert, so it is decided once. The same decision sent again
 // (an internal request retried after a lost reply, a double click) gets the same outcome: the
-// redirect for the same grant (a code for it sealed anew; one redemption per grant), and no second
-// audit event. Another decision, or the same one by someone else, is refused as already answered.
+// redirect for the same grant (a code for it sealed anew; one redemption per grant), after its audit
+// events are sent again: the process that decided first may have died before they were safe. They
+// carry the first ones' ids, so JetStream's duplicate window and auditors keep one of each.
+// Another decision, or the same one by someone else, is refused as already answered.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import { randomIdentifier } from '#shared/crypto.ts';
@@ -13,7 +15,7 @@ import type { AuthorizeStore, RecordedDecision } from './store.ts';
 import type { AuthorizationRequests, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 import { openRequest, unknownRequest } from '#shared/grants/describe-request.ts';
-import { announceApproval, codeRedirect, whoDecided } from './issue-code.ts';
+import { announceApproval, announceDenial, codeRedirect } from './issue-code.ts';
 
 export type Deps = {
   store: Pick<AuthorizeStore, 'claimDecision' | 'findDecision'>;
@@ -45,17 +47,21 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
     return sameOutcomeAgain(deps, request, decision, await deps.store.findDecision(request.id));
   }
-  if (!grantId) await deps.audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, decision));
-  else await announceApproval(deps.audit, request, decision, grantId);
+  await announceDecision(deps, request, decision, grantId);
   return outcome(deps, request, decision, grantId, now);
 }
 
 /** The outcome of a decision already recorded, when this one is the same decision by the same owner; else refused. */
-function sameOutcomeAgain(deps: Deps, request: PendingRequest, decision: Decision, recorded: RecordedDecision | undefined): DecisionOutcome {
+async function sameOutcomeAgain(deps: Deps, request: PendingRequest, decision: Decision, recorded: RecordedDecision | undefined): Promise<DecisionOutcome> {
   const same = recorded !== undefined && recorded.sub === decision.sub && recorded.approved === decision.approve
     && (recorded.grantId !== undefined) === decision.approve;
   if (!same) throw unknownRequest();
+  await announceDecision(deps, request, decision, recorded.grantId);
   return outcome(deps, request, decision, recorded.grantId, recorded.decidedAt);
+}
+
+function announceDecision(deps: Deps, request: PendingRequest, decision: Decision, grantId: string | undefined): Promise<void> {
+  return grantId ? announceApproval(deps.audit, request, decision, grantId) : announceDenial(deps.audit, request, decision, request.id);
 }
 
 /** The redirect for a decision: a code for grant `grantId` (issued at `decidedAt`), or access_denied without one. */

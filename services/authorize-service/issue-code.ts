@@ -31,14 +31,22 @@ export function codeRedirect(deps: CodeDeps, request: AuthorizationRequest, owne
 }
 
 /** What the approval and code events say: the client, the owner and the scope. */
-export const whoDecided = (request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>) =>
+const whoDecided = (request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>) =>
   ({ client_id: request.clientId, sub: owner.sub, username: owner.username, scope: request.scopes.join(' ') });
 
-/** oauth.authorization.approved and oauth.code.issued, once per grant (never the code itself); settles when both are safe. */
+/**
+ * oauth.authorization.approved and oauth.code.issued (never the code itself); settles when both are
+ * safe. Their ids follow from the grant: announced again, JetStream and auditors keep one of each.
+ */
 export async function announceApproval(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, grantId: string): Promise<void> {
   const who = whoDecided(request, owner);
   await Promise.all([
-    audit.emit('oauth.authorization.approved', request.clientId, who),
-    audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId }),
+    audit.emit('oauth.authorization.approved', request.clientId, who, grantId),
+    audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId }, grantId),
   ]);
+}
+
+/** oauth.authorization.denied for decided request `requestId`; its id follows from the request, as above. */
+export async function announceDenial(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, requestId: string): Promise<void> {
+  await audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, owner), requestId);
 }

@@ -50,6 +50,23 @@ describe('signIn', () => {
     assert.equal(memory.failures.size, 0, 'a success leaves no attempt behind');
   });
 
+  it('answers once its events are safe, but leaves its gates first: the next attempt does not wait for them', async () => {
+    const { deps, audit } = setup({ maxFailures: 1 }); // one password check of the account at a time
+    const releasers: (() => void)[] = [];
+    deps.audit = { emit: async (...event) => { await audit.emit(...event); await new Promise<void>((resolve) => releasers.push(resolve)); } };
+    const answered: boolean[] = [];
+    const attempts = [0, 1].map((i) => signIn(deps, { username: 'alice', password: 'correct horse', ip: `192.0.2.${i + 1}` }).then((r) => {
+      answered.push(r.ok);
+      return r;
+    }));
+    const deadline = Date.now() + 2000;
+    while (audit.events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(audit.events.map((e) => e.type), ['oauth.login.succeeded', 'oauth.login.succeeded'], 'the second got its turn while the first event was pending');
+    assert.deepEqual(answered, [], 'neither answers while its event could still be lost');
+    for (const release of releasers) release();
+    assert.deepEqual((await Promise.all(attempts)).map((r) => r.ok), [true, true]);
+  });
+
   it('writes no failure for a usual sign-in, and clears the account only when it had failures', async () => {
     const { memory, attempt } = setup();
     const cleared: string[] = [];

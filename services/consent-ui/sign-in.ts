@@ -59,6 +59,27 @@ type FailureReason = 'unknown_user' | 'wrong_password' | 'user_disabled' | 'acco
 type Admitted = { failures: number; locks: number };
 
 export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResult> {
+  // The attempt's events are awaited once it has left its gates: an attempt waiting for a gate's
+  // slot never waits for another attempt's events to be acked as well.
+  const emitted: Promise<void>[] = [];
+  try {
+    return await attemptSignIn({ ...deps, audit: emitNowSettleLater(deps.audit, emitted) }, input);
+  } finally {
+    await Promise.all(emitted);
+  }
+}
+
+/** An audit whose emits settle at once; the events' own settling is collected in `emitted`. */
+function emitNowSettleLater(audit: Audit, emitted: Promise<void>[]): Audit {
+  return {
+    emit: (...event) => {
+      emitted.push(audit.emit(...event));
+      return Promise.resolve();
+    },
+  };
+}
+
+async function attemptSignIn(deps: Deps, input: SignInInput): Promise<SignInResult> {
   const now = deps.clock.now();
   const address = clientAddress(input.ip);
   const context: AuditData = { username: input.username, ip: address, ...(input.clientId ? { client_id: input.clientId } : {}) };

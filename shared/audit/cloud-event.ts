@@ -1,6 +1,6 @@
 // Audit events as CloudEvents 1.0 JSON. `data` is an allow-list of identifiers and scopes: it has
 // no field that could hold a token, code, secret or password.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { TokenGrantType } from '#shared/reference-data/clients.ts';
 
 export const AuditEventTypes = [
@@ -48,8 +48,23 @@ export type CloudEvent = {
   data: AuditData;
 };
 
-export function cloudEvent(type: AuditEventType, source: string, subject: string, data: AuditData, now = new Date()): CloudEvent {
-  return { specversion: '1.0', id: randomUUID(), source, type, time: now.toISOString(), subject, datacontenttype: 'application/json', data };
+/**
+ * `onceKey` names what the event announces (a grant, a decided request) where the same event may
+ * be sent again: events of one type and key get one id, so JetStream's duplicate window and
+ * auditors (CloudEvents: source and id identify an event) keep one of them.
+ */
+export function cloudEvent(type: AuditEventType, source: string, subject: string, data: AuditData, onceKey?: string): CloudEvent {
+  const id = onceKey === undefined ? randomUUID() : eventIdFor(type, onceKey);
+  return { specversion: '1.0', id, source, type, time: new Date().toISOString(), subject, datacontenttype: 'application/json', data };
+}
+
+/** A UUID (version 8: custom) derived from the type and key, the same in every process. */
+function eventIdFor(type: AuditEventType, onceKey: string): string {
+  const bytes = createHash('sha256').update(`${type}\n${onceKey}`).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** `oauth.audit.<type without the "oauth." prefix>`, as the contract names it. */

@@ -22,6 +22,7 @@ let mongo: MongoClient;
 let nats: PrivateNats;
 let nc: NatsConnection;
 const dbs: Db[] = [];
+const watchedClients: MongoClient[] = [];
 
 /** A database of this test's own (each test its own outbox and leases). */
 function freshDb(): Db {
@@ -34,6 +35,18 @@ async function streamMessages(): Promise<number> {
   return (await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM)).state.messages;
 }
 
+/** A fresh database on a client of its own that counts the documents sent to the outbox in insert commands. */
+async function watchedDb(): Promise<{ db: Db; outboxInserts: () => number }> {
+  const client = await MongoClient.connect(mongoBase, { monitorCommands: true });
+  watchedClients.push(client);
+  let inserted = 0;
+  client.on('commandStarted', (event) => {
+    if (event.commandName === 'insert' && event.command.insert === AUDIT_OUTBOX) inserted += (event.command.documents as unknown[]).length;
+  });
+  const db = client.db(freshDb().databaseName);
+  return { db, outboxInserts: () => inserted };
+}
+
 before(async () => {
   mongo = await MongoClient.connect(mongoBase);
   nats = await startPrivateNats();
@@ -43,6 +56,7 @@ after(async () => {
   await nc?.close();
   await nats?.stop();
   for (const db of dbs) await db.dropDatabase().catch(() => undefined);
+  for (const client of watchedClients) await client.close();
   await mongo?.close();
 });
 
@@ -82,7 +96,8 @@ describe('AuditPublisher', () => {
     // A publish nobody acks waits for its whole timeout (no stream: "no responders" fails at once,
     // so the subject is served by a mute subscriber instead, as a JetStream leader that went away would be).
     const mute = nc.subscribe('oauth.audit.>');
-    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 500, breakerOpenMs: 5000 });
+    // hedgeMs far off: only the publish timeout opens the breaker here, and a slow ack cannot send the probe to the outbox.
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 500, breakerOpenMs: 5000, hedgeMs: 10_000 });
     audit.emit('oauth.client.created', 'c_1', { client_id: 'c_1' });
     await audit.flush();
     assert.equal(audit.breakerOpen, true);
@@ -107,7 +122,7 @@ describe('AuditPublisher', () => {
     const db = freshDb();
     await ensureAuditStream(nc, 1);
     const before = await streamMessages();
-    const audit = new AuditPublisher(nc, db, silent, 'urn:test');
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { hedgeMs: 10_000 });
     await audit.emit('oauth.client.created', 'c_6', { client_id: 'c_6' });
     assert.equal(await streamMessages(), before + 1, 'in the stream when the emit settles');
     assert.equal(await db.collection(AUDIT_OUTBOX).countDocuments(), 0);
@@ -115,7 +130,7 @@ describe('AuditPublisher', () => {
   });
 
   it('settles an emit that JetStream does not ack within hedgeMs once the event is in the outbox, long before the publish times out', async () => {
-    const db = freshDb();
+    const { db, outboxInserts } = await watchedDb();
     const outbox = db.collection<OutboxDoc>(AUDIT_OUTBOX);
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(AUDIT_STREAM).catch(() => undefined);
@@ -128,11 +143,44 @@ describe('AuditPublisher', () => {
       assert.equal(await outbox.countDocuments(), 1, 'in the outbox when the emit settles');
       assert.ok(settledAfterMs < 3000, `settled before the publish timed out (${settledAfterMs} ms)`);
       assert.equal(audit.breakerOpen, true, 'the events that follow go straight to the outbox');
-      await audit.flush(); // the publish times out: the event is not stored twice
+      await audit.flush(); // the publish times out: the event is not written a second time
+      assert.equal(outboxInserts(), 1, 'one outbox insert');
       assert.equal(await outbox.countDocuments(), 1);
     } finally {
       mute.unsubscribe();
     }
+  });
+
+  it('does not hedge an event acked while the event loop stalled past hedgeMs', async () => {
+    const db = freshDb();
+    await ensureAuditStream(nc, 1);
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { hedgeMs: 50 });
+    const emitted = audit.emit('oauth.client.created', 'c_8', { client_id: 'c_8' });
+    // Runs right after the publish went out, and blocks the loop while the ack arrives: when the
+    // loop goes on, the hedge's timer comes due before the ack is read.
+    setImmediate(() => {
+      const until = Date.now() + 300;
+      while (Date.now() < until);
+    });
+    await emitted;
+    await audit.flush();
+    assert.equal(audit.breakerOpen, false, 'the breaker stays closed');
+    assert.equal(await db.collection(AUDIT_OUTBOX).countDocuments(), 0, 'acked: nothing in the outbox');
+  });
+
+  it('gives events of one type and key one id: sent twice, the stream keeps one', async () => {
+    const db = freshDb();
+    await ensureAuditStream(nc, 1);
+    const before = await streamMessages();
+    const audit = new AuditPublisher(nc, db, silent, 'urn:test', { hedgeMs: 10_000 });
+    const grantId = `g_${randomToken(6)}`;
+    for (let i = 0; i < 2; i++) {
+      await audit.emit('oauth.authorization.approved', 'c_9', { client_id: 'c_9' }, grantId);
+      await audit.emit('oauth.code.issued', 'c_9', { client_id: 'c_9', grant_id: grantId }, grantId);
+    }
+    await audit.emit('oauth.code.issued', 'c_9', { client_id: 'c_9' }, `g_${randomToken(6)}`);
+    assert.equal(await streamMessages(), before + 3, 'one approval and one code event for the grant, one code event for the other');
+    await audit.flush();
   });
 
   it('publishes the events of one turn of the event loop together at its end, by itself, in the order they were emitted', async () => {

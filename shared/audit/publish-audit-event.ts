@@ -6,8 +6,10 @@
 // `emit` settles once the event is safe: acked by JetStream, or stored in the outbox. A request
 // answers only after its events have settled, so no client holds a token whose event could still
 // die with the process (a crash between the answer and the ack). That costs an answer one
-// JetStream ack (about a millisecond), never more than HEDGE_MS: an event not acked by then is
-// stored in the outbox as well, while its publish goes on (the duplicate window drops the copy).
+// JetStream ack (about a millisecond); an event not acked within HEDGE_MS is stored in the outbox
+// as well, while its publish goes on (the duplicate window drops the copy), so the wait is at most
+// HEDGE_MS and one outbox insert. With both JetStream and the database away, an emit settles once
+// the insert failed: the event is lost and logged as such (the request's own writes fail then too).
 //
 // While JetStream is away nothing waits for a publish timeout per event: the first publish that
 // is not acked opens a circuit breaker, and for a short while (or while the NATS link is down)
@@ -27,8 +29,11 @@ import { AUDIT_OUTBOX, OutboxRelay, outboxDoc, type OutboxDoc, type RelayOptions
 export { AUDIT_OUTBOX, outboxDoc, type OutboxDoc };
 
 export type Audit = {
-  /** Settles (never rejects) once the event is in JetStream or the outbox: await it before answering. */
-  emit(type: AuditEventType, subject: string, data: AuditData): Promise<void>;
+  /**
+   * Settles (never rejects) once the event is in JetStream or the outbox: await it before answering.
+   * `onceKey`: for an event that may be sent again (cloudEvent), so that one copy is kept.
+   */
+  emit(type: AuditEventType, subject: string, data: AuditData, onceKey?: string): Promise<void>;
 };
 
 export type AuditPublisherOptions = RelayOptions & {
@@ -88,8 +93,8 @@ export class AuditPublisher implements Audit {
     this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
-  emit(type: AuditEventType, subject: string, data: AuditData): Promise<void> {
-    const event = cloudEvent(type, this.#source, subject, data);
+  emit(type: AuditEventType, subject: string, data: AuditData, onceKey?: string): Promise<void> {
+    const event = cloudEvent(type, this.#source, subject, data, onceKey);
     return new Promise((settle) => {
       this.#queued.push({ subject: auditSubject(type), event, settle });
       if (this.#publishAtOnce) this.#publishQueued();
@@ -117,25 +122,37 @@ export class AuditPublisher implements Audit {
 
   async #publishOrStore({ subject, event, settle }: Queued): Promise<void> {
     const probe = this.#mayPublish();
-    if (probe === undefined) return this.#store(subject, event).then(settle);
-    // Past HEDGE_MS JetStream is in trouble (a leader election, say): the event goes to the outbox
+    if (probe === undefined) {
+      await this.#store(subject, event);
+      return settle();
+    }
+    // Past hedgeMs JetStream is in trouble (a leader election, say): the event goes to the outbox
     // now, so its request can answer, and the following events go there straight (the breaker).
-    let stored: Promise<void> | undefined;
-    const hedge = setTimeout(() => {
+    // The hedge looks one turn later: after the event loop stalled, the timer runs before the ack
+    // waiting in the socket is read, and an event acked meanwhile needs no outbox.
+    let answered = false;
+    let stored: Promise<boolean> | undefined;
+    const hedge = setTimeout(() => setImmediate(() => {
+      if (answered) return;
       this.#openBreaker();
-      stored = this.#store(subject, event).then(settle);
-    }, this.#hedgeMs);
+      stored = this.#store(subject, event);
+      void stored.then(settle);
+    }), this.#hedgeMs);
     try {
       await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: this.#publishTimeoutMs });
-      clearTimeout(hedge);
+      answered = true;
       this.#closeBreaker();
       settle();
     } catch (error) {
-      clearTimeout(hedge);
+      answered = true;
       this.#openBreaker();
+      // Stored now unless the hedge did; stored again if the hedge's write failed.
+      stored = (stored ?? Promise.resolve(false)).then((kept) => kept || this.#store(subject, event));
       this.#log.warn({ err: error, eventId: event.id, type: event.type }, 'audit publish not acked; event kept in the outbox');
-      stored ??= this.#store(subject, event).then(settle);
+      await stored;
+      settle();
     } finally {
+      clearTimeout(hedge);
       if (probe) this.#probing = false;
     }
     await stored;
@@ -161,12 +178,15 @@ export class AuditPublisher implements Audit {
     this.#openUntil = 0;
   }
 
-  async #store(subject: string, event: CloudEvent): Promise<void> {
+  /** True once the event is in the outbox; false (logged) when the database did not take it either. */
+  async #store(subject: string, event: CloudEvent): Promise<boolean> {
     try {
       // false: the event is there already (stored twice by a retried write); nothing to do.
       await this.#outbox.insert(outboxDoc(subject, event));
+      return true;
     } catch (storeError) {
       this.#log.error({ err: storeError, eventId: event.id, type: event.type }, 'audit event lost: neither NATS nor the outbox took it');
+      return false;
     }
   }
 

@@ -1,0 +1,24 @@
+// Event ids: random by default; derived from the type and a key for an event that may be sent again.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cloudEvent } from './cloud-event.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('cloudEvent ids', () => {
+  it('gives each event a random UUID when no key names it', () => {
+    const [a, b] = [1, 2].map(() => cloudEvent('oauth.code.issued', 'urn:a', 'c1', {}).id);
+    assert.match(a!, UUID);
+    assert.notEqual(a, b);
+  });
+
+  it('gives events of one type and key one UUID (version 8) in any process, and any other type or key another', () => {
+    const id = (type: 'oauth.code.issued' | 'oauth.authorization.approved', key: string, source = 'urn:a') => cloudEvent(type, source, 'c1', {}, key).id;
+    const first = id('oauth.code.issued', 'g1');
+    assert.match(first, UUID);
+    assert.equal(first[14], '8', 'version 8: custom');
+    assert.equal(id('oauth.code.issued', 'g1', 'urn:another-instance'), first);
+    assert.notEqual(id('oauth.authorization.approved', 'g1'), first);
+    assert.notEqual(id('oauth.code.issued', 'g2'), first);
+  });
+});
