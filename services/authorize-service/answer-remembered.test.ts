@@ -68,6 +68,7 @@ function setup(options: SetupOptions = {}) {
   return { deps, events, steps, releasers };
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const codeIn = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload;
 
 describe('answerRemembered', () => {
@@ -89,19 +90,18 @@ describe('answerRemembered', () => {
   });
 
   it('answers only once the request, approval and code events are safe (acked by JetStream or in the outbox)', async () => {
-    const { deps, events, releasers } = setup({ holdEvents: true });
-    let answered = false;
-    const answering = answerRemembered(deps, request, sessionId).then(() => (answered = true));
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(events.length, 3, 'the events are emitted');
-    // Each event made safe in turn: the answer waits for the last of them, whichever it is.
-    for (const [i, release] of releasers.entries()) {
-      assert.equal(answered, false, `no code leaves while an event could still be lost (${i} of 3 safe)`);
-      release();
-      await new Promise((r) => setTimeout(r, 10));
+    // Each event in turn is the one still unsafe while the others are safe: the answer waits for it.
+    for (const last of [0, 1, 2]) {
+      const { deps, events, releasers } = setup({ holdEvents: true });
+      let answered = false;
+      const answering = answerRemembered(deps, request, sessionId).then(() => (answered = true));
+      while (events.length < 3) await nextTurn();
+      for (const [i, release] of releasers.entries()) if (i !== last) release();
+      await nextTurn();
+      assert.equal(answered, false, `no code leaves while ${events[last]!.type} could still be lost`);
+      releasers[last]!();
+      await answering;
     }
-    await answering;
-    assert.equal(answered, true);
   });
 
   it('goes on to consent-ui without a session, with an unknown or malformed one, or for a user disabled or gone', async () => {

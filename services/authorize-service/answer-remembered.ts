@@ -41,6 +41,6 @@ export async function answerRemembered(deps: Deps, request: AuthorizationRequest
   const grantId = randomIdentifier(16);
   const redirectTo = codeRedirect(deps.code, request, session, grantId, decidedAt);
   // Announced only once the code is made: should anything before fail, consent-ui answers instead, and announces.
-  await Promise.all([auditRequested(deps.audit, request), announceApproval(deps.audit, request, session, grantId)]);
+  await Promise.all([auditRequested(deps.audit, request), announceApproval(deps.audit, request, session, grantId, decidedAt)]);
   return redirectTo;
 }

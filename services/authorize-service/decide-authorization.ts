@@ -4,7 +4,7 @@
 // (an internal request retried after a lost reply, a double click) gets the same outcome: the
 // redirect for the same grant (a code for it sealed anew; one redemption per grant), after its audit
 // events are sent again: the process that decided first may have died before they were safe. They
-// carry the first ones' ids, so JetStream's duplicate window and auditors keep one of each.
+// carry the first ones' ids and time, so JetStream's duplicate window and auditors keep one of each.
 // Another decision, or the same one by someone else, is refused as already answered.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
@@ -47,7 +47,7 @@ export async function decideAuthorization(deps: Deps, decision: Decision): Promi
   if (!(await deps.store.claimDecision(request.id, recorded, now, request.expiresAt))) {
     return sameOutcomeAgain(deps, request, decision, await deps.store.findDecision(request.id));
   }
-  await announceDecision(deps, request, decision, grantId);
+  await announceDecision(deps, request, decision, grantId, now);
   return outcome(deps, request, decision, grantId, now);
 }
 
@@ -56,12 +56,12 @@ async function sameOutcomeAgain(deps: Deps, request: PendingRequest, decision: D
   const same = recorded !== undefined && recorded.sub === decision.sub && recorded.approved === decision.approve
     && (recorded.grantId !== undefined) === decision.approve;
   if (!same) throw unknownRequest();
-  await announceDecision(deps, request, decision, recorded.grantId);
+  await announceDecision(deps, request, decision, recorded.grantId, recorded.decidedAt);
   return outcome(deps, request, decision, recorded.grantId, recorded.decidedAt);
 }
 
-function announceDecision(deps: Deps, request: PendingRequest, decision: Decision, grantId: string | undefined): Promise<void> {
-  return grantId ? announceApproval(deps.audit, request, decision, grantId) : announceDenial(deps.audit, request, decision, request.id);
+function announceDecision(deps: Deps, request: PendingRequest, decision: Decision, grantId: string | undefined, decidedAt: Date): Promise<void> {
+  return grantId ? announceApproval(deps.audit, request, decision, grantId, decidedAt) : announceDenial(deps.audit, request, decision, decidedAt);
 }
 
 /** The redirect for a decision: a code for grant `grantId` (issued at `decidedAt`), or access_denied without one. */

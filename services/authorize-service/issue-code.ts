@@ -4,7 +4,7 @@
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import type { AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
-import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
+import type { AuthorizationRequest, PendingRequest } from '#shared/grants/authorization-requests.ts';
 import { authorizationResponseUrl } from './authorization-response.ts';
 
 export type CodeDeps = { codes: AuthorizationCodes; issuer: string; codeTtlSeconds: number };
@@ -35,18 +35,20 @@ const whoDecided = (request: AuthorizationRequest, owner: Pick<Approver, 'sub' |
   ({ client_id: request.clientId, sub: owner.sub, username: owner.username, scope: request.scopes.join(' ') });
 
 /**
- * oauth.authorization.approved and oauth.code.issued (never the code itself); settles when both are
- * safe. Their ids follow from the grant: announced again, JetStream and auditors keep one of each.
+ * oauth.authorization.approved and oauth.code.issued (never the code itself) for grant `grantId`,
+ * approved at `decidedAt`; settles when both are safe. Their ids and time follow from the grant:
+ * announced again, JetStream and auditors keep one of each.
  */
-export async function announceApproval(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, grantId: string): Promise<void> {
+export async function announceApproval(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, grantId: string, decidedAt: Date): Promise<void> {
   const who = whoDecided(request, owner);
+  const once = { key: grantId, at: decidedAt };
   await Promise.all([
-    audit.emit('oauth.authorization.approved', request.clientId, who, grantId),
-    audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId }, grantId),
+    audit.emit('oauth.authorization.approved', request.clientId, who, once),
+    audit.emit('oauth.code.issued', request.clientId, { ...who, grant_id: grantId }, once),
   ]);
 }
 
-/** oauth.authorization.denied for decided request `requestId`; its id follows from the request, as above. */
-export async function announceDenial(audit: Audit, request: AuthorizationRequest, owner: Pick<Approver, 'sub' | 'username'>, requestId: string): Promise<void> {
-  await audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, owner), requestId);
+/** oauth.authorization.denied for `request`, denied at `decidedAt`; its id and time follow from the request, as above. */
+export async function announceDenial(audit: Audit, request: PendingRequest, owner: Pick<Approver, 'sub' | 'username'>, decidedAt: Date): Promise<void> {
+  await audit.emit('oauth.authorization.denied', request.clientId, whoDecided(request, owner), { key: request.id, at: decidedAt });
 }

@@ -53,14 +53,22 @@ describe('signIn', () => {
   it('answers once its events are safe, but leaves its gates first: the next attempt does not wait for them', async () => {
     const { deps, audit } = setup({ maxFailures: 1 }); // one password check of the account at a time
     const releasers: (() => void)[] = [];
-    deps.audit = { emit: async (...event) => { await audit.emit(...event); await new Promise<void>((resolve) => releasers.push(resolve)); } };
+    let twoEmitted!: () => void;
+    const bothEmitted = new Promise<void>((resolve) => (twoEmitted = resolve));
+    deps.audit = {
+      emit: async (...event) => {
+        await audit.emit(...event);
+        if (audit.events.length === 2) twoEmitted();
+        await new Promise<void>((resolve) => releasers.push(resolve));
+      },
+    };
     const answered: boolean[] = [];
     const attempts = [0, 1].map((i) => signIn(deps, { username: 'alice', password: 'correct horse', ip: `192.0.2.${i + 1}` }).then((r) => {
       answered.push(r.ok);
       return r;
     }));
-    const deadline = Date.now() + 2000;
-    while (audit.events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // Without the fix the second attempt waits for the first's gate, in vain, and is refused after ADMISSION_WAIT_MS.
+    await bothEmitted;
     assert.deepEqual(audit.events.map((e) => e.type), ['oauth.login.succeeded', 'oauth.login.succeeded'], 'the second got its turn while the first event was pending');
     assert.deepEqual(answered, [], 'neither answers while its event could still be lost');
     for (const release of releasers) release();

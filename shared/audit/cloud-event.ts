@@ -49,18 +49,22 @@ export type CloudEvent = {
 };
 
 /**
- * `onceKey` names what the event announces (a grant, a decided request) where the same event may
- * be sent again: events of one type and key get one id, so JetStream's duplicate window and
- * auditors (CloudEvents: source and id identify an event) keep one of them.
+ * An event that may be sent again (a decision retried after its first process died): `key` names
+ * what it announces (a grant, a decided request), `at` when that happened. Its copies are one
+ * event, with one id and time, so JetStream's duplicate window and auditors (CloudEvents: source
+ * and id identify an event) keep one of them.
  */
-export function cloudEvent(type: AuditEventType, source: string, subject: string, data: AuditData, onceKey?: string): CloudEvent {
-  const id = onceKey === undefined ? randomUUID() : eventIdFor(type, onceKey);
-  return { specversion: '1.0', id, source, type, time: new Date().toISOString(), subject, datacontenttype: 'application/json', data };
+export type Once = { key: string; at: Date };
+
+export function cloudEvent(type: AuditEventType, source: string, subject: string, data: AuditData, once?: Once): CloudEvent {
+  const id = once === undefined ? randomUUID() : eventIdFor(type, once.key);
+  const time = (once?.at ?? new Date()).toISOString();
+  return { specversion: '1.0', id, source, type, time, subject, datacontenttype: 'application/json', data };
 }
 
 /** A UUID (version 8: custom) derived from the type and key, the same in every process. */
-function eventIdFor(type: AuditEventType, onceKey: string): string {
-  const bytes = createHash('sha256').update(`${type}\n${onceKey}`).digest().subarray(0, 16);
+function eventIdFor(type: AuditEventType, key: string): string {
+  const bytes = createHash('sha256').update(`${type}\n${key}`).digest().subarray(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x80;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.toString('hex');

@@ -151,6 +151,29 @@ describe('AuditPublisher', () => {
     }
   });
 
+  it('does not settle an emit whose hedge could not store the event: it waits for the publish to fail and a second store', async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(AUDIT_STREAM).catch(() => undefined);
+    const mute = nc.subscribe('oauth.audit.>'); // takes the publish and never acks it
+    // A database nothing answers at: every outbox insert fails after 200 ms.
+    const unreachable = new MongoClient('mongodb://127.0.0.1:9/none', { serverSelectionTimeoutMS: 200 });
+    const logged: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line).msg) });
+    try {
+      const audit = new AuditPublisher(nc, unreachable.db(), log, 'urn:test', { publishTimeoutMs: 1500, hedgeMs: 50 });
+      await audit.emit('oauth.client.created', 'c_10', { client_id: 'c_10' });
+      assert.deepEqual(logged, [
+        'audit event lost: neither NATS nor the outbox took it', // the hedge's store
+        'audit publish not acked; event kept in the outbox', // the publish timed out: only now may the emit settle
+        'audit event lost: neither NATS nor the outbox took it', // the second store
+      ]);
+      await audit.flush();
+    } finally {
+      mute.unsubscribe();
+      await unreachable.close();
+    }
+  });
+
   it('does not hedge an event acked while the event loop stalled past hedgeMs', async () => {
     const db = freshDb();
     await ensureAuditStream(nc, 1);
@@ -173,12 +196,12 @@ describe('AuditPublisher', () => {
     await ensureAuditStream(nc, 1);
     const before = await streamMessages();
     const audit = new AuditPublisher(nc, db, silent, 'urn:test', { hedgeMs: 10_000 });
-    const grantId = `g_${randomToken(6)}`;
+    const once = { key: `g_${randomToken(6)}`, at: new Date() };
     for (let i = 0; i < 2; i++) {
-      await audit.emit('oauth.authorization.approved', 'c_9', { client_id: 'c_9' }, grantId);
-      await audit.emit('oauth.code.issued', 'c_9', { client_id: 'c_9', grant_id: grantId }, grantId);
+      await audit.emit('oauth.authorization.approved', 'c_9', { client_id: 'c_9' }, once);
+      await audit.emit('oauth.code.issued', 'c_9', { client_id: 'c_9', grant_id: once.key }, once);
     }
-    await audit.emit('oauth.code.issued', 'c_9', { client_id: 'c_9' }, `g_${randomToken(6)}`);
+    await audit.emit('oauth.code.issued', 'c_9', { client_id: 'c_9' }, { ...once, key: `g_${randomToken(6)}` });
     assert.equal(await streamMessages(), before + 3, 'one approval and one code event for the grant, one code event for the other');
     await audit.flush();
   });

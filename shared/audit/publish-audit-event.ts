@@ -7,9 +7,11 @@
 // answers only after its events have settled, so no client holds a token whose event could still
 // die with the process (a crash between the answer and the ack). That costs an answer one
 // JetStream ack (about a millisecond); an event not acked within HEDGE_MS is stored in the outbox
-// as well, while its publish goes on (the duplicate window drops the copy), so the wait is at most
-// HEDGE_MS and one outbox insert. With both JetStream and the database away, an emit settles once
-// the insert failed: the event is lost and logged as such (the request's own writes fail then too).
+// as well, while its publish goes on (the duplicate window drops the copy), so the wait is
+// HEDGE_MS and one outbox insert (at most DB_TIMEOUT_MS). Where that insert fails, the emit waits
+// for the ack after all, or for the publish to fail and a second insert. With both JetStream and
+// the database away, an emit settles once that one failed too: the event is lost and logged as
+// such (the request's own writes fail then too).
 //
 // While JetStream is away nothing waits for a publish timeout per event: the first publish that
 // is not acked opens a circuit breaker, and for a short while (or while the NATS link is down)
@@ -23,7 +25,7 @@ import type { Logger } from '#shared/logger.ts';
 import { natsReady } from '#shared/nats/connect.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { UniqueInserts } from '#shared/unique-inserts.ts';
-import { auditSubject, cloudEvent, type AuditData, type AuditEventType, type CloudEvent } from './cloud-event.ts';
+import { auditSubject, cloudEvent, type AuditData, type AuditEventType, type CloudEvent, type Once } from './cloud-event.ts';
 import { AUDIT_OUTBOX, OutboxRelay, outboxDoc, type OutboxDoc, type RelayOptions } from './outbox-relay.ts';
 
 export { AUDIT_OUTBOX, outboxDoc, type OutboxDoc };
@@ -31,9 +33,9 @@ export { AUDIT_OUTBOX, outboxDoc, type OutboxDoc };
 export type Audit = {
   /**
    * Settles (never rejects) once the event is in JetStream or the outbox: await it before answering.
-   * `onceKey`: for an event that may be sent again (cloudEvent), so that one copy is kept.
+   * `once`: for an event that may be sent again (cloud-event.ts), so that one copy is kept.
    */
-  emit(type: AuditEventType, subject: string, data: AuditData, onceKey?: string): Promise<void>;
+  emit(type: AuditEventType, subject: string, data: AuditData, once?: Once): Promise<void>;
 };
 
 export type AuditPublisherOptions = RelayOptions & {
@@ -93,8 +95,8 @@ export class AuditPublisher implements Audit {
     this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
-  emit(type: AuditEventType, subject: string, data: AuditData, onceKey?: string): Promise<void> {
-    const event = cloudEvent(type, this.#source, subject, data, onceKey);
+  emit(type: AuditEventType, subject: string, data: AuditData, once?: Once): Promise<void> {
+    const event = cloudEvent(type, this.#source, subject, data, once);
     return new Promise((settle) => {
       this.#queued.push({ subject: auditSubject(type), event, settle });
       if (this.#publishAtOnce) this.#publishQueued();
@@ -136,7 +138,8 @@ export class AuditPublisher implements Audit {
       if (answered) return;
       this.#openBreaker();
       stored = this.#store(subject, event);
-      void stored.then(settle);
+      // Not stored: the emit waits for the ack, or for the outbox write after the publish failed.
+      void stored.then((kept) => { if (kept) settle(); });
     }), this.#hedgeMs);
     try {
       await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: this.#publishTimeoutMs });
