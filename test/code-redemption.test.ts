@@ -7,6 +7,10 @@ import { startTokenSystem, type SeededUser, type System } from './helpers/system
 import { codeViaNats, exchangeCode, tokenRequest } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
 import { grantIdOf, refreshRequest, verifyAccessToken, watchRevocations } from './helpers/token-requests.ts';
+import { authorizationCodeSealer, type AuthorizationCodePayload } from '#shared/grants/authorization-codes.ts';
+import { createSealer } from '#shared/grants/sealed-state.ts';
+import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
+import { CommonConfigSchema, parseConfig } from '#shared/config.ts';
 
 let system: System;
 let scope: string;
@@ -128,6 +132,37 @@ describe('POST /token grant_type=authorization_code', () => {
       assert.equal(refresh.body.error, 'invalid_grant');
     } finally {
       await audit.stop();
+    }
+  });
+
+  it('claims a code by its family alone, closed for a client without refresh tokens; and redeems a grant once when its code of the earlier kind races it (an upgrade)', async () => {
+    // The suite's services run on the development key, so the test can open codes and seal one as an earlier release did.
+    const kek = keyEncryptionKey(parseConfig(CommonConfigSchema, {}));
+    const codes = authorizationCodeSealer(kek);
+    const earlier = createSealer<AuthorizationCodePayload>(kek, 'authorization-code');
+    const families = system.db.collection<{ _id: string; revokedAt: Date | null }>('refresh_token_families');
+    for (const refreshTokens of [true, false]) {
+      const client = await newClient({ refreshTokens });
+      const { code, verifier } = await codeViaNats(system, client, user);
+      const { payload, expiresAt } = codes.open(code)!;
+      const earlierKindCode = earlier.seal(payload, expiresAt);
+      const presented = [code, earlierKindCode, code, earlierKindCode, code, earlierKindCode];
+      const results = await Promise.all(presented.map((c) => exchangeCode(system, client, c, verifier)));
+      const statuses = results.map((r) => r.status);
+      assert.deepEqual(statuses.filter((st) => st === 200), [200], `refresh tokens ${refreshTokens}: ${statuses.join(',')}`);
+      assert.ok(results.every((r) => r.status === 200 || r.body.error === 'invalid_grant'));
+      assert.ok(await families.findOne({ _id: payload.grantId }), 'the family is stored: it is the claim');
+    }
+    // Uncontended, a code sealed now writes its family and nothing else.
+    for (const refreshTokens of [true, false]) {
+      const client = await newClient({ refreshTokens });
+      const { code, verifier } = await codeViaNats(system, client, user);
+      assert.equal((await exchangeCode(system, client, code, verifier)).status, 200);
+      const grantId = codes.open(code)!.payload.grantId;
+      assert.equal(await system.db.collection('grant_claims').countDocuments({ _id: `code:${grantId}` as never }), 0);
+      const family = await families.findOne({ _id: grantId });
+      assert.equal(family?.revokedAt === null, refreshTokens, 'open with refresh tokens, closed without');
+      assert.equal((await exchangeCode(system, client, code, verifier)).body.error, 'invalid_grant', 'and the code is spent');
     }
   });
 

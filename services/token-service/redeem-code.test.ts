@@ -1,13 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { AuthorizationCodePayload } from '#shared/grants/authorization-codes.ts';
+import { createSealer } from '#shared/grants/sealed-state.ts';
 import { addSeconds, epochSeconds } from '#shared/clock.ts';
 import { verifyAccessToken } from '#shared/access-tokens/verify-access-token.ts';
 import { subjectClientKey } from '#shared/grants/revocation-feed.ts';
 import { sha256 } from '#shared/crypto.ts';
 import type { OAuthError } from '#shared/oauth-error.ts';
-import type { ClientDoc } from '#shared/reference-data/clients.ts';
+import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { revocableRefreshToken } from '#shared/grants/refresh-tokens.ts';
 import { redeemCode, type Deps, type RedeemCodeInput } from './redeem-code.ts';
 import type { MemoryStore } from './test-doubles.ts';
@@ -19,12 +21,17 @@ const REDIRECT = 'https://client.example.com/cb';
 const CODE_TTL = 60;
 
 async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
-  const { store, clock, audit, revocations, codes, refreshTokens } = testWorld();
+  const kek = randomBytes(32);
+  const { store, clock, audit, revocations } = testWorld();
+  const { codes, refreshTokens } = testSealers(kek);
   const now = clock.now();
-  const code = codes.seal({
+  const payload: AuthorizationCodePayload = {
     grantId: GRANT, clientId: 'c_test', redirectUri: REDIRECT, redirectUriSent: true, codeChallenge: sha256(VERIFIER),
     scopes: ['read'], sub: 'u_1', username: 'alice', authTime: epochSeconds(now) - 30, issuedAt: now.getTime() - 2000, ...codeOverrides,
-  }, addSeconds(now, CODE_TTL));
+  };
+  const code = codes.seal(payload, addSeconds(now, CODE_TTL));
+  /** The same code as an authorize-service of the earlier release sealed it (during an upgrade). */
+  const earlierKindCode = createSealer<AuthorizationCodePayload>(kek, 'authorization-code').seal(payload, addSeconds(now, CODE_TTL));
   const deps: Deps = {
     store, codes, refreshTokens, revocations, clock, audit,
     tokens: { keys: await testKeys(), issuer: 'https://as.example.com', audience: 'https://as.example.com' },
@@ -32,7 +39,7 @@ async function setup(codeOverrides: Partial<AuthorizationCodePayload> = {}) {
   };
   const input = (overrides: Partial<RedeemCodeInput> = {}): RedeemCodeInput =>
     ({ client: testClient(), code, redirectUri: REDIRECT, codeVerifier: VERIFIER, ...overrides });
-  return { deps, store, clock, audit, revocations, codes, refreshTokens, code, input };
+  return { deps, store, clock, audit, revocations, codes, refreshTokens, code, earlierKindCode, input };
 }
 
 const noRefresh = () => testClient({ grantTypes: ['authorization_code'] });
@@ -70,7 +77,7 @@ describe('redeemCode', () => {
     assert.equal(family.expiresAt.getTime(), familyExpiresAt.getTime());
     assert.equal(family.revokedAt, null);
     assert.deepEqual([family.sub, family.clientId, family.scopes], ['u_1', 'c_test', ['read']]);
-    assert.deepEqual([...store.claims.keys()], [`code:${GRANT}`], 'the code\u2019s claim, whatever the client\u2019s settings');
+    assert.deepEqual([...store.claims.keys()], [], 'the family\u2019s insert is the code\u2019s claim: nothing else is written');
     assert.equal(audit.ofType('oauth.token.issued').length, 1);
     assert.equal(audit.ofType('oauth.token.issued')[0]!.data.jti, claims.jti);
   });
@@ -109,13 +116,42 @@ describe('redeemCode', () => {
     await redeeming;
   });
 
-  it('gives no refresh token to a client not set to get them, and claims the code by its grant id for a day past its expiry', async () => {
+  it('gives no refresh token to a client not set to get them, and claims the code by a family stored closed, kept a day past the code\u2019s expiry', async () => {
     const { deps, store, clock, input } = await setup();
     const result = await redeemCode(deps, input({ client: noRefresh() }));
     assert.equal(result.refreshToken, undefined);
-    assert.equal(store.families.size, 0);
+    const family = store.families.get(GRANT)!;
+    assert.equal(family.revokedAt?.getTime(), clock.now().getTime(), 'closed: no refresh token can be spent on it, listings of live grants skip it');
     // Kept past the code's expiry so that a late replay is still recognised.
-    assert.equal(store.claims.get(`code:${GRANT}`)?.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
+    assert.equal(family.expiresAt.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
+    assert.equal(store.claims.size, 0);
+  });
+
+  it('keeps the family a day past its code\u2019s expiry when the client\u2019s refresh tokens live shorter: the claim never goes before the code', async () => {
+    const { deps, store, clock, input } = await setup();
+    await redeemCode(deps, input({ client: testClient({ refreshTokenTtlSeconds: 300 }) }));
+    assert.equal(store.families.get(GRANT)!.expiresAt.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
+  });
+
+  it('claims a code of the earlier kind (sealed by an earlier release) by its grant id and then the family, as that release did', async () => {
+    for (const client of [testClient(), noRefresh()]) {
+      const { deps, store, earlierKindCode, input } = await setup();
+      const result = await redeemCode(deps, input({ client, code: earlierKindCode }));
+      assert.equal(result.refreshToken !== undefined, clientGetsRefreshTokens(client));
+      assert.deepEqual([...store.claims.keys()], [`code:${GRANT}`]);
+      assert.ok(store.families.has(GRANT));
+      assert.equal((await refusal(redeemCode(deps, input({ client, code: earlierKindCode })))).code, 'invalid_grant');
+    }
+  });
+
+  it('redeems a grant once when codes of both kinds race for it (an upgrade: a decision retried across releases)', async () => {
+    for (const client of [testClient(), noRefresh()]) {
+      const { deps, audit, code, earlierKindCode, input } = await setup();
+      const presented = [code, earlierKindCode, code, earlierKindCode, earlierKindCode, code];
+      const results = await Promise.allSettled(presented.map((c) => redeemCode(deps, input({ client, code: c }))));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, client.grantTypes.join(','));
+      assert.equal(audit.ofType('oauth.token.issued').length, 1);
+    }
   });
 
   it('refuses a client without the authorization_code grant with unauthorized_client', async () => {

@@ -1,12 +1,13 @@
 // grant_type=authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6). The code is sealed
 // (shared/grants/authorization-codes.ts): it is opened and its client, expiry, redirect URI and PKCE
 // binding checked without a read, so a request that fails a check consumes nothing; then it is
-// claimed by one unique insert (store.claimCode), so it is redeemed at most once. Any other
+// claimed by one unique insert, the insert of its grant's family, so it is redeemed at most once
+// (a code of the earlier kind is claimed by `code:<grant id>` first, as its release did). Any other
 // presentation of a consumed code (the losers of a concurrent race included) is a replay: the
 // grant it started is revoked (RFC 6749 §4.1.2), once, and the request refused.
 import { addSeconds } from '#shared/clock.ts';
 import { safeEqual, sha256 } from '#shared/crypto.ts';
-import type { AuthorizationCodePayload, AuthorizationCodes } from '#shared/grants/authorization-codes.ts';
+import type { AuthorizationCodePayload, AuthorizationCodes, CodeClaim } from '#shared/grants/authorization-codes.ts';
 import { OAuthError } from '#shared/oauth-error.ts';
 import { clientGetsRefreshTokens, type ClientDoc } from '#shared/reference-data/clients.ts';
 import { issueAccessToken, type TokenResult } from './issue-access-token.ts';
@@ -15,7 +16,7 @@ import { firstRefreshToken } from './rotate-refresh-token.ts';
 import { grantParameter } from './grant-request.ts';
 import { selectResources } from './select-resources.ts';
 import { recordGrantRevocation, type FamilyGrantDeps } from './revoke-grant.ts';
-import type { RefreshTokenFamily, TokenStore } from './store.ts';
+import { CLAIM_MARGIN_SECONDS, type RefreshTokenFamily, type TokenStore } from './store.ts';
 
 export type Deps = FamilyGrantDeps & {
   store: Pick<TokenStore, 'claimCode' | 'createFamily' | 'codeConsumed' | 'claimCodeReplay' | 'revokeOrBlockFamily' | 'familyExpiresAt'>;
@@ -49,7 +50,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
 
   const opened = deps.codes.open(sealedCode);
   if (!opened) throw invalidGrant('unknown code');
-  const { payload: code, expiresAt: codeExpiresAt } = opened;
+  const { payload: code, expiresAt: codeExpiresAt, claim } = opened;
   // Another client's code is refused without touching it: the code stays usable by its client.
   if (code.clientId !== client._id) throw invalidGrant('code issued to another client');
   const now = deps.clock.now();
@@ -70,24 +71,27 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   const target = selectResources(deps, input.resources, code.resources, code.scopes);
 
   let refreshToken: string | undefined;
-  let family: RefreshTokenFamily | undefined;
-  if (clientGetsRefreshTokens(client)) {
-    const expiresAt = addSeconds(now, client.refreshTokenTtlSeconds);
+  const getsRefreshTokens = clientGetsRefreshTokens(client);
+  const refreshExpiresAt = addSeconds(now, getsRefreshTokens ? client.refreshTokenTtlSeconds : 0);
+  if (getsRefreshTokens) {
     refreshToken = firstRefreshToken(deps.refreshTokens, {
       grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes,
       authTime: code.authTime, grantStartedAtMs: code.issuedAt, ...(code.resources ? { resources: code.resources } : {}),
       // RFC 9449 §5: a public client's refresh token is bound to the key; a confidential client's is not (it authenticates).
       ...(client.type === 'public' && input.jkt !== undefined ? { jkt: input.jkt } : {}),
-    }, expiresAt);
-    family = {
-      grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
-      accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt, revokedAt: null,
-    };
+    }, refreshExpiresAt);
   }
-  // Of concurrent redemptions exactly one claim lands; every other presentation is a replay. The
-  // claim is the same whatever the client's settings (which an administrator may change while a
-  // code is out); the family is stored after it, and is found blocked only when a replay got there first.
-  if (!(await deps.store.claimCode(code.grantId, codeExpiresAt, now)) || (family && !(await deps.store.createFamily(family)))) {
+  // The family is the code's claim, so it is stored whatever the client's settings (which an
+  // administrator may change while a code is out): closed at once when it gets no refresh token,
+  // and kept at least as long as a claim of the code would be, so no presentation finds it gone.
+  const claimUntil = addSeconds(codeExpiresAt, CLAIM_MARGIN_SECONDS);
+  const family: RefreshTokenFamily = {
+    grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
+    accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now,
+    expiresAt: refreshExpiresAt > claimUntil ? refreshExpiresAt : claimUntil, revokedAt: getsRefreshTokens ? null : now,
+  };
+  // Of concurrent redemptions exactly one claim lands; every other presentation is a replay.
+  if (!(await claimCode(deps, claim, family, codeExpiresAt, now))) {
     await handleReplay(deps, client, code, codeExpiresAt, now);
     throw invalidGrant('code already used (replay)');
   }
@@ -104,6 +108,17 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: target.scopes,
     ...(refreshToken ? { refreshToken } : {}), ...(input.jkt !== undefined ? { jkt: input.jkt } : {}),
   };
+}
+
+/**
+ * The code's claim: the insert of its family, true for exactly one presentation. A code of the
+ * earlier kind is claimed by `code:<grant id>` first, as its release did, so that it contends with
+ * an earlier token-service presented the same code during an upgrade; its family is then found
+ * blocked only when a replay got there first.
+ */
+async function claimCode(deps: Deps, claim: CodeClaim, family: RefreshTokenFamily, codeExpiresAt: Date, now: Date): Promise<boolean> {
+  if (claim === 'code-then-family' && !(await deps.store.claimCode(family.grantId, codeExpiresAt, now))) return false;
+  return deps.store.createFamily(family);
 }
 
 /** Why the token request may not redeem this code (RFC 6749 §4.1.3, RFC 7636 §4.6), or undefined. */

@@ -57,7 +57,7 @@ type UnrecordedRevocationDoc = { _id: string; createdAt: Date; expiresAt: Date }
 const MAX_UNRECORDED_READ = 10_000;
 
 /** How long a claim outlives what it guards: late replays are still recognised, and clock skew frees nothing early. */
-const CLAIM_MARGIN_SECONDS = 86_400;
+export const CLAIM_MARGIN_SECONDS = 86_400;
 
 export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date; expiresAt: Date };
 

@@ -11,7 +11,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync } from 'node:crypto';
 import { randomBytesPooled } from '#shared/crypto.ts';
 
-export type SealedKind = 'authorization-request' | 'authorization-code' | 'refresh-token' | 'pushed-authorization-request';
+export type SealedKind = 'authorization-request' | 'authorization-code' | 'authorization-code-claimed-by-family' | 'refresh-token' | 'pushed-authorization-request';
 
 const VERSION = 1;
 const IV_BYTES = 12;
