@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Subjects } from '#shared/nats/subjects.ts';
 import type { CloudEvent } from '#shared/audit/cloud-event.ts';
 import { main as adminMain } from '../services/admin-cli/main.ts';
+import { liveGrant } from '../services/admin-cli/grants-admin.ts';
 import { freePort, startService, startSystem, type SeededClient, type SeededUser, type System } from './helpers/system.ts';
 import { codeViaNats, pkcePair } from './helpers/oauth.ts';
 import { Browser, type Page } from './helpers/browser.ts';
@@ -339,6 +340,9 @@ describe('oauth-admin grants list|revoke, two instances of every service', () =>
     const accessToken = res.body.access_token as string;
     assert.equal(res.body.refresh_token, undefined);
     assert.equal(JSON.parse(await ok('grants', 'list', '--client', noRefresh.clientId, '--json')).length, 0, 'not listed: no stored family');
+    const grantId = grantIdOf(accessToken);
+    assert.equal((await admin('grants', 'revoke', grantId)).code, 1);
+    await assert.rejects(liveGrant(system.db, grantId, new Date()), { message: `no grant "${grantId}"` }, 'no grant to revoke by id: only its code\u2019s claim is stored');
     await ok('grants', 'revoke', '--user', user.username);
     await within1s(Date.now(), 'inactive', async () => !(await activeAnywhere(accessToken)));
   });

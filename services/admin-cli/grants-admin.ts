@@ -2,8 +2,9 @@
 // (refresh_token_families, one per grant of a client with refresh tokens). Read here for
 // `grants list`, and marked revoked when an operator ends them (the revocation record is what
 // refuses their tokens; see end-access.ts). A grant of a client without refresh tokens has no
-// stored family: it ends through `users disable|delete` or `clients disable|delete`, or
-// `grants revoke --user|--client`, which cut off every token of the user or client.
+// family, only its code's claim (stored closed, `claimOnly`): it ends through `users
+// disable|delete` or `clients disable|delete`, or `grants revoke --user|--client`, which cut off
+// every token of the user or client.
 import type { Db } from 'mongodb';
 import { AdminError } from './admin-error.ts';
 
@@ -18,6 +19,8 @@ export type FamilyDoc = {
   createdAt: Date;
   expiresAt: Date;
   revokedAt: Date | null;
+  /** The claim of a code that issued no refresh token: not a grant the CLI lists or revokes. */
+  claimOnly?: true;
 };
 
 export const familiesCollection = (db: Db) => db.collection<FamilyDoc>('refresh_token_families');
@@ -34,7 +37,7 @@ export const grantView = (f: FamilyDoc): GrantView => ({
 /** The live (unrevoked, unexpired) family of this grant; a refusal when there is none. */
 export async function liveGrant(db: Db, grantId: string, now: Date): Promise<FamilyDoc> {
   const family = await familiesCollection(db).findOne({ _id: grantId });
-  if (!family) throw new AdminError(`no grant "${grantId}"`);
+  if (!family || family.claimOnly) throw new AdminError(`no grant "${grantId}"`);
   if (family.revokedAt !== null || family.expiresAt <= now) throw new AdminError(`grant "${grantId}" has already ended`);
   return family;
 }

@@ -50,7 +50,7 @@ export const grantsCommands: CommandGroup = {
       description: [
         'Lists the live grants (unrevoked, unexpired refresh token families) of one user or one client: grant id,',
         'client, user, scope and when it was created. With --json, a JSON array of objects with grant_id, client_id,',
-        'username, sub, scope, created and expires. Grants of clients without refresh tokens have no stored',
+        'username, sub, scope, created and expires. Grants of clients without refresh tokens have no refresh token',
         'family and are not listed; they end through "grants revoke --user|--client" or the users/clients commands.',
       ].join('\n'),
       examples: ['oauth-admin grants list --user alice', 'oauth-admin grants list --client c_AbC123 --json'],

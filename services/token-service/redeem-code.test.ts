@@ -122,6 +122,7 @@ describe('redeemCode', () => {
     assert.equal(result.refreshToken, undefined);
     const family = store.families.get(GRANT)!;
     assert.equal(family.revokedAt?.getTime(), clock.now().getTime(), 'closed: no refresh token can be spent on it, listings of live grants skip it');
+    assert.equal(family.claimOnly, true, 'only the claim: no grant the admin CLI revokes by id');
     // Kept past the code's expiry so that a late replay is still recognised.
     assert.equal(family.expiresAt.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
     assert.equal(store.claims.size, 0);
@@ -131,6 +132,17 @@ describe('redeemCode', () => {
     const { deps, store, clock, input } = await setup();
     await redeemCode(deps, input({ client: testClient({ refreshTokenTtlSeconds: 300 }) }));
     assert.equal(store.families.get(GRANT)!.expiresAt.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
+  });
+
+  it('blocks the family of a replayed code for as long as the code\u2019s claim, when the client\u2019s refresh tokens live shorter', async () => {
+    const { deps, store, clock, earlierKindCode, input } = await setup();
+    const client = testClient({ refreshTokenTtlSeconds: 300 });
+    // An earlier-kind code's winning redemption has claimed `code:<grant>` and not yet stored its family: a replay blocks it.
+    await store.claimCode(GRANT, addSeconds(clock.now(), CODE_TTL), clock.now());
+    await refusal(redeemCode(deps, input({ client, code: earlierKindCode })));
+    const blocked = store.families.get(GRANT)!;
+    assert.notEqual(blocked.revokedAt, null);
+    assert.equal(blocked.expiresAt.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
   });
 
   it('claims a code of the earlier kind (sealed by an earlier release) by its grant id and then the family, as that release did', async () => {
@@ -193,6 +205,7 @@ describe('redeemCode', () => {
     const [record] = store.revocations;
     assert.deepEqual([record?.kind, record?.key], ['grant', GRANT]);
     assert.ok(record!.expiresAt > addSeconds(clock.now(), 600), 'until its last access token has expired');
+    assert.ok(record!.expiresAt < addSeconds(clock.now(), 3600), 'and not as long as the code\u2019s claim: that is no family of refresh tokens');
     assert.notEqual(store.families.get(GRANT)?.revokedAt, null);
     assert.equal(await store.createFamily({ ...store.families.get(GRANT)!, revokedAt: null }), false);
     assert.equal(audit.ofType('oauth.code.replayed').length, 1);

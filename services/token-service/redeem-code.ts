@@ -82,13 +82,12 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     }, refreshExpiresAt);
   }
   // The family is the code's claim, so it is stored whatever the client's settings (which an
-  // administrator may change while a code is out): closed at once when it gets no refresh token,
-  // and kept at least as long as a claim of the code would be, so no presentation finds it gone.
-  const claimUntil = addSeconds(codeExpiresAt, CLAIM_MARGIN_SECONDS);
+  // administrator may change while a code is out): closed at once, as only the claim, when it gets
+  // no refresh token.
   const family: RefreshTokenFamily = {
     grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
-    accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now,
-    expiresAt: refreshExpiresAt > claimUntil ? refreshExpiresAt : claimUntil, revokedAt: getsRefreshTokens ? null : now,
+    accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt: outlivingTheCode(refreshExpiresAt, codeExpiresAt),
+    ...(getsRefreshTokens ? { revokedAt: null } : { revokedAt: now, claimOnly: true as const }),
   };
   // Of concurrent redemptions exactly one claim lands; every other presentation is a replay.
   if (!(await claimCode(deps, claim, family, codeExpiresAt, now))) {
@@ -108,6 +107,16 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: target.scopes,
     ...(refreshToken ? { refreshToken } : {}), ...(input.jkt !== undefined ? { jkt: input.jkt } : {}),
   };
+}
+
+/**
+ * When a family stored for a code (at redemption, or as a replay's block) may go: when its refresh
+ * tokens expire, but never before a claim of the code would (a day past the code's expiry), so no
+ * presentation of the code finds its claim gone. Refresh tokens can live 300 s, a code 600 s.
+ */
+function outlivingTheCode(refreshExpiresAt: Date, codeExpiresAt: Date): Date {
+  const claimUntil = addSeconds(codeExpiresAt, CLAIM_MARGIN_SECONDS);
+  return refreshExpiresAt > claimUntil ? refreshExpiresAt : claimUntil;
 }
 
 /**
@@ -159,8 +168,8 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
     authTime: new Date(code.authTime * 1000),
     accessTokenTtlSeconds: client.accessTokenTtlSeconds,
     createdAt: now,
-    // As long as any refresh token the winning redemption issued could live.
-    expiresAt: addSeconds(now, client.refreshTokenTtlSeconds),
+    // As long as any refresh token the winning redemption issued could live, and the code's claim.
+    expiresAt: outlivingTheCode(addSeconds(now, client.refreshTokenTtlSeconds), codeExpiresAt),
     revokedAt: now,
   };
   // As long as the stored family lives, when there is one (the client's settings may have changed

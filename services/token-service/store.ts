@@ -7,9 +7,10 @@
 // v1.24 make atomic. FerretDB 1.x runs findAndModify/update as read-then-write without a
 // transaction (FerretDB/FerretDB#3040): measured here, 10 concurrent findOneAndUpdate calls with
 // the same filter let 1-10 of them "win", and concurrent $set on different fields of one document
-// lose each other's writes. So each decision is an insert: of the grant's family (a code redeemed
-// by a client with refresh tokens) or into grant_claims (`code:<grant id>`, `code_replay:<grant
-// id>`, `refresh:<grant id>:<n>`, `refresh_grace:<grant id>:<n>`, `revoked:<grant id>`). Inserts go out grouped (UniqueInserts).
+// lose each other's writes. So each decision is an insert: of the grant's family (a code redeemed;
+// only the code's claim, stored closed, where the client gets no refresh token) or into
+// grant_claims (`code:<grant id>` for codes of the earlier kind, `code_replay:<grant id>`,
+// `refresh:<grant id>:<n>`, `refresh_grace:<grant id>:<n>`, `revoked:<grant id>`). Inserts go out grouped (UniqueInserts).
 // A grant revocation is also noted in unrecorded_revocations until its record is stored: the short
 // list the completion reads (complete-revocations.ts), where grant_claims is read whole on FerretDB.
 // Failed client authentications are insert-only events for the same reason.
@@ -44,6 +45,11 @@ type RefreshTokenFamilyDoc = {
   createdAt: Date;
   expiresAt: Date;
   revokedAt: Date | null;
+  /**
+   * Only the claim of a code that issued no refresh token (the client gets none): stored closed,
+   * it is no grant with refresh tokens to list, revoke or size a revocation by.
+   */
+  claimOnly?: true;
 };
 
 export type RefreshTokenFamily = Omit<RefreshTokenFamilyDoc, '_id'> & { grantId: string };
@@ -229,9 +235,10 @@ function familyOperations({ families, familyInserts, claim, claimRevocation, cla
       return live.map((f) => ({ grantId: f._id, expiresAt: f.expiresAt }));
     },
 
-    /** When the grant's stored family expires (null without one): a replay's revocation must outlive it. */
+    /** When the grant's stored family expires (null without one, or with only its code's claim): a replay's revocation must outlive it. */
     async familyExpiresAt(grantId: string): Promise<Date | null> {
-      return (await families.findOne({ _id: grantId }, { projection: { expiresAt: 1 } }))?.expiresAt ?? null;
+      const family = await families.findOne({ _id: grantId }, { projection: { expiresAt: 1, claimOnly: 1 } });
+      return family && !family.claimOnly ? family.expiresAt : null;
     },
   };
 }

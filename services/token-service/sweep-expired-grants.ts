@@ -3,9 +3,9 @@
 // authentication events, and families that are dead though not yet expired — revoked, and past
 // the expiry of every access token they could have issued. Deleting a dead family changes no
 // answer: its (sealed) refresh tokens and its access tokens are refused by the grant's own
-// revocation record, which lasts as long as the family would have, and its code's claim still
-// marks the code used. The day of margin also outlives any code that could still name the grant
-// (a code lives 10 minutes at most).
+// revocation record, which lasts as long as the family would have. The family is also its code's
+// claim (for codes of the earlier kind, `code:<grant id>` is), and the day of margin outlives any
+// code that could still name the grant (a code lives 10 minutes at most), so no code is freed.
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { REVOCATION_MARGIN_SECONDS } from './revoke-grant.ts';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';

@@ -211,7 +211,8 @@ export class MemoryStore implements Store {
     return revoked;
   }
   async familyExpiresAt(grantId: string) {
-    return this.families.get(grantId)?.expiresAt ?? null;
+    const family = this.families.get(grantId);
+    return family && !family.claimOnly ? family.expiresAt : null;
   }
   async storedGrantRevocations(grantIds: string[]) {
     return new Set(grantIds.filter((g) => this.revocations.some((r) => r.kind === 'grant' && r.key === g)));
