@@ -90,7 +90,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     ...(getsRefreshTokens ? { revokedAt: null } : { revokedAt: now, claimOnly: true as const }),
   };
   // Of concurrent redemptions exactly one claim lands; every other presentation is a replay.
-  if (!(await claimCode(deps, claim, family, codeExpiresAt, now))) {
+  if (!(await claimByKind(deps, claim, family, codeExpiresAt, now))) {
     await handleReplay(deps, client, code, codeExpiresAt, now);
     throw invalidGrant('code already used (replay)');
   }
@@ -125,7 +125,7 @@ function outlivingTheCode(refreshExpiresAt: Date, codeExpiresAt: Date): Date {
  * an earlier token-service presented the same code during an upgrade; its family is then found
  * blocked only when a replay got there first.
  */
-async function claimCode(deps: Deps, claim: CodeClaim, family: RefreshTokenFamily, codeExpiresAt: Date, now: Date): Promise<boolean> {
+async function claimByKind(deps: Deps, claim: CodeClaim, family: RefreshTokenFamily, codeExpiresAt: Date, now: Date): Promise<boolean> {
   if (claim === 'code-then-family' && !(await deps.store.claimCode(family.grantId, codeExpiresAt, now))) return false;
   return deps.store.createFamily(family);
 }

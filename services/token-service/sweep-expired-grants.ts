@@ -5,7 +5,9 @@
 // answer: its (sealed) refresh tokens and its access tokens are refused by the grant's own
 // revocation record, which lasts as long as the family would have. The family is also its code's
 // claim (for codes of the earlier kind, `code:<grant id>` is), and the day of margin outlives any
-// code that could still name the grant (a code lives 10 minutes at most), so no code is freed.
+// code that could still name the grant (a code lives 10 minutes at most), so no code is freed; a
+// replay presented just under a day after the code expired may then go unrecognised (refused all
+// the same, as expired).
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { REVOCATION_MARGIN_SECONDS } from './revoke-grant.ts';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';
