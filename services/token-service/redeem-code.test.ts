@@ -145,6 +145,15 @@ describe('redeemCode', () => {
     assert.equal(blocked.expiresAt.getTime(), addSeconds(clock.now(), CODE_TTL + 86_400).getTime());
   });
 
+  it('blocks a replayed grant without refresh tokens as only its code\u2019s claim: its revocation is sized by the access token', async () => {
+    const { deps, store, clock, earlierKindCode, input } = await setup();
+    await store.claimCode(GRANT, addSeconds(clock.now(), CODE_TTL), clock.now());
+    await refusal(redeemCode(deps, input({ client: noRefresh(), code: earlierKindCode })));
+    assert.equal(store.families.get(GRANT)?.claimOnly, true);
+    await refusal(redeemCode(deps, input({ client: noRefresh(), code: earlierKindCode })));
+    for (const record of store.revocations) assert.ok(record.expiresAt < addSeconds(clock.now(), 3600), 'not for 30 days of refresh tokens that never were');
+  });
+
   it('claims a code of the earlier kind (sealed by an earlier release) by its grant id and then the family, as that release did', async () => {
     for (const client of [testClient(), noRefresh()]) {
       const { deps, store, earlierKindCode, input } = await setup();

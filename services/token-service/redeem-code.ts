@@ -171,6 +171,8 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
     // As long as any refresh token the winning redemption issued could live, and the code's claim.
     expiresAt: outlivingTheCode(addSeconds(now, client.refreshTokenTtlSeconds), codeExpiresAt),
     revokedAt: now,
+    // Without refresh tokens it stands in for the claim-only family the winner would have stored.
+    ...(clientGetsRefreshTokens(client) ? {} : { claimOnly: true as const }),
   };
   // As long as the stored family lives, when there is one (the client's settings may have changed
   // since), else as long as one stored now would.
