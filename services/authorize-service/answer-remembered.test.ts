@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sha256 } from '#shared/crypto.ts';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
@@ -68,7 +69,6 @@ function setup(options: SetupOptions = {}) {
   return { deps, events, steps, releasers };
 }
 
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const codeIn = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload;
 
 describe('answerRemembered', () => {

@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
@@ -85,8 +86,8 @@ describe('decideAuthorization', () => {
     for (const attempt of ['first', 'again']) {
       let answered = false;
       const answer = decideAuthorization(deps, decision(true)).then(() => { answered = true; });
-      while (held.length < 2) await new Promise<void>((resolve) => setImmediate(resolve));
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (held.length < 2) await nextTurn();
+      await nextTurn();
       assert.equal(answered, false, `${attempt}: no answer while the events are not safe`);
       for (const release of held.splice(0)) release();
       await answer;

@@ -84,11 +84,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   // The family is the code's claim, so it is stored whatever the client's settings (which an
   // administrator may change while a code is out): closed at once, as only the claim, when it gets
   // no refresh token.
-  const family: RefreshTokenFamily = {
-    grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
-    accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt: outlivingTheCode(refreshExpiresAt, codeExpiresAt),
-    ...(getsRefreshTokens ? { revokedAt: null } : { revokedAt: now, claimOnly: true as const }),
-  };
+  const family = familyOf(client, code, now, outlivingTheCode(refreshExpiresAt, codeExpiresAt), getsRefreshTokens ? null : now);
   // Of concurrent redemptions exactly one claim lands; every other presentation is a replay.
   if (!(await claimByKind(deps, claim, family, codeExpiresAt, now))) {
     await handleReplay(deps, client, code, codeExpiresAt, now);
@@ -106,6 +102,18 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
   return {
     accessToken: accessToken.token, expiresIn: accessToken.expiresIn, scopes: target.scopes,
     ...(refreshToken ? { refreshToken } : {}), ...(input.jkt !== undefined ? { jkt: input.jkt } : {}),
+  };
+}
+
+/**
+ * The family a presentation of `code` stores: at redemption (its claim), or as a replay's block.
+ * Where the client gets no refresh token it is only the code's claim (`claimOnly`).
+ */
+function familyOf(client: ClientDoc, code: AuthorizationCodePayload, now: Date, expiresAt: Date, revokedAt: Date | null): RefreshTokenFamily {
+  return {
+    grantId: code.grantId, clientId: client._id, sub: code.sub, username: code.username, scopes: code.scopes, authTime: new Date(code.authTime * 1000),
+    accessTokenTtlSeconds: client.accessTokenTtlSeconds, createdAt: now, expiresAt, revokedAt,
+    ...(clientGetsRefreshTokens(client) ? {} : { claimOnly: true as const }),
   };
 }
 
@@ -159,21 +167,8 @@ async function handleReplay(deps: Deps, client: ClientDoc, code: AuthorizationCo
       client_id: client._id, sub: code.sub, username: code.username, scope: code.scopes.join(' '), grant_id: code.grantId, reason: 'authorization code presented again',
     });
   }
-  const blocked: RefreshTokenFamily = {
-    grantId: code.grantId,
-    clientId: code.clientId,
-    sub: code.sub,
-    username: code.username,
-    scopes: code.scopes,
-    authTime: new Date(code.authTime * 1000),
-    accessTokenTtlSeconds: client.accessTokenTtlSeconds,
-    createdAt: now,
-    // As long as any refresh token the winning redemption issued could live, and the code's claim.
-    expiresAt: outlivingTheCode(addSeconds(now, client.refreshTokenTtlSeconds), codeExpiresAt),
-    revokedAt: now,
-    // Without refresh tokens it stands in for the claim-only family the winner would have stored.
-    ...(clientGetsRefreshTokens(client) ? {} : { claimOnly: true as const }),
-  };
+  // As long as any refresh token the winning redemption issued could live, and the code's claim.
+  const blocked = familyOf(client, code, now, outlivingTheCode(addSeconds(now, client.refreshTokenTtlSeconds), codeExpiresAt), now);
   // As long as the stored family lives, when there is one (the client's settings may have changed
   // since), else as long as one stored now would.
   const stored = await deps.store.familyExpiresAt(code.grantId);

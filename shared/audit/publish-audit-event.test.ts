@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, type Db } from 'mongodb';
 import { connect } from '@nats-io/transport-node';
-import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { nanos, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { randomToken } from '#shared/crypto.ts';
@@ -33,6 +33,16 @@ function freshDb(): Db {
 
 async function streamMessages(): Promise<number> {
   return (await (await jetstreamManager(nc)).streams.info(AUDIT_STREAM)).state.messages;
+}
+
+/**
+ * JetStream that takes publishes and never acks them, as a stream leader that went away: no
+ * OAUTH_AUDIT stream (which alone would fail a publish at once, "no responders") and a mute
+ * subscriber on its subjects. Unsubscribe it to end that.
+ */
+async function muteJetStream(): Promise<Subscription> {
+  await (await jetstreamManager(nc)).streams.delete(AUDIT_STREAM).catch(() => undefined);
+  return nc.subscribe('oauth.audit.>');
 }
 
 /** A fresh database on a client of its own that counts the documents sent to the outbox in insert commands. */
@@ -91,11 +101,7 @@ describe('AuditPublisher', () => {
   it('once a publish is not acked, sends events straight to the outbox for a while, then probes and closes again', async () => {
     const db = freshDb();
     const outbox = db.collection<OutboxDoc>(AUDIT_OUTBOX);
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(AUDIT_STREAM).catch(() => undefined);
-    // A publish nobody acks waits for its whole timeout (no stream: "no responders" fails at once,
-    // so the subject is served by a mute subscriber instead, as a JetStream leader that went away would be).
-    const mute = nc.subscribe('oauth.audit.>');
+    const mute = await muteJetStream(); // a publish nobody acks waits for its whole timeout
     // hedgeMs far off: only the publish timeout opens the breaker here, and a slow ack cannot send the probe to the outbox.
     const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 500, breakerOpenMs: 5000, hedgeMs: 10_000 });
     audit.emit('oauth.client.created', 'c_1', { client_id: 'c_1' });
@@ -132,9 +138,7 @@ describe('AuditPublisher', () => {
   it('settles an emit that JetStream does not ack within hedgeMs once the event is in the outbox, long before the publish times out', async () => {
     const { db, outboxInserts } = await watchedDb();
     const outbox = db.collection<OutboxDoc>(AUDIT_OUTBOX);
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(AUDIT_STREAM).catch(() => undefined);
-    const mute = nc.subscribe('oauth.audit.>'); // takes the publish and never acks it (see above)
+    const mute = await muteJetStream();
     try {
       const audit = new AuditPublisher(nc, db, silent, 'urn:test', { publishTimeoutMs: 4000, hedgeMs: 100 });
       const started = Date.now();
@@ -152,9 +156,7 @@ describe('AuditPublisher', () => {
   });
 
   it('does not settle an emit whose hedge could not store the event: it waits for the publish to fail and a second store', async () => {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(AUDIT_STREAM).catch(() => undefined);
-    const mute = nc.subscribe('oauth.audit.>'); // takes the publish and never acks it
+    const mute = await muteJetStream();
     // A database nothing answers at: every outbox insert fails after 200 ms.
     const unreachable = new MongoClient('mongodb://127.0.0.1:9/none', { serverSelectionTimeoutMS: 200 });
     const logged: string[] = [];
