@@ -115,16 +115,21 @@ describe('a remembered consent answered at the authorization endpoint', () => {
     assert.ok(new URL(one.headers.get('location')!).searchParams.get('code'), 'one session cookie among others: a code at once');
   });
 
-  it('asks again on the very next request after Revoke on "Your authorizations", whatever authorize-service had read', async () => {
+  it('asks again after Revoke on "Your authorizations" (the change reaches authorize-service within 1 s); the code from before is refused', async () => {
     const { browser } = await rememberedOwner();
-    assert.ok(codeIn((await authorize(browser)).page), 'a code at once before');
+    const before = await authorize(browser);
+    const codeBefore = codeIn(before.page);
+    assert.ok(codeBefore, 'a code at once before');
     const list = await browser.navigate(`${system.urls.consentUi}/ui/authorizations`);
     const revoke = browser.forms(list, 'Revoke').find((form) => form.hidden('client_id') === client.clientId);
     assert.equal((await revoke!.submit('Revoke')).status, 303);
 
-    const next = await authorize(browser);
-    assert.equal(codeIn(next.page), null, 'no code at once');
-    const consentPage = await browser.follow(next.page);
+    const since = Date.now();
+    let next: Page | undefined;
+    await within1s(since, 'no code at once after Revoke', async () => codeIn((next = (await authorize(browser)).page)) === null);
+    const consentPage = await browser.follow(next!);
     assert.ok(browser.form(consentPage, 'Allow'), 'consent-ui asks again');
+    const late = await exchangeCode(system, client, codeBefore, before.verifier);
+    assert.equal(late.body.error, 'invalid_grant', 'the Revoke covers the grant approved before it');
   });
 });

@@ -1,13 +1,16 @@
 // answerRemembered with hand-written reads: the code at once only for a live session whose
-// remembered consent (and recorded grant) covers the request, checked again uncached after the
-// code's time is fixed (finding 6); anything else goes on to consent-ui, with nothing announced.
+// remembered consent (and recorded grant) covers the request, its grant starting when that consent
+// was read (finding 6); anything else goes on to consent-ui, with nothing announced.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sha256 } from '#shared/crypto.ts';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
+import { createLogger } from '#shared/logger.ts';
 import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
+import { revocableGrant } from '#shared/grants/refresh-tokens.ts';
+import { RevocationSet } from '#shared/grants/revocation-set.ts';
 import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 import type { CachedUser } from '#shared/reference-data/reference-cache.ts';
 import { consentId, type ConsentDoc, type SessionDoc } from '#shared/signed-in/records.ts';
@@ -23,7 +26,8 @@ const request: AuthorizationRequest = {
   clientId: 'c1', redirectUri: 'https://client.example/cb', redirectUriSent: true, scopes: ['orders'], state: 'st', codeChallenge: 'x'.repeat(43),
 };
 
-type SetupOptions = { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; uncached?: ConsentDoc | null; holdEvents?: boolean };
+/** `consentReadAt`: when the consent's read was sent, as a cached answer says (default: the clock reading the caller passes). */
+type SetupOptions = { remembered?: string[]; granted?: string[]; user?: Partial<CachedUser> | null; consentReadAt?: Date; holdEvents?: boolean };
 
 function setup(options: SetupOptions = {}) {
   const steps: string[] = [];
@@ -48,10 +52,9 @@ function setup(options: SetupOptions = {}) {
   const deps: Deps = {
     owners: {
       findSession: async (idHash, now) => (idHash === session._id && session.expiresAt > now ? session : null),
-      findConsent: async () => consent,
-      findConsentUncached: async () => {
-        steps.push('uncached read');
-        return options.uncached === undefined ? consent : options.uncached;
+      findConsentAsOf: async (_sub, _clientId, now) => {
+        steps.push('consent read');
+        return { consent, readAt: options.consentReadAt ?? now };
       },
     },
     findUser: async () => user,
@@ -72,7 +75,7 @@ function setup(options: SetupOptions = {}) {
 const codeIn = (redirectTo: string) => codes.open(new URL(redirectTo).searchParams.get('code')!)!.payload;
 
 describe('answerRemembered', () => {
-  it('answers with a code for the owner, issued before the uncached check, and announces the request, approval and code', async () => {
+  it('answers with a code for the owner, its grant starting when the consent was read, and announces the request, approval and code', async () => {
     const { deps, events, steps } = setup();
     const redirectTo = await answerRemembered(deps, request, sessionId);
     assert.ok(redirectTo !== undefined && redirectTo.startsWith('https://client.example/cb?'));
@@ -82,9 +85,11 @@ describe('answerRemembered', () => {
     const code = codeIn(redirectTo);
     assert.deepEqual({ sub: code.sub, username: code.username, scopes: code.scopes, clientId: code.clientId, authTime: code.authTime },
       { sub: 'u1', username: 'alice', scopes: ['orders'], clientId: 'c1', authTime: signedInAt.getTime() / 1000 });
-    // The session read took the first clock reading; the code's time is the next, taken before the uncached read.
-    assert.deepEqual(steps, ['clock', 'clock', 'uncached read']);
+    // The session read took the first clock reading, the consent read the second (its time), the decision the third;
+    // the consent is read once, and the grant starts with that read.
+    assert.deepEqual(steps, ['clock', 'clock', 'consent read', 'clock']);
     assert.equal(code.issuedAt, start.getTime() + 1000);
+    assert.equal(codes.open(new URL(redirectTo).searchParams.get('code')!)!.expiresAt.getTime(), start.getTime() + 2000 + 60_000, 'the code lives from the decision');
     assert.deepEqual(events.map((e) => e.type), ['oauth.authorization.requested', 'oauth.authorization.approved', 'oauth.code.issued']);
     assert.ok(!JSON.stringify(events).includes(new URL(redirectTo).searchParams.get('code')!), 'no code in the events');
   });
@@ -121,11 +126,21 @@ describe('answerRemembered', () => {
     }
   });
 
-  it('issues nothing when the consent read from the database after the code was timed is gone (withdrawn meanwhile)', async () => {
-    const { deps, events, steps } = setup({ uncached: null });
-    assert.equal(await answerRemembered(deps, request, sessionId), undefined);
-    assert.deepEqual(steps, ['clock', 'clock', 'uncached read']);
-    assert.deepEqual(events, []);
+  it('finding 6: a code approved by a consent read before the owner\'s Revoke starts before its cut-off, which so covers it', async () => {
+    // A read answered from the cache, sent 1.5 s before this request; the owner's Revoke deleted the
+    // consent and recorded its cut-off after that read, before the code was made (its broadcast lost).
+    const consentReadAt = new Date(start.getTime() - 1500);
+    const { deps } = setup({ consentReadAt });
+    const redirectTo = await answerRemembered(deps, request, sessionId);
+    const code = codeIn(redirectTo!);
+    assert.equal(code.issuedAt, consentReadAt.getTime(), 'the grant starts when the consent was read, not when the code was made');
+    // What token-service checks before it redeems the code: the Revoke's cut-off covers this grant.
+    const revocations = new RevocationSet({
+      clock: { now: () => start }, log: createLogger('test', 'silent'), resyncMs: 60_000,
+      subscribe: () => ({ unsubscribe() {} }), loadActive: async () => [], loadChangedSince: async () => [],
+    });
+    revocations.record({ kind: 'subject_client', key: 'u1 c1', issuedBeforeMs: start.getTime() - 1000, expiresAtMs: start.getTime() + 3_600_000 });
+    assert.equal(revocations.isRevoked(revocableGrant(code.grantId, code.sub, code.clientId, code.issuedAt)), true);
   });
 });
 

@@ -8,10 +8,14 @@
 // (consent-ui writes that record).
 //
 // No decision is recorded: the request was never handed out, so nothing else can decide it.
-// Finding 6 holds as at consent-ui: the consent read may be older than an owner's Revoke (the read
-// cache, or a read in flight while the consent was deleted), so once the code's time is fixed the
-// consent is read again from the database. Still there, the Revoke that deletes it has yet to
-// record its cut-off, which will cover this code; gone, no code leaves and consent-ui asks.
+// Finding 6 (a grant approved during the owner's Revoke must not outlive it): the consent read may
+// be older than the Revoke (the read cache, or a read in flight while the consent was deleted). So
+// the grant starts when that read was sent, not when the code is made: a consent only grows until
+// it is deleted, so one that covered the request then was deleted, if at all, after that time, and
+// the cut-off the Revoke records after the delete covers this grant. No second read is needed, which
+// was one database command per authorization. Where the Revoke's change broadcast is lost, a code
+// approved by a read from before it can still leave for up to HOT_READ_CACHE_MS; the token endpoint
+// refuses it. (consent-ui, whose decisions authorize-service times, reads again: approve-remembered.ts.)
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import { randomIdentifier } from '#shared/crypto.ts';
@@ -23,7 +27,7 @@ import { announceApproval, codeRedirect, type CodeDeps } from './issue-code.ts';
 import { auditRequested } from './start-authorization.ts';
 
 export type Deps = {
-  owners: OwnerRecordReads;
+  owners: Pick<OwnerRecordReads, 'findSession' | 'findConsentAsOf'>;
   findUser: FindUser;
   clock: Clock;
   audit: Audit;
@@ -34,12 +38,11 @@ export type Deps = {
 export async function answerRemembered(deps: Deps, request: AuthorizationRequest, sessionCookie: string | undefined): Promise<string | undefined> {
   const session = await readSession({ store: deps.owners, clock: deps.clock, findUser: deps.findUser }, sessionCookie);
   if (!session) return undefined;
-  const consent = await deps.owners.findConsent(session.sub, request.clientId);
+  const { consent, readAt } = await deps.owners.findConsentAsOf(session.sub, request.clientId, deps.clock.now());
   if (!consentCovers(consent, 'scopes', request.scopes) || !consentCovers(consent, 'grantedScopes', request.scopes)) return undefined;
   const decidedAt = deps.clock.now();
-  if (!consentCovers(await deps.owners.findConsentUncached(session.sub, request.clientId), 'scopes', request.scopes)) return undefined;
   const grantId = randomIdentifier(16);
-  const redirectTo = codeRedirect(deps.code, request, session, grantId, decidedAt);
+  const redirectTo = codeRedirect(deps.code, request, session, grantId, decidedAt, readAt);
   // Announced only once the code is made: should anything before fail, consent-ui answers instead, and announces.
   await Promise.all([auditRequested(deps.audit, request), announceApproval(deps.audit, request, session, grantId, decidedAt)]);
   return redirectTo;

@@ -12,8 +12,14 @@ export type CodeDeps = { codes: AuthorizationCodes; issuer: string; codeTtlSecon
 /** Who approved: the owner's subject, username and sign-in time. */
 export type Approver = { sub: string; username: string; authTime: Date };
 
-/** The redirect to the client with a new code for grant `grantId`, approved by `owner` at `decidedAt`. */
-export function codeRedirect(deps: CodeDeps, request: AuthorizationRequest, owner: Approver, grantId: string, decidedAt: Date): string {
+/**
+ * The redirect to the client with a new code for grant `grantId`, approved by `owner` at `decidedAt`.
+ * `grantStartedAt` (no later than `decidedAt`) is what revocations compare with: when the consent
+ * that approved it was known to stand (answer-remembered.ts), else the decision itself.
+ */
+export function codeRedirect(
+  deps: CodeDeps, request: AuthorizationRequest, owner: Approver, grantId: string, decidedAt: Date, grantStartedAt = decidedAt,
+): string {
   const code = deps.codes.seal({
     grantId,
     clientId: request.clientId,
@@ -24,7 +30,7 @@ export function codeRedirect(deps: CodeDeps, request: AuthorizationRequest, owne
     sub: owner.sub,
     username: owner.username,
     authTime: epochSeconds(owner.authTime),
-    issuedAt: decidedAt.getTime(),
+    issuedAt: Math.min(grantStartedAt.getTime(), decidedAt.getTime()),
     ...(request.resources ? { resources: request.resources } : {}),
   }, addSeconds(decidedAt, deps.codeTtlSeconds));
   return authorizationResponseUrl(request.redirectUri, { code, state: request.state, iss: deps.issuer });

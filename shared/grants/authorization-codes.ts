@@ -28,7 +28,10 @@ export type AuthorizationCodePayload = {
   username: string;
   /** The owner's sign-in time, epoch seconds. */
   authTime: number;
-  /** When the owner approved (epoch ms): where the grant begins, for the owner's later withdrawal of consent. */
+  /**
+   * Where the grant begins (epoch ms), for the owner's later withdrawal of consent: when the owner
+   * approved, or, for a remembered consent, when its read was sent (up to HOT_READ_CACHE_MS earlier).
+   */
   issuedAt: number;
   /** RFC 8707: the resource servers the authorization request named; absent when it named none. */
   resources?: string[];

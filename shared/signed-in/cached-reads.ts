@@ -5,7 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import type { ConsentUiChanged } from '#shared/contracts/consent-ui-changed.ts';
 import { RecentReads } from './recent-reads.ts';
-import { consentId, type ConsentDoc, type OwnerRecordReads, type SessionDoc } from './records.ts';
+import { consentId, type DatedConsent, type OwnerRecordReads, type SessionDoc } from './records.ts';
 import type { ChangeBroadcast } from './changes.ts';
 
 /**
@@ -28,16 +28,20 @@ export type CachedOwnerReads = {
 export function cacheOwnerReads(reads: OwnerRecordReads, broadcast: Pick<ChangeBroadcast, 'subscribe'>, options: CacheOptions): CachedOwnerReads {
   const bounds = { maxAgeMs: options.maxAgeMs, maxEntries: options.maxEntries ?? 10_000 };
   const sessions = new RecentReads<SessionDoc>(bounds);
-  const consents = new RecentReads<ConsentDoc>(bounds);
+  // Kept with the time its read was sent, which a reuse answers with: what a code approved by it may say of its start.
+  const consents = new RecentReads<DatedConsent>(bounds);
   const forget = ({ kind, key }: ConsentUiChanged) => (kind === 'session' ? sessions : consents).forget(key);
   const subscription = broadcast.subscribe(forget);
+  const findConsentAsOf = async (sub: string, clientId: string, now: Date): Promise<DatedConsent> =>
+    (await consents.get(consentId(sub, clientId), () => reads.findConsentAsOf(sub, clientId, now)))!;
   return {
     reads: {
       findSession: async (idHash, now) => {
         const doc = await sessions.get(idHash, () => reads.findSession(idHash, now));
         return doc && doc.expiresAt > now ? doc : null;
       },
-      findConsent: (sub, clientId) => consents.get(consentId(sub, clientId), () => reads.findConsent(sub, clientId)),
+      findConsent: async (sub, clientId) => (await findConsentAsOf(sub, clientId, new Date())).consent,
+      findConsentAsOf,
       findConsentUncached: reads.findConsentUncached,
     },
     forget,

@@ -36,6 +36,12 @@ export function consentCovers(consent: ConsentDoc | null, field: 'scopes' | 'gra
   return scopes.every((scope) => listed.has(scope));
 }
 
+/**
+ * A consent as read, and when that read was sent: the record was so at `readAt` or later. A consent
+ * only grows until it is deleted, so one that covers a request at `readAt` was not deleted before it.
+ */
+export type DatedConsent = { consent: ConsentDoc | null; readAt: Date };
+
 /** The keyed reads of both. On _id alone: FerretDB 1.24 reads every document to answer any other filter. */
 export function ownerRecordReads(db: Db) {
   const sessions = db.collection<SessionDoc>(SESSIONS);
@@ -48,6 +54,8 @@ export function ownerRecordReads(db: Db) {
       return doc && doc.expiresAt > now ? doc : null;
     },
     findConsent,
+    /** The same read with its time: `now`, the caller's clock before the read is sent (a cached answer keeps its own). */
+    findConsentAsOf: async (sub: string, clientId: string, now: Date): Promise<DatedConsent> => ({ consent: await findConsent(sub, clientId), readAt: now }),
     /** The same read, never answered from a hot-read cache (cached-reads.ts passes it through). */
     findConsentUncached: findConsent,
   };
