@@ -1,7 +1,7 @@
 // Other owners' records, stored before the scenarios: a user, a session and a consent each, as the
 // admin CLI and consent-ui write them, for owners no one signs in as (their password hash matches
-// no password). A server in use holds many; every read of a scenario (the user at sign-in, the
-// consent read once more per code flow, a session not in a cache) then searches collections of
+// no password). A server in use holds many; every read of a scenario (the user at sign-in, a
+// consent or a session not in a cache) then searches collections of
 // that size instead of the benchmark's 16 owners. What the database does with size is the point:
 // FerretDB 1.24 reads a whole collection for a filter on anything but _id, and on SQLite, as
 // released, for a lookup by _id too (scripts/local-infra.ts).

@@ -13,9 +13,10 @@
 // the grant starts when that read was sent, not when the code is made: a consent only grows until
 // it is deleted, so one that covered the request then was deleted, if at all, after that time, and
 // the cut-off the Revoke records after the delete covers this grant. No second read is needed, which
-// was one database command per authorization. Where the Revoke's change broadcast is lost, a code
-// approved by a read from before it can still leave for up to HOT_READ_CACHE_MS; the token endpoint
-// refuses it. (consent-ui, whose decisions authorize-service times, reads again: approve-remembered.ts.)
+// was one database command per authorization. The consent-ui change and the revocation broadcasts
+// drop reads from before a cut-off (main.ts); should both be lost, a code approved by such a read
+// can still leave for up to HOT_READ_CACHE_MS, and the token endpoint refuses it. (consent-ui, whose
+// decisions authorize-service times, reads again: approve-remembered.ts.)
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import { randomIdentifier } from '#shared/crypto.ts';

@@ -19,6 +19,7 @@ import { keyEncryptionKey } from '#shared/keys/key-encryption.ts';
 import { pushedRequestSealer } from './pushed-requests.ts';
 import { ownerRecordReads } from '#shared/signed-in/records.ts';
 import { cacheOwnerReads } from '#shared/signed-in/cached-reads.ts';
+import { subscribeRevocations } from '#shared/grants/revocation-feed.ts';
 import { consentUiChanges } from '#shared/signed-in/changes.ts';
 import { sessionCookieSentTo } from '#shared/signed-in/session.ts';
 
@@ -48,6 +49,12 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     const code = { codes, issuer: config.OAUTH_ISSUER, codeTtlSeconds: config.CODE_TTL_SECONDS };
     const owners = cacheOwnerReads(ownerRecordReads(mongo.db), consentUiChanges(base.nc, log), { maxAgeMs: config.HOT_READ_CACHE_MS });
     onStop(() => owners.subscription.unsubscribe());
+    // A grant answered here starts when its consent was read: after a cut-off by time (an owner's
+    // Revoke, an operator ending a user's or a client's access), a read from before it is dropped.
+    const cutOffs = subscribeRevocations(base.nc, log, ({ kind }) => {
+      if (kind === 'subject_client' || kind === 'subject' || kind === 'client') owners.forgetConsents();
+    });
+    onStop(() => cutOffs.unsubscribe());
     const sessionCookie = sessionCookieSentTo(urls.authorizeService, urls.consentUi);
 
     const service = await base.natsService('Authorization requests and decisions');

@@ -4,7 +4,8 @@
 // In the other order a grant approved through the remembered consent between the cut-off and the
 // delete would outlive the revocation (finding 6). An approval that read the consent before the
 // delete but issued its code after the cut-off is caught by approve-remembered.ts, which checks
-// the consent again, uncached, before the code leaves. Should token-service not answer, the client
+// the consent again, uncached, before the code leaves; at authorize-service (answer-remembered.ts)
+// such a grant starts when the consent was read, before the cut-off. Should token-service not answer, the client
 // is listed again (granted, not remembered), so the owner sees the error and can try again.
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { Clock } from '#shared/clock.ts';

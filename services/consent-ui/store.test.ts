@@ -105,6 +105,9 @@ describe('consent-ui store', () => {
     assert.deepEqual(a?.createdAt, at(0));
     assert.deepEqual(a?.updatedAt, at(10));
     assert.deepEqual((await store.listConsents('u_c')).map((c) => c.clientId), ['c_a', 'c_b']);
+    // With its time: the instant the caller read before sending it (a grant approved by it starts then, finding 6).
+    const dated = await store.findConsentAsOf('u_c', 'c_a', at(-30));
+    assert.deepEqual([dated.consent?.updatedAt, dated.readAt], [at(10), at(-30)]);
     assert.equal(await store.deleteConsent('u_c', 'c_a'), true);
     assert.equal(await store.deleteConsent('u_c', 'c_a'), false);
     assert.deepEqual((await store.listConsents('u_c')).map((c) => c.clientId), ['c_b']);

@@ -30,7 +30,7 @@ export type AuthorizationCodePayload = {
   authTime: number;
   /**
    * Where the grant begins (epoch ms), for the owner's later withdrawal of consent: when the owner
-   * approved, or, for a remembered consent, when its read was sent (up to HOT_READ_CACHE_MS earlier).
+   * approved, or, for a remembered consent, when its read was sent (a cached read's own time).
    */
   issuedAt: number;
   /** RFC 8707: the resource servers the authorization request named; absent when it named none. */

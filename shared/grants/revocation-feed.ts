@@ -116,23 +116,27 @@ const fromBroadcast = (event: RevocationRecorded): RevocationRecord => ({
   kind: event.kind, key: event.key, issuedBeforeMs: event.issued_before_ms ?? event.issued_before * 1000 + 999, expiresAtMs: event.expires_at * 1000,
 });
 
-/**
- * A RevocationSet fed by this database and the broadcast (no queue group: every instance hears
- * every revocation), started: subscribed first, then loaded.
- */
+/** Every revocation broadcast (no queue group: every instance hears every one); malformed ones are logged and skipped. */
+export function subscribeRevocations(nc: NatsConnection, log: Logger, onRecord: (record: RevocationRecord) => void): { unsubscribe(): void } {
+  return nc.subscribe(Subjects.revocationRecorded, {
+    callback: (error, msg) => {
+      // Refused (permissions) or ended: a RevocationSet still learns them at its resync; authorize-service's consent reads last their full age.
+      if (error) return void log.warn({ err: error }, 'revocation broadcasts stopped');
+      const event = revocationRecorded.parse(parseJson(msg.data));
+      if (!event) return void log.warn('ignored a malformed revocation broadcast');
+      onRecord(fromBroadcast(event));
+    },
+  });
+}
+
+/** A RevocationSet fed by this database and the broadcast, started: subscribed first, then loaded. */
 export async function startRevocationSet(
   deps: { nc: NatsConnection; db: Db; clock: Clock; log: Logger; resyncMs: number; metrics?: Pick<ServiceMetrics, 'gauge'> },
 ): Promise<RevocationSet> {
   const { nc, db, log } = deps;
   const revocations = new RevocationSet({
     clock: deps.clock, log, resyncMs: deps.resyncMs,
-    subscribe: (onRecord) => nc.subscribe(Subjects.revocationRecorded, {
-      callback: (_error, msg) => {
-        const event = revocationRecorded.parse(parseJson(msg.data));
-        if (!event) return void log.warn('ignored a malformed revocation broadcast');
-        onRecord(fromBroadcast(event));
-      },
-    }),
+    subscribe: (onRecord) => subscribeRevocations(nc, log, onRecord),
     loadActive: (now, graceMs) => activeRevocations(db, now, graceMs),
     loadChangedSince: (since) => revocationsChangedSince(db, since),
   });

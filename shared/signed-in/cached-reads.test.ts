@@ -28,6 +28,7 @@ function setup() {
   const cached = cacheOwnerReads(base, { subscribe: (callback) => ((onChange = callback), { unsubscribe() {} }) }, { maxAgeMs: 60_000 });
   return {
     owners: cached.reads,
+    forgetConsents: cached.forgetConsents,
     reads: () => reads,
     deleteConsent: () => (stored = null),
     broadcast: (event: ConsentUiChanged) => onChange!(event),
@@ -54,6 +55,14 @@ describe('cacheOwnerReads: the consent with the time of its read', () => {
     broadcast({ kind: 'consent', key: consentId('u1', 'c1') });
     const after = await owners.findConsentAsOf('u1', 'c1', at(12));
     assert.deepEqual([after.consent, after.readAt, reads()], [null, at(12), 2]);
+  });
+
+  it('reads every consent anew, with the new time, after forgetConsents (a revocation by time)', async () => {
+    const { owners, reads, forgetConsents } = setup();
+    await owners.findConsentAsOf('u1', 'c1', at(10));
+    forgetConsents();
+    assert.deepEqual((await owners.findConsentAsOf('u1', 'c1', at(12))).readAt, at(12));
+    assert.equal(reads(), 2);
   });
 
   it('passes the uncached read through', async () => {

@@ -22,6 +22,11 @@ export type CachedOwnerReads = {
   reads: OwnerRecordReads;
   /** Drops what was read of the record a change names (here only; the caller broadcasts). */
   forget(event: ConsentUiChanged): void;
+  /**
+   * Drops every consent read: a revocation cut off grants by time, and a consent read before it
+   * would date a new grant before the cut-off (answer-remembered.ts), which would then be refused.
+   */
+  forgetConsents(): void;
   subscription: { unsubscribe(): void };
 };
 
@@ -45,6 +50,7 @@ export function cacheOwnerReads(reads: OwnerRecordReads, broadcast: Pick<ChangeB
       findConsentUncached: reads.findConsentUncached,
     },
     forget,
+    forgetConsents: () => consents.forgetAll(),
     subscription,
   };
 }

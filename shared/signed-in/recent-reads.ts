@@ -35,4 +35,8 @@ export class RecentReads<V> {
   forget(key: string): void {
     this.#entries.delete(key);
   }
+
+  forgetAll(): void {
+    this.#entries.clear();
+  }
 }
