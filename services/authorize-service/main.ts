@@ -20,6 +20,7 @@ import { pushedRequestSealer } from './pushed-requests.ts';
 import { ownerRecordReads } from '#shared/signed-in/records.ts';
 import { cacheOwnerReads } from '#shared/signed-in/cached-reads.ts';
 import { subscribeRevocations } from '#shared/grants/revocation-feed.ts';
+import { cutsOffByTime } from '#shared/grants/revocation-set.ts';
 import { consentUiChanges } from '#shared/signed-in/changes.ts';
 import { sessionCookieSentTo } from '#shared/signed-in/session.ts';
 
@@ -52,7 +53,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     // A grant answered here starts when its consent was read: after a cut-off by time (an owner's
     // Revoke, an operator ending a user's or a client's access), a read from before it is dropped.
     const cutOffs = subscribeRevocations(base.nc, log, ({ kind }) => {
-      if (kind === 'subject_client' || kind === 'subject' || kind === 'client') owners.forgetConsents();
+      if (cutsOffByTime(kind)) owners.forgetConsents();
     });
     onStop(() => cutOffs.unsubscribe());
     const sessionCookie = sessionCookieSentTo(urls.authorizeService, urls.consentUi);

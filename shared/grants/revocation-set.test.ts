@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '#shared/logger.ts';
-import { RevocationSet, RESYNC_OVERLAP_MS, RETAIN_AFTER_EXPIRY_MS, type RevocationRecord, type RevocationSetDeps } from './revocation-set.ts';
+import { cutsOffByTime, RevocationSet, RESYNC_OVERLAP_MS, RETAIN_AFTER_EXPIRY_MS, type RevocationRecord, type RevocationSetDeps } from './revocation-set.ts';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const log = createLogger('test', 'silent');
@@ -141,5 +141,11 @@ describe('RevocationSet', () => {
     assert.deepEqual(h.calls, ['subscribe', 'load', 'load'], 'no stamp yet: the whole live set again');
     assert.equal(h.sinceAsked.length, 0);
     h.set.stop();
+  });
+});
+
+describe('cutsOffByTime', () => {
+  it('names the kinds that end grants up to an instant, not the ones that end a token or a grant by its id', () => {
+    assert.deepEqual((['jti', 'grant', 'subject_client', 'subject', 'client'] as const).filter(cutsOffByTime), ['subject_client', 'subject', 'client']);
   });
 });

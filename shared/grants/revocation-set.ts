@@ -14,6 +14,9 @@ import type { RevocationRecorded } from '#shared/contracts/revocation-recorded.t
 
 export type RevocationKind = RevocationRecorded['kind'];
 
+/** The kinds that end grants up to an instant (`issuedBeforeMs`), not one token or grant by its id. */
+export const cutsOffByTime = (kind: RevocationKind): boolean => kind === 'subject_client' || kind === 'subject' || kind === 'client';
+
 /** A revocation as the set keeps it (from a stored record or a broadcast). */
 export type RevocationRecord = {
   kind: RevocationKind;

@@ -45,6 +45,7 @@ export function cacheOwnerReads(reads: OwnerRecordReads, broadcast: Pick<ChangeB
         const doc = await sessions.get(idHash, () => reads.findSession(idHash, now));
         return doc && doc.expiresAt > now ? doc : null;
       },
+      // Its time is never asked for (consent-ui reads again before a code leaves), so the system clock stamps it.
       findConsent: async (sub, clientId) => (await findConsentAsOf(sub, clientId, new Date())).consent,
       findConsentAsOf,
       findConsentUncached: reads.findConsentUncached,
