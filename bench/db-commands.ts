@@ -20,17 +20,24 @@ export function parseCommandCounts(text: string): Map<string, number> {
   return counts;
 }
 
-/** Reads every service's counters; a service whose /metrics does not answer is left out. */
-export async function readCommandCounts(metricsUrls: ReadonlyMap<string, string>): Promise<CommandCounts> {
-  const all: CommandCounts = new Map();
+/** Reads every service's /metrics (service → its text); a service whose /metrics does not answer is left out. */
+export async function readMetricsTexts(metricsUrls: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+  const texts = new Map<string, string>();
   await Promise.all([...metricsUrls].map(async ([service, url]) => {
     try {
       const response = await request(url);
-      if (response.status === 200 && response.body.includes('mongodb_commands_total')) all.set(service, parseCommandCounts(response.body));
+      if (response.status === 200) texts.set(service, response.body);
     } catch {
       // not reachable from here (e.g. behind an edge proxy that does not route /metrics)
     }
   }));
+  return texts;
+}
+
+/** The command counters of every service that counts them. */
+export function commandCounts(texts: ReadonlyMap<string, string>): CommandCounts {
+  const all: CommandCounts = new Map();
+  for (const [service, text] of texts) if (text.includes('mongodb_commands_total')) all.set(service, parseCommandCounts(text));
   return all;
 }
 

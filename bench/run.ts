@@ -19,7 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { calibrate, es256SignUs, type Calibration } from './calibration.ts';
 import { measureCpu, type CpuUse, type Watched } from './cpu.ts';
-import { commandDelta, readCommandCounts, type CommandDelta } from './db-commands.ts';
+import { commandCounts, commandDelta, readMetricsTexts, type CommandDelta } from './db-commands.ts';
+import { serviceWaits, type ServiceWaits } from './service-waits.ts';
 import { closeConnections, request } from './http.ts';
 import type { LoadResult } from './load.ts';
 import {
@@ -130,6 +131,8 @@ export type ScenarioResult = LoadResult & {
   dbCommandsPerOperation: number | null;
   dbCommands: CommandDelta['byService'];
   cpu: CpuUse | undefined;
+  /** Absent in results files from before 5 December. */
+  waits?: ServiceWaits;
 };
 
 /** One phase: the product beside the peer in memory and, where it ran, the peer on the product's database. */
@@ -230,11 +233,12 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     const measure = async (key: ScenarioKey, name: string, run: () => Promise<LoadResult>) => {
       await noteSpeed(name);
       say(`${name}: ${options.seconds} s …`);
-      const before = await readCommandCounts(target.metricsUrls);
+      const before = await readMetricsTexts(target.metricsUrls);
       const { result, cpu } = await measureCpu(target.processes, target.processGroups, run);
-      const after = await readCommandCounts(target.metricsUrls);
-      const db = commandDelta(before, after, result.completed);
-      report.scenarios.push({ name, key, ...result, dbCommandsPerOperation: db.perOperation, dbCommands: db.byService, cpu });
+      const after = await readMetricsTexts(target.metricsUrls);
+      const db = commandDelta(commandCounts(before), commandCounts(after), result.completed);
+      const waits = serviceWaits(before, after, result.seconds);
+      report.scenarios.push({ name, key, ...result, dbCommandsPerOperation: db.perOperation, dbCommands: db.byService, cpu, waits });
     };
     const s = options.seconds;
     if (options.only.includes('code')) await measure('code', 'code flow, signed in', () => signedInCodeFlow(fixture, workers, s));
@@ -363,6 +367,7 @@ export function formatReport(report: BenchReport): string {
       ]),
     ));
   }
+  lines.push(...formatWaits(report.scenarios));
   const y = report.yardstick;
   if (y && 'sideBySide' in y) {
     lines.push('', 'yardstick (run-flows.sh, same Node, same run): product vs reference peer (oidc-provider) in memory and on the same database');
@@ -382,6 +387,23 @@ export function formatReport(report: BenchReport): string {
   }
   lines.push(...formatSpeed(machine.speedDuringRun ?? []));
   return lines.join('\n');
+}
+
+/**
+ * What requests waited for inside the services: a writer of grouped unique inserts near 100 % busy is
+ * a queue every request through it stands in (one insert in flight at a time), and an audit ack is
+ * waited for before a request answers.
+ */
+export function formatWaits(scenarios: readonly ScenarioResult[]): string[] {
+  const rows = scenarios.flatMap((s) => [
+    ...(s.waits?.groupCommits ?? []).filter((g) => g.writes >= 10).map((g) => [
+      s.name, g.service, `${g.collection} inserts`, `${Math.round(g.busy * 100)}%`, g.documentsPerWrite.toFixed(2), g.msPerWrite.toFixed(2),
+    ]),
+    ...(s.waits?.auditAcks ?? []).filter((a) => a.acks >= 10).map((a) => [s.name, a.service, 'audit event acks', '–', '–', a.meanMs.toFixed(2)]),
+  ]);
+  if (rows.length === 0) return [];
+  return ['', 'where requests waited inside the services: grouped unique inserts (one in flight at a time per collection and service; busy: share of the scenario one was in flight; documents per insert command) and JetStream\'s acks of audit events (mean ms):',
+    ...table(['scenario', 'service', 'wait', 'busy', 'docs/write', 'mean ms'], rows)];
 }
 
 /**

@@ -16,6 +16,15 @@ export type ServiceMetrics = Metrics & {
    * failing, leaves the last value: a scrape never fails because a source is away.
    */
   gauge(name: string, help: string, read: () => number | undefined | Promise<number | undefined>): void;
+  /**
+   * One grouped unique insert (shared/unique-inserts.ts) answered: `group_commit_write_seconds` and
+   * `group_commit_documents_total` by collection. One write is in flight at a time per collection, so
+   * the seconds summed over a minute say how busy that writer is, and their rise toward 60 is why the
+   * requests behind it wait.
+   */
+  observeGroupCommit(collection: string, documents: number, seconds: number): void;
+  /** JetStream's acknowledgement of one audit event arrived this long after its publish (`audit_publish_ack_seconds`). */
+  observeAuditAck(seconds: number): void;
   /** Counts one MongoDB command by name (`mongodb_commands_total`); the counter appears at its first use. */
   countDbCommand(command: string): void;
 };
@@ -36,6 +45,17 @@ export function createMetrics(service: string): ServiceMetrics {
   const natsEndpoints = new Histogram({
     name: 'nats_endpoint_duration_seconds', help: 'NATS requests handled, by endpoint, subject and outcome (_count: requests; outcome other than ok: errors)',
     labelNames: ['endpoint', 'subject', 'outcome'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  });
+  const groupCommitWrites = new Histogram({
+    name: 'group_commit_write_seconds', help: 'Grouped unique inserts (claims, decisions, outbox): time each insert command was in flight, by collection',
+    labelNames: ['collection'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
+  });
+  const groupCommitDocuments = new Counter({
+    name: 'group_commit_documents_total', help: 'Documents written by grouped unique inserts, by collection', labelNames: ['collection'], registers: [registry],
+  });
+  const auditAcks = new Histogram({
+    name: 'audit_publish_ack_seconds', help: 'Time from an audit event\'s publish to JetStream\'s acknowledgement (acked events only)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
   });
   const natsEndpointChildren = new Map<string, { observe(seconds: number): void }>();
   let dbCommands: Counter<'command'> | undefined;
@@ -60,6 +80,11 @@ export function createMetrics(service: string): ServiceMetrics {
         },
       });
     },
+    observeGroupCommit: (collection, documents, seconds) => {
+      groupCommitWrites.observe({ collection }, seconds);
+      groupCommitDocuments.inc({ collection }, documents);
+    },
+    observeAuditAck: (seconds) => auditAcks.observe(seconds),
     countDbCommand: (command) => {
       dbCommands ??= new Counter({ name: 'mongodb_commands_total', help: 'MongoDB commands sent, by command name (only with BENCH_COUNT_DB_COMMANDS)', labelNames: ['command'], registers: [registry] });
       dbCommands.inc({ command });

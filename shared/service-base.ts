@@ -68,7 +68,7 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     await stopTracing();
     throw error;
   }
-  const audit = new AuditPublisher(nc, mongo.db, log, `urn:oauth:${name}`);
+  const audit = new AuditPublisher(nc, mongo.db, log, `urn:oauth:${name}`, { observeOutboxWrites: metrics.observeGroupCommit, observeAck: metrics.observeAuditAck });
   if (emitsAudit) {
     try {
       // The relay reads the outbox unfiltered and deletes by `_id`: no index of its own (one less per insert).

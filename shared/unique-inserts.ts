@@ -24,6 +24,9 @@ const REFUSED_BY_NON_PRIMARY = new Set([10107, 13435]);
 
 export const refusedByNonPrimary = (error: unknown): boolean => error instanceof MongoServerError && REFUSED_BY_NON_PRIMARY.has(Number(error.code));
 
+/** Told of each insert command once it is answered: its collection, documents, and time in flight. */
+export type WriteObserver = (collection: string, documents: number, seconds: number) => void;
+
 type Pending<T> = { doc: T; resolve(inserted: boolean): void; reject(error: unknown): void };
 
 type InsertReply = { n?: number; writeErrors?: { index: number; code?: number; errmsg?: string }[]; writeConcernError?: unknown };
@@ -34,13 +37,15 @@ export class UniqueInserts<T extends { _id: string } & Document> {
   readonly #db: Db;
   readonly #collectionName: string;
   readonly #maxBatch: number;
+  readonly #observe: WriteObserver | undefined;
   #queue: Pending<T>[] = [];
   #writing = false;
 
-  constructor(db: Db, collectionName: string, options: { maxBatch?: number } = {}) {
+  constructor(db: Db, collectionName: string, options: { maxBatch?: number; observe?: WriteObserver } = {}) {
     this.#db = db;
     this.#collectionName = collectionName;
     this.#maxBatch = options.maxBatch ?? 100;
+    this.#observe = options.observe;
   }
 
   /** True when this document was inserted, false when one with its `_id` exists (or landed first). */
@@ -63,6 +68,7 @@ export class UniqueInserts<T extends { _id: string } & Document> {
   async #write(batch: Pending<T>[]): Promise<void> {
     let reply: InsertReply;
     const command = { insert: this.#collectionName, documents: batch.map((p) => p.doc), ordered: false, writeConcern: { w: 'majority' } };
+    const sent = performance.now();
     try {
       reply = await this.#db.command(command).catch((error: unknown) => {
         if (refusedByNonPrimary(error)) return this.#db.command(command);
@@ -71,6 +77,9 @@ export class UniqueInserts<T extends { _id: string } & Document> {
     } catch (error) {
       for (const p of batch) p.reject(error);
       return;
+    } finally {
+      // One write in flight at a time: the sum of these times over a while is how busy the writer was.
+      this.#observe?.(this.#collectionName, batch.length, (performance.now() - sent) / 1000);
     }
     const writeErrors = reply.writeErrors ?? [];
     if (reply.writeConcernError || (reply.n ?? 0) + writeErrors.length !== batch.length) {

@@ -12,6 +12,7 @@ import { projectRoot } from './helpers/process.ts';
 import { natsServerBinary } from './helpers/nats-server.ts';
 import { formatSpeed, parseOptions, type BenchReport } from '../bench/run.ts';
 import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
+import { serviceWaits } from '../bench/service-waits.ts';
 import { percentile } from '../bench/load.ts';
 import { cpuAccountingAvailable, cpuBetween, processTree, snapshot } from '../bench/cpu.ts';
 import { runFlows, YARDSTICK_CLIENT } from '../bench/yardstick.ts';
@@ -128,6 +129,24 @@ describe('bench helpers', () => {
     assert.deepEqual(delta.byService, { 'token-service': { find: 20, insert: 20 } });
     assert.equal(delta.perOperation, 2);
     assert.equal(commandDelta(new Map(), new Map(), 5).perOperation, null, 'no service could be read');
+  });
+
+  it('reads how busy each grouped insert writer was, its documents per write, and the mean audit ack, from two /metrics scrapes', () => {
+    const scrape = (writes: number, seconds: number, documents: number, acks: number, ackSeconds: number) => [
+      '# TYPE group_commit_write_seconds histogram',
+      `group_commit_write_seconds_bucket{le="+Inf",collection="grant_claims",service="token-service"} ${writes}`,
+      `group_commit_write_seconds_sum{collection="grant_claims",service="token-service"} ${seconds}`,
+      `group_commit_write_seconds_count{collection="grant_claims",service="token-service"} ${writes}`,
+      `group_commit_documents_total{collection="grant_claims",service="token-service"} ${documents}`,
+      `audit_publish_ack_seconds_sum{service="token-service"} ${ackSeconds}`,
+      `audit_publish_ack_seconds_count{service="token-service"} ${acks}`,
+    ].join('\n');
+    const before = new Map([['token-service', scrape(10, 0.5, 40, 100, 0.1)]]);
+    const after = new Map([['token-service', scrape(410, 8.5, 2040, 2100, 2.1)]]);
+    const waits = serviceWaits(before, after, 10);
+    assert.deepEqual(waits.groupCommits, [{ service: 'token-service', collection: 'grant_claims', writes: 400, busy: 0.8, documentsPerWrite: 5, msPerWrite: 20 }]);
+    assert.deepEqual(waits.auditAcks, [{ service: 'token-service', acks: 2000, meanMs: 1 }]);
+    assert.deepEqual(serviceWaits(after, after, 10), { groupCommits: [], auditAcks: [] }, 'nothing written, nothing acked');
   });
 
   it('watches a script and the processes it started under one label, and reads the CPU they used between two snapshots', { skip: !cpuAccountingAvailable() }, async () => {

@@ -1,5 +1,6 @@
 // Prometheus metrics after real traffic: NATS endpoint requests by outcome with latency, the audit
-// outbox backlog, and the revocation set's size, each read from a service's own /metrics.
+// outbox backlog, the revocation set's size, and what requests waited for (grouped unique inserts,
+// audit acks), each read from a service's own /metrics.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subjects } from '#shared/nats/subjects.ts';
@@ -60,6 +61,28 @@ describe('/metrics after traffic', () => {
     assert.equal(sample(metrics, 'audit_outbox_events', { service: 'token-service' }), 0);
     assert.equal(sample(metrics, 'audit_outbox_oldest_age_seconds', { service: 'token-service' }), 0);
     assert.equal(sample(await scrape(system.validationServiceUrl), 'audit_outbox_events'), undefined, 'validation-service has no outbox');
+  });
+
+  it('times the grouped unique inserts by collection, with the documents they wrote, and the audit acks waited for', async () => {
+    const read = async () => {
+      const text = await scrape(system.urls.tokenService);
+      const families = { collection: 'refresh_token_families', service: 'token-service' };
+      return {
+        writes: sample(text, 'group_commit_write_seconds_count', families) ?? 0,
+        seconds: sample(text, 'group_commit_write_seconds_sum', families) ?? 0,
+        documents: sample(text, 'group_commit_documents_total', families) ?? 0,
+        acks: sample(text, 'audit_publish_ack_seconds_count', { service: 'token-service' }) ?? 0,
+      };
+    };
+    const before = await read();
+    const { code, verifier } = await codeViaNats(system, client, user);
+    assert.equal((await exchangeCode(system, client, code, verifier)).status, 200);
+    const after = await read();
+    // One redemption: one family stored (its insert went out alone), one tokens-issued event acked.
+    assert.equal(after.writes - before.writes, 1, 'one insert command');
+    assert.equal(after.documents - before.documents, 1, 'of one document');
+    assert.ok(after.seconds > before.seconds, 'its time in flight is added');
+    assert.ok(after.acks > before.acks, 'the audit event of the redemption was acked and timed');
   });
 
   it('reports the size of the revocation set, growing with a revocation', async () => {

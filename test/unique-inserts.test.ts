@@ -35,6 +35,16 @@ describe('UniqueInserts', () => {
     assert.equal((await claims.findOne({ _id: 'alone' }))?.n, 1);
   });
 
+  it('tells its observer of each insert command: the collection, its documents and its time in flight', async () => {
+    const seen: { collection: string; documents: number; seconds: number }[] = [];
+    const inserts = new UniqueInserts<Claim>(db, 'claims', { observe: (collection, documents, seconds) => seen.push({ collection, documents, seconds }) });
+    commands = [];
+    await Promise.all(Array.from({ length: 5 }, (_, i) => inserts.insert({ _id: `observed-${i}`, n: i })));
+    assert.equal(seen.length, commands.length, 'one observation per command');
+    assert.equal(seen.reduce((sum, s) => sum + s.documents, 0), 5, 'every document counted once');
+    assert.ok(seen.every((s) => s.collection === 'claims' && s.seconds > 0 && s.seconds < 60));
+  });
+
   it('batches concurrent inserts into fewer commands, and every one lands', async () => {
     const inserts = new UniqueInserts<Claim>(db, 'claims');
     commands = [];

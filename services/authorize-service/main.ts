@@ -37,7 +37,7 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     const reference = new ReferenceCache(mongo.db, log, ['clients', 'scopes', 'resource_servers', 'users']);
     onStop(() => reference.stop());
     await reference.start(base.nc);
-    const store = await createAuthorizeStore(mongo.db, log);
+    const store = await createAuthorizeStore(mongo.db, log, base.metrics.observeGroupCommit);
     const clock = systemClock;
     const kek = keyEncryptionKey(config, log);
     const requests = authorizationRequestSealer(kek);

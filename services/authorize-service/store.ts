@@ -9,7 +9,7 @@ import type { Db } from 'mongodb';
 import { addSeconds } from '#shared/clock.ts';
 import { ensureIndexes, expiresAtTtl } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
-import { EXACTLY_ONCE, UniqueInserts } from '#shared/unique-inserts.ts';
+import { EXACTLY_ONCE, UniqueInserts, type WriteObserver } from '#shared/unique-inserts.ts';
 
 type AuthorizationDecisionDoc = {
   _id: string;
@@ -31,14 +31,14 @@ const DECISION_MARGIN_SECONDS = 3600;
 /** Collections of earlier versions (requests and codes were stored then), swept until empty. */
 const LEGACY_COLLECTIONS = ['authorization_requests', 'authorization_codes'];
 
-export async function createAuthorizeStore(db: Db, log: Logger) {
+export async function createAuthorizeStore(db: Db, log: Logger, observe?: WriteObserver) {
   const decisions = db.collection<AuthorizationDecisionDoc>('authorization_decisions', EXACTLY_ONCE);
   await ensureIndexes(decisions, [expiresAtTtl], log);
   // Grouped: under load many decisions go out as one insert.
-  const decisionInserts = new UniqueInserts<AuthorizationDecisionDoc>(db, decisions.collectionName);
+  const decisionInserts = new UniqueInserts<AuthorizationDecisionDoc>(db, decisions.collectionName, { observe });
   const pushedUses = db.collection<PushedRequestUseDoc>('pushed_request_uses', EXACTLY_ONCE);
   await ensureIndexes(pushedUses, [expiresAtTtl], log);
-  const pushedUseInserts = new UniqueInserts<PushedRequestUseDoc>(db, pushedUses.collectionName);
+  const pushedUseInserts = new UniqueInserts<PushedRequestUseDoc>(db, pushedUses.collectionName, { observe });
 
   return {
     /**

@@ -42,7 +42,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     const reference = new ReferenceCache(mongo.db, log, ['clients', 'users', 'resource_servers']);
     onStop(() => reference.stop());
     await reference.start(nc);
-    const store = await createTokenStore(mongo.db, log);
+    const store = await createTokenStore(mongo.db, log, base.metrics.observeGroupCommit);
 
     const kek = keyEncryptionKey(config, log);
     const keys = new KeyRing({ store, kek, clock, log });

@@ -24,7 +24,7 @@ import { publishedKeysFilter, signingKeysCollection, type SigningKeyDoc } from '
 import { insertSigningKey } from '#shared/keys/rotate-signing-key.ts';
 import { createClientAuthEventStore } from '#shared/client-auth/client-auth-events.ts';
 import { refreshGraceClaimId, refreshTokenClaimId, type RefreshTokenPayload } from '#shared/grants/refresh-tokens.ts';
-import { EXACTLY_ONCE, UniqueInserts } from '#shared/unique-inserts.ts';
+import { EXACTLY_ONCE, UniqueInserts, type WriteObserver } from '#shared/unique-inserts.ts';
 
 
 /**
@@ -69,8 +69,8 @@ export type Revocation = { kind: RevocationKind; key: string; issuedBefore: Date
 
 export type { ClientAuthEvent, ClientAuthEventKind } from '#shared/client-auth/client-auth-events.ts';
 
-export async function createTokenStore(db: Db, log: Logger) {
-  const grants = await grantCollections(db, log);
+export async function createTokenStore(db: Db, log: Logger, observeWrites?: WriteObserver) {
+  const grants = await grantCollections(db, log, observeWrites);
   const revocations = await revocationOperations(db, log);
   const keys = await signingKeyOperations(db, log);
   const authEvents = await createClientAuthEventStore(db, log);
@@ -106,15 +106,15 @@ export async function createTokenStore(db: Db, log: Logger) {
 }
 
 /** refresh_token_families and grant_claims, with their grouped unique inserts. */
-async function grantCollections(db: Db, log: Logger) {
+async function grantCollections(db: Db, log: Logger, observe: WriteObserver | undefined) {
   // Majority writes, primary reads: a claim or a family's revocation a failover rolled back would be spent twice.
   const families = db.collection<RefreshTokenFamilyDoc>('refresh_token_families', EXACTLY_ONCE);
   const claims = db.collection<GrantClaimDoc>('grant_claims', EXACTLY_ONCE);
   const unrecorded = db.collection<UnrecordedRevocationDoc>('unrecorded_revocations', EXACTLY_ONCE);
   // Grouped: under load many codes redeemed and tokens spent go out as one insert.
-  const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName);
-  const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName);
-  const unrecordedInserts = new UniqueInserts<UnrecordedRevocationDoc>(db, unrecorded.collectionName);
+  const familyInserts = new UniqueInserts<RefreshTokenFamilyDoc>(db, families.collectionName, { observe });
+  const claimInserts = new UniqueInserts<GrantClaimDoc>(db, claims.collectionName, { observe });
+  const unrecordedInserts = new UniqueInserts<UnrecordedRevocationDoc>(db, unrecorded.collectionName, { observe });
   await ensureIndexes(families, [expiresAtTtl, { key: { sub: 1, clientId: 1 } }], log);
   await ensureIndexes(claims, [expiresAtTtl], log);
   await ensureIndexes(unrecorded, [expiresAtTtl], log);

@@ -24,7 +24,7 @@ import type { Db } from 'mongodb';
 import type { Logger } from '#shared/logger.ts';
 import { natsReady } from '#shared/nats/connect.ts';
 import { randomToken } from '#shared/crypto.ts';
-import { UniqueInserts } from '#shared/unique-inserts.ts';
+import { UniqueInserts, type WriteObserver } from '#shared/unique-inserts.ts';
 import { auditSubject, cloudEvent, type AuditData, type AuditEventType, type CloudEvent, type Once } from './cloud-event.ts';
 import { AUDIT_OUTBOX, OutboxRelay, outboxDoc, type OutboxDoc, type RelayOptions } from './outbox-relay.ts';
 
@@ -48,6 +48,10 @@ export type AuditPublisherOptions = RelayOptions & {
    * may exit at once after an emit (the CLI, when the reader of its output goes away).
    */
   publishAtOnce?: boolean;
+  /** Told of each outbox insert command (metrics). */
+  observeOutboxWrites?: WriteObserver;
+  /** Told how long each acked publish waited for its ack (metrics). */
+  observeAck?: (seconds: number) => void;
 };
 
 const PUBLISH_TIMEOUT_MS = 3000;
@@ -72,6 +76,7 @@ export class AuditPublisher implements Audit {
   readonly #queued: Queued[] = [];
   #queuedTurn: NodeJS.Immediate | undefined;
   readonly #publishAtOnce: boolean;
+  readonly #observeAck: ((seconds: number) => void) | undefined;
   /** #publishQueued in the context this publisher was made in, not in the first emitting request's (traces). */
   readonly #publishQueuedOutsideRequests = AsyncResource.bind(() => this.#publishQueued());
   #relayTimer: NodeJS.Timeout | undefined;
@@ -85,12 +90,13 @@ export class AuditPublisher implements Audit {
     this.#nc = nc;
     this.#publishTimeoutMs = options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
     this.#js = jetstream(nc, { timeout: this.#publishTimeoutMs });
-    this.#outbox = new UniqueInserts<OutboxDoc>(db, AUDIT_OUTBOX, { maxBatch: 500 });
+    this.#outbox = new UniqueInserts<OutboxDoc>(db, AUDIT_OUTBOX, { maxBatch: 500, observe: options.observeOutboxWrites });
     this.#log = log;
     this.#source = source;
     this.#breakerOpenMs = options.breakerOpenMs ?? BREAKER_OPEN_MS;
     this.#hedgeMs = options.hedgeMs ?? HEDGE_MS;
     this.#publishAtOnce = options.publishAtOnce ?? false;
+    this.#observeAck = options.observeAck;
     const hooks = { onAcked: () => this.#closeBreaker(), onFailed: () => this.#openBreaker() };
     this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
@@ -141,9 +147,11 @@ export class AuditPublisher implements Audit {
       // Not stored: the emit waits for the ack, or for the outbox write after the publish failed.
       void stored.then((kept) => { if (kept) settle(); });
     }), this.#hedgeMs);
+    const sent = performance.now();
     try {
       await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: this.#publishTimeoutMs });
       answered = true;
+      this.#observeAck?.((performance.now() - sent) / 1000);
       this.#closeBreaker();
       settle();
     } catch (error) {
