@@ -1,41 +1,22 @@
 // Database commands per operation: every service started by the benchmark counts the commands its
 // MongoDB driver sends (BENCH_COUNT_DB_COMMANDS=1 → mongodb_commands_total{command} on /metrics);
 // the benchmark reads every /metrics before and after a scenario and divides the difference.
-import { request } from './http.ts';
+import { samplesOf, type MetricsTexts } from './metrics-text.ts';
 
 /** Command name → count, per service. */
 export type CommandCounts = Map<string, Map<string, number>>;
 
-const LINE = /^mongodb_commands_total\{([^}]*)\}\s+([0-9.eE+-]+)$/;
-
 /** Parses mongodb_commands_total samples from a Prometheus text exposition. */
 export function parseCommandCounts(text: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const match = LINE.exec(line.trim());
-    if (!match) continue;
-    const command = /(?:^|,)command="([^"]*)"/.exec(match[1]!)?.[1];
-    if (command !== undefined) counts.set(command, (counts.get(command) ?? 0) + Number(match[2]));
+  for (const { labels, value } of samplesOf(text, 'mongodb_commands_total')) {
+    if (labels.command !== undefined) counts.set(labels.command, (counts.get(labels.command) ?? 0) + value);
   }
   return counts;
 }
 
-/** Reads every service's /metrics (service → its text); a service whose /metrics does not answer is left out. */
-export async function readMetricsTexts(metricsUrls: ReadonlyMap<string, string>): Promise<Map<string, string>> {
-  const texts = new Map<string, string>();
-  await Promise.all([...metricsUrls].map(async ([service, url]) => {
-    try {
-      const response = await request(url);
-      if (response.status === 200) texts.set(service, response.body);
-    } catch {
-      // not reachable from here (e.g. behind an edge proxy that does not route /metrics)
-    }
-  }));
-  return texts;
-}
-
 /** The command counters of every service that counts them. */
-export function commandCounts(texts: ReadonlyMap<string, string>): CommandCounts {
+export function commandCounts(texts: MetricsTexts): CommandCounts {
   const all: CommandCounts = new Map();
   for (const [service, text] of texts) if (text.includes('mongodb_commands_total')) all.set(service, parseCommandCounts(text));
   return all;

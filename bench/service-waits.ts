@@ -3,34 +3,13 @@
 // time per collection and service, so the share of the scenario one was in flight says how close
 // that writer is to its limit, and the documents per command how much grouping it does), and
 // JetStream's acknowledgement of the audit events a request waits for before it answers.
-
-/** One metric sample: its labels and value. */
-type Sample = { labels: Record<string, string>; value: number };
-
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}\s+([0-9.eE+-]+)$/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"/g;
-
-/** The labelled samples of `name` in a Prometheus text exposition. */
-export function samplesOf(text: string, name: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const match = SAMPLE.exec(line.trim());
-    if (!match || match[1] !== name) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of match[2]!.matchAll(LABEL)) labels[key!] = value!;
-    samples.push({ labels, value: Number(match[3]) });
-  }
-  return samples;
-}
+import { samplesOf, type MetricsTexts } from './metrics-text.ts';
 
 /** A grouped unique insert's writer during a scenario. */
 export type GroupCommitUse = { service: string; collection: string; writes: number; busy: number; documentsPerWrite: number; msPerWrite: number };
 /** JetStream's acknowledgements of one service's audit events during a scenario. */
 export type AuditAckWait = { service: string; acks: number; meanMs: number };
 export type ServiceWaits = { groupCommits: GroupCommitUse[]; auditAcks: AuditAckWait[] };
-
-/** service → the text of its /metrics. */
-export type MetricsTexts = ReadonlyMap<string, string>;
 
 const byCollection = (text: string | undefined, name: string): Map<string, number> =>
   new Map(samplesOf(text ?? '', name).map((s) => [s.labels.collection ?? '', s.value]));

@@ -24,7 +24,7 @@ const REFUSED_BY_NON_PRIMARY = new Set([10107, 13435]);
 
 export const refusedByNonPrimary = (error: unknown): boolean => error instanceof MongoServerError && REFUSED_BY_NON_PRIMARY.has(Number(error.code));
 
-/** Told of each insert command once it is answered: its collection, documents, and time in flight. */
+/** Told of each insert command once it is answered or has failed: its collection, documents, and time in flight. */
 export type WriteObserver = (collection: string, documents: number, seconds: number) => void;
 
 type Pending<T> = { doc: T; resolve(inserted: boolean): void; reject(error: unknown): void };
