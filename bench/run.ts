@@ -4,6 +4,7 @@
 //                                         against the product and the reference peer
 //   npm run bench -- --seconds 5 --no-peer
 //   npm run bench -- --only code,validate --cpu-prof     CPU profiles of every service
+//   npm run bench -- --rounds 3                          the yardstick's product and in-memory peer, three times alternately
 //   npm run bench -- --issuer http://127.0.0.1:8080      a running system (its MONGODB_URI and
 //                                                        NATS_URL must be set for the registration)
 //
@@ -49,11 +50,13 @@ export type Options = {
   storedOwners: number;
   resultsDir: string;
   yardstickDir: string;
+  /** Yardstick rounds: the product and the in-memory peer measured this many times, alternately. */
+  rounds: number;
 };
 
 export class UsageError extends Error {}
 
-const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,cc,validate,dpop,signin] [--stored-owners N] [--results-dir DIR] [--yardstick DIR]';
+const USAGE = 'usage: npm run bench -- [--seconds N] [--issuer URL] [--with-peer | --no-peer] [--cpu-prof] [--only code,refresh,cc,validate,dpop,signin] [--stored-owners N] [--results-dir DIR] [--yardstick DIR] [--rounds N]';
 
 export function parseOptions(args: string[]): Options {
   let values;
@@ -70,6 +73,7 @@ export function parseOptions(args: string[]): Options {
         'stored-owners': { type: 'string', default: '0' },
         'results-dir': { type: 'string', default: path.join(PROJECT_DIR, 'bench', 'results') },
         yardstick: { type: 'string', default: DEFAULT_YARDSTICK_DIR },
+        rounds: { type: 'string', default: '1' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -91,6 +95,7 @@ export function parseOptions(args: string[]): Options {
   }
   // Stored records stay: only a database of the benchmark's own is dropped after the run.
   if (storedOwners > 0 && values.issuer !== undefined) throw new UsageError('--stored-owners writes into the database; it cannot be used with --issuer');
+  if (!/^[1-9]$/.test(values.rounds)) throw new UsageError(`--rounds must be a whole number from 1 to 9 (got ${values.rounds})`);
   return {
     seconds,
     issuer: values.issuer,
@@ -100,6 +105,7 @@ export function parseOptions(args: string[]): Options {
     storedOwners,
     resultsDir: path.resolve(values['results-dir']),
     yardstickDir: values.yardstick,
+    rounds: Number(values.rounds),
   };
 }
 
@@ -142,6 +148,9 @@ export type SideBySide = {
   peerOnSameDatabase?: YardstickPhase; ratioOnSameDatabase?: number;
 };
 
+/** One yardstick round: the product, then the peer in memory, measured one after the other. */
+export type YardstickRound = { product: YardstickPhase[]; peer: YardstickPhase[] };
+
 export type BenchReport = {
   startedAt: string;
   machine: {
@@ -161,7 +170,13 @@ export type BenchReport = {
     cpuProfiles?: string;
   };
   scenarios: ScenarioResult[];
-  yardstick?: { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string }; sideBySide: SideBySide[] }
+  yardstick?: {
+    /** The first round's. */
+    product: YardstickPhase[]; peer: YardstickPhase[];
+    peerOnSameDatabase?: YardstickPhase[] | { error: string }; sideBySide: SideBySide[];
+    /** Every round, with `--rounds` above 1. */
+    rounds?: YardstickRound[];
+  }
     | { skipped: string; error?: string };
 };
 
@@ -289,20 +304,27 @@ async function learnConsentUi(target: Target, fixture: Fixture): Promise<void> {
   if (![...target.metricsUrls.values()].some((u) => u.startsWith(`${origin}/`))) target.metricsUrls.set(origin, `${origin}/metrics`);
 }
 
-/** The yardstick against the product, then the peer in memory, then the peer on the product's database server, on the same Node. */
+/**
+ * The yardstick against the product, then the peer in memory (`--rounds` times, alternately), then
+ * the peer on the product's database server, on the same Node.
+ */
 async function sideBySide(
   options: Options, fixture: Fixture, target: Target, noteSpeed: (before: string) => Promise<void>,
 ): Promise<NonNullable<BenchReport['yardstick']>> {
   const user = fixture.users[0]!;
-  await noteSpeed('yardstick: product');
-  say(`yardstick against the product: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
-  const product = await runFlows(options.yardstickDir, {
-    issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
-    scope: fixture.scope, user: user.username, password: user.password,
-  }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups });
-  await noteSpeed('yardstick: peer');
-  say('starting the reference peer (run-peer.sh, in memory) …');
-  const peerPhases = await measurePeer(options);
+  const rounds: YardstickRound[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    const ofRound = options.rounds > 1 ? `, round ${round} of ${options.rounds}` : '';
+    await noteSpeed(`yardstick: product${ofRound}`);
+    say(`yardstick against the product${ofRound}: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
+    const product = await runFlows(options.yardstickDir, {
+      issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
+      scope: fixture.scope, user: user.username, password: user.password,
+    }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups });
+    await noteSpeed(`yardstick: peer${ofRound}`);
+    say(`starting the reference peer (run-peer.sh, in memory${ofRound}) …`);
+    rounds.push({ product, peer: await measurePeer(options) });
+  }
   let sameDatabase: YardstickPhase[] | { error: string };
   try {
     await noteSpeed('yardstick: peer on db');
@@ -314,16 +336,45 @@ async function sideBySide(
   } finally {
     await target.db.client.db(new URL(target.peerDatabaseUri).pathname.slice(1)).dropDatabase().catch(() => undefined);
   }
-  const ratio = (mine: YardstickPhase, theirs: YardstickPhase) => Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2));
+  const { product, peer } = rounds[0]!;
   const rows: SideBySide[] = [];
   for (const mine of product) {
-    const theirs = peerPhases.find((p) => p.phase === mine.phase);
+    const theirs = peer.find((p) => p.phase === mine.phase);
     const onDb = Array.isArray(sameDatabase) ? sameDatabase.find((p) => p.phase === mine.phase) : undefined;
     if (!theirs) continue;
     const onSameDatabase = onDb ? { peerOnSameDatabase: onDb, ratioOnSameDatabase: ratio(mine, onDb) } : {};
     rows.push({ phase: mine.phase, product: mine, peer: theirs, ratio: ratio(mine, theirs), ...onSameDatabase });
   }
-  return { product, peer: peerPhases, peerOnSameDatabase: sameDatabase, sideBySide: rows };
+  return { product, peer, peerOnSameDatabase: sameDatabase, sideBySide: rows, ...(rounds.length > 1 ? { rounds } : {}) };
+}
+
+const ratio = (mine: YardstickPhase, theirs: YardstickPhase) => Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2));
+
+/**
+ * Each round's ratio per phase, and their range and median. The machine's speed can change between
+ * the product's run and the peer's; rounds taken alternately show that as spread, not as a ratio.
+ */
+export function formatRounds(rounds: readonly YardstickRound[] | undefined): string[] {
+  if (!rounds || rounds.length < 2) return [];
+  const rows: string[][] = [];
+  const summaries: string[] = [];
+  for (const phase of rounds[0]!.product.map((p) => p.phase)) {
+    const ratios: number[] = [];
+    rounds.forEach((round, i) => {
+      const mine = round.product.find((p) => p.phase === phase);
+      const theirs = round.peer.find((p) => p.phase === phase);
+      if (!mine || !theirs) return;
+      ratios.push(ratio(mine, theirs));
+      rows.push([phase, String(i + 1), mine.ops_per_s.toFixed(1), theirs.ops_per_s.toFixed(1), `${ratio(mine, theirs).toFixed(2)}x`]);
+    });
+    if (ratios.length === 0) continue;
+    const sorted = [...ratios].sort((a, b) => a - b);
+    const mid = sorted.length / 2;
+    const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    summaries.push(`${phase}: product/peer ${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}x over ${ratios.length} rounds, median ${median.toFixed(2)}x`);
+  }
+  return ['', `yardstick rounds: the product and the in-memory peer measured alternately, so that a change of the machine's speed between them shows as spread:`,
+    ...table(['phase', 'round', 'product ops/s', 'peer ops/s', 'product/peer'], rows), ...summaries];
 }
 
 /** The peer in memory, or on the product's database server (whose processes are then watched too). */
@@ -382,6 +433,7 @@ export function formatReport(report: BenchReport): string {
       ]),
     ));
     if (y.peerOnSameDatabase && !Array.isArray(y.peerOnSameDatabase)) lines.push(`the peer on the same database failed: ${y.peerOnSameDatabase.error}`);
+    lines.push(...formatRounds(y.rounds));
     lines.push(...yardstickCpu(y));
   } else if (y) {
     lines.push('', y.error ? `yardstick failed: ${y.error}` : `yardstick skipped (${y.skipped})`);
@@ -443,7 +495,8 @@ function table(header: string[], rows: string[][]): string[] {
 
 export const hasErrors = (report: BenchReport): boolean =>
   report.scenarios.some((s) => s.errors > 0)
-  || (report.yardstick !== undefined && 'sideBySide' in report.yardstick && report.yardstick.product.some((p) => p.errors > 0))
+  || (report.yardstick !== undefined && 'sideBySide' in report.yardstick
+    && (report.yardstick.rounds ?? [report.yardstick]).some((round) => round.product.some((p) => p.errors > 0)))
   || (report.yardstick !== undefined && 'error' in report.yardstick);
 
 async function main(): Promise<void> {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './helpers/process.ts';
 import { natsServerBinary } from './helpers/nats-server.ts';
-import { formatSpeed, parseOptions, type BenchReport } from '../bench/run.ts';
+import { formatRounds, formatSpeed, hasErrors, parseOptions, type BenchReport, type YardstickRound } from '../bench/run.ts';
 import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
 import { serviceWaits } from '../bench/service-waits.ts';
 import { percentile } from '../bench/load.ts';
@@ -97,6 +97,9 @@ describe('npm run bench', () => {
     assert.equal(defaults.seconds, 15);
     assert.deepEqual(defaults.only, ['code', 'refresh', 'cc', 'validate', 'dpop', 'signin']);
     assert.equal(defaults.peer, undefined, 'the peer runs when the yardstick is there');
+    assert.equal(defaults.rounds, 1);
+    assert.equal(parseOptions(['--rounds', '3']).rounds, 3);
+    for (const bad of ['0', '10', '1.5', 'two', '', ' 2']) assert.throws(() => parseOptions(['--rounds', bad]), /--rounds must be a whole number from 1 to 9/);
   });
 });
 
@@ -107,6 +110,31 @@ describe('npm run bench', () => {
 const BURN_CPU = 'const burnCpu = (ms) => { const start = process.cpuUsage(); for (;;) { const used = process.cpuUsage(start); if (used.user + used.system >= ms * 1000) break; } };';
 
 describe('bench helpers', () => {
+  const phase = (name: string, opsPerSecond: number, errors = 0) => ({ phase: name, ops_per_s: opsPerSecond, p50_ms: 1, p99_ms: 2, errors });
+
+  it('shows each yardstick round\'s ratio and their range and median, and fails a run with errors in any round', () => {
+    const rounds: YardstickRound[] = [
+      { product: [phase('refresh', 900), phase('code_flow', 500)], peer: [phase('refresh', 1000), phase('code_flow', 500)] },
+      { product: [phase('refresh', 1100), phase('code_flow', 450)], peer: [phase('refresh', 1000), phase('code_flow', 500)] },
+      { product: [phase('refresh', 950), phase('code_flow', 520)], peer: [phase('refresh', 1000), phase('code_flow', 400)] },
+    ];
+    assert.deepEqual(formatRounds(undefined), [], 'one round: the main table says it all');
+    assert.deepEqual(formatRounds(rounds.slice(0, 1)), []);
+    const lines = formatRounds(rounds);
+    assert.match(lines.join('\n'), /refresh\s+2\s+1100\.0\s+1000\.0\s+1\.10x/);
+    assert.ok(lines.includes('refresh: product/peer 0.90–1.10x over 3 rounds, median 0.95x'), lines.join('\n'));
+    assert.ok(lines.includes('code_flow: product/peer 0.90–1.30x over 3 rounds, median 1.00x'), lines.join('\n'));
+    assert.ok(formatRounds(rounds.slice(0, 2)).includes('refresh: product/peer 0.90–1.10x over 2 rounds, median 1.00x'), 'an even count: the mean of the middle two');
+
+    const report = (yardstickRounds: YardstickRound[]) => ({
+      scenarios: [],
+      yardstick: { ...yardstickRounds[0]!, sideBySide: [], rounds: yardstickRounds },
+    }) as unknown as BenchReport;
+    assert.equal(hasErrors(report(rounds)), false);
+    const failedLater = [...rounds.slice(0, 2), { ...rounds[2]!, product: [phase('refresh', 950, 3)] }];
+    assert.equal(hasErrors(report(failedLater)), true, 'an error in a later round fails the run');
+  });
+
   it('lists the machine\'s speed before each part of a run, and warns when it changed by more than a fifth', () => {
     assert.deepEqual(formatSpeed([]), [], 'nothing read (a results file from before the readings)');
     const steady = formatSpeed([{ before: 'code flow', es256SignUs: 60 }, { before: 'end', es256SignUs: 71.9 }]);
