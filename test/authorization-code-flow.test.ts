@@ -300,6 +300,26 @@ describe('authorization code flow through consent-ui', () => {
       assert.deepEqual([...remembered[0]!.grantedScopes].sort(), [scopes.orders, scopes.profile].sort());
     });
 
+    it('the same approval with Remember sent twice (a double click) is reported once: one oauth.consent.granted, as one approval', async () => {
+      const owner = await system.seed.user();
+      const audit = await collectAuditEvents(system.nc, (e) => e.data.sub === owner.sub);
+      try {
+        const { browser, consent } = await signedInAtConsent([scopes.orders], owner);
+        const form = browser.form(consent, 'Allow').check('Remember this decision');
+        for (const res of [await form.submit('Allow'), await form.submit('Allow')]) {
+          assert.equal(res.status, 303);
+          assert.ok(new URL(res.location!).searchParams.get('code'));
+        }
+        // Each answer waited for its events to be safe, so a second copy would be in the stream by now.
+        await audit.waitForExactly({ 'oauth.consent.granted': 1, 'oauth.authorization.approved': 1, 'oauth.code.issued': 1 });
+        const [granted] = audit.ofType('oauth.consent.granted');
+        assert.equal(granted!.data.scope, scopes.orders);
+        assert.equal(granted!.time, audit.ofType('oauth.authorization.approved')[0]!.time, 'dated by the decision, not by either submission');
+      } finally {
+        await audit.stop();
+      }
+    });
+
     it('POST /ui/consent without a session goes back to sign-in, with nothing decided', async () => {
       const { browser, consent, handle } = await signedInAtConsent([scopes.orders]);
       const form = browser.form(consent, 'Allow');

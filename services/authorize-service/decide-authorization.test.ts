@@ -69,6 +69,7 @@ describe('decideAuthorization', () => {
     const again = await decideAuthorization(deps, decision(true));
     assert.equal(grantOf(again.redirectTo), grantId);
     assert.deepEqual({ ...again, redirectTo: '' }, { ...first, redirectTo: '' });
+    assert.deepEqual(again.approved, { grantId, decidedAt: now }, 'the grant and its time, as first decided (consent-ui reports the consent by them)');
     assert.deepEqual(events.slice(2), events.slice(0, 2), 'sent again, kept once (same ids and time)');
   });
 

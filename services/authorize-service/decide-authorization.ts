@@ -34,8 +34,11 @@ export type Deps = {
 
 export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
 
-/** Where to send the browser, and what was decided on (the request's client and scopes). */
-export type DecisionOutcome = { redirectTo: string; clientId: string; scopes: string[] };
+/**
+ * Where to send the browser, and what was decided on (the request's client and scopes); on approval
+ * the grant and when it was decided, the same for the same decision sent again.
+ */
+export type DecisionOutcome = { redirectTo: string; clientId: string; scopes: string[]; approved?: { grantId: string; decidedAt: Date } };
 
 export async function decideAuthorization(deps: Deps, decision: Decision): Promise<DecisionOutcome> {
   const now = deps.clock.now();
@@ -73,7 +76,7 @@ function outcome(deps: Deps, request: PendingRequest, decision: Decision, grantI
     });
     return { redirectTo, ...decided };
   }
-  return { redirectTo: codeRedirect(deps, request, decision, grantId, decidedAt), ...decided };
+  return { redirectTo: codeRedirect(deps, request, decision, grantId, decidedAt), ...decided, approved: { grantId, decidedAt } };
 }
 
 /**

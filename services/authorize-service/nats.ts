@@ -40,7 +40,8 @@ export function registerEndpoints(service: Service, log: Logger, deps: { describ
         username: request.username,
         authTime: new Date(request.auth_time * 1000),
       });
-      return { redirect_to: decided.redirectTo, client_id: decided.clientId, scopes: decided.scopes };
+      const approved = decided.approved ? { grant_id: decided.approved.grantId, decided_at: decided.approved.decidedAt.getTime() } : {};
+      return { redirect_to: decided.redirectTo, client_id: decided.clientId, scopes: decided.scopes, ...approved };
     },
   });
   addEndpoint(service, log, {

@@ -70,6 +70,15 @@ describe('decideConsent', () => {
     assert.deepEqual((await memory.store.findConsent('u_1', 'c_1'))?.scopes, ['orders', 'profile']);
   });
 
+  it('reports the consent of a decision sent again (a double click) once: its id and time follow from the grant', async () => {
+    const approved = { grantId: 'g_1', decidedAt: new Date('2030-01-01T00:00:05Z') };
+    const { deps, audit } = setup(async (d) => ({ ...decided(d), approved }));
+    for (let i = 0; i < 2; i++) await decideConsent(deps, { handle: HANDLE, session, approve: true, remember: true, reqId: 'r' });
+    const granted = audit.ofType('oauth.consent.granted');
+    assert.equal(granted.length, 2);
+    for (const event of granted) assert.deepEqual(event.once, { key: 'g_1', at: approved.decidedAt });
+  });
+
   it('Allow with Remember remembers the requested scopes and reports the consent', async () => {
     const { deps, memory, audit } = setup();
     await decideConsent(deps, { handle: HANDLE, session, approve: true, remember: true, reqId: 'r' });

@@ -32,7 +32,10 @@ export async function decideConsent(deps: Deps, input: ConsentInput): Promise<st
     : await describedRequest(deps, input);
   await deps.store.recordGrant(session.sub, clientId, scopes, input.remember, deps.clock.now());
   if (input.remember) {
-    await deps.audit.emit('oauth.consent.granted', clientId, { client_id: clientId, sub: session.sub, username: session.username, scope: scopes.join(' ') });
+    // The same decision sent again (a double click) is the same consent: one event id and time,
+    // from its grant, so JetStream's duplicate window and auditors keep one copy.
+    const once = decided.approved ? { key: decided.approved.grantId, at: decided.approved.decidedAt } : undefined;
+    await deps.audit.emit('oauth.consent.granted', clientId, { client_id: clientId, sub: session.sub, username: session.username, scope: scopes.join(' ') }, once);
   }
   return decided.redirectTo;
 }

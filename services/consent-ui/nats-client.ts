@@ -13,8 +13,11 @@ const revokeReply = checker(ConsentRevokeReplySchema);
 
 export type Decision = { handle: string; approve: boolean; sub: string; username: string; authTime: Date };
 
-/** Where to send the browser, and (from an authorize-service that says) the client and scopes decided on. */
-export type DecisionOutcome = { redirectTo: string; clientId?: string; scopes?: string[] };
+/**
+ * Where to send the browser, and (from an authorize-service that says) the client and scopes decided
+ * on and, on approval, the grant and when it was decided.
+ */
+export type DecisionOutcome = { redirectTo: string; clientId?: string; scopes?: string[]; approved?: { grantId: string; decidedAt: Date } };
 
 export type NatsClient = {
   /** The client's redirect URI with a code or access_denied, and what was decided on. */
@@ -34,7 +37,11 @@ export function createNatsClient(nc: NatsConnection, timeoutMs: number): NatsCli
         auth_time: Math.floor(decision.authTime.getTime() / 1000),
       };
       const reply = await natsRequest(nc, Subjects.authorizationDecide, body, decideReply, { reqId, timeoutMs });
-      return { redirectTo: reply.redirect_to, ...(reply.client_id && reply.scopes ? { clientId: reply.client_id, scopes: reply.scopes } : {}) };
+      return {
+        redirectTo: reply.redirect_to,
+        ...(reply.client_id && reply.scopes ? { clientId: reply.client_id, scopes: reply.scopes } : {}),
+        ...(reply.grant_id !== undefined && reply.decided_at !== undefined ? { approved: { grantId: reply.grant_id, decidedAt: new Date(reply.decided_at) } } : {}),
+      };
     },
     async revokeConsent(sub, clientId, reqId) {
       const body: ConsentRevokeRequest = { sub, client_id: clientId };

@@ -2,7 +2,7 @@
 // an audit that records, and an in-memory store with the semantics of store.ts (expiry filters,
 // unique lock ids, one failure counter per key).
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
-import type { AuditData, AuditEventType } from '#shared/audit/cloud-event.ts';
+import type { AuditData, AuditEventType, Once } from '#shared/audit/cloud-event.ts';
 import type { Clock } from '#shared/clock.ts';
 import type { ConsentUiStore, LoginFailuresDoc, LoginLockDoc, UserCredentials } from './store.ts';
 import { consentId, type ConsentDoc, type SessionDoc } from '#shared/signed-in/records.ts';
@@ -12,11 +12,12 @@ export function testClock(start = new Date('2030-01-01T00:00:00Z')): Clock & { a
   return { now: () => new Date(now), advance: (seconds) => void (now += seconds * 1000) };
 }
 
-export type RecordedEvent = { type: AuditEventType; subject: string; data: AuditData };
+/** `once` only where the emit named one (the same event sent again keeps its id and time). */
+export type RecordedEvent = { type: AuditEventType; subject: string; data: AuditData; once?: Once };
 
 export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: AuditEventType): RecordedEvent[] } {
   const events: RecordedEvent[] = [];
-  return { events, emit: async (type, subject, data) => { events.push({ type, subject, data }); }, ofType: (type) => events.filter((e) => e.type === type) };
+  return { events, emit: async (type, subject, data, once) => { events.push({ type, subject, data, ...(once ? { once } : {}) }); }, ofType: (type) => events.filter((e) => e.type === type) };
 }
 
 type StoreOps = Pick<ConsentUiStore,
