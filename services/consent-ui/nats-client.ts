@@ -37,11 +37,10 @@ export function createNatsClient(nc: NatsConnection, timeoutMs: number): NatsCli
         auth_time: Math.floor(decision.authTime.getTime() / 1000),
       };
       const reply = await natsRequest(nc, Subjects.authorizationDecide, body, decideReply, { reqId, timeoutMs });
-      return {
-        redirectTo: reply.redirect_to,
-        ...(reply.client_id && reply.scopes ? { clientId: reply.client_id, scopes: reply.scopes } : {}),
-        ...(reply.grant_id !== undefined && reply.decided_at !== undefined ? { approved: { grantId: reply.grant_id, decidedAt: new Date(reply.decided_at) } } : {}),
-      };
+      const approved = reply.grant_id !== undefined && reply.decided_at !== undefined
+        ? { approved: { grantId: reply.grant_id, decidedAt: new Date(reply.decided_at) } }
+        : {};
+      return { redirectTo: reply.redirect_to, ...(reply.client_id && reply.scopes ? { clientId: reply.client_id, scopes: reply.scopes } : {}), ...approved };
     },
     async revokeConsent(sub, clientId, reqId) {
       const body: ConsentRevokeRequest = { sub, client_id: clientId };

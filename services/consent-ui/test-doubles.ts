@@ -17,7 +17,11 @@ export type RecordedEvent = { type: AuditEventType; subject: string; data: Audit
 
 export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: AuditEventType): RecordedEvent[] } {
   const events: RecordedEvent[] = [];
-  return { events, emit: async (type, subject, data, once) => { events.push({ type, subject, data, ...(once ? { once } : {}) }); }, ofType: (type) => events.filter((e) => e.type === type) };
+  return {
+    events,
+    emit: async (type, subject, data, once) => { events.push({ type, subject, data, ...(once ? { once } : {}) }); },
+    ofType: (type) => events.filter((e) => e.type === type),
+  };
 }
 
 type StoreOps = Pick<ConsentUiStore,
