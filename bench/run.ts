@@ -320,7 +320,7 @@ async function sideBySide(
     const product = await runFlows(options.yardstickDir, {
       issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
       scope: fixture.scope, user: user.username, password: user.password,
-    }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups });
+    }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups, metrics: () => readMetricsTexts(target.metricsUrls) });
     await noteSpeed(`yardstick: peer${ofRound}`);
     say(`starting the reference peer (run-peer.sh, in memory${ofRound}) …`);
     rounds.push({ product, peer: await measurePeer(options) });
@@ -419,8 +419,8 @@ export function formatReport(report: BenchReport): string {
       ]),
     ));
   }
-  lines.push(...formatWaits(report.scenarios));
   const y = report.yardstick;
+  lines.push(...formatWaits([...report.scenarios, ...(y && 'sideBySide' in y ? yardstickWaits(y) : [])]));
   if (y && 'sideBySide' in y) {
     lines.push('', 'yardstick (run-flows.sh, same Node, same run): product vs reference peer (oidc-provider) in memory and on the same database');
     const phase = (p: YardstickPhase | undefined) => (p ? [p.ops_per_s.toFixed(1), `${p.p50_ms}/${p.p99_ms}`, String(p.errors)] : ['–', '–', '–']);
@@ -442,12 +442,21 @@ export function formatReport(report: BenchReport): string {
   return lines.join('\n');
 }
 
+/** The product's yardstick phases, named for the waits table (with their round where there are several). */
+function yardstickWaits(y: { product: YardstickPhase[]; rounds?: YardstickRound[] }): { name: string; waits?: ServiceWaits }[] {
+  const rounds = y.rounds ?? [y];
+  return rounds.flatMap((round, i) => round.product.map((p) => ({
+    name: `yardstick ${p.phase}${rounds.length > 1 ? `, round ${i + 1}` : ''}`, ...(p.waits ? { waits: p.waits } : {}),
+  })));
+}
+
 /**
  * What requests waited for inside the services: a writer of grouped unique inserts near 100 % busy is
  * a queue every request through it stands in (one insert in flight at a time), and an audit ack is
- * waited for before a request answers.
+ * waited for before a request answers. For the scenarios, and for the product's yardstick phases
+ * (whose first phase includes the yardstick client's sign-ins).
  */
-export function formatWaits(scenarios: readonly ScenarioResult[]): string[] {
+export function formatWaits(scenarios: readonly { name: string; waits?: ServiceWaits }[]): string[] {
   const rows = scenarios.flatMap((s) => [
     ...(s.waits?.groupCommits ?? []).filter((g) => g.writes >= 10).map((g) => [
       s.name, g.service, `${g.collection} inserts`, `${Math.round(g.busy * 100)}%`, g.documentsPerWrite.toFixed(2), g.msPerWrite.toFixed(2),

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/ports.ts';
 import { cpuAccountingAvailable, cpuBetween, processTree, snapshot, type CpuUse, type Watched } from './cpu.ts';
 import { request } from './http.ts';
+import type { MetricsTexts } from './metrics-text.ts';
+import { serviceWaits, type ServiceWaits } from './service-waits.ts';
 
 const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_YARDSTICK_DIR = '/work/shared/bench';
@@ -21,10 +23,15 @@ export type YardstickPhase = {
   phase: string; ops_per_s: number; p50_ms: number; p99_ms: number; errors: number; firstError?: string;
   /** CPU of the server's processes and of the yardstick's own client during the phase (Linux only). */
   cpu?: CpuUse;
+  /** Where requests waited inside the product's services during the phase (from their /metrics). */
+  waits?: ServiceWaits;
 };
 
-/** The server's processes (resolved at each reading) and process names counted together (PostgreSQL's backends). */
-export type UnderTest = { processes: () => Watched[]; groups?: readonly string[] };
+/**
+ * The server's processes (resolved at each reading), process names counted together (PostgreSQL's
+ * backends), and, for the product, a reader of its services' /metrics.
+ */
+export type UnderTest = { processes: () => Watched[]; groups?: readonly string[]; metrics?: () => Promise<MetricsTexts> };
 
 /** The label of run-flows.sh's load generator in a phase's CPU figures. */
 export const YARDSTICK_CLIENT = 'yardstick client';
@@ -45,7 +52,8 @@ function sameNodeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /**
  * Runs run-flows.sh against `target`; returns its JSON lines (refresh, code_flow), each with the CPU
  * that the processes `underTest()` lists and the yardstick's client used in it. A phase's CPU is read
- * when its line arrives, from the one before (the first phase's includes the workers' sign-ins).
+ * when its line arrives, from the one before (the first phase's includes the workers' sign-ins), and
+ * so are the services' /metrics where `underTest.metrics` reads them (the phase's waits).
  */
 export async function runFlows(
   dir: string, target: FlowsTarget, seconds: number, concurrency: number, underTest: UnderTest = { processes: () => [] },
@@ -62,6 +70,11 @@ export async function runFlows(
   const watched = () => [...underTest.processes(), ...processTree(YARDSTICK_CLIENT, child.pid!)];
   let last = measuring ? snapshot(watched(), underTest.groups) : undefined;
   const phases: YardstickPhase[] = [];
+  // Read when each phase line arrives, paired with the previous reading once the run is over; busy
+  // shares are of the time between two readings (the first phase's includes the client's sign-ins).
+  const metricsReads: { at: number; texts: Promise<MetricsTexts> }[] = [];
+  const readMetrics = () => { if (underTest.metrics) metricsReads.push({ at: performance.now(), texts: underTest.metrics() }); };
+  readMetrics();
   /** A phase line: its figures, and the CPU since the previous reading (none when /proc could not be read). */
   const onLine = (line: string) => {
     if (!line.startsWith('{')) return;
@@ -80,6 +93,7 @@ export async function runFlows(
     } catch {
       last = undefined;
     }
+    readMetrics();
     phases.push(phase);
   };
   let pending = '';
@@ -99,6 +113,11 @@ export async function runFlows(
   if (code !== 0 || phases.length === 0) {
     throw new Error(`run-flows.sh against ${target.issuer} failed (exit ${code}): ${(stderr || stdout).trim().split('\n').slice(-5).join(' | ')}`);
   }
+  const texts = await Promise.all(metricsReads.map((r) => r.texts));
+  phases.forEach((phase, i) => {
+    const [before, after] = [texts[i], texts[i + 1]];
+    if (before && after) phase.waits = serviceWaits(before, after, (metricsReads[i + 1]!.at - metricsReads[i]!.at) / 1000);
+  });
   return phases;
 }
 

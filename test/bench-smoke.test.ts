@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from './helpers/process.ts';
 import { natsServerBinary } from './helpers/nats-server.ts';
-import { formatRounds, formatSpeed, hasErrors, parseOptions, type BenchReport, type YardstickRound } from '../bench/run.ts';
+import { formatRounds, formatSpeed, formatWaits, hasErrors, parseOptions, type BenchReport, type YardstickRound } from '../bench/run.ts';
 import { commandDelta, parseCommandCounts } from '../bench/db-commands.ts';
 import { serviceWaits } from '../bench/service-waits.ts';
 import { percentile } from '../bench/load.ts';
@@ -239,6 +239,8 @@ describe('bench helpers', () => {
       // before each phase line; one line is noise, and the last has no newline.
       await writeFile(join(dir, 'flows.js'), [
         BURN_CPU,
+        // Like the real client's start and sign-ins: time before the first phase that is not the phase's (1 s, no CPU).
+        'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);',
         'burnCpu(300);',
         'console.log(JSON.stringify({ phase: "refresh", ops_per_s: 10, p50_ms: 1, p99_ms: 2, errors: 0 }));',
         'console.log("{not json");',
@@ -250,8 +252,27 @@ describe('bench helpers', () => {
       ].join('\n'));
       await writeFile(join(dir, 'run-flows.sh'), `exec "${process.execPath}" "${join(dir, 'flows.js')}"\n`);
       const target = { issuer: 'http://127.0.0.1:9', client: 'c', secret: 's', redirect: 'http://127.0.0.1:9/cb', scope: 'x', user: 'u', password: 'p' };
-      const phases = await runFlows(dir, target, 1, 1);
+      // The product's /metrics, read at the start and as each phase line arrives: writes 10, 30, 70 in all.
+      const metricsReads: number[] = [];
+      const metrics = async () => {
+        const writes = [10, 30, 70][metricsReads.length] ?? 999;
+        metricsReads.push(writes);
+        return new Map([['token-service', [
+          `group_commit_write_seconds_sum{collection="grant_claims",service="token-service"} ${writes / 100}`,
+          `group_commit_write_seconds_count{collection="grant_claims",service="token-service"} ${writes}`,
+          `group_commit_documents_total{collection="grant_claims",service="token-service"} ${writes * 4}`,
+        ].join('\n')]]);
+      };
+      const phases = await runFlows(dir, target, 1, 1, { processes: () => [], metrics });
       assert.deepEqual(phases.map((p) => p.phase), ['refresh', 'code_flow'], 'a last line without a newline counts too');
+      assert.deepEqual(metricsReads, [10, 30, 70], 'read at the start and at each phase line, not at the noise');
+      assert.deepEqual(phases.map((p) => p.waits?.groupCommits.map((g) => [g.writes, g.documentsPerWrite, g.msPerWrite])), [[[20, 4, 10]], [[40, 4, 10]]]);
+      // Busy: 0.2 s and 0.4 s of inserts over the time between the readings (at least 1.3 s and 0.8 s
+      // here), not over the phase's nominal second.
+      const [refreshBusy, codeFlowBusy] = phases.map((p) => p.waits!.groupCommits[0]!.busy);
+      assert.ok(refreshBusy! > 0.01 && refreshBusy! <= 0.2 / 1.3, `refresh: ${refreshBusy}`);
+      assert.ok(codeFlowBusy! > 0.02 && codeFlowBusy! <= 0.4 / 0.8, `code_flow: ${codeFlowBusy}`);
+      assert.match(formatWaits([{ name: `yardstick ${phases[0]!.phase}`, waits: phases[0]!.waits! }]).join('\n'), /yardstick refresh\s+token-service\s+grant_claims inserts\s+\d+%\s+4\.00\s+10\.00/);
       if (cpuAccountingAvailable()) {
         // The last reading may come after the client has exited: then its figure is unknown, never wrong.
         const [refresh, codeFlow] = phases;
