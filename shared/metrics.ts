@@ -51,7 +51,7 @@ export function createMetrics(service: string): ServiceMetrics {
     labelNames: ['collection'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
   });
   const groupCommitDocuments = new Counter({
-    name: 'group_commit_documents_total', help: 'Documents written by grouped unique inserts, by collection', labelNames: ['collection'], registers: [registry],
+    name: 'group_commit_documents_total', help: 'Documents sent in grouped unique inserts (a duplicate or a failed insert\'s too), by collection', labelNames: ['collection'], registers: [registry],
   });
   const auditAcks = new Histogram({
     name: 'audit_publish_ack_seconds', help: 'Time from an audit event\'s publish to JetStream\'s acknowledgement (acked events only)',

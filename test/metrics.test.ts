@@ -63,7 +63,7 @@ describe('/metrics after traffic', () => {
     assert.equal(sample(await scrape(system.validationServiceUrl), 'audit_outbox_events'), undefined, 'validation-service has no outbox');
   });
 
-  it('times the grouped unique inserts by collection, with the documents they wrote, and the audit acks waited for', async () => {
+  it('times the grouped unique inserts by collection, with the documents they carried, and the audit acks waited for', async () => {
     const read = async () => {
       const text = await scrape(system.urls.tokenService);
       const families = { collection: 'refresh_token_families', service: 'token-service' };

@@ -3,7 +3,7 @@
 // what was decided on: the client and the scopes of the request, which consent-ui records as the
 // owner's grant without asking for the request again, and on approval the grant and its time.
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientId, Handle, ScopeToken, Subject, Username } from './common.ts';
+import { ClientId, EpochMs, Handle, ScopeToken, Subject, Username } from './common.ts';
 
 export const AuthorizationDecideRequestSchema = Type.Object({
   handle: Handle,
@@ -26,6 +26,6 @@ export const AuthorizationDecideReplySchema = Type.Object({
    * version 1, so optional.
    */
   grant_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' })),
-  decided_at: Type.Optional(Type.Integer({ minimum: 0 })),
+  decided_at: Type.Optional(EpochMs),
 });
 export type AuthorizationDecideReply = Static<typeof AuthorizationDecideReplySchema>;

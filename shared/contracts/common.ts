@@ -12,3 +12,5 @@ export const Subject = Type.String({ minLength: 1, maxLength: 128 });
 /** RFC 8707 resource indicators as a request names them: one per `resource` occurrence. */
 export const ResourceIndicator = Type.String({ minLength: 1, maxLength: MAX_RESOURCE_LENGTH });
 export const ResourceIndicators = Type.Array(ResourceIndicator, { minItems: 1, maxItems: MAX_RESOURCES });
+/** A time as ms since the epoch, within what a Date holds (beyond it, `new Date(ms).toISOString()` throws). */
+export const EpochMs = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 });
