@@ -26,9 +26,8 @@ async function pendingHandle(of: SeededClient = client): Promise<string> {
   return new URL(res.headers.get('location')!).searchParams.get('handle')!;
 }
 
-const decide = (handle: string, decision: 'approve' | 'deny') => system.nc.request(Subjects.authorizationDecide, JSON.stringify({
-  handle, decision, sub: user.sub, username: user.username, auth_time: Math.floor(Date.now() / 1000),
-}), { timeout: 5000 });
+const decide = (handle: string, decision: 'approve' | 'deny', authTime = Math.floor(Date.now() / 1000)) => system.nc.request(Subjects.authorizationDecide,
+  JSON.stringify({ handle, decision, sub: user.sub, username: user.username, auth_time: authTime }), { timeout: 5000 });
 
 describe(Subjects.authorizationDecide, () => {
   it('decides a request exactly once when 20 decisions race', async () => {
@@ -51,6 +50,16 @@ describe(Subjects.authorizationDecide, () => {
       assert.equal(reply.client_id, client.clientId);
       assert.deepEqual(reply.scopes, client.scopes);
     }
+  });
+
+  it('refuses a sign-in time beyond what a Date holds with a 400, and leaves the request to be decided', async () => {
+    const handle = await pendingHandle();
+    for (const authTime of [1e300, 8_640_000_000_001]) {
+      const refused = await decide(handle, 'approve', authTime);
+      assert.equal(refused.headers?.get('Nats-Service-Error-Code'), '400', String(authTime));
+    }
+    const reply = (await decide(handle, 'approve')).json<{ redirect_to: string }>();
+    assert.ok(new URL(reply.redirect_to).searchParams.get('code'));
   });
 
   it('refuses a decision for an unknown handle, and a malformed one with a service error', async () => {

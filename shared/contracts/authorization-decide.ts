@@ -3,14 +3,14 @@
 // what was decided on: the client and the scopes of the request, which consent-ui records as the
 // owner's grant without asking for the request again, and on approval the grant and its time.
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientId, EpochMs, Handle, ScopeToken, Subject, Username } from './common.ts';
+import { ClientId, EpochMs, EpochSeconds, Handle, ScopeToken, Subject, Username } from './common.ts';
 
 export const AuthorizationDecideRequestSchema = Type.Object({
   handle: Handle,
   decision: Type.Union([Type.Literal('approve'), Type.Literal('deny')]),
   sub: Subject,
   username: Username,
-  auth_time: Type.Integer({ minimum: 0 }),
+  auth_time: EpochSeconds,
 }, { additionalProperties: false });
 export type AuthorizationDecideRequest = Static<typeof AuthorizationDecideRequestSchema>;
 

@@ -14,3 +14,5 @@ export const ResourceIndicator = Type.String({ minLength: 1, maxLength: MAX_RESO
 export const ResourceIndicators = Type.Array(ResourceIndicator, { minItems: 1, maxItems: MAX_RESOURCES });
 /** A time as ms since the epoch, within what a Date holds (beyond it, `new Date(ms).toISOString()` throws). */
 export const EpochMs = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000 });
+/** The same bound in seconds since the epoch. */
+export const EpochSeconds = Type.Integer({ minimum: 0, maximum: 8_640_000_000_000 });
