@@ -15,7 +15,7 @@ export const MAX_STORED_OWNERS = 1_000_000;
 const BATCH = 1000;
 const SESSION_SECONDS = 3600;
 /** The shape of an argon2id hash, of no password. */
-const NO_PASSWORD = `$argon2id$v=19$m=19456,t=2,p=1$${'A'.repeat(22)}$${'A'.repeat(43)}`;
+const NO_PASSWORD = `$argon2id$v=19$m=20480,t=2,p=1$${'A'.repeat(22)}$${'A'.repeat(43)}`;
 
 /**
  * Stored before the benchmark's own users, so that a read which stops at the first match (a filter

@@ -4,7 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { hash } from '@node-rs/argon2';
 import { sha256 } from '#shared/crypto.ts';
+import { verifyPassword } from '#shared/password.ts';
 import { startSystem, type SeededClient, type SeededUser, type ServiceName, type System } from './helpers/system.ts';
 import { authorizeUrl, exchangeCode, pkcePair, tokenRequest } from './helpers/oauth.ts';
 import { collectAuditEvents, forClient } from './helpers/audit.ts';
@@ -173,6 +175,19 @@ describe('authorization code flow through consent-ui', () => {
       } finally {
         await audit.stop();
       }
+    });
+
+    it('replaces a password hash stored under the earlier argon2id settings (19 MiB) at sign-in, keeping the password', async () => {
+      const earlier = await system.seed.user();
+      const users = system.db.collection<{ _id: string; passwordHash: string }>('users');
+      const earlierHash = await hash(earlier.password, { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+      await users.updateOne({ _id: earlier.sub }, { $set: { passwordHash: earlierHash } });
+      const browser = newBrowser();
+      const { page } = await authorize(browser, [scopes.orders]);
+      assert.equal((await signIn(browser, page, earlier)).status, 303);
+      const replaced = (await users.findOne({ _id: earlier.sub }))!.passwordHash;
+      assert.match(replaced, /^\$argon2id\$v=19\$m=20480,t=2,p=1\$/);
+      assert.ok(await verifyPassword(replaced, earlier.password));
     });
   });
 

@@ -3,7 +3,7 @@ import { publicUrls } from '#shared/config.ts';
 import { systemClock } from '#shared/clock.ts';
 import { openServiceBase, startOnBase, type StartOptions } from '#shared/service-base.ts';
 import { createHttpServer, listen } from '#shared/http/create-http-server.ts';
-import { decoyPasswordHash, verifyPassword } from '#shared/password.ts';
+import { decoyPasswordHash, hashPassword, needsRehash, verifyPassword } from '#shared/password.ts';
 import { ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { runMain, type Running } from '#shared/run-main.ts';
 import { startPeriodic } from '#shared/periodic.ts';
@@ -60,7 +60,7 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
         remembered,
         signIn: {
           store, clock, audit,
-          passwords: { verify: verifyPassword, decoyHash: decoyPasswordHash },
+          passwords: { verify: verifyPassword, decoyHash: decoyPasswordHash, needsRehash, hash: hashPassword },
           policy: {
             maxFailures: config.LOGIN_MAX_FAILURES,
             addressMaxFailures: config.LOGIN_IP_MAX_FAILURES,

@@ -8,8 +8,8 @@ import { memoryStore, testAudit, testClock } from './test-doubles.ts';
 const alice = { sub: 'u_alice', username: 'alice', passwordHash: 'hash-of:correct horse' };
 const DECOY = 'decoy-hash';
 
-function setup(overrides: Partial<Deps['policy']> = {}) {
-  const memory = memoryStore([alice]);
+function setup(overrides: Partial<Deps['policy']> = {}, users = [alice]) {
+  const memory = memoryStore(users);
   const clock = testClock();
   const audit = testAudit();
   const verified: string[] = [];
@@ -21,9 +21,11 @@ function setup(overrides: Partial<Deps['policy']> = {}) {
       verify: async (hash, password) => {
         verified.push(hash);
         await new Promise((resolve) => setImmediate(resolve));
-        return hash === `hash-of:${password}`;
+        return hash === `hash-of:${password}` || hash === `old-hash-of:${password}`;
       },
       decoyHash: async () => DECOY,
+      needsRehash: (hash) => hash.startsWith('old-hash-of:'),
+      hash: async (password) => `hash-of:${password}`,
     },
     policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400, ...overrides },
     sessionTtlSeconds: 3600,
@@ -48,6 +50,17 @@ describe('signIn', () => {
       data: { username: 'alice', sub: 'u_alice', ip: '192.0.2.1', client_id: 'c_1' },
     }]);
     assert.equal(memory.failures.size, 0, 'a success leaves no attempt behind');
+  });
+
+  it('replaces a hash made under earlier settings when the right password is given, and only then', async () => {
+    const bob = { sub: 'u_bob', username: 'bob', passwordHash: 'old-hash-of:battery staple' };
+    const { memory, attempt } = setup({}, [alice, bob]);
+    assert.equal((await attempt({ username: 'bob', password: 'wrong' })).ok, false);
+    assert.equal(memory.users[1]!.passwordHash, 'old-hash-of:battery staple', 'a wrong password replaces nothing');
+    assert.ok((await attempt({ username: 'bob', password: 'battery staple' })).ok);
+    assert.equal(memory.users[1]!.passwordHash, 'hash-of:battery staple');
+    assert.ok((await attempt({ username: 'alice', password: 'correct horse' })).ok);
+    assert.equal(memory.users[0]!.passwordHash, alice.passwordHash, 'a hash under today\'s settings stays');
   });
 
   it('answers once its events are safe, but leaves its gates first: the next attempt does not wait for them', async () => {

@@ -21,12 +21,15 @@ export type Passwords = {
   verify(passwordHash: string, password: string): Promise<boolean>;
   /** A hash to check against when the user is unknown, so both answers cost the same. */
   decoyHash(): Promise<string>;
+  /** Whether a stored hash is weaker than today's settings: a sign-in with the right password replaces it. */
+  needsRehash(passwordHash: string): boolean;
+  hash(password: string): Promise<string>;
 };
 
 export type Deps = {
   store: Pick<ConsentUiStore,
     | 'findUserByUsername' | 'latestLoginLock' | 'loginFailures' | 'addLoginFailure' | 'addLoginLock' | 'clearLoginFailures'
-    | 'createSession' | 'deleteSession'>;
+    | 'createSession' | 'deleteSession' | 'replacePasswordHash'>;
   clock: Clock;
   audit: Audit;
   passwords: Passwords;
@@ -109,6 +112,11 @@ async function attemptSignIn(deps: Deps, input: SignInInput): Promise<SignInResu
       }
       // A success forgets the account's failures and locks (an address keeps its failures: successes never counted).
       if (forAccount.failures > 0 || forAccount.locks > 0) await clearAccount(deps, account.key);
+      // Hashes stored under earlier settings are brought up to today's while the password is at hand,
+      // so that in time every known user's check costs what the decoy's does.
+      if (deps.passwords.needsRehash(user.passwordHash)) {
+        await deps.store.replacePasswordHash(user.sub, user.passwordHash, await deps.passwords.hash(input.password));
+      }
       return { ok: true, session: await startSession(deps, user, input, context, now) };
     } finally {
       deps.gates.leave(account.key);

@@ -42,6 +42,16 @@ describe('consent-ui store', () => {
     assert.equal(await store.findUserByUsername('gone_user'), null);
   });
 
+  it('replaces a password hash only while it is still the one checked', async () => {
+    await usersCollection(db).insertOne({ _id: 'u_rehash', username: 'rehash_user', passwordHash: '$argon2id$old', groups: [], createdAt: new Date() });
+    knownSubs.set('rehash_user', 'u_rehash');
+    await store.replacePasswordHash('u_rehash', '$argon2id$old', '$argon2id$new');
+    assert.equal((await store.findUserByUsername('rehash_user'))?.passwordHash, '$argon2id$new');
+    // An operator set another password after the check: the replacement is dropped.
+    await store.replacePasswordHash('u_rehash', '$argon2id$old', '$argon2id$stale');
+    assert.equal((await store.findUserByUsername('rehash_user'))?.passwordHash, '$argon2id$new');
+  });
+
   it('finds a user created and announced just now: the lookup waits for the load the announcement started', async () => {
     // Where the suite's NATS is, read as this file reads the database's address above (services import no test helpers).
     const nc = await connect({ servers: process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });

@@ -80,6 +80,10 @@ function usersStore(db: Db, subOfUsername: SubOfUsername) {
       // A name the cache still holds for a user deleted since finds no one.
       return user?.username === username ? { sub: user._id, username: user.username, passwordHash: user.passwordHash } : null;
     },
+    /** Replaces the hash only if it is still the one checked: a password set by an operator meanwhile stays. */
+    async replacePasswordHash(sub: string, checked: string, replacement: string): Promise<void> {
+      await users.updateOne({ _id: sub, passwordHash: checked }, { $set: { passwordHash: replacement } });
+    },
   };
 }
 

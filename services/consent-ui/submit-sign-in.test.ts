@@ -26,7 +26,7 @@ function setup(decide: (d: Decision) => Promise<string> = async () => 'https://s
     },
     signIn: {
       store: memory.store, clock, audit,
-      passwords: { verify: async (hash, password) => hash === `hash-of:${password}`, decoyHash: async () => 'decoy' },
+      passwords: { verify: async (hash, password) => hash === `hash-of:${password}`, decoyHash: async () => 'decoy', needsRehash: () => false, hash: async (p) => `hash-of:${p}` },
       policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400 },
       sessionTtlSeconds: 3600,
       gates: new AttemptGates(),

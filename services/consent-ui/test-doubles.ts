@@ -25,13 +25,14 @@ export function testAudit(): Audit & { events: RecordedEvent[]; ofType(type: Aud
 }
 
 type StoreOps = Pick<ConsentUiStore,
-  'findUserByUsername' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'findConsentUncached' | 'recordGrant' | 'listConsents' | 'deleteConsent'
+  'findUserByUsername' | 'replacePasswordHash' | 'createSession' | 'findSession' | 'deleteSession' | 'findConsent' | 'findConsentUncached' | 'recordGrant' | 'listConsents' | 'deleteConsent'
   | 'latestLoginLock' | 'loginFailures' | 'addLoginFailure' | 'addLoginLock' | 'clearLoginFailures'>;
 
 /** Lets pending promise callbacks run, so concurrent calls interleave as they would against a database. */
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export function memoryStore(users: UserCredentials[] = []) {
+export function memoryStore(initialUsers: UserCredentials[] = []) {
+  const users = initialUsers.map((user) => ({ ...user }));
   const sessions = new Map<string, SessionDoc>();
   const consents = new Map<string, ConsentDoc>();
   const failures = new Map<string, LoginFailuresDoc>();
@@ -40,6 +41,10 @@ export function memoryStore(users: UserCredentials[] = []) {
     async findUserByUsername(username) {
       await tick();
       return users.find((u) => u.username === username) ?? null;
+    },
+    async replacePasswordHash(sub, checked, replacement) {
+      const user = users.find((u) => u.sub === sub && u.passwordHash === checked);
+      if (user) user.passwordHash = replacement;
     },
     async createSession(session) {
       sessions.set(session._id, session);
@@ -101,5 +106,5 @@ export function memoryStore(users: UserCredentials[] = []) {
       for (const [id, l] of locks) if (l.key === key) locks.delete(id);
     },
   };
-  return { store, sessions, consents, failures, locks };
+  return { store, users, sessions, consents, failures, locks };
 }
