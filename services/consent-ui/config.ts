@@ -16,6 +16,12 @@ export const ConsentUiConfigSchema = serviceConfigSchema({
   LOGIN_IP_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 100_000, default: 50 }),
   /** How long a failure is remembered after the last attempt (a success forgets an account's failures at once). */
   LOGIN_FAILURE_MEMORY_SECONDS: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 86_400 }),
+  /**
+   * A refused sign-in is answered no sooner than this after it began, so that how long a refusal
+   * took does not tell a known username from an unknown one (CONTRACT: the same answer). Above a
+   * password check's time on a loaded machine; a person does not notice it.
+   */
+  LOGIN_REFUSAL_MIN_MS: Type.Integer({ minimum: 100, maximum: 5000, default: 250 }),
 });
 export type ConsentUiConfig = Static<typeof ConsentUiConfigSchema>;
 

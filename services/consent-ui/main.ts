@@ -72,6 +72,8 @@ export async function start(config: ConsentUiConfig, options: StartOptions = {})
           gates: new AttemptGates(),
           unlocked: new UnlockedKeys(),
           findUser,
+          refusalFloorMs: config.LOGIN_REFUSAL_MIN_MS,
+          log,
         },
       },
       signOut: { store, audit },

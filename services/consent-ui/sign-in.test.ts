@@ -13,6 +13,8 @@ function setup(overrides: Partial<Deps['policy']> = {}, users = [alice]) {
   const clock = testClock();
   const audit = testAudit();
   const verified: string[] = [];
+  const hashed: string[] = [];
+  const warnings: unknown[] = [];
   const deps: Deps = {
     store: memory.store,
     clock,
@@ -21,18 +23,27 @@ function setup(overrides: Partial<Deps['policy']> = {}, users = [alice]) {
       verify: async (hash, password) => {
         verified.push(hash);
         await new Promise((resolve) => setImmediate(resolve));
-        return hash === `hash-of:${password}` || hash === `old-hash-of:${password}`;
+        return [`hash-of:${password}`, `old-hash-of:${password}`, `new-hash-of:${password}`].includes(hash);
       },
       decoyHash: async () => DECOY,
       needsRehash: (hash) => hash.startsWith('old-hash-of:'),
-      hash: async (password) => `hash-of:${password}`,
+      hash: async (password) => (hashed.push(password), `new-hash-of:${password}`),
     },
     policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400, ...overrides },
     sessionTtlSeconds: 3600,
     gates: new AttemptGates(),
+    refusalFloorMs: 0,
+    log: { warn: (...args: unknown[]) => void warnings.push(args) },
   };
   const attempt = (input: Partial<SignInInput> = {}) => signIn(deps, { username: 'alice', password: 'wrong', ip: '192.0.2.1', ...input });
-  return { deps, memory, clock, audit, verified, attempt };
+  return { deps, memory, clock, audit, verified, hashed, warnings, attempt };
+}
+
+/** Milliseconds `work` took to settle. */
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const began = performance.now();
+  await work();
+  return performance.now() - began;
 }
 
 describe('signIn', () => {
@@ -54,13 +65,58 @@ describe('signIn', () => {
 
   it('replaces a hash made under earlier settings when the right password is given, and only then', async () => {
     const bob = { sub: 'u_bob', username: 'bob', passwordHash: 'old-hash-of:battery staple' };
-    const { memory, attempt } = setup({}, [alice, bob]);
+    const { memory, hashed, attempt } = setup({}, [alice, bob]);
     assert.equal((await attempt({ username: 'bob', password: 'wrong' })).ok, false);
     assert.equal(memory.users[1]!.passwordHash, 'old-hash-of:battery staple', 'a wrong password replaces nothing');
     assert.ok((await attempt({ username: 'bob', password: 'battery staple' })).ok);
-    assert.equal(memory.users[1]!.passwordHash, 'hash-of:battery staple');
+    assert.equal(memory.users[1]!.passwordHash, 'new-hash-of:battery staple');
     assert.ok((await attempt({ username: 'alice', password: 'correct horse' })).ok);
     assert.equal(memory.users[0]!.passwordHash, alice.passwordHash, 'a hash under today\'s settings stays');
+    assert.deepEqual(hashed, ['battery staple'], 'one hash made, for bob\'s first sign-in alone');
+  });
+
+  it('signs in all the same when the hash cannot be replaced, and logs neither hash nor password', async () => {
+    const bob = { sub: 'u_bob', username: 'bob', passwordHash: 'old-hash-of:battery staple' };
+    const { deps, memory, warnings, attempt } = setup({}, [alice, bob]);
+    deps.store = {
+      ...memory.store,
+      replacePasswordHash: async (sub, checked) => {
+        throw Object.assign(new Error(`write failed for filter { _id: "${sub}", passwordHash: "${checked}" }`), { code: 91 });
+      },
+    };
+    assert.ok((await attempt({ username: 'bob', password: 'battery staple' })).ok);
+    assert.equal(memory.users[1]!.passwordHash, 'old-hash-of:battery staple');
+    assert.equal(warnings.length, 1);
+    assert.doesNotMatch(JSON.stringify(warnings), /hash-of|battery/);
+    assert.match(JSON.stringify(warnings), /"code":91/);
+  });
+
+  it('answers a refusal no sooner than the floor after the attempt began, whatever the reason; a success at once', async () => {
+    const { deps, attempt } = setup({ maxFailures: 1 });
+    deps.refusalFloorMs = 150;
+    for (const input of [{ username: 'nobody' }, { username: 'alice' }, { username: 'alice', password: 'correct horse' } /* now locked */]) {
+      const took = await timed(async () => assert.equal((await attempt(input)).ok, false));
+      assert.ok(took >= 149, `${JSON.stringify(input)} refused after ${took.toFixed(1)} ms`);
+    }
+    const { attempt: fresh, deps: freshDeps } = setup();
+    freshDeps.refusalFloorMs = 30_000;
+    const took = await timed(async () => assert.ok((await fresh({ password: 'correct horse' })).ok));
+    assert.ok(took < 15_000, `a success held ${took.toFixed(0)} ms`);
+  });
+
+  it('holds a refusal outside the gates: the next attempt of the key is checked meanwhile', async () => {
+    // Two failures allowed: while the first attempt held its gate, the second would have to wait.
+    const { deps, verified, attempt } = setup({ maxFailures: 2 });
+    deps.refusalFloorMs = 400;
+    let firstAnswered = false;
+    const first = attempt().then((result) => ((firstAnswered = true), result));
+    while (verified.length < 1) await new Promise((resolve) => setImmediate(resolve));
+    // The first check is done; its answer waits for the floor while a second attempt goes through.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = attempt();
+    while (verified.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(firstAnswered, false, 'the second password was checked before the first refusal was answered');
+    assert.deepEqual([(await first).ok, (await second).ok], [false, false]);
   });
 
   it('answers once its events are safe, but leaves its gates first: the next attempt does not wait for them', async () => {

@@ -5,7 +5,11 @@
 // for one to end (login-throttle.ts, AttemptGates). A locked account or address gets the same answer
 // again, without its password being checked (CONTRACT "Sign-in abuse"). A success starts a new
 // session with a fresh random id: an id known before sign-in is never promoted (session fixation,
-// OWASP ASVS V3.2.1).
+// OWASP ASVS V3.2.1). A refusal is answered no sooner than a set time after the attempt began, so
+// its timing tells nothing of why: an unknown name, a hash stored under earlier settings (dearer or
+// cheaper than the decoy), a lock.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '#shared/logger.ts';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
 import type { AuditData } from '#shared/audit/cloud-event.ts';
 import { addSeconds, type Clock } from '#shared/clock.ts';
@@ -41,6 +45,9 @@ export type Deps = {
   unlocked?: UnlockedKeys;
   /** With it, a disabled user's sign-in fails like a wrong password (oauth-admin users disable). */
   findUser?: FindUser;
+  /** A refusal is answered no sooner than this many ms after the attempt began. */
+  refusalFloorMs: number;
+  log: Pick<Logger, 'warn'>;
 };
 
 export type SignInInput = {
@@ -62,11 +69,15 @@ type FailureReason = 'unknown_user' | 'wrong_password' | 'user_disabled' | 'acco
 type Admitted = { failures: number; locks: number };
 
 export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResult> {
+  const began = performance.now();
   // The attempt's events are awaited once it has left its gates: an attempt waiting for a gate's
   // slot never waits for another attempt's events to be acked as well.
   const emitted: Promise<void>[] = [];
   try {
-    return await attemptSignIn({ ...deps, audit: emitNowSettleLater(deps.audit, emitted) }, input);
+    const result = await attemptSignIn({ ...deps, audit: emitNowSettleLater(deps.audit, emitted) }, input);
+    // Held outside the gates: the next attempt of the key need not wait for this answer.
+    if (!result.ok) await sleep(Math.max(0, began + deps.refusalFloorMs - performance.now()));
+    return result;
   } finally {
     await Promise.all(emitted);
   }
@@ -112,17 +123,27 @@ async function attemptSignIn(deps: Deps, input: SignInInput): Promise<SignInResu
       }
       // A success forgets the account's failures and locks (an address keeps its failures: successes never counted).
       if (forAccount.failures > 0 || forAccount.locks > 0) await clearAccount(deps, account.key);
-      // Hashes stored under earlier settings are brought up to today's while the password is at hand,
-      // so that in time every known user's check costs what the decoy's does.
-      if (deps.passwords.needsRehash(user.passwordHash)) {
-        await deps.store.replacePasswordHash(user.sub, user.passwordHash, await deps.passwords.hash(input.password));
-      }
+      if (deps.passwords.needsRehash(user.passwordHash)) await upgradeHash(deps, user, input.password);
       return { ok: true, session: await startSession(deps, user, input, context, now) };
     } finally {
       deps.gates.leave(account.key);
     }
   } finally {
     deps.gates.leave(origin.key);
+  }
+}
+
+/**
+ * Brings a hash stored under earlier settings up to today's while the password is at hand (each
+ * check then costs what the decoy's does). Housekeeping: should it fail, the sign-in still succeeds.
+ */
+async function upgradeHash(deps: Deps, user: UserCredentials, password: string): Promise<void> {
+  try {
+    await deps.store.replacePasswordHash(user.sub, user.passwordHash, await deps.passwords.hash(password));
+  } catch (error) {
+    // Its name and code only: a database error may quote the filter, which holds the hash.
+    const { name, code } = error as { name?: string; code?: unknown };
+    deps.log.warn({ sub: user.sub, error: { name, code } }, 'could not replace a password hash stored under earlier settings; it still verifies');
   }
 }
 

@@ -80,7 +80,11 @@ function usersStore(db: Db, subOfUsername: SubOfUsername) {
       // A name the cache still holds for a user deleted since finds no one.
       return user?.username === username ? { sub: user._id, username: user.username, passwordHash: user.passwordHash } : null;
     },
-    /** Replaces the hash only if it is still the one checked: a password set by an operator meanwhile stays. */
+    /**
+     * Replaces the hash only if it is still the one checked, so a hash written meanwhile (by a sign-in
+     * racing this one) stays. FerretDB 1.24 applies an update by reading then writing the whole document,
+     * so there a `users disable` within the same moment could be undone; MongoDB applies it atomically.
+     */
     async replacePasswordHash(sub: string, checked: string, replacement: string): Promise<void> {
       await users.updateOne({ _id: sub, passwordHash: checked }, { $set: { passwordHash: replacement } });
     },

@@ -30,6 +30,8 @@ function setup(decide: (d: Decision) => Promise<string> = async () => 'https://s
       policy: { maxFailures: 10, addressMaxFailures: 50, lockSeconds: 60, maxLockSeconds: 900, memorySeconds: 86_400 },
       sessionTtlSeconds: 3600,
       gates: new AttemptGates(),
+      refusalFloorMs: 0,
+      log: { warn: () => {} },
     },
     remembered: {
       store: memory.store, clock,
