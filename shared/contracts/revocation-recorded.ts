@@ -1,5 +1,6 @@
 // oauth.revocation.recorded — broadcast to every validation-service and token-service instance when something is revoked.
 import { Type, type Static } from '@sinclair/typebox';
+import { EpochMs, EpochSeconds } from './common.ts';
 
 // subject and client (operators ending a user's or a client's access): every token of that
 // resource owner, or issued to that client, up to `issued_before`.
@@ -10,10 +11,10 @@ export const RevocationRecordedSchema = Type.Object({
   /** jti, grant id, `${sub} ${client_id}`, sub (subject) or client_id (client). */
   key: Type.String({ minLength: 1, maxLength: 512 }),
   /** Tokens issued at or before this time (epoch seconds) are revoked; for jti/grant every token. */
-  issued_before: Type.Integer({ minimum: 0 }),
+  issued_before: EpochSeconds,
   /** The same instant in epoch milliseconds (refresh tokens carry their grant's start that precisely). */
-  issued_before_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+  issued_before_ms: Type.Optional(EpochMs),
   /** When the record can be forgotten (epoch seconds): every token it covers has expired. */
-  expires_at: Type.Integer({ minimum: 0 }),
+  expires_at: EpochSeconds,
 });
 export type RevocationRecorded = Static<typeof RevocationRecordedSchema>;
