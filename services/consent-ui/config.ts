@@ -17,9 +17,10 @@ export const ConsentUiConfigSchema = serviceConfigSchema({
   /** How long a failure is remembered after the last attempt (a success forgets an account's failures at once). */
   LOGIN_FAILURE_MEMORY_SECONDS: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 86_400 }),
   /**
-   * A refused sign-in is answered no sooner than this after it began, so that how long a refusal
-   * took does not tell a known username from an unknown one (CONTRACT: the same answer). Above a
-   * password check's time on a loaded machine; a person does not notice it.
+   * A refused sign-in is answered this long after it began (or a whole multiple of it, when it took
+   * longer), so that how long a refusal took does not tell a known username from an unknown one
+   * (CONTRACT: the same answer). Above a password check's time on a loaded machine; a person does
+   * not notice it.
    */
   LOGIN_REFUSAL_MIN_MS: Type.Integer({ minimum: 100, maximum: 5000, default: 250 }),
 });

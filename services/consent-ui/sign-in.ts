@@ -5,9 +5,10 @@
 // for one to end (login-throttle.ts, AttemptGates). A locked account or address gets the same answer
 // again, without its password being checked (CONTRACT "Sign-in abuse"). A success starts a new
 // session with a fresh random id: an id known before sign-in is never promoted (session fixation,
-// OWASP ASVS V3.2.1). A refusal is answered no sooner than a set time after the attempt began, so
-// its timing tells nothing of why: an unknown name, a hash stored under earlier settings (dearer or
-// cheaper than the decoy), a lock.
+// OWASP ASVS V3.2.1). A refusal is answered at a whole multiple of a set time after the attempt
+// began, so its timing tells nothing of why: an unknown name, a hash stored under earlier settings
+// (dearer or cheaper than the decoy), a lock. A multiple, not a minimum, so that a check slowed past
+// the floor by load is not answered at its own time either.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '#shared/logger.ts';
 import type { Audit } from '#shared/audit/publish-audit-event.ts';
@@ -45,7 +46,7 @@ export type Deps = {
   unlocked?: UnlockedKeys;
   /** With it, a disabled user's sign-in fails like a wrong password (oauth-admin users disable). */
   findUser?: FindUser;
-  /** A refusal is answered no sooner than this many ms after the attempt began. */
+  /** A refusal is answered this many ms after the attempt began, or a whole multiple of it. */
   refusalFloorMs: number;
   log: Pick<Logger, 'warn'>;
 };
@@ -76,11 +77,16 @@ export async function signIn(deps: Deps, input: SignInInput): Promise<SignInResu
   try {
     const result = await attemptSignIn({ ...deps, audit: emitNowSettleLater(deps.audit, emitted) }, input);
     // Held outside the gates: the next attempt of the key need not wait for this answer.
-    if (!result.ok) await sleep(Math.max(0, began + deps.refusalFloorMs - performance.now()));
+    if (!result.ok) await sleep(untilNextStep(performance.now() - began, deps.refusalFloorMs));
     return result;
   } finally {
     await Promise.all(emitted);
   }
+}
+
+/** Ms from `elapsed` to the next whole multiple of `step`, at least one step after the start. */
+function untilNextStep(elapsed: number, step: number): number {
+  return step > 0 ? Math.max(1, Math.ceil(elapsed / step)) * step - elapsed : 0;
 }
 
 /** An audit whose emits settle at once; the events' own settling is collected in `emitted`. */
@@ -141,9 +147,10 @@ async function upgradeHash(deps: Deps, user: UserCredentials, password: string):
   try {
     await deps.store.replacePasswordHash(user.sub, user.passwordHash, await deps.passwords.hash(password));
   } catch (error) {
-    // Its name and code only: a database error may quote the filter, which holds the hash.
+    // Its name and code only: a database error may quote the filter, which holds the hash. (Not under
+    // a key named `code`: the logger censors that, for authorization codes.)
     const { name, code } = error as { name?: string; code?: unknown };
-    deps.log.warn({ sub: user.sub, error: { name, code } }, 'could not replace a password hash stored under earlier settings; it still verifies');
+    deps.log.warn({ sub: user.sub, error: { name, errorCode: code } }, 'could not replace a password hash stored under earlier settings; it still verifies');
   }
 }
 

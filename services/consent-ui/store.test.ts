@@ -42,14 +42,19 @@ describe('consent-ui store', () => {
     assert.equal(await store.findUserByUsername('gone_user'), null);
   });
 
-  it('replaces a password hash only while it is still the one checked', async () => {
+  it('replaces a password hash only while it is still the one checked, and never a disabled user\'s', async () => {
     await usersCollection(db).insertOne({ _id: 'u_rehash', username: 'rehash_user', passwordHash: '$argon2id$old', groups: [], createdAt: new Date() });
     knownSubs.set('rehash_user', 'u_rehash');
     await store.replacePasswordHash('u_rehash', '$argon2id$old', '$argon2id$new');
     assert.equal((await store.findUserByUsername('rehash_user'))?.passwordHash, '$argon2id$new');
-    // An operator set another password after the check: the replacement is dropped.
+    // Another sign-in replaced it after this one's check: this replacement is dropped.
     await store.replacePasswordHash('u_rehash', '$argon2id$old', '$argon2id$stale');
     assert.equal((await store.findUserByUsername('rehash_user'))?.passwordHash, '$argon2id$new');
+    // Disabled meanwhile: the write leaves the document alone, the flag included.
+    await usersCollection(db).updateOne({ _id: 'u_rehash' }, { $set: { disabled: true } });
+    await store.replacePasswordHash('u_rehash', '$argon2id$new', '$argon2id$newer');
+    const stored = await usersCollection(db).findOne({ _id: 'u_rehash' });
+    assert.deepEqual([stored?.passwordHash, stored?.disabled], ['$argon2id$new', true]);
   });
 
   it('finds a user created and announced just now: the lookup waits for the load the announcement started', async () => {

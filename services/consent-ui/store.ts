@@ -82,11 +82,12 @@ function usersStore(db: Db, subOfUsername: SubOfUsername) {
     },
     /**
      * Replaces the hash only if it is still the one checked, so a hash written meanwhile (by a sign-in
-     * racing this one) stays. FerretDB 1.24 applies an update by reading then writing the whole document,
-     * so there a `users disable` within the same moment could be undone; MongoDB applies it atomically.
+     * racing this one) stays, and only for a user not disabled. FerretDB 1.24 applies an update by
+     * reading then writing the whole document, so there a `users disable` within the same moment could
+     * still be undone; MongoDB applies it atomically.
      */
     async replacePasswordHash(sub: string, checked: string, replacement: string): Promise<void> {
-      await users.updateOne({ _id: sub, passwordHash: checked }, { $set: { passwordHash: replacement } });
+      await users.updateOne({ _id: sub, passwordHash: checked, disabled: { $ne: true } }, { $set: { passwordHash: replacement } });
     },
   };
 }
