@@ -15,12 +15,14 @@ export async function freePort(): Promise<number> {
   mkdirSync(RESERVATIONS, { recursive: true });
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = randomInt(FIRST_PORT, below);
-    if (reserve(port) && (await canListen(port))) return port;
+    if (port !== FETCH_BAD_PORT && reserve(port) && (await canListen(port))) return port;
   }
   throw new Error(`no free port found between ${FIRST_PORT} and ${below} (reservations in ${RESERVATIONS})`);
 }
 
 const FIRST_PORT = 10_000;
+/** fetch() refuses to connect to it ("bad port" in the Fetch standard); the only one of that list above FIRST_PORT. */
+const FETCH_BAD_PORT = 10_080;
 /** Per user: a directory another user made in a shared temp directory would refuse every reservation. */
 const RESERVATIONS = join(tmpdir(), `oauth-test-ports-${process.getuid?.() ?? 'user'}`);
 /** Long past any test's start: a reservation older than this is free again. */
