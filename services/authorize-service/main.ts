@@ -42,8 +42,8 @@ export async function start(config: AuthorizeConfig, options: StartOptions = {})
     const kek = keyEncryptionKey(config, log);
     const requests = authorizationRequestSealer(kek);
     const validate = {
-      findClient: (id: string) => reference.findClient(id), scopeExists: (name: string) => reference.scope(name) !== undefined,
-      resourceServer: (uri: string) => reference.resourceServer(uri),
+      findClient: (id: string) => reference.findClient(id), scopeExists: async (name: string) => (await reference.findScope(name)) !== undefined,
+      resourceServer: (uri: string) => reference.findResourceServer(uri),
     };
     const pushed = pushedRequestSealer(kek);
     const codes = authorizationCodeSealer(kek);

@@ -21,7 +21,7 @@ function setup() {
   const audit: Audit = { emit: async (type, subject, data) => { events.push({ type, subject, data }); } };
   const pushed = pushedRequestSealer(randomBytes(32));
   const deps: Deps = {
-    validate: { findClient: async (id) => (id === client._id ? client : undefined), scopeExists: (name) => name === 'read', resourceServer: () => undefined },
+    validate: { findClient: async (id) => (id === client._id ? client : undefined), scopeExists: async (name) => name === 'read', resourceServer: async () => undefined },
     pushed, clock: { now: () => now }, audit, ttlSeconds: 60,
   };
   return { deps, pushed, events };

@@ -12,8 +12,8 @@ const client: ClientDoc = {
 const publicClient: ClientDoc = { ...client, _id: 'p1', type: 'public', redirectUris: ['https://spa.example.com/cb'] };
 const deps = {
   findClient: async (id: string) => [client, publicClient].find((c) => c._id === id),
-  scopeExists: (name: string) => ['read', 'write'].includes(name),
-  resourceServer: (uri: string) => [
+  scopeExists: async (name: string) => ['read', 'write'].includes(name),
+  resourceServer: async (uri: string) => [
     { _id: 'https://api.example.com/', scopes: ['read'], createdAt: new Date(0) },
     { _id: 'https://files.example.com/', scopes: ['write'], createdAt: new Date(0) },
   ].find((r) => r._id === uri),

@@ -4,16 +4,17 @@
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
-import { invalidTarget, resolveResources, scopesAccepted, type ResourceServerDoc } from '#shared/reference-data/resource-servers.ts';
+import { invalidTarget, registeredServers, scopesAccepted, sentResourceUris, type ResourceServerDoc } from '#shared/reference-data/resource-servers.ts';
 import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
 
 export type Deps = {
   findClient(id: string): Promise<ClientDoc | undefined>;
-  scopeExists(name: string): boolean;
-  /** A registered resource server (RFC 8707), from the cache. */
-  resourceServer(uri: string): ResourceServerDoc | undefined;
+  /** Whether the scope is registered; one announced a moment ago counts (ReferenceCache.findScope). */
+  scopeExists(name: string): Promise<boolean>;
+  /** A registered resource server (RFC 8707), from the cache (ReferenceCache.findResourceServer). */
+  resourceServer(uri: string): Promise<ResourceServerDoc | undefined>;
 };
 
 /** How the request arrived: from a pushed authorization request (RFC 9126), or in the query of /authorize. */
@@ -74,9 +75,9 @@ export async function validateAuthorizationRequest(deps: Deps, query: RawQuery, 
   const codeChallenge = query.code_challenge as string | undefined;
   const pkceProblem = checkPkce(client, codeChallenge, query.code_challenge_method as string | undefined);
   if (pkceProblem) return fail(pkceProblem);
-  const scopes = checkScopes(deps, client, query.scope as string | undefined);
+  const scopes = await checkScopes(deps, client, query.scope as string | undefined);
   if (scopes instanceof OAuthError) return fail(scopes);
-  const resources = checkResources(deps, query.resource, scopes);
+  const resources = await checkResources(deps, query.resource, scopes);
   if (resources instanceof OAuthError) return fail(resources);
 
   return {
@@ -104,12 +105,12 @@ function checkPkce(client: ClientDoc, codeChallenge: string | undefined, method:
 }
 
 /** The requested scopes, each one the client may ask for, or the invalid_scope error. */
-function checkScopes(deps: Deps, client: ClientDoc, scope: string | undefined): string[] | OAuthError {
+async function checkScopes(deps: Deps, client: ClientDoc, scope: string | undefined): Promise<string[] | OAuthError> {
   const scopes = parseScopeParameter(scope) ?? [];
   if (scopes === 'invalid') return new OAuthError('invalid_scope', 'The scope parameter is malformed.');
   if (scopes.length === 0) return new OAuthError('invalid_scope', 'The request must name at least one scope.');
   for (const name of scopes) {
-    if (!client.scopes.includes(name) || !deps.scopeExists(name)) {
+    if (!client.scopes.includes(name) || !(await deps.scopeExists(name))) {
       return new OAuthError('invalid_scope', 'The client may not ask for one of the requested scopes.', `scope not allowed: ${name}`);
     }
   }
@@ -120,10 +121,11 @@ function checkScopes(deps: Deps, client: ClientDoc, scope: string | undefined): 
  * RFC 8707 §2: the `resource` parameters, each a registered resource server, or invalid_target. A
  * request whose resources accept none of its scopes could only lead to a token good for nothing.
  */
-function checkResources(deps: Deps, sent: string | string[] | undefined, scopes: string[]): string[] | undefined | OAuthError {
+async function checkResources(deps: Deps, sent: string | string[] | undefined, scopes: string[]): Promise<string[] | undefined | OAuthError> {
   try {
-    const servers = resolveResources(sent, (uri) => deps.resourceServer(uri));
-    if (!servers) return undefined;
+    const uris = sentResourceUris(sent);
+    if (!uris) return undefined;
+    const servers = registeredServers(await Promise.all(uris.map((uri) => deps.resourceServer(uri))));
     if (scopesAccepted(scopes, servers).length === 0) return invalidTarget('the resources accept none of the requested scopes');
     return servers.map((server) => server._id);
   } catch (error) {

@@ -35,8 +35,8 @@ export class ReferenceCache implements ReferenceData {
   #users = new Map<string, CachedUser>();
   /** Derived from #users when sign-in first asks (consent-ui alone does), dropped with each load. */
   #subsByUsername: Map<string, string> | undefined;
-  /** The load of users that the latest announcement started, settled (never rejected). */
-  #announcedUsersLoad: Promise<void> = Promise.resolve();
+  /** Per kind, the load that the latest announcement started, settled (never rejected). */
+  readonly #announcedLoads = new Map<ReferenceDataKind, Promise<void>>();
   #resources: ResourceDoc[] = [];
   #resourcesLoadedAt = 0;
   #resourceServers = new Map<string, ResourceServerDoc>();
@@ -66,8 +66,7 @@ export class ReferenceCache implements ReferenceData {
   }
 
   #announced(kind: ReferenceDataKind): void {
-    const loading = this.#reloadSoon.get(kind)!();
-    if (kind === 'users') this.#announcedUsersLoad = loading.then(() => {}, () => {});
+    this.#announcedLoads.set(kind, this.#reloadSoon.get(kind)!().then(() => {}, () => {}));
   }
 
   stop(): void {
@@ -113,6 +112,19 @@ export class ReferenceCache implements ReferenceData {
   /** A registered resource server (RFC 8707), by its exact URI; reloaded on `resource_servers` announcements. */
   resourceServer(uri: string) { return this.#resourceServers.get(uri); }
 
+  /**
+   * A scope, or on a miss the same once the load the latest `scopes` announcement started has ended:
+   * one created a moment ago is found, and an unknown name costs no database read of its own.
+   */
+  async findScope(name: string): Promise<ScopeDoc | undefined> {
+    return this.#scopes.get(name) ?? (await this.#announcedLoads.get('scopes'), this.#scopes.get(name));
+  }
+
+  /** A resource server by its exact URI, as findScope finds a scope. */
+  async findResourceServer(uri: string): Promise<ResourceServerDoc | undefined> {
+    return this.#resourceServers.get(uri) ?? (await this.#announcedLoads.get('resource_servers'), this.#resourceServers.get(uri));
+  }
+
   /** A client from the cache, or from the database when it was created since the last load. */
   async findClient(id: string): Promise<ClientDoc | undefined> {
     const cached = this.#clients.get(id);
@@ -128,7 +140,7 @@ export class ReferenceCache implements ReferenceData {
    * the periodic reloads (which take long with many users on FerretDB) hold no one up.
    */
   async subOfUsername(username: string): Promise<string | undefined> {
-    await this.#announcedUsersLoad;
+    await this.#announcedLoads.get('users');
     this.#subsByUsername ??= new Map([...this.#users.values()].map((u) => [u.username, u._id]));
     return this.#subsByUsername.get(username);
   }

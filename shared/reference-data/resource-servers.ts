@@ -27,22 +27,30 @@ export const invalidTarget = (detail: string) =>
   new OAuthError('invalid_target', 'A requested resource is unknown, malformed or not within the authorization.', detail);
 
 /**
- * The `resource` parameters as sent (one string, several, or none), checked: each well-formed
- * and registered, duplicates collapsed, order kept. undefined when none was sent.
+ * The `resource` parameters as sent (one string, several, or none), checked: each well-formed,
+ * duplicates collapsed, order kept, at most MAX_RESOURCES. undefined when none was sent.
  */
-export function resolveResources(
-  sent: string | string[] | undefined, resourceServer: (uri: string) => ResourceServerDoc | undefined,
-): ResourceServerDoc[] | undefined {
+export function sentResourceUris(sent: string | string[] | undefined): string[] | undefined {
   if (sent === undefined) return undefined;
   const uris = [...new Set(Array.isArray(sent) ? sent : [sent])];
   if (uris.length === 0) return undefined;
   if (uris.length > MAX_RESOURCES) throw invalidTarget('too many resources');
-  return uris.map((uri) => {
-    if (!isResourceIndicator(uri)) throw invalidTarget('malformed resource');
-    const server = resourceServer(uri);
-    if (!server) throw invalidTarget('unregistered resource');
-    return server;
-  });
+  if (!uris.every(isResourceIndicator)) throw invalidTarget('malformed resource');
+  return uris;
+}
+
+/** The servers looked up for the sent URIs, or invalid_target if one of them is not registered. */
+export function registeredServers(servers: readonly (ResourceServerDoc | undefined)[]): ResourceServerDoc[] {
+  if (servers.some((server) => server === undefined)) throw invalidTarget('unregistered resource');
+  return servers as ResourceServerDoc[];
+}
+
+/** The `resource` parameters as sent, checked (sentResourceUris) and each registered. */
+export function resolveResources(
+  sent: string | string[] | undefined, resourceServer: (uri: string) => ResourceServerDoc | undefined,
+): ResourceServerDoc[] | undefined {
+  const uris = sentResourceUris(sent);
+  return uris && registeredServers(uris.map(resourceServer));
 }
 
 /** The scopes of `scopes` that at least one of `servers` accepts, in their order. */
