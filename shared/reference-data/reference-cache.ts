@@ -116,13 +116,18 @@ export class ReferenceCache implements ReferenceData {
    * A scope, or on a miss the same once the load the latest `scopes` announcement started has ended:
    * one created a moment ago is found, and an unknown name costs no database read of its own.
    */
-  async findScope(name: string): Promise<ScopeDoc | undefined> {
-    return this.#scopes.get(name) ?? (await this.#announcedLoads.get('scopes'), this.#scopes.get(name));
+  findScope(name: string): Promise<ScopeDoc | undefined> {
+    return this.#afterAnnouncedLoad('scopes', () => this.#scopes.get(name));
   }
 
   /** A resource server by its exact URI, as findScope finds a scope. */
-  async findResourceServer(uri: string): Promise<ResourceServerDoc | undefined> {
-    return this.#resourceServers.get(uri) ?? (await this.#announcedLoads.get('resource_servers'), this.#resourceServers.get(uri));
+  findResourceServer(uri: string): Promise<ResourceServerDoc | undefined> {
+    return this.#afterAnnouncedLoad('resource_servers', () => this.#resourceServers.get(uri));
+  }
+
+  /** `lookup`, or on a miss `lookup` again (a load replaces the maps) once `kind`'s announced load has ended. */
+  async #afterAnnouncedLoad<T>(kind: ReferenceDataKind, lookup: () => T | undefined): Promise<T | undefined> {
+    return lookup() ?? (await this.#announcedLoads.get(kind), lookup());
   }
 
   /** A client from the cache, or from the database when it was created since the last load. */
