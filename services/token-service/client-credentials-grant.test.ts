@@ -76,7 +76,7 @@ describe('grantClientCredentials', () => {
   it('RFC 8707: a registered resource becomes the audience with the scope cut to what it accepts; an unknown or malformed one is invalid_target', async () => {
     const { deps, audit, client } = await setup();
     const api = { _id: 'https://api.example.com/', scopes: ['read'], createdAt: new Date(0) };
-    const withServers: Deps = { ...deps, resourceServer: (uri) => (uri === api._id ? api : undefined) };
+    const withServers: Deps = { ...deps, findResourceServer: async (uri) => (uri === api._id ? api : undefined) };
     const result = await grantClientCredentials(withServers, { client, scope: undefined, resources: [api._id] });
     const claims = decodeJwt(result.accessToken);
     assert.equal(claims.aud, api._id);

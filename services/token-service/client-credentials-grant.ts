@@ -36,7 +36,7 @@ export async function grantClientCredentials(deps: Deps, input: ClientCredential
   }
   // RFC 8707 §2.2: as at the other grants, an unknown or malformed resource is invalid_target, and a
   // named one becomes the token's audience (there is no authorization to stay within).
-  const target = selectResources(deps, input.resources, undefined, requested ?? client.scopes);
+  const target = await selectResources(deps, input.resources, undefined, requested ?? client.scopes);
   const scopes = target.scopes;
   const now = deps.clock.now();
   // The grant begins now, to the millisecond: a client cut-off (disable, grants revoke --client)

@@ -60,7 +60,8 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     onStop(() => keyReloading.stop());
 
     const findClient = (id: string) => reference.findClient(id);
-    const resourceServer = (uri: string) => reference.resourceServer(uri);
+    // A resource server created and announced a moment ago is found: the lookup waits for its load.
+    const findResourceServer = (uri: string) => reference.findResourceServer(uri);
     // Refresh tokens are sealed; whether their grant was revoked is answered from memory.
     const refreshTokens = refreshTokenSealer(kek);
     const revocations = await startRevocationSet({ nc, db: mongo.db, clock, log, resyncMs: config.REVOCATION_RESYNC_MS, metrics: base.metrics });
@@ -82,14 +83,14 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
     registerRoutes(app, {
       authenticate,
       redeem: {
-        store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, resourceServer,
+        store, codes: authorizationCodeSealer(kek), refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, log, findResourceServer,
       },
-      rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, resourceServer },
-      clientCredentials: { clock, audit: base.audit, tokens, resourceServer },
+      rotate: { store, refreshTokens, revocations, clock, audit: base.audit, tokens, recordRevocation, findResourceServer },
+      clientCredentials: { clock, audit: base.audit, tokens, findResourceServer },
       revoke: { store, refreshTokens, clock, audit: base.audit, keys, issuer: config.OAUTH_ISSUER, recordRevocation },
       introspect: {
         store, refreshTokens, revocations, clock, keys: verificationKeys, cache: undefined,
-        issuer: config.OAUTH_ISSUER, audience: tokens.audience, resourceServer,
+        issuer: config.OAUTH_ISSUER, audience: tokens.audience, findResourceServer,
         user: (sub) => reference.user(sub), findUser: (sub) => reference.findUser(sub),
       },
       dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },

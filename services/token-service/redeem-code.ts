@@ -68,7 +68,7 @@ export async function redeemCode(deps: Deps, input: RedeemCodeInput): Promise<To
     throw invalidGrant('consent withdrawn since the approval');
   }
   // Checked before the claim: a refused resource leaves the code usable.
-  const target = selectResources(deps, input.resources, code.resources, code.scopes);
+  const target = await selectResources(deps, input.resources, code.resources, code.scopes);
 
   let refreshToken: string | undefined;
   const getsRefreshTokens = clientGetsRefreshTokens(client);

@@ -54,7 +54,7 @@ describe('rotateRefreshToken', () => {
     const FILES = 'https://files.example.com/';
     const { deps, refreshTokens, token } = await setup({ resources: [API, FILES] });
     const servers = [{ _id: API, scopes: ['read'], createdAt: new Date(0) }, { _id: FILES, scopes: ['write'], createdAt: new Date(0) }];
-    const withServers = { ...deps, resourceServer: (uri: string) => servers.find((s) => s._id === uri) };
+    const withServers = { ...deps, findResourceServer: async (uri: string) => servers.find((s) => s._id === uri) };
     assert.equal((await refusal(rotateRefreshToken(withServers, input(token, { resources: ['https://other.example.com/'] })))).code, 'invalid_target');
     const narrowed = await rotateRefreshToken(withServers, input(token, { resources: [FILES] }));
     assert.equal(decodeJwt(narrowed.accessToken).aud, FILES);

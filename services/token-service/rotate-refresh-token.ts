@@ -61,7 +61,7 @@ export async function rotateRefreshToken(deps: Deps, input: RotateRefreshTokenIn
   }
   // Without `scope`, the whole original grant (still within what the client may have); then cut to
   // what the resources accept. Checked before the token is spent, like the scope.
-  const target = selectResources(deps, input.resources, grant.resources, requested ?? grant.scopes.filter((s) => client.scopes.includes(s)));
+  const target = await selectResources(deps, input.resources, grant.resources, requested ?? grant.scopes.filter((s) => client.scopes.includes(s)));
 
   // Of every request presenting this token exactly one spends it. The others (the losers of a
   // concurrent race, or a later reuse) presented a token that is rotated out: reuse, except the

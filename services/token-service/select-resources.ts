@@ -4,27 +4,34 @@
 // An authorization that named none is not restricted to any: the token request may then name any
 // registered resource server (§2.2: resources may be asked for at the token endpoint only).
 import {
-  invalidTarget, resolveResources, scopesAccepted, type ResourceServerDoc,
+  invalidTarget, registeredServers, scopesAccepted, sentResourceUris, type ResourceServerDoc,
 } from '#shared/reference-data/resource-servers.ts';
 
 export type ResourceDeps = {
-  /** A registered resource server, from the cache; without it every resource is unregistered. */
-  resourceServer?(uri: string): ResourceServerDoc | undefined;
+  /**
+   * A registered resource server (ReferenceCache.findResourceServer: one created and announced a
+   * moment ago is found too); without it every resource is unregistered.
+   */
+  findResourceServer?(uri: string): Promise<ResourceServerDoc | undefined>;
 };
 
 /** The token's audience (undefined: the default audience, as before resource indicators) and its scopes. */
 export type TokenTarget = { audience: string[] | undefined; scopes: string[] };
 
-export function selectResources(
+export async function selectResources(
   deps: ResourceDeps, sent: string[] | undefined, authorized: string[] | undefined, scopes: string[],
-): TokenTarget {
-  const lookup = (uri: string) => deps.resourceServer?.(uri);
-  const requested = resolveResources(sent, lookup);
+): Promise<TokenTarget> {
+  // Checked as sent (sentResourceUris), then each looked up: invalid_target unless all are registered.
+  const resolve = async (uris: string[] | undefined) => {
+    const checked = sentResourceUris(uris);
+    return checked && registeredServers(await Promise.all(checked.map(async (uri) => deps.findResourceServer?.(uri))));
+  };
+  const requested = await resolve(sent);
   if (requested && authorized && requested.some((server) => !authorized.includes(server._id))) {
     throw invalidTarget('resource beyond the authorization');
   }
   // A resource server deleted since the authorization is no longer one a token can be for.
-  const servers = requested ?? (authorized ? resolveResources(authorized, lookup) : undefined);
+  const servers = requested ?? (await resolve(authorized));
   if (!servers) return { audience: undefined, scopes };
   const accepted = scopesAccepted(scopes, servers);
   if (accepted.length === 0) throw invalidTarget('the resources accept none of the granted scopes');

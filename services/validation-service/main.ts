@@ -56,7 +56,7 @@ export async function start(config: ValidationConfig, options: StartOptions = {}
       cache: config.VERIFIED_TOKEN_CACHE_ENTRIES > 0 ? new VerifiedTokenCache<AccessToken>(config.VERIFIED_TOKEN_CACHE_ENTRIES) : undefined,
       issuer: config.OAUTH_ISSUER,
       audience: accessTokenAudience(config),
-      resourceServer: (uri) => reference.resourceServer(uri),
+      findResourceServer: (uri) => reference.findResourceServer(uri),
       user: (sub) => reference.user(sub),
       findUser: (sub) => reference.findUser(sub),
       findResourceRule: (resource) => reference.findResourceRule(resource),

@@ -59,7 +59,7 @@ describe('validateToken', () => {
   });
 
   it('refuses a token whose aud does not name the asking audience as invalid_token (RFC 8707)', async () => {
-    const d = { ...deps(), resourceServer: (uri: string) => (uri === 'https://api.example.com/' ? {} : undefined) };
+    const d = { ...deps(), findResourceServer: async (uri: string) => (uri === 'https://api.example.com/' ? {} : undefined) };
     const token = await sign({ aud: 'https://api.example.com/' });
     const good = await validateToken(d, { token, audience: 'https://api.example.com/' });
     assert.equal(good.active && good.allowed, true);

@@ -86,8 +86,8 @@ describe('verifyAccessToken', () => {
   });
 
   it('accepts an aud of registered resource servers (RFC 8707), and refuses one naming any other', async () => {
-    const registered = (uri: string) => (['https://api.example.com/', 'https://files.example.com/'].includes(uri) ? {} : undefined);
-    const withServers = { ...deps(), resourceServer: registered };
+    const registered = async (uri: string) => (['https://api.example.com/', 'https://files.example.com/'].includes(uri) ? {} : undefined);
+    const withServers = { ...deps(), findResourceServer: registered };
     assert.ok(await verifyAccessToken(withServers, await sign(claims({ aud: 'https://api.example.com/' }))));
     assert.ok(await verifyAccessToken(withServers, await sign(claims({ aud: ['https://api.example.com/', 'https://files.example.com/'] }))));
     assert.equal(await verifyAccessToken(withServers, await sign(claims({ aud: ['https://api.example.com/', 'https://other.example.com/'] }))), undefined);
@@ -96,7 +96,7 @@ describe('verifyAccessToken', () => {
 
   it('refuses a cached token for a resource server deleted since it was verified', async () => {
     const servers = new Set(['https://api.example.com/']);
-    const withServers = deps({ cache: new VerifiedTokenCache<AccessToken>(10), resourceServer: (uri) => (servers.has(uri) ? {} : undefined) });
+    const withServers = deps({ cache: new VerifiedTokenCache<AccessToken>(10), findResourceServer: async (uri) => (servers.has(uri) ? {} : undefined) });
     const token = await sign(claims({ aud: 'https://api.example.com/' }));
     assert.ok(await verifyAccessToken(withServers, token));
     servers.clear();

@@ -43,9 +43,10 @@ export type Deps = {
   audience: string;
   /**
    * A registered resource server (RFC 8707), by URI: a token whose `aud` names resource servers
-   * instead of `audience` is accepted when every one of them is registered.
+   * instead of `audience` is accepted when every one of them is registered. From the cache; a miss
+   * waits for the load an announcement started (ReferenceCache.findResourceServer).
    */
-  resourceServer?(uri: string): unknown;
+  findResourceServer?(uri: string): Promise<unknown>;
 };
 
 // RFC 9068 §2.2: these claims are REQUIRED in a JWT access token.
@@ -68,7 +69,7 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Acce
   if (deps.keys.current(verified.kid) === undefined) return undefined;
   if (deps.revocations.isRevoked(verified)) return undefined;
   // Checked on every call, cached or not: a resource server deleted since ends its tokens here.
-  if (!audienceAccepted(deps, verified.aud)) return undefined;
+  if (!(await audienceAccepted(deps, verified.aud))) return undefined;
   return verified;
 }
 
@@ -112,10 +113,12 @@ const audiencesOf = (aud: unknown): string[] | undefined =>
   typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string') ? aud : undefined;
 
 /** RFC 9068 §4: the token must be meant for us: our audience, or resource servers registered here. */
-function audienceAccepted(deps: Pick<Deps, 'audience' | 'resourceServer'>, aud: string | string[]): boolean {
+async function audienceAccepted(deps: Pick<Deps, 'audience' | 'findResourceServer'>, aud: string | string[]): Promise<boolean> {
   const audiences = typeof aud === 'string' ? [aud] : aud;
   if (audiences.includes(deps.audience)) return true;
-  return deps.resourceServer !== undefined && audiences.every((a) => deps.resourceServer!(a) !== undefined);
+  const { findResourceServer } = deps;
+  if (findResourceServer === undefined) return false;
+  return (await Promise.all(audiences.map((a) => findResourceServer(a)))).every((server) => server !== undefined);
 }
 
 function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefined {

@@ -109,8 +109,6 @@ export class ReferenceCache implements ReferenceData {
   user(sub: string) { return this.#users.get(sub); }
   resources() { return this.#resources; }
   scopeNames() { return [...this.#scopes.keys()].sort(); }
-  /** A registered resource server (RFC 8707), by its exact URI; reloaded on `resource_servers` announcements. */
-  resourceServer(uri: string) { return this.#resourceServers.get(uri); }
 
   /**
    * A scope, or on a miss the same once the load the latest `scopes` announcement started has ended:
@@ -120,7 +118,7 @@ export class ReferenceCache implements ReferenceData {
     return this.#afterAnnouncedLoad('scopes', () => this.#scopes.get(name));
   }
 
-  /** A resource server by its exact URI, as findScope finds a scope. */
+  /** A registered resource server (RFC 8707) by its exact URI, as findScope finds a scope. */
   findResourceServer(uri: string): Promise<ResourceServerDoc | undefined> {
     return this.#afterAnnouncedLoad('resource_servers', () => this.#resourceServers.get(uri));
   }

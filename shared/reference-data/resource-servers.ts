@@ -45,14 +45,6 @@ export function registeredServers(servers: readonly (ResourceServerDoc | undefin
   return servers as ResourceServerDoc[];
 }
 
-/** The `resource` parameters as sent, checked (sentResourceUris) and each registered. */
-export function resolveResources(
-  sent: string | string[] | undefined, resourceServer: (uri: string) => ResourceServerDoc | undefined,
-): ResourceServerDoc[] | undefined {
-  const uris = sentResourceUris(sent);
-  return uris && registeredServers(uris.map(resourceServer));
-}
-
 /** The scopes of `scopes` that at least one of `servers` accepts, in their order. */
 export function scopesAccepted(scopes: readonly string[], servers: readonly ResourceServerDoc[]): string[] {
   return scopes.filter((scope) => servers.some((server) => server.scopes.includes(scope)));
