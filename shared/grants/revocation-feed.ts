@@ -129,6 +129,19 @@ export function subscribeRevocations(nc: NatsConnection, log: Logger, onRecord: 
   });
 }
 
+/**
+ * How far past this instance's clock a broadcast cut-off (`issued_before`) may lie. Writers stamp it
+ * with their own clock or the database's, which NTP keeps far closer than this. A later one is cut
+ * to it, so a forged or mistaken broadcast cannot refuse tokens issued more than this after it
+ * arrived; a writer whose clock is further ahead loses nothing for long, as the next resync reads
+ * its record from the database uncut.
+ */
+export const BROADCAST_CUT_OFF_AHEAD_MS = 60_000;
+
+/** A broadcast record with its cut-off no later than BROADCAST_CUT_OFF_AHEAD_MS past `nowMs`. */
+export const boundedBroadcast = (record: RevocationRecord, nowMs: number): RevocationRecord => (
+  record.issuedBeforeMs <= nowMs + BROADCAST_CUT_OFF_AHEAD_MS ? record : { ...record, issuedBeforeMs: nowMs + BROADCAST_CUT_OFF_AHEAD_MS });
+
 /** A RevocationSet fed by this database and the broadcast, started: subscribed first, then loaded. */
 export async function startRevocationSet(
   deps: { nc: NatsConnection; db: Db; clock: Clock; log: Logger; resyncMs: number; metrics?: Pick<ServiceMetrics, 'gauge'> },
@@ -136,7 +149,7 @@ export async function startRevocationSet(
   const { nc, db, log } = deps;
   const revocations = new RevocationSet({
     clock: deps.clock, log, resyncMs: deps.resyncMs,
-    subscribe: (onRecord) => subscribeRevocations(nc, log, onRecord),
+    subscribe: (onRecord) => subscribeRevocations(nc, log, (record) => onRecord(boundedBroadcast(record, deps.clock.now().getTime()))),
     loadActive: (now, graceMs) => activeRevocations(db, now, graceMs),
     loadChangedSince: (since) => revocationsChangedSince(db, since),
   });

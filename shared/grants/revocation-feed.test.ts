@@ -1,0 +1,59 @@
+// The revocation broadcast as every RevocationSet hears it, against the real NATS and database: a
+// cut-off far past the receiver's clock (forged, or a writer's clock far ahead) is cut to a minute
+// past it, so it cannot refuse every token its subject will ever get.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient, type Db } from 'mongodb';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { randomToken } from '#shared/crypto.ts';
+import { createLogger } from '#shared/logger.ts';
+import { Subjects } from '#shared/nats/subjects.ts';
+import { BROADCAST_CUT_OFF_AHEAD_MS, boundedBroadcast, startRevocationSet } from './revocation-feed.ts';
+import type { RevocationSet } from './revocation-set.ts';
+
+const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
+base.pathname = `/t_revocationfeed_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
+const DAY_MS = 86_400_000;
+
+describe('revocation broadcasts', () => {
+  let client: MongoClient;
+  let db: Db;
+  let nc: NatsConnection;
+  let revocations: RevocationSet;
+
+  before(async () => {
+    client = await MongoClient.connect(base.toString());
+    db = client.db();
+    // Where the suite's NATS is, read as the database's address above (shared code imports no test helpers).
+    nc = await connect({ servers: process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+    revocations = await startRevocationSet({ nc, db, clock: { now: () => new Date() }, log: createLogger('revocation-feed-test', 'silent'), resyncMs: 60_000 });
+  });
+  after(async () => {
+    revocations?.stop();
+    await nc?.close();
+    await db?.dropDatabase();
+    await client?.close();
+  });
+
+  it('cuts a broadcast cut-off far past this clock to a minute past it: tokens issued later are not refused', async () => {
+    const sub = `u_${randomToken(8)}`;
+    const token = (iatMs: number) => ({ grantId: undefined, sub, clientId: 'c_app', iat: Math.floor(iatMs / 1000), iatMs });
+    const sentAt = Date.now();
+    nc.publish(Subjects.revocationRecorded, JSON.stringify({
+      kind: 'subject', key: sub, issued_before: Math.floor((sentAt + 365 * DAY_MS) / 1000), issued_before_ms: sentAt + 365 * DAY_MS,
+      expires_at: Math.ceil((sentAt + 2 * DAY_MS) / 1000),
+    }));
+    await nc.flush();
+    for (let waited = 0; !revocations.isRevoked(token(sentAt)) && waited < 2000; waited += 10) await sleep(10);
+    assert.equal(revocations.isRevoked(token(sentAt)), true, 'a token issued when it was sent is refused');
+    assert.equal(revocations.isRevoked(token(sentAt + BROADCAST_CUT_OFF_AHEAD_MS - 1000)), true, 'and one issued within the minute');
+    assert.equal(revocations.isRevoked(token(Date.now() + BROADCAST_CUT_OFF_AHEAD_MS + 1)), false, 'one issued past the minute is not');
+  });
+
+  it('leaves a cut-off within the minute as it was', () => {
+    const record = { kind: 'subject' as const, key: 'u', issuedBeforeMs: 1_000 + BROADCAST_CUT_OFF_AHEAD_MS, expiresAtMs: 5_000_000 };
+    assert.equal(boundedBroadcast(record, 1_000), record);
+    assert.deepEqual(boundedBroadcast({ ...record, issuedBeforeMs: 9e12 }, 1_000), record);
+  });
+});
