@@ -28,6 +28,8 @@ import { collectAuditEvents } from './helpers/audit.ts';
 
 const ROTATION = 60;
 const PREPUBLISH = 5;
+/** Below the prepublish period, as token-service requires. */
+const RELOAD = 2;
 const INSTANCES = 5;
 const log = createLogger('test', 'silent');
 
@@ -141,7 +143,7 @@ describe('scheduled rotation with three token-service instances on NATS', () => 
   let user: SeededUser;
   const extra: { stop(): Promise<void> }[] = [];
   const edges: string[] = [];
-  const env = { OAUTH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), SIGNING_KEY_ROTATION_SECONDS: String(ROTATION), SIGNING_KEY_PREPUBLISH_SECONDS: String(PREPUBLISH) };
+  const env = { OAUTH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), SIGNING_KEY_ROTATION_SECONDS: String(ROTATION), SIGNING_KEY_PREPUBLISH_SECONDS: String(PREPUBLISH), SIGNING_KEY_RELOAD_SECONDS: String(RELOAD) };
 
   before(async () => {
     system = await startSystem('keyrotation', { services: ['authorize-service', 'token-service', 'validation-service'], env });
@@ -201,6 +203,8 @@ describe('scheduled rotation with three token-service instances on NATS', () => 
           await new Promise((r) => setTimeout(r, 20));
         }
         assert.deepEqual(await jwksKids(edge), [first._id, next._id].sort());
+        // Cached no longer than a copy fetched at an instance that learns of the key only at its reload still holds it when it signs.
+        assert.equal((await fetch(`${edge}/jwks.json`)).headers.get('cache-control'), `public, max-age=${PREPUBLISH - RELOAD - 1}`);
       }
       const beforeActivation = await accessTokenAt(edges[1]!);
       if (Date.now() < next.activatesAt!.getTime()) assert.equal(kidOf(beforeActivation), first._id);

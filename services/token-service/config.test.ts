@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '#shared/config.ts';
-import { loadConfig } from './config.ts';
+import { jwksMaxAgeSeconds, loadConfig } from './config.ts';
 
 const env = (extra: Record<string, string> = {}) => ({ NODE_ENV: 'test', ...extra });
 
@@ -14,12 +14,19 @@ describe('token-service configuration: signing key rotation', () => {
     assert.equal(config.SIGNING_KEY_PREPUBLISH_SECONDS, 86_400);
   });
 
-  it('accepts the shortest periods: rotation 60 s, prepublish 5 s', () => {
-    const config = loadConfig(env({ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '5' }));
-    assert.deepEqual([config.SIGNING_KEY_ROTATION_SECONDS, config.SIGNING_KEY_PREPUBLISH_SECONDS], [60, 5]);
+  it('accepts the shortest periods: rotation 60 s, prepublish 5 s with keys reloaded more often', () => {
+    const config = loadConfig(env({ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '5', SIGNING_KEY_RELOAD_SECONDS: '2' }));
+    assert.deepEqual([config.SIGNING_KEY_ROTATION_SECONDS, config.SIGNING_KEY_PREPUBLISH_SECONDS, config.SIGNING_KEY_RELOAD_SECONDS], [60, 5, 2]);
   });
 
-  it('refuses a rotation under 60 s, a prepublish under 5 s, non-integers, and a prepublish not below the rotation period', () => {
+  it('lets JWKS be cached a minute by default, and only as long as a key published at a reload still comes before it signs', () => {
+    assert.equal(jwksMaxAgeSeconds(loadConfig(env())), 60);
+    // Published at most 2 s (the reload) plus a second after the announcement; it signs 5 s after it.
+    assert.equal(jwksMaxAgeSeconds(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '5', SIGNING_KEY_RELOAD_SECONDS: '2' }))), 2);
+    assert.equal(jwksMaxAgeSeconds(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '61', SIGNING_KEY_RELOAD_SECONDS: '60' }))), 0);
+  });
+
+  it('refuses a rotation under 60 s, a prepublish under 5 s, non-integers, a prepublish not below the rotation period or not above the reload interval', () => {
     const bad: [Record<string, string>, RegExp][] = [
       [{ SIGNING_KEY_ROTATION_SECONDS: '59' }, /SIGNING_KEY_ROTATION_SECONDS/],
       [{ SIGNING_KEY_ROTATION_SECONDS: '90d' }, /SIGNING_KEY_ROTATION_SECONDS/],
@@ -28,6 +35,10 @@ describe('token-service configuration: signing key rotation', () => {
       [{ SIGNING_KEY_PREPUBLISH_SECONDS: '-1' }, /SIGNING_KEY_PREPUBLISH_SECONDS/],
       [{ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '60' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be below SIGNING_KEY_ROTATION_SECONDS/],
       [{ SIGNING_KEY_PREPUBLISH_SECONDS: '7776000' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be below/],
+      // An instance that missed the announcement would publish the key only after it began to sign.
+      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '60' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be above SIGNING_KEY_RELOAD_SECONDS/],
+      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '5', SIGNING_KEY_RELOAD_SECONDS: '5' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be above SIGNING_KEY_RELOAD_SECONDS/],
+      [{ SIGNING_KEY_RELOAD_SECONDS: '0' }, /SIGNING_KEY_RELOAD_SECONDS/],
     ];
     for (const [vars, message] of bad) {
       assert.throws(() => loadConfig(env(vars)), (error: unknown) => error instanceof ConfigError && message.test(error.message) && !error.message.includes('\n'), JSON.stringify(vars));

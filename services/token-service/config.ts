@@ -7,8 +7,8 @@ export const TokenConfigSchema = serviceConfigSchema({
   ...ClientAuthConfig,
   ...RevocationSetConfig,
   ...DpopConfig,
-  /** How often signing keys are reloaded from the database (besides the `keys` announcement). */
-  SIGNING_KEY_RELOAD_SECONDS: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
+  /** How often signing keys are reloaded from the database (besides the `keys` announcement); below the prepublish period. */
+  SIGNING_KEY_RELOAD_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
   /** A new signing key every this many seconds, counted from the newest key's creation (90 days by default). */
   SIGNING_KEY_ROTATION_SECONDS: Type.Integer({ minimum: 60, default: 7_776_000 }),
   /** How long a new key is in JWKS before it signs (a day by default); below the rotation period. */
@@ -22,8 +22,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenConfig {
   if (config.SIGNING_KEY_PREPUBLISH_SECONDS >= config.SIGNING_KEY_ROTATION_SECONDS) {
     throw new ConfigError('configuration error: SIGNING_KEY_PREPUBLISH_SECONDS must be below SIGNING_KEY_ROTATION_SECONDS');
   }
+  // An instance that missed the `keys` announcement publishes a new key at its next reload: that must come before the key signs.
+  if (config.SIGNING_KEY_PREPUBLISH_SECONDS <= config.SIGNING_KEY_RELOAD_SECONDS) {
+    throw new ConfigError('configuration error: SIGNING_KEY_PREPUBLISH_SECONDS must be above SIGNING_KEY_RELOAD_SECONDS');
+  }
   return config;
 }
+
+/** The longest JWKS caching allowed (Cache-Control max-age), a minute by default. */
+export const MAX_JWKS_MAX_AGE_SECONDS = 60;
+
+/**
+ * JWKS max-age: short enough that a copy fetched from an instance that learnt of a new key only at
+ * its periodic reload (a second's slack for the reload itself) still holds the key before it signs.
+ */
+export const jwksMaxAgeSeconds = (config: Pick<TokenConfig, 'SIGNING_KEY_PREPUBLISH_SECONDS' | 'SIGNING_KEY_RELOAD_SECONDS'>): number =>
+  Math.min(MAX_JWKS_MAX_AGE_SECONDS, config.SIGNING_KEY_PREPUBLISH_SECONDS - config.SIGNING_KEY_RELOAD_SECONDS - 1);
 
 /** The `aud` of the access tokens this service issues, and introspection requires. */
 export const accessTokenAudience = (config: TokenConfig): string => config.ACCESS_TOKEN_AUDIENCE ?? config.OAUTH_ISSUER;

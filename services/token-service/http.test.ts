@@ -55,6 +55,7 @@ before(async () => {
     },
     dpop: { clock, firstUse: async (id) => (usedProofs.has(id) ? false : (usedProofs.add(id), true)), tokenEndpointUrl: TOKEN_ENDPOINT },
     jwks: () => ({ keys: [{ kty: 'EC', kid: 'test-kid' }] }),
+    jwksMaxAgeSeconds: 60,
   });
   await app.ready();
 });

@@ -33,6 +33,8 @@ export type HttpDeps = {
   introspect: IntrospectDeps;
   dpop: TokenRequestProofDeps;
   jwks(): { keys: unknown[] };
+  /** How long a JWKS response may be cached (config.ts, jwksMaxAgeSeconds). */
+  jwksMaxAgeSeconds: number;
 };
 
 const Param = (maxLength: number) => Type.Optional(Type.String({ minLength: 1, maxLength }));
@@ -66,7 +68,7 @@ export function registerRoutes(app: FastifyInstance, deps: HttpDeps): void {
   // RFC 7517 JWK Set; keys change rarely and a new one is published before it signs.
   app.get('/jwks.json', async (_request, reply) =>
     reply
-      .header('cache-control', 'public, max-age=60')
+      .header('cache-control', `public, max-age=${deps.jwksMaxAgeSeconds}`)
       .type('application/jwk-set+json')
       .send(JSON.stringify(deps.jwks())));
 

@@ -15,7 +15,7 @@ import { authorizationCodeSealer } from '#shared/grants/authorization-codes.ts';
 import { startRevocationSet } from '#shared/grants/revocation-feed.ts';
 import { VerificationKeys } from '#shared/access-tokens/verification-keys.ts';
 import { every, keepKeysCurrent } from '#shared/access-tokens/keep-keys-current.ts';
-import { accessTokenAudience, loadConfig, type TokenConfig } from './config.ts';
+import { accessTokenAudience, jwksMaxAgeSeconds, loadConfig, type TokenConfig } from './config.ts';
 import { createTokenStore } from './store.ts';
 import { KeyRing } from './signing-keys.ts';
 import { registerParRoute, registerRoutes } from './http.ts';
@@ -95,6 +95,7 @@ export async function start(config: TokenConfig, options: StartOptions = {}): Pr
       },
       dpop: { clock, firstUse: proofFirstUse(nc), tokenEndpointUrl: `${publicUrls(config).tokenService}/token` },
       jwks: () => keys.jwks(),
+      jwksMaxAgeSeconds: jwksMaxAgeSeconds(config),
     });
     // RFC 9126: authorize-service, the owner of authorization requests, validates and seals what is pushed.
     registerParRoute(app, { authenticate, forward: authorizationPusher(nc, config.NATS_REQUEST_TIMEOUT_MS) });
