@@ -28,4 +28,11 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ LOGIN_LOCK_SECONDS: '600', LOGIN_MAX_LOCK_SECONDS: '300' }), /LOGIN_MAX_LOCK_SECONDS/);
     assert.throws(() => loadConfig({ SESSION_TTL_SECONDS: 'forever' }), /SESSION_TTL_SECONDS/);
   });
+
+  it('refuses a refusal floor a stop could cut off: at most a quarter of SHUTDOWN_TIMEOUT_MS', () => {
+    assert.equal(loadConfig({ LOGIN_REFUSAL_MIN_MS: '2500' }).LOGIN_REFUSAL_MIN_MS, 2500);
+    assert.throws(() => loadConfig({ LOGIN_REFUSAL_MIN_MS: '2501' }), (e: unknown) => e instanceof ConfigError && /a quarter of SHUTDOWN_TIMEOUT_MS/.test(e.message));
+    assert.throws(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '900' }), /LOGIN_REFUSAL_MIN_MS must be at most a quarter of SHUTDOWN_TIMEOUT_MS/);
+    assert.equal(loadConfig({ LOGIN_REFUSAL_MIN_MS: '5000', SHUTDOWN_TIMEOUT_MS: '20000' }).LOGIN_REFUSAL_MIN_MS, 5000);
+  });
 });
