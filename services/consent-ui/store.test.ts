@@ -9,10 +9,10 @@ import { usersCollection } from '#shared/reference-data/users.ts';
 import { connect } from '@nats-io/transport-node';
 import { announceReferenceDataChange, ReferenceCache } from '#shared/reference-data/reference-cache.ts';
 import { createConsentUiStore, type ConsentUiStore } from './store.ts';
+import { uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
-const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
-base.pathname = `/t_consentuistore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
 
+const databaseUri = uniqueMongoUri('consentuistore');
 const at = (seconds: number) => new Date(Date.UTC(2030, 0, 1) + seconds * 1000);
 
 describe('consent-ui store', () => {
@@ -23,7 +23,7 @@ describe('consent-ui store', () => {
   let store: ConsentUiStore;
 
   before(async () => {
-    client = await MongoClient.connect(base.toString());
+    client = await MongoClient.connect(databaseUri);
     db = client.db();
     store = await createConsentUiStore(db, createLogger('consent-ui-test', 'silent'), async (username) => knownSubs.get(username));
   });
@@ -89,7 +89,7 @@ describe('consent-ui store', () => {
   // backend, as scripts/local-infra.ts builds it, answers from the index; so the reads made on
   // every authorization and sign-in keep to _id.
   it('reads users (known name or not), sessions, remembered consents and failure counts by _id alone', async () => {
-    const watcher = await MongoClient.connect(base.toString(), { monitorCommands: true });
+    const watcher = await MongoClient.connect(databaseUri, { monitorCommands: true });
     const filters: { collection: string; keys: string[] }[] = [];
     watcher.on('commandStarted', (event) => {
       if (event.commandName === 'find') filters.push({ collection: event.command.find, keys: Object.keys(event.command.filter ?? {}) });

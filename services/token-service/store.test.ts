@@ -9,9 +9,9 @@ import { createLogger } from '#shared/logger.ts';
 import { refreshGraceClaimId, refreshTokenClaimId } from '#shared/grants/refresh-tokens.ts';
 import { revocationsCollection } from '#shared/grants/revocation-feed.ts';
 import { createTokenStore, type RefreshTokenFamily, type TokenStore } from './store.ts';
+import { uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
-const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
-base.pathname = `/t_tokenstore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
+const databaseUri = uniqueMongoUri('tokenstore');
 
 let mongo: MongoClient;
 let db: Db;
@@ -24,7 +24,7 @@ const RACE = 10;
 const INSTANCES = 5;
 
 before(async () => {
-  mongo = await MongoClient.connect(base.toString());
+  mongo = await MongoClient.connect(databaseUri);
   db = mongo.db();
   const log = createLogger('test', 'silent');
   store = await createTokenStore(db, log);
@@ -263,7 +263,7 @@ describe('token store: revocations decided and not yet recorded', () => {
   it('reads the short list, not the claims, except when asked for revocations decided by earlier releases', async () => {
     const legacy = randomToken(16);
     await db.collection('grant_claims').insertOne({ _id: `revoked:${legacy}`, createdAt: now, expiresAt: addSeconds(now, 3600) } as never);
-    const watcher = await MongoClient.connect(base.toString(), { monitorCommands: true });
+    const watcher = await MongoClient.connect(databaseUri, { monitorCommands: true });
     const read: string[] = [];
     watcher.on('commandStarted', (event) => {
       if (event.commandName === 'find') read.push(event.command.find);

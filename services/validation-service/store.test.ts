@@ -2,25 +2,18 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, type Db } from 'mongodb';
-import { randomToken } from '#shared/crypto.ts';
 import { signingKeysCollection } from '#shared/keys/signing-keys.ts';
 import { activeRevocations, revocationsCollection, revocationId, revocationsChangedSince } from '#shared/grants/revocation-feed.ts';
 import { createValidationStore } from './store.ts';
+import { uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
 let mongo: MongoClient;
 let db: Db;
 const T0 = new Date('2030-01-01T00:00:00Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
-// A database of this file's own on the suite's server.
-function uniqueMongoUri(): string {
-  const url = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
-  url.pathname = `/t_validationstore_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
-  return url.toString();
-}
-
 before(async () => {
-  mongo = await MongoClient.connect(uniqueMongoUri());
+  mongo = await MongoClient.connect(uniqueMongoUri('validationstore'));
   db = mongo.db();
 });
 after(async () => {

@@ -15,9 +15,9 @@ import { startPrivateNats, type PrivateNats } from '../../test/helpers/nats-serv
 import { DUPLICATE_WINDOW_MS, ensureAuditStream } from './audit-stream.ts';
 import { cloudEvent, auditSubject } from './cloud-event.ts';
 import { AUDIT_OUTBOX, AuditPublisher, outboxDoc, type OutboxDoc } from './publish-audit-event.ts';
+import { uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
 const silent = pino({ level: 'silent' });
-const mongoBase = process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth';
 let mongo: MongoClient;
 let nats: PrivateNats;
 let nc: NatsConnection;
@@ -47,7 +47,7 @@ async function muteJetStream(): Promise<Subscription> {
 
 /** A fresh database on a client of its own that counts the documents sent to the outbox in insert commands. */
 async function watchedDb(): Promise<{ db: Db; outboxInserts: () => number }> {
-  const client = await MongoClient.connect(mongoBase, { monitorCommands: true });
+  const client = await MongoClient.connect(uniqueMongoUri('audit'), { monitorCommands: true });
   watchedClients.push(client);
   let inserted = 0;
   client.on('commandStarted', (event) => {
@@ -58,7 +58,7 @@ async function watchedDb(): Promise<{ db: Db; outboxInserts: () => number }> {
 }
 
 before(async () => {
-  mongo = await MongoClient.connect(mongoBase);
+  mongo = await MongoClient.connect(uniqueMongoUri('audit'));
   nats = await startPrivateNats();
   nc = await connect({ servers: nats.url });
 });

@@ -11,9 +11,8 @@ import { createLogger } from '#shared/logger.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { BROADCAST_CUT_OFF_AHEAD_MS, boundedBroadcast, startRevocationSet } from './revocation-feed.ts';
 import type { RevocationSet } from './revocation-set.ts';
+import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
-const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
-base.pathname = `/t_revocationfeed_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
 const DAY_MS = 86_400_000;
 
 describe('revocation broadcasts', () => {
@@ -23,10 +22,9 @@ describe('revocation broadcasts', () => {
   let revocations: RevocationSet;
 
   before(async () => {
-    client = await MongoClient.connect(base.toString());
+    client = await MongoClient.connect(uniqueMongoUri('revocationfeed'));
     db = client.db();
-    // Where the suite's NATS is, read as the database's address above (shared code imports no test helpers).
-    nc = await connect({ servers: process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+    nc = await connect({ servers: NATS_URL });
     revocations = await startRevocationSet({ nc, db, clock: { now: () => new Date() }, log: createLogger('revocation-feed-test', 'silent'), resyncMs: 60_000 });
   });
   after(async () => {

@@ -4,17 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { MongoClient, type Db } from 'mongodb';
 import { importJWK, jwtVerify, SignJWT } from 'jose';
 import { addSeconds } from '#shared/clock.ts';
-import { randomToken } from '#shared/crypto.ts';
 import { decrypt } from './key-encryption.ts';
 import { publishedKeysFilter, signingKeysCollection } from './signing-keys.ts';
 import { generateSigningKey, insertSigningKey, KEY_RETIRE_MARGIN_SECONDS, rotateSigningKey } from './rotate-signing-key.ts';
+import { uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
-const uri = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
-uri.pathname = `/t_keys_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
 let mongo: MongoClient;
 let db: Db;
 before(async () => {
-  mongo = await MongoClient.connect(uri.toString());
+  mongo = await MongoClient.connect(uniqueMongoUri('keys'));
   db = mongo.db();
 });
 after(async () => {

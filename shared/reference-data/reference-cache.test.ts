@@ -9,9 +9,8 @@ import { createLogger } from '#shared/logger.ts';
 import { announceReferenceDataChange, ReferenceCache } from './reference-cache.ts';
 import { scopesCollection } from './scopes.ts';
 import { resourceServersCollection } from './resource-servers.ts';
+import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
-const base = new URL(process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth');
-base.pathname = `/t_referencecache_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
 
 describe('ReferenceCache', () => {
   let client: MongoClient;
@@ -20,10 +19,9 @@ describe('ReferenceCache', () => {
   let cache: ReferenceCache;
 
   before(async () => {
-    client = await MongoClient.connect(base.toString());
+    client = await MongoClient.connect(uniqueMongoUri('referencecache'));
     db = client.db();
-    // Where the suite's NATS is, read as the database's address above (shared code imports no test helpers).
-    nc = await connect({ servers: process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222' });
+    nc = await connect({ servers: NATS_URL });
     cache = new ReferenceCache(db, createLogger('reference-cache-test', 'silent'), ['scopes', 'resource_servers']);
     await cache.start(nc);
   });

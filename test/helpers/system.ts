@@ -1,5 +1,6 @@
 // Starts the real services in-process against real NATS and the database, each test file with a
 // database of its own, and seeds reference data with unique names. Nothing wipes a database.
+import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 import { freePort } from './ports.ts';
 import { startPrivateNats, type PrivateNats } from './nats-server.ts';
 import { MongoClient, type Db } from 'mongodb';
@@ -16,17 +17,7 @@ import { createResourceServer } from '../../services/admin-cli/resource-servers-
 export const ServiceNames = ['authorize-service', 'consent-ui', 'token-service', 'validation-service'] as const;
 export type ServiceName = (typeof ServiceNames)[number];
 
-export const NATS_URL = process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-const MONGO_BASE = process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth';
-
-export { freePort };
-
-/** A MongoDB URI naming a database of its own (same server as the suite's). */
-export function uniqueMongoUri(label: string): string {
-  const url = new URL(MONGO_BASE);
-  url.pathname = `/t_${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
-  return url.toString();
-}
+export { freePort, NATS_URL, uniqueMongoUri };
 
 /** Environment for one system under test: free ports, a unique database, quiet logs. */
 export async function testEnv(label: string, overrides: Record<string, string> = {}): Promise<Record<string, string>> {

@@ -1,0 +1,14 @@
+// Where the suite's NATS and database are (scripts/test.ts sets OAUTH_TEST_*), for every test: those
+// that start a system (test/helpers/system.ts) and those of one store or shared module. Only tests
+// import this.
+import { randomToken } from '#shared/crypto.ts';
+
+export const NATS_URL = process.env.OAUTH_TEST_NATS_URL ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const MONGO_BASE = process.env.OAUTH_TEST_MONGODB_URI ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/oauth';
+
+/** A MongoDB URI naming a database of its own (same server as the suite's). */
+export function uniqueMongoUri(label: string): string {
+  const url = new URL(MONGO_BASE);
+  url.pathname = `/t_${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomToken(6).replace(/[^a-z0-9]/gi, '')}`;
+  return url.toString();
+}
