@@ -94,6 +94,23 @@ describe('verifyAccessToken', () => {
     assert.equal(await verifyAccessToken(deps(), await sign(claims({ aud: 'https://api.example.com/' }))), undefined, 'without the registry');
   });
 
+  it('judges revocation and expiry after waiting for a resource server\u2019s load, not before', async () => {
+    const revoked = new Set<string>();
+    let nowS = NOW_S;
+    const loading = async (uri: string) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return uri === 'https://api.example.com/' ? {} : undefined;
+    };
+    const d = deps({ revoked, findResourceServer: loading, clock: { now: () => new Date(nowS * 1000) } });
+    const token = await sign(claims({ aud: 'https://api.example.com/', jti: 'during-the-wait' }));
+    const revokedMeanwhile = verifyAccessToken(d, token);
+    revoked.add('during-the-wait');
+    assert.equal(await revokedMeanwhile, undefined, 'revoked while the lookup waited');
+    const expired = verifyAccessToken(d, await sign(claims({ aud: 'https://api.example.com/', jti: 'j2', exp: NOW_S + 1 })));
+    nowS = NOW_S + 1 + EXP_LEEWAY_SECONDS;
+    assert.equal(await expired, undefined, 'expired while the lookup waited');
+  });
+
   it('refuses a cached token for a resource server deleted since it was verified', async () => {
     const servers = new Set(['https://api.example.com/']);
     const withServers = deps({ cache: new VerifiedTokenCache<AccessToken>(10), findResourceServer: async (uri) => (servers.has(uri) ? {} : undefined) });

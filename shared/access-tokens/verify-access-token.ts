@@ -61,15 +61,17 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Acce
     if (verified === undefined) return undefined;
     deps.cache?.set(token, verified);
   }
-  if (verified.exp <= epochSeconds(now) - EXP_LEEWAY_SECONDS) {
+  // Checked on every call, cached or not: a resource server deleted since ends its tokens here. First,
+  // as it may wait for a load: expiry, key and revocation are then judged at the time of the answer.
+  const accepted = audienceAccepted(deps, verified.aud);
+  if (accepted !== true && !(await accepted)) return undefined;
+  if (verified.exp <= epochSeconds(accepted === true ? now : deps.clock.now()) - EXP_LEEWAY_SECONDS) {
     deps.cache?.delete(token);
     return undefined;
   }
   // A key retired since the token was verified no longer vouches for it.
   if (deps.keys.current(verified.kid) === undefined) return undefined;
   if (deps.revocations.isRevoked(verified)) return undefined;
-  // Checked on every call, cached or not: a resource server deleted since ends its tokens here.
-  if (!(await audienceAccepted(deps, verified.aud))) return undefined;
   return verified;
 }
 
@@ -112,13 +114,16 @@ async function verifySignature(deps: Deps, token: string, now: Date): Promise<Ac
 const audiencesOf = (aud: unknown): string[] | undefined =>
   typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string') ? aud : undefined;
 
-/** RFC 9068 §4: the token must be meant for us: our audience, or resource servers registered here. */
-async function audienceAccepted(deps: Pick<Deps, 'audience' | 'findResourceServer'>, aud: string | string[]): Promise<boolean> {
+/**
+ * RFC 9068 §4: the token must be meant for us: our audience (answered at once, the usual case), or
+ * resource servers registered here.
+ */
+function audienceAccepted(deps: Pick<Deps, 'audience' | 'findResourceServer'>, aud: string | string[]): true | Promise<boolean> {
   const audiences = typeof aud === 'string' ? [aud] : aud;
   if (audiences.includes(deps.audience)) return true;
   const { findResourceServer } = deps;
-  if (findResourceServer === undefined) return false;
-  return (await Promise.all(audiences.map((a) => findResourceServer(a)))).every((server) => server !== undefined);
+  if (findResourceServer === undefined) return Promise.resolve(false);
+  return Promise.all(audiences.map((a) => findResourceServer(a))).then((servers) => servers.every((server) => server !== undefined));
 }
 
 function toAccessToken(kid: string, payload: JWTPayload): AccessToken | undefined {

@@ -1,6 +1,6 @@
 // The revocation broadcast as every RevocationSet hears it, against the real NATS and database: a
-// cut-off far past the receiver's clock (forged, or a writer's clock far ahead) is cut to a minute
-// past it, so it cannot refuse every token its subject will ever get.
+// cut-off far past the receiver's clock is cut to a minute past it, so a forged one cannot refuse
+// every token its subject will ever get; a real one (stored before it was broadcast) is read at once.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
-import { BROADCAST_CUT_OFF_AHEAD_MS, boundedBroadcast, startRevocationSet } from './revocation-feed.ts';
+import { BROADCAST_CUT_OFF_AHEAD_MS, boundedBroadcast, startRevocationSet, toRevocationRecorded, writeRevocation } from './revocation-feed.ts';
 import type { RevocationSet } from './revocation-set.ts';
 import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
@@ -47,6 +47,20 @@ describe('revocation broadcasts', () => {
     assert.equal(revocations.isRevoked(token(sentAt)), true, 'a token issued when it was sent is refused');
     assert.equal(revocations.isRevoked(token(sentAt + BROADCAST_CUT_OFF_AHEAD_MS - 1000)), true, 'and one issued within the minute');
     assert.equal(revocations.isRevoked(token(Date.now() + BROADCAST_CUT_OFF_AHEAD_MS + 1)), false, 'one issued past the minute is not');
+  });
+
+  it('applies a stored record whose writer\u2019s clock runs further ahead in full at once: the cut starts a resync', async () => {
+    const sub = `u_${randomToken(8)}`;
+    const token = (iatMs: number) => ({ grantId: undefined, sub, clientId: 'c_app', iat: Math.floor(iatMs / 1000), iatMs });
+    const aheadMs = Date.now() + 10 * 60_000;
+    // As a writer does: stored first, then broadcast (resyncs here are a minute apart: only the cut's own counts).
+    const write = { kind: 'subject' as const, key: sub, issuedBefore: new Date(aheadMs), expiresAt: new Date(aheadMs + DAY_MS) };
+    await writeRevocation(db, write, new Date());
+    nc.publish(Subjects.revocationRecorded, JSON.stringify(toRevocationRecorded(write)));
+    await nc.flush();
+    const issuedLater = token(aheadMs - 60_000);
+    for (let waited = 0; !revocations.isRevoked(issuedLater) && waited < 1000; waited += 10) await sleep(10);
+    assert.equal(revocations.isRevoked(issuedLater), true, 'a token issued before the stored cut-off, past the minute, is refused within a second');
   });
 
   it('leaves a cut-off within the minute as it was', () => {

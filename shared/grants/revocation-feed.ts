@@ -132,9 +132,9 @@ export function subscribeRevocations(nc: NatsConnection, log: Logger, onRecord: 
 /**
  * How far past this instance's clock a broadcast cut-off (`issued_before`) may lie. Writers stamp it
  * with their own clock or the database's, which NTP keeps far closer than this. A later one is cut
- * to it, so a forged or mistaken broadcast cannot refuse tokens issued more than this after it
- * arrived; a writer whose clock is further ahead loses nothing for long, as the next resync reads
- * its record from the database uncut.
+ * to it, so a forged broadcast cannot refuse tokens issued more than this after it arrived. A cut
+ * starts a resync at once: a writer stores its record before it broadcasts it, so a real one whose
+ * writer's clock is further ahead applies in full a database read later.
  */
 export const BROADCAST_CUT_OFF_AHEAD_MS = 60_000;
 
@@ -149,7 +149,11 @@ export async function startRevocationSet(
   const { nc, db, log } = deps;
   const revocations = new RevocationSet({
     clock: deps.clock, log, resyncMs: deps.resyncMs,
-    subscribe: (onRecord) => subscribeRevocations(nc, log, (record) => onRecord(boundedBroadcast(record, deps.clock.now().getTime()))),
+    subscribe: (onRecord) => subscribeRevocations(nc, log, (record) => {
+      const bounded = boundedBroadcast(record, deps.clock.now().getTime());
+      onRecord(bounded);
+      if (bounded !== record) void revocations.resync();
+    }),
     loadActive: (now, graceMs) => activeRevocations(db, now, graceMs),
     loadChangedSince: (since) => revocationsChangedSince(db, since),
   });

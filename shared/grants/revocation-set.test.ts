@@ -134,6 +134,22 @@ describe('RevocationSet', () => {
     h.set.stop();
   });
 
+  it('runs a resync asked for while one is running once more after it, so a record stored meanwhile is read', async () => {
+    const stamped = (key: string, changedAtMs: number): RevocationRecord => ({ ...rec('jti', key, T0 / 1000, T0 + 7_200_000), changedAtMs });
+    const h = harness([stamped('loaded', T0 - 30_000)]);
+    await h.set.start();
+    h.setSinceResult([]);
+    const first = h.set.resync();
+    // Stored while the first read is under way (it has already been sent): only a second read finds it.
+    h.setSinceResult([stamped('stored meanwhile', T0 - 1_000)]);
+    void h.set.resync();
+    await first;
+    for (let turns = 0; !h.set.isRevoked(token({ jti: 'stored meanwhile' })) && turns < 10; turns++) await new Promise((r) => setImmediate(r));
+    assert.equal(h.set.isRevoked(token({ jti: 'stored meanwhile' })), true);
+    assert.equal(h.sinceAsked.length, 2, 'two reads, not more');
+    h.set.stop();
+  });
+
   it('reads every live record at a resync until it has read a stamped one', async () => {
     const h = harness();
     await h.set.start();

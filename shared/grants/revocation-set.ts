@@ -75,6 +75,7 @@ export class RevocationSet {
   /** The newest database stamp read so far (epoch ms); undefined until a stamped record was read. */
   #highWaterMs: number | undefined;
   #syncing = false;
+  #syncAgain = false;
 
   constructor(deps: RevocationSetDeps) {
     this.#deps = deps;
@@ -128,8 +129,13 @@ export class RevocationSet {
    * every live one before any stamp was read, and drops expired ones; a failure is retried next time.
    */
   async resync(): Promise<void> {
-    if (this.#syncing) return;
+    // One at a time; asked for meanwhile, it runs once more after, so what was stored since is read.
+    if (this.#syncing) {
+      this.#syncAgain = true;
+      return;
+    }
     this.#syncing = true;
+    this.#syncAgain = false;
     try {
       const highWaterMs = this.#highWaterMs;
       this.#apply(highWaterMs === undefined
@@ -140,6 +146,7 @@ export class RevocationSet {
     } finally {
       this.#syncing = false;
       this.sweep();
+      if (this.#syncAgain) void this.resync();
     }
   }
 
