@@ -131,19 +131,26 @@ describe('grant_type=client_credentials', () => {
 
   it('RFC 8707: resource names the token\u2019s audience with the scope cut to what it accepts; an unregistered or malformed one is invalid_target', async () => {
     const { clientId, clientSecret } = await machineClient();
-    // Asked at once after `create`: token-service waits for the load the announcement started
-    // (ReferenceCache.findResourceServer). Many registered servers make that load outlast the
-    // announcement's way to the request, where a lookup in the cache alone was refused.
-    await resourceServersCollection(system.db).insertMany(Array.from({ length: MANY_RESOURCE_SERVERS }, (_, i) => (
-      { _id: `https://filler-${i}.example.com/`, scopes: [readScope], createdAt: new Date() })));
-    const api = await system.seed.resourceServer([readScope]);
-    const res = await tokenRequest(system, { grant_type: 'client_credentials', resource: api }, { clientId, clientSecret });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    const claims = decodeJwt(String(res.body.access_token));
-    assert.equal(claims.aud, api);
-    assert.equal(claims.scope, readScope);
-    // validation-service heard the same announcement; its lookup of the token's aud waits for that load too.
-    const validated = await validate(String(res.body.access_token), { audience: api, scopes: [readScope] });
+    // Asked at once after `create` (the announcement has reached the services by then: it is flushed
+    // and delivered before the request's HTTP arrives): token-service waits for the load the
+    // announcement started (ReferenceCache.findResourceServer). Many registered servers make that
+    // load outlast the announcement's way to the request, where a lookup in the cache alone was refused.
+    const fillers = Array.from({ length: MANY_RESOURCE_SERVERS }, (_, i) => ({ _id: `https://filler-${i}.example.com/`, scopes: [readScope], createdAt: new Date() }));
+    await resourceServersCollection(system.db).insertMany(fillers);
+    let validated: Record<string, unknown>;
+    try {
+      const api = await system.seed.resourceServer([readScope]);
+      const res = await tokenRequest(system, { grant_type: 'client_credentials', resource: api }, { clientId, clientSecret });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const claims = decodeJwt(String(res.body.access_token));
+      assert.equal(claims.aud, api);
+      assert.equal(claims.scope, readScope);
+      // validation-service heard the same announcement; its lookup of the token's aud waits for that load too.
+      validated = await validate(String(res.body.access_token), { audience: api, scopes: [readScope] });
+    } finally {
+      // Later loads of this file's services are quick again.
+      await resourceServersCollection(system.db).deleteMany({ _id: { $in: fillers.map((f) => f._id) } });
+    }
     assert.equal(validated.active, true, JSON.stringify(validated));
     assert.equal(validated.allowed, true, JSON.stringify(validated));
     for (const resource of ['https://unregistered.example.com/', 'not a uri']) {

@@ -28,7 +28,7 @@ import { collectAuditEvents } from './helpers/audit.ts';
 
 const ROTATION = 60;
 const PREPUBLISH = 5;
-/** Below the prepublish period, as token-service requires. */
+/** The key reload token-service derives from that prepublish period when none is set (config.ts). */
 const RELOAD = 2;
 const INSTANCES = 5;
 const log = createLogger('test', 'silent');
@@ -143,7 +143,7 @@ describe('scheduled rotation with three token-service instances on NATS', () => 
   let user: SeededUser;
   const extra: { stop(): Promise<void> }[] = [];
   const edges: string[] = [];
-  const env = { OAUTH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), SIGNING_KEY_ROTATION_SECONDS: String(ROTATION), SIGNING_KEY_PREPUBLISH_SECONDS: String(PREPUBLISH), SIGNING_KEY_RELOAD_SECONDS: String(RELOAD) };
+  const env = { OAUTH_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'), SIGNING_KEY_ROTATION_SECONDS: String(ROTATION), SIGNING_KEY_PREPUBLISH_SECONDS: String(PREPUBLISH) };
 
   before(async () => {
     system = await startSystem('keyrotation', { services: ['authorize-service', 'token-service', 'validation-service'], env });

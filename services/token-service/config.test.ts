@@ -14,9 +14,12 @@ describe('token-service configuration: signing key rotation', () => {
     assert.equal(config.SIGNING_KEY_PREPUBLISH_SECONDS, 86_400);
   });
 
-  it('accepts the shortest periods: rotation 60 s, prepublish 5 s with keys reloaded more often', () => {
-    const config = loadConfig(env({ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '5', SIGNING_KEY_RELOAD_SECONDS: '2' }));
+  it('accepts the shortest periods (rotation 60 s, prepublish 5 s) alone: keys are then reloaded every 2 s', () => {
+    const config = loadConfig(env({ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '5' }));
     assert.deepEqual([config.SIGNING_KEY_ROTATION_SECONDS, config.SIGNING_KEY_PREPUBLISH_SECONDS, config.SIGNING_KEY_RELOAD_SECONDS], [60, 5, 2]);
+    assert.equal(loadConfig(env()).SIGNING_KEY_RELOAD_SECONDS, 60, 'a minute by default');
+    assert.equal(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '61' })).SIGNING_KEY_RELOAD_SECONDS, 30);
+    assert.equal(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '61', SIGNING_KEY_RELOAD_SECONDS: '10' })).SIGNING_KEY_RELOAD_SECONDS, 10, 'as set');
   });
 
   it('lets JWKS be cached a minute by default, and only as long as a key published at a reload still comes before it signs', () => {
@@ -24,6 +27,7 @@ describe('token-service configuration: signing key rotation', () => {
     // Published at most 2 s (the reload) plus a second after the announcement; it signs 5 s after it.
     assert.equal(jwksMaxAgeSeconds(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '5', SIGNING_KEY_RELOAD_SECONDS: '2' }))), 2);
     assert.equal(jwksMaxAgeSeconds(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '61', SIGNING_KEY_RELOAD_SECONDS: '60' }))), 0);
+    assert.equal(jwksMaxAgeSeconds(loadConfig(env({ SIGNING_KEY_PREPUBLISH_SECONDS: '5' }))), 2, 'the reload derived from the prepublish period');
   });
 
   it('refuses a rotation under 60 s, a prepublish under 5 s, non-integers, a prepublish not below the rotation period or not above the reload interval', () => {
@@ -36,7 +40,7 @@ describe('token-service configuration: signing key rotation', () => {
       [{ SIGNING_KEY_ROTATION_SECONDS: '60', SIGNING_KEY_PREPUBLISH_SECONDS: '60' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be below SIGNING_KEY_ROTATION_SECONDS/],
       [{ SIGNING_KEY_PREPUBLISH_SECONDS: '7776000' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be below/],
       // An instance that missed the announcement would publish the key only after it began to sign.
-      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '60' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be above SIGNING_KEY_RELOAD_SECONDS/],
+      [{ SIGNING_KEY_PREPUBLISH_SECONDS: '60', SIGNING_KEY_RELOAD_SECONDS: '60' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be above SIGNING_KEY_RELOAD_SECONDS/],
       [{ SIGNING_KEY_PREPUBLISH_SECONDS: '5', SIGNING_KEY_RELOAD_SECONDS: '5' }, /SIGNING_KEY_PREPUBLISH_SECONDS must be above SIGNING_KEY_RELOAD_SECONDS/],
       [{ SIGNING_KEY_RELOAD_SECONDS: '0' }, /SIGNING_KEY_RELOAD_SECONDS/],
     ];

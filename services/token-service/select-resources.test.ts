@@ -21,7 +21,7 @@ const refusal = async (run: () => Promise<unknown>): Promise<string> => {
   return 'none';
 };
 
-describe('selectResources', async () => {
+describe('selectResources', () => {
   it('leaves the audience and scopes as they were when neither the authorization nor the request names a resource', async () => {
     assert.deepEqual(await selectResources(deps, undefined, undefined, ['read', 'other']), { audience: undefined, scopes: ['read', 'other'] });
   });
