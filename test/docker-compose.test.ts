@@ -303,6 +303,16 @@ describe('docker-compose.yml', () => {
     assert.match(dockerfile, /^FROM node:24/m);
     for (const dir of ['shared', 'services', 'bin']) assert.match(dockerfile, new RegExp(`COPY ${dir} `));
   });
+
+  it('builds from the sources alone: .dockerignore leaves out local data, dependencies and tests, and nothing the image copies', async () => {
+    const ignored = (await read('.dockerignore')).split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+    for (const entry of ['.data', 'node_modules', '.git', 'test', '**/*.test.ts', 'shared/testing']) assert.ok(ignored.includes(entry), entry);
+    const copied = [...(await read('deploy/Dockerfile')).matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    assert.deepEqual(copied.sort(), ['bin', 'package-lock.json', 'package.json', 'package.json', 'services', 'shared'].sort());
+    for (const source of copied) {
+      assert.ok(!ignored.some((entry) => entry === source || source.startsWith(`${entry}/`)), `${source} is copied, so not ignored`);
+    }
+  });
 });
 
 describe('deploy/docker-compose.dev.yml: what npm start\'s hint runs', () => {

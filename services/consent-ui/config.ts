@@ -32,7 +32,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConsentUiConfi
     throw new ConfigError('configuration error: LOGIN_MAX_LOCK_SECONDS must not be less than LOGIN_LOCK_SECONDS');
   }
   // A stop gives requests in flight what the drain delay (at most half the timeout) leaves; a refusal
-  // held then (up to twice the floor when slow) must still be answered, not cut off.
+  // held then (to the next multiple of the floor: once or twice it unless the machine is very slow)
+  // should still be answered, not cut off.
   if (config.LOGIN_REFUSAL_MIN_MS * 4 > config.SHUTDOWN_TIMEOUT_MS) {
     throw new ConfigError('configuration error: LOGIN_REFUSAL_MIN_MS must be at most a quarter of SHUTDOWN_TIMEOUT_MS');
   }
