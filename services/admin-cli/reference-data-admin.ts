@@ -7,7 +7,8 @@ import { isDuplicateKey, ensureIndexes } from '#shared/mongo.ts';
 import type { Logger } from '#shared/logger.ts';
 import { hashPassword } from '#shared/password.ts';
 import {
-  clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+  clientsCollection, DEFAULT_ACCESS_TOKEN_TTL_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, MIN_ACCESS_TOKEN_TTL_SECONDS,
+  DEFAULT_REFRESH_TOKEN_TTL_SECONDS, MAX_REFRESH_TOKEN_TTL_SECONDS,
   ClientGrantTypes, MAX_REFRESH_GRACE_SECONDS, type ClientDoc, type ClientGrantType, type ClientType,
 } from '#shared/reference-data/clients.ts';
 import { scopesCollection, SCOPE_TOKEN } from '#shared/reference-data/scopes.ts';
@@ -109,7 +110,9 @@ export async function createClient(db: Db, client: NewClient): Promise<{ clientI
   if (!Number.isInteger(accessTtl) || accessTtl < MIN_ACCESS_TOKEN_TTL_SECONDS || accessTtl > MAX_ACCESS_TOKEN_TTL_SECONDS) {
     throw new AdminError(`--access-token-ttl must be a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_TTL_SECONDS}`);
   }
-  if (!Number.isInteger(refreshTtl) || refreshTtl < 300 || refreshTtl > 365 * 86_400) throw new AdminError('--refresh-token-ttl must be a whole number of seconds from 300 to 31536000');
+  if (!Number.isInteger(refreshTtl) || refreshTtl < 300 || refreshTtl > MAX_REFRESH_TOKEN_TTL_SECONDS) {
+    throw new AdminError(`--refresh-token-ttl must be a whole number of seconds from 300 to ${MAX_REFRESH_TOKEN_TTL_SECONDS}`);
+  }
   const grace = client.refreshGraceSeconds ?? 0;
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_REFRESH_GRACE_SECONDS) {
     throw new AdminError(`--refresh-grace-seconds must be a whole number of seconds from 0 to ${MAX_REFRESH_GRACE_SECONDS}`);

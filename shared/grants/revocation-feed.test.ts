@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
-import { BROADCAST_CUT_OFF_AHEAD_MS, boundedBroadcast, startRevocationSet, toRevocationRecorded, writeRevocation } from './revocation-feed.ts';
+import { BROADCAST_CUT_OFF_AHEAD_MS, BROADCAST_LIFETIME_MAX_MS, boundedBroadcast, startRevocationSet, toRevocationRecorded, writeRevocation } from './revocation-feed.ts';
 import type { RevocationSet } from './revocation-set.ts';
 import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
 
@@ -63,9 +63,12 @@ describe('revocation broadcasts', () => {
     assert.equal(revocations.isRevoked(issuedLater), true, 'a token issued before the stored cut-off, past the minute, is refused within a second');
   });
 
-  it('leaves a cut-off within the minute as it was', () => {
-    const record = { kind: 'subject' as const, key: 'u', issuedBeforeMs: 1_000 + BROADCAST_CUT_OFF_AHEAD_MS, expiresAtMs: 5_000_000 };
+  it('leaves a record within the bounds as it was, and cuts a cut-off past the minute or an expiry past the longest token life', () => {
+    const record = { kind: 'subject' as const, key: 'u', issuedBeforeMs: 1_000 + BROADCAST_CUT_OFF_AHEAD_MS, expiresAtMs: 1_000 + BROADCAST_LIFETIME_MAX_MS };
     assert.equal(boundedBroadcast(record, 1_000), record);
     assert.deepEqual(boundedBroadcast({ ...record, issuedBeforeMs: 9e12 }, 1_000), record);
+    assert.deepEqual(boundedBroadcast({ ...record, expiresAtMs: 8.64e15 }, 1_000), record);
+    // The longest life a real record can have: a refresh token of a year begun now, then a day's access token.
+    assert.ok(BROADCAST_LIFETIME_MAX_MS > (365 + 1) * DAY_MS);
   });
 });

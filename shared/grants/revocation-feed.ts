@@ -13,6 +13,7 @@ import type { Clock } from '#shared/clock.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { ServiceMetrics } from '#shared/metrics.ts';
 import { RevocationSet, type RevocationKind, type RevocationRecord } from '#shared/grants/revocation-set.ts';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS, MAX_REFRESH_TOKEN_TTL_SECONDS } from '#shared/reference-data/clients.ts';
 
 export type { RevocationKind, RevocationRecord };
 
@@ -138,9 +139,20 @@ export function subscribeRevocations(nc: NatsConnection, log: Logger, onRecord: 
  */
 export const BROADCAST_CUT_OFF_AHEAD_MS = 60_000;
 
-/** A broadcast record with its cut-off no later than BROADCAST_CUT_OFF_AHEAD_MS past `nowMs`. */
-export const boundedBroadcast = (record: RevocationRecord, nowMs: number): RevocationRecord => (
-  record.issuedBeforeMs <= nowMs + BROADCAST_CUT_OFF_AHEAD_MS ? record : { ...record, issuedBeforeMs: nowMs + BROADCAST_CUT_OFF_AHEAD_MS });
+/**
+ * How long past this instance's clock a broadcast record may be kept (`expires_at`): the longest a
+ * token it covers can live (a refresh token of the longest lifetime, begun now, then an access token
+ * of the longest), with a day to spare for margins and clocks. A later one is cut to it, so a forged
+ * broadcast is not kept forever; a real one is read again from the database like a cut cut-off.
+ */
+export const BROADCAST_LIFETIME_MAX_MS = (MAX_REFRESH_TOKEN_TTL_SECONDS + MAX_ACCESS_TOKEN_TTL_SECONDS + 86_400) * 1000;
+
+/** A broadcast record within BROADCAST_CUT_OFF_AHEAD_MS and BROADCAST_LIFETIME_MAX_MS of `nowMs` (the same object when it was). */
+export function boundedBroadcast(record: RevocationRecord, nowMs: number): RevocationRecord {
+  const issuedBeforeMs = Math.min(record.issuedBeforeMs, nowMs + BROADCAST_CUT_OFF_AHEAD_MS);
+  const expiresAtMs = Math.min(record.expiresAtMs, nowMs + BROADCAST_LIFETIME_MAX_MS);
+  return issuedBeforeMs === record.issuedBeforeMs && expiresAtMs === record.expiresAtMs ? record : { ...record, issuedBeforeMs, expiresAtMs };
+}
 
 /** A RevocationSet fed by this database and the broadcast, started: subscribed first, then loaded. */
 export async function startRevocationSet(

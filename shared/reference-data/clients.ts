@@ -45,6 +45,8 @@ export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 600;
 export const MIN_ACCESS_TOKEN_TTL_SECONDS = 60;
 export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86_400;
 export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 86_400;
+/** The longest refresh-token lifetime a client may have (the admin CLI's check). */
+export const MAX_REFRESH_TOKEN_TTL_SECONDS = 365 * 86_400;
 
 export const clientGetsRefreshTokens = (client: ClientDoc): boolean => client.grantTypes.includes('refresh_token');
 
