@@ -131,10 +131,10 @@ describe('grant_type=client_credentials', () => {
 
   it('RFC 8707: resource names the token\u2019s audience with the scope cut to what it accepts; an unregistered or malformed one is invalid_target', async () => {
     const { clientId, clientSecret } = await machineClient();
-    // Asked at once after `create` (the announcement has reached the services by then: it is flushed
-    // and delivered before the request's HTTP arrives): token-service waits for the load the
-    // announcement started (ReferenceCache.findResourceServer). Many registered servers make that
-    // load outlast the announcement's way to the request, where a lookup in the cache alone was refused.
+    // Asked at once after `create`: token-service waits for the load the announcement started
+    // (ReferenceCache.findResourceServer), once the announcement has reached it (flushed to NATS here
+    // before the request is sent). Many registered servers make that load outlast the announcement's
+    // way to the request, where a lookup in the cache alone was refused.
     const fillers = Array.from({ length: MANY_RESOURCE_SERVERS }, (_, i) => ({ _id: `https://filler-${i}.example.com/`, scopes: [readScope], createdAt: new Date() }));
     await resourceServersCollection(system.db).insertMany(fillers);
     let validated: Record<string, unknown>;
