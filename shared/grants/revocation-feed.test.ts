@@ -59,8 +59,9 @@ describe('revocation broadcasts', () => {
     nc.publish(Subjects.revocationRecorded, JSON.stringify(toRevocationRecorded(write)));
     await nc.flush();
     const issuedLater = token(aheadMs - 60_000);
-    for (let waited = 0; !revocations.isRevoked(issuedLater) && waited < 1000; waited += 10) await sleep(10);
-    assert.equal(revocations.isRevoked(issuedLater), true, 'a token issued before the stored cut-off, past the minute, is refused within a second');
+    // Milliseconds here; the margin is for a loaded CI machine. The next periodic resync is a minute away.
+    for (let waited = 0; !revocations.isRevoked(issuedLater) && waited < 3000; waited += 10) await sleep(10);
+    assert.equal(revocations.isRevoked(issuedLater), true, 'a token issued before the stored cut-off, past the minute, is refused at once');
   });
 
   it('leaves a record within the bounds as it was, and cuts a cut-off past the minute or an expiry past the longest token life', () => {
