@@ -4,7 +4,7 @@
 import { OAuthError } from '#shared/oauth-error.ts';
 import type { ClientDoc } from '#shared/reference-data/clients.ts';
 import { parseScopeParameter } from '#shared/reference-data/scopes.ts';
-import { invalidTarget, registeredServers, scopesAccepted, sentResourceUris, type ResourceServerDoc } from '#shared/reference-data/resource-servers.ts';
+import { invalidTarget, resolveResources, scopesAccepted, type ResourceServerDoc } from '#shared/reference-data/resource-servers.ts';
 import type { AuthorizationRequest } from '#shared/grants/authorization-requests.ts';
 
 export type RawQuery = Record<string, string | string[] | undefined>;
@@ -123,9 +123,8 @@ async function checkScopes(deps: Deps, client: ClientDoc, scope: string | undefi
  */
 async function checkResources(deps: Deps, sent: string | string[] | undefined, scopes: string[]): Promise<string[] | undefined | OAuthError> {
   try {
-    const uris = sentResourceUris(sent);
-    if (!uris) return undefined;
-    const servers = registeredServers(await Promise.all(uris.map((uri) => deps.resourceServer(uri))));
+    const servers = await resolveResources(sent, (uri) => deps.resourceServer(uri));
+    if (!servers) return undefined;
     if (scopesAccepted(scopes, servers).length === 0) return invalidTarget('the resources accept none of the requested scopes');
     return servers.map((server) => server._id);
   } catch (error) {

@@ -4,7 +4,7 @@
 // An authorization that named none is not restricted to any: the token request may then name any
 // registered resource server (§2.2: resources may be asked for at the token endpoint only).
 import {
-  invalidTarget, registeredServers, scopesAccepted, sentResourceUris, type ResourceServerDoc,
+  invalidTarget, resolveResources, scopesAccepted, type ResourceServerDoc,
 } from '#shared/reference-data/resource-servers.ts';
 
 export type ResourceDeps = {
@@ -21,17 +21,14 @@ export type TokenTarget = { audience: string[] | undefined; scopes: string[] };
 export async function selectResources(
   deps: ResourceDeps, sent: string[] | undefined, authorized: string[] | undefined, scopes: string[],
 ): Promise<TokenTarget> {
-  // Checked as sent (sentResourceUris), then each looked up: invalid_target unless all are registered.
-  const resolve = async (uris: string[] | undefined) => {
-    const checked = sentResourceUris(uris);
-    return checked && registeredServers(await Promise.all(checked.map(async (uri) => deps.findResourceServer?.(uri))));
-  };
-  const requested = await resolve(sent);
+  // Without the registry every resource is unregistered.
+  const find = (uri: string) => deps.findResourceServer?.(uri);
+  const requested = await resolveResources(sent, find);
   if (requested && authorized && requested.some((server) => !authorized.includes(server._id))) {
     throw invalidTarget('resource beyond the authorization');
   }
   // A resource server deleted since the authorization is no longer one a token can be for.
-  const servers = requested ?? (await resolve(authorized));
+  const servers = requested ?? (await resolveResources(authorized, find));
   if (!servers) return { audience: undefined, scopes };
   const accepted = scopesAccepted(scopes, servers);
   if (accepted.length === 0) throw invalidTarget('the resources accept none of the granted scopes');

@@ -30,7 +30,7 @@ export const invalidTarget = (detail: string) =>
  * The `resource` parameters as sent (one string, several, or none), checked: each well-formed,
  * duplicates collapsed, order kept, at most MAX_RESOURCES. undefined when none was sent.
  */
-export function sentResourceUris(sent: string | string[] | undefined): string[] | undefined {
+function sentResourceUris(sent: string | string[] | undefined): string[] | undefined {
   if (sent === undefined) return undefined;
   const uris = [...new Set(Array.isArray(sent) ? sent : [sent])];
   if (uris.length === 0) return undefined;
@@ -39,8 +39,17 @@ export function sentResourceUris(sent: string | string[] | undefined): string[] 
   return uris;
 }
 
-/** The servers looked up for the sent URIs, or invalid_target if one of them is not registered. */
-export function registeredServers(servers: readonly (ResourceServerDoc | undefined)[]): ResourceServerDoc[] {
+/**
+ * The `resource` parameters as sent, checked (sentResourceUris) and each looked up: the registered
+ * servers, or invalid_target if one is not registered; undefined when none was sent. Lookups may wait
+ * for a load an announcement started (ReferenceCache.findResourceServer).
+ */
+export async function resolveResources(
+  sent: string | string[] | undefined, findResourceServer: (uri: string) => Promise<ResourceServerDoc | undefined> | undefined,
+): Promise<ResourceServerDoc[] | undefined> {
+  const uris = sentResourceUris(sent);
+  if (!uris) return undefined;
+  const servers = await Promise.all(uris.map((uri) => findResourceServer(uri)));
   if (servers.some((server) => server === undefined)) throw invalidTarget('unregistered resource');
   return servers as ResourceServerDoc[];
 }
