@@ -4,34 +4,31 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoClient, type Db } from 'mongodb';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Db } from 'mongodb';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { BROADCAST_CUT_OFF_AHEAD_MS, BROADCAST_LIFETIME_MAX_MS, boundedBroadcast, startRevocationSet, toRevocationRecorded, writeRevocation } from './revocation-feed.ts';
 import type { RevocationSet } from './revocation-set.ts';
-import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
+import { suiteConnections } from '#shared/testing/suite-servers.ts';
 
 const DAY_MS = 86_400_000;
 
 describe('revocation broadcasts', () => {
-  let client: MongoClient;
+  let suite: Awaited<ReturnType<typeof suiteConnections>>;
   let db: Db;
   let nc: NatsConnection;
   let revocations: RevocationSet;
 
   before(async () => {
-    client = await MongoClient.connect(uniqueMongoUri('revocationfeed'));
-    db = client.db();
-    nc = await connect({ servers: NATS_URL });
+    suite = await suiteConnections('revocationfeed');
+    ({ db, nc } = suite);
     revocations = await startRevocationSet({ nc, db, clock: { now: () => new Date() }, log: createLogger('revocation-feed-test', 'silent'), resyncMs: 60_000 });
   });
   after(async () => {
     revocations?.stop();
-    await nc?.close();
-    await db?.dropDatabase();
-    await client?.close();
+    await suite?.close();
   });
 
   it('cuts a broadcast cut-off far past this clock to a minute past it: tokens issued later are not refused', async () => {

@@ -2,34 +2,30 @@
 // is found by the next lookup, even while the load the announcement started is still running.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MongoClient, type Db } from 'mongodb';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Db } from 'mongodb';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { randomToken } from '#shared/crypto.ts';
 import { createLogger } from '#shared/logger.ts';
 import { announceReferenceDataChange, ReferenceCache } from './reference-cache.ts';
 import { scopesCollection } from './scopes.ts';
 import { resourceServersCollection } from './resource-servers.ts';
-import { NATS_URL, uniqueMongoUri } from '#shared/testing/suite-servers.ts';
-
+import { suiteConnections } from '#shared/testing/suite-servers.ts';
 
 describe('ReferenceCache', () => {
-  let client: MongoClient;
+  let suite: Awaited<ReturnType<typeof suiteConnections>>;
   let db: Db;
   let nc: NatsConnection;
   let cache: ReferenceCache;
 
   before(async () => {
-    client = await MongoClient.connect(uniqueMongoUri('referencecache'));
-    db = client.db();
-    nc = await connect({ servers: NATS_URL });
+    suite = await suiteConnections('referencecache');
+    ({ db, nc } = suite);
     cache = new ReferenceCache(db, createLogger('reference-cache-test', 'silent'), ['scopes', 'resource_servers']);
     await cache.start(nc);
   });
   after(async () => {
     cache?.stop();
-    await nc?.close();
-    await db?.dropDatabase();
-    await client?.close();
+    await suite?.close();
   });
 
   it('finds a scope and a resource server created and announced just now (an authorization right after `create`)', async () => {
