@@ -21,6 +21,8 @@ export type TokenTarget = { audience: string[] | undefined; scopes: string[] };
 export async function selectResources(
   deps: ResourceDeps, sent: string[] | undefined, authorized: string[] | undefined, scopes: string[],
 ): Promise<TokenTarget> {
+  // The usual refresh and code exchange: no resource named anywhere, nothing to look up or wait for.
+  if (sent === undefined && authorized === undefined) return { audience: undefined, scopes };
   // Without the registry every resource is unregistered.
   const find = (uri: string) => deps.findResourceServer?.(uri);
   const requested = await resolveResources(sent, find);
