@@ -23,7 +23,7 @@ export type TokenConfig = Static<typeof TokenConfigSchema> & { SIGNING_KEY_RELOA
  * The key reload interval when none is set: a minute, or for a prepublish period of two minutes or
  * less half of it, so that any prepublish period the contract allows (5 s and up) works alone.
  */
-export const defaultKeyReloadSeconds = (prepublishSeconds: number): number => Math.min(60, Math.floor((prepublishSeconds - 1) / 2));
+const defaultKeyReloadSeconds = (prepublishSeconds: number): number => Math.min(60, Math.floor((prepublishSeconds - 1) / 2));
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenConfig {
   const parsed = parseConfig(TokenConfigSchema, env);
@@ -40,7 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenConfig {
 }
 
 /** The longest JWKS caching allowed (Cache-Control max-age), a minute by default. */
-export const MAX_JWKS_MAX_AGE_SECONDS = 60;
+const MAX_JWKS_MAX_AGE_SECONDS = 60;
 
 /**
  * JWKS max-age: short enough that a copy fetched from an instance that learnt of a new key only at
