@@ -1,12 +1,17 @@
 // CPU time per process during a scenario, read from /proc (Linux): where the machine's time went
 // (each service, the database, NATS, the load generator itself, and everything else running on
-// the machine), so a figure can be told apart from a busy neighbour.
+// the machine), so a figure can be told apart from a busy neighbour; and how often each process's
+// threads were switched off a CPU, since a request that crosses processes wakes each one it
+// crosses, and on some virtual machines a switch costs far more than on others.
 import fs from 'node:fs';
 
 export type Watched = { label: string; pid: number };
 
-/** CPU ticks by label and, within a label, by pid (a process that ends between two readings loses only its own share). */
-export type Snapshot = { at: number; machineBusy: number; machineStolen: number; machineTotal: number; byLabel: Map<string, Map<number, number>> };
+/** Counts by label and, within a label, by pid (a process that ends between two readings loses only its own share). */
+type ByLabel = Map<string, Map<number, number>>;
+
+/** CPU ticks and context switches (threads summed) by label and pid, and the machine's ticks. */
+export type Snapshot = { at: number; machineBusy: number; machineStolen: number; machineTotal: number; byLabel: ByLabel; switchesByLabel: ByLabel };
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -24,6 +29,24 @@ function statFields(pid: number): string[] | undefined {
 function processTicks(pid: number): number | undefined {
   const fields = statFields(pid);
   return fields ? Number(fields[11]) + Number(fields[12]) : undefined;
+}
+
+/**
+ * Context switches of a process so far, summed over its threads (voluntary: it waited, for I/O or a
+ * lock; involuntary: it was preempted), or undefined once it is gone. A thread that ended is no
+ * longer counted, so a reading can only be low.
+ */
+function processSwitches(pid: number): number | undefined {
+  let total = 0;
+  try {
+    for (const thread of fs.readdirSync(`/proc/${pid}/task`)) {
+      const status = fs.readFileSync(`/proc/${pid}/task/${thread}/status`, 'utf8');
+      for (const match of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(match[1]);
+    }
+  } catch {
+    return undefined; // gone (or a thread ended while being read: this reading is skipped)
+  }
+  return total;
 }
 
 /** Every process on the machine now. */
@@ -71,17 +94,21 @@ function machineTicks(): { busy: number; stolen: number; total: number } {
 export const cpuAccountingAvailable = (): boolean => fs.existsSync('/proc/stat') && fs.existsSync(`/proc/${process.pid}/stat`);
 
 export function snapshot(watched: readonly Watched[], groups: readonly string[] = []): Snapshot {
-  const byLabel = new Map<string, Map<number, number>>();
+  const byLabel: ByLabel = new Map();
+  const switchesByLabel: ByLabel = new Map();
+  const put = (into: ByLabel, label: string, pid: number, value: number | undefined) => {
+    if (value === undefined) return;
+    if (!into.has(label)) into.set(label, new Map());
+    into.get(label)!.set(pid, value);
+  };
   const add = (label: string, pid: number) => {
-    const ticks = processTicks(pid);
-    if (ticks === undefined) return;
-    if (!byLabel.has(label)) byLabel.set(label, new Map());
-    byLabel.get(label)!.set(pid, ticks);
+    put(byLabel, label, pid, processTicks(pid));
+    put(switchesByLabel, label, pid, processSwitches(pid));
   };
   for (const { label, pid } of watched) add(label, pid);
   for (const comm of groups) for (const pid of pidsNamed(comm)) add(`${comm} (all)`, pid);
   const machine = machineTicks();
-  return { at: Date.now(), machineBusy: machine.busy, machineStolen: machine.stolen, machineTotal: machine.total, byLabel };
+  return { at: Date.now(), machineBusy: machine.busy, machineStolen: machine.stolen, machineTotal: machine.total, byLabel, switchesByLabel };
 }
 
 export type CpuUse = {
@@ -95,6 +122,8 @@ export type CpuUse = {
   cpusStolen: number;
   /** CPU milliseconds per completed operation, per process. */
   msPerOperation: Record<string, number>;
+  /** Context switches per completed operation, per process (its threads summed). */
+  switchesPerOperation: Record<string, number>;
 };
 
 /** Measures CPU use of `watched` processes (and of every process named in `groups`) around `run`. */
@@ -114,15 +143,16 @@ export function cpuBetween(before: Snapshot, after: Snapshot, completed: number)
   const seconds = (after.at - before.at) / 1000;
   const cpusByProcess: Record<string, number> = {};
   const msPerOperation: Record<string, number> = {};
+  const switchesPerOperation: Record<string, number> = {};
   let accounted = 0;
   for (const [label, pids] of after.byLabel) {
-    // A pid new since the first reading counts in full; one gone by the second counts nothing.
-    let ticks = 0;
-    for (const [pid, now] of pids) ticks += now - (before.byLabel.get(label)?.get(pid) ?? 0);
-    const used = Math.max(0, ticks) / TICKS_PER_SECOND;
+    const used = grown(pids, before.byLabel.get(label)) / TICKS_PER_SECOND;
     accounted += used;
     cpusByProcess[label] = Number((used / seconds).toFixed(2));
     msPerOperation[label] = completed > 0 ? Number(((used * 1000) / completed).toFixed(2)) : 0;
+  }
+  for (const [label, pids] of after.switchesByLabel) {
+    if (completed > 0) switchesPerOperation[label] = Number((grown(pids, before.switchesByLabel.get(label)) / completed).toFixed(2));
   }
   const stolenSeconds = (after.machineStolen - before.machineStolen) / TICKS_PER_SECOND;
   const busySeconds = (after.machineBusy - before.machineBusy) / TICKS_PER_SECOND - stolenSeconds;
@@ -133,5 +163,13 @@ export function cpuBetween(before: Snapshot, after: Snapshot, completed: number)
     cpusElsewhere: Number((Math.max(0, busySeconds - accounted) / seconds).toFixed(2)),
     cpusStolen: Number((Math.max(0, stolenSeconds) / seconds).toFixed(2)),
     msPerOperation,
+    switchesPerOperation,
   };
+}
+
+/** How much a label's counts grew: a pid new since the first reading counts in full, one gone by the second counts nothing. */
+function grown(now: Map<number, number>, before: Map<number, number> | undefined): number {
+  let sum = 0;
+  for (const [pid, value] of now) sum += value - (before?.get(pid) ?? 0);
+  return Math.max(0, sum);
 }

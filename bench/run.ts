@@ -418,6 +418,7 @@ export function formatReport(report: BenchReport): string {
         s.cpu ? s.cpu.cpusStolen.toFixed(2) : 'n/a',
       ]),
     ));
+    lines.push(...formatSwitches(report.scenarios.map((s) => ({ name: s.name, cpu: s.cpu }))));
   }
   const y = report.yardstick;
   lines.push(...formatWaits([...report.scenarios, ...(y && 'sideBySide' in y ? yardstickWaits(y) : [])]));
@@ -435,6 +436,7 @@ export function formatReport(report: BenchReport): string {
     if (y.peerOnSameDatabase && !Array.isArray(y.peerOnSameDatabase)) lines.push(`the peer on the same database failed: ${y.peerOnSameDatabase.error}`);
     lines.push(...formatRounds(y.rounds));
     lines.push(...yardstickCpu(y));
+    lines.push(...formatSwitches(yardstickRuns(y).map(({ who, phase, cpu }) => ({ name: `${phase.phase}, ${who}`, cpu }))));
   } else if (y) {
     lines.push('', y.error ? `yardstick failed: ${y.error}` : `yardstick skipped (${y.skipped})`);
   }
@@ -473,10 +475,8 @@ export function formatWaits(scenarios: readonly { name: string; waits?: ServiceW
  * be read against what limited each side: the peer is one Node process (one core at most), the
  * product several, and both share the machine with the yardstick's own client.
  */
-function yardstickCpu(y: { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string } }): string[] {
-  const runs: [string, YardstickPhase[]][] = [['product', y.product], ['peer', y.peer]];
-  if (Array.isArray(y.peerOnSameDatabase)) runs.push(['peer on db', y.peerOnSameDatabase]);
-  const measured = runs.flatMap(([who, phases]) => phases.filter((p) => p.cpu).map((p) => ({ who, phase: p, cpu: p.cpu! })));
+function yardstickCpu(y: YardstickRuns): string[] {
+  const measured = yardstickRuns(y);
   if (measured.length === 0) return [];
   const labels = [...new Set(measured.flatMap((m) => Object.keys(m.cpu.cpusByProcess)))]
     .filter((l) => measured.some((m) => (m.cpu.cpusByProcess[l] ?? 0) > 0) || l === YARDSTICK_CLIENT);
@@ -485,6 +485,34 @@ function yardstickCpu(y: { product: YardstickPhase[]; peer: YardstickPhase[]; pe
     measured.map(({ who, phase, cpu }) => [
       phase.phase, who, ...labels.map((l) => cpu.cpusByProcess[l]?.toFixed(2) ?? '–'), totalCpuMs(cpu).toFixed(2), cpu.cpusElsewhere.toFixed(2), cpu.cpusStolen.toFixed(2),
     ]),
+  )];
+}
+
+type YardstickRuns = { product: YardstickPhase[]; peer: YardstickPhase[]; peerOnSameDatabase?: YardstickPhase[] | { error: string } };
+
+/** The yardstick's phases whose CPU was read, with the server each ran against. */
+function yardstickRuns(y: YardstickRuns): { who: string; phase: YardstickPhase; cpu: CpuUse }[] {
+  const runs: [string, YardstickPhase[]][] = [['product', y.product], ['peer', y.peer]];
+  if (Array.isArray(y.peerOnSameDatabase)) runs.push(['peer on db', y.peerOnSameDatabase]);
+  return runs.flatMap(([who, phases]) => phases.filter((p) => p.cpu).map((p) => ({ who, phase: p, cpu: p.cpu! })));
+}
+
+/**
+ * Context switches per operation by process: each process a request crosses is woken for it (and
+ * switched off again), which costs CPU that shows under the process, and on some virtual machines
+ * far more than on others (docs/performance.md, 6 December); the peer is one process.
+ */
+export function formatSwitches(rows: readonly { name: string; cpu: CpuUse | undefined }[]): string[] {
+  const measured = rows.filter((r) => r.cpu && Object.keys(r.cpu.switchesPerOperation).length > 0);
+  if (measured.length === 0) return [];
+  const labels = [...new Set(measured.flatMap((r) => Object.keys(r.cpu!.switchesPerOperation)))];
+  return ['', 'context switches per operation by process (threads summed; a process woken for a request and put off the CPU again counts at least one):', ...table(
+    ['', ...labels.map(shortLabel), 'total'],
+    measured.map(({ name, cpu }) => {
+      const perOperation = cpu!.switchesPerOperation;
+      const total = Object.values(perOperation).reduce((sum, n) => sum + n, 0);
+      return [name, ...labels.map((l) => perOperation[l]?.toFixed(2) ?? '–'), total.toFixed(2)];
+    }),
   )];
 }
 

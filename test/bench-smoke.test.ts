@@ -210,6 +210,7 @@ describe('bench helpers', () => {
       // 300 ms of CPU over two operations, give or take the kernel's 10 ms ticks.
       assert.ok(cpu.msPerOperation.script! >= 130, `the burn is counted: ${JSON.stringify(cpu)}`);
       assert.ok(cpu.cpusByProcess.script! > 0, 'a share of a CPU');
+      assert.equal(typeof cpu.switchesPerOperation.script, 'number', `context switches read from /proc: ${JSON.stringify(cpu)}`);
       child.stdin!.end();
       await exited;
       const gone = cpuBetween(before, snapshot(tree), 2);
@@ -222,14 +223,22 @@ describe('bench helpers', () => {
   });
 
   it('tells CPU the hypervisor took away (steal) apart from CPU used by other processes on the machine', () => {
-    const before = { at: 0, machineBusy: 0, machineStolen: 0, machineTotal: 0, byLabel: new Map([['script', new Map([[1, 0]])]]) };
+    const before = { at: 0, machineBusy: 0, machineStolen: 0, machineTotal: 0, byLabel: new Map([['script', new Map([[1, 0]])]]), switchesByLabel: new Map() };
     // One second, two CPUs: 150 ticks busy, of which 30 stolen and 100 the watched process's.
-    const after = { at: 1000, machineBusy: 150, machineStolen: 30, machineTotal: 200, byLabel: new Map([['script', new Map([[1, 100]])]]) };
+    const after = { at: 1000, machineBusy: 150, machineStolen: 30, machineTotal: 200, byLabel: new Map([['script', new Map([[1, 100]])]]), switchesByLabel: new Map() };
     const cpu = cpuBetween(before, after, 10);
     assert.equal(cpu.cpusStolen, 0.3);
     assert.equal(cpu.cpusElsewhere, 0.2, 'steal is not counted as another process\'s work');
     assert.equal(cpu.cpusByProcess.script, 1);
     assert.equal(cpu.machineBusy, 0.75);
+  });
+
+  it('counts the context switches of a label\'s processes per operation: a process new since the first reading in full, one gone by the second not at all', () => {
+    const ticks = new Map([['script', new Map([[1, 0]])]]);
+    const before = { at: 0, machineBusy: 0, machineStolen: 0, machineTotal: 0, byLabel: ticks, switchesByLabel: new Map([['script', new Map([[1, 100], [2, 40]])]]) };
+    // Process 1 switched 250 times more, process 2 ended, process 3 started and switched 50 times.
+    const after = { at: 1000, machineBusy: 0, machineStolen: 0, machineTotal: 200, byLabel: ticks, switchesByLabel: new Map([['script', new Map([[1, 350], [3, 50]])]]) };
+    assert.deepEqual(cpuBetween(before, after, 10).switchesPerOperation, { script: 30 });
   });
 
   it('reads each phase line of run-flows.sh as it arrives, with the CPU its client used, and skips lines that are not JSON', async () => {
