@@ -502,7 +502,7 @@ function yardstickRuns(y: YardstickRuns): { who: string; phase: YardstickPhase; 
  * switched off again), which costs CPU that shows under the process, and on some virtual machines
  * far more than on others (docs/performance.md, 6 December); the peer is one process.
  */
-export function formatSwitches(rows: readonly { name: string; cpu: CpuUse | undefined }[]): string[] {
+function formatSwitches(rows: readonly { name: string; cpu: CpuUse | undefined }[]): string[] {
   const measured = rows.filter((r) => r.cpu && Object.keys(r.cpu.switchesPerOperation).length > 0);
   if (measured.length === 0) return [];
   const labels = [...new Set(measured.flatMap((r) => Object.keys(r.cpu!.switchesPerOperation)))];
