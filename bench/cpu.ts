@@ -152,7 +152,7 @@ export function cpuBetween(before: Snapshot, after: Snapshot, completed: number)
     msPerOperation[label] = completed > 0 ? Number(((used * 1000) / completed).toFixed(2)) : 0;
   }
   for (const [label, pids] of after.switchesByLabel) {
-    if (completed > 0) switchesPerOperation[label] = Number((grown(pids, before.switchesByLabel.get(label)) / completed).toFixed(2));
+    switchesPerOperation[label] = completed > 0 ? Number((grown(pids, before.switchesByLabel.get(label)) / completed).toFixed(2)) : 0;
   }
   const stolenSeconds = (after.machineStolen - before.machineStolen) / TICKS_PER_SECOND;
   const busySeconds = (after.machineBusy - before.machineBusy) / TICKS_PER_SECOND - stolenSeconds;

@@ -503,13 +503,13 @@ function yardstickRuns(y: YardstickRuns): { who: string; phase: YardstickPhase; 
  * far more than on others (docs/performance.md, 6 December); the peer is one process.
  */
 function formatSwitches(rows: readonly { name: string; cpu: CpuUse | undefined }[]): string[] {
-  const measured = rows.filter((r) => r.cpu && Object.keys(r.cpu.switchesPerOperation).length > 0);
+  const measured = rows.flatMap(({ name, cpu }) =>
+    (cpu && Object.keys(cpu.switchesPerOperation).length > 0 ? [{ name, perOperation: cpu.switchesPerOperation }] : []));
   if (measured.length === 0) return [];
-  const labels = [...new Set(measured.flatMap((r) => Object.keys(r.cpu!.switchesPerOperation)))];
+  const labels = [...new Set(measured.flatMap((r) => Object.keys(r.perOperation)))];
   return ['', 'context switches per operation by process (threads summed; a process woken for a request and put off the CPU again counts at least one):', ...table(
     ['', ...labels.map(shortLabel), 'total'],
-    measured.map(({ name, cpu }) => {
-      const perOperation = cpu!.switchesPerOperation;
+    measured.map(({ name, perOperation }) => {
       const total = Object.values(perOperation).reduce((sum, n) => sum + n, 0);
       return [name, ...labels.map((l) => perOperation[l]?.toFixed(2) ?? '–'), total.toFixed(2)];
     }),

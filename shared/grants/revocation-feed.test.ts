@@ -11,12 +11,12 @@ import { createLogger } from '#shared/logger.ts';
 import { Subjects } from '#shared/nats/subjects.ts';
 import { BROADCAST_CUT_OFF_AHEAD_MS, BROADCAST_LIFETIME_MAX_MS, boundedBroadcast, startRevocationSet, toRevocationRecorded, writeRevocation } from './revocation-feed.ts';
 import type { RevocationSet } from './revocation-set.ts';
-import { suiteConnections } from '#shared/testing/suite-servers.ts';
+import { suiteConnections, type SuiteConnections } from '#shared/testing/suite-servers.ts';
 
 const DAY_MS = 86_400_000;
 
 describe('revocation broadcasts', () => {
-  let suite: Awaited<ReturnType<typeof suiteConnections>>;
+  let suite: SuiteConnections;
   let db: Db;
   let nc: NatsConnection;
   let revocations: RevocationSet;

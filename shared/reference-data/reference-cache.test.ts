@@ -9,10 +9,10 @@ import { createLogger } from '#shared/logger.ts';
 import { announceReferenceDataChange, ReferenceCache } from './reference-cache.ts';
 import { scopesCollection } from './scopes.ts';
 import { resourceServersCollection } from './resource-servers.ts';
-import { suiteConnections } from '#shared/testing/suite-servers.ts';
+import { suiteConnections, type SuiteConnections } from '#shared/testing/suite-servers.ts';
 
 describe('ReferenceCache', () => {
-  let suite: Awaited<ReturnType<typeof suiteConnections>>;
+  let suite: SuiteConnections;
   let db: Db;
   let nc: NatsConnection;
   let cache: ReferenceCache;

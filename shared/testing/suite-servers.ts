@@ -16,7 +16,9 @@ export function uniqueMongoUri(label: string): string {
 }
 
 /** A database of its own and a NATS connection on the suite's servers; `close` drops the database. */
-export async function suiteConnections(label: string): Promise<{ db: Db; nc: NatsConnection; close(): Promise<void> }> {
+export type SuiteConnections = { db: Db; nc: NatsConnection; close(): Promise<void> };
+
+export async function suiteConnections(label: string): Promise<SuiteConnections> {
   const client = await MongoClient.connect(uniqueMongoUri(label));
   const nc = await connect({ servers: NATS_URL });
   const db = client.db();
