@@ -290,20 +290,69 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint): Promise<Starting
   const stateDir = path.join(ctx.dataDir, name);
   fs.mkdirSync(stateDir, { recursive: true });
   const backend = await chooseFerretDbBackend(ctx, stateDir, endpoint.port);
-  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}`);
+  const held = backend.embedded ? holdToOneCpu(ctx) : undefined;
+  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${held.cpu} (LOCAL_DB_CPU)` : ''}`);
   const logFile = path.join(ctx.dataDir, `${name}.log`);
-  const child = startDetached(bin, [
+  const ferretDbArgs = [
     ...backend.args,
     '--telemetry=disable',
     '--debug-addr=127.0.0.1:0', // a free port: its default 8088 is often taken
     `--listen-addr=${hostPort({ host: listenHost(endpoint.host), port: endpoint.port })}`,
     `--state-dir=${stateDir}`,
     '--log-level=warn',
-  ], logFile);
+  ];
+  // taskset runs FerretDB in its own place (exec), so the pid recorded is FerretDB's.
+  const child = held
+    ? startDetached(held.taskset, ['--cpu-list', String(held.cpu), bin, ...ferretDbArgs], logFile, held.env)
+    : startDetached(bin, ferretDbArgs, logFile);
   return { name: 'ferretdb', child, logFile };
 }
 
-type Backend = { label: string; args: string[] };
+/**
+ * The embedded FerretDB (SQLite) is held to one CPU on Linux, the last this process may use, unless
+ * LOCAL_DB_CPU says `all` or names another. Its Go runtime hands goroutines between threads on
+ * every CPU it may use, and SQLite writes one transaction at a time anyway: on the 2-vCPU virtual
+ * machines measured (docs/performance.md, 6 December) held to one CPU it used about a quarter less
+ * CPU per refresh, and the refresh scenario ran about a tenth faster. GOMAXPROCS stays what it would
+ * be unheld (the CPUs this process may use), as measured, unless set.
+ */
+function holdToOneCpu(ctx: Context): { cpu: number; taskset: string; env: NodeJS.ProcessEnv } | undefined {
+  const allowed = process.platform === 'linux' ? allowedCpus(fs.readFileSync('/proc/self/status', 'utf8')) : [];
+  const cpu = chooseDatabaseCpu(ctx.env.LOCAL_DB_CPU, allowed);
+  if (cpu === undefined) return undefined;
+  const taskset = pathCandidates(ctx.env, 'taskset').find(isExecutable);
+  if (!taskset) {
+    if (ctx.env.LOCAL_DB_CPU !== undefined) throw new InfraError('LOCAL_DB_CPU needs taskset (util-linux), which is not on PATH');
+    ctx.log('taskset (util-linux) not found: FerretDB may use every CPU');
+    return undefined;
+  }
+  return { cpu, taskset, env: { ...process.env, GOMAXPROCS: ctx.env.GOMAXPROCS ?? String(allowed.length) } };
+}
+
+/** The CPUs in `Cpus_allowed_list` of a /proc/<pid>/status text (`0-3,8`), in order. */
+export function allowedCpus(status: string): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
+  if (!list) return [];
+  return list.split(',').flatMap((range) => {
+    const [first, last = first] = range.split('-').map(Number) as [number, number?];
+    return Array.from({ length: last! - first + 1 }, (_, i) => first + i);
+  });
+}
+
+/** LOCAL_DB_CPU against the CPUs this process may use: the CPU to hold the database to, or undefined for all. */
+export function chooseDatabaseCpu(setting: string | undefined, allowed: readonly number[]): number | undefined {
+  if (setting === 'all') return undefined;
+  if (setting === undefined) return allowed.length > 1 ? allowed.at(-1) : undefined;
+  const cpu = /^\d{1,4}$/.test(setting) ? Number(setting) : NaN;
+  if (!allowed.includes(cpu)) {
+    const choice = allowed.length > 0 ? `one of the CPUs this process may use (${allowed.join(', ')})` : 'only `all` where CPUs cannot be chosen (Linux only)';
+    throw new InfraError(`LOCAL_DB_CPU must be all or ${choice} (got ${JSON.stringify(setting)})`);
+  }
+  return cpu;
+}
+
+/** `embedded`: SQLite inside the FerretDB process (the only backend whose CPU use was measured held). */
+type Backend = { label: string; args: string[]; embedded: boolean };
 
 /**
  * SQLite files in .data/ by default: the suite runs green on it. LOCAL_DB_BACKEND=postgresql puts
@@ -352,10 +401,11 @@ async function chooseFerretDbBackend(ctx: Context, stateDir: string, port: numbe
   const sqlite: Backend = {
     label: `SQLite in ${path.relative(PROJECT_DIR, stateDir)} (synchronous=${synchronous})`,
     args: ['--handler=sqlite', `--sqlite-url=${sqliteUrl(stateDir, synchronous)}`],
+    embedded: true,
   };
   if (chosen === 'sqlite') return sqlite;
   const postgresUrl = await preparePostgres(ctx, `ferretdb_${port}`);
-  if (postgresUrl) return { label: `PostgreSQL (${postgresUrl})`, args: ['--handler=postgresql', `--postgresql-url=${postgresUrl}`] };
+  if (postgresUrl) return { label: `PostgreSQL (${postgresUrl})`, args: ['--handler=postgresql', `--postgresql-url=${postgresUrl}`], embedded: false };
   throw new InfraError('LOCAL_DB_BACKEND=postgresql but no PostgreSQL on 127.0.0.1:5432 lets user postgres in via psql');
 }
 
@@ -502,11 +552,11 @@ function redactUri(uri: string): string {
  * Starts `bin` in its own process group with its output appended to `logFile`, and lets this
  * process exit without it: a server started for `npm test` is reused by the next run.
  */
-function startDetached(bin: string, args: string[], logFile: string): ChildProcess {
+function startDetached(bin: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = fs.openSync(logFile, 'a');
   try {
-    const child = spawn(bin, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
     child.unref();
     return child;
   } finally {

@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import {
-  ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl, patchSource, sqliteSynchronous,
-  sqliteUrl, stopStarted,
+  allowedCpus, chooseDatabaseCpu, ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl,
+  patchSource, sqliteSynchronous, sqliteUrl, stopStarted,
 } from '../scripts/local-infra.ts';
+import { freePort } from './helpers/ports.ts';
 import { uniqueMongoUri } from './helpers/system.ts';
 import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
 import { runDeadlineMs, testRunnerArgs } from '../scripts/test.ts';
@@ -63,6 +64,53 @@ describe('local-infra URL parsing', () => {
     const url = new URL(sqliteUrl('/data/db', 'normal'));
     assert.equal(url.pathname, '/data/db/');
     assert.deepEqual(url.searchParams.getAll('_pragma').sort(), ['synchronous(normal)', 'temp_store(memory)']);
+  });
+});
+
+describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
+  it('reads the CPUs a process may use from its /proc status', () => {
+    assert.deepEqual(allowedCpus('Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n'), [0, 1]);
+    assert.deepEqual(allowedCpus('Cpus_allowed_list:\t0,2-4,7\n'), [0, 2, 3, 4, 7]);
+    assert.deepEqual(allowedCpus('Name:\tnode\n'), []);
+  });
+
+  it('takes the last CPU by default where there are two or more, every CPU on one, and `all` when told', () => {
+    assert.equal(chooseDatabaseCpu(undefined, [0, 1]), 1);
+    assert.equal(chooseDatabaseCpu(undefined, [4, 5, 9]), 9);
+    assert.equal(chooseDatabaseCpu(undefined, [3]), undefined);
+    assert.equal(chooseDatabaseCpu(undefined, []), undefined);
+    assert.equal(chooseDatabaseCpu('all', [0, 1]), undefined);
+    assert.equal(chooseDatabaseCpu('0', [0, 1]), 0);
+  });
+
+  it('refuses a CPU this process may not use, and anything that is not a CPU number, with one line', () => {
+    for (const setting of ['2', '-1', '1.5', 'x', '', ' 1', '1e0', 'ALL']) {
+      assert.throws(() => chooseDatabaseCpu(setting, [0, 1]), (error: Error) => error instanceof InfraError && !error.message.includes('\n')
+        && error.message.includes('LOCAL_DB_CPU') && error.message.includes('0, 1'), setting);
+    }
+    assert.throws(() => chooseDatabaseCpu('0', []), /LOCAL_DB_CPU must be all or only `all` where CPUs cannot be chosen/);
+  });
+
+  it('starts a FerretDB on SQLite held to the last CPU, with GOMAXPROCS as unheld', async (t) => {
+    const allowed = process.platform === 'linux' ? allowedCpus(await readFile('/proc/self/status', 'utf8')) : [];
+    if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
+    if (spawnSync('taskset', ['--version']).status !== 0) return t.skip('needs taskset (util-linux)');
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, MONGODB_URI: `mongodb://127.0.0.1:${port}/held`, LOCAL_DB_BACKEND: 'sqlite' };
+    delete env.LOCAL_DB_CPU;
+    delete env.GOMAXPROCS;
+    const infra = await ensureLocalInfra({ env, log: () => {} });
+    try {
+      const ferretdb = infra.started.find((p) => p.name === 'ferretdb');
+      assert.ok(ferretdb, 'a FerretDB was started on the free port');
+      assert.deepEqual(allowedCpus(await readFile(`/proc/${ferretdb.pid}/status`, 'utf8')), [allowed.at(-1)]);
+      const environment = (await readFile(`/proc/${ferretdb.pid}/environ`, 'utf8')).split('\0');
+      assert.ok(environment.includes(`GOMAXPROCS=${allowed.length}`), 'GOMAXPROCS is the number of CPUs the starter may use');
+      assert.match((await readFile(`/proc/${ferretdb.pid}/cmdline`, 'utf8')).split('\0')[0]!, /ferretdb$/, 'taskset ran FerretDB in its own place');
+    } finally {
+      await stopStarted(infra.started);
+      for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) await rm(path.join(ROOT, '.data', leftover), { recursive: true, force: true });
+    }
   });
 });
 
