@@ -317,7 +317,7 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint): Promise<Starting
  * be unheld (the CPUs this process may use), as measured, unless set.
  */
 function holdToOneCpu(ctx: Context): { cpu: number; taskset: string; env: NodeJS.ProcessEnv } | undefined {
-  const allowed = process.platform === 'linux' ? allowedCpus(fs.readFileSync('/proc/self/status', 'utf8')) : [];
+  const allowed = process.platform === 'linux' ? allowedCpus(readOr('/proc/self/status', '')) : [];
   const cpu = chooseDatabaseCpu(ctx.env.LOCAL_DB_CPU, allowed);
   if (cpu === undefined) return undefined;
   const taskset = pathCandidates(ctx.env, 'taskset').find(isExecutable);
@@ -327,6 +327,15 @@ function holdToOneCpu(ctx: Context): { cpu: number; taskset: string; env: NodeJS
     return undefined;
   }
   return { cpu, taskset, env: { ...process.env, GOMAXPROCS: ctx.env.GOMAXPROCS ?? String(allowed.length) } };
+}
+
+/** A file's text, or `fallback` where it cannot be read (a /proc without status, say). */
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
 }
 
 /** The CPUs in `Cpus_allowed_list` of a /proc/<pid>/status text (`0-3,8`), in order. */
