@@ -14,7 +14,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 import {
-  currentNatsServer, ensureLocalInfra, InfraError, lastLines, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra,
+  allowedCpus, currentNatsServer, ensureLocalInfra, InfraError, lastLines, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra,
 } from '../scripts/local-infra.ts';
 import { oneOfEach, planInstances, signalGroup, startInstance, waitReady, type Running, type ServiceName } from '../scripts/start.ts';
 import * as admin from '../services/admin-cli/reference-data-admin.ts';
@@ -279,7 +279,20 @@ export async function describeDatabase(db: Db): Promise<{ description: string; p
   const backend = handler === 'postgresql' ? 'PostgreSQL backend' : handler === 'sqlite' ? 'SQLite backend' : handler ? `${handler} backend` : 'backend unknown';
   // Which build: this project's (its lookups by _id patched, scripts/local-infra.ts) or another.
   const build = args[0] ? /^package: (.+)$/m.exec(spawnSync(args[0], ['--version'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '')?.[1] : undefined;
-  return { description: `FerretDB ${String(info.ferretdbVersion)} (${backend}${build ? `, package ${build}` : ''})`, process: name, pid };
+  const held = pid === undefined ? undefined : heldToFewerCpus(pid);
+  const details = [backend, ...(build ? [`package ${build}`] : []), ...(held ? [`held to CPU ${held}`] : [])];
+  return { description: `FerretDB ${String(info.ferretdbVersion)} (${details.join(', ')})`, process: name, pid };
+}
+
+/** The CPUs a local process is held to, when they are fewer than this process may use (LOCAL_DB_CPU). */
+function heldToFewerCpus(pid: number): string | undefined {
+  try {
+    const theirs = allowedCpus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const ours = allowedCpus(fs.readFileSync('/proc/self/status', 'utf8'));
+    return theirs.length > 0 && theirs.length < ours.length ? theirs.join(',') : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Registers the benchmark's own scope, users, resource rule and client, and waits until the services see them. */

@@ -14,6 +14,7 @@ import {
   patchSource, sqliteSynchronous, sqliteUrl, stopStarted,
 } from '../scripts/local-infra.ts';
 import { freePort } from './helpers/ports.ts';
+import { describeDatabase } from '../bench/system.ts';
 import { uniqueMongoUri } from './helpers/system.ts';
 import { localIssuerPort, parseCommandLine, parseInstances, planInstances, UsageError } from '../scripts/start.ts';
 import { runDeadlineMs, testRunnerArgs } from '../scripts/test.ts';
@@ -91,28 +92,59 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
     assert.throws(() => chooseDatabaseCpu('0', []), /LOCAL_DB_CPU must be all or only `all` where CPUs cannot be chosen/);
   });
 
-  it('starts a FerretDB on SQLite held to the last CPU, with GOMAXPROCS as unheld', async (t) => {
+  it('starts a FerretDB on SQLite held to the last CPU, with GOMAXPROCS as unheld, and on every CPU with LOCAL_DB_CPU=all', async (t) => {
     const allowed = process.platform === 'linux' ? allowedCpus(await readFile('/proc/self/status', 'utf8')) : [];
     if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
     if (spawnSync('taskset', ['--version']).status !== 0) return t.skip('needs taskset (util-linux)');
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, MONGODB_URI: `mongodb://127.0.0.1:${port}/held`, LOCAL_DB_BACKEND: 'sqlite' };
-    delete env.LOCAL_DB_CPU;
-    delete env.GOMAXPROCS;
-    const infra = await ensureLocalInfra({ env, log: () => {} });
+    const held = await startPrivateFerretDb(undefined);
     try {
-      const ferretdb = infra.started.find((p) => p.name === 'ferretdb');
-      assert.ok(ferretdb, 'a FerretDB was started on the free port');
-      assert.deepEqual(allowedCpus(await readFile(`/proc/${ferretdb.pid}/status`, 'utf8')), [allowed.at(-1)]);
-      const environment = (await readFile(`/proc/${ferretdb.pid}/environ`, 'utf8')).split('\0');
-      assert.ok(environment.includes(`GOMAXPROCS=${allowed.length}`), 'GOMAXPROCS is the number of CPUs the starter may use');
-      assert.match((await readFile(`/proc/${ferretdb.pid}/cmdline`, 'utf8')).split('\0')[0]!, /ferretdb$/, 'taskset ran FerretDB in its own place');
+      assert.deepEqual(held.cpus, [allowed.at(-1)]);
+      assert.ok(held.environment.includes(`GOMAXPROCS=${allowed.length}`), 'GOMAXPROCS is the number of CPUs the starter may use');
+      assert.match(held.program, /ferretdb$/, 'taskset ran FerretDB in its own place');
+      assert.match(held.description, new RegExp(`held to CPU ${allowed.at(-1)}\\)$`), 'the benchmark says so');
     } finally {
-      await stopStarted(infra.started);
-      for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) await rm(path.join(ROOT, '.data', leftover), { recursive: true, force: true });
+      await held.stop();
+    }
+    const free = await startPrivateFerretDb('all');
+    try {
+      assert.deepEqual(free.cpus, allowed);
+      assert.ok(!free.environment.some((entry) => entry.startsWith('GOMAXPROCS=')));
+      assert.doesNotMatch(free.description, /held/);
+    } finally {
+      await free.stop();
     }
   });
 });
+
+/** A FerretDB of its own on a free port (LOCAL_DB_CPU as given), read from /proc, and how the benchmark describes it. */
+async function startPrivateFerretDb(cpuSetting: string | undefined) {
+  const port = await freePort();
+  const uri = `mongodb://127.0.0.1:${port}/held`;
+  const env: NodeJS.ProcessEnv = { ...process.env, MONGODB_URI: uri, LOCAL_DB_BACKEND: 'sqlite', LOCAL_DB_CPU: cpuSetting };
+  if (cpuSetting === undefined) delete env.LOCAL_DB_CPU;
+  delete env.GOMAXPROCS;
+  const infra = await ensureLocalInfra({ env, log: () => {} });
+  const stop = async () => {
+    await stopStarted(infra.started);
+    for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) await rm(path.join(ROOT, '.data', leftover), { recursive: true, force: true });
+  };
+  try {
+    const ferretdb = infra.started.find((p) => p.name === 'ferretdb');
+    assert.ok(ferretdb, 'a FerretDB was started on the free port');
+    const mongo = await MongoClient.connect(uri);
+    const { description } = await describeDatabase(mongo.db()).finally(() => mongo.close());
+    return {
+      cpus: allowedCpus(await readFile(`/proc/${ferretdb.pid}/status`, 'utf8')),
+      environment: (await readFile(`/proc/${ferretdb.pid}/environ`, 'utf8')).split('\0'),
+      program: (await readFile(`/proc/${ferretdb.pid}/cmdline`, 'utf8')).split('\0')[0]!,
+      description,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
 
 describe('npm start --instances', () => {
   it('runs every service once unless told otherwise', () => {
