@@ -50,12 +50,14 @@ export async function ensureLocalInfra(options: InfraOptions = {}): Promise<Loca
   const { env } = ctx;
   const natsUrl = env.NATS_URL || DEFAULT_NATS_URL;
   const mongodbUri = env.MONGODB_URI || DEFAULT_MONGODB_URI;
+  // Checked first, whether or not a database is started: a wrong setting is refused every time.
+  const cpus = planDatabaseCpu(env);
   const started: StartedProcess[] = [];
   try {
     // One after the other: if the database fails, what NATS started is still recorded below.
     const nats = await ensureNats(ctx, natsUrl);
     if (nats) started.push(nats);
-    const db = await ensureDatabase(ctx, mongodbUri);
+    const db = await ensureDatabase(ctx, mongodbUri, cpus);
     if (db) started.push(db);
   } finally {
     if (started.length > 0) recordStarted(ctx.dataDir, started);
@@ -181,7 +183,7 @@ async function ensureNats(ctx: Context, natsUrl: string): Promise<StartedProcess
   const storeDir = path.join(ctx.dataDir, 'nats');
   fs.mkdirSync(storeDir, { recursive: true });
   const logFile = path.join(ctx.dataDir, 'nats.log');
-  const child = startDetached(bin, ['-js', '-a', listenHost(endpoint.host), '-p', String(endpoint.port), '-sd', storeDir], logFile);
+  const child = startDetached(bin, ['-js', '-a', listenHost(endpoint.host), '-p', String(endpoint.port), '-sd', storeDir], logFile, ctx.env);
   await waitUntil(child, 'nats-server', logFile, async () => (await probeNats(endpoint)) !== undefined);
   ctx.log(`started nats-server (pid ${child.pid}) at ${natsUrl}`);
   return { name: 'nats-server', pid: child.pid! };
@@ -248,7 +250,7 @@ async function installNatsServer(ctx: Context): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Database
 
-async function ensureDatabase(ctx: Context, mongodbUri: string): Promise<StartedProcess | undefined> {
+async function ensureDatabase(ctx: Context, mongodbUri: string, cpus: DatabaseCpuPlan): Promise<StartedProcess | undefined> {
   const endpoint = parseMongoUri(mongodbUri);
   // An SRV name is resolved by the driver, so there is no single port to probe: just ping.
   if (endpoint.srv || (await probeTcp(endpoint))) {
@@ -263,7 +265,7 @@ async function ensureDatabase(ctx: Context, mongodbUri: string): Promise<Started
     throw new InfraError(`nothing answers at MONGODB_URI ${redactUri(mongodbUri)}, and a database is only started for a local address`);
   }
   const mongod = pathCandidates(ctx.env, 'mongod').find(isExecutable);
-  const started = mongod ? startMongod(ctx, mongod, endpoint) : await startFerretDb(ctx, endpoint);
+  const started = mongod ? startMongod(ctx, mongod, endpoint) : await startFerretDb(ctx, endpoint, cpus);
   await waitUntil(started.child, started.name, started.logFile, async () => {
     if (!(await probeTcp(endpoint))) return false;
     await pingMongo(mongodbUri, 2000);
@@ -279,19 +281,19 @@ function startMongod(ctx: Context, mongod: string, endpoint: Endpoint): Starting
   const dbPath = path.join(ctx.dataDir, 'mongo');
   fs.mkdirSync(dbPath, { recursive: true });
   const logFile = path.join(ctx.dataDir, 'mongod.log');
-  const child = startDetached(mongod, ['--dbpath', dbPath, '--bind_ip', listenHost(endpoint.host), '--port', String(endpoint.port)], logFile);
+  const child = startDetached(mongod, ['--dbpath', dbPath, '--bind_ip', listenHost(endpoint.host), '--port', String(endpoint.port)], logFile, ctx.env);
   return { name: 'mongod', child, logFile };
 }
 
-async function startFerretDb(ctx: Context, endpoint: Endpoint): Promise<Starting> {
+async function startFerretDb(ctx: Context, endpoint: Endpoint, cpus: DatabaseCpuPlan): Promise<Starting> {
   const bin = await findOrBuildFerretDb(ctx);
   // A FerretDB on another port (the benchmark's own) keeps its SQLite files and log apart.
   const name = endpoint.port === parseMongoUri(DEFAULT_MONGODB_URI).port ? 'ferretdb' : `ferretdb-${endpoint.port}`;
   const stateDir = path.join(ctx.dataDir, name);
   fs.mkdirSync(stateDir, { recursive: true });
   const backend = await chooseFerretDbBackend(ctx, stateDir, endpoint.port);
-  const held = backend.embedded ? holdToOneCpu(ctx) : undefined;
-  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${held.cpu} (LOCAL_DB_CPU)` : ''}`);
+  const held = backend.embedded ? await holdToCpu(ctx, cpus) : undefined;
+  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${cpus.cpu} (LOCAL_DB_CPU)` : ''}`);
   const logFile = path.join(ctx.dataDir, `${name}.log`);
   const ferretDbArgs = [
     ...backend.args,
@@ -303,30 +305,42 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint): Promise<Starting
   ];
   // taskset runs FerretDB in its own place (exec), so the pid recorded is FerretDB's.
   const child = held
-    ? startDetached(held.taskset, ['--cpu-list', String(held.cpu), bin, ...ferretDbArgs], logFile, held.env)
-    : startDetached(bin, ferretDbArgs, logFile);
+    ? startDetached(held.taskset, ['-c', String(cpus.cpu), bin, ...ferretDbArgs], logFile, held.env)
+    : startDetached(bin, ferretDbArgs, logFile, ctx.env);
   return { name: 'ferretdb', child, logFile };
 }
+
+/** The CPU the embedded database is to be held to (undefined: every CPU), and how many CPUs this process may use. */
+export type DatabaseCpuPlan = { cpu: number | undefined; allowed: number };
 
 /**
  * The embedded FerretDB (SQLite) is held to one CPU on Linux, the last this process may use, unless
  * LOCAL_DB_CPU says `all` or names another. Its Go runtime hands goroutines between threads on
- * every CPU it may use, and SQLite writes one transaction at a time anyway: on the 2-vCPU virtual
+ * every CPU it may use, and SQLite writes one transaction at a time anyway: on the 2-vCPU PVM-hosted
  * machines measured (docs/performance.md, 6 December) held to one CPU it used about a quarter less
- * CPU per refresh, and the refresh scenario ran about a tenth faster. GOMAXPROCS stays what it would
- * be unheld (the CPUs this process may use), as measured, unless set.
+ * CPU per refresh, and the refresh scenario ran up to a sixth faster (2 % in the least favourable
+ * run). GOMAXPROCS stays what it would be unheld (the CPUs this process may use), as measured.
  */
-function holdToOneCpu(ctx: Context): { cpu: number; taskset: string; env: NodeJS.ProcessEnv } | undefined {
+export function planDatabaseCpu(env: NodeJS.ProcessEnv): DatabaseCpuPlan {
   const allowed = process.platform === 'linux' ? allowedCpus(readOr('/proc/self/status', '')) : [];
-  const cpu = chooseDatabaseCpu(ctx.env.LOCAL_DB_CPU, allowed);
-  if (cpu === undefined) return undefined;
+  return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, allowed), allowed: allowed.length };
+}
+
+/** taskset and the environment that hold FerretDB to `plan.cpu`; undefined to start it on every CPU. */
+async function holdToCpu(ctx: Context, plan: DatabaseCpuPlan): Promise<{ taskset: string; env: NodeJS.ProcessEnv } | undefined> {
+  if (plan.cpu === undefined) return undefined;
   const taskset = pathCandidates(ctx.env, 'taskset').find(isExecutable);
-  if (!taskset) {
-    if (ctx.env.LOCAL_DB_CPU !== undefined) throw new InfraError('LOCAL_DB_CPU needs taskset (util-linux), which is not on PATH');
-    ctx.log('taskset (util-linux) not found: FerretDB may use every CPU');
+  // Tried once first: a sandbox may refuse to set affinity, and a default nobody asked for must not stop the start.
+  const refusal = !taskset ? 'taskset (util-linux) is not on PATH'
+    : (await run(taskset, ['-c', String(plan.cpu), 'true'], { env: ctx.env, timeoutMs: 10_000 })).code !== 0 ? `taskset could not hold a process to CPU ${plan.cpu}`
+      : undefined;
+  if (refusal) {
+    if (ctx.env.LOCAL_DB_CPU !== undefined) throw new InfraError(`LOCAL_DB_CPU=${ctx.env.LOCAL_DB_CPU}: ${refusal}`);
+    ctx.log(`${refusal}: FerretDB may use every CPU (LOCAL_DB_CPU=all starts it so without trying)`);
     return undefined;
   }
-  return { cpu, taskset, env: { ...process.env, GOMAXPROCS: ctx.env.GOMAXPROCS ?? String(allowed.length) } };
+  // An empty GOMAXPROCS counts as unset, as Go reads it.
+  return { taskset: taskset!, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || String(plan.allowed) } };
 }
 
 /** A file's text, or `fallback` where it cannot be read (a /proc without status, say). */
@@ -338,24 +352,38 @@ function readOr(file: string, fallback: string): string {
   }
 }
 
-/** The CPUs in `Cpus_allowed_list` of a /proc/<pid>/status text (`0-3,8`), in order. */
+const CPU_RANGE = /^(\d{1,5})(?:-(\d{1,5}))?$/;
+
+/** The CPUs in `Cpus_allowed_list` of a /proc/<pid>/status text (`0-3,8`), in order; none if it is missing or unreadable. */
 export function allowedCpus(status: string): number[] {
-  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
-  if (!list) return [];
-  return list.split(',').flatMap((range) => {
-    const [first, last = first] = range.split('-').map(Number) as [number, number?];
-    return Array.from({ length: last! - first + 1 }, (_, i) => first + i);
+  const list = /^Cpus_allowed_list:[ \t]*(\S+)[ \t]*$/m.exec(status)?.[1] ?? '';
+  const ranges = list.split(',').map((range) => CPU_RANGE.exec(range));
+  if (ranges.some((range) => !range || Number(range[2] ?? range[1]) < Number(range[1]))) return [];
+  return ranges.flatMap((range) => {
+    const first = Number(range![1]);
+    return Array.from({ length: Number(range![2] ?? first) - first + 1 }, (_, i) => first + i);
   });
+}
+
+/** CPUs as `Cpus_allowed_list` writes them: runs as ranges (`0-3,8`). */
+export function cpuRanges(cpus: readonly number[]): string {
+  const runs: [number, number][] = [];
+  for (const cpu of cpus) {
+    const last = runs.at(-1);
+    if (last && cpu === last[1] + 1) last[1] = cpu;
+    else runs.push([cpu, cpu]);
+  }
+  return runs.map(([first, last]) => (first === last ? `${first}` : `${first}-${last}`)).join(',');
 }
 
 /** LOCAL_DB_CPU against the CPUs this process may use: the CPU to hold the database to, or undefined for all. */
 export function chooseDatabaseCpu(setting: string | undefined, allowed: readonly number[]): number | undefined {
   if (setting === 'all') return undefined;
   if (setting === undefined) return allowed.length > 1 ? allowed.at(-1) : undefined;
-  const cpu = /^\d{1,4}$/.test(setting) ? Number(setting) : NaN;
+  if (allowed.length === 0) throw new InfraError(`LOCAL_DB_CPU can only be all here: a CPU is chosen on Linux only (got ${JSON.stringify(setting)})`);
+  const cpu = /^\d{1,5}$/.test(setting) ? Number(setting) : NaN;
   if (!allowed.includes(cpu)) {
-    const choice = allowed.length > 0 ? `one of the CPUs this process may use (${allowed.join(', ')})` : 'only `all` where CPUs cannot be chosen (Linux only)';
-    throw new InfraError(`LOCAL_DB_CPU must be all or ${choice} (got ${JSON.stringify(setting)})`);
+    throw new InfraError(`LOCAL_DB_CPU must be all or a CPU this process may use (${cpuRanges(allowed)}) (got ${JSON.stringify(setting)})`);
   }
   return cpu;
 }
@@ -561,7 +589,7 @@ function redactUri(uri: string): string {
  * Starts `bin` in its own process group with its output appended to `logFile`, and lets this
  * process exit without it: a server started for `npm test` is reused by the next run.
  */
-function startDetached(bin: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+function startDetached(bin: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): ChildProcess {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const logFd = fs.openSync(logFile, 'a');
   try {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import {
-  allowedCpus, chooseDatabaseCpu, ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl,
+  allowedCpus, chooseDatabaseCpu, cpuRanges, ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl,
   patchSource, sqliteSynchronous, sqliteUrl, stopStarted,
 } from '../scripts/local-infra.ts';
 import { freePort } from './helpers/ports.ts';
@@ -69,10 +69,13 @@ describe('local-infra URL parsing', () => {
 });
 
 describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
-  it('reads the CPUs a process may use from its /proc status', () => {
+  it('reads the CPUs a process may use from its /proc status, and nothing from a list it cannot read', () => {
     assert.deepEqual(allowedCpus('Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n'), [0, 1]);
     assert.deepEqual(allowedCpus('Cpus_allowed_list:\t0,2-4,7\n'), [0, 2, 3, 4, 7]);
-    assert.deepEqual(allowedCpus('Name:\tnode\n'), []);
+    for (const status of ['Name:\tnode\n', 'Cpus_allowed_list:\t\nfoo\n', 'Cpus_allowed_list:\t3-1\n', 'Cpus_allowed_list:\t0-999999999\n', 'Cpus_allowed_list:\t0,x\n']) {
+      assert.deepEqual(allowedCpus(status), [], status);
+    }
+    assert.equal(cpuRanges([0, 1, 2, 3, 8, 10, 11]), '0-3,8,10-11');
   });
 
   it('takes the last CPU by default where there are two or more, every CPU on one, and `all` when told', () => {
@@ -81,21 +84,28 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
     assert.equal(chooseDatabaseCpu(undefined, [3]), undefined);
     assert.equal(chooseDatabaseCpu(undefined, []), undefined);
     assert.equal(chooseDatabaseCpu('all', [0, 1]), undefined);
+    assert.equal(chooseDatabaseCpu('all', []), undefined);
     assert.equal(chooseDatabaseCpu('0', [0, 1]), 0);
   });
 
   it('refuses a CPU this process may not use, and anything that is not a CPU number, with one line', () => {
-    for (const setting of ['2', '-1', '1.5', 'x', '', ' 1', '1e0', 'ALL']) {
+    for (const setting of ['2', '-1', '1.5', 'x', '', ' 1', '1e0', 'ALL', '999999999']) {
       assert.throws(() => chooseDatabaseCpu(setting, [0, 1]), (error: Error) => error instanceof InfraError && !error.message.includes('\n')
-        && error.message.includes('LOCAL_DB_CPU') && error.message.includes('0, 1'), setting);
+        && error.message.includes('LOCAL_DB_CPU must be all or a CPU this process may use (0-1)'), setting);
     }
-    assert.throws(() => chooseDatabaseCpu('0', []), /LOCAL_DB_CPU must be all or only `all` where CPUs cannot be chosen/);
+    assert.throws(() => chooseDatabaseCpu('0', []), /^Error: LOCAL_DB_CPU can only be all here: a CPU is chosen on Linux only \(got "0"\)$/);
+  });
+
+  it('refuses a wrong LOCAL_DB_CPU at start even where the database already answers', async () => {
+    await assert.rejects(ensureLocalInfra({ env: { ...process.env, LOCAL_DB_CPU: 'not a cpu' }, log: () => {} }), (error: Error) =>
+      error instanceof InfraError && /^LOCAL_DB_CPU (must be all or a CPU|can only be all)/.test(error.message));
   });
 
   it('starts a FerretDB on SQLite held to the last CPU, with GOMAXPROCS as unheld, and on every CPU with LOCAL_DB_CPU=all', async (t) => {
     const allowed = process.platform === 'linux' ? allowedCpus(await readFile('/proc/self/status', 'utf8')) : [];
     if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
-    if (spawnSync('taskset', ['--version']).status !== 0) return t.skip('needs taskset (util-linux)');
+    if (spawnSync('taskset', ['-c', String(allowed.at(-1)), 'true']).status !== 0) return t.skip('needs taskset (util-linux) allowed to set affinity');
+    if (spawnSync('mongod', ['--version']).status === 0) return t.skip('a mongod on PATH is started instead of FerretDB');
     const held = await startPrivateFerretDb(undefined);
     try {
       assert.deepEqual(held.cpus, [allowed.at(-1)]);
@@ -114,19 +124,41 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
       await free.stop();
     }
   });
+
+  it('starts FerretDB on every CPU, and says why, where taskset is missing; refuses a LOCAL_DB_CPU it cannot honour', async (t) => {
+    const allowed = process.platform === 'linux' ? allowedCpus(await readFile('/proc/self/status', 'utf8')) : [];
+    if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
+    if (spawnSync('mongod', ['--version']).status === 0) return t.skip('a mongod on PATH is started instead of FerretDB');
+    // No PATH: no taskset (and no go: the FerretDB that `npm test` built is in .data/bin).
+    const unheld = await startPrivateFerretDb(undefined, { PATH: '' });
+    try {
+      assert.deepEqual(unheld.cpus, allowed);
+      assert.ok(unheld.log.some((line) => line.startsWith('taskset (util-linux) is not on PATH: FerretDB may use every CPU')), unheld.log.join('\n'));
+    } finally {
+      await unheld.stop();
+    }
+    await assert.rejects(startPrivateFerretDb(String(allowed[0]), { PATH: '' }), new RegExp(`^Error: LOCAL_DB_CPU=${allowed[0]}: taskset \\(util-linux\\) is not on PATH$`));
+  });
 });
 
 /** A FerretDB of its own on a free port (LOCAL_DB_CPU as given), read from /proc, and how the benchmark describes it. */
-async function startPrivateFerretDb(cpuSetting: string | undefined) {
+async function startPrivateFerretDb(cpuSetting: string | undefined, settings: NodeJS.ProcessEnv = {}) {
   const port = await freePort();
   const uri = `mongodb://127.0.0.1:${port}/held`;
-  const env: NodeJS.ProcessEnv = { ...process.env, MONGODB_URI: uri, LOCAL_DB_BACKEND: 'sqlite', LOCAL_DB_CPU: cpuSetting };
+  const env: NodeJS.ProcessEnv = { ...process.env, MONGODB_URI: uri, LOCAL_DB_BACKEND: 'sqlite', LOCAL_DB_CPU: cpuSetting, ...settings };
   if (cpuSetting === undefined) delete env.LOCAL_DB_CPU;
   delete env.GOMAXPROCS;
-  const infra = await ensureLocalInfra({ env, log: () => {} });
+  const log: string[] = [];
+  const removeFiles = async () => {
+    for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) await rm(path.join(ROOT, '.data', leftover), { recursive: true, force: true });
+  };
+  const infra = await ensureLocalInfra({ env, log: (line) => log.push(line) }).catch(async (error: unknown) => {
+    await removeFiles();
+    throw error;
+  });
   const stop = async () => {
     await stopStarted(infra.started);
-    for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) await rm(path.join(ROOT, '.data', leftover), { recursive: true, force: true });
+    await removeFiles();
   };
   try {
     const ferretdb = infra.started.find((p) => p.name === 'ferretdb');
@@ -138,6 +170,7 @@ async function startPrivateFerretDb(cpuSetting: string | undefined) {
       environment: (await readFile(`/proc/${ferretdb.pid}/environ`, 'utf8')).split('\0'),
       program: (await readFile(`/proc/${ferretdb.pid}/cmdline`, 'utf8')).split('\0')[0]!,
       description,
+      log,
       stop,
     };
   } catch (error) {
