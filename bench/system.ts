@@ -14,7 +14,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { randomToken } from '#shared/crypto.ts';
 import { announceReferenceDataChange } from '#shared/reference-data/reference-cache.ts';
 import {
-  allowedCpus, currentNatsServer, ensureLocalInfra, InfraError, lastLines, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra,
+  cpuRanges, cpusOf, currentNatsServer, ensureLocalInfra, InfraError, lastLines, stopStarted, DEFAULT_MONGODB_URI, DEFAULT_NATS_URL, type LocalInfra,
 } from '../scripts/local-infra.ts';
 import { oneOfEach, planInstances, signalGroup, startInstance, waitReady, type Running, type ServiceName } from '../scripts/start.ts';
 import * as admin from '../services/admin-cli/reference-data-admin.ts';
@@ -286,13 +286,8 @@ export async function describeDatabase(db: Db): Promise<{ description: string; p
 
 /** The CPUs a local process is held to, when they are fewer than this process may use (LOCAL_DB_CPU). */
 function heldToFewerCpus(pid: number): string | undefined {
-  try {
-    const theirs = allowedCpus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    const ours = allowedCpus(fs.readFileSync('/proc/self/status', 'utf8'));
-    return theirs.length > 0 && theirs.length < ours.length ? theirs.join(',') : undefined;
-  } catch {
-    return undefined;
-  }
+  const theirs = cpusOf(pid);
+  return theirs.length > 0 && theirs.length < cpusOf().length ? cpuRanges(theirs) : undefined;
 }
 
 /** Registers the benchmark's own scope, users, resource rule and client, and waits until the services see them. */

@@ -311,7 +311,7 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint, cpus: DatabaseCpu
 }
 
 /** The CPU the embedded database is to be held to (undefined: every CPU), and how many CPUs this process may use. */
-export type DatabaseCpuPlan = { cpu: number | undefined; allowed: number };
+export type DatabaseCpuPlan = { cpu: number | undefined; allowedCount: number };
 
 /**
  * The embedded FerretDB (SQLite) is held to one CPU on Linux, the last this process may use, unless
@@ -322,33 +322,37 @@ export type DatabaseCpuPlan = { cpu: number | undefined; allowed: number };
  * run). GOMAXPROCS stays what it would be unheld (the CPUs this process may use), as measured.
  */
 export function planDatabaseCpu(env: NodeJS.ProcessEnv): DatabaseCpuPlan {
-  const allowed = process.platform === 'linux' ? allowedCpus(readOr('/proc/self/status', '')) : [];
-  return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, allowed), allowed: allowed.length };
+  const allowed = cpusOf();
+  return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, allowed), allowedCount: allowed.length };
 }
 
 /** taskset and the environment that hold FerretDB to `plan.cpu`; undefined to start it on every CPU. */
 async function holdToCpu(ctx: Context, plan: DatabaseCpuPlan): Promise<{ taskset: string; env: NodeJS.ProcessEnv } | undefined> {
   if (plan.cpu === undefined) return undefined;
   const taskset = pathCandidates(ctx.env, 'taskset').find(isExecutable);
-  // Tried once first: a sandbox may refuse to set affinity, and a default nobody asked for must not stop the start.
-  const refusal = !taskset ? 'taskset (util-linux) is not on PATH'
-    : (await run(taskset, ['-c', String(plan.cpu), 'true'], { env: ctx.env, timeoutMs: 10_000 })).code !== 0 ? `taskset could not hold a process to CPU ${plan.cpu}`
-      : undefined;
+  const refusal = taskset ? await tasksetRefusal(ctx, taskset, plan.cpu) : 'taskset (util-linux) is not on PATH';
   if (refusal) {
     if (ctx.env.LOCAL_DB_CPU !== undefined) throw new InfraError(`LOCAL_DB_CPU=${ctx.env.LOCAL_DB_CPU}: ${refusal}`);
     ctx.log(`${refusal}: FerretDB may use every CPU (LOCAL_DB_CPU=all starts it so without trying)`);
     return undefined;
   }
   // An empty GOMAXPROCS counts as unset, as Go reads it.
-  return { taskset: taskset!, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || String(plan.allowed) } };
+  return { taskset: taskset!, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || String(plan.allowedCount) } };
 }
 
-/** A file's text, or `fallback` where it cannot be read (a /proc without status, say). */
-function readOr(file: string, fallback: string): string {
+/** Why taskset cannot hold a process to `cpu` here, if it cannot: tried once first, since a sandbox may refuse to set affinity. */
+async function tasksetRefusal(ctx: Context, taskset: string, cpu: number): Promise<string | undefined> {
+  const { code } = await run(taskset, ['-c', String(cpu), 'true'], { env: ctx.env, timeoutMs: 10_000 });
+  return code === 0 ? undefined : `taskset could not hold a process to CPU ${cpu}`;
+}
+
+/** The CPUs process `pid` (this one by default) may use; none where /proc cannot tell (not Linux, or the process is gone). */
+export function cpusOf(pid: number | 'self' = 'self'): number[] {
+  if (process.platform !== 'linux') return [];
   try {
-    return fs.readFileSync(file, 'utf8');
+    return allowedCpus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
-    return fallback;
+    return [];
   }
 }
 

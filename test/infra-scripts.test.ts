@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import {
-  allowedCpus, chooseDatabaseCpu, cpuRanges, ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl,
+  allowedCpus, chooseDatabaseCpu, cpuRanges, cpusOf, ensureLocalInfra, FERRETDB_ID_LOOKUP_PATCH, InfraError, isAtLeast, isLoopback, parseMongoUri, parseNatsUrl,
   patchSource, sqliteSynchronous, sqliteUrl, stopStarted,
 } from '../scripts/local-infra.ts';
 import { freePort } from './helpers/ports.ts';
@@ -102,7 +102,7 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
   });
 
   it('starts a FerretDB on SQLite held to the last CPU, with GOMAXPROCS as unheld, and on every CPU with LOCAL_DB_CPU=all', async (t) => {
-    const allowed = process.platform === 'linux' ? allowedCpus(await readFile('/proc/self/status', 'utf8')) : [];
+    const allowed = cpusOf();
     if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
     if (spawnSync('taskset', ['-c', String(allowed.at(-1)), 'true']).status !== 0) return t.skip('needs taskset (util-linux) allowed to set affinity');
     if (spawnSync('mongod', ['--version']).status === 0) return t.skip('a mongod on PATH is started instead of FerretDB');
@@ -126,7 +126,7 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
   });
 
   it('starts FerretDB on every CPU, and says why, where taskset is missing; refuses a LOCAL_DB_CPU it cannot honour', async (t) => {
-    const allowed = process.platform === 'linux' ? allowedCpus(await readFile('/proc/self/status', 'utf8')) : [];
+    const allowed = cpusOf();
     if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
     if (spawnSync('mongod', ['--version']).status === 0) return t.skip('a mongod on PATH is started instead of FerretDB');
     // No PATH: no taskset (and no go: the FerretDB that `npm test` built is in .data/bin).
@@ -166,7 +166,7 @@ async function startPrivateFerretDb(cpuSetting: string | undefined, settings: No
     const mongo = await MongoClient.connect(uri);
     const { description } = await describeDatabase(mongo.db()).finally(() => mongo.close());
     return {
-      cpus: allowedCpus(await readFile(`/proc/${ferretdb.pid}/status`, 'utf8')),
+      cpus: cpusOf(ferretdb.pid),
       environment: (await readFile(`/proc/${ferretdb.pid}/environ`, 'utf8')).split('\0'),
       program: (await readFile(`/proc/${ferretdb.pid}/cmdline`, 'utf8')).split('\0')[0]!,
       description,
