@@ -310,8 +310,8 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint, cpus: DatabaseCpu
   return { name: 'ferretdb', child, logFile };
 }
 
-/** The CPU the embedded database is to be held to (undefined: every CPU), and how many CPUs this process may use. */
-export type DatabaseCpuPlan = { cpu: number | undefined; allowedCount: number };
+/** The CPU the embedded database is to be held to (undefined: every CPU). */
+export type DatabaseCpuPlan = { cpu: number | undefined };
 
 /**
  * The embedded FerretDB (SQLite) is held to one CPU on Linux, the last this process may use, unless
@@ -319,11 +319,12 @@ export type DatabaseCpuPlan = { cpu: number | undefined; allowedCount: number };
  * every CPU it may use, and SQLite writes one transaction at a time anyway: on the 2-vCPU PVM-hosted
  * machines measured (docs/performance.md, 6 December) held to one CPU it used about a quarter less
  * CPU per refresh, and the refresh scenario ran up to a sixth faster (2 % in the least favourable
- * run). GOMAXPROCS stays what it would be unheld (the CPUs this process may use), as measured.
+ * run). GOMAXPROCS is 1 there unless the environment sets it: with more Go processors than CPUs its
+ * threads take turns on the one CPU, which doubled its context switches and cost up to a third of
+ * its CPU per command (docs/performance.md, "GOMAXPROCS 1 for the held database").
  */
 export function planDatabaseCpu(env: NodeJS.ProcessEnv): DatabaseCpuPlan {
-  const allowed = cpusOf();
-  return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, allowed), allowedCount: allowed.length };
+  return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, cpusOf()) };
 }
 
 /** taskset and the environment that hold FerretDB to `plan.cpu`; undefined to start it on every CPU. */
@@ -336,8 +337,8 @@ async function holdToCpu(ctx: Context, plan: DatabaseCpuPlan): Promise<{ taskset
     ctx.log(`${refusal}: FerretDB may use every CPU (LOCAL_DB_CPU=all starts it so without trying)`);
     return undefined;
   }
-  // An empty GOMAXPROCS counts as unset, as Go reads it.
-  return { taskset: taskset!, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || String(plan.allowedCount) } };
+  // One Go processor for the one CPU (an empty GOMAXPROCS counts as unset, as Go reads it).
+  return { taskset: taskset!, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || '1' } };
 }
 
 /** Why taskset cannot hold a process to `cpu` here, if it cannot: tried once first, since a sandbox may refuse to set affinity. */

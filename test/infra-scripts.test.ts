@@ -101,7 +101,7 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
       error instanceof InfraError && /^LOCAL_DB_CPU (must be all or a CPU|can only be all)/.test(error.message));
   });
 
-  it('starts a FerretDB on SQLite held to the last CPU, with GOMAXPROCS as unheld, and on every CPU with LOCAL_DB_CPU=all', async (t) => {
+  it('starts a FerretDB on SQLite held to the last CPU with GOMAXPROCS=1, and on every CPU with LOCAL_DB_CPU=all', async (t) => {
     const allowed = cpusOf();
     if (allowed.length < 2) return t.skip('needs Linux and two CPUs or more');
     if (spawnSync('taskset', ['-c', String(allowed.at(-1)), 'true']).status !== 0) return t.skip('needs taskset (util-linux) allowed to set affinity');
@@ -109,11 +109,18 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
     const held = await startPrivateFerretDb(undefined);
     try {
       assert.deepEqual(held.cpus, [allowed.at(-1)]);
-      assert.ok(held.environment.includes(`GOMAXPROCS=${allowed.length}`), 'GOMAXPROCS is the number of CPUs the starter may use');
+      assert.ok(held.environment.includes('GOMAXPROCS=1'), 'one Go processor for the one CPU');
       assert.match(held.program, /ferretdb$/, 'taskset ran FerretDB in its own place');
       assert.match(held.description, new RegExp(`held to CPU ${allowed.at(-1)}\\)$`), 'the benchmark says so');
     } finally {
       await held.stop();
+    }
+    const told = await startPrivateFerretDb(undefined, { GOMAXPROCS: '2' });
+    try {
+      assert.deepEqual(told.cpus, [allowed.at(-1)]);
+      assert.ok(told.environment.includes('GOMAXPROCS=2'), 'a GOMAXPROCS the environment sets is kept');
+    } finally {
+      await told.stop();
     }
     const free = await startPrivateFerretDb('all');
     try {
@@ -147,7 +154,7 @@ async function startPrivateFerretDb(cpuSetting: string | undefined, settings: No
   const uri = `mongodb://127.0.0.1:${port}/held`;
   const env: NodeJS.ProcessEnv = { ...process.env, MONGODB_URI: uri, LOCAL_DB_BACKEND: 'sqlite', LOCAL_DB_CPU: cpuSetting, ...settings };
   if (cpuSetting === undefined) delete env.LOCAL_DB_CPU;
-  delete env.GOMAXPROCS;
+  if (settings.GOMAXPROCS === undefined) delete env.GOMAXPROCS;
   const log: string[] = [];
   const removeFiles = async () => {
     for (const leftover of [`ferretdb-${port}`, `ferretdb-${port}.log`]) await rm(path.join(ROOT, '.data', leftover), { recursive: true, force: true });
