@@ -293,7 +293,7 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint, cpus: DatabaseCpu
   fs.mkdirSync(stateDir, { recursive: true });
   const backend = await chooseFerretDbBackend(ctx, stateDir, endpoint.port);
   const held = backend.embedded ? await holdToCpu(ctx, cpus) : undefined;
-  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${cpus.cpu} (LOCAL_DB_CPU)` : ''}`);
+  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${cpus.cpu} (LOCAL_DB_CPU) with GOMAXPROCS=${held.env.GOMAXPROCS}` : ''}`);
   const logFile = path.join(ctx.dataDir, `${name}.log`);
   const ferretDbArgs = [
     ...backend.args,

@@ -110,6 +110,7 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
     try {
       assert.deepEqual(held.cpus, [allowed.at(-1)]);
       assert.ok(held.environment.includes('GOMAXPROCS=1'), 'one Go processor for the one CPU');
+      assert.ok(held.log.some((line) => line.endsWith(`held to CPU ${allowed.at(-1)} (LOCAL_DB_CPU) with GOMAXPROCS=1`)), held.log.join('\n'));
       assert.match(held.program, /ferretdb$/, 'taskset ran FerretDB in its own place');
       assert.match(held.description, new RegExp(`held to CPU ${allowed.at(-1)}\\)$`), 'the benchmark says so');
     } finally {
