@@ -320,8 +320,8 @@ export type DatabaseCpuPlan = { cpu: number | undefined };
  * machines measured (docs/performance.md, 6 December) held to one CPU it used about a quarter less
  * CPU per refresh, and the refresh scenario ran up to a sixth faster (2 % in the least favourable
  * run). GOMAXPROCS is 1 there unless the environment sets it: with more Go processors than CPUs its
- * threads take turns on the one CPU, which doubled its context switches and cost up to a third of
- * its CPU per command (docs/performance.md, "GOMAXPROCS 1 for the held database").
+ * threads took turns on the one CPU, at two to four times the context switches; with one, its CPU
+ * per insert was 13–38 % lower (docs/performance.md, "Night of 6 December").
  */
 export function planDatabaseCpu(env: NodeJS.ProcessEnv): DatabaseCpuPlan {
   return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, cpusOf()) };
