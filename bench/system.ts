@@ -280,7 +280,8 @@ export async function describeDatabase(db: Db): Promise<{ description: string; p
   // Which build: this project's (its lookups by _id patched, scripts/local-infra.ts) or another.
   const build = args[0] ? /^package: (.+)$/m.exec(spawnSync(args[0], ['--version'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '')?.[1] : undefined;
   const held = pid === undefined ? undefined : heldToFewerCpus(pid);
-  const details = [backend, ...(build ? [`package ${build}`] : []), ...(held ? [`held to CPU ${held}`] : [])];
+  const goMaxProcs = pid === undefined ? undefined : goMaxProcsOf(pid);
+  const details = [backend, ...(build ? [`package ${build}`] : []), ...(held ? [`held to CPU ${held}`] : []), ...(goMaxProcs ? [`GOMAXPROCS=${goMaxProcs}`] : [])];
   return { description: `FerretDB ${String(info.ferretdbVersion)} (${details.join(', ')})`, process: name, pid };
 }
 
@@ -288,6 +289,16 @@ export async function describeDatabase(db: Db): Promise<{ description: string; p
 function heldToFewerCpus(pid: number): string | undefined {
   const theirs = cpusOf(pid);
   return theirs.length > 0 && theirs.length < cpusOf().length ? cpuRanges(theirs) : undefined;
+}
+
+/** GOMAXPROCS as a local process's environment sets it, if it does (else Go chose: the CPUs it may use). */
+function goMaxProcsOf(pid: number): string | undefined {
+  try {
+    const entry = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith('GOMAXPROCS='));
+    return entry?.slice('GOMAXPROCS='.length) || undefined;
+  } catch {
+    return undefined; // not Linux, gone, or not ours to read
+  }
 }
 
 /** Registers the benchmark's own scope, users, resource rule and client, and waits until the services see them. */

@@ -112,7 +112,7 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
       assert.ok(held.environment.includes('GOMAXPROCS=1'), 'one Go processor for the one CPU');
       assert.ok(held.log.some((line) => line.endsWith(`held to CPU ${allowed.at(-1)} (LOCAL_DB_CPU) with GOMAXPROCS=1`)), held.log.join('\n'));
       assert.match(held.program, /ferretdb$/, 'taskset ran FerretDB in its own place');
-      assert.match(held.description, new RegExp(`held to CPU ${allowed.at(-1)}\\)$`), 'the benchmark says so');
+      assert.match(held.description, new RegExp(`held to CPU ${allowed.at(-1)}, GOMAXPROCS=1\\)$`), 'the benchmark says so');
     } finally {
       await held.stop();
     }
@@ -120,6 +120,7 @@ describe('the embedded database held to one CPU (LOCAL_DB_CPU)', () => {
     try {
       assert.deepEqual(told.cpus, [allowed.at(-1)]);
       assert.ok(told.environment.includes('GOMAXPROCS=2'), 'a GOMAXPROCS the environment sets is kept');
+      assert.match(told.description, /, GOMAXPROCS=2\)$/);
     } finally {
       await told.stop();
     }
