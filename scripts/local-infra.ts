@@ -51,13 +51,13 @@ export async function ensureLocalInfra(options: InfraOptions = {}): Promise<Loca
   const natsUrl = env.NATS_URL || DEFAULT_NATS_URL;
   const mongodbUri = env.MONGODB_URI || DEFAULT_MONGODB_URI;
   // Checked first, whether or not a database is started: a wrong setting is refused every time.
-  const cpus = planDatabaseCpu(env);
+  const heldCpu = databaseCpu(env);
   const started: StartedProcess[] = [];
   try {
     // One after the other: if the database fails, what NATS started is still recorded below.
     const nats = await ensureNats(ctx, natsUrl);
     if (nats) started.push(nats);
-    const db = await ensureDatabase(ctx, mongodbUri, cpus);
+    const db = await ensureDatabase(ctx, mongodbUri, heldCpu);
     if (db) started.push(db);
   } finally {
     if (started.length > 0) recordStarted(ctx.dataDir, started);
@@ -250,7 +250,7 @@ async function installNatsServer(ctx: Context): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Database
 
-async function ensureDatabase(ctx: Context, mongodbUri: string, cpus: DatabaseCpuPlan): Promise<StartedProcess | undefined> {
+async function ensureDatabase(ctx: Context, mongodbUri: string, heldCpu: number | undefined): Promise<StartedProcess | undefined> {
   const endpoint = parseMongoUri(mongodbUri);
   // An SRV name is resolved by the driver, so there is no single port to probe: just ping.
   if (endpoint.srv || (await probeTcp(endpoint))) {
@@ -265,7 +265,7 @@ async function ensureDatabase(ctx: Context, mongodbUri: string, cpus: DatabaseCp
     throw new InfraError(`nothing answers at MONGODB_URI ${redactUri(mongodbUri)}, and a database is only started for a local address`);
   }
   const mongod = pathCandidates(ctx.env, 'mongod').find(isExecutable);
-  const started = mongod ? startMongod(ctx, mongod, endpoint) : await startFerretDb(ctx, endpoint, cpus);
+  const started = mongod ? startMongod(ctx, mongod, endpoint) : await startFerretDb(ctx, endpoint, heldCpu);
   await waitUntil(started.child, started.name, started.logFile, async () => {
     if (!(await probeTcp(endpoint))) return false;
     await pingMongo(mongodbUri, 2000);
@@ -285,15 +285,15 @@ function startMongod(ctx: Context, mongod: string, endpoint: Endpoint): Starting
   return { name: 'mongod', child, logFile };
 }
 
-async function startFerretDb(ctx: Context, endpoint: Endpoint, cpus: DatabaseCpuPlan): Promise<Starting> {
+async function startFerretDb(ctx: Context, endpoint: Endpoint, heldCpu: number | undefined): Promise<Starting> {
   const bin = await findOrBuildFerretDb(ctx);
   // A FerretDB on another port (the benchmark's own) keeps its SQLite files and log apart.
   const name = endpoint.port === parseMongoUri(DEFAULT_MONGODB_URI).port ? 'ferretdb' : `ferretdb-${endpoint.port}`;
   const stateDir = path.join(ctx.dataDir, name);
   fs.mkdirSync(stateDir, { recursive: true });
   const backend = await chooseFerretDbBackend(ctx, stateDir, endpoint.port);
-  const held = backend.embedded ? await holdToCpu(ctx, cpus) : undefined;
-  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${cpus.cpu} (LOCAL_DB_CPU) with GOMAXPROCS=${held.env.GOMAXPROCS}` : ''}`);
+  const held = backend.embedded ? await holdToCpu(ctx, heldCpu) : undefined;
+  ctx.log(`starting FerretDB ${FERRETDB_VERSION} on ${backend.label}${held ? `, held to CPU ${held.cpu} (LOCAL_DB_CPU) with GOMAXPROCS=${held.env.GOMAXPROCS}` : ''}`);
   const logFile = path.join(ctx.dataDir, `${name}.log`);
   const ferretDbArgs = [
     ...backend.args,
@@ -305,13 +305,10 @@ async function startFerretDb(ctx: Context, endpoint: Endpoint, cpus: DatabaseCpu
   ];
   // taskset runs FerretDB in its own place (exec), so the pid recorded is FerretDB's.
   const child = held
-    ? startDetached(held.taskset, ['-c', String(cpus.cpu), bin, ...ferretDbArgs], logFile, held.env)
+    ? startDetached(held.taskset, ['-c', String(held.cpu), bin, ...ferretDbArgs], logFile, held.env)
     : startDetached(bin, ferretDbArgs, logFile, ctx.env);
   return { name: 'ferretdb', child, logFile };
 }
-
-/** The CPU the embedded database is to be held to (undefined: every CPU). */
-export type DatabaseCpuPlan = { cpu: number | undefined };
 
 /**
  * The embedded FerretDB (SQLite) is held to one CPU on Linux, the last this process may use, unless
@@ -323,22 +320,22 @@ export type DatabaseCpuPlan = { cpu: number | undefined };
  * threads took turns on the one CPU, at two to four times the context switches; with one, its CPU
  * per insert was 13–38 % lower (docs/performance.md, "Night of 6 December").
  */
-export function planDatabaseCpu(env: NodeJS.ProcessEnv): DatabaseCpuPlan {
-  return { cpu: chooseDatabaseCpu(env.LOCAL_DB_CPU, cpusOf()) };
+function databaseCpu(env: NodeJS.ProcessEnv): number | undefined {
+  return chooseDatabaseCpu(env.LOCAL_DB_CPU, cpusOf());
 }
 
-/** taskset and the environment that hold FerretDB to `plan.cpu`; undefined to start it on every CPU. */
-async function holdToCpu(ctx: Context, plan: DatabaseCpuPlan): Promise<{ taskset: string; env: NodeJS.ProcessEnv } | undefined> {
-  if (plan.cpu === undefined) return undefined;
+/** taskset and the environment that hold FerretDB to `cpu`; undefined to start it on every CPU. */
+async function holdToCpu(ctx: Context, cpu: number | undefined): Promise<{ taskset: string; cpu: number; env: NodeJS.ProcessEnv } | undefined> {
+  if (cpu === undefined) return undefined;
   const taskset = pathCandidates(ctx.env, 'taskset').find(isExecutable);
-  const refusal = taskset ? await tasksetRefusal(ctx, taskset, plan.cpu) : 'taskset (util-linux) is not on PATH';
+  const refusal = taskset ? await tasksetRefusal(ctx, taskset, cpu) : 'taskset (util-linux) is not on PATH';
   if (refusal) {
     if (ctx.env.LOCAL_DB_CPU !== undefined) throw new InfraError(`LOCAL_DB_CPU=${ctx.env.LOCAL_DB_CPU}: ${refusal}`);
     ctx.log(`${refusal}: FerretDB may use every CPU (LOCAL_DB_CPU=all starts it so without trying)`);
     return undefined;
   }
   // One Go processor for the one CPU (an empty GOMAXPROCS counts as unset, as Go reads it).
-  return { taskset: taskset!, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || '1' } };
+  return { taskset: taskset!, cpu, env: { ...ctx.env, GOMAXPROCS: ctx.env.GOMAXPROCS || '1' } };
 }
 
 /** Why taskset cannot hold a process to `cpu` here, if it cannot: tried once first, since a sandbox may refuse to set affinity. */
