@@ -17,12 +17,13 @@
 // is not acked opens a circuit breaker, and for a short while (or while the NATS link is down)
 // events go straight to the outbox. Then one event at a time probes JetStream, and the relay's
 // acked batches close the breaker too. Outbox writes arriving together go out as one insert.
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { AsyncResource } from 'node:async_hooks';
 import type { Db } from 'mongodb';
 import type { Logger } from '#shared/logger.ts';
 import { natsReady } from '#shared/nats/connect.ts';
+import { JetStreamAcks } from '#shared/nats/jetstream-acks.ts';
 import { randomToken } from '#shared/crypto.ts';
 import { UniqueInserts, type WriteObserver } from '#shared/unique-inserts.ts';
 import { auditSubject, cloudEvent, type AuditData, type AuditEventType, type CloudEvent, type Once } from './cloud-event.ts';
@@ -63,7 +64,7 @@ type Queued = { subject: string; event: CloudEvent; settle(): void };
 
 export class AuditPublisher implements Audit {
   readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
+  readonly #acks: JetStreamAcks;
   readonly #outbox: UniqueInserts<OutboxDoc>;
   readonly #relay: OutboxRelay;
   readonly #log: Logger;
@@ -89,7 +90,7 @@ export class AuditPublisher implements Audit {
   constructor(nc: NatsConnection, db: Db, log: Logger, source: string, options: AuditPublisherOptions = {}) {
     this.#nc = nc;
     this.#publishTimeoutMs = options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
-    this.#js = jetstream(nc, { timeout: this.#publishTimeoutMs });
+    this.#acks = new JetStreamAcks(nc, this.#publishTimeoutMs);
     this.#outbox = new UniqueInserts<OutboxDoc>(db, AUDIT_OUTBOX, { maxBatch: 500, observe: options.observeOutboxWrites });
     this.#log = log;
     this.#source = source;
@@ -98,7 +99,7 @@ export class AuditPublisher implements Audit {
     this.#publishAtOnce = options.publishAtOnce ?? false;
     this.#observeAck = options.observeAck;
     const hooks = { onAcked: () => this.#closeBreaker(), onFailed: () => this.#openBreaker() };
-    this.#relay = new OutboxRelay(this.#js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
+    this.#relay = new OutboxRelay(jetstream(nc, { timeout: this.#publishTimeoutMs }), db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
   emit(type: AuditEventType, subject: string, data: AuditData, once?: Once): Promise<void> {
@@ -149,7 +150,7 @@ export class AuditPublisher implements Audit {
     }), this.#hedgeMs);
     const sent = performance.now();
     try {
-      await this.#js.publish(subject, JSON.stringify(event), { msgID: event.id, timeout: this.#publishTimeoutMs });
+      await this.#acks.publish(subject, JSON.stringify(event), event.id);
       answered = true;
       this.#observeAck?.((performance.now() - sent) / 1000);
       this.#closeBreaker();
