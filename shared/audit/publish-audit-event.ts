@@ -99,7 +99,9 @@ export class AuditPublisher implements Audit {
     this.#publishAtOnce = options.publishAtOnce ?? false;
     this.#observeAck = options.observeAck;
     const hooks = { onAcked: () => this.#closeBreaker(), onFailed: () => this.#openBreaker() };
-    this.#relay = new OutboxRelay(jetstream(nc, { timeout: this.#publishTimeoutMs }), db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
+    // The relay publishes in batches, off the hot path: the client's own acked publish is fine there.
+    const js = jetstream(nc, { timeout: this.#publishTimeoutMs });
+    this.#relay = new OutboxRelay(js, db, log, `${source}#${randomToken(6)}`, hooks, { ...options, publishTimeoutMs: this.#publishTimeoutMs });
   }
 
   emit(type: AuditEventType, subject: string, data: AuditData, once?: Once): Promise<void> {

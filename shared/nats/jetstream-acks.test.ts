@@ -72,7 +72,7 @@ describe('JetStreamAcks', () => {
     assert.ok(refused.ms < 1000, `took ${refused.ms} ms`);
   });
 
-  it('rejects each publish nobody acks once its own timeout has passed, not before', async () => {
+  it('rejects each publish nobody acks once its own timeout has passed, not before', { timeout: 10_000 }, async () => {
     const mute = nc.subscribe('t.mute'); // takes the message, answers nothing: a leader gone away
     const acks = new JetStreamAcks(nc, 400);
     const start = performance.now();
@@ -84,8 +84,46 @@ describe('JetStreamAcks', () => {
     mute.unsubscribe();
     assert.match(a.error?.message ?? '', /no JetStream ack within 400 ms/);
     assert.match(b.error?.message ?? '', /no JetStream ack within 400 ms/);
-    assert.ok(a.ms >= 395 && a.ms < 900, `first took ${a.ms} ms`);
+    assert.ok(a.ms >= 395 && a.ms < 2000, `first took ${a.ms} ms`);
     assert.ok(b.ms >= 395 && secondEnded >= 595, `second took ${b.ms} ms, ended ${secondEnded} ms after the first began`);
+  });
+
+  it('rejects a reply that is not an ack: not JSON, JSON without a stream and sequence, empty without a status', async () => {
+    const answers = ['not json', '{}', '{"stream":"T","seq":"1"}', ''];
+    let next = 0;
+    const liar = nc.subscribe('t.liar', { callback: (_error, msg) => { msg.respond(answers[next++]); } });
+    await nc.flush();
+    const acks = new JetStreamAcks(nc, 5000);
+    const outcomes = [];
+    for (const id of answers.keys()) outcomes.push(await settled(acks.publish('t.liar', '{}', `id-liar-${id}`)));
+    liar.unsubscribe();
+    assert.deepEqual(outcomes.map((o) => [o.value, o.ms < 2000]), answers.map(() => [undefined, true]));
+    const expected = [/JSON/, /not a JetStream ack/, /not a JetStream ack/, /empty JetStream reply for t\.liar/];
+    for (const [i, pattern] of expected.entries()) assert.match(outcomes[i]?.error?.message ?? '', pattern);
+  });
+
+  it('takes no forged ack for a publish whose reply subject the forger has not seen: reply subjects do not follow from one another', { timeout: 10_000 }, async () => {
+    // A core subscriber of the subject sees each publish's reply subject, and here may publish into the inbox;
+    // it forges an ack for the one it saw, then guesses at the next.
+    const seen: string[] = [];
+    const spy = nc.subscribe('t.spied', { callback: (_error, msg) => { if (msg.reply) seen.push(msg.reply); } });
+    await nc.flush();
+    const acks = new JetStreamAcks(nc, 600);
+    const first = settled(acks.publish('t.spied', '{}', 'id-spied-1'));
+    await nc.flush();
+    const forged = JSON.stringify({ stream: 'OAUTH_AUDIT', seq: 1 });
+    const reply = seen[0] ?? '';
+    assert.ok(reply.startsWith('_INBOX.acks-test.'), reply);
+    nc.publish(reply, forged); // the one reply subject it saw: that publish it can answer
+    assert.deepEqual((await first).value, { stream: 'OAUTH_AUDIT', seq: 1, duplicate: false });
+
+    const second = settled(acks.publish('t.spied', '{}', 'id-spied-2'));
+    const inbox = reply.slice(0, reply.lastIndexOf('.'));
+    const last = reply.slice(reply.lastIndexOf('.') + 1);
+    for (const guess of [`${Number(last) + 1}`, `${Number(last) + 2}`, '1', '2', last]) nc.publish(`${inbox}.${guess}`, forged);
+    const result = await second;
+    spy.unsubscribe();
+    assert.match(result.error?.message ?? '', /no JetStream ack within 600 ms/);
   });
 
   it('rejects the publishes in flight when the connection closes, without waiting for their timeout', async () => {

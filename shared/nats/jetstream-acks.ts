@@ -3,18 +3,31 @@
 // only to be thrown away (nats-core 3.4, `RequestOne.cancel`), 3 % of token-service's CPU in the
 // refresh scenario (docs/performance.md). Here an ack is a map lookup, and one timer serves every
 // publish in flight.
+//
+// An ack settles an audit event for good (it is then in neither the outbox nor anywhere else if the
+// ack lied), so a reply subject must not be guessable: whoever sees one (every core subscriber of
+// the subject sees the reply subject) or may publish into this connection's inbox prefix must not
+// be able to answer the next publish. Each reply subject ends in a token of its own, 96 random
+// bits, as the client's request mux does with its per-request token.
+//
+// A publish or subscription the connection's permissions refuse is not matched to a publish here:
+// it waits for its timeout (the audit publisher's hedge stores the event in the outbox long before),
+// and the refusal shows in the connection's status log (connect.ts).
 import { createInbox, headers, type ConnectionOptions, type Msg, type NatsConnection } from '@nats-io/nats-core';
+import { randomToken } from '#shared/crypto.ts';
 
 /** What JetStream answers for a stored message (`duplicate`: the Nats-Msg-Id was seen within the stream's window). */
 export type PubAck = { stream: string; seq: number; duplicate: boolean };
 
 type Waiting = { subject: string; deadline: number; resolve(ack: PubAck): void; reject(error: Error): void };
 
+const REPLY_TOKEN_BYTES = 12;
+
 export class JetStreamAcks {
   readonly #nc: NatsConnection;
   readonly #timeoutMs: number;
-  readonly #inbox: string;
-  #nextReply = 0;
+  /** Subscribed on the first publish, so a publisher that never publishes holds no subscription. */
+  #inbox: string | undefined;
   /** In publish order, so also in deadline order: every publish gets the same timeout. */
   readonly #waiting = new Map<string, Waiting>();
   #timer: NodeJS.Timeout | undefined;
@@ -22,32 +35,38 @@ export class JetStreamAcks {
   constructor(nc: NatsConnection, timeoutMs: number) {
     this.#nc = nc;
     this.#timeoutMs = timeoutMs;
-    // Under the connection's inbox prefix, where its permissions let replies in (deploy/nats.conf).
-    this.#inbox = createInbox((nc as Partial<{ options: ConnectionOptions }>).options?.inboxPrefix);
-    nc.subscribe(`${this.#inbox}.*`, { callback: (_error, msg) => msg && this.#answered(msg) });
-    void nc.closed().then(() => this.#failAll(new Error('NATS connection closed before JetStream acked the publish')));
   }
 
   /** Resolves with JetStream's ack; rejects when the stream refuses the message, none answers, or no ack comes in time. */
   publish(subject: string, data: string, msgId: string): Promise<PubAck> {
     return new Promise((resolve, reject) => {
-      const reply = `${this.#inbox}.${++this.#nextReply}`;
       const h = headers();
       h.set('Nats-Msg-Id', msgId);
+      let reply: string;
       try {
+        reply = `${this.#inbox ?? this.#subscribe()}.${randomToken(REPLY_TOKEN_BYTES)}`;
         this.#nc.publish(subject, data, { reply, headers: h });
       } catch (error) {
-        return reject(error as Error);
+        return reject(error as Error); // a closed or draining connection
       }
       this.#waiting.set(reply, { subject, deadline: performance.now() + this.#timeoutMs, resolve, reject });
       this.#timer ??= setTimeout(() => this.#expire(), this.#timeoutMs);
     });
   }
 
+  /** The inbox, under the connection's inbox prefix, where its permissions let replies in (deploy/nats.conf). */
+  #subscribe(): string {
+    const inbox = createInbox((this.#nc as Partial<{ options: ConnectionOptions }>).options?.inboxPrefix);
+    this.#nc.subscribe(`${inbox}.*`, { callback: (_error, msg) => msg && this.#answered(msg) });
+    void this.#nc.closed().then(() => this.#failAll(new Error('NATS connection closed before JetStream acked the publish')));
+    return (this.#inbox = inbox);
+  }
+
   #answered(msg: Msg): void {
     const waiting = this.#waiting.get(msg.subject);
-    if (!waiting) return; // answered after its timeout
+    if (!waiting) return; // answered after its timeout, or not a reply to any publish of ours
     this.#waiting.delete(msg.subject);
+    if (this.#waiting.size === 0) this.#stopTimer();
     try {
       waiting.resolve(pubAck(msg, waiting.subject));
     } catch (error) {
@@ -70,10 +89,14 @@ export class JetStreamAcks {
   }
 
   #failAll(error: Error): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimer();
     for (const waiting of this.#waiting.values()) waiting.reject(error);
     this.#waiting.clear();
+  }
+
+  #stopTimer(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 
