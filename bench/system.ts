@@ -126,7 +126,7 @@ export async function startOwnSystem(options: StartOptions): Promise<Target> {
     };
     const instances = planInstances(oneOfEach(), common).map((instance) => ({ ...instance, env: { ...common, ...instance.env } }));
     // The services log at their default level (LOG_LEVEL, info unless the environment says otherwise).
-    // Their output goes to a file, as `npm start > file`, but no process of ours reads it on the way.
+    // Their output goes to a file, as with `npm start > file`: no process of ours reads it on the way.
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oauth-bench-'));
     const serviceLog = path.join(logDir, 'services.log');
     cleanups.push(async () => fs.rmSync(logDir, { recursive: true, force: true }));

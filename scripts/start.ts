@@ -1,5 +1,6 @@
 // `npm start`: makes sure NATS and the database answer (local-infra.ts), runs the four services
-// as child processes with prefixed output, prints "ready at <issuer>" once every /readyz answers
+// as child processes writing their JSON log lines straight to this process's stdout and stderr
+// (each line names its service and pid), prints "ready at <issuer>" once every /readyz answers
 // 200, and on SIGINT/SIGTERM stops the services and whatever infrastructure this run started.
 //
 //   npm start -- --instances validation-service=2,token-service=2
@@ -9,7 +10,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ISSUER_URL, DEFAULT_PORTS } from '#shared/config.ts';
@@ -21,7 +21,6 @@ const DEFAULT_ISSUER = DEFAULT_ISSUER_URL;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const MAX_INSTANCES = 8;
-const LOG_LINES_KEPT = 20;
 
 /** Each service's HTTP port setting (shared/config.ts) and the setting naming its public URL. */
 export const SERVICES = {
@@ -142,7 +141,7 @@ const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
   'process.stdin.on("end", () => process.kill(process.pid, "SIGTERM")).resume().unref();',
 )}`;
 
-export type Running = Instance & { child: ChildProcess; lastLines: string[]; exited: Promise<void> };
+export type Running = Instance & { child: ChildProcess; exited: Promise<void> };
 
 function say(line: string): void {
   process.stdout.write(`[start] ${line}\n`);
@@ -153,32 +152,22 @@ function fail(line: string): void {
 }
 
 /**
- * Starts one service with its output prefixed by its label, or written straight to `logFd` when
- * given (the benchmark's: no process of ours reads it); `nodeArgs` go to Node (its --cpu-prof).
+ * Starts one service writing to our stdout and stderr, or to `logFd` when given (the benchmark's
+ * file); `nodeArgs` go to Node (its --cpu-prof). Its lines are not relayed through this process: a
+ * relay woke it for every access line and cost about 30 µs of CPU per request (docs/performance.md),
+ * and the lines stay plain JSON for `npm start | jq` or `| npx pino-pretty`.
  */
 export function startInstance(instance: Instance, infra: Pick<LocalInfra, 'natsUrl' | 'mongodbUri'>, nodeArgs: readonly string[] = [], logFd?: number): Running {
   const main = path.join('services', instance.service, 'main.ts');
   const child = spawn(process.execPath, [...nodeArgs, '--import', EXIT_WITH_PARENT, main], {
     cwd: PROJECT_DIR,
     env: { ...process.env, NATS_URL: infra.natsUrl, MONGODB_URI: infra.mongodbUri, ...instance.env },
-    stdio: logFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', logFd, logFd],
+    stdio: ['pipe', logFd ?? 'inherit', logFd ?? 'inherit'],
     // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the services in order.
     detached: true,
   });
-  const lastLines: string[] = [];
-  const prefix = (input: NodeJS.ReadableStream, output: NodeJS.WritableStream) => {
-    readline.createInterface({ input, crlfDelay: Infinity }).on('line', (line) => {
-      output.write(`[${instance.label}] ${line}\n`);
-      lastLines.push(line);
-      if (lastLines.length > LOG_LINES_KEPT) lastLines.shift();
-    });
-  };
-  if (logFd === undefined) {
-    prefix(child.stdout!, process.stdout);
-    prefix(child.stderr!, process.stderr);
-  }
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return { ...instance, child, lastLines, exited };
+  return { ...instance, child, exited };
 }
 
 /** Polls GET /readyz until it answers 200; rejects naming the instance after READY_TIMEOUT_MS. */
@@ -196,8 +185,7 @@ export async function waitReady(running: Running, host: string, stop: AbortSigna
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   if (stop.aborted) return;
-  const lines = running.lastLines.length > 0 ? `; its last log lines:\n${running.lastLines.join('\n')}` : '';
-  throw new Error(`${running.label} did not get ready: ${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s${lines}`);
+  throw new Error(`${running.label} did not get ready: ${url} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s (its log lines, with its pid ${running.child.pid}, say why)`);
 }
 
 export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -64,7 +64,8 @@ function redactFields(value: object, depth: number, ancestors: object[]): object
 export function createLogger(service: string, level: string, destination?: DestinationStream): Logger {
   const logger = pino({
     level,
-    base: { service },
+    // The pid tells apart the instances of one service writing to one stream (`npm start -- --instances`).
+    base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: {
       level: (label) => ({ level: label }),
