@@ -154,8 +154,8 @@ function fail(line: string): void {
 /**
  * Starts one service writing to our stdout and stderr, or to `logFd` when given (the benchmark's
  * file); `nodeArgs` go to Node (its --cpu-prof). Its lines are not relayed through this process: a
- * relay woke it for every access line and cost about 30 µs of CPU per request (docs/performance.md),
- * and the lines stay plain JSON for `npm start | jq` or `| npx pino-pretty`.
+ * relay woke it for every access line, about 35 µs of CPU each (docs/performance.md), and the lines
+ * stay plain JSON for `npm start | jq`.
  */
 export function startInstance(instance: Instance, infra: Pick<LocalInfra, 'natsUrl' | 'mongodbUri'>, nodeArgs: readonly string[] = [], logFd?: number): Running {
   const main = path.join('services', instance.service, 'main.ts');
