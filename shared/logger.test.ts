@@ -16,6 +16,13 @@ function capture() {
 }
 
 describe('logger', () => {
+  it('names the service and the process in every line (instances of one service share `npm start`’s output)', () => {
+    const { lines, log } = capture();
+    log.info('one');
+    log.child({ reqId: 'r1' }).warn('two');
+    assert.deepEqual(lines.map((line) => [line.service, line.pid]), [['test-service', process.pid], ['test-service', process.pid]]);
+  });
+
   it('censors every secret key at any depth, in arrays, errors and child bindings, and keeps the rest', () => {
     const { lines, log } = capture();
     const request = {

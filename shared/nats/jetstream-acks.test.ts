@@ -3,6 +3,7 @@
 // a closed connection.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DiscardPolicy, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
@@ -77,7 +78,7 @@ describe('JetStreamAcks', () => {
     const acks = new JetStreamAcks(nc, 400);
     const start = performance.now();
     const first = settled(acks.publish('t.mute', '{}', 'id-mute-1'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     const second = settled(acks.publish('t.mute', '{}', 'id-mute-2'));
     const [a, b] = await Promise.all([first, second]);
     const secondEnded = performance.now() - start;
