@@ -5,13 +5,12 @@
 // measured and the source of much of the tail (docs/performance.md, December 2026). Its CPU is
 // still counted: a thread is part of the benchmark's process.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Subjects } from '#shared/nats/subjects.ts';
 import { runLoad, type LoadResult } from './load.ts';
 import { connectBenchNats, type NatsConnectionSettings } from './nats-client.ts';
 
-type Job = { nats: NatsConnectionSettings; payloads: string[]; inFlight: number; seconds: number };
+type Job = { nats: NatsConnectionSettings; subject: string; payloads: string[]; inFlight: number; seconds: number };
 
-/** Runs `inFlight` validate requests at a time for `seconds`, request i sending payloads[i % payloads.length]. */
+/** Runs `inFlight` validate requests to `subject` at a time for `seconds`, request i sending payloads[i % payloads.length]. */
 export function validateFromThread(job: Job): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const thread = new Worker(new URL(import.meta.url), { workerData: job });
@@ -21,14 +20,14 @@ export function validateFromThread(job: Job): Promise<LoadResult> {
   });
 }
 
-async function runJob({ nats, payloads, inFlight, seconds }: Job): Promise<LoadResult> {
+async function runJob({ nats, subject, payloads, inFlight, seconds }: Job): Promise<LoadResult> {
   const nc = await connectBenchNats(nats, 'bench validate load');
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const slots = Array.from({ length: inFlight }, (_, i) => encoder.encode(payloads[i % payloads.length]!));
   try {
     return await runLoad(slots, seconds, async (payload) => {
-      const reply = await nc.request(Subjects.tokenValidate, payload, { timeout: 5000 });
+      const reply = await nc.request(subject, payload, { timeout: 5000 });
       const answer = JSON.parse(decoder.decode(reply.data)) as { allowed?: boolean };
       if (answer.allowed !== true) throw new Error(`validation answered ${JSON.stringify(answer).slice(0, 120)}`);
     });

@@ -10,7 +10,7 @@
 //
 // Scenarios: 1. the signed-in code flow (authorize → code → token, with the owner's session and
 // remembered consent), 2. refresh token rotation, 3. oauth.token.validate over NATS (throughput
-// with 128 in flight, latency with 8), 4. the full flow with sign-in, 5. client credentials (`cc`). Results: a table on stdout
+// with 128 in flight, latency with 8, and the floor under that latency: echo-endpoint.ts), 4. the full flow with sign-in, 5. client credentials (`cc`). Results: a table on stdout
 // and JSON under bench/results/ (git-ignored).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,8 +26,10 @@ import { serviceWaits, type ServiceWaits } from './service-waits.ts';
 import { closeConnections, request } from './http.ts';
 import type { LoadResult } from './load.ts';
 import {
-  clientCredentials, fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, refreshRotation, signedInCodeFlow, validateDpopOverNats, validateOverNats,
+  clientCredentials, fullFlowWithSignIn, prepareDpopWorkers, prepareWorkers, recordedValidateReply, refreshRotation, signedInCodeFlow, validateDpopOverNats,
+  validateOverNats,
 } from './scenarios.ts';
+import { ECHO_SUBJECT, startEchoEndpoint } from './echo-endpoint.ts';
 import { registerFixture, startOwnSystem, targetRunningSystem, type Fixture, type Target } from './system.ts';
 import { MAX_STORED_OWNERS, storeOtherOwners } from './stored-owners.ts';
 import { DEFAULT_YARDSTICK_DIR, YARDSTICK_CLIENT, runFlows, startPeer, yardstickAvailable, type YardstickPhase } from './yardstick.ts';
@@ -36,6 +38,8 @@ const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const CONCURRENCY = 16;
 const VALIDATE_THROUGHPUT_IN_FLIGHT = 128;
 const VALIDATE_LATENCY_IN_FLIGHT = 8;
+const FLOOR_NAME = 'floor: echo endpoint';
+const ECHO_LABEL = 'echo endpoint (bench)';
 
 export const ScenarioKeys = ['code', 'refresh', 'cc', 'validate', 'dpop', 'signin'] as const;
 export type ScenarioKey = (typeof ScenarioKeys)[number];
@@ -134,7 +138,8 @@ export function formatSpeed(readings: readonly SpeedReading[]): string[] {
 
 export type ScenarioResult = LoadResult & {
   name: string;
-  key: ScenarioKey;
+  /** `floor`: the echo endpoint under validate (echo-endpoint.ts), run with `validate` on the benchmark's own system. */
+  key: ScenarioKey | 'floor';
   dbCommandsPerOperation: number | null;
   dbCommands: CommandDelta['byService'];
   cpu: CpuUse | undefined;
@@ -246,11 +251,11 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     say(`${workers.length} owners signed in with a remembered consent`);
     await learnConsentUi(target, fixture);
 
-    const measure = async (key: ScenarioKey, name: string, run: () => Promise<LoadResult>) => {
+    const measure = async (key: ScenarioKey | 'floor', name: string, run: () => Promise<LoadResult>, alsoWatched: Watched[] = []) => {
       await noteSpeed(name);
       say(`${name}: ${options.seconds} s …`);
       const before = await readMetricsTexts(target.metricsUrls);
-      const { result, cpu } = await measureCpu(target.processes, target.processGroups, run);
+      const { result, cpu } = await measureCpu([...target.processes, ...alsoWatched], target.processGroups, run);
       const after = await readMetricsTexts(target.metricsUrls);
       const db = commandDelta(commandCounts(before), commandCounts(after), result.completed);
       const waits = serviceWaits(before, after, result.seconds);
@@ -263,6 +268,16 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     if (options.only.includes('validate')) {
       await measure('validate', `validate, ${VALIDATE_THROUGHPUT_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_THROUGHPUT_IN_FLIGHT, s));
       await measure('validate', `validate, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s));
+      // Only on our own nats-server: a running system's NATS grants the benchmark no subject of its own.
+      if (!options.issuer) {
+        const echo = await startEchoEndpoint(target.natsUrl, await recordedValidateReply(fixture, workers));
+        try {
+          await measure('floor', `${FLOOR_NAME}, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`,
+            () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s, ECHO_SUBJECT), [{ label: ECHO_LABEL, pid: echo.pid }]);
+        } finally {
+          await echo.stop();
+        }
+      }
     }
     if (options.only.includes('dpop')) {
       // Proofs signed ahead: a generous guess of what the run will use (the rest are signed as needed).
@@ -404,6 +419,7 @@ export function formatReport(report: BenchReport): string {
   ]);
   lines.push(...table(header, rows));
   for (const s of report.scenarios) if (s.firstError) lines.push(`  ${s.name}: first error: ${s.firstError}`);
+  lines.push(...formatFloor(report.scenarios));
   if (report.scenarios.some((s) => s.cpu)) {
     lines.push('', 'CPU per operation (ms) by process, their total, the machine\'s busy share, CPUs used by anything else on the machine, and CPUs the hypervisor took away (steal):');
     const labels = [...new Set(report.scenarios.flatMap((s) => Object.keys(s.cpu?.msPerOperation ?? {})))];
@@ -442,6 +458,19 @@ export function formatReport(report: BenchReport): string {
   }
   lines.push(...formatSpeed(machine.speedDuringRun ?? []));
   return lines.join('\n');
+}
+
+/**
+ * validate's latency against the floor measured just after it: what the product adds to the time any
+ * endpoint takes on this machine, through the same nats-server and load thread.
+ */
+export function formatFloor(scenarios: readonly Pick<ScenarioResult, 'key' | 'concurrency' | 'p50Ms' | 'p99Ms'>[]): string[] {
+  const floor = scenarios.find((s) => s.key === 'floor');
+  const validate = scenarios.find((s) => s.key === 'validate' && s.concurrency === floor?.concurrency);
+  if (!floor || !validate) return [];
+  const over = (ms: number, base: number) => `${ms.toFixed(2)} ms (floor ${base.toFixed(2)}, ${ms - base >= 0 ? '+' : ''}${(ms - base).toFixed(2)})`;
+  return [`validate with ${floor.concurrency} in flight beside the floor (an endpoint that only decodes the request and answers, same NATS and load thread): `
+    + `p50 ${over(validate.p50Ms, floor.p50Ms)}, p99 ${over(validate.p99Ms, floor.p99Ms)}`];
 }
 
 /** The product's yardstick phases, named for the waits table (with their round where there are several). */
@@ -521,7 +550,7 @@ export const totalCpuMs = (cpu: CpuUse): number => Object.values(cpu.msPerOperat
 
 const shortLabel = (label: string) => ({
   'authorize-service': 'authorize', 'consent-ui': 'consent', 'token-service': 'token', 'validation-service': 'validation',
-  'nats-server': 'nats', 'load generator (bench)': 'bench', 'postgres (all)': 'postgres', [YARDSTICK_CLIENT]: 'client',
+  'nats-server': 'nats', 'load generator (bench)': 'bench', 'postgres (all)': 'postgres', [YARDSTICK_CLIENT]: 'client', [ECHO_LABEL]: 'echo',
 } as Record<string, string>)[label] ?? label;
 
 function table(header: string[], rows: string[][]): string[] {

@@ -137,10 +137,24 @@ export function clientCredentials(fx: Fixture, workers: Worker[], seconds: numbe
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** 3. oauth.token.validate with scopes and a resource rule, `inFlight` requests at a time, from a thread of its own. */
-export function validateOverNats(fx: Fixture, workers: Worker[], inFlight: number, seconds: number): Promise<LoadResult> {
-  const payloads = workers.map((w) => JSON.stringify({ token: w.accessToken, scopes: [fx.scope], resource: fx.resource }));
-  return validateFromThread({ nats: fx.natsConnection, payloads, inFlight, seconds });
+/**
+ * 3. oauth.token.validate with scopes and a resource rule, `inFlight` requests at a time, from a thread of its own;
+ * the same requests to `subject` for the floor under it (echo-endpoint.ts).
+ */
+export function validateOverNats(
+  fx: Fixture, workers: Worker[], inFlight: number, seconds: number, subject: string = Subjects.tokenValidate,
+): Promise<LoadResult> {
+  return validateFromThread({ nats: fx.natsConnection, subject, payloads: validatePayloads(fx, workers), inFlight, seconds });
+}
+
+const validatePayloads = (fx: Fixture, workers: readonly Worker[]): string[] =>
+  workers.map((w) => JSON.stringify({ token: w.accessToken, scopes: [fx.scope], resource: fx.resource }));
+
+/** validation-service's reply to the first worker's validate request, as the echo endpoint is to answer it. */
+export async function recordedValidateReply(fx: Fixture, workers: readonly Worker[]): Promise<string> {
+  const reply = decoder.decode((await fx.nc.request(Subjects.tokenValidate, encoder.encode(validatePayloads(fx, workers)[0]!), { timeout: 5000 })).data);
+  if ((JSON.parse(reply) as { allowed?: boolean }).allowed !== true) throw new Error(`validation answered ${reply.slice(0, 120)}`);
+  return reply;
 }
 
 /** 4. The full flow with sign-in (argon2id check included): a new browser every time. */
