@@ -4,16 +4,19 @@ import { Type } from '@sinclair/typebox';
 import type { Service, ServiceMsg } from '@nats-io/services';
 import { checker } from '#shared/contracts/checker.ts';
 import { createLogger } from '#shared/logger.ts';
-import { addEndpoint, MAX_REQUEST_BYTES } from './add-endpoint.ts';
+import { addEndpoint, MAX_REQUEST_BYTES, type EndpointContext } from './add-endpoint.ts';
+import { REQUEST_ID } from './headers.ts';
 
 type Answer = { kind: 'reply'; body: unknown } | { kind: 'error'; code: number; description: string; body: unknown } | { kind: 'none' };
 
 /** One endpoint registered on a stand-in Service; `ask` delivers a message and resolves with its answer. */
-function endpoint(handle: (request: { token: string }) => Promise<unknown>, parse?: (value: unknown) => unknown) {
+function endpoint(
+  handle: (request: { token: string }, context: EndpointContext) => Promise<unknown>, parse?: (value: unknown) => unknown, log = createLogger('test', 'silent'),
+) {
   let handler: ((error: Error | null, msg: ServiceMsg) => void) | undefined;
   const service = { addEndpoint: (_name: string, options: { handler: typeof handler }) => void (handler = options.handler) } as unknown as Service;
   const request = checker(Type.Object({ token: Type.String({ maxLength: 8192 }) }));
-  addEndpoint(service, createLogger('test', 'silent'), {
+  addEndpoint(service, log, {
     name: 'validate', subject: 'test.validate', schemaName: 'test.validate/1',
     request: parse ? { schema: request.schema, parse: parse as typeof request.parse } : request,
     invalidRequestReply: { active: false, allowed: false, error: 'invalid_request' },
@@ -49,6 +52,26 @@ describe('addEndpoint', () => {
     }
     assert.equal(handled, 0);
     assert.deepEqual(await ask(json({ token: 'x' }), undefined, '_INBOX.resource-server.k3.7'), { kind: 'reply', body: { token: 'x' } });
+  });
+
+  it('gives the handler the caller\'s request id, or a new one, and a logger whose lines carry it and the subject', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger('test', 'info', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const ids: string[] = [];
+    const { ask } = endpoint(async ({ token }, context) => {
+      ids.push(context.reqId);
+      context.log.info({ token: token.length }, 'handled');
+      return {};
+    }, undefined, log);
+    const caller = 'rs-7f3a9c';
+    const withId = { get: (name: string) => (name === REQUEST_ID ? caller : '') };
+    await ask(json({ token: 'x' }), () => withId);
+    await ask(json({ token: 'x' }));
+    await ask(json({ token: 'x' }));
+    assert.equal(ids[0], caller, 'the caller\'s id, as sent');
+    assert.match(ids[1]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a new one for a caller that sent none');
+    assert.notEqual(ids[1], ids[2], 'one per message');
+    assert.deepEqual(lines.filter((l) => l.msg === 'handled').map((l) => [l.reqId, l.subject]), ids.map((id) => [id, 'test.validate']));
   });
 
   it('refuses a request over MAX_REQUEST_BYTES with 400 invalid_request, without parsing it', async () => {

@@ -120,16 +120,36 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
   });
 }
 
+/**
+ * A request's id and logger. The child logger is made only when something is logged: building one
+ * per message (with redaction of its bindings) costs more than a cached token validation. A class,
+ * not an object literal with a getter: V8 makes such a literal a dictionary-mode object, and with
+ * one per message each scavenge promoted megabytes, every message's getter, closure and request id,
+ * into the old generation, stopping validation-service 10 ms at a time (docs/performance.md, 7 December).
+ */
+class RequestContext implements EndpointContext {
+  readonly reqId: string;
+  readonly #parent: Logger;
+  readonly #subject: string;
+  #child: Logger | undefined;
+
+  constructor(reqId: string, parent: Logger, subject: string) {
+    this.reqId = reqId;
+    this.#parent = parent;
+    this.#subject = subject;
+  }
+
+  get log(): Logger {
+    return (this.#child ??= this.#parent.child({ reqId: this.reqId, subject: this.#subject }));
+  }
+}
+
 /** How a request ended, as metrics label it: ok, the OAuth error code answered, or internal_error. */
 type Outcome = string;
 const INTERNAL_ERROR: Outcome = 'internal_error';
 
 async function serve<S extends TSchema, R>(definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger): Promise<Outcome> {
-  const reqId = requestIdOf(msg) ?? randomUUID();
-  // The child logger is made only when something is logged: building one per message (with
-  // redaction of its bindings) costs more than a cached token validation.
-  let child: Logger | undefined;
-  const context: EndpointContext = { reqId, get log() { return (child ??= log.child({ reqId, subject: definition.subject })); } };
+  const context = new RequestContext(requestIdOf(msg) ?? randomUUID(), log, definition.subject);
   const request = msg.data.length > MAX_REQUEST_BYTES ? undefined : definition.request.parse(parseJson(msg.data));
   if (request === undefined) {
     context.log.info('nats request refused: does not match the schema');
