@@ -23,7 +23,8 @@ export type EchoEndpoint = { pid: number; stop(): Promise<void> };
 export async function startEchoEndpoint(natsUrl: string, reply: string): Promise<EchoEndpoint> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), natsUrl], {
     env: { ...process.env, BENCH_ECHO_REPLY: reply },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // Its stdin is a pipe from us: when it ends (we exited, however), the endpoint stops too.
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit');
   try {
@@ -70,6 +71,7 @@ async function serve(natsUrl: string, reply: string): Promise<void> {
   await nc.flush();
   process.stdout.write(`${READY}\n`);
   process.once('SIGTERM', () => void nc.close().finally(() => process.exit(0)));
+  process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM')).resume().unref();
 }
 
 if (import.meta.main) {

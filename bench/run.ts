@@ -10,8 +10,9 @@
 //
 // Scenarios: 1. the signed-in code flow (authorize → code → token, with the owner's session and
 // remembered consent), 2. refresh token rotation, 3. oauth.token.validate over NATS (throughput
-// with 128 in flight, latency with 8, and the floor under that latency: echo-endpoint.ts), 4. the full flow with sign-in, 5. client credentials (`cc`). Results: a table on stdout
-// and JSON under bench/results/ (git-ignored).
+// with 128 in flight, latency with 8, and the floor under that latency: echo-endpoint.ts), 4. the
+// full flow with sign-in, 5. client credentials (`cc`). Results: a table on stdout and JSON under
+// bench/results/ (git-ignored).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
