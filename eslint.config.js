@@ -41,6 +41,19 @@ export default tseslint.config(
     ignores: ['**/*.test.ts', '**/test-doubles.ts'],
     rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: false, skipComments: false, IIFEs: true }] },
   },
+  // No getters or setters in object literals on the request paths: V8 makes such a literal a
+  // dictionary-mode object, and one per message kept each message's objects alive through
+  // young-generation collections (10 ms pauses in validation-service; docs/performance.md, 7 December).
+  {
+    files: ['services/**/*.ts', 'shared/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/test-doubles.ts', 'services/admin-cli/**'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: 'ObjectExpression > Property[kind=/^(get|set)$/]',
+        message: 'an accessor in an object literal makes a dictionary-mode object; use a class with the accessor on its prototype',
+      }],
+    },
+  },
   // A service never reaches into another service's files, and shared code comes through #shared/*.
   ...otherServices.map((name) => ({
     files: [`services/${name}/**/*.ts`],
