@@ -7,6 +7,8 @@
 //   node bench/echo-endpoint.ts <nats-url>    (the reply in BENCH_ECHO_REPLY; prints "ready" once subscribed)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Svcm } from '@nats-io/services';
 import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
@@ -16,6 +18,8 @@ import { connectBenchNats } from './nats-client.ts';
 export const ECHO_SUBJECT = 'bench.echo';
 const READY = 'ready';
 const START_TIMEOUT_MS = 15_000;
+/** How long a stop waits for the endpoint to close its connection before killing it. */
+const STOP_TIMEOUT_MS = 5_000;
 
 export type EchoEndpoint = { pid: number; stop(): Promise<void> };
 
@@ -26,7 +30,8 @@ export async function startEchoEndpoint(natsUrl: string, reply: string): Promise
     // Its stdin is a pipe from us: when it ends (we exited, however), the endpoint stops too.
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const exited = once(child, 'exit');
+  // Settled once the process is gone; a failed spawn ('error') is reported by untilReady instead.
+  const exited = once(child, 'exit').catch(() => undefined);
   try {
     await untilReady(child);
   } catch (error) {
@@ -37,24 +42,36 @@ export async function startEchoEndpoint(natsUrl: string, reply: string): Promise
     pid: child.pid!,
     stop: async () => {
       child.kill('SIGTERM');
-      await exited;
+      const gone = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS, false, { ref: false })]);
+      if (!gone) child.kill('SIGKILL');
     },
   };
 }
 
+/** Resolves when the endpoint prints its ready line; rejects if it fails to start, exits or takes too long. */
 function untilReady(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the echo endpoint was not ready within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-    child.once('exit', (code) => reject(new Error(`the echo endpoint exited (code ${code}) before it was ready`)));
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      if (!text.includes(READY)) return;
+    const lines = createInterface({ input: child.stdout! });
+    const settle = (error?: Error) => {
       clearTimeout(timer);
-      resolve();
+      lines.close();
+      child.stdout!.resume(); // drained from here on, so the endpoint never blocks on a full pipe
+      child.off('exit', onExit).off('error', settle);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onExit = (code: number | null) => settle(new Error(`the echo endpoint exited (code ${code}) before it was ready`));
+    const timer = setTimeout(() => settle(new Error(`the echo endpoint was not ready within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    child.once('exit', onExit).once('error', settle);
+    lines.on('line', (line) => {
+      if (line === READY) settle();
     });
   });
 }
 
 async function serve(natsUrl: string, reply: string): Promise<void> {
+  // Watched from the start, as the services' EXIT_WITH_PARENT does (scripts/start.ts).
+  process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM')).resume().unref();
   const nc = await connectBenchNats({ servers: [natsUrl] }, 'bench echo endpoint');
   const service = await new Svcm(nc).add({ name: 'bench-echo', version: '1.0.0', queue: QUEUE_GROUP });
   const answer = new TextEncoder().encode(reply);
@@ -63,7 +80,7 @@ async function serve(natsUrl: string, reply: string): Promise<void> {
     subject: ECHO_SUBJECT,
     handler: (error, msg) => {
       if (error) return;
-      // Decoded as validation-service decodes a request; answered a turn later, as an async handler answers.
+      // Decoded as validation-service decodes a request; answered from a microtask, as an async handler's await does.
       JSON.parse(decoder.decode(msg.data));
       queueMicrotask(() => msg.respond(answer));
     },
@@ -71,7 +88,6 @@ async function serve(natsUrl: string, reply: string): Promise<void> {
   await nc.flush();
   process.stdout.write(`${READY}\n`);
   process.once('SIGTERM', () => void nc.close().finally(() => process.exit(0)));
-  process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM')).resume().unref();
 }
 
 if (import.meta.main) {
