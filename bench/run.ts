@@ -10,7 +10,7 @@
 //
 // Scenarios: 1. the signed-in code flow (authorize → code → token, with the owner's session and
 // remembered consent), 2. refresh token rotation, 3. oauth.token.validate over NATS (throughput
-// with 128 in flight, latency with 8, and the floor under that latency: echo-endpoint.ts), 4. the
+// with 128 in flight, latency with 8, each followed by the floor under it: echo-endpoint.ts), 4. the
 // full flow with sign-in, 5. client credentials (`cc`). Results: a table on stdout and JSON under
 // bench/results/ (git-ignored).
 import fs from 'node:fs';
@@ -267,17 +267,19 @@ export async function runBench(options: Options): Promise<{ report: BenchReport;
     if (options.only.includes('refresh')) await measure('refresh', 'refresh rotation', () => refreshRotation(fixture, workers, s));
     if (options.only.includes('cc')) await measure('cc', 'client credentials', () => clientCredentials(fixture, workers, s));
     if (options.only.includes('validate')) {
-      await measure('validate', `validate, ${VALIDATE_THROUGHPUT_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_THROUGHPUT_IN_FLIGHT, s));
-      await measure('validate', `validate, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`, () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s));
-      // Only on our own nats-server: a running system's NATS grants the benchmark no subject of its own.
-      if (!options.issuer) {
-        const echo = await startEchoEndpoint(target.natsUrl, await recordedValidateReply(fixture, workers));
-        try {
-          await measure('floor', `${FLOOR_NAME}, ${VALIDATE_LATENCY_IN_FLIGHT} in flight`,
-            () => validateOverNats(fixture, workers, VALIDATE_LATENCY_IN_FLIGHT, s, ECHO_SUBJECT), [{ label: ECHO_LABEL, pid: echo.pid }]);
-        } finally {
-          await echo.stop();
+      // Each validate scenario is followed by its floor. Only on our own nats-server: a running
+      // system's NATS grants the benchmark no subject of its own.
+      const echo = options.issuer ? undefined : await startEchoEndpoint(target.natsUrl, await recordedValidateReply(fixture, workers));
+      try {
+        for (const inFlight of [VALIDATE_THROUGHPUT_IN_FLIGHT, VALIDATE_LATENCY_IN_FLIGHT]) {
+          await measure('validate', `validate, ${inFlight} in flight`, () => validateOverNats(fixture, workers, inFlight, s));
+          if (echo) {
+            await measure('floor', `${FLOOR_NAME}, ${inFlight} in flight`,
+              () => validateOverNats(fixture, workers, inFlight, s, ECHO_SUBJECT), [{ label: ECHO_LABEL, pid: echo.pid }]);
+          }
         }
+      } finally {
+        await echo?.stop();
       }
     }
     if (options.only.includes('dpop')) {
@@ -462,16 +464,18 @@ export function formatReport(report: BenchReport): string {
 }
 
 /**
- * validate's latency against the floor measured just after it: what the product adds to the time any
- * endpoint takes on this machine, through the same nats-server and load thread.
+ * validate against the floor measured just after it, with as many in flight: what the product adds
+ * to what any endpoint gets on this machine, through the same nats-server and load thread.
  */
-export function formatFloor(scenarios: readonly Pick<ScenarioResult, 'key' | 'concurrency' | 'p50Ms' | 'p99Ms'>[]): string[] {
-  const floor = scenarios.find((s) => s.key === 'floor');
-  const validate = scenarios.find((s) => s.key === 'validate' && s.concurrency === floor?.concurrency);
-  if (!floor || !validate) return [];
+export function formatFloor(scenarios: readonly Pick<ScenarioResult, 'key' | 'concurrency' | 'opsPerSecond' | 'p50Ms' | 'p99Ms'>[]): string[] {
   const over = (ms: number, base: number) => `${ms.toFixed(2)} ms (floor ${base.toFixed(2)}, ${ms - base >= 0 ? '+' : ''}${(ms - base).toFixed(2)})`;
-  return [`validate with ${floor.concurrency} in flight beside the floor (an endpoint that only decodes the request and answers, same NATS and load thread): `
-    + `p50 ${over(validate.p50Ms, floor.p50Ms)}, p99 ${over(validate.p99Ms, floor.p99Ms)}`];
+  return scenarios.filter((s) => s.key === 'floor').flatMap((floor) => {
+    const validate = scenarios.find((s) => s.key === 'validate' && s.concurrency === floor.concurrency);
+    if (!validate) return [];
+    const share = floor.opsPerSecond > 0 ? ` (${Math.round((validate.opsPerSecond / floor.opsPerSecond) * 100)} % of the floor's ${floor.opsPerSecond.toFixed(1)}/s)` : '';
+    return [`validate with ${floor.concurrency} in flight beside the floor (an endpoint that only decodes the request and answers, same NATS and load thread): `
+      + `${validate.opsPerSecond.toFixed(1)}/s${share}, p50 ${over(validate.p50Ms, floor.p50Ms)}, p99 ${over(validate.p99Ms, floor.p99Ms)}`];
+  });
 }
 
 /** The product's yardstick phases, named for the waits table (with their round where there are several). */

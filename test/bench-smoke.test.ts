@@ -50,7 +50,7 @@ describe('npm run bench', () => {
       assert.equal(files.length, 1, `one results file in ${dir}`);
       const report = JSON.parse(await readFile(join(dir, files[0]!), 'utf8')) as BenchReport;
 
-      assert.deepEqual(report.scenarios.map((s) => s.key), ['code', 'refresh', 'cc', 'validate', 'validate', 'floor', 'dpop', 'signin']);
+      assert.deepEqual(report.scenarios.map((s) => s.key), ['code', 'refresh', 'cc', 'validate', 'floor', 'validate', 'floor', 'dpop', 'signin']);
       for (const s of report.scenarios) {
         assert.equal(s.errors, 0, `${s.name}: ${s.firstError}`);
         assert.ok(s.completed > 0, `${s.name} completed operations`);
@@ -65,10 +65,13 @@ describe('npm run bench', () => {
       assert.ok((byKey('cc').dbCommandsPerOperation ?? 1) < 0.5, `cc: ${byKey('cc').dbCommandsPerOperation}`);
       // ...and validation answers from memory (background reloads aside).
       for (const s of report.scenarios.filter((r) => r.key === 'validate' || r.key === 'dpop')) assert.ok((s.dbCommandsPerOperation ?? 1) < 0.1, `${s.name}: ${s.dbCommandsPerOperation}`);
-      // The floor under validate: the echo endpoint answered (with validation-service's recorded reply), its CPU its own column.
-      const floor = byKey('floor');
-      assert.ok(floor.cpu === undefined || floor.cpu.msPerOperation['echo endpoint (bench)'] !== undefined, 'the echo endpoint is watched');
-      assert.match(output, /validate with 8 in flight beside the floor .*: p50 [\d.]+ ms \(floor [\d.]+, [+-][\d.]+\), p99 /);
+      // The floor under each validate scenario: the echo endpoint answered (with validation-service's recorded reply), its CPU its own column.
+      const floors = report.scenarios.filter((s) => s.key === 'floor');
+      assert.deepEqual(floors.map((f) => f.concurrency), [128, 8]);
+      for (const floor of floors) assert.ok(floor.cpu === undefined || floor.cpu.msPerOperation['echo endpoint (bench)'] !== undefined, 'the echo endpoint is watched');
+      for (const inFlight of [128, 8]) {
+        assert.match(output, new RegExp(`validate with ${inFlight} in flight beside the floor .*: [\\d.]+/s \\(\\d+ % of the floor's [\\d.]+/s\\), p50 [\\d.]+ ms \\(floor [\\d.]+, [+-][\\d.]+\\), p99 `));
+      }
       assert.match(report.database, /MongoDB|FerretDB/);
       assert.match(report.natsServer, /^\d+\.\d+\.\d+/, 'the NATS server version is recorded');
       const { es256SignUs, sha256MBps, loopbackRoundTripUs, crossThreadRoundTripUs } = report.machine.calibration;
@@ -139,12 +142,15 @@ describe('bench helpers', () => {
     assert.equal(hasErrors(report(failedLater)), true, 'an error in a later round fails the run');
   });
 
-  it('sets validate\'s latency beside the floor measured with as many in flight, and says nothing without one', () => {
-    const run = (key: 'validate' | 'floor', concurrency: number, p50Ms: number, p99Ms: number) => ({ key, concurrency, p50Ms, p99Ms });
-    assert.deepEqual(formatFloor([run('validate', 128, 5, 20), run('validate', 8, 0.9, 2.1)]), [], 'no floor measured (a running system)');
-    const lines = formatFloor([run('validate', 128, 5, 20), run('validate', 8, 0.9, 2.1), run('floor', 8, 1.0, 1.75)]);
-    assert.equal(lines.length, 1);
-    assert.match(lines[0]!, /validate with 8 in flight beside the floor .*: p50 0\.90 ms \(floor 1\.00, -0\.10\), p99 2\.10 ms \(floor 1\.75, \+0\.35\)$/);
+  it('sets each validate scenario beside the floor measured with as many in flight, and says nothing without one', () => {
+    const run = (key: 'validate' | 'floor', concurrency: number, opsPerSecond: number, p50Ms: number, p99Ms: number) => ({ key, concurrency, opsPerSecond, p50Ms, p99Ms });
+    assert.deepEqual(formatFloor([run('validate', 128, 18000, 5, 20), run('validate', 8, 9000, 0.9, 2.1)]), [], 'no floor measured (a running system)');
+    const lines = formatFloor([
+      run('validate', 128, 18000, 5, 20), run('floor', 128, 24000, 4, 16.5), run('validate', 8, 9000, 0.9, 2.1), run('floor', 8, 10000, 1.0, 1.75),
+    ]);
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, /^validate with 128 in flight beside the floor .*: 18000\.0\/s \(75 % of the floor's 24000\.0\/s\), p50 5\.00 ms \(floor 4\.00, \+1\.00\), p99 20\.00 ms \(floor 16\.50, \+3\.50\)$/);
+    assert.match(lines[1]!, /^validate with 8 in flight beside the floor .*: 9000\.0\/s \(90 % of the floor's 10000\.0\/s\), p50 0\.90 ms \(floor 1\.00, -0\.10\), p99 2\.10 ms \(floor 1\.75, \+0\.35\)$/);
   });
 
   it('lists the machine\'s speed before each part of a run, and warns when it changed by more than a fifth', () => {
