@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { Service, ServiceMsg } from '@nats-io/services';
 import { checker } from '#shared/contracts/checker.ts';
 import { createLogger } from '#shared/logger.ts';
-import { addEndpoint, MAX_REQUEST_BYTES, type EndpointContext } from './add-endpoint.ts';
+import { addEndpoint, inFlight, MAX_REQUEST_BYTES, type EndpointContext } from './add-endpoint.ts';
 import { REQUEST_ID } from './headers.ts';
 
 type Answer = { kind: 'reply'; body: unknown } | { kind: 'error'; code: number; description: string; body: unknown } | { kind: 'none' };
@@ -36,7 +36,7 @@ function endpoint(
     handler!(null, msg);
     setTimeout(() => resolve({ kind: 'none' }), 200);
   });
-  return { ask };
+  return { ask, service };
 }
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -72,6 +72,29 @@ describe('addEndpoint', () => {
     assert.match(ids[1]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a new one for a caller that sent none');
     assert.notEqual(ids[1], ids[2], 'one per message');
     assert.deepEqual(lines.filter((l) => l.msg === 'handled').map((l) => [l.reqId, l.subject]), ids.map((id) => [id, 'test.validate']));
+  });
+
+  it('counts a request in flight until it is answered, so that a stopping service waits for it, failed ones included', { timeout: 5000 }, async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { ask, service } = endpoint(async ({ token }) => {
+      await gate;
+      if (token === 'fail') throw new Error('unforeseen');
+      return {};
+    }, (value) => value);
+    const tracker = inFlight(service);
+    const answers = [ask(json({ token: 'x' })), ask(json({ token: 'fail' }))];
+    assert.equal(tracker.size, 2);
+    let idle = false;
+    const waited = tracker.idle().then(() => (idle = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(idle, false, 'not idle while requests are being handled');
+    release();
+    const [ok, failed] = await Promise.all(answers);
+    await waited;
+    assert.equal(tracker.size, 0);
+    assert.equal(ok!.kind, 'reply');
+    assert.equal(failed!.kind, 'error', 'a handler that throws is still answered');
   });
 
   it('refuses a request over MAX_REQUEST_BYTES with 400 invalid_request, without parsing it', async () => {

@@ -57,11 +57,12 @@ export class InFlight {
     return this.#count;
   }
 
-  track<T>(work: Promise<T>): Promise<T> {
+  enter(): void {
     this.#count++;
-    return work.finally(() => {
-      if (--this.#count === 0) for (const resolve of this.#idle.splice(0)) resolve();
-    });
+  }
+
+  leave(): void {
+    if (--this.#count === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   /** Resolves once nothing is in flight. */
@@ -104,21 +105,48 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
         log.warn({ endpoint: definition.name, reply: msg.reply?.slice(0, 200) }, 'nats request ignored: its reply subject is not an inbox');
         return;
       }
-      // serve answers every failure itself; this catch is for one it did not foresee, so that no
-      // message can end in an unhandled rejection (which stops the process) or in silence.
-      const started = performance.now();
-      void tracker.track(tracingOn() ? tracedServe(definition, msg, log) : serve(definition, msg, log)).catch((failure: unknown): Outcome => {
-        log.error({ err: failure, endpoint: definition.name }, 'nats request failed');
-        try {
-          msg.respondError(500, 'internal error');
-        } catch {
-          // nothing more can be done for this message
-        }
-        return INTERNAL_ERROR;
-      }).then((outcome) => observe?.(definition.name, definition.subject, outcome, (performance.now() - started) / 1000))
-        .catch(() => undefined); // a metric that cannot be recorded is no reason to stop the process
+      void answer(definition, msg, log, tracker, observe);
     },
   });
+}
+
+/**
+ * Serves one message, counted in flight until it is answered, and reports how it ended. One async
+ * function, not a chain of promise handlers: a message costs one promise here. It never rejects:
+ * serve answers every failure itself, and the catch is for one it did not foresee, so that no
+ * message ends in an unhandled rejection (which stops the process) or in silence.
+ */
+async function answer<S extends TSchema, R>(
+  definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger, tracker: InFlight, observe: EndpointObserver | undefined,
+): Promise<void> {
+  const started = performance.now();
+  let outcome: Outcome = INTERNAL_ERROR;
+  tracker.enter();
+  try {
+    outcome = await (tracingOn() ? tracedServe(definition, msg, log) : serve(definition, msg, log));
+  } catch (failure) {
+    answerUnforeseen(failure, definition.name, msg, log);
+  } finally {
+    tracker.leave();
+  }
+  try {
+    observe?.(definition.name, definition.subject, outcome, (performance.now() - started) / 1000);
+  } catch {
+    // a metric that cannot be recorded is no reason to stop the process
+  }
+}
+
+function answerUnforeseen(failure: unknown, endpoint: string, msg: ServiceMsg, log: Logger): void {
+  try {
+    msg.respondError(500, 'internal error');
+  } catch {
+    // nothing more can be done for this message
+  }
+  try {
+    log.error({ err: failure, endpoint }, 'nats request failed');
+  } catch {
+    // nor for its log line
+  }
 }
 
 /**
