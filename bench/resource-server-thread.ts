@@ -20,6 +20,11 @@ export function validateFromThread(job: Job): Promise<LoadResult> {
   });
 }
 
+/** Throws unless a validate reply says the request is allowed (the benchmark's requests all are). */
+export function expectAllowed(reply: string): void {
+  if ((JSON.parse(reply) as { allowed?: boolean }).allowed !== true) throw new Error(`validation answered ${reply.slice(0, 120)}`);
+}
+
 async function runJob({ nats, subject, payloads, inFlight, seconds }: Job): Promise<LoadResult> {
   const nc = await connectBenchNats(nats, 'bench validate load');
   const encoder = new TextEncoder();
@@ -28,8 +33,7 @@ async function runJob({ nats, subject, payloads, inFlight, seconds }: Job): Prom
   try {
     return await runLoad(slots, seconds, async (payload) => {
       const reply = await nc.request(subject, payload, { timeout: 5000 });
-      const answer = JSON.parse(decoder.decode(reply.data)) as { allowed?: boolean };
-      if (answer.allowed !== true) throw new Error(`validation answered ${JSON.stringify(answer).slice(0, 120)}`);
+      expectAllowed(decoder.decode(reply.data));
     });
   } finally {
     await nc.close();

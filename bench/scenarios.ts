@@ -6,7 +6,7 @@ import { Subjects } from '#shared/nats/subjects.ts';
 import { browse, CookieJar, hiddenField, location, request, type Response } from './http.ts';
 import { runLoad, type LoadResult } from './load.ts';
 import type { BenchUser, Fixture } from './system.ts';
-import { validateFromThread } from './resource-server-thread.ts';
+import { expectAllowed, validateFromThread } from './resource-server-thread.ts';
 
 export type Worker = { user: BenchUser; jar: CookieJar; refreshToken: string; accessToken: string };
 
@@ -153,7 +153,7 @@ const validatePayloads = (fx: Fixture, workers: readonly Worker[]): string[] =>
 /** validation-service's reply to the first worker's validate request, as the echo endpoint is to answer it. */
 export async function recordedValidateReply(fx: Fixture, workers: readonly Worker[]): Promise<string> {
   const reply = decoder.decode((await fx.nc.request(Subjects.tokenValidate, encoder.encode(validatePayloads(fx, workers)[0]!), { timeout: 5000 })).data);
-  if ((JSON.parse(reply) as { allowed?: boolean }).allowed !== true) throw new Error(`validation answered ${reply.slice(0, 120)}`);
+  expectAllowed(reply);
   return reply;
 }
 
@@ -204,7 +204,6 @@ export function validateDpopOverNats(fx: Fixture, workers: DpopWorker[], inFligh
       token: worker.accessToken, scopes: [fx.scope], resource: fx.resource, dpop: await worker.proofs(), method: 'GET', url: DPOP_RESOURCE_URL,
     }));
     const reply = await fx.nc.request(Subjects.tokenValidate, payload, { timeout: 5000 });
-    const answer = JSON.parse(decoder.decode(reply.data)) as { active?: boolean; allowed?: boolean; error?: string };
-    if (answer.allowed !== true) throw new Error(`validation answered ${JSON.stringify(answer).slice(0, 120)}`);
+    expectAllowed(decoder.decode(reply.data));
   });
 }
