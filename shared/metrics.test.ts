@@ -15,6 +15,24 @@ describe('metrics', () => {
     assert.match(text, /^nodejs_eventloop_lag_p99_seconds\{service="metrics-test"\} /m);
   });
 
+  it('records each endpoint\'s requests under its own endpoint, subject and outcome labels', async () => {
+    const metrics = createMetrics('metrics-test');
+    const validate = metrics.natsEndpointObserver('validate', 'oauth.token.validate');
+    const decide = metrics.natsEndpointObserver('decide', 'oauth.authorization.decide');
+    validate('ok', 0.0004);
+    validate('ok', 0.002);
+    validate('invalid_request', 0.0001);
+    decide('ok', 0.03);
+    const text = await metrics.render();
+    const count = (endpoint: string, subject: string, outcome: string) =>
+      new RegExp(`^nats_endpoint_duration_seconds_count\\{service="metrics-test",endpoint="${endpoint}",subject="${subject}",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1];
+    assert.equal(count('validate', 'oauth.token.validate', 'ok'), '2');
+    assert.equal(count('validate', 'oauth.token.validate', 'invalid_request'), '1');
+    assert.equal(count('decide', 'oauth.authorization.decide', 'ok'), '1');
+    assert.equal(count('decide', 'oauth.authorization.decide', 'invalid_request'), undefined, 'no series for an outcome never seen');
+    assert.match(text, /^nats_endpoint_duration_seconds_bucket\{le="0.0005",service="metrics-test",endpoint="validate",subject="oauth.token.validate",outcome="ok"\} 1$/m);
+  });
+
   it('lets an idle process sleep: the event-loop sampling wakes it about ten times a second, not a hundred', { skip: process.platform !== 'linux' }, async () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', `
       import { createMetrics } from ${JSON.stringify(metricsModule)};

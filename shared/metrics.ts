@@ -9,8 +9,11 @@ export type Metrics = {
 };
 
 export type ServiceMetrics = Metrics & {
-  /** One NATS request handled by an endpoint: `outcome` is ok, an OAuth error code, or internal_error. */
-  observeNatsEndpoint(endpoint: string, subject: string, outcome: string, seconds: number): void;
+  /**
+   * The observer of one endpoint's requests, made once per endpoint: each call records one request,
+   * `outcome` being ok, an OAuth error code, or internal_error.
+   */
+  natsEndpointObserver(endpoint: string, subject: string): (outcome: string, seconds: number) => void;
   /**
    * A gauge read when /metrics is scraped (nothing on the hot path). `read` returning undefined, or
    * failing, leaves the last value: a scrape never fails because a source is away.
@@ -57,19 +60,21 @@ export function createMetrics(service: string): ServiceMetrics {
     name: 'audit_publish_ack_seconds', help: 'Time from an audit event\'s publish to JetStream\'s acknowledgement (acked events only)',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
   });
-  const natsEndpointChildren = new Map<string, { observe(seconds: number): void }>();
   let dbCommands: Counter<'command'> | undefined;
   return {
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp: (route, method, status, seconds) => http.observe({ route, method, status: String(status) }, seconds),
     count: (name, labels = {}) => events.inc({ name, outcome: labels.outcome ?? 'ok' }),
-    observeNatsEndpoint: (endpoint, subject, outcome, seconds) => {
-      // One labelled child per endpoint and outcome (a handful), so a message does not hash its labels.
-      const key = `${endpoint} ${subject} ${outcome}`;
-      let child = natsEndpointChildren.get(key);
-      if (!child) natsEndpointChildren.set(key, (child = natsEndpoints.labels({ endpoint, subject, outcome })));
-      child.observe(seconds);
+    natsEndpointObserver: (endpoint, subject) => {
+      // One labelled child per outcome (a handful), found by the outcome alone: a message neither
+      // builds a key nor hashes one (the outcomes are literals, whose hashes V8 keeps).
+      const children = new Map<string, { observe(seconds: number): void }>();
+      return (outcome, seconds) => {
+        let child = children.get(outcome);
+        if (!child) children.set(outcome, (child = natsEndpoints.labels({ endpoint, subject, outcome })));
+        child.observe(seconds);
+      };
     },
     gauge: (name, help, read) => {
       new Gauge({

@@ -99,7 +99,7 @@ export async function openServiceBase(name: string, config: CommonConfig, option
     natsService: async (description) => {
       const service = await new Svcm(nc).add({ name, version: packageJson.version, description, queue: QUEUE_GROUP });
       services.push(service);
-      observeEndpoints(service, metrics.observeNatsEndpoint);
+      observeEndpoints(service, metrics.natsEndpointObserver);
       return service;
     },
     // Whatever fails on the way, the audit events in flight end acked or in the outbox, and the

@@ -73,8 +73,10 @@ export class InFlight {
 
 const inFlightOf = new WeakMap<Service, InFlight>();
 
-/** Told of every request an endpoint handled (metrics): its outcome (ok, an OAuth error code, internal_error) and duration. */
-export type EndpointObserver = (endpoint: string, subject: string, outcome: string, seconds: number) => void;
+/** Told of every request one endpoint handled (metrics): its outcome (ok, an OAuth error code, internal_error) and duration. */
+export type RequestObserver = (outcome: string, seconds: number) => void;
+/** Makes the observer of each endpoint as it is added. */
+export type EndpointObserver = (endpoint: string, subject: string) => RequestObserver;
 const observerOf = new WeakMap<Service, EndpointObserver>();
 
 /** Reports the requests of `service`'s endpoints added from now on to `observer` (service-base wires metrics here). */
@@ -91,7 +93,7 @@ export function inFlight(service: Service): InFlight {
 
 export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger, definition: EndpointDefinition<S, R>): void {
   const tracker = inFlight(service);
-  const observe = observerOf.get(service);
+  const observe = observerOf.get(service)?.(definition.name, definition.subject);
   service.addEndpoint(definition.name, {
     subject: definition.subject,
     metadata: { schema: definition.schemaName },
@@ -117,7 +119,7 @@ export function addEndpoint<S extends TSchema, R>(service: Service, log: Logger,
  * message ends in an unhandled rejection (which stops the process) or in silence.
  */
 async function answer<S extends TSchema, R>(
-  definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger, tracker: InFlight, observe: EndpointObserver | undefined,
+  definition: EndpointDefinition<S, R>, msg: ServiceMsg, log: Logger, tracker: InFlight, observe: RequestObserver | undefined,
 ): Promise<void> {
   const started = performance.now();
   let outcome: Outcome = INTERNAL_ERROR;
@@ -130,7 +132,7 @@ async function answer<S extends TSchema, R>(
     tracker.leave();
   }
   try {
-    observe?.(definition.name, definition.subject, outcome, (performance.now() - started) / 1000);
+    observe?.(outcome, (performance.now() - started) / 1000);
   } catch {
     // a metric that cannot be recorded is no reason to stop the process
   }
