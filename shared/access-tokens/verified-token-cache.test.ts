@@ -22,6 +22,19 @@ describe('VerifiedTokenCache', () => {
     assert.equal(cache.size, 0);
   });
 
+  it('answers only the exact token: another with the same signature (a forged payload) is a miss, and cannot delete it', () => {
+    const cache = new VerifiedTokenCache<string>(10);
+    const genuine = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
+    const forged = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl';
+    cache.set(genuine, 'alice');
+    assert.equal(cache.get(forged), undefined);
+    assert.equal(cache.get(`x${genuine}`), undefined, 'a token that only ends like it');
+    cache.delete(forged);
+    assert.equal(cache.get(genuine), 'alice');
+    cache.delete(genuine);
+    assert.equal(cache.get(genuine), undefined);
+  });
+
   it('forgets a deleted entry', () => {
     const cache = new VerifiedTokenCache<number>(2);
     cache.set('a', 1);
