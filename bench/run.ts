@@ -333,13 +333,13 @@ async function sideBySide(
   const rounds: YardstickRound[] = [];
   for (let round = 1; round <= options.rounds; round++) {
     const ofRound = options.rounds > 1 ? `, round ${round} of ${options.rounds}` : '';
-    await noteSpeed(`yardstick: product${ofRound}`);
+    await noteSpeed(yardstickPart('product', round, options.rounds));
     say(`yardstick against the product${ofRound}: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
     const product = await runFlows(options.yardstickDir, {
       issuer: fixture.issuer, client: fixture.clientId, secret: fixture.clientSecret, redirect: fixture.redirectUri,
       scope: fixture.scope, user: user.username, password: user.password,
     }, options.seconds, CONCURRENCY, { processes: () => target.processes, groups: target.processGroups, metrics: () => readMetricsTexts(target.metricsUrls) });
-    await noteSpeed(`yardstick: peer${ofRound}`);
+    await noteSpeed(yardstickPart('peer', round, options.rounds));
     say(`starting the reference peer (run-peer.sh, in memory${ofRound}) …`);
     rounds.push({ product, peer: await measurePeer(options) });
   }
@@ -368,14 +368,21 @@ async function sideBySide(
 
 const ratio = (mine: YardstickPhase, theirs: YardstickPhase) => Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2));
 
+/** The name of the speed reading taken before the product's or the peer's part of a yardstick round. */
+const yardstickPart = (who: 'product' | 'peer', round: number, rounds: number): string =>
+  `yardstick: ${who}${rounds > 1 ? `, round ${round} of ${rounds}` : ''}`;
+
 /**
  * Each round's ratio per phase, and their range and median. The machine's speed can change between
- * the product's run and the peer's; rounds taken alternately show that as spread, not as a ratio.
+ * the product's run and the peer's; rounds taken alternately show that as spread, not as a ratio,
+ * and the speed read before each side's part shows which way a round's ratio leans.
  */
-export function formatRounds(rounds: readonly YardstickRound[] | undefined): string[] {
+export function formatRounds(rounds: readonly YardstickRound[] | undefined, speed: readonly SpeedReading[] = []): string[] {
   if (!rounds || rounds.length < 2) return [];
   const rows: string[][] = [];
   const summaries: string[] = [];
+  const readingBefore = (who: 'product' | 'peer', round: number) => speed.find((r) => r.before === yardstickPart(who, round, rounds.length))?.es256SignUs;
+  const unevenRounds = new Set<number>();
   for (const phase of rounds[0]!.product.map((p) => p.phase)) {
     const ratios: number[] = [];
     rounds.forEach((round, i) => {
@@ -383,7 +390,11 @@ export function formatRounds(rounds: readonly YardstickRound[] | undefined): str
       const theirs = round.peer.find((p) => p.phase === phase);
       if (!mine || !theirs) return;
       ratios.push(ratio(mine, theirs));
-      rows.push([phase, String(i + 1), mine.ops_per_s.toFixed(1), theirs.ops_per_s.toFixed(1), `${ratio(mine, theirs).toFixed(2)}x`]);
+      const [productUs, peerUs] = [readingBefore('product', i + 1), readingBefore('peer', i + 1)];
+      const readings = productUs === undefined || peerUs === undefined ? '–' : `${productUs} / ${peerUs}`;
+      const apart = productUs === undefined || peerUs === undefined ? 0 : Math.max(productUs, peerUs) / Math.min(productUs, peerUs) - 1;
+      if (apart > SPEED_CHANGE_WARNING) unevenRounds.add(i + 1);
+      rows.push([phase, String(i + 1), mine.ops_per_s.toFixed(1), theirs.ops_per_s.toFixed(1), `${ratio(mine, theirs).toFixed(2)}x`, readings]);
     });
     if (ratios.length === 0) continue;
     const sorted = [...ratios].sort((a, b) => a - b);
@@ -391,8 +402,12 @@ export function formatRounds(rounds: readonly YardstickRound[] | undefined): str
     const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     summaries.push(`${phase}: product/peer ${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}x over ${ratios.length} rounds, median ${median.toFixed(2)}x`);
   }
+  if (unevenRounds.size > 0) {
+    summaries.push(`the speed read before the product's part and before the peer's differs by more than ${SPEED_CHANGE_WARNING * 100} % in round${unevenRounds.size > 1 ? 's' : ''} ${[...unevenRounds].join(', ')}: `
+      + 'such a round\'s ratio leans toward the side measured on the faster machine (the lower reading)');
+  }
   return ['', `yardstick rounds: the product and the in-memory peer measured alternately, so that a change of the machine's speed between them shows as spread:`,
-    ...table(['phase', 'round', 'product ops/s', 'peer ops/s', 'product/peer'], rows), ...summaries];
+    ...table(['phase', 'round', 'product ops/s', 'peer ops/s', 'product/peer', 'ES256 µs before product / peer'], rows), ...summaries];
 }
 
 /** The peer in memory, or on the product's database server (whose processes are then watched too). */
@@ -453,7 +468,7 @@ export function formatReport(report: BenchReport): string {
       ]),
     ));
     if (y.peerOnSameDatabase && !Array.isArray(y.peerOnSameDatabase)) lines.push(`the peer on the same database failed: ${y.peerOnSameDatabase.error}`);
-    lines.push(...formatRounds(y.rounds));
+    lines.push(...formatRounds(y.rounds, machine.speedDuringRun));
     lines.push(...yardstickCpu(y));
     lines.push(...formatSwitches(yardstickRuns(y).map(({ who, phase, cpu }) => ({ name: `${phase.phase}, ${who}`, cpu }))));
   } else if (y) {

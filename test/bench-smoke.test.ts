@@ -132,6 +132,16 @@ describe('bench helpers', () => {
     assert.ok(lines.includes('refresh: product/peer 0.90–1.10x over 3 rounds, median 0.95x'), lines.join('\n'));
     assert.ok(lines.includes('code_flow: product/peer 0.90–1.30x over 3 rounds, median 1.00x'), lines.join('\n'));
     assert.ok(formatRounds(rounds.slice(0, 2)).includes('refresh: product/peer 0.90–1.10x over 2 rounds, median 1.00x'), 'an even count: the mean of the middle two');
+    assert.ok(!lines.some((line) => line.startsWith('the speed read')), 'no readings, no word on them');
+
+    // The speed read before each side's part, by round; round 2's differ by more than 20 %.
+    const speed = [[60, 66], [60, 90], [70, 65]].flatMap(([product, peer], i) => [
+      { before: `yardstick: product, round ${i + 1} of 3`, es256SignUs: product! }, { before: `yardstick: peer, round ${i + 1} of 3`, es256SignUs: peer! },
+    ]);
+    const withSpeed = formatRounds(rounds, [{ before: 'code flow, signed in', es256SignUs: 61 }, ...speed]);
+    assert.match(withSpeed.join('\n'), /refresh\s+2\s+1100\.0\s+1000\.0\s+1\.10x\s+60 \/ 90/);
+    assert.match(withSpeed.join('\n'), /code_flow\s+3\s+520\.0\s+400\.0\s+1\.30x\s+70 \/ 65/);
+    assert.ok(withSpeed.some((line) => line.startsWith('the speed read before the product\'s part and before the peer\'s differs by more than 20 % in round 2:')), withSpeed.join('\n'));
 
     const report = (yardstickRounds: YardstickRound[]) => ({
       scenarios: [],
