@@ -67,8 +67,9 @@ export function createMetrics(service: string): ServiceMetrics {
     observeHttp: (route, method, status, seconds) => http.observe({ route, method, status: String(status) }, seconds),
     count: (name, labels = {}) => events.inc({ name, outcome: labels.outcome ?? 'ok' }),
     natsEndpointObserver: (endpoint, subject) => {
-      // One labelled child per outcome (a handful), found by the outcome alone: a message neither
-      // builds a key nor hashes one (the outcomes are literals, whose hashes V8 keeps).
+      // One labelled child per outcome (a handful), found by the outcome alone: a message builds no
+      // key of ours (the outcomes are literals, whose hashes V8 keeps); prom-client's observe still
+      // builds its own label key per call, which it offers no way around.
       const children = new Map<string, { observe(seconds: number): void }>();
       return (outcome, seconds) => {
         let child = children.get(outcome);

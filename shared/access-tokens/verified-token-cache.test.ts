@@ -35,6 +35,15 @@ describe('VerifiedTokenCache', () => {
     assert.equal(cache.get(genuine), undefined);
   });
 
+  it('does not count a forged token\'s miss as a use of the genuine entry', () => {
+    const cache = new VerifiedTokenCache<string>(2);
+    cache.set('h.alice.sig-a', 'alice');
+    cache.set('h.bob.sig-b', 'bob');
+    assert.equal(cache.get('h.mallory.sig-a'), undefined);
+    cache.set('h.carol.sig-c', 'carol');
+    assert.deepEqual([cache.get('h.alice.sig-a'), cache.get('h.bob.sig-b'), cache.get('h.carol.sig-c')], [undefined, 'bob', 'carol'], 'alice was still the least recently used');
+  });
+
   it('forgets a deleted entry', () => {
     const cache = new VerifiedTokenCache<number>(2);
     cache.set('a', 1);

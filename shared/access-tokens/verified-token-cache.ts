@@ -34,7 +34,8 @@ export class VerifiedTokenCache<V> {
   set(token: string, value: V): void {
     if (this.#max === 0) return;
     const tail = tailOf(token);
-    // Only verified tokens are set, and two of them share a signature only if they are the same token.
+    // The caller sets only tokens it verified (verify-access-token.ts), and two verified tokens
+    // share a signature segment only if they are the same token: nothing genuine is displaced.
     this.#entries.delete(tail);
     this.#entries.set(tail, { token, value });
     if (this.#entries.size > this.#max) {

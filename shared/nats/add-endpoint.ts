@@ -79,7 +79,7 @@ export type RequestObserver = (outcome: string, seconds: number) => void;
 export type EndpointObserver = (endpoint: string, subject: string) => RequestObserver;
 const observerOf = new WeakMap<Service, EndpointObserver>();
 
-/** Reports the requests of `service`'s endpoints added from now on to `observer` (service-base wires metrics here). */
+/** Reports the requests of each endpoint of `service` added from now on to the observer `observer` makes for it (service-base wires metrics here). */
 export function observeEndpoints(service: Service, observer: EndpointObserver): void {
   observerOf.set(service, observer);
 }
