@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Svcm } from '@nats-io/services';
 import { QUEUE_GROUP } from '#shared/nats/subjects.ts';
+import { EXIT_WITH_PARENT } from '../scripts/start.ts';
 import { connectBenchNats } from './nats-client.ts';
 
 /** Only the benchmark's private nats-server carries it. */
@@ -25,7 +26,7 @@ export type EchoEndpoint = { pid: number; stop(): Promise<void> };
 
 /** Starts the endpoint as a process of its own (as validation-service is), answering `reply` to every request. */
 export async function startEchoEndpoint(natsUrl: string, reply: string): Promise<EchoEndpoint> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), natsUrl], {
+  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, fileURLToPath(import.meta.url), natsUrl], {
     env: { ...process.env, BENCH_ECHO_REPLY: reply },
     // Its stdin is a pipe from us: when it ends (we exited, however), the endpoint stops too.
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -70,8 +71,6 @@ function untilReady(child: ChildProcess): Promise<void> {
 }
 
 async function serve(natsUrl: string, reply: string): Promise<void> {
-  // Watched from the start, as the services' EXIT_WITH_PARENT does (scripts/start.ts).
-  process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM')).resume().unref();
   const nc = await connectBenchNats({ servers: [natsUrl] }, 'bench echo endpoint');
   const service = await new Svcm(nc).add({ name: 'bench-echo', version: '1.0.0', queue: QUEUE_GROUP });
   const answer = new TextEncoder().encode(reply);

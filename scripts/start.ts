@@ -134,10 +134,11 @@ function basePort(service: ServiceName, env: NodeJS.ProcessEnv, common: Record<s
 // Running
 
 /**
- * Preloaded into every service: when its stdin pipe from us closes (we exited, even by
- * SIGKILL), it sends itself SIGTERM and shuts down cleanly, so no service outlives npm start.
+ * Preloaded into every service (and the benchmark's echo endpoint): when its stdin pipe from us
+ * closes (we exited, even by SIGKILL), it sends itself SIGTERM and shuts down cleanly, so no
+ * service outlives npm start.
  */
-const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
+export const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent(
   'process.stdin.on("end", () => process.kill(process.pid, "SIGTERM")).resume().unref();',
 )}`;
 
