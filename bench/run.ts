@@ -332,7 +332,7 @@ async function sideBySide(
   const user = fixture.users[0]!;
   const rounds: YardstickRound[] = [];
   for (let round = 1; round <= options.rounds; round++) {
-    const ofRound = options.rounds > 1 ? `, round ${round} of ${options.rounds}` : '';
+    const ofRound = roundSuffix(round, options.rounds);
     await noteSpeed(yardstickPart('product', round, options.rounds));
     say(`yardstick against the product${ofRound}: run-flows.sh, ${CONCURRENCY} workers, ${options.seconds} s per phase …`);
     const product = await runFlows(options.yardstickDir, {
@@ -368,9 +368,20 @@ async function sideBySide(
 
 const ratio = (mine: YardstickPhase, theirs: YardstickPhase) => Number((mine.ops_per_s / theirs.ops_per_s).toFixed(2));
 
+const roundSuffix = (round: number, rounds: number): string => (rounds > 1 ? `, round ${round} of ${rounds}` : '');
+
 /** The name of the speed reading taken before the product's or the peer's part of a yardstick round. */
-const yardstickPart = (who: 'product' | 'peer', round: number, rounds: number): string =>
-  `yardstick: ${who}${rounds > 1 ? `, round ${round} of ${rounds}` : ''}`;
+const yardstickPart = (who: 'product' | 'peer', round: number, rounds: number): string => `yardstick: ${who}${roundSuffix(round, rounds)}`;
+
+/** Each round's speed readings as a table cell, and whether the two differ by more than SPEED_CHANGE_WARNING. */
+function roundSpeeds(rounds: number, speed: readonly SpeedReading[]): { cell: string; uneven: boolean }[] {
+  const before = (who: 'product' | 'peer', round: number) => speed.find((r) => r.before === yardstickPart(who, round, rounds))?.es256SignUs;
+  return Array.from({ length: rounds }, (_, i) => {
+    const [product, peer] = [before('product', i + 1), before('peer', i + 1)];
+    if (product === undefined || peer === undefined) return { cell: '–', uneven: false };
+    return { cell: `${product} / ${peer}`, uneven: Math.max(product, peer) / Math.min(product, peer) - 1 > SPEED_CHANGE_WARNING };
+  });
+}
 
 /**
  * Each round's ratio per phase, and their range and median. The machine's speed can change between
@@ -381,8 +392,7 @@ export function formatRounds(rounds: readonly YardstickRound[] | undefined, spee
   if (!rounds || rounds.length < 2) return [];
   const rows: string[][] = [];
   const summaries: string[] = [];
-  const readingBefore = (who: 'product' | 'peer', round: number) => speed.find((r) => r.before === yardstickPart(who, round, rounds.length))?.es256SignUs;
-  const unevenRounds = new Set<number>();
+  const speeds = roundSpeeds(rounds.length, speed);
   for (const phase of rounds[0]!.product.map((p) => p.phase)) {
     const ratios: number[] = [];
     rounds.forEach((round, i) => {
@@ -390,11 +400,7 @@ export function formatRounds(rounds: readonly YardstickRound[] | undefined, spee
       const theirs = round.peer.find((p) => p.phase === phase);
       if (!mine || !theirs) return;
       ratios.push(ratio(mine, theirs));
-      const [productUs, peerUs] = [readingBefore('product', i + 1), readingBefore('peer', i + 1)];
-      const readings = productUs === undefined || peerUs === undefined ? '–' : `${productUs} / ${peerUs}`;
-      const apart = productUs === undefined || peerUs === undefined ? 0 : Math.max(productUs, peerUs) / Math.min(productUs, peerUs) - 1;
-      if (apart > SPEED_CHANGE_WARNING) unevenRounds.add(i + 1);
-      rows.push([phase, String(i + 1), mine.ops_per_s.toFixed(1), theirs.ops_per_s.toFixed(1), `${ratio(mine, theirs).toFixed(2)}x`, readings]);
+      rows.push([phase, String(i + 1), mine.ops_per_s.toFixed(1), theirs.ops_per_s.toFixed(1), `${ratio(mine, theirs).toFixed(2)}x`, speeds[i]!.cell]);
     });
     if (ratios.length === 0) continue;
     const sorted = [...ratios].sort((a, b) => a - b);
@@ -402,8 +408,9 @@ export function formatRounds(rounds: readonly YardstickRound[] | undefined, spee
     const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     summaries.push(`${phase}: product/peer ${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}x over ${ratios.length} rounds, median ${median.toFixed(2)}x`);
   }
-  if (unevenRounds.size > 0) {
-    summaries.push(`the speed read before the product's part and before the peer's differs by more than ${SPEED_CHANGE_WARNING * 100} % in round${unevenRounds.size > 1 ? 's' : ''} ${[...unevenRounds].join(', ')}: `
+  const unevenRounds = speeds.flatMap((s, i) => (s.uneven ? [i + 1] : []));
+  if (unevenRounds.length > 0) {
+    summaries.push(`the speed read before the product's part and before the peer's differs by more than ${SPEED_CHANGE_WARNING * 100} % in round${unevenRounds.length > 1 ? 's' : ''} ${unevenRounds.join(', ')}: `
       + 'such a round\'s ratio leans toward the side measured on the faster machine (the lower reading)');
   }
   return ['', `yardstick rounds: the product and the in-memory peer measured alternately, so that a change of the machine's speed between them shows as spread:`,
